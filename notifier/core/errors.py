@@ -1,0 +1,53 @@
+"""The error tree shared by the client layers.
+
+NotifierError
+├── BackendError            the helpdesk answered, but not with success
+│   ├── AuthFailed          401: the token is wrong, expired or revoked; stop retrying
+│   ├── Forbidden           403
+│   ├── NotFound            404
+│   └── ProtocolViolation   the answer broke docs/protocol.md (bad JSON, wrong shape)
+├── ConnectionLost          the network or the server went away; retry with backoff
+├── KeyringUnavailable      no working OS keyring backend; never fall back to plain text
+└── CacheCorrupt            the local cache file cannot be used; set aside and rebuild
+"""
+
+from __future__ import annotations
+
+
+class NotifierError(Exception):
+    """Base of every error this package raises on purpose."""
+
+
+class BackendError(NotifierError):
+    def __init__(self, message: str, *, status: int | None = None, code: str = "error") -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class AuthFailed(BackendError):
+    pass
+
+
+class Forbidden(BackendError):
+    pass
+
+
+class NotFound(BackendError):
+    pass
+
+
+class ProtocolViolation(BackendError):
+    pass
+
+
+class ConnectionLost(NotifierError):
+    pass
+
+
+class KeyringUnavailable(NotifierError):
+    pass
+
+
+class CacheCorrupt(NotifierError):
+    pass

@@ -1,0 +1,736 @@
+"""The wire contract (docs/protocol.md) as typed, validated Python values.
+
+Both the tray client and the reference server import this module and nothing else of each
+other. It is stdlib only on purpose: the core layer must stay free of third-party code, and the
+volumes involved (a few events a second at most) do not need a compiled validator. Every parser
+checks types, required fields, enumerations and sizes, and raises :class:`WireError` with a
+machine-readable code and a sentence a human can act on; nothing is silently coerced.
+
+Shape of the module:
+
+* value types: :class:`Actor`, :class:`TicketRef`, :class:`CommentRef`, :class:`Notification`,
+  :class:`AgentInfo`, :class:`Preferences` (and its parts);
+* server → client stream events (:data:`ServerEvent`), client → server :class:`ResumeRequest`;
+* REST bodies: :class:`NotificationPage`, :class:`ActionResult`, :class:`ApiError`;
+* ``parse_*`` functions from decoded JSON (or raw text) and ``*.to_json()`` back.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Final, TypeVar
+
+PROTOCOL_VERSION: Final = 1
+
+# Size limits. They are part of the contract: a peer that sends more is rejected, never
+# truncated silently.
+MAX_FRAME_BYTES: Final = 1_048_576  # one WebSocket frame / one REST body
+MAX_MESSAGE_CHARS: Final = 4_000
+MAX_SUBJECT_CHARS: Final = 500
+MAX_NAME_CHARS: Final = 200
+MAX_ID_CHARS: Final = 64
+MAX_URL_CHARS: Final = 2_048
+MAX_PAGE_LIMIT: Final = 500
+MAX_IDS_PER_EVENT: Final = 10_000
+
+
+class WireError(ValueError):
+    """A message that does not follow the contract.
+
+    ``code`` is machine-readable (``malformed_json``, ``invalid_field``, ``missing_field``,
+    ``unknown_type``, ``too_large``); ``str(err)`` is a sentence for logs and status lines.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class NotificationType(StrEnum):
+    ASSIGNMENT = "assignment"
+    MENTION = "mention"
+    REACTION = "reaction"
+
+
+class ActorKind(StrEnum):
+    AGENT = "agent"
+    CUSTOMER = "customer"
+    SYSTEM = "system"
+
+
+class EmailFrequency(StrEnum):
+    INSTANT = "instant"
+    DAILY_DIGEST = "daily_digest"
+
+
+class ClearScope(StrEnum):
+    READ = "read"
+    ALL = "all"
+
+
+# --------------------------------------------------------------------------- field checks
+
+JsonObject = Mapping[str, Any]
+_E = TypeVar("_E", bound=StrEnum)
+
+
+def _where(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _obj(value: object, path: str) -> JsonObject:
+    if not isinstance(value, Mapping):
+        raise WireError("invalid_field", f"{path or 'message'} must be a JSON object")
+    return value
+
+
+def _present(data: JsonObject, key: str, path: str) -> Any:
+    if key not in data:
+        raise WireError("missing_field", f"{_where(path, key)} is missing")
+    return data[key]
+
+
+def _str(
+    data: JsonObject, key: str, path: str, *, max_chars: int, allow_empty: bool = False
+) -> str:
+    value = _present(data, key, path)
+    if not isinstance(value, str):
+        raise WireError("invalid_field", f"{_where(path, key)} must be a string")
+    if not value and not allow_empty:
+        raise WireError("invalid_field", f"{_where(path, key)} must not be empty")
+    if len(value) > max_chars:
+        raise WireError(
+            "too_large", f"{_where(path, key)} has {len(value)} characters, limit {max_chars}"
+        )
+    return value
+
+
+def _int(data: JsonObject, key: str, path: str, *, minimum: int = 0) -> int:
+    value = _present(data, key, path)
+    # bool is an int subclass in Python; on the wire it is not a number.
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise WireError("invalid_field", f"{_where(path, key)} must be an integer")
+    if value < minimum:
+        raise WireError("invalid_field", f"{_where(path, key)} must be at least {minimum}")
+    return value
+
+
+def _bool(data: JsonObject, key: str, path: str) -> bool:
+    value = _present(data, key, path)
+    if not isinstance(value, bool):
+        raise WireError("invalid_field", f"{_where(path, key)} must be true or false")
+    return value
+
+
+def _enum(data: JsonObject, key: str, path: str, enum: type[_E]) -> _E:
+    value = _present(data, key, path)
+    try:
+        return enum(value)
+    except ValueError:
+        allowed = ", ".join(member.value for member in enum)
+        raise WireError(
+            "unknown_type" if key == "type" else "invalid_field",
+            f"{_where(path, key)} is {value!r}; expected one of {allowed}",
+        ) from None
+
+
+def _url(data: JsonObject, key: str, path: str) -> str:
+    value = _str(data, key, path, max_chars=MAX_URL_CHARS)
+    # The wire only carries absolute http(s) URLs; whether the client opens one is decided
+    # later by the link allow-list against the configured helpdesk origin.
+    if not re.match(r"^https?://[^\s/]+", value, flags=re.IGNORECASE):
+        raise WireError("invalid_field", f"{_where(path, key)} must be an absolute http(s) URL")
+    return value
+
+
+def _id_list(data: JsonObject, key: str, path: str) -> tuple[str, ...]:
+    value = _present(data, key, path)
+    if not isinstance(value, list):
+        raise WireError("invalid_field", f"{_where(path, key)} must be a list of ids")
+    if len(value) > MAX_IDS_PER_EVENT:
+        raise WireError("too_large", f"{_where(path, key)} has more than {MAX_IDS_PER_EVENT} ids")
+    ids: list[str] = []
+    for index, item in enumerate(value):
+        if not isinstance(item, str) or not item or len(item) > MAX_ID_CHARS:
+            raise WireError("invalid_field", f"{_where(path, key)}[{index}] must be an id string")
+        ids.append(item)
+    return tuple(ids)
+
+
+def parse_timestamp(value: object, where: str = "created_at") -> datetime:
+    """RFC 3339 with an explicit offset, returned in UTC."""
+    if not isinstance(value, str) or len(value) > 40:
+        raise WireError("invalid_field", f"{where} must be an RFC 3339 timestamp string")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise WireError(
+            "invalid_field", f"{where} is not an RFC 3339 timestamp: {value!r}"
+        ) from None
+    if parsed.tzinfo is None:
+        raise WireError("invalid_field", f"{where} must carry a time zone offset (use Z)")
+    return parsed.astimezone(UTC)
+
+
+def format_timestamp(value: datetime) -> str:
+    """UTC, second precision plus microseconds when present, with a ``Z`` suffix."""
+    if value.tzinfo is None:
+        raise ValueError("timestamps must be timezone-aware")
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def decode_json(raw: str | bytes) -> Any:
+    """Decode a frame or body, enforcing the size limit before parsing."""
+    size = len(raw.encode() if isinstance(raw, str) else raw)
+    if size > MAX_FRAME_BYTES:
+        raise WireError("too_large", f"message of {size} bytes exceeds {MAX_FRAME_BYTES} bytes")
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise WireError("malformed_json", f"message is not valid JSON: {exc}") from None
+
+
+def encode_json(data: object) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+# --------------------------------------------------------------------------- value types
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who caused a notification. ``id`` is the helpdesk's id for that person."""
+
+    kind: ActorKind
+    id: str
+    name: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind.value, "id": self.id, "name": self.name}
+
+    @classmethod
+    def parse(cls, data: object, path: str = "from") -> Actor:
+        obj = _obj(data, path)
+        return cls(
+            kind=_enum(obj, "kind", path, ActorKind),
+            id=_str(obj, "id", path, max_chars=MAX_ID_CHARS),
+            name=_str(obj, "name", path, max_chars=MAX_NAME_CHARS),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TicketRef:
+    id: str
+    subject: str
+    url: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "subject": self.subject, "url": self.url}
+
+    @classmethod
+    def parse(cls, data: object, path: str = "ticket") -> TicketRef:
+        obj = _obj(data, path)
+        return cls(
+            id=_str(obj, "id", path, max_chars=MAX_ID_CHARS),
+            subject=_str(obj, "subject", path, max_chars=MAX_SUBJECT_CHARS, allow_empty=True),
+            url=_url(obj, "url", path),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CommentRef:
+    id: str
+    url: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "url": self.url}
+
+    @classmethod
+    def parse(cls, data: object, path: str = "comment") -> CommentRef:
+        obj = _obj(data, path)
+        return cls(id=_str(obj, "id", path, max_chars=MAX_ID_CHARS), url=_url(obj, "url", path))
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """One notification for one agent.
+
+    ``seq`` is the seq of the event that last wrote this notification (its creation, or a
+    later fold such as "3 people reacted"); read-state changes and deletions have seqs of
+    their own and do not change this field.
+    """
+
+    id: str
+    seq: int
+    type: NotificationType
+    sender: Actor | None  # "from" on the wire
+    to: str
+    ticket: TicketRef
+    comment: CommentRef | None
+    message: str
+    read: bool
+    created_at: datetime
+
+    @property
+    def link(self) -> str:
+        """Where a click leads: the comment for mentions and reactions on it, else the ticket."""
+        return self.comment.url if self.comment is not None else self.ticket.url
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "seq": self.seq,
+            "type": self.type.value,
+            "from": self.sender.to_json() if self.sender is not None else None,
+            "to": self.to,
+            "ticket": self.ticket.to_json(),
+            "comment": self.comment.to_json() if self.comment is not None else None,
+            "message": self.message,
+            "read": self.read,
+            "created_at": format_timestamp(self.created_at),
+        }
+
+    @classmethod
+    def parse(cls, data: object, path: str = "notification") -> Notification:
+        obj = _obj(data, path)
+        sender_raw = _present(obj, "from", path)
+        comment_raw = _present(obj, "comment", path)
+        return cls(
+            id=_str(obj, "id", path, max_chars=MAX_ID_CHARS),
+            seq=_int(obj, "seq", path, minimum=1),
+            type=_enum(obj, "type", path, NotificationType),
+            sender=None if sender_raw is None else Actor.parse(sender_raw, _where(path, "from")),
+            to=_str(obj, "to", path, max_chars=MAX_ID_CHARS),
+            ticket=TicketRef.parse(_present(obj, "ticket", path), _where(path, "ticket")),
+            comment=None
+            if comment_raw is None
+            else CommentRef.parse(comment_raw, _where(path, "comment")),
+            message=_str(obj, "message", path, max_chars=MAX_MESSAGE_CHARS, allow_empty=True),
+            read=_bool(obj, "read", path),
+            created_at=parse_timestamp(
+                _present(obj, "created_at", path), _where(path, "created_at")
+            ),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AgentInfo:
+    id: str
+    username: str
+    name: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "username": self.username, "name": self.name}
+
+    @classmethod
+    def parse(cls, data: object, path: str = "agent") -> AgentInfo:
+        obj = _obj(data, path)
+        return cls(
+            id=_str(obj, "id", path, max_chars=MAX_ID_CHARS),
+            username=_str(obj, "username", path, max_chars=MAX_NAME_CHARS),
+            name=_str(obj, "name", path, max_chars=MAX_NAME_CHARS),
+        )
+
+
+# --------------------------------------------------------------------------- preferences
+
+_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+@dataclass(frozen=True, slots=True)
+class QuietRange:
+    """Quiet from ``start`` on ``day`` (0 = Monday) to ``end``; an end not after the start
+    means the range crosses midnight into the next day."""
+
+    day: int
+    start: str  # "HH:MM"
+    end: str  # "HH:MM"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"day": self.day, "start": self.start, "end": self.end}
+
+    @classmethod
+    def parse(cls, data: object, path: str) -> QuietRange:
+        obj = _obj(data, path)
+        day = _int(obj, "day", path)
+        if day > 6:
+            raise WireError("invalid_field", f"{_where(path, 'day')} must be 0 (Monday) to 6")
+        times = []
+        for key in ("start", "end"):
+            value = _str(obj, key, path, max_chars=5)
+            if not _HHMM.match(value):
+                raise WireError(
+                    "invalid_field", f"{_where(path, key)} must be HH:MM, got {value!r}"
+                )
+            times.append(value)
+        return cls(day=day, start=times[0], end=times[1])
+
+
+@dataclass(frozen=True, slots=True)
+class EmailPreferences:
+    enabled: bool = False
+    frequency: EmailFrequency = EmailFrequency.INSTANT
+    types: frozenset[NotificationType] = frozenset(NotificationType)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "enabled": self.enabled,
+            "frequency": self.frequency.value,
+            "types": _types_to_json(self.types),
+        }
+
+    @classmethod
+    def parse(cls, data: object, path: str = "email") -> EmailPreferences:
+        obj = _obj(data, path)
+        return cls(
+            enabled=_bool(obj, "enabled", path),
+            frequency=_enum(obj, "frequency", path, EmailFrequency),
+            types=_parse_types(obj, "types", path),
+        )
+
+
+def _types_to_json(types: Iterable[NotificationType]) -> list[str]:
+    return [t.value for t in NotificationType if t in set(types)]
+
+
+def _parse_types(obj: JsonObject, key: str, path: str) -> frozenset[NotificationType]:
+    value = _present(obj, key, path)
+    if not isinstance(value, list):
+        raise WireError("invalid_field", f"{_where(path, key)} must be a list of types")
+    types = set()
+    for index, item in enumerate(value):
+        try:
+            types.add(NotificationType(item))
+        except ValueError:
+            raise WireError(
+                "unknown_type", f"{_where(path, key)}[{index}] is not a notification type: {item!r}"
+            ) from None
+    return frozenset(types)
+
+
+@dataclass(frozen=True, slots=True)
+class Preferences:
+    """An agent's notification preferences, kept by the helpdesk (``/me/preferences``)."""
+
+    in_app: bool = True
+    types: frozenset[NotificationType] = frozenset(NotificationType)
+    comment_reactions: bool = True
+    email: EmailPreferences = field(default_factory=EmailPreferences)
+    quiet_hours: tuple[QuietRange, ...] = ()
+    timezone: str = "UTC"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "in_app": self.in_app,
+            "types": _types_to_json(self.types),
+            "comment_reactions": self.comment_reactions,
+            "email": self.email.to_json(),
+            "quiet_hours": [r.to_json() for r in self.quiet_hours],
+            "timezone": self.timezone,
+        }
+
+    @classmethod
+    def parse(cls, data: object, path: str = "") -> Preferences:
+        obj = _obj(data, path)
+        ranges_raw = _present(obj, "quiet_hours", path)
+        if not isinstance(ranges_raw, list) or len(ranges_raw) > 70:
+            raise WireError("invalid_field", f"{_where(path, 'quiet_hours')} must be a list (≤ 70)")
+        return cls(
+            in_app=_bool(obj, "in_app", path),
+            types=_parse_types(obj, "types", path),
+            comment_reactions=_bool(obj, "comment_reactions", path),
+            email=EmailPreferences.parse(_present(obj, "email", path), _where(path, "email")),
+            quiet_hours=tuple(
+                QuietRange.parse(item, f"{_where(path, 'quiet_hours')}[{i}]")
+                for i, item in enumerate(ranges_raw)
+            ),
+            timezone=_str(obj, "timezone", path, max_chars=64),
+        )
+
+
+# --------------------------------------------------------------------------- stream events
+
+
+class EventType(StrEnum):
+    HELLO = "hello"
+    NOTIFICATION = "notification"
+    READ_STATE = "read_state"
+    DELETED = "deleted"
+    UNREAD_COUNT = "unread_count"
+    SYNCED = "synced"
+    RESET = "reset"
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class Hello:
+    """The server's first message on a stream."""
+
+    protocol: int
+    agent: AgentInfo
+    last_seq: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": EventType.HELLO.value,
+            "protocol": self.protocol,
+            "agent": self.agent.to_json(),
+            "last_seq": self.last_seq,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationEvent:
+    """A notification was created, or re-issued with new content (a folded reaction)."""
+
+    seq: int
+    notification: Notification
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": EventType.NOTIFICATION.value,
+            "seq": self.seq,
+            "notification": self.notification.to_json(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ReadStateEvent:
+    seq: int
+    ids: tuple[str, ...]
+    read: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": EventType.READ_STATE.value,
+            "seq": self.seq,
+            "ids": list(self.ids),
+            "read": self.read,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DeletedEvent:
+    seq: int
+    ids: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": EventType.DELETED.value, "seq": self.seq, "ids": list(self.ids)}
+
+
+@dataclass(frozen=True, slots=True)
+class UnreadCountEvent:
+    """The unread count after every event up to ``seq``; not itself a log entry."""
+
+    seq: int
+    count: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": EventType.UNREAD_COUNT.value, "seq": self.seq, "count": self.count}
+
+
+@dataclass(frozen=True, slots=True)
+class SyncedEvent:
+    """The replay after ``resume`` is complete up to ``seq``; live events follow."""
+
+    seq: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": EventType.SYNCED.value, "seq": self.seq}
+
+
+@dataclass(frozen=True, slots=True)
+class ResetEvent:
+    """The server cannot replay after the cursor the client sent (it is ahead of the log, or
+    the log was pruned). The client must drop its cache, page the history again, and resume
+    after ``seq``."""
+
+    seq: int
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": EventType.RESET.value, "seq": self.seq, "reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorEvent:
+    code: str
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": EventType.ERROR.value, "code": self.code, "message": self.message}
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownEvent:
+    """An event type this client does not know. Clients ignore it (forward compatibility)."""
+
+    type: str
+    seq: int | None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"type": self.type}
+        if self.seq is not None:
+            data["seq"] = self.seq
+        return data
+
+
+ServerEvent = (
+    Hello
+    | NotificationEvent
+    | ReadStateEvent
+    | DeletedEvent
+    | UnreadCountEvent
+    | SyncedEvent
+    | ResetEvent
+    | ErrorEvent
+    | UnknownEvent
+)
+
+
+def parse_server_event(raw: str | bytes | JsonObject) -> ServerEvent:
+    """Parse one server → client frame. Unknown ``type`` values give :class:`UnknownEvent`."""
+    data = _obj(raw if isinstance(raw, Mapping) else decode_json(raw), "")
+    kind = _present(data, "type", "")
+    if not isinstance(kind, str) or not kind or len(kind) > 64:
+        raise WireError("invalid_field", "type must be a short string")
+    try:
+        event_type = EventType(kind)
+    except ValueError:
+        seq = data.get("seq")
+        return UnknownEvent(
+            type=kind, seq=seq if isinstance(seq, int) and not isinstance(seq, bool) else None
+        )
+    if event_type is EventType.HELLO:
+        return Hello(
+            protocol=_int(data, "protocol", "", minimum=1),
+            agent=AgentInfo.parse(_present(data, "agent", ""), "agent"),
+            last_seq=_int(data, "last_seq", ""),
+        )
+    if event_type is EventType.ERROR:
+        return ErrorEvent(
+            code=_str(data, "code", "", max_chars=64),
+            message=_str(data, "message", "", max_chars=MAX_MESSAGE_CHARS, allow_empty=True),
+        )
+    seq = _int(data, "seq", "")
+    if event_type is EventType.NOTIFICATION:
+        notification = Notification.parse(_present(data, "notification", ""), "notification")
+        if notification.seq != seq:
+            raise WireError(
+                "invalid_field", f"notification.seq {notification.seq} differs from event seq {seq}"
+            )
+        return NotificationEvent(seq=seq, notification=notification)
+    if event_type is EventType.READ_STATE:
+        return ReadStateEvent(seq=seq, ids=_id_list(data, "ids", ""), read=_bool(data, "read", ""))
+    if event_type is EventType.DELETED:
+        return DeletedEvent(seq=seq, ids=_id_list(data, "ids", ""))
+    if event_type is EventType.UNREAD_COUNT:
+        return UnreadCountEvent(seq=seq, count=_int(data, "count", ""))
+    if event_type is EventType.SYNCED:
+        return SyncedEvent(seq=seq)
+    return ResetEvent(seq=seq, reason=_str(data, "reason", "", max_chars=MAX_MESSAGE_CHARS))
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeRequest:
+    """Client → server, first message on a stream: replay every event after ``after_seq``."""
+
+    after_seq: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": "resume", "after_seq": self.after_seq}
+
+    @classmethod
+    def parse(cls, raw: str | bytes | JsonObject) -> ResumeRequest:
+        data = _obj(raw if isinstance(raw, Mapping) else decode_json(raw), "")
+        kind = _present(data, "type", "")
+        if kind != "resume":
+            raise WireError("unknown_type", f"expected a resume message, got type {kind!r}")
+        return cls(after_seq=_int(data, "after_seq", ""))
+
+
+# --------------------------------------------------------------------------- REST bodies
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationPage:
+    """``GET /notifications``: notifications with seq > after_seq, ascending, at most limit.
+
+    ``last_seq`` is the head of the agent's event log when the page was read; resuming the
+    stream after the first page's ``last_seq`` once all pages are read misses nothing.
+    """
+
+    notifications: tuple[Notification, ...]
+    unread_count: int
+    last_seq: int
+    has_more: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "notifications": [n.to_json() for n in self.notifications],
+            "unread_count": self.unread_count,
+            "last_seq": self.last_seq,
+            "has_more": self.has_more,
+        }
+
+    @classmethod
+    def parse(cls, raw: str | bytes | JsonObject) -> NotificationPage:
+        data = _obj(raw if isinstance(raw, Mapping) else decode_json(raw), "")
+        items = _present(data, "notifications", "")
+        if not isinstance(items, list):
+            raise WireError("invalid_field", "notifications must be a list")
+        return cls(
+            notifications=tuple(
+                Notification.parse(item, f"notifications[{i}]") for i, item in enumerate(items)
+            ),
+            unread_count=_int(data, "unread_count", ""),
+            last_seq=_int(data, "last_seq", ""),
+            has_more=_bool(data, "has_more", ""),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ActionResult:
+    """Answer to a mark / delete / clear call. ``seq`` is the event it appended (or the log
+    head when nothing changed), ``changed`` how many notifications it touched."""
+
+    seq: int
+    changed: int
+    unread_count: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"seq": self.seq, "changed": self.changed, "unread_count": self.unread_count}
+
+    @classmethod
+    def parse(cls, raw: str | bytes | JsonObject) -> ActionResult:
+        data = _obj(raw if isinstance(raw, Mapping) else decode_json(raw), "")
+        return cls(
+            seq=_int(data, "seq", ""),
+            changed=_int(data, "changed", ""),
+            unread_count=_int(data, "unread_count", ""),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ApiError:
+    """Every non-2xx REST answer: ``{"error": {"code": ..., "message": ...}}``."""
+
+    code: str
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message}}
+
+    @classmethod
+    def parse(cls, raw: str | bytes | JsonObject) -> ApiError:
+        data = _obj(raw if isinstance(raw, Mapping) else decode_json(raw), "")
+        error = _obj(_present(data, "error", ""), "error")
+        return cls(
+            code=_str(error, "code", "error", max_chars=64),
+            message=_str(error, "message", "error", max_chars=MAX_MESSAGE_CHARS, allow_empty=True),
+        )

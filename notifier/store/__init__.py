@@ -1,0 +1,1 @@
+"""See notifier/__init__.py for the layer map."""

@@ -1,0 +1,1 @@
+"""SVG icons, installed as the ``notifier.resources`` package (see pyproject.toml)."""

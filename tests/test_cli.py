@@ -1,0 +1,49 @@
+"""Entry points that must work without a display."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from notifier import __version__
+
+
+def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"}
+    }
+    environment.update(env)
+    return subprocess.run(
+        [sys.executable, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=environment,
+        check=False,
+    )
+
+
+def test_version_without_a_display() -> None:
+    result = run("-m", "notifier", "--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"notifier {__version__}"
+
+
+def test_tray_without_a_display_says_so_clearly() -> None:
+    result = run("-m", "notifier")
+    assert result.returncode == 2
+    assert "no display" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_version_does_not_import_qt() -> None:
+    code = (
+        "import sys; from notifier.main import main\n"
+        "try:\n    main(['--version'])\nexcept SystemExit:\n    pass\n"
+        "assert not any(m.startswith('PySide6') for m in sys.modules), 'Qt imported'\n"
+    )
+    result = run("-c", code)
+    assert result.returncode == 0, result.stderr

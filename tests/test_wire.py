@@ -1,0 +1,291 @@
+"""The wire models: round trips, and rejection of everything docs/protocol.md forbids."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from notifier.core import wire
+from notifier.core.wire import (
+    ActionResult,
+    ApiError,
+    DeletedEvent,
+    Hello,
+    Notification,
+    NotificationEvent,
+    NotificationPage,
+    NotificationType,
+    Preferences,
+    ReadStateEvent,
+    ResumeRequest,
+    UnknownEvent,
+    WireError,
+    parse_server_event,
+)
+
+
+def notification_json(**overrides: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": "n1",
+        "seq": 7,
+        "type": "mention",
+        "from": {"kind": "agent", "id": "a2", "name": "Bea Baker"},
+        "to": "a1",
+        "ticket": {
+            "id": "123",
+            "subject": "Printer on fire",
+            "url": "http://127.0.0.1:8765/tickets/123",
+        },
+        "comment": {"id": "c9", "url": "http://127.0.0.1:8765/tickets/123#comment-c9"},
+        "message": "@alice can you look? <b>urgent</b>",
+        "read": False,
+        "created_at": "2026-11-25T17:00:00Z",
+    }
+    data.update(overrides)
+    return data
+
+
+def test_notification_round_trip() -> None:
+    data = notification_json()
+    parsed = Notification.parse(data)
+    assert parsed.type is NotificationType.MENTION
+    assert parsed.sender is not None and parsed.sender.name == "Bea Baker"
+    assert parsed.created_at == datetime(2026, 11, 25, 17, 0, tzinfo=UTC)
+    assert parsed.link == "http://127.0.0.1:8765/tickets/123#comment-c9"
+    # HTML stays as literal text: the wire never interprets it.
+    assert parsed.message == "@alice can you look? <b>urgent</b>"
+    assert parsed.to_json() == data
+    assert Notification.parse(json.loads(json.dumps(parsed.to_json()))) == parsed
+
+
+def test_null_sender_and_comment_round_trip() -> None:
+    data = notification_json(**{"from": None, "comment": None, "type": "assignment"})
+    parsed = Notification.parse(data)
+    assert parsed.sender is None and parsed.comment is None
+    assert parsed.link == data["ticket"]["url"]
+    assert parsed.to_json() == data
+
+
+def test_timestamp_offsets_are_normalised_to_utc() -> None:
+    parsed = Notification.parse(notification_json(created_at="2026-11-25T18:30:00+01:30"))
+    assert parsed.created_at == datetime(2026, 11, 25, 17, 0, tzinfo=UTC)
+    assert parsed.to_json()["created_at"] == "2026-11-25T17:00:00Z"
+
+
+@pytest.mark.parametrize(
+    "missing",
+    ["id", "seq", "type", "from", "to", "ticket", "comment", "message", "read", "created_at"],
+)
+def test_missing_fields_are_rejected(missing: str) -> None:
+    data = notification_json()
+    del data[missing]
+    with pytest.raises(WireError) as info:
+        Notification.parse(data)
+    assert info.value.code == "missing_field"
+    assert missing in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("seq", "7"),
+        ("seq", True),
+        ("seq", 0),
+        ("read", 0),
+        ("read", "false"),
+        ("message", 5),
+        ("id", ""),
+        ("ticket", "123"),
+        ("created_at", "yesterday"),
+        ("created_at", "2026-11-25T17:00:00"),  # no offset
+        ("from", {"kind": "robot", "id": "x", "name": "R"}),
+        ("ticket", {"id": "1", "subject": "s", "url": "javascript:alert(1)"}),
+        ("comment", {"id": "c", "url": "ftp://host/x"}),
+    ],
+)
+def test_wrong_types_and_values_are_rejected(field: str, value: object) -> None:
+    with pytest.raises(WireError) as info:
+        Notification.parse(notification_json(**{field: value}))
+    assert info.value.code in {"invalid_field", "unknown_type"}
+
+
+def test_unknown_notification_type_is_rejected_with_its_name() -> None:
+    with pytest.raises(WireError) as info:
+        Notification.parse(notification_json(type="like"))
+    assert info.value.code == "unknown_type"
+    assert "'like'" in str(info.value)
+
+
+def test_oversize_text_is_rejected() -> None:
+    with pytest.raises(WireError) as info:
+        Notification.parse(notification_json(message="x" * (wire.MAX_MESSAGE_CHARS + 1)))
+    assert info.value.code == "too_large"
+    # Exactly at the limit is fine.
+    Notification.parse(notification_json(message="x" * wire.MAX_MESSAGE_CHARS))
+
+
+def test_oversize_frame_is_rejected_before_parsing() -> None:
+    frame = json.dumps({"type": "synced", "seq": 1, "pad": "x" * wire.MAX_FRAME_BYTES})
+    with pytest.raises(WireError) as info:
+        parse_server_event(frame)
+    assert info.value.code == "too_large"
+
+
+@pytest.mark.parametrize("frame", ["", "{", "[1,2]", "null", '"hello"', b"\xff\xfe"])
+def test_malformed_frames_are_rejected(frame: str | bytes) -> None:
+    with pytest.raises(WireError) as info:
+        parse_server_event(frame)
+    assert info.value.code in {"malformed_json", "invalid_field"}
+
+
+def test_stream_events_round_trip() -> None:
+    note = Notification.parse(notification_json())
+    events = [
+        Hello(
+            protocol=1, agent=wire.AgentInfo(id="a1", username="alice", name="Alice"), last_seq=9
+        ),
+        NotificationEvent(seq=7, notification=note),
+        ReadStateEvent(seq=8, ids=("n1", "n2"), read=True),
+        DeletedEvent(seq=9, ids=("n1",)),
+        wire.UnreadCountEvent(seq=9, count=3),
+        wire.SyncedEvent(seq=9),
+        wire.ResetEvent(seq=9, reason="cursor ahead of log"),
+        wire.ErrorEvent(code="bad_message", message="expected resume"),
+    ]
+    for event in events:
+        assert parse_server_event(wire.encode_json(event.to_json())) == event
+
+
+def test_notification_event_seq_must_match_its_notification() -> None:
+    frame = {"type": "notification", "seq": 8, "notification": notification_json(seq=7)}
+    with pytest.raises(WireError):
+        parse_server_event(frame)
+
+
+def test_unknown_event_types_are_passed_on_to_be_ignored() -> None:
+    event = parse_server_event('{"type": "typing", "seq": 12, "who": "bob"}')
+    assert event == UnknownEvent(type="typing", seq=12)
+
+
+def test_resume_request() -> None:
+    assert ResumeRequest.parse('{"type":"resume","after_seq":41}') == ResumeRequest(41)
+    assert ResumeRequest(41).to_json() == {"type": "resume", "after_seq": 41}
+    with pytest.raises(WireError):
+        ResumeRequest.parse('{"type":"resume","after_seq":-1}')
+    with pytest.raises(WireError):
+        ResumeRequest.parse('{"type":"subscribe"}')
+
+
+def test_rest_bodies_round_trip() -> None:
+    page = NotificationPage(
+        notifications=(Notification.parse(notification_json()),),
+        unread_count=1,
+        last_seq=12,
+        has_more=False,
+    )
+    assert NotificationPage.parse(json.dumps(page.to_json())) == page
+    result = ActionResult(seq=13, changed=1, unread_count=0)
+    assert ActionResult.parse(result.to_json()) == result
+    error = ApiError(code="not_found", message="no such notification")
+    assert ApiError.parse(json.dumps(error.to_json())) == error
+
+
+def test_page_with_one_bad_item_is_rejected_naming_it() -> None:
+    bad = notification_json(type="like")
+    body = {
+        "notifications": [notification_json(), bad],
+        "unread_count": 1,
+        "last_seq": 9,
+        "has_more": False,
+    }
+    with pytest.raises(WireError) as info:
+        NotificationPage.parse(body)
+    assert "notifications[1]" in str(info.value)
+
+
+def test_preferences_round_trip_and_validation() -> None:
+    prefs = Preferences(
+        in_app=True,
+        types=frozenset({NotificationType.ASSIGNMENT, NotificationType.MENTION}),
+        comment_reactions=False,
+        email=wire.EmailPreferences(
+            enabled=True,
+            frequency=wire.EmailFrequency.DAILY_DIGEST,
+            types=frozenset({NotificationType.ASSIGNMENT}),
+        ),
+        quiet_hours=(wire.QuietRange(day=4, start="22:00", end="07:00"),),
+        timezone="Europe/Berlin",
+    )
+    assert Preferences.parse(json.loads(json.dumps(prefs.to_json()))) == prefs
+    bad = copy.deepcopy(prefs.to_json())
+    bad["quiet_hours"][0]["start"] = "25:00"
+    with pytest.raises(WireError):
+        Preferences.parse(bad)
+    bad = copy.deepcopy(prefs.to_json())
+    bad["types"] = ["assignment", "like"]
+    with pytest.raises(WireError) as info:
+        Preferences.parse(bad)
+    assert info.value.code == "unknown_type"
+
+
+texts = st.text(max_size=60)
+
+
+@given(
+    seq=st.integers(min_value=1, max_value=2**53),
+    message=st.text(max_size=wire.MAX_MESSAGE_CHARS),
+    subject=st.text(max_size=200),
+    name=texts.filter(bool),
+    read=st.booleans(),
+    kind=st.sampled_from(list(NotificationType)),
+)
+def test_any_valid_notification_round_trips(
+    seq: int, message: str, subject: str, name: str, read: bool, kind: NotificationType
+) -> None:
+    data = notification_json(seq=seq, message=message, read=read, type=kind.value)
+    data["ticket"]["subject"] = subject
+    data["from"]["name"] = name
+    parsed = Notification.parse(json.loads(wire.encode_json(data)))
+    assert parsed.to_json() == data
+
+
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+        lambda inner: (
+            st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+        ),
+        max_leaves=20,
+    )
+)
+def test_arbitrary_json_never_crashes_the_parser(value: object) -> None:
+    # Either a typed event or a WireError with a known code; never another exception.
+    try:
+        event = parse_server_event(json.dumps(value))
+    except WireError as error:
+        assert error.code in {
+            "malformed_json",
+            "invalid_field",
+            "missing_field",
+            "unknown_type",
+            "too_large",
+        }
+    else:
+        assert isinstance(
+            event,
+            UnknownEvent
+            | wire.SyncedEvent
+            | wire.ErrorEvent
+            | Hello
+            | wire.UnreadCountEvent
+            | ReadStateEvent
+            | DeletedEvent
+            | NotificationEvent
+            | wire.ResetEvent,
+        )
