@@ -1,0 +1,222 @@
+"""The client's own settings: one typed value, validated, versioned, with ordered migrations.
+
+Server-side preferences (email, which types the helpdesk creates) are not here: they live on
+the helpdesk behind ``/me/preferences`` (:class:`notifier.core.wire.Preferences`). The file
+format is JSON; reading and atomic writing are in :mod:`notifier.store.settings_file`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+from notifier.core.wire import (
+    NotificationType,
+    QuietRange,
+    WireError,
+    format_timestamp,
+    parse_timestamp,
+)
+
+SETTINGS_VERSION: Final = 1
+
+
+class SettingsError(ValueError):
+    """An invalid settings value; the message names the field and the reason, for the dialog."""
+
+    def __init__(self, field_name: str, reason: str) -> None:
+        super().__init__(f"{field_name}: {reason}")
+        self.field_name = field_name
+        self.reason = reason
+
+
+class LogLevel(StrEnum):
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+
+
+class BadgeStyle(StrEnum):
+    COUNT = "count"  # the unread number
+    DOT = "dot"  # a dot only, for agents who find numbers stressful
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    server_url: str = ""
+    ca_bundle: str | None = None  # path to a PEM file of extra trusted CAs
+    proxy: str | None = None  # http://, https://, socks5:// URL; None: use the environment
+    log_level: LogLevel = LogLevel.INFO
+    start_at_login: bool = False
+    toasts_enabled: bool = True
+    toast_types: frozenset[NotificationType] = frozenset(NotificationType)
+    sound: bool = True
+    summary_after_quiet: bool = True
+    badge_style: BadgeStyle = BadgeStyle.COUNT
+    quiet_hours: tuple[QuietRange, ...] = ()
+    paused_until: datetime | None = None
+    # Bursts larger than this become one summary toast.
+    burst_threshold: int = 3
+    extra: Mapping[str, Any] = field(default_factory=dict)  # unknown keys kept for newer apps
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with ``changes`` applied and validated."""
+        return validate(dataclasses.replace(self, **changes))
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = dict(self.extra)
+        data.update(
+            {
+                "version": SETTINGS_VERSION,
+                "server_url": self.server_url,
+                "ca_bundle": self.ca_bundle,
+                "proxy": self.proxy,
+                "log_level": self.log_level.value,
+                "start_at_login": self.start_at_login,
+                "toasts_enabled": self.toasts_enabled,
+                "toast_types": [t.value for t in NotificationType if t in self.toast_types],
+                "sound": self.sound,
+                "summary_after_quiet": self.summary_after_quiet,
+                "badge_style": self.badge_style.value,
+                "quiet_hours": [r.to_json() for r in self.quiet_hours],
+                "paused_until": format_timestamp(self.paused_until)
+                if self.paused_until is not None
+                else None,
+                "burst_threshold": self.burst_threshold,
+            }
+        )
+        return data
+
+
+def validate_server_url(url: str) -> str:
+    """Normalise and check a helpdesk URL: http(s), a host, no credentials, no query."""
+    url = url.strip().rstrip("/")
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise SettingsError("server_url", "must start with https:// (or http:// for a local one)")
+    if not parts.hostname:
+        raise SettingsError("server_url", "must name a host, like https://helpdesk.example.com")
+    if parts.username or parts.password:
+        raise SettingsError("server_url", "must not contain a user name or password")
+    if parts.query or parts.fragment:
+        raise SettingsError("server_url", "must not contain ? or #")
+    return url
+
+
+def validate_proxy(proxy: str | None) -> str | None:
+    if proxy is None or not proxy.strip():
+        return None
+    proxy = proxy.strip()
+    parts = urlsplit(proxy)
+    if parts.scheme not in ("http", "https", "socks5", "socks5h", "socks4"):
+        raise SettingsError("proxy", "must be an http://, https:// or socks5:// URL")
+    if not parts.hostname or parts.port is None:
+        raise SettingsError("proxy", "must name a host and a port, like http://proxy:3128")
+    return proxy
+
+
+def validate(settings: Settings) -> Settings:
+    """Check every field; return a normalised copy or raise :class:`SettingsError`."""
+    if settings.burst_threshold < 1 or settings.burst_threshold > 100:
+        raise SettingsError("burst_threshold", "must be between 1 and 100")
+    if settings.ca_bundle is not None and not settings.ca_bundle.strip():
+        settings = dataclasses.replace(settings, ca_bundle=None)
+    return dataclasses.replace(
+        settings,
+        server_url=validate_server_url(settings.server_url),
+        proxy=validate_proxy(settings.proxy),
+    )
+
+
+# Migrations: MIGRATIONS[n] turns a version-n dict into a version-(n+1) dict. Add one per
+# format change, never edit an old one; each is tested in tests/test_settings.py.
+Migration = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def _from_v0(data: dict[str, Any]) -> dict[str, Any]:
+    # Version 0 (pre-release builds) called the helpdesk URL "server" and had no version key.
+    data = dict(data)
+    if "server" in data and "server_url" not in data:
+        data["server_url"] = data.pop("server")
+    data["version"] = 1
+    return data
+
+
+MIGRATIONS: dict[int, Migration] = {0: _from_v0}
+
+
+def migrate(data: Mapping[str, Any]) -> dict[str, Any]:
+    current = dict(data)
+    version = current.get("version", 0)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        raise SettingsError("version", f"is {version!r}, expected a whole number")
+    if version > SETTINGS_VERSION:
+        raise SettingsError(
+            "version", f"{version} is newer than this app understands ({SETTINGS_VERSION})"
+        )
+    while version < SETTINGS_VERSION:
+        current = MIGRATIONS[version](current)
+        version = current["version"]
+    return current
+
+
+_KNOWN_KEYS = {f.name for f in dataclasses.fields(Settings)} | {"version"}
+
+
+def _typed(data: Mapping[str, Any], key: str, kind: type, default: Any) -> Any:
+    if key not in data or data[key] is None:
+        return default
+    value = data[key]
+    if kind is int and isinstance(value, bool):
+        raise SettingsError(key, "must be a whole number")
+    if not isinstance(value, kind):
+        raise SettingsError(key, f"must be of type {kind.__name__}")
+    return value
+
+
+def from_json(raw: Mapping[str, Any]) -> Settings:
+    """Build settings from a decoded file, migrating old versions; raise SettingsError."""
+    data = migrate(raw)
+    defaults = Settings()
+    try:
+        toast_types = frozenset(
+            NotificationType(t)
+            for t in _typed(data, "toast_types", list, list(defaults.toast_types))
+        )
+        quiet_hours = tuple(
+            QuietRange.parse(item, f"quiet_hours[{i}]")
+            for i, item in enumerate(_typed(data, "quiet_hours", list, []))
+        )
+        paused_raw = data.get("paused_until")
+        paused_until = None if paused_raw is None else parse_timestamp(paused_raw, "paused_until")
+        log_level = LogLevel(_typed(data, "log_level", str, defaults.log_level.value))
+        badge_style = BadgeStyle(_typed(data, "badge_style", str, defaults.badge_style.value))
+    except WireError as error:
+        raise SettingsError("settings", str(error)) from None
+    except ValueError as error:
+        raise SettingsError("settings", str(error)) from None
+    settings = Settings(
+        server_url=_typed(data, "server_url", str, ""),
+        ca_bundle=_typed(data, "ca_bundle", str, None),
+        proxy=_typed(data, "proxy", str, None),
+        log_level=log_level,
+        start_at_login=_typed(data, "start_at_login", bool, defaults.start_at_login),
+        toasts_enabled=_typed(data, "toasts_enabled", bool, defaults.toasts_enabled),
+        toast_types=toast_types,
+        sound=_typed(data, "sound", bool, defaults.sound),
+        summary_after_quiet=_typed(data, "summary_after_quiet", bool, defaults.summary_after_quiet),
+        badge_style=badge_style,
+        quiet_hours=quiet_hours,
+        paused_until=paused_until,
+        burst_threshold=_typed(data, "burst_threshold", int, defaults.burst_threshold),
+        extra={k: v for k, v in data.items() if k not in _KNOWN_KEYS},
+    )
+    return validate(settings)

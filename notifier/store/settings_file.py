@@ -1,0 +1,54 @@
+"""Reads and atomically writes the settings file (JSON, versioned; see core.settings)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+from notifier.core.settings import Settings, SettingsError, from_json
+
+log = logging.getLogger(__name__)
+
+
+def load_settings(path: Path) -> Settings:
+    """The settings in ``path``; defaults when it does not exist.
+
+    A file that cannot be read as settings is moved aside to ``<name>.broken`` (so the
+    user's values are not lost for good) and defaults are used; the reason is logged.
+    """
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return Settings()
+    try:
+        data = json.loads(raw)
+        if not isinstance(data, dict):
+            raise SettingsError("settings", "the file does not hold a JSON object")
+        return from_json(data)
+    except (json.JSONDecodeError, SettingsError) as error:
+        aside = path.with_name(path.name + ".broken")
+        os.replace(path, aside)
+        log.warning(
+            "settings file %s is unusable (%s); moved to %s, using defaults", path, error, aside
+        )
+        return Settings()
+
+
+def save_settings(path: Path, settings: Settings) -> None:
+    """Write atomically: a temp file in the same folder, fsync, then rename over the old one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = json.dumps(settings.to_json(), indent=2, ensure_ascii=False) + "\n"
+    handle, temp_name = tempfile.mkstemp(prefix=".settings-", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as temp:
+            temp.write(data)
+            temp.flush()
+            os.fsync(temp.fileno())
+        os.chmod(temp_name, 0o600)
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
