@@ -289,3 +289,11 @@ def test_arbitrary_json_never_crashes_the_parser(value: object) -> None:
             | NotificationEvent
             | wire.ResetEvent,
         )
+
+
+def test_reason_is_optional_and_unknown_reasons_are_dropped() -> None:
+    with_reason = Notification.parse(notification_json(reason="customer_reopened"))
+    assert with_reason.reason is wire.Reason.CUSTOMER_REOPENED
+    assert with_reason.to_json()["reason"] == "customer_reopened"
+    assert Notification.parse(notification_json(reason="gossip")).reason is None
+    assert "reason" not in Notification.parse(notification_json()).to_json()

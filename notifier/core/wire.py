@@ -68,6 +68,21 @@ class EmailFrequency(StrEnum):
     DAILY_DIGEST = "daily_digest"
 
 
+class Reason(StrEnum):
+    """Why a notification was created: lets a client word its one-line summary precisely.
+
+    Optional on the wire; a client that gets none (or one it does not know) falls back to a
+    summary by ``type``.
+    """
+
+    ASSIGNED = "assigned"  # another agent assigned the ticket to you
+    AUTO_ASSIGNED = "auto_assigned"  # an assignment rule (round-robin) picked you
+    MENTIONED = "mentioned"  # @username in a comment
+    CUSTOMER_REPLIED = "customer_replied"  # the customer replied on your ticket
+    CUSTOMER_REOPENED = "customer_reopened"  # the customer reopened your resolved ticket
+    COMMENT_REACTION = "comment_reaction"  # people reacted to your comment (folded)
+
+
 class ClearScope(StrEnum):
     READ = "read"
     ALL = "all"
@@ -275,6 +290,7 @@ class Notification:
     message: str
     read: bool
     created_at: datetime
+    reason: Reason | None = None
 
     @property
     def link(self) -> str:
@@ -293,6 +309,7 @@ class Notification:
             "message": self.message,
             "read": self.read,
             "created_at": format_timestamp(self.created_at),
+            **({"reason": self.reason.value} if self.reason is not None else {}),
         }
 
     @classmethod
@@ -315,7 +332,18 @@ class Notification:
             created_at=parse_timestamp(
                 _present(obj, "created_at", path), _where(path, "created_at")
             ),
+            reason=_optional_reason(obj.get("reason")),
         )
+
+
+def _optional_reason(value: object) -> Reason | None:
+    # Unknown reasons are dropped, not rejected: a newer server may add some.
+    if not isinstance(value, str):
+        return None
+    try:
+        return Reason(value)
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True, slots=True)
