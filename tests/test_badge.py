@@ -1,0 +1,136 @@
+"""The tray badge painter, checked by its pixels in each state and at HiDPI ratios."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from PySide6.QtGui import QColor, QImage
+from pytestqt.qtbot import QtBot
+
+from notifier.core.settings import BadgeStyle
+from notifier.ui.badge import (
+    NEW_COLOR,
+    QUIET_COLOR,
+    UNREAD_COLOR,
+    BadgeState,
+    count_text,
+    paint_badge,
+)
+
+# Regions in 32nds of the icon (x0, y0, x1, y1), as laid out in notifier/ui/badge.py.
+PILL = (17, 18, 32, 32)
+NEW_MARK = (21, 2, 31, 12)
+MOON = (0, 0, 10, 14)
+
+
+def close_to(expected: QColor, tolerance: int = 40) -> Callable[[QColor], bool]:
+    def match(colour: QColor) -> bool:
+        return colour.alpha() > 200 and all(
+            abs(a - b) <= tolerance
+            for a, b in (
+                (colour.red(), expected.red()),
+                (colour.green(), expected.green()),
+                (colour.blue(), expected.blue()),
+            )
+        )
+
+    return match
+
+
+def count_in(
+    image: QImage, region: tuple[int, int, int, int], match: Callable[[QColor], bool]
+) -> int:
+    scale = image.width() / 32
+    x0, y0, x1, y1 = (round(v * scale) for v in region)
+    return sum(1 for x in range(x0, x1) for y in range(y0, y1) if match(image.pixelColor(x, y)))
+
+
+def is_colourful(colour: QColor) -> bool:
+    return (
+        colour.alpha() > 0
+        and max(colour.red(), colour.green(), colour.blue())
+        - min(colour.red(), colour.green(), colour.blue())
+        > 12
+    )
+
+
+def test_count_text() -> None:
+    assert [count_text(n) for n in (0, 1, 9, 99, 100, 12345)] == ["", "1", "9", "99", "99+", "99+"]
+
+
+def test_connected_without_unread_is_the_plain_bell(qtbot: QtBot) -> None:
+    image = paint_badge(BadgeState(), 32, 1.0)
+    assert count_in(image, PILL, close_to(UNREAD_COLOR)) == 0
+    assert count_in(image, NEW_MARK, close_to(NEW_COLOR)) == 0
+    assert count_in(image, MOON, close_to(QUIET_COLOR)) == 0
+    # The bell itself is there: opaque dark body in the middle.
+    assert image.pixelColor(16, 20).alpha() == 255
+
+
+@pytest.mark.parametrize("ratio", [1.0, 2.0])
+def test_unread_count_pill(qtbot: QtBot, ratio: float) -> None:
+    image = paint_badge(BadgeState(unread=7), 32, ratio)
+    blue = count_in(image, PILL, close_to(UNREAD_COLOR))
+    # A solid pill covers a good part of its corner (more than 1/4 of the region).
+    assert blue > (15 * 14 * ratio * ratio) / 4
+    # The white digit is drawn inside the pill.
+    assert count_in(image, PILL, close_to(QColor("white"), 30)) > 0
+    assert count_in(image, NEW_MARK, close_to(NEW_COLOR)) == 0
+
+
+def test_more_than_99_shows_a_wider_pill(qtbot: QtBot) -> None:
+    narrow = paint_badge(BadgeState(unread=5), 32, 2.0)
+    wide = paint_badge(BadgeState(unread=250), 32, 2.0)
+    everywhere = (0, 0, 32, 32)
+    assert count_in(wide, everywhere, close_to(UNREAD_COLOR)) > count_in(
+        narrow, everywhere, close_to(UNREAD_COLOR)
+    )
+    # 250 and 100 both read "99+": the same image.
+    assert wide == paint_badge(BadgeState(unread=100), 32, 2.0)
+
+
+def test_dot_style_draws_no_digits(qtbot: QtBot) -> None:
+    image = paint_badge(BadgeState(unread=42, style=BadgeStyle.DOT), 32, 2.0)
+    assert count_in(image, PILL, close_to(UNREAD_COLOR)) > 0
+    # Only the outline ring is white; no glyph in the dot's centre.
+    centre = (23, 23, 27, 27)
+    assert count_in(image, centre, close_to(QColor("white"), 30)) == 0
+    assert count_in(image, centre, close_to(UNREAD_COLOR)) == 16 * 4
+
+
+def test_new_since_seen_mark_is_red(qtbot: QtBot) -> None:
+    image = paint_badge(BadgeState(unread=3, new_since_seen=True), 32, 1.0)
+    assert count_in(image, NEW_MARK, close_to(NEW_COLOR)) > 30
+    seen = paint_badge(BadgeState(unread=3, new_since_seen=False), 32, 1.0)
+    assert count_in(seen, NEW_MARK, close_to(NEW_COLOR)) == 0
+
+
+def test_quiet_mark(qtbot: QtBot) -> None:
+    image = paint_badge(BadgeState(quiet=True), 32, 2.0)
+    assert count_in(image, MOON, close_to(QUIET_COLOR)) > 50
+    assert count_in(paint_badge(BadgeState(), 32, 2.0), MOON, close_to(QUIET_COLOR)) == 0
+
+
+@pytest.mark.parametrize("ratio", [1.0, 2.0])
+def test_offline_is_grey_and_faded(qtbot: QtBot, ratio: float) -> None:
+    state = BadgeState(unread=7, new_since_seen=True, quiet=True, online=False)
+    image = paint_badge(state, 32, ratio)
+    everywhere = (0, 0, 32, 32)
+    assert count_in(image, everywhere, is_colourful) == 0
+    # Still visible (not blank), and nowhere fully opaque: faded.
+    assert count_in(image, everywhere, lambda c: c.alpha() > 0) > 100 * ratio * ratio
+    assert count_in(image, everywhere, lambda c: c.alpha() == 255) == 0
+    online = paint_badge(BadgeState(unread=7, new_since_seen=True, quiet=True), 32, ratio)
+    assert count_in(online, everywhere, is_colourful) > 100 * ratio * ratio
+
+
+@pytest.mark.parametrize(("ratio", "pixels"), [(1.0, 32), (1.5, 48), (2.0, 64), (3.0, 96)])
+def test_hidpi_size(qtbot: QtBot, ratio: float, pixels: int) -> None:
+    image = paint_badge(BadgeState(unread=1), 32, ratio)
+    assert (image.width(), image.height()) == (pixels, pixels)
+    assert image.devicePixelRatio() == ratio
+    # Marks scale with the image: the pill covers the same share of the icon.
+    share = count_in(image, PILL, close_to(UNREAD_COLOR)) / (pixels * pixels)
+    reference = count_in(paint_badge(BadgeState(unread=1), 32, 1.0), PILL, close_to(UNREAD_COLOR))
+    assert abs(share - reference / 1024) < 0.03
