@@ -1,0 +1,135 @@
+"""Words the agent reads: one-line summaries, relative times, toast titles and burst counts.
+
+Everything here returns plain text. Callers put it into widgets that show plain text
+(``Qt.PlainText`` labels, toast bodies), never into anything that interprets markup, so
+nothing here escapes HTML; instead, every piece of text that came from the helpdesk (names,
+subjects) is flattened to one line, because a newline or a tab in a subject must not break a
+row or a toast title.
+
+English only for now; each function is the single place a translation would hook in.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Final
+
+from notifier.core.wire import Notification, NotificationType, Reason
+
+_SOMEONE: Final = "Someone"
+_MONTHS: Final = (
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+)  # fmt: skip
+# Noun (singular, plural) per type for count summaries. A "reaction" notification covers
+# customer replies, reopenings and reactions to comments, so it is counted as an update.
+_NOUNS: Final[Mapping[NotificationType, tuple[str, str]]] = {
+    NotificationType.ASSIGNMENT: ("assignment", "assignments"),
+    NotificationType.MENTION: ("mention", "mentions"),
+    NotificationType.REACTION: ("ticket update", "ticket updates"),
+}
+_TITLES: Final[Mapping[NotificationType, str]] = {
+    NotificationType.ASSIGNMENT: "Ticket assigned to you",
+    NotificationType.MENTION: "You were mentioned",
+    NotificationType.REACTION: "Activity on your ticket",
+}
+_WHITESPACE_RUN = re.compile(r"\s+")
+
+
+def one_line(text: str) -> str:
+    """``text`` with control and format characters removed and whitespace runs collapsed.
+
+    Format characters (category Cf) include the bidirectional overrides that could make a
+    subject display as something it is not.
+    """
+    cleaned = "".join(
+        " " if ch.isspace() else ch
+        for ch in text
+        if ch.isspace() or unicodedata.category(ch) not in ("Cc", "Cf")
+    )
+    return _WHITESPACE_RUN.sub(" ", cleaned).strip()
+
+
+def _plural(count: int, singular: str, plural: str) -> str:
+    return f"{count} {singular if count == 1 else plural}"
+
+
+def _ticket(n: Notification) -> str:
+    subject = one_line(n.ticket.subject)
+    ticket_id = one_line(n.ticket.id)
+    return f"#{ticket_id} {subject}" if subject else f"#{ticket_id}"
+
+
+def _who(n: Notification) -> str:
+    if n.sender is None:
+        return _SOMEONE
+    return one_line(n.sender.name) or _SOMEONE
+
+
+def summary_line(n: Notification) -> str:
+    """One line saying who did what on which ticket, e.g. "Bea assigned you #123 Printer"."""
+    ticket = _ticket(n)
+    who = _who(n)
+    if n.type is NotificationType.ASSIGNMENT:
+        if n.sender is None or n.reason is Reason.AUTO_ASSIGNED:
+            return f"Assigned to you automatically: {ticket}"
+        return f"{who} assigned you {ticket}"
+    if n.type is NotificationType.MENTION:
+        return f"{who} mentioned you on {ticket}"
+    if n.reason is Reason.CUSTOMER_REPLIED:
+        return f"{who} replied on {ticket}"
+    if n.reason is Reason.CUSTOMER_REOPENED:
+        return f"{who} reopened {ticket}"
+    if n.reason is Reason.COMMENT_REACTION:
+        return f"{who} reacted to your comment on {ticket}"
+    return f"{who} on {ticket}"
+
+
+def excerpt(message: str, limit: int = 200) -> str:
+    """The message as one line, cut at a word boundary to at most ``limit`` characters."""
+    text = one_line(message)
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    if space > limit // 2:
+        cut = cut[:space]
+    return cut.rstrip() + "…"
+
+
+def relative_time(then: datetime, now: datetime) -> str:
+    """How long ago ``then`` was, by elapsed time: "just now", "5 minutes ago", "yesterday".
+
+    Both must be aware. Times in the future (clock skew between helpdesk and desktop) read
+    "just now". From a week on, the date is shown in ``now``'s time zone, e.g. "3 Mar 2026".
+    """
+    elapsed = now - then
+    if elapsed < timedelta(minutes=1):
+        return "just now"
+    if elapsed < timedelta(hours=1):
+        return f"{_plural(elapsed // timedelta(minutes=1), 'minute', 'minutes')} ago"
+    if elapsed < timedelta(days=1):
+        return f"{_plural(elapsed // timedelta(hours=1), 'hour', 'hours')} ago"
+    if elapsed < timedelta(days=2):
+        return "yesterday"
+    if elapsed < timedelta(days=7):
+        return f"{elapsed.days} days ago"
+    local = then.astimezone(now.tzinfo)
+    return f"{local.day} {_MONTHS[local.month - 1]} {local.year}"
+
+
+def type_title(t: NotificationType) -> str:
+    """The toast title for one notification of type ``t``."""
+    return _TITLES[t]
+
+
+def count_summary(counts: Mapping[NotificationType, int]) -> str:
+    """E.g. "12 new notifications: 3 assignments, 9 mentions"; zero types are left out."""
+    parts = [_plural(counts[t], *_NOUNS[t]) for t in NotificationType if counts.get(t, 0) > 0]
+    total = sum(count for count in counts.values() if count > 0)
+    if total == 0:
+        return "No new notifications"
+    head = _plural(total, "new notification", "new notifications")
+    return f"{head}: {', '.join(parts)}"
