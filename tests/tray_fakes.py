@@ -1,0 +1,110 @@
+"""Fakes for the tray app's true edges: the clock, timed wake-ups, the OS toast service and
+the browser. Each implements the same Protocol as the real part, so mypy checks them too."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from notifier.ui.toasts import ToastRequest
+
+
+class FakeClock:
+    """core.ports.Clock with time that moves only when a test says so."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = start or datetime(2026, 3, 4, 10, 0, tzinfo=UTC)
+        self._monotonic = 1000.0
+
+    def now(self) -> datetime:
+        return self._now
+
+    def monotonic(self) -> float:
+        return self._monotonic
+
+    def set(self, when: datetime) -> None:
+        self._monotonic += (when - self._now).total_seconds()
+        self._now = when
+
+
+@dataclass
+class _FakeHandle:
+    when: datetime
+    callback: Callable[[], None]
+    cancelled: bool = False
+    fired: bool = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class FakeScheduler:
+    """app.scheduler.Scheduler: remembers wake-ups; advance() moves the clock and fires them."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.handles: list[_FakeHandle] = []
+
+    def call_at(self, when: datetime, callback: Callable[[], None]) -> _FakeHandle:
+        handle = _FakeHandle(when, callback)
+        self.handles.append(handle)
+        return handle
+
+    def pending(self) -> list[datetime]:
+        return sorted(h.when for h in self.handles if not h.cancelled and not h.fired)
+
+    def advance(self, delta: timedelta) -> None:
+        """Move time forward by ``delta``, firing each due wake-up at its own instant."""
+        target = self.clock.now() + delta
+        while True:
+            due = [h for h in self.handles if not h.cancelled and not h.fired and h.when <= target]
+            if not due:
+                break
+            handle = min(due, key=lambda h: h.when)
+            self.clock.set(max(handle.when, self.clock.now()))
+            handle.fired = True
+            handle.callback()
+        self.clock.set(target)
+
+
+@dataclass
+class RecordingSink:
+    """ui.toasts.ToastSink that records what it was asked to show and withdraw."""
+
+    name: str = "recording"
+    shown: list[ToastRequest] = field(default_factory=list)
+    withdrawn: list[str] = field(default_factory=list)
+    on_clicked: Callable[[str], None] | None = None
+    on_action: Callable[[str, str], None] | None = None
+
+    def bind(
+        self, on_clicked: Callable[[str], None], on_action: Callable[[str, str], None]
+    ) -> None:
+        self.on_clicked = on_clicked
+        self.on_action = on_action
+
+    def show(self, toast: ToastRequest) -> None:
+        self.shown.append(toast)
+
+    def withdraw(self, key: str) -> None:
+        self.withdrawn.append(key)
+
+    def click(self, key: str) -> None:
+        assert self.on_clicked is not None
+        self.on_clicked(key)
+
+    def press(self, key: str, action: str) -> None:
+        assert self.on_action is not None
+        self.on_action(key, action)
+
+
+@dataclass
+class RecordingUrlOpener:
+    """ui.popup / app.controller UrlOpener: the browser edge; records the URLs it got."""
+
+    opened: list[str] = field(default_factory=list)
+
+    def open_url(self, url: str) -> bool:
+        self.opened.append(url)
+        return True
