@@ -1,0 +1,714 @@
+"""The local notification cache: one SQLite file, versioned schema, idempotent applies.
+
+Why SQLite: the tray must show the full list offline, page it newest first with filters, and
+answer "how many unread" on the GUI thread in well under a millisecond; indexed SQLite does
+all of that and survives crashes. WAL mode with ``synchronous=NORMAL`` keeps each commit to a
+few tens of microseconds (no fsync per commit; a power cut can lose the last commits, which
+the next resume fetches again from the server, so nothing is lost for good).
+
+Idempotency (the core promise: never lose, never duplicate)
+-----------------------------------------------------------
+Every server event carries a seq, strictly increasing per agent. The cache does not rely on
+events arriving in order; each row remembers the seqs that wrote it, and each apply compares:
+
+* ``notifications.seq`` is the seq of the event that last wrote the row's content; a
+  notification event with a seq not above it is a duplicate or older, and changes nothing.
+* ``notifications.read_seq`` is the seq of the last read-state change applied to the row; a
+  read-state event (or the read flag inside a notification event) with a seq not above it is
+  older than what the row already shows, and changes nothing.
+* ``tombstones`` remember deletions (id, seq): a notification event not newer than the
+  deletion does not bring the row back (a re-issue with a higher seq does).
+* ``early_read_states`` hold a read-state change that arrived before its notification (only
+  possible when frames are reordered); it is merged when the notification arrives.
+
+So a replay, a duplicated frame or a shuffled batch always ends in the same rows as the clean
+in-order log (tests/test_cache_idempotency.py checks that property with hypothesis).
+
+``state.cursor`` is the resume point: the engine resumes the stream after it. It only moves
+forward (``advance_cursor``) except on :meth:`NotificationCache.reset`.
+
+Local (optimistic) actions change the rows at once and append to ``pending_actions``; the
+engine sends them in order when live and removes each after the server acknowledged it.
+
+Schema versions are ``PRAGMA user_version``; :data:`MIGRATIONS` is an ordered list, entry ``n``
+takes the schema from version ``n`` to ``n + 1``. Never edit a released migration; add one.
+
+Threading: one connection, used from one thread (the GUI thread, where qasync runs the
+asyncio loop, or the headless loop). Reads are indexed lookups; writes are one short
+transaction each (see benchmarks/cache_writes.py for the numbers).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Final
+
+from notifier.core.errors import CacheCorrupt
+from notifier.core.wire import (
+    Actor,
+    ActorKind,
+    ClearScope,
+    CommentRef,
+    DeletedEvent,
+    Notification,
+    NotificationEvent,
+    NotificationPage,
+    NotificationType,
+    ReadStateEvent,
+    Reason,
+    TicketRef,
+    format_timestamp,
+)
+
+log = logging.getLogger(__name__)
+
+# --------------------------------------------------------------------------- schema
+
+Migration = Callable[[sqlite3.Connection], None]
+
+
+def _schema_v1(db: sqlite3.Connection) -> None:
+    db.executescript(
+        """
+        CREATE TABLE notifications (
+            id TEXT PRIMARY KEY,
+            seq INTEGER NOT NULL,
+            read_seq INTEGER NOT NULL,
+            type TEXT NOT NULL,
+            read INTEGER NOT NULL,
+            sender_kind TEXT,
+            sender_id TEXT,
+            sender_name TEXT,
+            recipient TEXT NOT NULL,
+            ticket_id TEXT NOT NULL,
+            ticket_subject TEXT NOT NULL,
+            ticket_url TEXT NOT NULL,
+            comment_id TEXT,
+            comment_url TEXT,
+            message TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            reason TEXT
+        ) WITHOUT ROWID;
+        CREATE INDEX notifications_by_seq ON notifications (seq);
+        CREATE INDEX notifications_by_type_seq ON notifications (type, seq);
+        CREATE INDEX notifications_unread_by_seq ON notifications (seq) WHERE read = 0;
+        CREATE INDEX notifications_unread_by_type_seq ON notifications (type, seq)
+            WHERE read = 0;
+        CREATE TABLE tombstones (id TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
+        CREATE TABLE early_read_states (
+            id TEXT PRIMARY KEY, seq INTEGER NOT NULL, read INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE state (
+            singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+            cursor INTEGER NOT NULL,
+            seen_seq INTEGER NOT NULL
+        );
+        INSERT INTO state (singleton, cursor, seen_seq) VALUES (1, 0, 0);
+        CREATE TABLE pending_actions (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL,
+            notification_id TEXT,
+            up_to_seq INTEGER,
+            scope TEXT,
+            created_at TEXT NOT NULL
+        );
+        """
+    )
+
+
+MIGRATIONS: Final[Sequence[Migration]] = (_schema_v1,)
+SCHEMA_VERSION: Final = len(MIGRATIONS)
+
+# --------------------------------------------------------------------------- public values
+
+
+@dataclass(frozen=True, slots=True)
+class ListFilter:
+    unread_only: bool = False
+    types: frozenset[NotificationType] | None = None  # None = all types
+
+
+class ActionKind(StrEnum):
+    MARK_READ = "mark_read"
+    MARK_UNREAD = "mark_unread"
+    MARK_ALL_READ = "mark_all_read"
+    DELETE = "delete"
+    CLEAR = "clear"
+
+
+@dataclass(frozen=True, slots=True)
+class PendingAction:
+    """An agent's action applied locally and waiting to be sent to the server."""
+
+    id: int
+    kind: ActionKind
+    notification_id: str | None = None
+    up_to_seq: int | None = None
+    scope: ClearScope | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What an apply actually changed (empty when it was a duplicate or older than the row).
+
+    ``upserted`` are the rows as now stored; ``read``/``unread`` the ids whose flag flipped;
+    ``deleted`` the ids removed.
+    """
+
+    upserted: tuple[Notification, ...] = ()
+    read: tuple[str, ...] = ()
+    unread: tuple[str, ...] = ()
+    deleted: tuple[str, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not (self.upserted or self.read or self.unread or self.deleted)
+
+
+@dataclass(slots=True)
+class _AppliedBuilder:
+    upserted: dict[str, Notification] = field(default_factory=dict)
+    read: dict[str, None] = field(default_factory=dict)
+    unread: dict[str, None] = field(default_factory=dict)
+    deleted: dict[str, None] = field(default_factory=dict)
+
+    def flag(self, notification_id: str, read: bool) -> None:
+        # A flip and a flip back within one batch cancel out.
+        same, other = (self.read, self.unread) if read else (self.unread, self.read)
+        if notification_id in other:
+            del other[notification_id]
+        else:
+            same[notification_id] = None
+
+    def build(self) -> Applied:
+        return Applied(
+            upserted=tuple(self.upserted.values()),
+            read=tuple(self.read),
+            unread=tuple(self.unread),
+            deleted=tuple(self.deleted),
+        )
+
+
+CacheEvent = NotificationEvent | ReadStateEvent | DeletedEvent
+
+_COLUMNS: Final = (
+    "id, seq, read_seq, type, read, sender_kind, sender_id, sender_name, recipient, ticket_id,"
+    " ticket_subject, ticket_url, comment_id, comment_url, message, created_at, reason"
+)
+_ROW_PARAMS: Final = ", ".join("?" * len(_COLUMNS.split(",")))
+
+
+def _row_values(n: Notification, read_seq: int, read: bool) -> tuple[object, ...]:
+    return (
+        n.id,
+        n.seq,
+        read_seq,
+        n.type.value,
+        int(read),
+        n.sender.kind.value if n.sender else None,
+        n.sender.id if n.sender else None,
+        n.sender.name if n.sender else None,
+        n.to,
+        n.ticket.id,
+        n.ticket.subject,
+        n.ticket.url,
+        n.comment.id if n.comment else None,
+        n.comment.url if n.comment else None,
+        n.message,
+        format_timestamp(n.created_at),
+        n.reason.value if n.reason else None,
+    )
+
+
+def _reason(value: str | None) -> Reason | None:
+    if value is None:
+        return None
+    try:
+        return Reason(value)
+    except ValueError:
+        return None
+
+
+def _from_row(row: sqlite3.Row) -> Notification:
+    # Rows were validated by the wire parser before they were written; build directly.
+    return Notification(
+        id=row["id"],
+        seq=row["seq"],
+        type=NotificationType(row["type"]),
+        sender=Actor(ActorKind(row["sender_kind"]), row["sender_id"], row["sender_name"])
+        if row["sender_kind"] is not None
+        else None,
+        to=row["recipient"],
+        ticket=TicketRef(row["ticket_id"], row["ticket_subject"], row["ticket_url"]),
+        comment=CommentRef(row["comment_id"], row["comment_url"])
+        if row["comment_id"] is not None
+        else None,
+        message=row["message"],
+        read=bool(row["read"]),
+        created_at=datetime.fromisoformat(row["created_at"]).astimezone(UTC),
+        reason=_reason(row["reason"]),
+    )
+
+
+def _utc_stamp() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+
+
+# --------------------------------------------------------------------------- the cache
+
+
+class NotificationCache:
+    """The agent's notifications on disk. Build with :meth:`open`; call :meth:`close` at the end."""
+
+    def __init__(self, db: sqlite3.Connection, path: Path, recovered_from: Path | None) -> None:
+        self._db = db
+        self.path = path
+        self.recovered_from = recovered_from
+
+    # ------------------------------------------------------------------ opening
+
+    @classmethod
+    def open(cls, path: Path) -> NotificationCache:
+        """Open (creating or migrating) the cache at ``path``.
+
+        A file that is not a usable cache (not SQLite, fails the quick integrity check, a
+        schema newer than this app knows, unreadable) is moved aside to
+        ``<name>.corrupt-<UTC timestamp>`` and a fresh one created; ``recovered_from`` then
+        names the moved file. An empty cache has cursor 0, which makes the engine page the
+        full history from the server again.
+        """
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            return cls(_connect_and_migrate(path), path, None)
+        except CacheCorrupt as error:
+            aside = path.with_name(f"{path.name}.corrupt-{_utc_stamp()}")
+            log.warning("cache %s is unusable (%s); moved to %s, rebuilding", path, error, aside)
+            _move_aside(path, aside)
+            return cls(_connect_and_migrate(path), path, aside)
+
+    def close(self) -> None:
+        self._db.close()
+
+    # ------------------------------------------------------------------ reads
+
+    def cursor(self) -> int:
+        """The highest seq applied: the stream resumes after it."""
+        return int(self._db.execute("SELECT cursor FROM state").fetchone()[0])
+
+    def unread_count(self) -> int:
+        return int(
+            self._db.execute("SELECT count(*) FROM notifications WHERE read = 0").fetchone()[0]
+        )
+
+    def new_since_seen_count(self) -> int:
+        """Unread notifications written after the agent last opened the popup."""
+        row = self._db.execute(
+            "SELECT count(*) FROM notifications WHERE read = 0"
+            " AND seq > (SELECT seen_seq FROM state)"
+        ).fetchone()
+        return int(row[0])
+
+    def mark_seen(self) -> None:
+        """The popup was opened: nothing is "new" any more."""
+        with self._write():
+            self._db.execute(
+                "UPDATE state SET seen_seq = max(seen_seq, (SELECT coalesce(max(seq), 0)"
+                " FROM notifications))"
+            )
+
+    def max_seq(self) -> int:
+        """The highest notification seq in the cache: what the agent has seen at most."""
+        return int(
+            self._db.execute("SELECT coalesce(max(seq), 0) FROM notifications").fetchone()[0]
+        )
+
+    def count(self, list_filter: ListFilter = ListFilter()) -> int:
+        where, params = _where(list_filter)
+        row = self._db.execute(f"SELECT count(*) FROM notifications{where}", params).fetchone()  # noqa: S608 (fixed fragments)
+        return int(row[0])
+
+    def page(
+        self,
+        list_filter: ListFilter = ListFilter(),
+        before_seq: int | None = None,
+        limit: int = 100,
+    ) -> list[Notification]:
+        """Newest first (seq descending); pass the last row's seq as ``before_seq`` for more."""
+        if limit <= 0:
+            return []
+        where, params = _where(list_filter, before_seq)
+        rows = self._db.execute(
+            f"SELECT {_COLUMNS} FROM notifications{where} ORDER BY seq DESC LIMIT ?",  # noqa: S608
+            (*params, limit),
+        ).fetchall()
+        return [_from_row(row) for row in rows]
+
+    def get(self, notification_id: str) -> Notification | None:
+        row = self._db.execute(
+            f"SELECT {_COLUMNS} FROM notifications WHERE id = ?",  # noqa: S608
+            (notification_id,),
+        ).fetchone()
+        return None if row is None else _from_row(row)
+
+    def all_notifications(self) -> list[Notification]:
+        """Every row, ascending by seq (for comparisons and exports, not the GUI)."""
+        rows = self._db.execute(f"SELECT {_COLUMNS} FROM notifications ORDER BY seq").fetchall()  # noqa: S608
+        return [_from_row(row) for row in rows]
+
+    def pending_count(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM pending_actions").fetchone()[0])
+
+    def pending_actions(self) -> list[PendingAction]:
+        """Queued local actions, oldest first."""
+        rows = self._db.execute(
+            "SELECT id, kind, notification_id, up_to_seq, scope FROM pending_actions ORDER BY id"
+        ).fetchall()
+        return [
+            PendingAction(
+                id=row["id"],
+                kind=ActionKind(row["kind"]),
+                notification_id=row["notification_id"],
+                up_to_seq=row["up_to_seq"],
+                scope=ClearScope(row["scope"]) if row["scope"] is not None else None,
+            )
+            for row in rows
+        ]
+
+    # ------------------------------------------------------------------ server writes
+
+    def apply_events(self, events: Iterable[CacheEvent]) -> Applied:
+        """Apply stream events in one transaction and advance the cursor to the highest seq.
+
+        Idempotent by id and seq (see the module docstring): duplicates, replays and
+        reordering change nothing beyond what the in-order log gives.
+        """
+        changes = _AppliedBuilder()
+        with self._write():
+            highest = 0
+            for event in events:
+                highest = max(highest, event.seq)
+                if isinstance(event, NotificationEvent):
+                    self._apply_notification(event.notification, event.seq, changes)
+                elif isinstance(event, ReadStateEvent):
+                    self._apply_read_state(event.ids, event.read, event.seq, changes)
+                else:
+                    self._apply_deleted(event.ids, event.seq, changes)
+            if highest:
+                self._db.execute("UPDATE state SET cursor = max(cursor, ?)", (highest,))
+        return changes.build()
+
+    def apply_page(self, page: NotificationPage) -> Applied:
+        """Apply one page of the REST list (the history page-through); the cursor is not moved.
+
+        The page shows each notification's read flag as of ``page.last_seq``, so that is the
+        read seq recorded: replayed read-state events up to it change nothing.
+        """
+        changes = _AppliedBuilder()
+        with self._write():
+            for notification in page.notifications:
+                self._apply_notification(
+                    notification, notification.seq, changes, read_seq=page.last_seq
+                )
+        return changes.build()
+
+    def advance_cursor(self, seq: int) -> None:
+        """Move the resume cursor forward to ``seq`` (never backwards)."""
+        with self._write():
+            self._db.execute("UPDATE state SET cursor = max(cursor, ?)", (seq,))
+
+    def reset(self) -> None:
+        """Forget everything the server told us (a reset event or a rebuild); keep the queue.
+
+        Afterwards the cursor is 0 and the engine pages the full history again.
+        """
+        with self._write():
+            self._db.execute("DELETE FROM notifications")
+            self._db.execute("DELETE FROM tombstones")
+            self._db.execute("DELETE FROM early_read_states")
+            self._db.execute("UPDATE state SET cursor = 0, seen_seq = 0")
+
+    def _apply_notification(
+        self,
+        n: Notification,
+        seq: int,
+        changes: _AppliedBuilder,
+        *,
+        read_seq: int | None = None,
+    ) -> None:
+        read_seq = max(seq, read_seq or 0)
+        tomb = self._db.execute("SELECT seq FROM tombstones WHERE id = ?", (n.id,)).fetchone()
+        if tomb is not None and tomb[0] >= seq:
+            return  # deleted after this version was written
+        row = self._db.execute(
+            "SELECT seq, read_seq, read FROM notifications WHERE id = ?", (n.id,)
+        ).fetchone()
+        read = n.read
+        if row is not None:
+            if row["read_seq"] >= read_seq:
+                read, read_seq = bool(row["read"]), row["read_seq"]
+            if row["seq"] >= seq:
+                # Same or older content: only the read flag can be newer (a REST page).
+                if bool(row["read"]) != read:
+                    self._db.execute(
+                        "UPDATE notifications SET read = ?, read_seq = ? WHERE id = ?",
+                        (int(read), read_seq, n.id),
+                    )
+                    changes.flag(n.id, read)
+                elif read_seq > row["read_seq"]:
+                    self._db.execute(
+                        "UPDATE notifications SET read_seq = ? WHERE id = ?", (read_seq, n.id)
+                    )
+                return
+        early = self._db.execute(
+            "SELECT seq, read FROM early_read_states WHERE id = ?", (n.id,)
+        ).fetchone()
+        # The early state is kept, not consumed: if this version is deleted and re-issued out
+        # of order, the re-issue needs it too. A later deletion prunes it; reset() clears all.
+        if early is not None and early["seq"] > read_seq:
+            read, read_seq = bool(early["read"]), early["seq"]
+        if tomb is not None:
+            self._db.execute("DELETE FROM tombstones WHERE id = ?", (n.id,))
+        self._db.execute(
+            f"INSERT OR REPLACE INTO notifications ({_COLUMNS}) VALUES ({_ROW_PARAMS})",  # noqa: S608
+            _row_values(n, read_seq, read),
+        )
+        stored = Notification(
+            id=n.id,
+            seq=n.seq,
+            type=n.type,
+            sender=n.sender,
+            to=n.to,
+            ticket=n.ticket,
+            comment=n.comment,
+            message=n.message,
+            read=read,
+            created_at=n.created_at,
+            reason=n.reason,
+        )
+        changes.upserted[n.id] = stored
+
+    def _apply_read_state(
+        self, ids: Iterable[str], read: bool, seq: int, changes: _AppliedBuilder
+    ) -> None:
+        for notification_id in ids:
+            row = self._db.execute(
+                "SELECT read_seq, read FROM notifications WHERE id = ?", (notification_id,)
+            ).fetchone()
+            if row is None:
+                tomb = self._db.execute(
+                    "SELECT seq FROM tombstones WHERE id = ?", (notification_id,)
+                ).fetchone()
+                if tomb is None or tomb[0] < seq:
+                    # Its notification has not arrived yet: keep the newest state for it.
+                    self._db.execute(
+                        "INSERT INTO early_read_states (id, seq, read) VALUES (?, ?, ?)"
+                        " ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, read = excluded.read"
+                        " WHERE excluded.seq > early_read_states.seq",
+                        (notification_id, seq, int(read)),
+                    )
+                continue
+            if row["read_seq"] >= seq:
+                continue
+            self._db.execute(
+                "UPDATE notifications SET read = ?, read_seq = ? WHERE id = ?",
+                (int(read), seq, notification_id),
+            )
+            if bool(row["read"]) != read:
+                changes.flag(notification_id, read)
+
+    def _apply_deleted(self, ids: Iterable[str], seq: int, changes: _AppliedBuilder) -> None:
+        for notification_id in ids:
+            self._db.execute(
+                "INSERT INTO tombstones (id, seq) VALUES (?, ?)"
+                " ON CONFLICT (id) DO UPDATE SET seq = max(seq, excluded.seq)",
+                (notification_id, seq),
+            )
+            self._db.execute(
+                "DELETE FROM early_read_states WHERE id = ? AND seq < ?", (notification_id, seq)
+            )
+            gone = self._db.execute(
+                "DELETE FROM notifications WHERE id = ? AND seq < ? RETURNING id",
+                (notification_id, seq),
+            ).fetchone()
+            if gone is not None:
+                changes.upserted.pop(notification_id, None)
+                changes.read.pop(notification_id, None)
+                changes.unread.pop(notification_id, None)
+                changes.deleted[notification_id] = None
+
+    # ------------------------------------------------------------------ local actions
+
+    def local_mark(self, notification_id: str, read: bool) -> Applied:
+        """Set the read flag at once and queue the action for the server."""
+        with self._write():
+            changed = self._db.execute(
+                "UPDATE notifications SET read = ? WHERE id = ? AND read != ? RETURNING id",
+                (int(read), notification_id, int(read)),
+            ).fetchall()
+            kind = ActionKind.MARK_READ if read else ActionKind.MARK_UNREAD
+            self._queue(kind, notification_id=notification_id)
+        ids = tuple(row[0] for row in changed)
+        return Applied(read=ids) if read else Applied(unread=ids)
+
+    def local_mark_all_read(self) -> tuple[Applied, int]:
+        """Mark every unread notification up to the newest one shown read; queue the action.
+
+        Returns the change and ``up_to_seq`` (the highest seq in the cache), which is what the
+        server is asked to mark: a notification that arrives meanwhile stays unread.
+        """
+        with self._write():
+            up_to_seq = self.max_seq()
+            changed = self._db.execute(
+                "UPDATE notifications SET read = 1 WHERE read = 0 AND seq <= ? RETURNING id",
+                (up_to_seq,),
+            ).fetchall()
+            self._queue(ActionKind.MARK_ALL_READ, up_to_seq=up_to_seq)
+        return Applied(read=tuple(row[0] for row in changed)), up_to_seq
+
+    def local_delete(self, notification_id: str) -> Applied:
+        with self._write():
+            gone = self._delete_locally("id = ?", (notification_id,))
+            self._queue(ActionKind.DELETE, notification_id=notification_id)
+        return Applied(deleted=gone)
+
+    def local_clear(self, scope: ClearScope) -> Applied:
+        with self._write():
+            if scope is ClearScope.READ:
+                gone = self._delete_locally("read = 1", ())
+            else:
+                gone = self._delete_locally("1 = 1", ())
+            self._queue(ActionKind.CLEAR, scope=scope)
+        return Applied(deleted=gone)
+
+    def remove_pending(self, action_id: int) -> None:
+        """The server acknowledged (or no longer needs) this action."""
+        with self._write():
+            self._db.execute("DELETE FROM pending_actions WHERE id = ?", (action_id,))
+
+    def _delete_locally(self, condition: str, params: tuple[object, ...]) -> tuple[str, ...]:
+        # The tombstone holds the row's content seq: a replay of that version (or older)
+        # cannot bring it back; a re-issue by the server (higher seq) still can.
+        rows = self._db.execute(
+            f"DELETE FROM notifications WHERE {condition} RETURNING id, seq",  # noqa: S608
+            params,
+        ).fetchall()
+        self._db.executemany(
+            "INSERT INTO tombstones (id, seq) VALUES (?, ?)"
+            " ON CONFLICT (id) DO UPDATE SET seq = max(seq, excluded.seq)",
+            [(row[0], row[1]) for row in rows],
+        )
+        return tuple(row[0] for row in rows)
+
+    def _queue(
+        self,
+        kind: ActionKind,
+        *,
+        notification_id: str | None = None,
+        up_to_seq: int | None = None,
+        scope: ClearScope | None = None,
+    ) -> None:
+        self._db.execute(
+            "INSERT INTO pending_actions (kind, notification_id, up_to_seq, scope, created_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (
+                kind.value,
+                notification_id,
+                up_to_seq,
+                scope.value if scope is not None else None,
+                format_timestamp(datetime.now(UTC)),
+            ),
+        )
+
+    @contextmanager
+    def _write(self) -> Iterator[None]:
+        # One explicit transaction per write call; nested calls join the outer one.
+        if self._db.in_transaction:
+            yield
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.rollback()
+            raise
+        self._db.commit()
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _where(list_filter: ListFilter, before_seq: int | None = None) -> tuple[str, list[object]]:
+    clauses: list[str] = []
+    params: list[object] = []
+    if list_filter.unread_only:
+        clauses.append("read = 0")
+    if list_filter.types is not None:
+        types = sorted(t.value for t in list_filter.types)
+        if not types:
+            clauses.append("0 = 1")
+        else:
+            clauses.append(f"type IN ({', '.join('?' * len(types))})")
+            params.extend(types)
+    if before_seq is not None:
+        clauses.append("seq < ?")
+        params.append(before_seq)
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def _connect_and_migrate(path: Path) -> sqlite3.Connection:
+    try:
+        db = sqlite3.connect(path, isolation_level=None, timeout=5.0)
+    except sqlite3.Error as error:
+        raise CacheCorrupt(f"cannot open: {error}") from error
+    try:
+        db.row_factory = sqlite3.Row
+        version = int(db.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise CacheCorrupt(f"schema version {version} is newer than this app knows")
+        if version > 0:
+            check = db.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                raise CacheCorrupt(f"integrity check failed: {check}")
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = NORMAL")
+        db.execute("PRAGMA foreign_keys = ON")
+        for index in range(version, SCHEMA_VERSION):
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                MIGRATIONS[index](db)
+                db.execute(f"PRAGMA user_version = {index + 1}")
+            except BaseException:
+                db.rollback()
+                raise
+            db.commit()
+        if version > 0:
+            # A file with our version number but missing pieces is as good as corrupt.
+            db.execute("SELECT cursor, seen_seq FROM state").fetchone()
+            db.execute("SELECT count(*) FROM pending_actions").fetchone()
+        os.chmod(path, 0o600)
+        return db
+    except CacheCorrupt:
+        db.close()
+        raise
+    except (sqlite3.Error, OSError) as error:
+        db.close()
+        raise CacheCorrupt(str(error)) from error
+
+
+def _move_aside(path: Path, aside: Path) -> None:
+    if path.exists():
+        os.replace(path, aside)
+    # The WAL and shared-memory files belong to the broken database: move them along so
+    # SQLite never replays them into the fresh file.
+    for suffix in ("-wal", "-shm", "-journal"):
+        companion = path.with_name(path.name + suffix)
+        if companion.exists():
+            os.replace(companion, aside.with_name(aside.name + suffix))
