@@ -7,6 +7,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from notifier.core.wire import (
+    Actor,
+    ActorKind,
+    Notification,
+    NotificationEvent,
+    NotificationType,
+    TicketRef,
+)
+from notifier.store.cache import NotificationCache
 from notifier.ui.toasts import ToastRequest
 
 
@@ -108,3 +117,36 @@ class RecordingUrlOpener:
     def open_url(self, url: str) -> bool:
         self.opened.append(url)
         return True
+
+
+def make_notification(
+    seq: int,
+    *,
+    type: NotificationType = NotificationType.MENTION,
+    read: bool = False,
+    message: str = "Can you look at this?",
+    server: str = "http://127.0.0.1:8000",
+    sender: str | None = "Bea",
+    ticket_id: str | None = None,
+    created_at: datetime | None = None,
+    link: str | None = None,
+) -> Notification:
+    """A valid notification for tests; ``link`` replaces the ticket URL (and no comment)."""
+    ticket = ticket_id or str(seq)
+    return Notification(
+        id=f"n{seq}",
+        seq=seq,
+        type=type,
+        sender=None if sender is None else Actor(ActorKind.AGENT, "a-bea", sender),
+        to="alice",
+        ticket=TicketRef(ticket, f"Ticket {ticket}", link or f"{server}/tickets/{ticket}"),
+        comment=None,
+        message=message,
+        read=read,
+        created_at=created_at or datetime(2026, 3, 4, 9, 0, tzinfo=UTC),
+    )
+
+
+def fill_cache(cache: NotificationCache, notifications: list[Notification]) -> None:
+    """Write notifications through the cache's own apply path (one transaction)."""
+    cache.apply_events(NotificationEvent(seq=n.seq, notification=n) for n in notifications)
