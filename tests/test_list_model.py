@@ -111,6 +111,7 @@ def test_roles_and_accessible_text(qtbot: QtBot, cache: NotificationCache) -> No
         "Unread. Bea Lopez assigned you #1 Ticket 1. <b>x</b>. Bea Lopez, just now"
     )
     assert model.data(model.index(5), Role.SEQ) is None
+    assert model.roleNames()[Role.SUMMARY].data() == b"summary"
 
 
 def test_relative_times_refresh_on_request(qtbot: QtBot, cache: NotificationCache) -> None:
