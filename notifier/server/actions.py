@@ -1,0 +1,629 @@
+"""Helpdesk actions and the notification rules they trigger (issue 3).
+
+Each public function is one action by one authenticated user. It runs on the database thread
+inside ONE transaction: the ticket / comment change, every notification it causes and every
+event announcing them commit together. It returns an :class:`Outcome`: the JSON answer for
+the caller and the ids of the agents whose event logs grew (the app wakes their streams).
+
+The rules, in one place:
+
+* assignment: a manual assignment to someone else notifies the assignee (``assigned``, from the
+  assigning agent); self-assignment notifies no one; a ticket created with ``team`` is given to
+  the next agent of that team in round-robin order and notifies them (``auto_assigned``, from
+  nobody). The message is an excerpt of the ticket's first message.
+* mention: each ``@username`` of an agent in a comment notifies that agent once per comment;
+  an edit notifies only agents not mentioned before in that comment; self-mentions nothing.
+  The notification links to the comment.
+* customer reply / reopen: the ticket's assigned agent gets a ``reaction`` notification
+  (``customer_replied`` / ``customer_reopened``).
+* emoji reaction on a comment: the comment's author, when their preferences have
+  ``comment_reactions`` on, gets one notification per comment, re-issued (same id, new seq,
+  unread again) as more people react: "Bea Baker, Carl Diaz and 1 other reacted 👍 ❤️ …".
+  Withdrawing a reaction notifies nobody. Reactions on your own comment notify nobody.
+* viewing a ticket marks the viewer's unread notifications about it read (one event).
+
+Preferences (types off, in-app off) are applied in :func:`repository.notify`.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from notifier.core import wire
+from notifier.server.db import transaction
+from notifier.server.repository import (
+    ActionError,
+    NewNotification,
+    User,
+    agents_by_usernames,
+    clip,
+    forbidden,
+    get_preferences,
+    invalid,
+    mark_ticket_read,
+    not_found,
+    notify,
+    now_text,
+    user_by_id,
+    user_by_username,
+)
+
+REACTION_EMOJIS: Final = ("👍", "👎", "❤️", "🎉", "👀", "✅")
+MAX_BODY_CHARS: Final = 100_000
+ASSIGNMENT_EXCERPT_CHARS: Final = 500
+# "@bob" but not "bob@example.com"; a username never ends in "." or "-".
+MENTION_PATTERN: Final = re.compile(
+    r"(?<![A-Za-z0-9_.@-])@([A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?)"
+)
+
+
+@dataclass(slots=True)
+class Outcome:
+    body: dict[str, Any]
+    woken: set[int] = field(default_factory=set)
+
+
+class Links:
+    """Builds the public URLs of tickets and comments from the server's public URL."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url.rstrip("/")
+
+    def ticket(self, ticket_id: int) -> str:
+        return f"{self.base_url}/tickets/{ticket_id}"
+
+    def comment(self, ticket_id: int, comment_id: int) -> str:
+        return f"{self.ticket(ticket_id)}#comment-{comment_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    id: int
+    subject: str
+    body: str
+    status: str
+    customer_id: int | None
+    assignee_id: int | None
+    team: str | None
+    created_at: str
+
+
+def mentions_in(text: str) -> list[str]:
+    return [match.group(1) for match in MENTION_PATTERN.finditer(text)]
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _load_ticket(connection: sqlite3.Connection, user: User, ticket_id: str) -> Ticket:
+    """The ticket if this user may see it: any agent, or the ticket's own customer."""
+    row = None
+    if ticket_id.isdigit() and len(ticket_id) <= 18:
+        row = connection.execute(
+            "SELECT id, subject, body, status, customer_id, assignee_id, team, created_at"
+            " FROM tickets WHERE id = ?",
+            (int(ticket_id),),
+        ).fetchone()
+    if row is None or (not user.is_agent and row[4] != user.id):
+        # Another customer's ticket answers like a missing one.
+        raise not_found("ticket")
+    return Ticket(*row)
+
+
+def _person(connection: sqlite3.Connection, user_id: int | None) -> dict[str, Any] | None:
+    if user_id is None:
+        return None
+    user = user_by_id(connection, user_id)
+    if user is None:
+        return None
+    return {"kind": user.kind, "id": str(user.id), "username": user.username, "name": user.name}
+
+
+def ticket_json(connection: sqlite3.Connection, ticket: Ticket, links: Links) -> dict[str, Any]:
+    return {
+        "id": str(ticket.id),
+        "subject": ticket.subject,
+        "body": ticket.body,
+        "status": ticket.status,
+        "customer": _person(connection, ticket.customer_id),
+        "assignee": _person(connection, ticket.assignee_id),
+        "team": ticket.team,
+        "url": links.ticket(ticket.id),
+        "created_at": ticket.created_at,
+    }
+
+
+def _reaction_counts(connection: sqlite3.Connection, comment_id: int) -> dict[str, int]:
+    counts = dict(
+        connection.execute(
+            "SELECT emoji, COUNT(*) FROM reactions WHERE comment_id = ? GROUP BY emoji",
+            (comment_id,),
+        ).fetchall()
+    )
+    return {emoji: int(counts[emoji]) for emoji in REACTION_EMOJIS if emoji in counts}
+
+
+def comment_json(connection: sqlite3.Connection, comment_id: int, links: Links) -> dict[str, Any]:
+    row = connection.execute(
+        "SELECT id, ticket_id, author_id, kind, body, created_at, updated_at FROM comments"
+        " WHERE id = ?",
+        (comment_id,),
+    ).fetchone()
+    return {
+        "id": str(row[0]),
+        "ticket_id": str(row[1]),
+        "author": _person(connection, row[2]),
+        "kind": row[3],
+        "body": row[4],
+        "url": links.comment(row[1], row[0]),
+        "reactions": _reaction_counts(connection, row[0]),
+        "created_at": row[5],
+        "updated_at": row[6],
+    }
+
+
+def ticket_page(
+    connection: sqlite3.Connection, user: User, ticket_id: str, links: Links
+) -> dict[str, Any]:
+    """Everything the web page shows: the ticket and its comments and replies, in order."""
+    ticket = _load_ticket(connection, user, ticket_id)
+    comment_ids = [
+        int(r[0])
+        for r in connection.execute(
+            "SELECT id FROM comments WHERE ticket_id = ? ORDER BY id", (ticket.id,)
+        )
+    ]
+    page = ticket_json(connection, ticket, links)
+    page["comments"] = [comment_json(connection, cid, links) for cid in comment_ids]
+    return page
+
+
+def comment_ticket(connection: sqlite3.Connection, user: User, comment_id: str) -> tuple[int, int]:
+    """(ticket id, comment id) of a comment this user may see."""
+    row = None
+    if comment_id.isdigit() and len(comment_id) <= 18:
+        row = connection.execute(
+            "SELECT comments.id, tickets.id, tickets.customer_id FROM comments"
+            " JOIN tickets ON tickets.id = comments.ticket_id WHERE comments.id = ?",
+            (int(comment_id),),
+        ).fetchone()
+    if row is None or (not user.is_agent and row[2] != user.id):
+        raise not_found("comment")
+    return int(row[1]), int(row[0])
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _text(data: dict[str, Any], key: str, *, required: bool, limit: int = MAX_BODY_CHARS) -> str:
+    value = data.get(key, "")
+    if value is None and not required:
+        value = ""
+    if not isinstance(value, str):
+        raise invalid(f"{key} must be a string")
+    value = value.strip()
+    if required and not value:
+        raise invalid(f"{key} must not be empty")
+    if len(value) > limit:
+        raise invalid(f"{key} has {len(value)} characters, limit {limit}")
+    return value
+
+
+def _require_agent(user: User, what: str) -> None:
+    if not user.is_agent:
+        raise forbidden(f"only agents can {what}")
+
+
+# --------------------------------------------------------------------------- actions
+
+
+def create_ticket(
+    connection: sqlite3.Connection, user: User, data: dict[str, Any], links: Links
+) -> Outcome:
+    subject = _text(data, "subject", required=True, limit=wire.MAX_SUBJECT_CHARS)
+    body = _text(data, "body", required=False)
+    team = data.get("team")
+    if team is not None and (not isinstance(team, str) or not team.strip()):
+        raise invalid("team must be a team name")
+    customer_field = data.get("customer")
+    outcome = Outcome({})
+    with transaction(connection):
+        if user.is_agent:
+            customer_id = None
+            if customer_field is not None:
+                if not isinstance(customer_field, str):
+                    raise invalid("customer must be the customer's e-mail address")
+                customer = user_by_username(connection, customer_field)
+                if customer is None or customer.is_agent:
+                    raise invalid(f"no customer {customer_field!r}")
+                customer_id = customer.id
+        else:
+            if customer_field is not None and customer_field != user.username:
+                raise forbidden("a customer opens tickets only for themselves")
+            customer_id = user.id
+        assignee: User | None = None
+        if team is not None:
+            team_row = connection.execute(
+                "SELECT name, last_agent_id FROM teams WHERE name = ?", (team.strip(),)
+            ).fetchone()
+            if team_row is None:
+                raise invalid(f"no team {team!r}")
+            team = str(team_row[0])
+            assignee = _next_in_team(connection, team, team_row[1])
+        stamp = now_text()
+        cursor = connection.execute(
+            "INSERT INTO tickets(subject, body, status, customer_id, assignee_id, team,"
+            " created_by, created_at, updated_at) VALUES (?, ?, 'open', ?, ?, ?, ?, ?, ?)",
+            (
+                subject,
+                body,
+                customer_id,
+                assignee.id if assignee else None,
+                team,
+                user.id,
+                stamp,
+                stamp,
+            ),
+        )
+        ticket_id = int(cursor.lastrowid or 0)
+        if assignee is not None and notify(
+            connection,
+            assignee.id,
+            NewNotification(
+                type=wire.NotificationType.ASSIGNMENT,
+                reason=wire.Reason.AUTO_ASSIGNED,
+                sender=None,
+                ticket_id=ticket_id,
+                subject=subject,
+                comment_id=None,
+                message=_assignment_message(subject, body),
+            ),
+        ):
+            outcome.woken.add(assignee.id)
+        outcome.body = ticket_json(
+            connection, _load_ticket(connection, user, str(ticket_id)), links
+        )
+    return outcome
+
+
+def _next_in_team(connection: sqlite3.Connection, team: str, last_id: int | None) -> User | None:
+    members = [
+        int(r[0])
+        for r in connection.execute(
+            "SELECT id FROM users WHERE team = ? AND kind = 'agent' ORDER BY id", (team,)
+        )
+    ]
+    if not members:
+        return None
+    after = [m for m in members if last_id is None or m > last_id]
+    chosen = after[0] if after else members[0]
+    connection.execute("UPDATE teams SET last_agent_id = ? WHERE name = ?", (chosen, team))
+    return user_by_id(connection, chosen)
+
+
+def _assignment_message(subject: str, body: str) -> str:
+    return clip(body or subject, ASSIGNMENT_EXCERPT_CHARS)
+
+
+def assign(
+    connection: sqlite3.Connection,
+    user: User,
+    ticket_id: str,
+    data: dict[str, Any],
+    links: Links,
+) -> Outcome:
+    _require_agent(user, "assign tickets")
+    username = data.get("agent")
+    if not isinstance(username, str) or not username:
+        raise invalid("agent must be an agent's username")
+    outcome = Outcome({})
+    with transaction(connection):
+        ticket = _load_ticket(connection, user, ticket_id)
+        assignee = user_by_username(connection, username)
+        if assignee is None or not assignee.is_agent:
+            raise invalid(f"no agent {username!r}")
+        if ticket.assignee_id != assignee.id:
+            connection.execute(
+                "UPDATE tickets SET assignee_id = ?, updated_at = ? WHERE id = ?",
+                (assignee.id, now_text(), ticket.id),
+            )
+            if assignee.id != user.id and notify(
+                connection,
+                assignee.id,
+                NewNotification(
+                    type=wire.NotificationType.ASSIGNMENT,
+                    reason=wire.Reason.ASSIGNED,
+                    sender=user.actor(),
+                    ticket_id=ticket.id,
+                    subject=ticket.subject,
+                    comment_id=None,
+                    message=_assignment_message(ticket.subject, ticket.body),
+                ),
+            ):
+                outcome.woken.add(assignee.id)
+        outcome.body = ticket_json(connection, _load_ticket(connection, user, ticket_id), links)
+    return outcome
+
+
+def _notify_mentions(
+    connection: sqlite3.Connection,
+    author: User,
+    ticket: Ticket,
+    comment_id: int,
+    body: str,
+    outcome: Outcome,
+) -> None:
+    for agent in agents_by_usernames(connection, mentions_in(body)):
+        if agent.id == author.id:
+            continue
+        inserted = connection.execute(
+            "INSERT OR IGNORE INTO comment_mentions(comment_id, agent_id) VALUES (?, ?)",
+            (comment_id, agent.id),
+        ).rowcount
+        if inserted and notify(
+            connection,
+            agent.id,
+            NewNotification(
+                type=wire.NotificationType.MENTION,
+                reason=wire.Reason.MENTIONED,
+                sender=author.actor(),
+                ticket_id=ticket.id,
+                subject=ticket.subject,
+                comment_id=comment_id,
+                message=body,
+            ),
+        ):
+            outcome.woken.add(agent.id)
+
+
+def comment(
+    connection: sqlite3.Connection,
+    user: User,
+    ticket_id: str,
+    data: dict[str, Any],
+    links: Links,
+) -> Outcome:
+    _require_agent(user, "comment")
+    body = _text(data, "body", required=True)
+    outcome = Outcome({})
+    with transaction(connection):
+        ticket = _load_ticket(connection, user, ticket_id)
+        comment_id = _insert_comment(connection, ticket.id, user.id, "comment", body)
+        _notify_mentions(connection, user, ticket, comment_id, body, outcome)
+        outcome.body = comment_json(connection, comment_id, links)
+    return outcome
+
+
+def _insert_comment(
+    connection: sqlite3.Connection, ticket_id: int, author_id: int, kind: str, body: str
+) -> int:
+    stamp = now_text()
+    cursor = connection.execute(
+        "INSERT INTO comments(ticket_id, author_id, kind, body, created_at, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (ticket_id, author_id, kind, body, stamp, stamp),
+    )
+    connection.execute("UPDATE tickets SET updated_at = ? WHERE id = ?", (stamp, ticket_id))
+    return int(cursor.lastrowid or 0)
+
+
+def edit_comment(
+    connection: sqlite3.Connection,
+    user: User,
+    comment_id: str,
+    data: dict[str, Any],
+    links: Links,
+) -> Outcome:
+    _require_agent(user, "edit comments")
+    body = _text(data, "body", required=True)
+    outcome = Outcome({})
+    with transaction(connection):
+        ticket_key, comment_key = comment_ticket(connection, user, comment_id)
+        author = connection.execute(
+            "SELECT author_id, kind FROM comments WHERE id = ?", (comment_key,)
+        ).fetchone()
+        if author[0] != user.id or author[1] != "comment":
+            raise forbidden("only the author can edit a comment")
+        connection.execute(
+            "UPDATE comments SET body = ?, updated_at = ? WHERE id = ?",
+            (body, now_text(), comment_key),
+        )
+        ticket = _load_ticket(connection, user, str(ticket_key))
+        _notify_mentions(connection, user, ticket, comment_key, body, outcome)
+        outcome.body = comment_json(connection, comment_key, links)
+    return outcome
+
+
+def _customer_ticket(connection: sqlite3.Connection, user: User, ticket_id: str) -> Ticket:
+    if user.is_agent:
+        raise forbidden("only the ticket's customer can do this")
+    return _load_ticket(connection, user, ticket_id)
+
+
+def reply(
+    connection: sqlite3.Connection,
+    user: User,
+    ticket_id: str,
+    data: dict[str, Any],
+    links: Links,
+) -> Outcome:
+    body = _text(data, "body", required=True)
+    outcome = Outcome({})
+    with transaction(connection):
+        ticket = _customer_ticket(connection, user, ticket_id)
+        reply_id = _insert_comment(connection, ticket.id, user.id, "reply", body)
+        if ticket.assignee_id is not None and notify(
+            connection,
+            ticket.assignee_id,
+            NewNotification(
+                type=wire.NotificationType.REACTION,
+                reason=wire.Reason.CUSTOMER_REPLIED,
+                sender=user.actor(),
+                ticket_id=ticket.id,
+                subject=ticket.subject,
+                comment_id=reply_id,
+                message=body,
+            ),
+        ):
+            outcome.woken.add(ticket.assignee_id)
+        outcome.body = comment_json(connection, reply_id, links)
+    return outcome
+
+
+def resolve(connection: sqlite3.Connection, user: User, ticket_id: str, links: Links) -> Outcome:
+    _require_agent(user, "resolve tickets")
+    with transaction(connection):
+        ticket = _load_ticket(connection, user, ticket_id)
+        if ticket.status != "open":
+            raise ActionError(409, "conflict", f"the ticket is {ticket.status}, not open")
+        connection.execute(
+            "UPDATE tickets SET status = 'resolved', updated_at = ? WHERE id = ?",
+            (now_text(), ticket.id),
+        )
+        return Outcome(ticket_json(connection, _load_ticket(connection, user, ticket_id), links))
+
+
+def reopen(
+    connection: sqlite3.Connection,
+    user: User,
+    ticket_id: str,
+    data: dict[str, Any],
+    links: Links,
+) -> Outcome:
+    body = _text(data, "body", required=False)
+    outcome = Outcome({})
+    with transaction(connection):
+        ticket = _customer_ticket(connection, user, ticket_id)
+        if ticket.status != "resolved":
+            raise ActionError(409, "conflict", f"the ticket is {ticket.status}, not resolved")
+        connection.execute(
+            "UPDATE tickets SET status = 'open', updated_at = ? WHERE id = ?",
+            (now_text(), ticket.id),
+        )
+        reply_id = _insert_comment(connection, ticket.id, user.id, "reply", body) if body else None
+        if ticket.assignee_id is not None and notify(
+            connection,
+            ticket.assignee_id,
+            NewNotification(
+                type=wire.NotificationType.REACTION,
+                reason=wire.Reason.CUSTOMER_REOPENED,
+                sender=user.actor(),
+                ticket_id=ticket.id,
+                subject=ticket.subject,
+                comment_id=reply_id,
+                message=f"Reopened: {body}" if body else "The customer reopened the ticket",
+            ),
+        ):
+            outcome.woken.add(ticket.assignee_id)
+        outcome.body = ticket_json(connection, _load_ticket(connection, user, ticket_id), links)
+    return outcome
+
+
+def react(
+    connection: sqlite3.Connection,
+    user: User,
+    comment_id: str,
+    data: dict[str, Any],
+    links: Links,
+) -> Outcome:
+    _require_agent(user, "react to comments")
+    emoji = data.get("emoji")
+    if emoji not in REACTION_EMOJIS:
+        raise invalid(f"emoji must be one of {' '.join(REACTION_EMOJIS)}")
+    outcome = Outcome({})
+    with transaction(connection):
+        ticket_key, comment_key = comment_ticket(connection, user, comment_id)
+        removed = connection.execute(
+            "DELETE FROM reactions WHERE comment_id = ? AND user_id = ? AND emoji = ?",
+            (comment_key, user.id, emoji),
+        ).rowcount
+        if not removed:
+            connection.execute(
+                "INSERT INTO reactions(comment_id, user_id, emoji, created_at) VALUES (?, ?, ?, ?)",
+                (comment_key, user.id, emoji, now_text()),
+            )
+            _notify_reaction(connection, user, ticket_key, comment_key, outcome)
+        outcome.body = {
+            "comment_id": str(comment_key),
+            "emoji": emoji,
+            "active": not removed,
+            "reactions": _reaction_counts(connection, comment_key),
+        }
+    return outcome
+
+
+def _notify_reaction(
+    connection: sqlite3.Connection,
+    reactor: User,
+    ticket_id: int,
+    comment_id: int,
+    outcome: Outcome,
+) -> None:
+    author_id = int(
+        connection.execute("SELECT author_id FROM comments WHERE id = ?", (comment_id,)).fetchone()[
+            0
+        ]
+    )
+    author = user_by_id(connection, author_id)
+    if author is None or not author.is_agent or author.id == reactor.id:
+        return
+    if not get_preferences(connection, author.id).comment_reactions:
+        return
+    rows = connection.execute(
+        "SELECT users.name, reactions.emoji FROM reactions"
+        " JOIN users ON users.id = reactions.user_id"
+        " WHERE reactions.comment_id = ? AND reactions.user_id != ?"
+        " ORDER BY reactions.created_at, users.id",
+        (comment_id, author.id),
+    ).fetchall()
+    subject = connection.execute(
+        "SELECT subject FROM tickets WHERE id = ?", (ticket_id,)
+    ).fetchone()[0]
+    if notify(
+        connection,
+        author.id,
+        NewNotification(
+            type=wire.NotificationType.REACTION,
+            reason=wire.Reason.COMMENT_REACTION,
+            sender=reactor.actor(),
+            ticket_id=ticket_id,
+            subject=subject,
+            comment_id=comment_id,
+            message=reaction_message([r[0] for r in rows], [r[1] for r in rows]),
+            fold_key=f"comment_reaction:{comment_id}",
+        ),
+    ):
+        outcome.woken.add(author.id)
+
+
+def reaction_message(names: Iterable[str], emojis: Iterable[str]) -> str:
+    """ "Bea Baker, Carl Diaz and 1 other reacted 👍 ❤️ to your comment"."""
+    people = list(dict.fromkeys(names))
+    used = set(emojis)
+    shown = " ".join(e for e in REACTION_EMOJIS if e in used)
+    if len(people) == 1:
+        who = people[0]
+    elif len(people) == 2:
+        who = f"{people[0]} and {people[1]}"
+    else:
+        others = len(people) - 2
+        who = f"{people[0]}, {people[1]} and {others} other{'s' if others > 1 else ''}"
+    return f"{who} reacted {shown} to your comment"
+
+
+def view(connection: sqlite3.Connection, user: User, ticket_id: str, links: Links) -> Outcome:
+    """The ticket for an agent, marking their notifications about it read."""
+    _require_agent(user, "view tickets here")
+    outcome = Outcome({})
+    with transaction(connection):
+        ticket = _load_ticket(connection, user, ticket_id)
+        marked = mark_ticket_read(connection, user.id, ticket.id)
+        if marked:
+            outcome.woken.add(user.id)
+        outcome.body = ticket_page(connection, user, ticket_id, links)
+        outcome.body["marked_read"] = marked
+    return outcome

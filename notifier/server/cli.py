@@ -1,0 +1,278 @@
+"""``notifier-server``: run the reference helpdesk and manage its people.
+
+Subcommands (each takes ``--db PATH``)::
+
+    serve        --host 127.0.0.1 --port N [--public-url URL] [--ping-interval S]
+    add-agent    USERNAME --name NAME [--password PW] [--team TEAM] [--admin]
+    add-customer EMAIL --name NAME
+    demo         [--host] [--port 8765] [--rate N] [--credentials-file PATH] [--seed N]
+
+``serve`` and ``demo`` bind the listening socket themselves before starting uvicorn: the bound
+port (``--port 0`` picks a free one) is then known up front for the public URL, and a port in
+use is reported as one clear line. Once the server accepts connections it prints exactly one
+line ``listening on http://HOST:PORT`` and flushes (test fixtures and scripts wait for it).
+``add-agent`` / ``add-customer`` print the new API token alone on stdout.
+
+Starlette and uvicorn are imported only when a server actually starts, so ``--help`` and the
+admin commands stay fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import errno
+import os
+import signal
+import socket
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from notifier.server import repository
+from notifier.server.db import Database, DatabaseError, connect
+from notifier.server.repository import ActionError
+
+if TYPE_CHECKING:
+    from notifier.server.app import HelpdeskApp
+
+DEFAULT_DB = "helpdesk.db"
+
+
+class CliError(Exception):
+    """Reported as ``notifier-server: error: <message>`` with exit status 1, no traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="notifier-server",
+        description="The reference helpdesk backend of notifier (REST + WebSocket stream).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("--db", default=DEFAULT_DB, type=Path, help="SQLite database file")
+        return sub
+
+    serve = add("serve", "run the helpdesk server")
+    _server_options(serve, default_port=8765)
+    serve.add_argument(
+        "--public-url",
+        help="base URL of ticket links (default: http://HOST:PORT as bound)",
+    )
+    serve.add_argument(
+        "--ping-interval",
+        type=float,
+        default=20.0,
+        help="seconds between WebSocket keepalive pings (the pong timeout is the same)",
+    )
+
+    agent = add("add-agent", "create an agent and print a new API token")
+    agent.add_argument("username")
+    agent.add_argument("--name", help="display name (default: the username)")
+    agent.add_argument("--password", help="password for the web page and token sign-in")
+    agent.add_argument("--team", help="team for round-robin assignment")
+    agent.add_argument("--admin", action="store_true", help="mark the agent as an admin")
+
+    customer = add("add-customer", "create a customer and print a new API token")
+    customer.add_argument("email")
+    customer.add_argument("--name", help="display name (default: the e-mail address)")
+
+    demo = add("demo", "serve a throw-away helpdesk with demo data and simulated activity")
+    demo.set_defaults(db=None)
+    _server_options(demo, default_port=8765)
+    demo.add_argument(
+        "--rate", type=float, default=6.0, help="simulated events per minute (default 6)"
+    )
+    demo.add_argument(
+        "--credentials-file", type=Path, help="write the demo agent's credentials here as JSON"
+    )
+    demo.add_argument("--seed", type=int, help="random seed for the simulator")
+    demo.add_argument("--ping-interval", type=float, default=20.0, help=argparse.SUPPRESS)
+    return parser
+
+
+def _server_options(parser: argparse.ArgumentParser, default_port: int) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument(
+        "--port", type=int, default=default_port, help="port to bind; 0 picks a free one"
+    )
+    parser.add_argument(
+        "--log-level",
+        default="warning",
+        choices=["critical", "error", "warning", "info", "debug"],
+        help="server log level (stderr)",
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            return serve(args)
+        if args.command == "demo":
+            from notifier.server.demo import run_demo
+
+            return run_demo(args)
+        return add_person(args)
+    except (CliError, DatabaseError) as exc:
+        print(f"notifier-server: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def add_person(args: argparse.Namespace) -> int:
+    connection = connect(args.db)
+    try:
+        if args.command == "add-agent":
+            _, token = repository.add_user(
+                connection,
+                kind="agent",
+                username=args.username,
+                name=args.name or args.username,
+                password=args.password,
+                team=args.team,
+                is_admin=args.admin,
+            )
+        else:
+            _, token = repository.add_user(
+                connection, kind="customer", username=args.email, name=args.name or args.email
+            )
+    except ActionError as exc:
+        raise CliError(exc.message) from None
+    finally:
+        connection.close()
+    print(token, flush=True)
+    return 0
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on host:port, or :class:`CliError` with the reason in words."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError) as exc:
+        raise CliError(f"cannot listen on {host}:{port}: {exc}") from None
+    sock = socket.socket(family, kind, proto)
+    try:
+        # Lets a restarted server take its port back from TIME_WAIT; on Linux it never lets two
+        # live listeners share a port.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise CliError(f"port {port} on {host} is already in use") from None
+        raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return sock
+
+
+def base_url(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def serve(args: argparse.Namespace) -> int:
+    run_server(
+        db_path=args.db,
+        host=args.host,
+        port=args.port,
+        public_url=args.public_url,
+        ping_interval=args.ping_interval,
+        log_level=args.log_level,
+    )
+    return 0
+
+
+def run_server(
+    *,
+    db_path: Path,
+    host: str,
+    port: int,
+    public_url: str | None,
+    ping_interval: float,
+    log_level: str,
+    on_started: Callable[[HelpdeskApp], Awaitable[None]] | None = None,
+) -> None:
+    """Open the database, bind, serve until SIGINT/SIGTERM. Blocks."""
+    database = Database(db_path)
+    database.open()
+    try:
+        sock = bind_socket(host, port)
+        try:
+            _install_exit_on_sigterm()
+            asyncio.run(_serve(database, sock, public_url, ping_interval, log_level, on_started))
+        finally:
+            sock.close()
+    finally:
+        database.close()
+
+
+def _install_exit_on_sigterm() -> None:
+    # uvicorn shuts down gracefully on SIGTERM and then re-raises the signal to the handler
+    # that was installed before it: make that one a normal exit so `finally` blocks run.
+    def _exit(signum: int, frame: Any) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, _exit)
+
+
+async def _serve(
+    database: Database,
+    sock: socket.socket,
+    public_url: str | None,
+    ping_interval: float,
+    log_level: str,
+    on_started: Callable[[HelpdeskApp], Awaitable[None]] | None,
+) -> None:
+    import uvicorn
+
+    from notifier.core.wire import MAX_FRAME_BYTES
+    from notifier.server.app import HelpdeskApp
+
+    bound_url = base_url(sock)
+    helpdesk = HelpdeskApp(database, (public_url or bound_url).rstrip("/"))
+    config = uvicorn.Config(
+        helpdesk.build(),
+        ws="websockets-sansio",
+        ws_max_size=MAX_FRAME_BYTES,
+        ws_ping_interval=ping_interval if ping_interval > 0 else None,
+        ws_ping_timeout=ping_interval if ping_interval > 0 else None,
+        lifespan="off",
+        log_level=log_level,
+        access_log=False,  # tokens never travel in URLs, but keep logs quiet and small
+        timeout_graceful_shutdown=3,
+    )
+
+    class _Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started and not self.should_exit:
+                print(f"listening on {bound_url}", flush=True)
+                if on_started is not None:
+                    await on_started(helpdesk)
+
+    await _Server(config).serve(sockets=[sock])
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` so that readers see the old file or the whole new one (mode 0600)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

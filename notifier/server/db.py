@@ -1,0 +1,231 @@
+"""SQLite storage for the reference helpdesk: connection, schema and migrations, the DB thread.
+
+Design:
+
+* One SQLite file in WAL mode. The schema is created and migrated on open: ``schema_version``
+  holds one integer and :data:`MIGRATIONS` is an ordered list of SQL scripts; each pending
+  script runs in its own transaction together with the version bump, so a crash mid-migration
+  leaves the previous version intact. A database from a newer server is refused.
+* All access from the running server goes through :class:`Database`, which owns exactly one
+  connection used by exactly one worker thread (a single-thread executor). Every repository
+  call is a short synchronous function run there, so calls are serialized: each one is atomic
+  with respect to the others, reads see a consistent state without extra locking, and the
+  asyncio loop never blocks on disk I/O (a commit may wait for the OS; the loop does not).
+  The event volumes of a helpdesk are far below what one SQLite writer handles.
+* :func:`transaction` wraps ``BEGIN IMMEDIATE`` / ``COMMIT`` / ``ROLLBACK``: every write that
+  changes a notification and appends its event commits together or not at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from pathlib import Path
+from typing import Final, TypeVar
+
+_T = TypeVar("_T")
+
+# Ordered; index + 1 is the schema version a script produces. Never edit a released script:
+# append a new one.
+MIGRATIONS: Final[tuple[str, ...]] = (
+    """
+    CREATE TABLE users(
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('agent', 'customer')),
+        username TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        name TEXT NOT NULL,
+        password_hash TEXT,
+        password_salt TEXT,
+        team TEXT COLLATE NOCASE,
+        is_admin INTEGER NOT NULL DEFAULT 0,
+        preferences TEXT,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX users_team ON users(team, id) WHERE team IS NOT NULL;
+    CREATE TABLE tokens(
+        token_hash TEXT PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        purpose TEXT NOT NULL CHECK (purpose IN ('api', 'session')),
+        created_at TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE teams(
+        name TEXT PRIMARY KEY COLLATE NOCASE,
+        last_agent_id INTEGER
+    );
+    CREATE TABLE tickets(
+        id INTEGER PRIMARY KEY,
+        subject TEXT NOT NULL,
+        body TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('open', 'resolved', 'closed')),
+        customer_id INTEGER REFERENCES users(id),
+        assignee_id INTEGER REFERENCES users(id),
+        team TEXT,
+        created_by INTEGER NOT NULL REFERENCES users(id),
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE comments(
+        id INTEGER PRIMARY KEY,
+        ticket_id INTEGER NOT NULL REFERENCES tickets(id),
+        author_id INTEGER NOT NULL REFERENCES users(id),
+        kind TEXT NOT NULL CHECK (kind IN ('comment', 'reply')),
+        body TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX comments_ticket ON comments(ticket_id, id);
+    CREATE TABLE comment_mentions(
+        comment_id INTEGER NOT NULL REFERENCES comments(id),
+        agent_id INTEGER NOT NULL REFERENCES users(id),
+        PRIMARY KEY (comment_id, agent_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE reactions(
+        comment_id INTEGER NOT NULL REFERENCES comments(id),
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        emoji TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (comment_id, user_id, emoji)
+    ) WITHOUT ROWID;
+    CREATE TABLE notifications(
+        id INTEGER PRIMARY KEY,
+        agent_id INTEGER NOT NULL REFERENCES users(id),
+        seq INTEGER NOT NULL,
+        snapshot TEXT NOT NULL,
+        ticket_id INTEGER NOT NULL REFERENCES tickets(id),
+        read INTEGER NOT NULL DEFAULT 0,
+        fold_key TEXT
+    );
+    CREATE UNIQUE INDEX notifications_agent_seq ON notifications(agent_id, seq);
+    CREATE INDEX notifications_agent_ticket ON notifications(agent_id, ticket_id);
+    CREATE INDEX notifications_agent_unread ON notifications(agent_id, read);
+    CREATE UNIQUE INDEX notifications_fold ON notifications(agent_id, fold_key)
+        WHERE fold_key IS NOT NULL;
+    CREATE TABLE events(
+        agent_id INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('notification', 'read_state', 'deleted')),
+        payload TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (agent_id, seq)
+    ) WITHOUT ROWID;
+    CREATE TABLE email_outbox(
+        id INTEGER PRIMARY KEY,
+        agent_id INTEGER NOT NULL REFERENCES users(id),
+        notification_id INTEGER,
+        delivery TEXT NOT NULL CHECK (delivery IN ('instant', 'daily_digest')),
+        subject TEXT NOT NULL,
+        body TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        sent_at TEXT
+    );
+    """,
+)
+
+
+class DatabaseError(Exception):
+    """The database file cannot be opened, created or migrated; ``str()`` says why."""
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open (creating if needed) and migrate the database at ``path``.
+
+    Raises :class:`DatabaseError` with a one-line reason for an unwritable or foreign file.
+    """
+    try:
+        connection = sqlite3.connect(path, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise DatabaseError(f"cannot open database {path}: {exc}") from None
+    try:
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        connection.execute("PRAGMA foreign_keys=ON")
+        connection.execute("PRAGMA busy_timeout=5000")
+        migrate(connection)
+    except sqlite3.Error as exc:
+        connection.close()
+        raise DatabaseError(f"cannot use database {path}: {exc}") from None
+    except DatabaseError:
+        connection.close()
+        raise
+    return connection
+
+
+def schema_version(connection: sqlite3.Connection) -> int:
+    connection.execute("CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL)")
+    row = connection.execute("SELECT version FROM schema_version").fetchone()
+    return int(row[0]) if row else 0
+
+
+def migrate(connection: sqlite3.Connection) -> int:
+    """Apply every pending migration in order; return the resulting version."""
+    current = schema_version(connection)
+    if current > len(MIGRATIONS):
+        raise DatabaseError(
+            f"the database has schema version {current}, newer than this server "
+            f"({len(MIGRATIONS)}); use a newer notifier-server"
+        )
+    for version in range(current + 1, len(MIGRATIONS) + 1):
+        with transaction(connection):
+            for statement in _statements(MIGRATIONS[version - 1]):
+                connection.execute(statement)
+            connection.execute("DELETE FROM schema_version")
+            connection.execute("INSERT INTO schema_version(version) VALUES (?)", (version,))
+    return len(MIGRATIONS)
+
+
+def _statements(script: str) -> Iterator[str]:
+    # executescript() would COMMIT the surrounding transaction; split instead. The scripts are
+    # ours and contain no semicolons inside literals.
+    for statement in script.split(";"):
+        if statement.strip():
+            yield statement
+
+
+@contextlib.contextmanager
+def transaction(connection: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` … ``COMMIT``, rolled back on any exception."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        yield connection
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
+
+
+class Database:
+    """The server's one connection, driven by one worker thread (see the module docstring)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="helpdesk-db")
+        self._connection: sqlite3.Connection | None = None
+
+    def open(self) -> None:
+        """Connect and migrate on the worker thread; raises :class:`DatabaseError`."""
+        self._connection = self._executor.submit(partial(_connect_checked, self.path)).result()
+
+    async def run(self, function: Callable[..., _T], *args: object) -> _T:
+        """Run ``function(connection, *args)`` on the database thread."""
+        connection = self._connection
+        if connection is None:
+            raise RuntimeError("Database.open() was not called")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, partial(function, connection, *args))
+
+    def close(self) -> None:
+        connection = self._connection
+        self._connection = None
+        if connection is not None:
+            self._executor.submit(connection.close).result()
+        self._executor.shutdown(wait=True)
+
+
+def _connect_checked(path: Path) -> sqlite3.Connection:
+    if path.parent and not path.parent.exists():
+        raise DatabaseError(f"cannot open database {path}: folder {path.parent} does not exist")
+    return connect(path)

@@ -1,0 +1,590 @@
+"""Data access for the reference helpdesk: people, tokens, preferences, notifications, events.
+
+Every function takes the open :class:`sqlite3.Connection` first and is meant to run on the
+database thread (:class:`notifier.server.db.Database`). Functions that write open their own
+transaction only when they are a whole action (``set_read``, ``delete`` …); the helpers that
+*compose* a write (:func:`notify`, :func:`append_event`) must be called inside one, so that a
+notification and the event that announces it always commit together.
+
+The event log (table ``events``) is the single source of the stream: per recipient agent, seq
+starts at 1 and grows by one with each event; a notification's ``seq`` is that of the event
+that last (re)wrote it. Payloads are stored without URLs (a ``snapshot`` of the notification's
+content) and rendered to :mod:`notifier.core.wire` values when sent, so links always carry the
+server's current public URL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from notifier.core import wire
+from notifier.server.db import transaction
+
+USERNAME_PATTERN: Final = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,62}[A-Za-z0-9_])?$")
+EMAIL_PATTERN: Final = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}$")
+# scrypt cost: ~16 MiB and a few tens of ms per check; passwords are low-entropy, tokens not.
+_SCRYPT_N: Final = 2**14
+
+
+class ActionError(Exception):
+    """A request the helpdesk refuses; the app turns it into an ``ApiError`` with ``status``."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def not_found(what: str) -> ActionError:
+    return ActionError(404, "not_found", f"{what} not found")
+
+
+def forbidden(message: str) -> ActionError:
+    return ActionError(403, "forbidden", message)
+
+
+def invalid(message: str) -> ActionError:
+    return ActionError(422, "validation_failed", message)
+
+
+def now_text() -> str:
+    return wire.format_timestamp(datetime.now(UTC))
+
+
+def clip(text: str, limit: int = wire.MAX_MESSAGE_CHARS) -> str:
+    """Plain text of at most ``limit`` characters, ending in "…" when cut."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+# --------------------------------------------------------------------------- people
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    kind: str  # "agent" | "customer"
+    username: str  # customers: their e-mail address
+    name: str
+    team: str | None
+    is_admin: bool
+
+    @property
+    def is_agent(self) -> bool:
+        return self.kind == "agent"
+
+    def actor(self) -> wire.Actor:
+        return wire.Actor(kind=wire.ActorKind(self.kind), id=str(self.id), name=self.name)
+
+    def info(self) -> wire.AgentInfo:
+        return wire.AgentInfo(id=str(self.id), username=self.username, name=self.name)
+
+
+_USER_COLUMNS: Final = "id, kind, username, name, team, is_admin"
+
+
+def _user(row: Sequence[Any]) -> User:
+    return User(int(row[0]), row[1], row[2], row[3], row[4], bool(row[5]))
+
+
+def hash_token(token: str) -> str:
+    # Tokens are 256-bit random values: a fast hash is enough (nothing to brute-force).
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _hash_password(password: str, salt: bytes) -> str:
+    return hashlib.scrypt(
+        password.encode(), salt=salt, n=_SCRYPT_N, r=8, p=1, maxmem=64 * 1024 * 1024, dklen=32
+    ).hex()
+
+
+def add_user(
+    connection: sqlite3.Connection,
+    *,
+    kind: str,
+    username: str,
+    name: str,
+    password: str | None = None,
+    team: str | None = None,
+    is_admin: bool = False,
+) -> tuple[User, str]:
+    """Create an agent or customer and a first API token; returns both."""
+    if kind == "agent" and not USERNAME_PATTERN.match(username):
+        raise invalid(
+            "a username is 1 to 64 letters, digits, '_', '.' or '-', "
+            "starting and ending with a letter, digit or '_'"
+        )
+    if kind == "customer" and not EMAIL_PATTERN.match(username):
+        raise invalid(f"not an e-mail address: {username!r}")
+    name = name.strip() or username
+    if len(name) > wire.MAX_NAME_CHARS:
+        raise invalid(f"a name has at most {wire.MAX_NAME_CHARS} characters")
+    salt = secrets.token_bytes(16) if password else None
+    with transaction(connection):
+        if connection.execute("SELECT 1 FROM users WHERE username = ?", (username,)).fetchone():
+            raise ActionError(409, "conflict", f"{username!r} already exists")
+        if team:
+            connection.execute("INSERT OR IGNORE INTO teams(name) VALUES (?)", (team,))
+        cursor = connection.execute(
+            "INSERT INTO users(kind, username, name, password_hash, password_salt, team,"
+            " is_admin, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                kind,
+                username,
+                name,
+                _hash_password(password, salt) if password and salt else None,
+                salt.hex() if salt else None,
+                team or None,
+                int(is_admin),
+                now_text(),
+            ),
+        )
+        user_id = int(cursor.lastrowid or 0)
+        token = _insert_token(connection, user_id, "api")
+    return User(user_id, kind, username, name, team or None, is_admin), token
+
+
+def _insert_token(connection: sqlite3.Connection, user_id: int, purpose: str) -> str:
+    token = secrets.token_urlsafe(32)
+    connection.execute(
+        "INSERT INTO tokens(token_hash, user_id, purpose, created_at) VALUES (?, ?, ?, ?)",
+        (hash_token(token), user_id, purpose, now_text()),
+    )
+    return token
+
+
+def create_token(connection: sqlite3.Connection, user_id: int, purpose: str = "api") -> str:
+    with transaction(connection):
+        return _insert_token(connection, user_id, purpose)
+
+
+def revoke_token(connection: sqlite3.Connection, token: str) -> None:
+    with transaction(connection):
+        connection.execute("DELETE FROM tokens WHERE token_hash = ?", (hash_token(token),))
+
+
+def user_for_token(connection: sqlite3.Connection, token: str, purpose: str = "api") -> User | None:
+    row = connection.execute(
+        f"SELECT {_USER_COLUMNS} FROM users JOIN tokens ON tokens.user_id = users.id"  # noqa: S608
+        " WHERE tokens.token_hash = ? AND tokens.purpose = ?",
+        (hash_token(token), purpose),
+    ).fetchone()
+    return _user(row) if row else None
+
+
+def user_by_username(connection: sqlite3.Connection, username: str) -> User | None:
+    row = connection.execute(
+        f"SELECT {_USER_COLUMNS} FROM users WHERE username = ?",  # noqa: S608
+        (username,),
+    ).fetchone()
+    return _user(row) if row else None
+
+
+def user_by_id(connection: sqlite3.Connection, user_id: int) -> User | None:
+    row = connection.execute(
+        f"SELECT {_USER_COLUMNS} FROM users WHERE id = ?",  # noqa: S608
+        (user_id,),
+    ).fetchone()
+    return _user(row) if row else None
+
+
+def agents_by_usernames(connection: sqlite3.Connection, usernames: Iterable[str]) -> list[User]:
+    found: dict[int, User] = {}
+    for username in usernames:
+        user = user_by_username(connection, username)
+        if user is not None and user.is_agent:
+            found[user.id] = user
+    return list(found.values())
+
+
+def check_password(connection: sqlite3.Connection, username: str, password: str) -> User | None:
+    """The agent with this username and password, or None (same answer for either mistake)."""
+    row = connection.execute(
+        f"SELECT {_USER_COLUMNS}, password_hash, password_salt FROM users"  # noqa: S608
+        " WHERE username = ? AND kind = 'agent'",
+        (username,),
+    ).fetchone()
+    if row is None or row[6] is None:
+        # Spend the same work as a real check so timing does not reveal which usernames exist.
+        _hash_password(password, b"0" * 16)
+        return None
+    expected = _hash_password(password, bytes.fromhex(row[7]))
+    return _user(row) if hmac.compare_digest(expected, row[6]) else None
+
+
+def login(connection: sqlite3.Connection, username: str, password: str, purpose: str) -> str | None:
+    """A new token of ``purpose`` for a correct username and password, else None."""
+    user = check_password(connection, username, password)
+    return create_token(connection, user.id, purpose) if user else None
+
+
+# --------------------------------------------------------------------------- preferences
+
+
+def get_preferences(connection: sqlite3.Connection, agent_id: int) -> wire.Preferences:
+    row = connection.execute("SELECT preferences FROM users WHERE id = ?", (agent_id,)).fetchone()
+    if row is None or row[0] is None:
+        return wire.Preferences()
+    return wire.Preferences.parse(json.loads(row[0]))
+
+
+def validate_preferences(data: object) -> wire.Preferences:
+    """Parse a whole preferences document; :class:`ActionError` 422 when invalid."""
+    try:
+        preferences = wire.Preferences.parse(data)
+    except wire.WireError as exc:
+        raise invalid(str(exc)) from None
+    try:
+        ZoneInfo(preferences.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise invalid(f"timezone is not a known IANA time zone: {preferences.timezone!r}") from None
+    return preferences
+
+
+def put_preferences(
+    connection: sqlite3.Connection, agent_id: int, preferences: wire.Preferences
+) -> wire.Preferences:
+    with transaction(connection):
+        connection.execute(
+            "UPDATE users SET preferences = ? WHERE id = ?",
+            (wire.encode_json(preferences.to_json()), agent_id),
+        )
+    return get_preferences(connection, agent_id)
+
+
+# --------------------------------------------------------------------------- the event log
+
+
+def head_seq(connection: sqlite3.Connection, agent_id: int) -> int:
+    row = connection.execute(
+        "SELECT MAX(seq) FROM events WHERE agent_id = ?", (agent_id,)
+    ).fetchone()
+    return int(row[0] or 0)
+
+
+def unread_count(connection: sqlite3.Connection, agent_id: int) -> int:
+    row = connection.execute(
+        "SELECT COUNT(*) FROM notifications WHERE agent_id = ? AND read = 0", (agent_id,)
+    ).fetchone()
+    return int(row[0])
+
+
+def append_event(
+    connection: sqlite3.Connection, agent_id: int, kind: str, payload: dict[str, Any]
+) -> int:
+    """Append one event to the agent's log; call inside a transaction. Returns its seq."""
+    seq = head_seq(connection, agent_id) + 1
+    connection.execute(
+        "INSERT INTO events(agent_id, seq, kind, payload, created_at) VALUES (?, ?, ?, ?, ?)",
+        (agent_id, seq, kind, wire.encode_json(payload), now_text()),
+    )
+    return seq
+
+
+@dataclass(frozen=True, slots=True)
+class NewNotification:
+    """The content of a notification before it has an id and a seq."""
+
+    type: wire.NotificationType
+    reason: wire.Reason
+    sender: wire.Actor | None
+    ticket_id: int
+    subject: str
+    comment_id: int | None
+    message: str
+    fold_key: str | None = None  # notifications with the same key are re-issued, not added
+
+
+def notify(connection: sqlite3.Connection, agent_id: int, content: NewNotification) -> int | None:
+    """Create (or re-issue, for a ``fold_key`` already present) a notification for an agent.
+
+    Applies the agent's preferences: nothing in-app when ``in_app`` is off or the type is
+    switched off; an ``email_outbox`` row when e-mail is on for the type. Call inside a
+    transaction. Returns the new event's seq, or None when nothing was created.
+    """
+    preferences = get_preferences(connection, agent_id)
+    created_at = now_text()
+    wants_email = preferences.email.enabled and content.type in preferences.email.types
+    if not preferences.in_app or content.type not in preferences.types:
+        if wants_email:
+            _queue_email(connection, agent_id, None, preferences, content, created_at)
+        return None
+    existing = None
+    if content.fold_key is not None:
+        existing = connection.execute(
+            "SELECT id FROM notifications WHERE agent_id = ? AND fold_key = ?",
+            (agent_id, content.fold_key),
+        ).fetchone()
+    if existing is not None:
+        notification_id = int(existing[0])
+    else:
+        cursor = connection.execute(
+            "INSERT INTO notifications(agent_id, seq, snapshot, ticket_id, read, fold_key)"
+            " VALUES (?, 0, '{}', ?, 0, ?)",
+            (agent_id, content.ticket_id, content.fold_key),
+        )
+        notification_id = int(cursor.lastrowid or 0)
+    snapshot = {
+        "id": str(notification_id),
+        "type": content.type.value,
+        "reason": content.reason.value,
+        "from": content.sender.to_json() if content.sender else None,
+        "ticket": {"id": str(content.ticket_id), "subject": content.subject},
+        "comment_id": str(content.comment_id) if content.comment_id is not None else None,
+        "message": clip(content.message),
+        "created_at": created_at,
+    }
+    seq = append_event(connection, agent_id, "notification", snapshot)
+    connection.execute(
+        "UPDATE notifications SET seq = ?, snapshot = ?, read = 0 WHERE id = ?",
+        (seq, wire.encode_json(snapshot), notification_id),
+    )
+    if wants_email:
+        _queue_email(connection, agent_id, notification_id, preferences, content, created_at)
+    return seq
+
+
+def _queue_email(
+    connection: sqlite3.Connection,
+    agent_id: int,
+    notification_id: int | None,
+    preferences: wire.Preferences,
+    content: NewNotification,
+    created_at: str,
+) -> None:
+    # The reference server sends no mail; the outbox records what a real one would send,
+    # now (instant) or in the day's digest.
+    connection.execute(
+        "INSERT INTO email_outbox(agent_id, notification_id, delivery, subject, body,"
+        " created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            agent_id,
+            notification_id,
+            preferences.email.frequency.value,
+            content.subject,
+            clip(content.message),
+            created_at,
+        ),
+    )
+
+
+def render_notification(
+    snapshot: dict[str, Any], *, seq: int, read: bool, agent_id: int, base_url: str
+) -> wire.Notification:
+    ticket = snapshot["ticket"]
+    ticket_url = f"{base_url}/tickets/{ticket['id']}"
+    comment_id = snapshot["comment_id"]
+    sender = snapshot["from"]
+    return wire.Notification(
+        id=snapshot["id"],
+        seq=seq,
+        type=wire.NotificationType(snapshot["type"]),
+        sender=wire.Actor.parse(sender) if sender is not None else None,
+        to=str(agent_id),
+        ticket=wire.TicketRef(id=ticket["id"], subject=ticket["subject"], url=ticket_url),
+        comment=wire.CommentRef(id=comment_id, url=f"{ticket_url}#comment-{comment_id}")
+        if comment_id is not None
+        else None,
+        message=snapshot["message"],
+        read=read,
+        created_at=wire.parse_timestamp(snapshot["created_at"]),
+        reason=wire.Reason(snapshot["reason"]) if snapshot.get("reason") else None,
+    )
+
+
+StreamEvent = wire.NotificationEvent | wire.ReadStateEvent | wire.DeletedEvent
+
+
+def render_event(agent_id: int, seq: int, kind: str, payload: str, base_url: str) -> StreamEvent:
+    data = json.loads(payload)
+    if kind == "notification":
+        return wire.NotificationEvent(
+            seq=seq,
+            notification=render_notification(
+                data, seq=seq, read=False, agent_id=agent_id, base_url=base_url
+            ),
+        )
+    if kind == "read_state":
+        return wire.ReadStateEvent(seq=seq, ids=tuple(data["ids"]), read=bool(data["read"]))
+    return wire.DeletedEvent(seq=seq, ids=tuple(data["ids"]))
+
+
+@dataclass(frozen=True, slots=True)
+class EventBatch:
+    """Events after a cursor, read in one transaction with the log head and unread count."""
+
+    events: list[tuple[int, str, str]]  # (seq, kind, payload)
+    head: int
+    unread: int
+
+    @property
+    def reaches_head(self) -> bool:
+        last = self.events[-1][0] if self.events else None
+        return last is None or last == self.head
+
+
+def read_events(
+    connection: sqlite3.Connection, agent_id: int, after_seq: int, limit: int = 500
+) -> EventBatch:
+    with transaction(connection):
+        rows = connection.execute(
+            "SELECT seq, kind, payload FROM events WHERE agent_id = ? AND seq > ?"
+            " ORDER BY seq LIMIT ?",
+            (agent_id, after_seq, limit),
+        ).fetchall()
+        return EventBatch(
+            events=[(int(r[0]), r[1], r[2]) for r in rows],
+            head=head_seq(connection, agent_id),
+            unread=unread_count(connection, agent_id),
+        )
+
+
+# --------------------------------------------------------------------------- the agent's list
+
+
+def list_notifications(
+    connection: sqlite3.Connection, agent_id: int, after_seq: int, limit: int, base_url: str
+) -> wire.NotificationPage:
+    with transaction(connection):
+        rows = connection.execute(
+            "SELECT seq, read, snapshot FROM notifications WHERE agent_id = ? AND seq > ?"
+            " ORDER BY seq LIMIT ?",
+            (agent_id, after_seq, limit + 1),
+        ).fetchall()
+        last_seq = head_seq(connection, agent_id)
+        unread = unread_count(connection, agent_id)
+    notifications = tuple(
+        render_notification(
+            json.loads(row[2]),
+            seq=int(row[0]),
+            read=bool(row[1]),
+            agent_id=agent_id,
+            base_url=base_url,
+        )
+        for row in rows[:limit]
+    )
+    return wire.NotificationPage(
+        notifications=notifications,
+        unread_count=unread,
+        last_seq=last_seq,
+        has_more=len(rows) > limit,
+    )
+
+
+def _result(connection: sqlite3.Connection, agent_id: int, changed: int) -> wire.ActionResult:
+    return wire.ActionResult(
+        seq=head_seq(connection, agent_id),
+        changed=changed,
+        unread_count=unread_count(connection, agent_id),
+    )
+
+
+def _chunks(ids: list[str]) -> Iterable[list[str]]:
+    for start in range(0, len(ids), wire.MAX_IDS_PER_EVENT):
+        yield ids[start : start + wire.MAX_IDS_PER_EVENT]
+
+
+def _mark(connection: sqlite3.Connection, agent_id: int, ids: list[int], read: bool) -> int:
+    """Set ``read`` on ``ids`` (all currently in the other state) and log it; in a transaction."""
+    if not ids:
+        return 0
+    connection.executemany(
+        "UPDATE notifications SET read = ? WHERE id = ?", [(int(read), i) for i in ids]
+    )
+    for chunk in _chunks([str(i) for i in ids]):
+        append_event(connection, agent_id, "read_state", {"ids": chunk, "read": read})
+    return len(ids)
+
+
+def _remove(connection: sqlite3.Connection, agent_id: int, ids: list[int]) -> int:
+    if not ids:
+        return 0
+    connection.executemany("DELETE FROM notifications WHERE id = ?", [(i,) for i in ids])
+    for chunk in _chunks([str(i) for i in ids]):
+        append_event(connection, agent_id, "deleted", {"ids": chunk})
+    return len(ids)
+
+
+def _own_notification(
+    connection: sqlite3.Connection, agent_id: int, notification_id: str
+) -> tuple[int, bool]:
+    # Another agent's id answers exactly like a missing one: never reveal that it exists.
+    row = None
+    if notification_id.isdigit() and len(notification_id) <= 18:
+        row = connection.execute(
+            "SELECT id, read FROM notifications WHERE id = ? AND agent_id = ?",
+            (int(notification_id), agent_id),
+        ).fetchone()
+    if row is None:
+        raise not_found("notification")
+    return int(row[0]), bool(row[1])
+
+
+def set_read(
+    connection: sqlite3.Connection, agent_id: int, notification_id: str, read: bool
+) -> wire.ActionResult:
+    with transaction(connection):
+        row_id, current = _own_notification(connection, agent_id, notification_id)
+        changed = _mark(connection, agent_id, [row_id] if current != read else [], read)
+        return _result(connection, agent_id, changed)
+
+
+def mark_all_read(
+    connection: sqlite3.Connection, agent_id: int, up_to_seq: int
+) -> wire.ActionResult:
+    with transaction(connection):
+        ids = [
+            int(r[0])
+            for r in connection.execute(
+                "SELECT id FROM notifications WHERE agent_id = ? AND read = 0 AND seq <= ?"
+                " ORDER BY seq",
+                (agent_id, up_to_seq),
+            )
+        ]
+        return _result(connection, agent_id, _mark(connection, agent_id, ids, True))
+
+
+def mark_ticket_read(connection: sqlite3.Connection, agent_id: int, ticket_id: int) -> int:
+    """Mark the agent's unread notifications about a ticket read; call inside a transaction."""
+    ids = [
+        int(r[0])
+        for r in connection.execute(
+            "SELECT id FROM notifications WHERE agent_id = ? AND ticket_id = ? AND read = 0"
+            " ORDER BY seq",
+            (agent_id, ticket_id),
+        )
+    ]
+    return _mark(connection, agent_id, ids, True)
+
+
+def delete(
+    connection: sqlite3.Connection, agent_id: int, notification_id: str
+) -> wire.ActionResult:
+    with transaction(connection):
+        row_id, _ = _own_notification(connection, agent_id, notification_id)
+        return _result(connection, agent_id, _remove(connection, agent_id, [row_id]))
+
+
+def clear(
+    connection: sqlite3.Connection, agent_id: int, scope: wire.ClearScope
+) -> wire.ActionResult:
+    only_read = " AND read = 1" if scope is wire.ClearScope.READ else ""
+    with transaction(connection):
+        ids = [
+            int(r[0])
+            for r in connection.execute(
+                f"SELECT id FROM notifications WHERE agent_id = ?{only_read} ORDER BY seq",  # noqa: S608
+                (agent_id,),
+            )
+        ]
+        return _result(connection, agent_id, _remove(connection, agent_id, ids))

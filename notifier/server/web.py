@@ -1,0 +1,98 @@
+"""Minimal server-rendered pages: sign-in, home, the ticket page.
+
+They exist so that the links the tray opens lead somewhere real. Every piece of text from the
+database goes through :func:`html.escape`; there is no template engine to forget it. Forms are
+``application/x-www-form-urlencoded`` and parsed here (no multipart dependency).
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+
+from notifier.server.repository import User
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;color:#222}
+.status{display:inline-block;padding:.1rem .5rem;border-radius:.6rem;background:#eee}
+.comment{border-left:3px solid #8ab;padding:.3rem .8rem;margin:1rem 0}
+.comment.reply{border-color:#d95}
+.comment:target{background:#ffd}
+.meta{color:#666;font-size:.85rem}
+pre{white-space:pre-wrap;font-family:inherit;margin:.3rem 0}
+"""
+
+
+def _page(title: str, body: str) -> str:
+    return (
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head>"
+        f"<body>{body}</body></html>"
+    )
+
+
+def parse_form(raw: bytes) -> dict[str, str]:
+    fields = parse_qs(raw.decode("utf-8", errors="replace"), keep_blank_values=True)
+    return {key: values[0] for key, values in fields.items() if values}
+
+
+def login_url(next_path: str) -> str:
+    return "/login?" + urlencode({"next": next_path})
+
+
+def login_page(next_path: str, error: str | None) -> str:
+    message = f"<p role=alert>{html.escape(error)}</p>" if error else ""
+    return _page(
+        "Sign in · helpdesk",
+        "<h1>Sign in</h1>"
+        f"{message}"
+        '<form method=post action="/login">'
+        f'<input type=hidden name=next value="{html.escape(next_path)}">'
+        "<p><label>Username <input name=username autocomplete=username required></label></p>"
+        "<p><label>Password <input name=password type=password"
+        " autocomplete=current-password required></label></p>"
+        "<p><button type=submit>Sign in</button></p></form>",
+    )
+
+
+def home_page(user: User) -> str:
+    return _page(
+        "Helpdesk",
+        f"<h1>Helpdesk</h1><p>Signed in as {html.escape(user.name)}"
+        f" ({html.escape(user.username)}).</p>"
+        "<p>Open a ticket from a notification in the tray.</p>"
+        '<form method=post action="/logout"><button type=submit>Sign out</button></form>',
+    )
+
+
+def error_page(message: str) -> str:
+    return _page("Helpdesk", f"<h1>Sorry</h1><p>{html.escape(message)}</p>")
+
+
+def _who(person: dict[str, Any] | None) -> str:
+    return html.escape(person["name"]) if person else "nobody"
+
+
+def ticket_page(ticket: dict[str, Any]) -> str:
+    parts = [
+        f"<h1>{html.escape(ticket['subject'])}</h1>",
+        f"<p><span class=status>{html.escape(ticket['status'])}</span>",
+        f" · customer: {_who(ticket['customer'])} · assigned to: {_who(ticket['assignee'])}</p>",
+        f"<pre class=body>{html.escape(ticket['body'])}</pre>",
+    ]
+    for comment in ticket["comments"]:
+        kind = "reply" if comment["kind"] == "reply" else "comment"
+        reactions = " ".join(
+            f"{html.escape(emoji)} {count}" for emoji, count in comment["reactions"].items()
+        )
+        parts.append(
+            f'<div class="comment {kind}" id="comment-{html.escape(comment["id"])}">'
+            f"<div class=meta>{_who(comment['author'])}"
+            f" · {'customer reply' if kind == 'reply' else 'internal comment'}"
+            f" · {html.escape(comment['created_at'])}</div>"
+            f"<pre>{html.escape(comment['body'])}</pre>"
+            + (f"<div class=meta>{reactions}</div>" if reactions else "")
+            + "</div>"
+        )
+    return _page(f"{ticket['subject']} · helpdesk", "".join(parts))

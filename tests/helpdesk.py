@@ -1,0 +1,357 @@
+"""The reference helpdesk as a test fixture: a real server process on a free loopback port.
+
+Loaded for every test through ``pytest_plugins = ["helpdesk"]`` in tests/conftest.py::
+
+    def test_something(helpdesk: Helpdesk) -> None:
+        token = helpdesk.add_agent("ann")
+        customer = helpdesk.actions(helpdesk.add_customer("c@example.com"))
+        ticket = customer.create_ticket("Printer on fire", "help")
+        ...
+
+* :class:`Helpdesk` runs ``python -m notifier.server.cli serve --port P --db DB`` as a
+  subprocess with the test's environment (HOME etc. in tmp, from the autouse ``isolated_home``
+  fixture), waits for its ``listening on`` line, and kills it at teardown even when the test
+  fails. The first start binds port 0 and remembers the port; :meth:`Helpdesk.restart` reuses
+  the port and the database, so a client can reconnect to the same URL.
+* :class:`HelpdeskActions` is a small synchronous httpx client for the helpdesk actions; each
+  method raises :class:`httpx.HTTPStatusError` on a non-2xx answer (``request`` does not).
+* ``helpdesk`` (function scope) gives each test its own server; ``shared_helpdesk`` (module
+  scope) shares one per test module, for suites whose tests use distinct agents.
+* :func:`stream_url` and :func:`connect_stream` open the WebSocket stream with a token.
+
+Adding an agent runs the CLI in a subprocess (~0.2 s; more with ``password``: scrypt).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import selectors
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+
+START_DEADLINE_S = 20.0
+STOP_GRACE_S = 5.0
+_names = itertools.count(1)
+
+
+def unique_name(prefix: str = "agent") -> str:
+    """A username no other call in this test process returns (for shared servers)."""
+    return f"{prefix}{os.getpid()}x{next(_names)}"
+
+
+class HelpdeskActions:
+    """Helpdesk actions as one user (agent or customer), over HTTP."""
+
+    def __init__(self, url: str, token: str) -> None:
+        self.token = token
+        self.client = httpx.Client(
+            base_url=url,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=httpx.Timeout(15.0),
+            trust_env=False,
+        )
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """A raw call (``path`` like ``/api/v1/me``); never raises on the status."""
+        return self.client.request(method, path, **kwargs)
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        response = self.client.request(method, path, json=body)
+        response.raise_for_status()
+        return response.json()
+
+    def create_ticket(
+        self,
+        subject: str,
+        body: str = "",
+        customer: str | None = None,
+        team: str | None = None,
+    ) -> dict[str, Any]:
+        data: dict[str, Any] = {"subject": subject, "body": body}
+        if customer is not None:
+            data["customer"] = customer
+        if team is not None:
+            data["team"] = team
+        result: dict[str, Any] = self._call("POST", "/api/v1/tickets", data)
+        return result
+
+    def assign(self, ticket_id: str, agent: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            "POST", f"/api/v1/tickets/{ticket_id}/assign", {"agent": agent}
+        )
+        return result
+
+    def comment(self, ticket_id: str, body: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            "POST", f"/api/v1/tickets/{ticket_id}/comments", {"body": body}
+        )
+        return result
+
+    def edit_comment(self, comment_id: str, body: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            "PATCH", f"/api/v1/comments/{comment_id}", {"body": body}
+        )
+        return result
+
+    def reply(self, ticket_id: str, body: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            "POST", f"/api/v1/tickets/{ticket_id}/replies", {"body": body}
+        )
+        return result
+
+    def resolve(self, ticket_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", f"/api/v1/tickets/{ticket_id}/resolve")
+        return result
+
+    def reopen(self, ticket_id: str, body: str = "") -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            "POST", f"/api/v1/tickets/{ticket_id}/reopen", {"body": body}
+        )
+        return result
+
+    def react(self, comment_id: str, emoji: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            "POST", f"/api/v1/comments/{comment_id}/reactions", {"emoji": emoji}
+        )
+        return result
+
+    def view(self, ticket_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", f"/api/v1/tickets/{ticket_id}/view")
+        return result
+
+    # Notification endpoints, for tests that check the server's side of things.
+
+    def notifications(self, after_seq: int = 0, limit: int = 100) -> dict[str, Any]:
+        response = self.client.get(
+            "/api/v1/notifications", params={"after_seq": after_seq, "limit": limit}
+        )
+        response.raise_for_status()
+        result: dict[str, Any] = response.json()
+        return result
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class Helpdesk:
+    """One reference helpdesk server process with its own database."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        env: Mapping[str, str] | None = None,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
+        root.mkdir(parents=True, exist_ok=True)
+        self.root = root
+        self.db: Path = root / "helpdesk.db"
+        self.port = 0
+        self.url = ""
+        self.extra_args = extra_args
+        self._env = dict(env) if env is not None else None
+        self._process: subprocess.Popen[bytes] | None = None
+        self._clients: list[HelpdeskActions] = []
+        self._log = root / "server.log"
+
+    def _environment(self) -> dict[str, str]:
+        environment = dict(os.environ if self._env is None else self._env)
+        environment.pop("PYTHONBREAKPOINT", None)
+        return environment
+
+    def _cli(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "notifier.server.cli", *args]
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def start(self) -> None:
+        if self.running:
+            raise RuntimeError("the helpdesk is already running")
+        log = self._log.open("ab")
+        try:
+            self._process = subprocess.Popen(
+                self._cli(
+                    "serve",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                    "--db",
+                    str(self.db),
+                    *self.extra_args,
+                ),
+                stdout=subprocess.PIPE,
+                stderr=log,
+                env=self._environment(),
+            )
+        finally:
+            log.close()
+        line = self._read_line(self._process, START_DEADLINE_S)
+        prefix = "listening on "
+        if not line.startswith(prefix):
+            self.stop()
+            raise RuntimeError(f"the helpdesk did not start: {line!r}; log:\n{self.log_text()}")
+        self.url = line[len(prefix) :].strip()
+        self.port = int(self.url.rsplit(":", 1)[1])
+
+    def _read_line(self, process: subprocess.Popen[bytes], deadline_s: float) -> str:
+        assert process.stdout is not None
+        deadline = time.monotonic() + deadline_s
+        buffer = b""
+        with selectors.DefaultSelector() as selector:
+            selector.register(process.stdout, selectors.EVENT_READ)
+            while b"\n" not in buffer:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return buffer.decode(errors="replace") + " (timed out)"
+                if selector.select(timeout=min(remaining, 0.5)):
+                    chunk = os.read(process.stdout.fileno(), 4096)
+                    if not chunk:
+                        return buffer.decode(errors="replace") + " (the server exited)"
+                    buffer += chunk
+                elif process.poll() is not None:
+                    return buffer.decode(errors="replace") + " (the server exited)"
+        return buffer.split(b"\n", 1)[0].decode()
+
+    def log_text(self) -> str:
+        return self._log.read_text(errors="replace") if self._log.exists() else ""
+
+    def stop(self) -> None:
+        for client in self._clients:
+            client.close()
+        self._clients.clear()
+        process, self._process = self._process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=STOP_GRACE_S)
+        if process.stdout is not None:
+            process.stdout.close()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def _run_cli(self, *args: str) -> str:
+        result = subprocess.run(
+            self._cli(*args, "--db", str(self.db)),
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=self._environment(),
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"notifier-server {args[0]} failed: {result.stderr.strip()}")
+        return result.stdout.strip()
+
+    def add_agent(
+        self,
+        username: str,
+        name: str | None = None,
+        password: str | None = None,
+        team: str | None = None,
+    ) -> str:
+        """Create an agent; returns their API token."""
+        args = ["add-agent", username, "--name", name or username]
+        if password is not None:
+            args += ["--password", password]
+        if team is not None:
+            args += ["--team", team]
+        return self._run_cli(*args)
+
+    def add_customer(self, email: str, name: str | None = None) -> str:
+        """Create a customer; returns their API token."""
+        return self._run_cli("add-customer", email, "--name", name or email)
+
+    def actions(self, token: str) -> HelpdeskActions:
+        client = HelpdeskActions(self.url, token)
+        self._clients.append(client)
+        return client
+
+    @property
+    def stream_url(self) -> str:
+        return stream_url(self.url)
+
+
+def stream_url(base_url: str) -> str:
+    return base_url.replace("http://", "ws://", 1).replace("https://", "wss://", 1) + (
+        "/api/v1/stream"
+    )
+
+
+def connect_stream(base_url: str, token: str | None, **kwargs: Any) -> connect:
+    """``async with connect_stream(url, token) as ws:`` (no resume sent yet)."""
+    headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+    return connect(stream_url(base_url), additional_headers=headers, proxy=None, **kwargs)
+
+
+__all__ = [
+    "ClientConnection",
+    "Helpdesk",
+    "HelpdeskActions",
+    "connect_stream",
+    "helpdesk",
+    "shared_helpdesk",
+    "stream_url",
+    "unique_name",
+]
+
+
+@pytest.fixture
+def helpdesk(tmp_path: Path, isolated_home: Path) -> Iterator[Helpdesk]:
+    """A started helpdesk for this test only (stopped at teardown, even on failure)."""
+    server = Helpdesk(tmp_path / "helpdesk")
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_helpdesk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Helpdesk]:
+    """One helpdesk for the whole test module; give each test its own agents
+    (:func:`unique_name`). Runs with HOME and XDG folders in its own tmp folder."""
+    root = tmp_path_factory.mktemp("shared-helpdesk")
+    home = root / "home"
+    home.mkdir()
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("XDG_", "NOTIFIER_")) and "PROXY" not in key.upper()
+    }
+    environment.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"))
+    server = Helpdesk(root, env=environment)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@contextlib.contextmanager
+def running(server: Helpdesk) -> Iterator[Helpdesk]:
+    """Start ``server`` for a ``with`` block (for tests that build their own Helpdesk)."""
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
