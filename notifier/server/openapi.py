@@ -10,9 +10,9 @@ docs/protocol.md.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from importlib import metadata
 from typing import TYPE_CHECKING, Any, Final
 
-from notifier import __version__
 from notifier.core import wire
 
 if TYPE_CHECKING:
@@ -268,6 +268,13 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
     return operation
 
 
+def _version() -> str:
+    try:
+        return metadata.version("notifier")
+    except metadata.PackageNotFoundError:  # running from a source tree that is not installed
+        return "0+unknown"
+
+
 def build_document(endpoints: Iterable[Endpoint], server_url: str) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for endpoint in endpoints:
@@ -296,7 +303,7 @@ def build_document(endpoints: Iterable[Endpoint], server_url: str) -> dict[str, 
         "openapi": "3.1.0",
         "info": {
             "title": "notifier reference helpdesk",
-            "version": __version__,
+            "version": _version(),
             "description": "The wire contract of docs/protocol.md (protocol "
             f"{wire.PROTOCOL_VERSION}) plus the helpdesk actions that drive it.",
         },
