@@ -24,8 +24,10 @@ Adding an agent runs the CLI in a subprocess (~0.2 s; more with ``password``: sc
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
+import json
 import os
 import selectors
 import subprocess
@@ -290,6 +292,24 @@ class Helpdesk:
     def stream_url(self) -> str:
         return stream_url(self.url)
 
+    def new_agent(
+        self,
+        prefix: str = "agent",
+        name: str | None = None,
+        password: str | None = None,
+        team: str | None = None,
+    ) -> tuple[str, HelpdeskActions]:
+        """A fresh agent with a unique username: (username, their actions client)."""
+        username = unique_name(prefix)
+        return username, self.actions(self.add_agent(username, name, password, team))
+
+    def new_customer(
+        self, prefix: str = "customer", name: str | None = None
+    ) -> tuple[str, HelpdeskActions]:
+        """A fresh customer with a unique e-mail: (email, their actions client)."""
+        email = f"{unique_name(prefix)}@example.com"
+        return email, self.actions(self.add_customer(email, name))
+
 
 def stream_url(base_url: str) -> str:
     return base_url.replace("http://", "ws://", 1).replace("https://", "wss://", 1) + (
@@ -303,12 +323,33 @@ def connect_stream(base_url: str, token: str | None, **kwargs: Any) -> connect:
     return connect(stream_url(base_url), additional_headers=headers, proxy=None, **kwargs)
 
 
+async def receive_json(websocket: ClientConnection, within_s: float = 10.0) -> dict[str, Any]:
+    """The next frame, decoded; fails the test after ``within_s`` seconds."""
+    async with asyncio.timeout(within_s):
+        raw = await websocket.recv()
+    data: dict[str, Any] = json.loads(raw)
+    return data
+
+
+async def receive_until(
+    websocket: ClientConnection, event_type: str, within_s: float = 10.0
+) -> list[dict[str, Any]]:
+    """Frames up to and including the first of ``event_type``."""
+    frames: list[dict[str, Any]] = []
+    async with asyncio.timeout(within_s):
+        while not frames or frames[-1]["type"] != event_type:
+            frames.append(json.loads(await websocket.recv()))
+    return frames
+
+
 __all__ = [
     "ClientConnection",
     "Helpdesk",
     "HelpdeskActions",
     "connect_stream",
     "helpdesk",
+    "receive_json",
+    "receive_until",
     "shared_helpdesk",
     "stream_url",
     "unique_name",

@@ -400,7 +400,9 @@ class HelpdeskApp:
         try:
             first = await asyncio.wait_for(websocket.receive(), RESUME_TIMEOUT_S)
         except TimeoutError:
-            await self._send(websocket, wire.ErrorEvent("timeout", "no resume message in 10 s"))
+            await self._send(
+                websocket, wire.ErrorEvent("bad_message", "no resume message within 10 s")
+            )
             await websocket.close(CLOSE_POLICY)
             return
         if first["type"] == "websocket.disconnect":
