@@ -1,0 +1,58 @@
+"""Sign-in: trade a username and password for an API token, and check a token works.
+
+Used by ``notifier login`` and the UI's settings dialog. Neither function stores anything:
+the caller puts the token in the keyring (:class:`notifier.store.secrets.TokenStore`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from notifier.client.rest import RestClient, build_http_client, send
+from notifier.client.transport import TransportConfig, api_url
+from notifier.core.errors import AuthFailed, ProtocolViolation
+from notifier.core.wire import AgentInfo
+
+
+async def request_token(
+    server_url: str,
+    username: str,
+    password: str,
+    config: TransportConfig,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> str:
+    """POST /auth/token; raises ``AuthFailed`` on wrong credentials, ``ConnectionLost`` etc."""
+    async with build_http_client(config, transport=transport) as client:
+        try:
+            body: Any = await send(
+                client,
+                "POST",
+                api_url(server_url, "/auth/token"),
+                json={"username": username, "password": password},
+            )
+        except AuthFailed as error:
+            raise AuthFailed(
+                "wrong username or password", status=error.status, code=error.code
+            ) from None
+    token = body.get("token") if isinstance(body, dict) else None
+    if not isinstance(token, str) or not token or len(token) > 512:
+        raise ProtocolViolation("the server's token answer has no usable token")
+    return token
+
+
+async def check_connection(
+    server_url: str,
+    token: str,
+    config: TransportConfig,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> AgentInfo:
+    """GET /me with the token: who it belongs to, or ``AuthFailed`` / ``ConnectionLost``."""
+    client = RestClient(server_url, token, config, transport=transport)
+    try:
+        return await client.me()
+    finally:
+        await client.aclose()

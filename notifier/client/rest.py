@@ -1,0 +1,193 @@
+"""The helpdesk's REST API (docs/protocol.md) over httpx.
+
+Error mapping (the tree is in :mod:`notifier.core.errors`):
+
+* 401 → ``AuthFailed``, 403 → ``Forbidden``, 404 → ``NotFound``;
+* any other non-2xx → ``BackendError`` (with the server's code and message when it sent an
+  ``ApiError`` body);
+* a 2xx body that breaks the contract (not JSON, wrong shape) → ``ProtocolViolation``;
+* no answer at all (refused, timed out, TLS failure, proxy failure) → ``ConnectionLost``.
+
+Tests inject ``transport=`` (``httpx.MockTransport``) for malformed answers; everything else is
+tested against the reference server. The token travels only in the ``Authorization`` header;
+the logging filter in :mod:`notifier.logsetup` redacts it anywhere else.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from notifier.client.transport import TransportConfig, api_url
+from notifier.core.errors import (
+    AuthFailed,
+    BackendError,
+    ConnectionLost,
+    Forbidden,
+    NotFound,
+    ProtocolViolation,
+)
+from notifier.core.wire import (
+    MAX_PAGE_LIMIT,
+    ActionResult,
+    AgentInfo,
+    ApiError,
+    ClearScope,
+    NotificationPage,
+    Preferences,
+    WireError,
+    decode_json,
+)
+
+log = logging.getLogger(__name__)
+
+
+def build_http_client(
+    config: TransportConfig,
+    *,
+    token: str | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> httpx.AsyncClient:
+    headers = {"Accept": "application/json", "User-Agent": "notifier"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    return httpx.AsyncClient(
+        headers=headers,
+        timeout=httpx.Timeout(config.request_timeout, connect=config.connect_timeout),
+        verify=config.ssl_context(),
+        proxy=config.proxy,
+        trust_env=True,
+        transport=transport,
+        follow_redirects=False,
+    )
+
+
+def describe_transport_error(error: Exception) -> str:
+    """An httpx transport failure in words an agent understands."""
+    if isinstance(error, httpx.ConnectTimeout | httpx.ConnectError):
+        text = str(error).lower()
+        if "certificate" in text or "ssl" in text:
+            return f"the server's certificate is not trusted ({error}); check the CA bundle"
+        return "the server is unreachable (connection refused or no route)"
+    if isinstance(error, httpx.ProxyError):
+        return f"the proxy refused the connection ({error})"
+    if isinstance(error, httpx.TimeoutException):
+        return "the server did not answer in time"
+    return f"the connection failed ({type(error).__name__})"
+
+
+async def send(client: httpx.AsyncClient, method: str, url: str, **kwargs: Any) -> Any:
+    """Send a request and return the decoded JSON body of a 2xx answer, or raise (see above)."""
+    try:
+        response = await client.request(method, url, **kwargs)
+    except httpx.TransportError as error:
+        raise ConnectionLost(describe_transport_error(error)) from error
+    log.debug("%s %s → %s", method, url, response.status_code)
+    if response.is_success:
+        try:
+            return decode_json(response.content)
+        except WireError as error:
+            raise ProtocolViolation(
+                f"{method} {url}: {error}", status=response.status_code
+            ) from None
+    raise _error_for(response)
+
+
+def _error_for(response: httpx.Response) -> BackendError:
+    code, message = "http_error", response.reason_phrase or f"HTTP {response.status_code}"
+    try:
+        api_error = ApiError.parse(response.content)
+        code, message = api_error.code, api_error.message or message
+    except WireError:
+        pass
+    status = response.status_code
+    kind: type[BackendError] = {401: AuthFailed, 403: Forbidden, 404: NotFound}.get(
+        status, BackendError
+    )
+    if status == 401:
+        message = f"the server rejected the token ({message}); sign in again"
+    return kind(message, status=status, code=code)
+
+
+def _parsed(kind: str, parse: Any, body: Any) -> Any:
+    try:
+        return parse(body)
+    except WireError as error:
+        raise ProtocolViolation(f"the server sent a bad {kind}: {error}") from None
+
+
+class RestClient:
+    """The agent's REST calls. One per signed-in server; close with :meth:`aclose`."""
+
+    def __init__(
+        self,
+        server_url: str,
+        token: str,
+        config: TransportConfig,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.server_url = server_url
+        self._client = build_http_client(config, token=token, transport=transport)
+
+    def _url(self, path: str) -> str:
+        return api_url(self.server_url, path)
+
+    async def me(self) -> AgentInfo:
+        body = await send(self._client, "GET", self._url("/me"))
+        result: AgentInfo = _parsed("agent", AgentInfo.parse, body)
+        return result
+
+    async def list_notifications(self, after_seq: int, limit: int) -> NotificationPage:
+        limit = max(1, min(limit, MAX_PAGE_LIMIT))
+        body = await send(
+            self._client,
+            "GET",
+            self._url("/notifications"),
+            params={"after_seq": after_seq, "limit": limit},
+        )
+        page: NotificationPage = _parsed("notification page", NotificationPage.parse, body)
+        return page
+
+    async def _action(self, method: str, path: str, json: Any = None) -> ActionResult:
+        body = await send(self._client, method, self._url(path), json=json)
+        result: ActionResult = _parsed("action result", ActionResult.parse, body)
+        return result
+
+    async def mark_read(self, notification_id: str) -> ActionResult:
+        return await self._action("POST", f"/notifications/{_segment(notification_id)}/read")
+
+    async def mark_unread(self, notification_id: str) -> ActionResult:
+        return await self._action("POST", f"/notifications/{_segment(notification_id)}/unread")
+
+    async def mark_all_read(self, up_to_seq: int) -> ActionResult:
+        return await self._action("POST", "/notifications/read-all", {"up_to_seq": up_to_seq})
+
+    async def delete(self, notification_id: str) -> ActionResult:
+        return await self._action("DELETE", f"/notifications/{_segment(notification_id)}")
+
+    async def clear(self, scope: ClearScope) -> ActionResult:
+        return await self._action("POST", "/notifications/clear", {"scope": scope.value})
+
+    async def get_preferences(self) -> Preferences:
+        body = await send(self._client, "GET", self._url("/me/preferences"))
+        result: Preferences = _parsed("preferences", Preferences.parse, body)
+        return result
+
+    async def put_preferences(self, preferences: Preferences) -> Preferences:
+        body = await send(
+            self._client, "PUT", self._url("/me/preferences"), json=preferences.to_json()
+        )
+        result: Preferences = _parsed("preferences", Preferences.parse, body)
+        return result
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def _segment(notification_id: str) -> str:
+    # Ids come from the server, but never let one smuggle a path into the URL.
+    return quote(notification_id, safe="")

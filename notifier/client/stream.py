@@ -1,0 +1,154 @@
+"""The live event stream: one WebSocket to ``/api/v1/stream`` (docs/protocol.md).
+
+websockets' asyncio client does the protocol work: the handshake (token in the
+``Authorization: Bearer`` header, never in the URL), TLS (the shared ssl context with any
+custom CA bundle), proxies (an explicit one, or the environment's ``HTTPS_PROXY``/``NO_PROXY``
+through ``proxy=True``), frame size limits (``wire.MAX_FRAME_BYTES``) and keepalive: a ping
+every ``ping_interval`` seconds, and the connection is closed when no pong came within
+``ping_timeout`` — that is how a stalled, half-open connection is noticed.
+
+Reconnection is deliberately NOT done here (websockets' own ``async for connect(...)`` loop is
+not used): the sync session owns the policy, so the UI can show the state and next retry time.
+
+Frames are parsed with :func:`notifier.core.wire.parse_server_event`; a malformed frame is
+logged (its size and the parse error, never its content, which could hold personal data) and
+skipped, so one bad frame cannot crash the engine or move the cursor.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from collections.abc import AsyncIterator
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import (
+    ConnectionClosed,
+    ConnectionClosedOK,
+    InvalidHandshake,
+    InvalidStatus,
+    InvalidURI,
+)
+
+from notifier.client.transport import TransportConfig, stream_url
+from notifier.core.errors import AuthFailed, ConnectionLost
+from notifier.core.wire import (
+    MAX_FRAME_BYTES,
+    ResumeRequest,
+    ServerEvent,
+    WireError,
+    encode_json,
+    parse_server_event,
+)
+
+log = logging.getLogger(__name__)
+
+
+class WebSocketEventStream:
+    """One resumed connection. Iterate for events; it ends by raising ``ConnectionLost``."""
+
+    def __init__(self, connection: ClientConnection) -> None:
+        self._connection = connection
+        self.skipped_frames = 0
+
+    def __aiter__(self) -> AsyncIterator[ServerEvent]:
+        return self._events()
+
+    async def _events(self) -> AsyncIterator[ServerEvent]:
+        try:
+            async for frame in self._connection:
+                try:
+                    event = parse_server_event(frame)
+                except WireError as error:
+                    self.skipped_frames += 1
+                    log.warning(
+                        "skipped a malformed frame of %d bytes from the server: %s",
+                        len(frame),
+                        error,
+                    )
+                    continue
+                yield event
+        except ConnectionClosed as closed:
+            raise ConnectionLost(describe_close(closed)) from None
+        except OSError as error:
+            raise ConnectionLost(f"the connection broke ({error.strerror or error})") from None
+        raise ConnectionLost(describe_close(None, self._connection))
+
+    async def close(self) -> None:
+        await self._connection.close()
+
+
+def describe_close(
+    closed: ConnectionClosed | None, connection: ClientConnection | None = None
+) -> str:
+    """Why the stream ended, in words."""
+    frame = (
+        closed.rcvd
+        if closed is not None
+        else connection.protocol.close_rcvd
+        if connection
+        else None
+    )
+    if closed is not None and closed.rcvd is None and not isinstance(closed, ConnectionClosedOK):
+        # No close frame from the server: the socket died or the keepalive timed out.
+        if "keepalive" in str(closed).lower() or "ping" in str(closed).lower():
+            return "the connection stalled (no answer to keepalive pings)"
+        return "the connection to the server was lost"
+    if frame is None:
+        return "the connection to the server was closed"
+    if frame.code == 1001:
+        return "the server is restarting or shutting down"
+    if frame.code == 4000:
+        return "the server asked for a full resync"
+    reason = f": {frame.reason}" if frame.reason else ""
+    return f"the server closed the connection (code {frame.code}{reason})"
+
+
+async def open_event_stream(
+    server_url: str, token: str, config: TransportConfig, after_seq: int
+) -> WebSocketEventStream:
+    """Connect, authenticate and send the resume request."""
+    url = stream_url(server_url)
+    ssl_context: ssl.SSLContext | None = config.ssl_context() if url.startswith("wss://") else None
+    try:
+        connection = await connect(
+            url,
+            additional_headers={"Authorization": f"Bearer {token}"},
+            ssl=ssl_context,
+            proxy=config.proxy if config.proxy is not None else True,
+            open_timeout=config.connect_timeout,
+            ping_interval=config.ping_interval,
+            ping_timeout=config.ping_timeout,
+            close_timeout=5,
+            max_size=MAX_FRAME_BYTES,
+            user_agent_header="notifier",
+        )
+    except InvalidStatus as error:
+        status = error.response.status_code
+        if status in (401, 403):
+            raise AuthFailed(
+                "the server rejected the token (sign in again)"
+                if status == 401
+                else "this token does not belong to an agent account",
+                status=status,
+            ) from None
+        raise ConnectionLost(f"the server refused the live connection (HTTP {status})") from None
+    except InvalidURI as error:
+        raise ConnectionLost(
+            f"the server URL is not valid for a live connection ({error})"
+        ) from None
+    except (InvalidHandshake, TimeoutError) as error:
+        raise ConnectionLost(f"the live connection could not be set up ({error})") from None
+    except ssl.SSLCertVerificationError as error:
+        raise ConnectionLost(
+            f"the server's certificate is not trusted ({error.verify_message}); check the CA bundle"
+        ) from None
+    except OSError as error:
+        raise ConnectionLost(
+            f"the server is unreachable ({error.strerror or type(error).__name__})"
+        ) from None
+    try:
+        await connection.send(encode_json(ResumeRequest(after_seq).to_json()))
+    except ConnectionClosed as closed:
+        raise ConnectionLost(describe_close(closed)) from None
+    return WebSocketEventStream(connection)

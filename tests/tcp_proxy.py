@@ -1,0 +1,104 @@
+"""A chaos TCP proxy for tests: sits between the client and the helpdesk on loopback and can
+drop every connection, stall traffic (hold bytes without closing: a half-dead network) and
+resume. It speaks no protocol; HTTP and WebSocket bytes pass through unchanged.
+
+    async with ChaosProxy("127.0.0.1", helpdesk.port) as proxy:
+        backend = ReferenceBackend(proxy.url, token, config)
+        proxy.stall(); ...; proxy.resume(); proxy.drop_all()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from types import TracebackType
+
+
+class ChaosProxy:
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.port = 0
+        self.accepted = 0
+        self._server: asyncio.Server | None = None
+        self._pipes: set[asyncio.Task[None]] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._flowing = asyncio.Event()
+        self._flowing.set()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def __aenter__(self) -> ChaosProxy:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._server is not None
+        self._server.close()
+        self.resume()
+        await self.drop_all()
+        await self._server.wait_closed()
+
+    def stall(self) -> None:
+        """Stop forwarding in both directions; connections stay open (and new ones too)."""
+        self._flowing.clear()
+
+    def resume(self) -> None:
+        self._flowing.set()
+
+    async def drop_all(self) -> None:
+        """Reset every current connection (as a NAT timeout or a Wi-Fi switch would)."""
+        for writer in list(self._writers):
+            transport = writer.transport
+            with contextlib.suppress(Exception):
+                transport.abort()
+        pipes = list(self._pipes)
+        for pipe in pipes:
+            pipe.cancel()
+        await asyncio.gather(*pipes, return_exceptions=True)
+        self._writers.clear()
+
+    async def _accept(
+        self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter
+    ) -> None:
+        self.accepted += 1
+        try:
+            server_reader, server_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            client_writer.transport.abort()
+            return
+        self._writers.update((client_writer, server_writer))
+        pipes = [
+            asyncio.create_task(self._pipe(client_reader, server_writer)),
+            asyncio.create_task(self._pipe(server_reader, client_writer)),
+        ]
+        self._pipes.update(pipes)
+        try:
+            await asyncio.gather(*pipes, return_exceptions=True)
+        finally:
+            self._pipes.difference_update(pipes)
+            for writer in (client_writer, server_writer):
+                self._writers.discard(writer)
+                writer.transport.abort()
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                data = await reader.read(65536)
+                if not data:
+                    break
+                await self._flowing.wait()  # a stall holds the bytes here
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            with contextlib.suppress(Exception):
+                writer.write_eof()
