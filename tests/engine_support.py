@@ -3,9 +3,22 @@ and a tiny reference model of the server's event log."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
+import httpx
+
+from notifier.client.reference import ReferenceBackend
+from notifier.client.transport import TransportConfig
+from notifier.core.backoff import Backoff
+from notifier.core.status import CacheChange, ConnectionState, ConnectionStatus
 from notifier.core.wire import (
     Actor,
     ActorKind,
@@ -13,11 +26,14 @@ from notifier.core.wire import (
     DeletedEvent,
     Notification,
     NotificationEvent,
+    NotificationPage,
     NotificationType,
     ReadStateEvent,
     Reason,
     TicketRef,
 )
+from notifier.store.cache import NotificationCache
+from notifier.sync.engine import SyncEngine
 
 BASE_TIME = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 TYPES = list(NotificationType)
@@ -95,3 +111,186 @@ class LogModel:
 
     def view(self) -> list[tuple[str, int, bool]]:
         return sorted((n.id, n.seq, n.read) for n in self.rows.values())
+
+
+# --------------------------------------------------------------------------- engine harness
+
+
+FAST = TransportConfig(ping_interval=0.5, ping_timeout=0.5, connect_timeout=2, request_timeout=5)
+
+
+class FakeClock:
+    """Real time plus an offset that a test can jump (a laptop waking up)."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def jump(self, delta: timedelta) -> None:
+        self.offset += delta
+
+
+class CountingBackend:
+    """Wraps a backend (same Protocol) and counts calls; optionally garbles the stream by
+    sending every event twice and swapping neighbours, as a misbehaving proxy could."""
+
+    def __init__(self, inner: Any, *, garble: bool = False) -> None:
+        self.inner = inner
+        self.garble = garble
+        self.calls: dict[str, int] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self.inner, name)
+        if not callable(attribute):
+            return attribute
+
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            self.calls[name] = self.calls.get(name, 0) + 1
+            return await attribute(*args, **kwargs)
+
+        return counted
+
+    async def open_stream(self, after_seq: int) -> Any:
+        self.calls["open_stream"] = self.calls.get("open_stream", 0) + 1
+        stream = await self.inner.open_stream(after_seq)
+        return GarbledStream(stream) if self.garble else stream
+
+
+class GarbledStream:
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self._events()
+
+    async def _events(self) -> AsyncIterator[Any]:
+        held = None
+        async for event in self.inner:
+            kind = type(event).__name__
+            if kind in ("NotificationEvent", "ReadStateEvent", "DeletedEvent"):
+                if held is None:
+                    held = event  # hold it back: the next one overtakes it
+                    continue
+                yield event
+                yield held
+                yield event
+                yield held
+                held = None
+            else:
+                if held is not None:
+                    yield held
+                    yield held
+                    held = None
+                yield event
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+class Harness:
+    """An engine on a real cache file, with its statuses and changes recorded."""
+
+    def __init__(self, engine: SyncEngine, cache: NotificationCache, backend: Any) -> None:
+        self.engine = engine
+        self.cache = cache
+        self.backend = backend
+        self.statuses: list[ConnectionStatus] = []
+        self.changes: list[CacheChange] = []
+        self._changed = asyncio.Event()
+
+    def on_status(self, status: ConnectionStatus) -> None:
+        self.statuses.append(status)
+        self._changed.set()
+
+    def on_change(self, change: CacheChange) -> None:
+        self.changes.append(change)
+        self._changed.set()
+
+    async def wait_until(self, predicate: Callable[[], bool], within: float = 20.0) -> None:
+        """Re-check ``predicate`` after every status or change (and every 0.2 s)."""
+        async with asyncio.timeout(within):
+            while not predicate():
+                self._changed.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(0.2):
+                        await self._changed.wait()
+
+    @property
+    def state(self) -> ConnectionState:
+        return self.engine.status.state
+
+
+@asynccontextmanager
+async def running_engine(
+    server_url: str,
+    token: str,
+    cache_path: Path,
+    *,
+    clock: Any = None,
+    garble: bool = False,
+    config: TransportConfig = FAST,
+    **engine_kwargs: Any,
+) -> AsyncIterator[Harness]:
+    backend = CountingBackend(ReferenceBackend(server_url, token, config), garble=garble)
+    cache = NotificationCache.open(cache_path)
+    harness: Harness
+    engine = SyncEngine(
+        backend,  # type: ignore[arg-type]
+        cache,
+        clock if clock is not None else FakeClock(),
+        on_status=lambda s: harness.on_status(s),
+        on_change=lambda c: harness.on_change(c),
+        backoff=Backoff(first=0.05, cap=0.3),
+        watchdog_interval=0.05,
+        **engine_kwargs,
+    )
+    harness = Harness(engine, cache, backend)
+    task = asyncio.create_task(engine.run())
+    try:
+        yield harness
+    finally:
+        await engine.stop()
+        async with asyncio.timeout(15):
+            await task
+        cache.close()
+
+
+def server_view(server_url: str, token: str) -> tuple[list[tuple[str, int, bool]], int, int]:
+    """Every notification (id, seq, read) from GET /notifications paged in full, the unread
+    count and the log head."""
+    rows: list[tuple[str, int, bool]] = []
+    after = 0
+    with httpx.Client(
+        base_url=server_url, headers={"Authorization": f"Bearer {token}"}, trust_env=False
+    ) as client:
+        while True:
+            response = client.get(
+                "/api/v1/notifications", params={"after_seq": after, "limit": 500}
+            )
+            response.raise_for_status()
+            page = NotificationPage.parse(response.content)
+            rows.extend((n.id, n.seq, n.read) for n in page.notifications)
+            if not page.has_more or not page.notifications:
+                return sorted(rows), page.unread_count, page.last_seq
+            after = page.notifications[-1].seq
+
+
+def cache_view(cache: NotificationCache) -> list[tuple[str, int, bool]]:
+    return sorted((n.id, n.seq, n.read) for n in cache.all_notifications())
+
+
+async def converge(harness: Harness, server_url: str, token: str) -> None:
+    """Wait until the engine is live and has applied the server's log head, then assert the
+    cache equals the server's view exactly."""
+    _, _, head = server_view(server_url, token)
+    await harness.wait_until(
+        lambda: harness.state is ConnectionState.LIVE and harness.cache.cursor() >= head
+    )
+    rows, unread, _ = server_view(server_url, token)
+    assert cache_view(harness.cache) == rows
+    assert harness.cache.unread_count() == unread

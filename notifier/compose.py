@@ -1,0 +1,168 @@
+"""Builds the real sync engine from paths, settings and the environment (no Qt here).
+
+The tray app's composition (``notifier.ui``/``notifier.main``) and the headless commands both
+call :func:`build_engine`, so they sync exactly the same way. Also here: the rotating log file
+and the filter that keeps tokens out of every log line.
+
+Precedence: ``NOTIFIER_SERVER`` over ``settings.server_url``; ``NOTIFIER_TOKEN`` over the
+keyring. No server URL or no token means signed out: no engine, but the cache is still opened
+so the UI can show what was synced before.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from notifier.client.reference import ReferenceBackend
+from notifier.client.transport import TransportConfig
+from notifier.core.errors import KeyringUnavailable
+from notifier.core.settings import Settings, validate_server_url
+from notifier.core.status import CacheChange, ConnectionStatus
+from notifier.store.cache import NotificationCache
+from notifier.store.paths import AppPaths
+from notifier.store.secrets import TokenStore
+from notifier.sync.engine import SyncEngine, SystemClock
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    server_url: str
+    token: str | None
+    token_source: str  # "environment", "keyring", or why there is none
+
+
+def resolve_server_url(
+    settings: Settings, environ: Mapping[str, str], override: str | None = None
+) -> str:
+    """The helpdesk URL: a command-line override, then NOTIFIER_SERVER, then the settings."""
+    for candidate in (override, environ.get("NOTIFIER_SERVER"), settings.server_url):
+        if candidate:
+            return validate_server_url(candidate)
+    return ""
+
+
+def resolve_credentials(
+    settings: Settings,
+    environ: Mapping[str, str],
+    *,
+    server_override: str | None = None,
+    token_store: TokenStore | None = None,
+) -> Credentials:
+    server_url = resolve_server_url(settings, environ, server_override)
+    env_token = environ.get("NOTIFIER_TOKEN", "").strip()
+    if env_token:
+        return Credentials(server_url, env_token, "environment")
+    if not server_url:
+        return Credentials(server_url, None, "no server configured")
+    store = token_store if token_store is not None else TokenStore()
+    try:
+        token = store.get(server_url)
+    except KeyringUnavailable as error:
+        log.warning("no token: %s", error)
+        return Credentials(server_url, None, f"keyring unavailable: {error}")
+    return Credentials(server_url, token, "keyring" if token else "not signed in")
+
+
+def build_engine(
+    paths: AppPaths,
+    settings: Settings,
+    *,
+    on_status: Callable[[ConnectionStatus], None],
+    on_change: Callable[[CacheChange], None],
+    environ: Mapping[str, str] = os.environ,
+    token_store: TokenStore | None = None,
+    server_override: str | None = None,
+    transport: TransportConfig | None = None,
+) -> tuple[SyncEngine | None, NotificationCache]:
+    """The engine (None when signed out) and the opened cache (the caller closes it)."""
+    paths.ensure()
+    cache = NotificationCache.open(paths.cache_file)
+    credentials = resolve_credentials(
+        settings, environ, server_override=server_override, token_store=token_store
+    )
+    if not credentials.server_url or not credentials.token:
+        log.info("signed out (%s)", credentials.token_source)
+        return None, cache
+    config = transport if transport is not None else TransportConfig.from_settings(settings)
+    backend = ReferenceBackend(credentials.server_url, credentials.token, config)
+    engine = SyncEngine(backend, cache, SystemClock(), on_status=on_status, on_change=on_change)
+    return engine, cache
+
+
+# --------------------------------------------------------------------------- logging
+
+_SECRET_PATTERNS = (
+    # "Authorization: Bearer abc", "'authorization': 'Bearer abc'", "Bearer abc"
+    re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)(?:bearer\s+)?[^\s'\",}]+"),
+    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"),
+    re.compile(r"(?i)((?:token|password)['\"]?\s*[:=]\s*['\"]?)[^\s'\",}&]+"),
+)
+
+
+def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """``text`` with tokens, passwords and Authorization values replaced by ``[redacted]``."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub(r"\1[redacted]", text)
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrites each record's message so no token or Authorization value is written.
+
+    Known secrets (the current token) are replaced wherever they appear; patterns catch the
+    rest (``Bearer ...``, ``token=...``, ``"password": ...``).
+    """
+
+    def __init__(self, secrets: tuple[str, ...] = ()) -> None:
+        super().__init__()
+        self.secrets = secrets
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message, self.secrets)
+        if record.exc_info and record.exc_info[1] is not None:
+            # Format the traceback now, redacted, so the handler does not add the raw one.
+            formatter = logging.Formatter()
+            record.exc_text = redact(formatter.formatException(record.exc_info), self.secrets)
+            record.exc_info = None
+        if cleaned != message or record.args:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+def setup_logging(
+    paths: AppPaths,
+    level: str = "INFO",
+    *,
+    secrets: tuple[str, ...] = (),
+    stderr: bool = False,
+) -> logging.Handler:
+    """A rotating log file in ``paths.log_dir`` (1 MB × 5), tokens redacted. Returns the
+    file handler (tests and the UI may remove it again)."""
+    paths.log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    handler = logging.handlers.RotatingFileHandler(
+        paths.log_file, maxBytes=1_000_000, backupCount=5, encoding="utf-8"
+    )
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter(secrets))
+    root = logging.getLogger()
+    root.setLevel(level)
+    root.addHandler(handler)
+    if stderr:
+        console = logging.StreamHandler()
+        console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        console.addFilter(RedactingFilter(secrets))
+        root.addHandler(console)
+    # httpx logs every request URL at INFO; ours are token-free, but keep the file quiet.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    return handler

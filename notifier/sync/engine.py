@@ -1,0 +1,388 @@
+"""The sync engine: the asyncio driver that carries out the sync session's commands.
+
+:class:`~notifier.core.session.SyncSession` decides; this module does. It owns the tasks
+(the current connection or history page-through, the retry timer, the watchdog, the flush of
+offline actions), feeds their results back into the session, writes to the cache and calls
+``on_status`` / ``on_change``. All of it runs on one event loop (qasync's in the app, a plain
+asyncio loop in ``notifier tail``), so session and cache are never touched concurrently.
+
+Obligations kept here (see the session's docstring for the state machine):
+
+* a task started for attempt N reports only for N; a :class:`~notifier.core.session.Disconnect`
+  cancels the current task, whose cancellation is never reported;
+* ``on_change`` is called after the cache commit, once per applied change that changed
+  something (a duplicate or the server's echo of a local action publishes nothing);
+* offline actions are removed from the queue only after the server acknowledged them (a 404
+  means the notification is already gone: dropped too); a network failure stops the flush and
+  the next LIVE state starts it again, so the order is kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
+from typing import Any
+
+from notifier.core.backoff import Backoff
+from notifier.core.errors import (
+    AuthFailed,
+    BackendError,
+    ConnectionLost,
+    NotFound,
+    ProtocolViolation,
+)
+from notifier.core.ports import Clock, HelpdeskBackend
+from notifier.core.session import (
+    Apply,
+    Command,
+    Connect,
+    Disconnect,
+    FlushPending,
+    PageHistory,
+    PublishStatus,
+    ResetCache,
+    SyncSession,
+    WaitRetry,
+)
+from notifier.core.status import CacheChange, ChangeKind, ConnectionState, ConnectionStatus
+from notifier.core.wire import ClearScope, Hello, NotificationPage
+from notifier.store.cache import ActionKind, Applied, NotificationCache, PendingAction
+
+log = logging.getLogger(__name__)
+
+PAGE_LIMIT = 500
+
+
+class SystemClock:
+    """The real clock: aware UTC wall time and ``time.monotonic``."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+def changes_for(
+    applied: Applied, *, replay: bool = False, local: bool = False
+) -> list[CacheChange]:
+    """The :class:`CacheChange` values that describe one apply (none for a no-op)."""
+    changes: list[CacheChange] = []
+    if applied.upserted:
+        changes.append(
+            CacheChange(
+                ChangeKind.UPSERTED, notifications=applied.upserted, replay=replay, local=local
+            )
+        )
+    for ids, read in ((applied.read, True), (applied.unread, False)):
+        if ids:
+            changes.append(
+                CacheChange(ChangeKind.READ_STATE, ids=ids, read=read, replay=replay, local=local)
+            )
+    if applied.deleted:
+        changes.append(
+            CacheChange(ChangeKind.DELETED, ids=applied.deleted, replay=replay, local=local)
+        )
+    return changes
+
+
+class SyncEngine:
+    """Keeps ``cache`` equal to the helpdesk's view through ``backend``.
+
+    The engine owns ``backend`` (it closes it when :meth:`run` returns); the caller owns
+    ``cache``. ``watchdog_interval`` is how often the sleep watchdog looks at the clocks.
+    """
+
+    def __init__(
+        self,
+        backend: HelpdeskBackend,
+        cache: NotificationCache,
+        clock: Clock,
+        *,
+        on_status: Callable[[ConnectionStatus], None],
+        on_change: Callable[[CacheChange], None],
+        backoff: Backoff | None = None,
+        watchdog_interval: float = 5.0,
+        sleep_threshold: float = 30.0,
+        page_limit: int = PAGE_LIMIT,
+        online: bool = True,
+        notice: str | None = None,
+    ) -> None:
+        self._backend = backend
+        self._cache = cache
+        self._clock = clock
+        self._on_status = on_status
+        self._on_change = on_change
+        self._session = SyncSession(backoff, sleep_threshold=sleep_threshold)
+        self._watchdog_interval = watchdog_interval
+        self._page_limit = page_limit
+        self._online = online
+        if notice is None and cache.recovered_from is not None:
+            notice = (
+                f"the local cache was unreadable; it was moved to {cache.recovered_from.name}"
+                " and rebuilt from the server"
+            )
+        self._notice = notice
+        self._connection_task: asyncio.Task[None] | None = None
+        self._retry_task: asyncio.Task[None] | None = None
+        self._flush_task: asyncio.Task[None] | None = None
+        self._helpers: set[asyncio.Task[None]] = set()
+        self._stopped = asyncio.Event()
+        self._running = False
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def status(self) -> ConnectionStatus:
+        return self._session.status
+
+    @property
+    def cache(self) -> NotificationCache:
+        return self._cache
+
+    async def run(self) -> None:
+        """Connect, resume and reconnect with backoff until :meth:`stop`; then clean up."""
+        if self._running:
+            raise RuntimeError("SyncEngine.run() is already running")
+        self._running = True
+        self._stopped.clear()
+        watchdog = asyncio.create_task(self._watchdog(), name="sync-watchdog")
+        try:
+            self._execute(
+                self._session.start(
+                    self._cache.cursor(),
+                    self._clock.now(),
+                    online=self._online,
+                    notice=self._notice,
+                )
+            )
+            await self._stopped.wait()
+        finally:
+            watchdog.cancel()
+            self._execute(self._session.stop())
+            tasks = [t for t in (watchdog, self._retry_task, self._flush_task, *self._helpers) if t]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if self._connection_task is not None:
+                with contextlib.suppress(BaseException):
+                    await self._connection_task
+            await self._backend.aclose()
+            self._running = False
+
+    async def stop(self) -> None:
+        """Close the connection cleanly; :meth:`run` returns."""
+        self._stopped.set()
+
+    def retry_now(self) -> None:
+        self._execute(self._session.retry_now(self._clock.now()))
+
+    def network_changed(self, online: bool) -> None:
+        self._online = online
+        self._execute(self._session.network(online, self._clock.now()))
+
+    async def mark_read(self, notification_id: str) -> None:
+        self._local(self._cache.local_mark(notification_id, True))
+
+    async def mark_unread(self, notification_id: str) -> None:
+        self._local(self._cache.local_mark(notification_id, False))
+
+    async def mark_all_read(self) -> None:
+        applied, _up_to_seq = self._cache.local_mark_all_read()
+        self._local(applied)
+
+    async def delete(self, notification_id: str) -> None:
+        self._local(self._cache.local_delete(notification_id))
+
+    async def clear_read(self) -> None:
+        self._local(self._cache.local_clear(ClearScope.READ))
+
+    # ------------------------------------------------------------------ command execution
+
+    def _execute(self, commands: list[Command]) -> None:
+        for command in commands:
+            if isinstance(command, PublishStatus):
+                self._publish_status(command.status)
+            elif isinstance(command, Apply):
+                applied = self._cache.apply_events([command.event])
+                self._publish_changes(changes_for(applied, replay=command.replay))
+            elif isinstance(command, Disconnect):
+                log.info("dropping the connection: %s", command.reason)
+                self._cancel_connection()
+            elif isinstance(command, Connect):
+                self._start_connection(self._stream(command.attempt, command.after_seq))
+            elif isinstance(command, PageHistory):
+                self._start_connection(self._page_history(command.attempt))
+            elif isinstance(command, WaitRetry):
+                self._cancel(self._retry_task)
+                log.info("reconnecting in %.1f s", command.delay)
+                self._retry_task = asyncio.create_task(
+                    self._wait_retry(command.attempt, command.delay), name="sync-retry"
+                )
+            elif isinstance(command, ResetCache):
+                log.warning("resetting the cache: %s", command.reason)
+                self._cache.reset()
+                self._publish_changes([CacheChange(ChangeKind.RESET, replay=True)])
+            elif isinstance(command, FlushPending):
+                self._start_flush()
+
+    def _publish_status(self, status: ConnectionStatus) -> None:
+        log.info(
+            "status: %s%s",
+            status.state.value,
+            f" ({status.last_error})" if status.last_error else "",
+        )
+        try:
+            self._on_status(status)
+        except Exception:
+            log.exception("the status listener failed")
+
+    def _publish_changes(self, changes: list[CacheChange]) -> None:
+        for change in changes:
+            try:
+                self._on_change(change)
+            except Exception:
+                log.exception("a change listener failed")
+
+    def _local(self, applied: Applied) -> None:
+        self._publish_changes(changes_for(applied, local=True))
+        if self._session.state is ConnectionState.LIVE:
+            self._start_flush()
+
+    def _start_connection(self, work: Coroutine[Any, Any, None]) -> None:
+        self._cancel_connection()
+        self._connection_task = asyncio.create_task(work, name="sync-connection")
+
+    def _cancel_connection(self) -> None:
+        task, self._connection_task = self._connection_task, None
+        if task is not None and not task.done():
+            task.cancel()
+            # keep a reference until it has finished closing its socket
+            self._helpers.add(task)
+            task.add_done_callback(self._helpers.discard)
+
+    @staticmethod
+    def _cancel(task: asyncio.Task[None] | None) -> None:
+        if task is not None and not task.done():
+            task.cancel()
+
+    # ------------------------------------------------------------------ tasks
+
+    async def _stream(self, attempt: int, after_seq: int) -> None:
+        session = self._session
+        try:
+            stream = await self._backend.open_stream(after_seq)
+            try:
+                async for event in stream:
+                    if isinstance(event, Hello):
+                        self._execute(session.connected(attempt, event))
+                    else:
+                        self._execute(session.event_received(attempt, event))
+            finally:
+                # Runs after a cancellation too (the cancel was delivered at the receive).
+                with contextlib.suppress(Exception):
+                    await stream.close()
+            raise ConnectionLost("the server ended the live connection")
+        except AuthFailed as error:
+            self._execute(session.auth_failed(attempt, str(error)))
+        except (ConnectionLost, BackendError) as error:
+            log.info("connection lost: %s", error)
+            self._execute(session.disconnected(attempt, str(error), self._clock.now()))
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # never let a bug kill the engine: log and retry
+            log.exception("unexpected error on the live connection")
+            self._execute(
+                session.disconnected(attempt, f"unexpected error: {error}", self._clock.now())
+            )
+
+    async def _page_history(self, attempt: int) -> None:
+        session = self._session
+        try:
+            first: NotificationPage | None = None
+            after_seq = 0
+            total = 0
+            while True:
+                page = await self._backend.list_notifications(after_seq, self._page_limit)
+                if first is None:
+                    first = page
+                applied = self._cache.apply_page(page)
+                total += len(page.notifications)
+                self._publish_changes(changes_for(applied, replay=True))
+                if not page.has_more or not page.notifications:
+                    break
+                after_seq = page.notifications[-1].seq
+            log.info("loaded the full history: %d notifications", total)
+            self._cache.advance_cursor(first.last_seq)
+            self._execute(session.history_paged(attempt, first.last_seq))
+        except AuthFailed as error:
+            self._execute(session.auth_failed(attempt, str(error)))
+        except (ConnectionLost, BackendError) as error:
+            log.info("loading the history failed: %s", error)
+            self._execute(session.disconnected(attempt, str(error), self._clock.now()))
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            log.exception("unexpected error while loading the history")
+            self._execute(
+                session.disconnected(attempt, f"unexpected error: {error}", self._clock.now())
+            )
+
+    async def _wait_retry(self, attempt: int, delay: float) -> None:
+        await asyncio.sleep(delay)
+        self._execute(self._session.retry_due(attempt, self._clock.now()))
+
+    async def _watchdog(self) -> None:
+        while True:
+            self._execute(self._session.tick(self._clock.now(), self._clock.monotonic()))
+            await asyncio.sleep(self._watchdog_interval)
+
+    def _start_flush(self) -> None:
+        if self._flush_task is None or self._flush_task.done():
+            self._flush_task = asyncio.create_task(self._flush(), name="sync-flush")
+
+    async def _flush(self) -> None:
+        while self._session.state is ConnectionState.LIVE:
+            actions = self._cache.pending_actions()
+            if not actions:
+                return
+            for action in actions:
+                try:
+                    await self._send(action)
+                except NotFound:
+                    log.info("queued %s: the notification is already gone", action.kind.value)
+                except AuthFailed as error:
+                    self._execute(self._session.auth_failed(None, str(error)))
+                    return
+                except ConnectionLost as error:
+                    log.info("sending queued actions stopped: %s", error)
+                    return  # the stream notices too; the next LIVE flushes again
+                except ProtocolViolation as error:
+                    # The server did it but answered oddly; sending again would repeat it.
+                    log.warning("queued %s: odd answer, dropped: %s", action.kind.value, error)
+                except BackendError as error:
+                    if error.status is not None and 400 <= error.status < 500:
+                        log.warning("queued %s refused, dropped: %s", action.kind.value, error)
+                    else:
+                        log.info("queued %s failed (%s); will retry", action.kind.value, error)
+                        return
+                self._cache.remove_pending(action.id)
+
+    async def _send(self, action: PendingAction) -> None:
+        backend = self._backend
+        if action.kind is ActionKind.MARK_READ and action.notification_id is not None:
+            await backend.mark_read(action.notification_id)
+        elif action.kind is ActionKind.MARK_UNREAD and action.notification_id is not None:
+            await backend.mark_unread(action.notification_id)
+        elif action.kind is ActionKind.MARK_ALL_READ and action.up_to_seq is not None:
+            await backend.mark_all_read(action.up_to_seq)
+        elif action.kind is ActionKind.DELETE and action.notification_id is not None:
+            await backend.delete(action.notification_id)
+        elif action.kind is ActionKind.CLEAR and action.scope is not None:
+            await backend.clear(action.scope)
+        else:
+            log.warning("dropping an incomplete queued action: %r", action)
