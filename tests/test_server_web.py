@@ -1,0 +1,124 @@
+"""The reference helpdesk's web pages: sign-in, session cookie, ticket page, comment links."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from helpdesk import Helpdesk, HelpdeskActions
+
+PASSWORD = "correct horse"
+
+
+@pytest.fixture
+def browser(shared_helpdesk: Helpdesk) -> Iterator[httpx.Client]:
+    """A cookie-keeping HTTP client that does not follow redirects (tests look at them)."""
+    with httpx.Client(base_url=shared_helpdesk.url, trust_env=False) as client:
+        yield client
+
+
+def sign_in(browser: httpx.Client, username: str, next_path: str = "/") -> httpx.Response:
+    return browser.post(
+        "/login",
+        data={"username": username, "password": PASSWORD, "next": next_path},
+    )
+
+
+def agent_and_ticket(hd: Helpdesk) -> tuple[str, HelpdeskActions, dict[str, str]]:
+    username, agent = hd.new_agent("web", password=PASSWORD)
+    _, customer = hd.new_customer(name="Eve <script>alert(1)</script>")
+    ticket = customer.create_ticket("Broken <b>bold</b> & co", "First <img src=x onerror=1>")
+    return username, agent, ticket
+
+
+def test_ticket_page_needs_sign_in_and_keeps_where_to_go(
+    shared_helpdesk: Helpdesk, browser: httpx.Client
+) -> None:
+    _, _, ticket = agent_and_ticket(shared_helpdesk)
+    response = browser.get(f"/tickets/{ticket['id']}")
+    assert response.status_code == 303
+    location = urlsplit(response.headers["location"])
+    assert location.path == "/login"
+    assert parse_qs(location.query) == {"next": [f"/tickets/{ticket['id']}"]}
+    form = browser.get(response.headers["location"])
+    assert form.status_code == 200
+    assert f'value="/tickets/{ticket["id"]}"' in form.text
+
+
+def test_sign_in_sets_a_safe_session_cookie(
+    shared_helpdesk: Helpdesk, browser: httpx.Client
+) -> None:
+    username, _, ticket = agent_and_ticket(shared_helpdesk)
+    wrong = browser.post("/login", data={"username": username, "password": "nope", "next": "/"})
+    assert wrong.status_code == 401
+    assert "set-cookie" not in wrong.headers
+    response = sign_in(browser, username, f"/tickets/{ticket['id']}")
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/tickets/{ticket['id']}"
+    cookie = response.headers["set-cookie"]
+    attributes = {part.strip().split("=")[0].lower() for part in cookie.split(";")}
+    assert {"httponly", "samesite", "path"} <= attributes
+    assert "samesite=lax" in cookie.lower()
+    assert "secure" not in attributes  # plain http on loopback; https would add it
+    # The session token is only in the cookie, never in a URL.
+    token = cookie.split(";")[0].split("=", 1)[1]
+    assert token not in response.headers["location"]
+    page = browser.get(f"/tickets/{ticket['id']}")
+    assert page.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "target", ["//evil.example/x", "https://evil.example/", "\\\\evil", "javascript:alert(1)"]
+)
+def test_sign_in_redirects_only_to_local_paths(
+    shared_helpdesk: Helpdesk, browser: httpx.Client, target: str
+) -> None:
+    username, _ = shared_helpdesk.new_agent("next", password=PASSWORD)
+    response = sign_in(browser, username, target)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/"
+
+
+def test_ticket_page_escapes_text_and_anchors_comments(
+    shared_helpdesk: Helpdesk, browser: httpx.Client
+) -> None:
+    username, agent, ticket = agent_and_ticket(shared_helpdesk)
+    comment = agent.comment(ticket["id"], "<script>steal()</script> see logs")
+    sign_in(browser, username)
+    page = browser.get(f"/tickets/{ticket['id']}").text
+    assert "<script>" not in page and "<img" not in page and "<b>bold" not in page
+    assert "Broken &lt;b&gt;bold&lt;/b&gt; &amp; co" in page
+    assert "&lt;script&gt;steal()&lt;/script&gt; see logs" in page
+    assert "Eve &lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert f'id="comment-{comment["id"]}"' in page
+    assert "open" in page  # the status
+
+    link = browser.get(f"/comments/{comment['id']}")
+    assert link.status_code == 303
+    assert link.headers["location"] == f"/tickets/{ticket['id']}#comment-{comment['id']}"
+    assert browser.get("/tickets/99999999").status_code == 404
+
+
+def test_opening_the_page_marks_the_agents_notifications_read(
+    shared_helpdesk: Helpdesk, browser: httpx.Client
+) -> None:
+    username, agent, ticket = agent_and_ticket(shared_helpdesk)
+    _, colleague = shared_helpdesk.new_agent("webc")
+    colleague.assign(ticket["id"], username)
+    colleague.comment(ticket["id"], f"@{username} have a look")
+    assert agent.notifications()["unread_count"] == 2
+    sign_in(browser, username)
+    assert browser.get(f"/tickets/{ticket['id']}").status_code == 200
+    page = agent.notifications()
+    assert page["unread_count"] == 0
+    assert page["last_seq"] == 3  # two notifications, one read_state event
+
+
+def test_sign_out_ends_the_session(shared_helpdesk: Helpdesk, browser: httpx.Client) -> None:
+    username, _, ticket = agent_and_ticket(shared_helpdesk)
+    sign_in(browser, username)
+    assert browser.get("/").status_code == 200
+    assert browser.post("/logout").status_code == 303
+    assert browser.get(f"/tickets/{ticket['id']}").status_code == 303
