@@ -124,6 +124,10 @@ class NotificationListModel(QAbstractListModel):
     def set_types(self, types: frozenset[NotificationType] | None) -> None:
         self.set_filter(dataclasses.replace(self._filter, types=types))
 
+    def set_view(self, *, unread_only: bool, types: frozenset[NotificationType] | None) -> None:
+        """Set both filter parts at once (one reload)."""
+        self.set_filter(ListFilter(unread_only=unread_only, types=types))
+
     def reload(self) -> None:
         """Drop the loaded rows and read the first page again."""
         self.beginResetModel()

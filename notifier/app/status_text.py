@@ -1,0 +1,72 @@
+"""The connection status in words, for the tray tooltip and the popup's offline banner.
+
+One place, so the tooltip and the banner never disagree. Plain text, time passed in.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+
+from notifier.core.status import ConnectionState, ConnectionStatus
+
+
+def retry_in(status: ConnectionStatus, now: datetime) -> int | None:
+    """Whole seconds until the next attempt (rounded up, at least 0), or None."""
+    if status.next_retry_at is None or status.state is not ConnectionState.BACKING_OFF:
+        return None
+    return max(0, math.ceil((status.next_retry_at - now).total_seconds()))
+
+
+def _retrying(status: ConnectionStatus, now: datetime) -> str:
+    seconds = retry_in(status, now)
+    if seconds is None:
+        return "retrying"
+    if seconds == 0:
+        return "retrying now"
+    return f"retrying in {seconds} s"
+
+
+def status_words(status: ConnectionStatus, now: datetime) -> str:
+    """E.g. "Connected", "Offline — server unreachable, retrying in 8 s"."""
+    state = status.state
+    if state is ConnectionState.LIVE:
+        return "Connected"
+    if state is ConnectionState.CONNECTING:
+        return "Connecting…"
+    if state is ConnectionState.BACKING_OFF:
+        reason = status.last_error or "connection lost"
+        return f"Offline — {reason}, {_retrying(status, now)}"
+    if state is ConnectionState.OFFLINE:
+        return "Offline — no network; waiting for it to return"
+    if state is ConnectionState.AUTH_FAILED:
+        return "Signed out — the helpdesk refused the token; sign in again in Settings"
+    return "Not signed in — open Settings to sign in"
+
+
+def tooltip_text(unread: int, status: ConnectionStatus, now: datetime, quiet: str | None) -> str:
+    """The tray tooltip: "3 unread · Connected", plus the quiet-hours reason on a second line."""
+    head = f"{unread} unread · {status_words(status, now)}"
+    return f"{head}\n{quiet}" if quiet else head
+
+
+def banner_text(status: ConnectionStatus, now: datetime) -> str | None:
+    """The popup's banner, or None while live (the list is current)."""
+    state = status.state
+    if state is ConnectionState.LIVE:
+        return None
+    if state is ConnectionState.BACKING_OFF:
+        return f"Offline — showing saved notifications; {_retrying(status, now)}"
+    if state is ConnectionState.OFFLINE:
+        return "Offline — showing saved notifications; waiting for the network"
+    if state is ConnectionState.CONNECTING:
+        return "Connecting… showing saved notifications"
+    return status_words(status, now)
+
+
+def can_retry(status: ConnectionStatus) -> bool:
+    return status.state in (
+        ConnectionState.BACKING_OFF,
+        ConnectionState.OFFLINE,
+        ConnectionState.CONNECTING,
+    )
