@@ -1,0 +1,193 @@
+"""``notifier-server``: admin commands, startup errors, schema migration, and the demo."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from helpdesk import Helpdesk, connect_stream, receive_json, receive_until
+
+from notifier.core import wire
+from notifier.server import db as server_db
+
+TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")  # secrets.token_urlsafe(32)
+
+
+def cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "notifier.server.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_add_agent_and_customer_print_the_token_alone(tmp_path: Path) -> None:
+    database = str(tmp_path / "h.db")
+    agent = cli("add-agent", "ann", "--name", "Ann", "--team", "support", "--db", database)
+    assert agent.returncode == 0, agent.stderr
+    assert TOKEN.match(agent.stdout.strip()) and agent.stdout.count("\n") == 1
+    customer = cli("add-customer", "c@example.com", "--name", "Cy", "--db", database)
+    assert customer.returncode == 0, customer.stderr
+    assert TOKEN.match(customer.stdout.strip())
+    assert customer.stdout.strip() != agent.stdout.strip()
+    with sqlite3.connect(database) as connection:
+        stored = [row[0] for row in connection.execute("SELECT token_hash FROM tokens")]
+    # Only hashes are stored, never the tokens themselves.
+    assert len(stored) == 2 and agent.stdout.strip() not in stored
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("add-agent", "ann"), "already exists"),
+        (("add-agent", "bad name!"), "username"),
+        (("add-customer", "not-an-email"), "e-mail"),
+    ],
+)
+def test_admin_command_errors_are_one_clear_line(
+    tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    database = str(tmp_path / "h.db")
+    assert cli("add-agent", "ann", "--db", database).returncode == 0
+    result = cli(*args, "--db", database)
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_help_is_fast_and_does_not_import_the_web_stack() -> None:
+    code = (
+        "import sys\nfrom notifier.server.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "assert 'starlette' not in sys.modules and 'uvicorn' not in sys.modules\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "serve" in result.stdout and "add-agent" in result.stdout and "demo" in result.stdout
+
+
+def test_a_port_in_use_is_one_clear_error(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        result = cli("serve", "--port", port, "--db", str(tmp_path / "h.db"))
+    assert result.returncode == 1
+    assert f"port {port} on 127.0.0.1 is already in use" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_an_unusable_database_is_one_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    for database in (tmp_path / "missing" / "h.db", blocker / "h.db"):
+        result = cli("serve", "--port", "0", "--db", str(database))
+        assert result.returncode == 1
+        assert "cannot open database" in result.stderr
+        assert "Traceback" not in result.stderr
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"this is not sqlite" * 100)
+    result = cli("add-agent", "x", "--db", str(garbage))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "database" in result.stderr
+
+
+def test_schema_is_created_versioned_and_a_newer_one_refused(tmp_path: Path) -> None:
+    path = tmp_path / "h.db"
+    connection = server_db.connect(path)
+    try:
+        assert server_db.schema_version(connection) == len(server_db.MIGRATIONS)
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        # Migrating again is a no-op.
+        assert server_db.migrate(connection) == len(server_db.MIGRATIONS)
+        connection.execute("UPDATE schema_version SET version = 99")
+    finally:
+        connection.close()
+    with pytest.raises(server_db.DatabaseError, match="newer"):
+        server_db.connect(path)
+    result = cli("serve", "--port", "0", "--db", str(path))
+    assert result.returncode == 1 and "newer" in result.stderr
+
+
+def test_serve_stops_cleanly_on_sigterm(helpdesk: Helpdesk) -> None:
+    process = helpdesk._process
+    assert process is not None
+    process.terminate()
+    assert process.wait(timeout=10) == 0
+    assert "Traceback" not in helpdesk.log_text()
+
+
+@pytest.mark.asyncio
+async def test_demo_writes_credentials_and_simulates_activity_for_alice(tmp_path: Path) -> None:
+    credentials_file = tmp_path / "state" / "credentials.json"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "notifier.server.cli",
+        "demo",
+        "--db",
+        str(tmp_path / "demo.db"),
+        "--port",
+        "0",
+        "--rate",
+        "600",
+        "--seed",
+        "7",
+        "--credentials-file",
+        str(credentials_file),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while not credentials_file.exists():
+            assert process.returncode is None, "the demo exited early"
+            assert time.monotonic() < deadline, "no credentials file within 20 s"
+            await asyncio.sleep(0.05)
+        credentials = json.loads(credentials_file.read_text())
+        assert set(credentials) == {"server", "username", "password", "token"}
+        assert credentials["username"] == "alice" and credentials["password"] == "alice"
+        assert re.match(r"^http://127\.0\.0\.1:\d+$", credentials["server"])
+        assert not list(credentials_file.parent.glob(".*.tmp"))  # written atomically
+
+        async with (
+            asyncio.timeout(30),
+            connect_stream(credentials["server"], credentials["token"]) as ws,
+        ):
+            hello = wire.parse_server_event(await receive_json(ws))
+            assert isinstance(hello, wire.Hello) and hello.agent.username == "alice"
+            await ws.send(json.dumps({"type": "resume", "after_seq": 0}))
+            replay = [wire.parse_server_event(f) for f in await receive_until(ws, "synced")]
+            seeded = [e for e in replay if isinstance(e, wire.NotificationEvent)]
+            assert {e.notification.type for e in seeded} == set(wire.NotificationType)
+            # The simulator keeps producing notifications for alice.
+            live: list[wire.NotificationEvent] = []
+            while len(live) < 3:
+                event = wire.parse_server_event(await receive_json(ws))
+                if isinstance(event, wire.NotificationEvent):
+                    assert event.notification.to == hello.agent.id
+                    assert event.notification.ticket.url.startswith(credentials["server"])
+                    live.append(event)
+    finally:
+        if process.returncode is None:
+            process.terminate()
+        async with asyncio.timeout(10):
+            out_bytes, err_bytes = await process.communicate()
+    out, err = out_bytes.decode(), err_bytes.decode()
+    assert process.returncode == 0, err
+    lines = out.splitlines()
+    assert lines[0] == f"listening on {credentials['server']}"
+    assert "alice / alice" in lines[1]
+    assert "Traceback" not in err
