@@ -1,0 +1,296 @@
+"""The controller with a fake clock and scheduler: burst coalescing, quiet hours and pause with
+the summary afterwards, withdrawal, toast clicks, pause menu times, one wake-up at a time.
+
+Changes are fed to ``on_change`` exactly as the engine publishes them (after writing them to a
+real cache file); the time-dependent parts run on :class:`FakeClock` / :class:`FakeScheduler`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from pytestqt.qtbot import QtBot
+from tray_fakes import (
+    FakeClock,
+    FakeScheduler,
+    RecordingUrlOpener,
+    fill_cache,
+    make_notification,
+)
+
+from notifier.app.controller import AppController, changes_from
+from notifier.core.settings import Settings
+from notifier.core.status import CacheChange, ChangeKind
+from notifier.core.toast_policy import Toast
+from notifier.core.wire import Notification, NotificationType, QuietRange
+from notifier.store.cache import NotificationCache
+from notifier.store.settings_file import load_settings
+
+SERVER = "https://helpdesk.example.com"
+# A Wednesday, 10:00 UTC; the controller runs in UTC (tz injected).
+START = datetime(2026, 3, 4, 10, 0, tzinfo=UTC)
+EVERY_NIGHT = tuple(QuietRange(day, "22:00", "07:00") for day in range(7))
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> Iterator[NotificationCache]:
+    cache = NotificationCache.open(tmp_path / "cache.sqlite3")
+    yield cache
+    cache.close()
+
+
+class Rig:
+    def __init__(
+        self, cache: NotificationCache, tmp_path: Path, start: datetime = START, **settings: object
+    ) -> None:
+        self.cache = cache
+        self.clock = FakeClock(start)
+        self.scheduler = FakeScheduler(self.clock)
+        self.opener = RecordingUrlOpener()
+        self.settings_path = tmp_path / "settings.json"
+        self.controller = AppController(
+            settings=Settings(server_url=SERVER).replace(**settings),
+            cache=cache,
+            clock=self.clock,
+            scheduler=self.scheduler,
+            url_opener=self.opener,
+            settings_path=self.settings_path,
+            tz=UTC,
+        )
+        self.toasts: list[Toast] = []
+        self.withdrawn: list[str] = []
+        self.quiet: list[str | None] = []
+        self.unread: list[int] = []
+        self.popup_requests = 0
+        c = self.controller
+        c.toastsDue.connect(self.toasts.extend)
+        c.toastsWithdrawn.connect(self.withdrawn.extend)
+        c.quietChanged.connect(self.quiet.append)
+        c.unreadChanged.connect(self.unread.append)
+        c.openPopupRequested.connect(self._on_popup_requested)
+
+    def _on_popup_requested(self) -> None:
+        self.popup_requests += 1
+
+    def arrive(self, *notifications: Notification, replay: bool = False) -> None:
+        """As the engine does: write to the cache, then publish the change."""
+        fill_cache(self.cache, list(notifications))
+        self.controller.on_change(
+            CacheChange(ChangeKind.UPSERTED, notifications=notifications, replay=replay)
+        )
+
+    def read_elsewhere(self, *ids: str) -> None:
+        for notification_id in ids:
+            self.cache.local_mark(notification_id, True)
+        self.controller.on_change(CacheChange(ChangeKind.READ_STATE, ids=ids, read=True))
+
+    def live_wakeups(self) -> int:
+        return len(self.scheduler.pending())
+
+
+def mention(seq: int, **kw: object) -> Notification:
+    return make_notification(seq, server=SERVER, **kw)  # type: ignore[arg-type]
+
+
+def test_idle_controller_schedules_nothing(
+    qtbot: QtBot, cache: NotificationCache, tmp_path: Path
+) -> None:
+    rig = Rig(cache, tmp_path)
+    assert rig.scheduler.pending() == []
+    assert rig.controller.quiet_reason is None
+
+
+def test_a_few_notifications_toast_one_each_after_the_burst_window(
+    qtbot: QtBot, cache: NotificationCache, tmp_path: Path
+) -> None:
+    rig = Rig(cache, tmp_path)
+    rig.arrive(mention(1, type=NotificationType.ASSIGNMENT))
+    rig.arrive(mention(2))
+    assert rig.toasts == []  # the window is still open
+    assert rig.live_wakeups() == 1
+    assert rig.unread == [1, 2]
+    rig.scheduler.advance(timedelta(seconds=1))
+    assert [(t.key, t.title) for t in rig.toasts] == [
+        ("n1", "Ticket assigned to you"),
+        ("n2", "You were mentioned"),
+    ]
+    assert rig.toasts[1].body.startswith("Bea mentioned you on #2 Ticket 2\n")
+    assert rig.scheduler.pending() == []  # nothing left to wake up for
+
+
+def test_a_burst_becomes_one_summary(
+    qtbot: QtBot, cache: NotificationCache, tmp_path: Path
+) -> None:
+    rig = Rig(cache, tmp_path)
+    rig.arrive(*(mention(s, type=NotificationType.ASSIGNMENT) for s in (1, 2, 3)))
+    rig.arrive(*(mention(s) for s in range(4, 13)))
+    rig.scheduler.advance(timedelta(seconds=1))
+    assert len(rig.toasts) == 1
+    summary = rig.toasts[0]
+    assert summary.notification_id is None
+    assert summary.body == "12 new notifications: 3 assignments, 9 mentions"
+
+
+def test_quiet_hours_hold_toasts_and_summarise_what_is_still_unread(
+    qtbot: QtBot, cache: NotificationCache, tmp_path: Path
+) -> None:
+    rig = Rig(cache, tmp_path, start=START.replace(hour=23), quiet_hours=EVERY_NIGHT)
+    c = rig.controller
+    assert c.is_quiet()
+    assert c.quiet_reason == "Quiet hours until 07:00"
+    rig.arrive(mention(1), mention(2, type=NotificationType.ASSIGNMENT))
+    rig.scheduler.advance(timedelta(minutes=5))
+    rig.arrive(mention(3))
+    rig.scheduler.advance(timedelta(hours=1))
+    assert rig.toasts == []  # quiet: nothing, however long we wait
+    assert rig.unread[-1] == 3  # but the badge counts
+    rig.read_elsewhere("n2")
+    # One wake-up is pending, at the end of quiet hours (07:00 the next morning).
+    assert rig.scheduler.pending() == [START.replace(day=5, hour=7)]
+    rig.scheduler.advance(timedelta(hours=8))
+    assert len(rig.toasts) == 1
+    assert rig.toasts[0].title == "While you were away"
+    assert rig.toasts[0].body == "2 new notifications: 2 mentions"
+    assert rig.quiet[-1] is None
+    assert c.quiet_reason is None
+    # Next wake-up: when tonight's quiet hours begin (for the badge's quiet mark).
+    assert rig.scheduler.pending() == [START.replace(day=5, hour=22)]
+
+
+def test_no_summary_when_turned_off(qtbot: QtBot, cache: NotificationCache, tmp_path: Path) -> None:
+    rig = Rig(
+        cache,
+        tmp_path,
+        start=START.replace(hour=23),
+        quiet_hours=EVERY_NIGHT,
+        summary_after_quiet=False,
+    )
+    rig.arrive(mention(1))
+    rig.scheduler.advance(timedelta(hours=9))
+    assert rig.toasts == []
+
+
+def test_pause_and_resume(qtbot: QtBot, cache: NotificationCache, tmp_path: Path) -> None:
+    rig = Rig(cache, tmp_path)
+    c = rig.controller
+    c.pause_for(timedelta(hours=1))
+    assert c.quiet_reason == "Paused until 11:00"
+    assert rig.quiet == ["Paused until 11:00"]
+    # The pause is saved with the settings.
+    assert load_settings(rig.settings_path).paused_until == START + timedelta(hours=1)
+    rig.arrive(mention(1))
+    rig.scheduler.advance(timedelta(minutes=10))
+    assert rig.toasts == []
+    c.resume()
+    assert [t.title for t in rig.toasts] == ["While you were away"]
+    assert c.quiet_reason is None
+    assert json.loads(rig.settings_path.read_text())["paused_until"] is None
+
+
+def test_pause_ends_by_itself(qtbot: QtBot, cache: NotificationCache, tmp_path: Path) -> None:
+    rig = Rig(cache, tmp_path)
+    rig.controller.pause_for(timedelta(hours=1))
+    rig.arrive(mention(1))
+    assert rig.scheduler.pending() == [START + timedelta(hours=1)]
+    rig.scheduler.advance(timedelta(hours=2))
+    assert [t.title for t in rig.toasts] == ["While you were away"]
+    assert rig.controller.quiet_reason is None
+
+
+@pytest.mark.parametrize(
+    ("now", "until"),
+    [
+        (START, START.replace(day=5, hour=8)),  # 10:00 → tomorrow 08:00
+        (START.replace(hour=6), START.replace(hour=8)),  # 06:00 → this morning 08:00
+        (START.replace(hour=23, minute=59), START.replace(day=5, hour=8)),
+    ],
+)
+def test_pause_until_morning(
+    qtbot: QtBot, cache: NotificationCache, tmp_path: Path, now: datetime, until: datetime
+) -> None:
+    rig = Rig(cache, tmp_path, start=now)
+    rig.controller.pause_until_morning()
+    assert rig.controller.settings().paused_until == until
+
+
+def test_read_elsewhere_withdraws_the_toast(
+    qtbot: QtBot, cache: NotificationCache, tmp_path: Path
+) -> None:
+    rig = Rig(cache, tmp_path)
+    rig.arrive(mention(1))
+    rig.scheduler.advance(timedelta(seconds=1))
+    assert [t.key for t in rig.toasts] == ["n1"]
+    rig.read_elsewhere("n1")
+    assert rig.withdrawn == ["n1"]
+
+
+def test_read_during_the_window_never_toasts(
+    qtbot: QtBot, cache: NotificationCache, tmp_path: Path
+) -> None:
+    rig = Rig(cache, tmp_path)
+    rig.arrive(mention(1))
+    rig.read_elsewhere("n1")
+    rig.scheduler.advance(timedelta(seconds=1))
+    assert rig.toasts == []
+
+
+def test_toast_clicks_open_and_mark_read(
+    qtbot: QtBot, cache: NotificationCache, tmp_path: Path
+) -> None:
+    rig = Rig(cache, tmp_path)
+    rig.arrive(mention(1), mention(2))
+    c = rig.controller
+    c.toast_clicked("n1")
+    assert rig.opener.opened == [f"{SERVER}/tickets/1"]
+    c.toast_action("n2", "mark-read")
+    assert rig.opener.opened == [f"{SERVER}/tickets/1"]
+    assert c.counts.unread == 0
+    assert rig.withdrawn == []  # never shown (the window was still open)
+    c.toast_clicked("summary-1")
+    assert rig.popup_requests == 1
+
+
+def test_popup_opened_clears_the_new_mark(
+    qtbot: QtBot, cache: NotificationCache, tmp_path: Path
+) -> None:
+    rig = Rig(cache, tmp_path)
+    rig.arrive(mention(1))
+    assert rig.controller.counts.new_since_seen == 1
+    rig.controller.popup_opened()
+    assert rig.controller.counts.new_since_seen == 0
+    assert rig.controller.counts.unread == 1
+    rig.arrive(mention(2))
+    assert rig.controller.counts.new_since_seen == 1
+
+
+def test_signed_out_actions_apply_locally_and_queue(
+    qtbot: QtBot, cache: NotificationCache, tmp_path: Path
+) -> None:
+    rig = Rig(cache, tmp_path)
+    rig.arrive(mention(1), mention(2), mention(3))
+    c = rig.controller
+    changes: list[CacheChange] = []
+    c.changeApplied.connect(changes.append)
+    c.mark_read("n1")
+    c.toggle_read("n1")
+    c.delete("n2")
+    c.mark_all_read()
+    assert [(ch.kind, ch.local) for ch in changes] == [
+        (ChangeKind.READ_STATE, True),
+        (ChangeKind.READ_STATE, True),
+        (ChangeKind.DELETED, True),
+        (ChangeKind.READ_STATE, True),
+    ]
+    assert c.counts.unread == 0
+    assert cache.pending_count() == 4
+    c.clear_read()
+    assert cache.count() == 0
+
+
+def test_changes_from_an_empty_apply_is_nothing(cache: NotificationCache) -> None:
+    fill_cache(cache, [mention(1)])
+    assert changes_from(cache.local_mark("n1", False)) == []  # already unread
