@@ -169,6 +169,9 @@ class Helpdesk:
     def _environment(self) -> dict[str, str]:
         environment = dict(os.environ if self._env is None else self._env)
         environment.pop("PYTHONBREAKPOINT", None)
+        # Deprecations in the server process go to its log (see log_text), where tests can
+        # look for them; they must not crash a server other helpers' tests rely on.
+        environment["PYTHONWARNINGS"] = "default::DeprecationWarning"
         return environment
 
     def _cli(self, *args: str) -> list[str]:

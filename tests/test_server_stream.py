@@ -281,3 +281,11 @@ async def test_folded_reaction_is_reissued_on_the_stream_with_a_new_seq(
     assert second[0].seq == first[0].seq + 1
     assert second[0].notification.message == "Bea Baker and Carl Diaz reacted 👍 ❤️ to your comment"
     assert second[1].count == 1  # still one notification
+
+
+def test_the_server_log_stayed_clean(shared_helpdesk: Helpdesk) -> None:
+    # Runs last in this module (file order): after every stream scenario above, including
+    # refused handshakes and bad frames, the server logged no error, traceback or warning.
+    log = shared_helpdesk.log_text()
+    for word in ("Traceback", "ERROR", "Warning"):
+        assert word not in log, log

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -46,6 +47,21 @@ CLOSE_POLICY: Final = 1008
 CLOSE_RESET: Final = 4000
 
 Handler = Callable[[Request], Awaitable[Response]]
+
+# Set in the connection's task when the stream refuses a handshake on purpose (401 / 403).
+_denied_handshake: ContextVar[bool] = ContextVar("denied_handshake", default=False)
+
+
+class _DeniedHandshakeFilter(logging.Filter):
+    """Drops one false alarm: uvicorn 0.54's websockets-sansio protocol logs "ASGI callable
+    returned without completing handshake" after a denial response too (it checks only for an
+    accepted handshake). Only records from connections this app denied are dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (
+            _denied_handshake.get()
+            and record.getMessage().startswith("ASGI callable returned without completing")
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -375,14 +391,12 @@ class HelpdeskApp:
     async def stream(self, websocket: WebSocket) -> None:
         token = bearer_token(websocket.headers.get("authorization"))
         user = await self.database.run(repository.user_for_token, token) if token else None
-        if user is None:
+        if user is None or not user.is_agent:
+            _denied_handshake.set(True)
             await websocket.send_denial_response(
                 api_error(401, "unauthorized", "a valid Bearer token is required")
-            )
-            return
-        if not user.is_agent:
-            await websocket.send_denial_response(
-                api_error(403, "forbidden", "the stream is for agents")
+                if user is None
+                else api_error(403, "forbidden", "the stream is for agents")
             )
             return
         await websocket.accept()
@@ -754,6 +768,9 @@ class HelpdeskApp:
         return routes
 
     def build(self) -> Starlette:
+        uvicorn_errors = logging.getLogger("uvicorn.error")
+        if not any(isinstance(f, _DeniedHandshakeFilter) for f in uvicorn_errors.filters):
+            uvicorn_errors.addFilter(_DeniedHandshakeFilter())
         return Starlette(
             routes=self.routes(),
             exception_handlers={
