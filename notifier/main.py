@@ -11,9 +11,20 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from notifier import __version__
+
+if TYPE_CHECKING:  # only for annotations: importing these at start-up would cost time
+    from notifier.client.reference import ReferenceBackend
+    from notifier.core.settings import Settings
+    from notifier.core.status import CacheChange, ConnectionStatus
+    from notifier.core.wire import AgentInfo, Preferences
+    from notifier.store.cache import NotificationCache
+    from notifier.store.paths import AppPaths
+    from notifier.sync.engine import SyncEngine
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,6 +80,202 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not has_display():
         sys.stderr.write(NO_DISPLAY_MESSAGE)
         return 2
-    from notifier.ui.application import run_tray
-
     return run_tray(args)
+
+
+# --------------------------------------------------------------------------- the tray app
+#
+# Start-up order matters (issue 5 "Performance budget"): Qt, the settings file and the SQLite
+# cache first, then the tray icon with the cached unread count is shown; only after that first
+# paint are qasync, the network stack (httpx, websockets), keyring and desktop-notifier
+# imported. Set NOTIFIER_STARTUP_MARKER=path to have the app write the wall-clock time of the
+# first paint there (benchmarks/startup.py), NOTIFIER_EXIT_AFTER_PAINT=1 to exit right after.
+
+
+class LiveServices:
+    """The controller's :class:`notifier.app.controller.Services` over the real client layer,
+    keyring and autostart entry. Every heavy import happens inside the method that needs it."""
+
+    def __init__(
+        self, paths: AppPaths, environ: Mapping[str, str], server_override: str | None = None
+    ) -> None:
+        self._paths = paths
+        self._environ = environ
+        self._server_override = server_override
+
+    def build_engine(
+        self,
+        settings: Settings,
+        cache: NotificationCache,
+        *,
+        on_status: Callable[[ConnectionStatus], None],
+        on_change: Callable[[CacheChange], None],
+    ) -> SyncEngine | None:
+        from notifier.app.clock import SystemClock
+        from notifier.client.reference import ReferenceBackend
+        from notifier.client.transport import TransportConfig
+        from notifier.compose import resolve_credentials
+        from notifier.sync.engine import SyncEngine
+
+        credentials = resolve_credentials(
+            settings, self._environ, server_override=self._server_override
+        )
+        if not credentials.server_url or not credentials.token:
+            return None
+        backend = ReferenceBackend(
+            credentials.server_url, credentials.token, TransportConfig.from_settings(settings)
+        )
+        return SyncEngine(backend, cache, SystemClock(), on_status=on_status, on_change=on_change)
+
+    async def request_token(
+        self, settings: Settings, server_url: str, username: str, password: str
+    ) -> str:
+        from notifier.client.auth import request_token
+        from notifier.client.transport import TransportConfig
+
+        return await request_token(
+            server_url, username, password, TransportConfig.from_settings(settings)
+        )
+
+    async def check_connection(self, settings: Settings, server_url: str, token: str) -> AgentInfo:
+        from notifier.client.auth import check_connection
+        from notifier.client.transport import TransportConfig
+
+        return await check_connection(server_url, token, TransportConfig.from_settings(settings))
+
+    def stored_token(self, server_url: str) -> str | None:
+        from notifier.store.secrets import TokenStore
+
+        env_token = self._environ.get("NOTIFIER_TOKEN", "").strip()
+        return env_token or TokenStore().get(server_url)
+
+    def save_token(self, server_url: str, token: str) -> None:
+        from notifier.store.secrets import TokenStore
+
+        TokenStore().set(server_url, token)
+
+    def delete_token(self, server_url: str) -> None:
+        from notifier.store.secrets import TokenStore
+
+        TokenStore().delete(server_url)
+
+    async def _with_backend(self, settings: Settings) -> ReferenceBackend:
+        from notifier.client.reference import ReferenceBackend
+        from notifier.client.transport import TransportConfig
+        from notifier.compose import resolve_credentials
+        from notifier.core.errors import AuthFailed
+
+        credentials = resolve_credentials(
+            settings, self._environ, server_override=self._server_override
+        )
+        if not credentials.server_url or not credentials.token:
+            raise AuthFailed("not signed in", status=401)
+        return ReferenceBackend(
+            credentials.server_url, credentials.token, TransportConfig.from_settings(settings)
+        )
+
+    async def load_preferences(self, settings: Settings) -> Preferences:
+        backend = await self._with_backend(settings)
+        try:
+            return await backend.get_preferences()
+        finally:
+            await backend.aclose()
+
+    async def save_preferences(self, settings: Settings, preferences: Preferences) -> Preferences:
+        backend = await self._with_backend(settings)
+        try:
+            return await backend.put_preferences(preferences)
+        finally:
+            await backend.aclose()
+
+    def set_start_at_login(self, enabled: bool) -> None:
+        from notifier.store.autostart import AutostartEntry
+
+        config_home = Path(
+            self._environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+        ).expanduser()
+        entry = AutostartEntry(config_home, [sys.executable, "-m", "notifier"])
+        if enabled:
+            entry.enable()
+        else:
+            entry.disable()
+
+    def log_folder(self) -> Path:
+        return self._paths.log_dir
+
+
+def run_tray(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> int:
+    """Run the tray app until Quit; 0 also when another instance was woken instead."""
+    import time
+
+    env = os.environ if environ is None else environ
+    from PySide6.QtWidgets import QApplication
+
+    from notifier.app.clock import SystemClock
+    from notifier.app.controller import AppController
+    from notifier.app.scheduler import QtScheduler
+    from notifier.core.settings import validate_server_url
+    from notifier.store.cache import NotificationCache
+    from notifier.store.paths import app_paths
+    from notifier.store.settings_file import load_settings
+    from notifier.ui.application import DesktopUrlOpener, TrayApp
+    from notifier.ui.single_instance import SingleInstance, instance_name
+
+    app = QApplication(sys.argv[:1])
+    app.setApplicationName("notifier")
+    app.setApplicationDisplayName("Helpdesk notifier")
+    app.setQuitOnLastWindowClosed(False)
+    single = SingleInstance(instance_name(env))
+    if not single.claim():
+        return 0
+    paths = app_paths(dict(env)).ensure()
+    settings = load_settings(paths.settings_file)
+    override = args.server or env.get("NOTIFIER_SERVER") or None
+    cache = NotificationCache.open(paths.cache_file)
+    clock = SystemClock()
+    controller = AppController(
+        settings=settings,
+        cache=cache,
+        clock=clock,
+        scheduler=QtScheduler(clock),
+        url_opener=DesktopUrlOpener(),
+        services=LiveServices(paths, env, override),
+        settings_path=paths.settings_file,
+        server_override=validate_server_url(override) if override else None,
+    )
+    tray_app = TrayApp(controller, clock)
+    single.activated.connect(lambda: tray_app.open_popup(None))
+    tray_app.show_first_paint()
+    app.processEvents()
+    marker = env.get("NOTIFIER_STARTUP_MARKER")
+    if marker:
+        Path(marker).write_text(f"{time.time()}\n", encoding="utf-8")
+    if env.get("NOTIFIER_EXIT_AFTER_PAINT"):
+        cache.close()
+        return 0
+
+    # After the first paint: the event loop, logging, then the network stack via start().
+    import asyncio
+
+    import qasync
+
+    from notifier.compose import setup_logging
+
+    setup_logging(paths, settings.log_level.value)
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    quit_requested = asyncio.Event()
+    tray_app.quitRequested.connect(quit_requested.set)
+
+    async def run() -> None:
+        await tray_app.start()
+        await quit_requested.wait()
+        await tray_app.shutdown()
+
+    try:
+        with loop:
+            loop.run_until_complete(run())
+    finally:
+        single.release()
+        cache.close()
+    return 0

@@ -1,20 +1,267 @@
-"""Starts the Qt tray application."""
+"""The Qt side of the tray app, wired to the controller.
+
+:class:`TrayApp` builds the widgets around an :class:`~notifier.app.controller.AppController`
+and connects them: controller signals → badge, tooltip, popup, toasts; widget intents →
+controller methods. It does no I/O itself. The composition root (notifier/main.py) builds the
+controller from the real settings, cache and services and calls, in this order:
+
+1. :meth:`TrayApp.show_first_paint` – tray icon (or the fallback window) with the CACHED
+   unread count, right after the QApplication exists; nothing of the network stack, keyring
+   or toast library has been imported yet (see the performance budget in issue 5);
+2. :meth:`TrayApp.start` on the qasync loop – picks the toast sink (imports
+   desktop-notifier), starts the engine through the controller (imports httpx, websockets,
+   keyring), and watches the OS network state where a backend exists.
+
+Idle behaviour: no repeating timer runs while the popup is closed; the controller holds one
+single-shot wake-up for the next quiet-hours/toast decision, and the engine's WebSocket
+keepalive is the only periodic work.
+"""
 
 from __future__ import annotations
 
-import argparse
-import sys
+import asyncio
+import importlib
+import logging
+from datetime import timedelta
+from typing import Any
 
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QObject, QRect, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QGuiApplication
+from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
+from notifier.app.controller import AppController
+from notifier.app.list_model import NotificationListModel
+from notifier.app.status_text import tooltip_text
+from notifier.core.ports import Clock
+from notifier.core.status import CacheChange, ConnectionState, ConnectionStatus
+from notifier.ui.badge import BadgeState
+from notifier.ui.fallback_window import FallbackWindow
+from notifier.ui.popup import NotificationPanel, Popup
+from notifier.ui.toasts import NullSink, ToastRequest, ToastSink, choose_sink
 from notifier.ui.tray import TrayIcon
 
+log = logging.getLogger(__name__)
 
-def run_tray(args: argparse.Namespace) -> int:
-    app = QApplication(sys.argv[:1])
-    app.setApplicationName("notifier")
-    app.setQuitOnLastWindowClosed(False)
-    tray = TrayIcon()
-    tray.quit_action.triggered.connect(app.quit)
-    tray.show()
-    return app.exec()
+PAUSE_HOUR = timedelta(hours=1)
+
+
+class DesktopUrlOpener:
+    """:class:`notifier.app.controller.UrlOpener` through QDesktopServices (the browser)."""
+
+    def open_url(self, url: str) -> bool:
+        return bool(QDesktopServices.openUrl(QUrl(url)))
+
+
+def tray_available() -> bool:
+    return bool(QSystemTrayIcon.isSystemTrayAvailable())
+
+
+class TrayApp(QObject):
+    """Widgets around the controller. ``use_tray=None`` asks Qt whether a tray exists."""
+
+    quitRequested = Signal()
+
+    def __init__(
+        self,
+        controller: AppController,
+        clock: Clock,
+        *,
+        use_tray: bool | None = None,
+        sink: ToastSink | None = None,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self._clock = clock
+        self.model = NotificationListModel(controller.cache, clock, parent=self)
+        self.panel = NotificationPanel(self.model, clock)
+        self.sink: ToastSink = sink if sink is not None else NullSink()
+        self._sink_fixed = sink is not None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._settings_dialog: Any = None
+        self._network: Any = None
+        has_tray = tray_available() if use_tray is None else use_tray
+        self.tray: TrayIcon | None = None
+        self.popup: Popup | None = None
+        self.fallback: FallbackWindow | None = None
+        if has_tray:
+            self.tray = TrayIcon()
+            self.popup = Popup(self.panel)
+        else:
+            log.warning(
+                "this desktop has no system tray; showing a small window instead of a tray icon"
+            )
+            self.fallback = FallbackWindow(self.panel)
+        self._connect()
+        self.sink.bind(controller.toast_clicked, controller.toast_action)
+        self._refresh_everything()
+
+    # ------------------------------------------------------------------ start-up
+
+    def show_first_paint(self) -> None:
+        """Show the icon (or window) with the cached count; cheap, no network imports."""
+        self.model.reload()
+        if self.tray is not None:
+            self.tray.show()
+        elif self.fallback is not None:
+            self.fallback.show()
+
+    async def start(self) -> None:
+        """After the first paint: toast service, engine, network watching."""
+        if not self._sink_fixed:
+            self.sink = await choose_sink(self.tray)
+            self.sink.bind(self.controller.toast_clicked, self.controller.toast_action)
+        self.controller.start()
+        self._watch_network()
+
+    async def shutdown(self) -> None:
+        await self.controller.stop()
+        if self.tray is not None:
+            self.tray.hide()
+        if self.popup is not None:
+            self.popup.hide()
+        if self.fallback is not None:
+            self.fallback.hide()
+
+    # ------------------------------------------------------------------ actions
+
+    def open_popup(self, anchor: QRect | None = None) -> None:
+        if self.popup is not None:
+            if self.popup.isVisible():
+                self.popup.hide()
+                return
+            self.popup.show_near(anchor)
+        elif self.fallback is not None:
+            self._on_popup_opened()
+            self.fallback.bring_up()
+
+    def open_settings(self) -> None:
+        if self._settings_dialog is None:
+            # Imported on first use: the dialog is not needed for the first paint.
+            dialog_module = importlib.import_module("notifier.ui.settings_dialog")
+            self._settings_dialog = dialog_module.SettingsDialog(self.controller)
+        self._settings_dialog.show()
+        self._settings_dialog.raise_()
+        self._settings_dialog.activateWindow()
+
+    def request_quit(self) -> None:
+        self.quitRequested.emit()
+
+    # ------------------------------------------------------------------ wiring
+
+    def _connect(self) -> None:
+        c = self.controller
+        c.changeApplied.connect(self._on_controller_change_applied)
+        c.unreadChanged.connect(self._refresh_everything)
+        c.newSinceSeenChanged.connect(self._refresh_everything)
+        c.statusChanged.connect(self._on_controller_status_changed)
+        c.quietChanged.connect(self._refresh_everything)
+        c.settingsChanged.connect(self._refresh_everything)
+        c.toastsDue.connect(self._on_controller_toasts_due)
+        c.toastsWithdrawn.connect(self._on_controller_toasts_withdrawn)
+        c.openPopupRequested.connect(self._on_open_popup_requested)
+
+        p = self.panel
+        p.openRequested.connect(c.open_notification)
+        p.toggleReadRequested.connect(c.toggle_read)
+        p.markReadRequested.connect(c.mark_read)
+        p.markUnreadRequested.connect(c.mark_unread)
+        p.deleteRequested.connect(c.delete)
+        p.markAllReadRequested.connect(c.mark_all_read)
+        p.clearReadRequested.connect(c.clear_read)
+        p.retryRequested.connect(c.retry_now)
+
+        if self.tray is not None:
+            t = self.tray
+            t.openRequested.connect(self.open_popup)
+            t.mark_all_action.triggered.connect(c.mark_all_read)
+            t.pause_hour_action.triggered.connect(lambda: c.pause_for(PAUSE_HOUR))
+            t.pause_morning_action.triggered.connect(c.pause_until_morning)
+            t.resume_action.triggered.connect(c.resume)
+            t.reconnect_action.triggered.connect(c.retry_now)
+            t.settings_action.triggered.connect(self.open_settings)
+            t.quit_action.triggered.connect(self.request_quit)
+        if self.popup is not None:
+            self.popup.opened.connect(self._on_popup_opened)
+        if self.fallback is not None:
+            self.fallback.quitRequested.connect(self.request_quit)
+            self.fallback.settingsRequested.connect(self.open_settings)
+
+    def _on_popup_opened(self) -> None:
+        self.controller.popup_opened()
+        self.model.reload()
+
+    def _on_open_popup_requested(self) -> None:
+        self.open_popup(self.tray.geometry() if self.tray is not None else None)
+
+    def _on_controller_change_applied(self, change: CacheChange) -> None:
+        self.model.apply_change(change)
+
+    def _on_controller_status_changed(self, status: ConnectionStatus) -> None:
+        self.panel.set_status(status)
+        if status.notice:
+            log.info("%s", status.notice)
+        self._refresh_everything()
+
+    def _on_controller_toasts_due(self, toasts: list[ToastRequest]) -> None:
+        for toast in toasts:
+            self.sink.show(toast)
+
+    def _on_controller_toasts_withdrawn(self, keys: list[str]) -> None:
+        for key in keys:
+            self.sink.withdraw(key)
+
+    def badge_state(self) -> BadgeState:
+        c = self.controller
+        return BadgeState(
+            unread=c.counts.unread,
+            new_since_seen=c.counts.new_since_seen > 0,
+            online=c.status.state is ConnectionState.LIVE,
+            quiet=c.quiet_reason is not None,
+            style=c.settings().badge_style,
+        )
+
+    def tooltip(self) -> str:
+        c = self.controller
+        return tooltip_text(c.counts.unread, c.status, self._clock.now(), c.quiet_reason)
+
+    def _refresh_everything(self, *_: object) -> None:
+        state = self.badge_state()
+        text = self.tooltip()
+        self.panel.set_unread_count(state.unread)
+        if self.tray is not None:
+            self.tray.set_badge(state)
+            self.tray.set_tooltip_text(text)
+            self.tray.set_paused(self.controller.settings().paused_until is not None)
+            self.tray.set_unread(state.unread)
+        if self.fallback is not None:
+            self.fallback.set_badge(state)
+            self.fallback.set_tooltip_text(text)
+
+    def _watch_network(self) -> None:
+        """OS reachability → engine, where Qt has a backend (not offscreen, not in tests)."""
+        if QGuiApplication.platformName() in ("offscreen", "minimal"):
+            return
+        try:
+            from PySide6.QtNetwork import QNetworkInformation
+        except ImportError:  # pragma: no cover
+            return
+        if not QNetworkInformation.loadDefaultBackend():
+            log.info("no network-information backend; relying on the keepalive alone")
+            return
+        info: QNetworkInformation | None = QNetworkInformation.instance()
+        if info is None:
+            return
+        self._network = info
+
+        def on_reachability(reachability: QNetworkInformation.Reachability) -> None:
+            online = reachability != QNetworkInformation.Reachability.Disconnected
+            self.controller.network_changed(online)
+
+        info.reachabilityChanged.connect(on_reachability)
+
+
+def app_instance() -> QApplication:
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    return app

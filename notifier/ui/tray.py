@@ -1,26 +1,96 @@
-"""The tray icon. Foundation version: the bell, a tooltip and a menu with Quit."""
+"""The tray icon: the painted badge, a tooltip in words, activation and the context menu.
+
+It shows state and reports intent, nothing more: :meth:`TrayIcon.set_badge` repaints the
+icon (only when the state changed), :meth:`TrayIcon.set_tooltip_text` sets the words, and
+the menu's actions are public attributes the application connects to the controller.
+A left click (or the platform's "activate") emits :attr:`TrayIcon.openRequested` with the
+icon's geometry so the popup can open next to it.
+
+Menu: Open notifications · Mark all read · Pause notifications ▸ (For 1 hour, Until tomorrow
+morning, Resume) · Reconnect now · Settings… · Quit.
+"""
 
 from __future__ import annotations
 
+from PySide6.QtCore import QRect, Signal
 from PySide6.QtGui import QAction, QGuiApplication, QIcon, QPixmap
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
-from notifier.ui.icons import render_svg
+from notifier.ui.badge import BadgeState, paint_badge
 
 TRAY_ICON_SIZE = 32
 
 
+def screen_ratio() -> float:
+    screen = QGuiApplication.primaryScreen()
+    return screen.devicePixelRatio() if screen is not None else 1.0
+
+
+def badge_icon(state: BadgeState) -> QIcon:
+    """The badge at the screen's ratio, plus a 2× version for HiDPI panels."""
+    icon = QIcon()
+    ratios = {screen_ratio(), 2.0}
+    for ratio in sorted(ratios):
+        icon.addPixmap(QPixmap.fromImage(paint_badge(state, TRAY_ICON_SIZE, ratio)))
+    return icon
+
+
 class TrayIcon(QSystemTrayIcon):
+    openRequested = Signal(QRect)
+
     def __init__(self) -> None:
         super().__init__()
-        ratio = (
-            QGuiApplication.primaryScreen().devicePixelRatio()
-            if QGuiApplication.primaryScreen()
-            else 1.0
-        )
-        self.setIcon(QIcon(QPixmap.fromImage(render_svg("bell", TRAY_ICON_SIZE, ratio))))
+        self.badge_state: BadgeState | None = None
+        self.set_badge(BadgeState())
         self.setToolTip("Helpdesk notifications")
         self.menu = QMenu()
+        self.open_action = QAction("Open notifications", self.menu)
+        self.mark_all_action = QAction("Mark all read", self.menu)
+        self.pause_menu = QMenu("Pause notifications", self.menu)
+        self.pause_hour_action = QAction("For 1 hour", self.pause_menu)
+        self.pause_morning_action = QAction("Until tomorrow morning (08:00)", self.pause_menu)
+        self.resume_action = QAction("Resume", self.pause_menu)
+        self.pause_menu.addActions(
+            [self.pause_hour_action, self.pause_morning_action, self.resume_action]
+        )
+        self.reconnect_action = QAction("Reconnect now", self.menu)
+        self.settings_action = QAction("Settings…", self.menu)
         self.quit_action = QAction("Quit", self.menu)
+        self.menu.addAction(self.open_action)
+        self.menu.addAction(self.mark_all_action)
+        self.menu.addMenu(self.pause_menu)
+        self.menu.addAction(self.reconnect_action)
+        self.menu.addSeparator()
+        self.menu.addAction(self.settings_action)
         self.menu.addAction(self.quit_action)
         self.setContextMenu(self.menu)
+        self.open_action.triggered.connect(self._on_open_action_triggered)
+        self.activated.connect(self._on_activated)
+        self.set_paused(False)
+
+    def set_badge(self, state: BadgeState) -> bool:
+        """Repaint for ``state``; False (and no work) when it is what is shown already."""
+        if state == self.badge_state:
+            return False
+        self.badge_state = state
+        self.setIcon(badge_icon(state))
+        return True
+
+    def set_tooltip_text(self, text: str) -> None:
+        self.setToolTip(text)
+
+    def set_paused(self, paused: bool) -> None:
+        self.resume_action.setEnabled(paused)
+
+    def set_unread(self, unread: int) -> None:
+        self.mark_all_action.setEnabled(unread > 0)
+
+    def _on_open_action_triggered(self) -> None:
+        self.openRequested.emit(self.geometry())
+
+    def _on_activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
+        if reason in (
+            QSystemTrayIcon.ActivationReason.Trigger,
+            QSystemTrayIcon.ActivationReason.DoubleClick,
+        ):
+            self.openRequested.emit(self.geometry())

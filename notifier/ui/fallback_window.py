@@ -1,0 +1,74 @@
+"""A small normal window for desktops without a system tray.
+
+Running invisibly would be worse than anything: when ``QSystemTrayIcon.isSystemTrayAvailable()``
+is False (some Wayland compositors, bare X servers) the app says so once in the log and shows
+this window instead: the same badge and words as the tray tooltip on top, the same
+notification panel below, and buttons for what the tray menu would offer. Closing it
+minimises instead of quitting (the agent keeps getting toasts); Quit quits.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QCloseEvent, QPixmap
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from notifier.ui.badge import BadgeState, paint_badge
+from notifier.ui.popup import POPUP_SIZE, NotificationPanel
+from notifier.ui.tray import screen_ratio
+
+BADGE_SIZE = 32
+
+
+class FallbackWindow(QWidget):
+    quitRequested = Signal()
+    settingsRequested = Signal()
+
+    def __init__(self, panel: NotificationPanel) -> None:
+        super().__init__()
+        self.setWindowTitle("Helpdesk notifications")
+        self.setAccessibleName("Helpdesk notifications")
+        self.panel = panel
+        self.badge_state: BadgeState | None = None
+        self.badge_label = QLabel()
+        self.badge_label.setAccessibleName("Notification badge")
+        self.status_label = QLabel()
+        self.status_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.status_label.setWordWrap(True)
+        self.settings_button = QPushButton("Settings…")
+        self.quit_button = QPushButton("Quit")
+        header = QHBoxLayout()
+        header.addWidget(self.badge_label)
+        header.addWidget(self.status_label, 1)
+        header.addWidget(self.settings_button)
+        header.addWidget(self.quit_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(header)
+        layout.addWidget(panel, 1)
+        self.resize(POPUP_SIZE.width(), POPUP_SIZE.height() + 60)
+        self.settings_button.clicked.connect(self.settingsRequested)
+        self.quit_button.clicked.connect(self.quitRequested)
+        self.set_badge(BadgeState())
+
+    def set_badge(self, state: BadgeState) -> bool:
+        if state == self.badge_state:
+            return False
+        self.badge_state = state
+        self.badge_label.setPixmap(
+            QPixmap.fromImage(paint_badge(state, BADGE_SIZE, screen_ratio()))
+        )
+        return True
+
+    def set_tooltip_text(self, text: str) -> None:
+        self.status_label.setText(text)
+        self.setToolTip(text)
+
+    def bring_up(self) -> None:
+        self.showNormal()
+        self.raise_()
+        self.activateWindow()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        # Closing the only window must not end the app: hide to the taskbar instead.
+        event.ignore()
+        self.showMinimized()

@@ -1,0 +1,233 @@
+"""The tray app's widgets around the controller: first paint with the cached count, badge and
+tooltip per state, the menu, toasts routed to the sink and back, the no-tray fallback window,
+and no timers running while idle. Offscreen, real cache, fake clock/scheduler/sink/browser.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import UTC, timedelta
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QRect, QTimer
+from PySide6.QtWidgets import QSystemTrayIcon
+from pytestqt.qtbot import QtBot
+from tray_fakes import (
+    FakeClock,
+    FakeScheduler,
+    RecordingSink,
+    RecordingUrlOpener,
+    fill_cache,
+    make_notification,
+)
+
+from notifier.app.controller import AppController
+from notifier.core.settings import BadgeStyle, Settings
+from notifier.core.status import CacheChange, ChangeKind, ConnectionState, ConnectionStatus
+from notifier.store.cache import NotificationCache
+from notifier.ui.application import TrayApp
+
+SERVER = "https://helpdesk.example.com"
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> Iterator[NotificationCache]:
+    cache = NotificationCache.open(tmp_path / "cache.sqlite3")
+    yield cache
+    cache.close()
+
+
+class Rig:
+    def __init__(self, qtbot: QtBot, cache: NotificationCache, *, use_tray: bool = True) -> None:
+        self.clock = FakeClock()
+        self.scheduler = FakeScheduler(self.clock)
+        self.opener = RecordingUrlOpener()
+        self.sink = RecordingSink()
+        self.controller = AppController(
+            settings=Settings(server_url=SERVER),
+            cache=cache,
+            clock=self.clock,
+            scheduler=self.scheduler,
+            url_opener=self.opener,
+            tz=UTC,
+        )
+        self.app = TrayApp(self.controller, self.clock, use_tray=use_tray, sink=self.sink)
+        for widget in (self.app.popup, self.app.fallback):
+            if widget is not None:
+                qtbot.addWidget(widget)
+        self.app.show_first_paint()
+
+    def arrive(self, seq: int) -> None:
+        n = make_notification(seq, server=SERVER)
+        fill_cache(self.controller.cache, [n])
+        self.controller.on_change(CacheChange(ChangeKind.UPSERTED, notifications=(n,)))
+
+
+def test_first_paint_shows_the_cached_count(qtbot: QtBot, cache: NotificationCache) -> None:
+    fill_cache(cache, [make_notification(s, read=s == 1) for s in (1, 2, 3, 4)])
+    rig = Rig(qtbot, cache)
+    tray = rig.app.tray
+    assert tray is not None and tray.isVisible()
+    assert tray.badge_state is not None
+    assert tray.badge_state.unread == 3
+    assert tray.badge_state.online is False  # not live yet: greyed
+    assert tray.toolTip() == "3 unread · Not signed in — open Settings to sign in"
+    assert rig.app.model.rowCount() == 4
+
+
+def test_badge_and_tooltip_follow_status_and_counts(qtbot: QtBot, cache: NotificationCache) -> None:
+    rig = Rig(qtbot, cache)
+    tray = rig.app.tray
+    assert tray is not None
+    c = rig.controller
+    c.on_status(ConnectionStatus(ConnectionState.LIVE))
+    assert tray.toolTip() == "0 unread · Connected"
+    assert tray.badge_state is not None and tray.badge_state.online
+    rig.arrive(1)
+    rig.arrive(2)
+    assert tray.badge_state.unread == 2
+    assert tray.badge_state.new_since_seen
+    assert tray.toolTip() == "2 unread · Connected"
+    c.on_status(
+        ConnectionStatus(
+            ConnectionState.BACKING_OFF,
+            last_error="server unreachable",
+            next_retry_at=rig.clock.now() + timedelta(seconds=8),
+        )
+    )
+    assert tray.toolTip() == "2 unread · Offline — server unreachable, retrying in 8 s"
+    assert not tray.badge_state.online
+    assert rig.app.panel.banner.isVisibleTo(rig.app.panel)
+    c.save_settings(c.settings().replace(badge_style=BadgeStyle.DOT))
+    assert tray.badge_state.style is BadgeStyle.DOT
+
+
+def test_menu_actions(qtbot: QtBot, cache: NotificationCache) -> None:
+    rig = Rig(qtbot, cache)
+    tray = rig.app.tray
+    assert tray is not None
+    assert [a.text() for a in tray.contextMenu().actions() if not a.isSeparator()] == [
+        "Open notifications",
+        "Mark all read",
+        "Pause notifications",
+        "Reconnect now",
+        "Settings…",
+        "Quit",
+    ]
+    assert [a.text() for a in tray.pause_menu.actions()] == [
+        "For 1 hour",
+        "Until tomorrow morning (08:00)",
+        "Resume",
+    ]
+    rig.arrive(1)
+    assert tray.mark_all_action.isEnabled()
+    tray.mark_all_action.trigger()
+    assert rig.controller.counts.unread == 0
+    assert not tray.mark_all_action.isEnabled()
+    assert not tray.resume_action.isEnabled()
+    tray.pause_hour_action.trigger()
+    assert tray.badge_state is not None and tray.badge_state.quiet
+    assert tray.resume_action.isEnabled()
+    assert tray.toolTip().endswith("\nPaused until 11:00")
+    tray.resume_action.trigger()
+    assert not tray.badge_state.quiet
+    tray.pause_morning_action.trigger()
+    assert rig.controller.quiet_reason is not None
+    assert rig.controller.quiet_reason.startswith("Paused until")
+    quits: list[bool] = []
+    rig.app.quitRequested.connect(lambda: quits.append(True))
+    tray.quit_action.trigger()
+    assert quits == [True]
+
+
+def test_activation_opens_the_popup_and_clears_the_new_mark(
+    qtbot: QtBot, cache: NotificationCache
+) -> None:
+    rig = Rig(qtbot, cache)
+    tray, popup = rig.app.tray, rig.app.popup
+    assert tray is not None and popup is not None
+    rig.arrive(1)
+    assert tray.badge_state is not None and tray.badge_state.new_since_seen
+    tray.activated.emit(QSystemTrayIcon.ActivationReason.Trigger)
+    qtbot.waitExposed(popup)
+    assert not tray.badge_state.new_since_seen
+    assert tray.badge_state.unread == 1
+    assert rig.app.model.rowCount() == 1
+    # Activating again toggles it closed.
+    tray.activated.emit(QSystemTrayIcon.ActivationReason.Trigger)
+    assert not popup.isVisible()
+
+
+def test_toasts_reach_the_sink_and_clicks_come_back(qtbot: QtBot, cache: NotificationCache) -> None:
+    rig = Rig(qtbot, cache)
+    rig.arrive(1)
+    rig.scheduler.advance(timedelta(seconds=1))
+    assert [t.key for t in rig.sink.shown] == ["n1"]
+    rig.sink.click("n1")
+    assert rig.opener.opened == [f"{SERVER}/tickets/1"]
+    # Opening marked it read, which withdraws the toast.
+    assert rig.sink.withdrawn == ["n1"]
+    rig.arrive(2)
+    rig.scheduler.advance(timedelta(seconds=1))
+    rig.sink.press("n2", "mark-read")
+    assert rig.controller.counts.unread == 0
+    assert rig.sink.withdrawn == ["n1", "n2"]
+
+
+def test_no_tray_falls_back_to_a_window(
+    qtbot: QtBot, cache: NotificationCache, caplog: pytest.LogCaptureFixture
+) -> None:
+    fill_cache(cache, [make_notification(1)])
+    with caplog.at_level(logging.WARNING, logger="notifier.ui.application"):
+        rig = Rig(qtbot, cache, use_tray=False)
+    assert [r.message for r in caplog.records if "no system tray" in r.message]
+    window = rig.app.fallback
+    assert rig.app.tray is None and rig.app.popup is None
+    assert window is not None and window.isVisible()
+    assert window.badge_state is not None and window.badge_state.unread == 1
+    assert window.status_label.text().startswith("1 unread · ")
+    window.hide()
+    rig.app.open_popup(QRect())
+    assert window.isVisible()
+    assert rig.controller.counts.new_since_seen == 0
+    quits: list[bool] = []
+    rig.app.quitRequested.connect(lambda: quits.append(True))
+    window.quit_button.click()
+    assert quits == [True]
+
+
+def test_offscreen_asks_qt_and_falls_back(qtbot: QtBot, cache: NotificationCache) -> None:
+    # Offscreen there is no system tray: TrayApp must notice by itself.
+    clock = FakeClock()
+    controller = AppController(
+        settings=Settings(),
+        cache=cache,
+        clock=clock,
+        scheduler=FakeScheduler(clock),
+        url_opener=RecordingUrlOpener(),
+    )
+    app = TrayApp(controller, clock)
+    assert not QSystemTrayIcon.isSystemTrayAvailable()
+    assert app.tray is None and app.fallback is not None
+    qtbot.addWidget(app.fallback)
+
+
+def test_nothing_ticks_while_idle(qtbot: QtBot, cache: NotificationCache) -> None:
+    rig = Rig(qtbot, cache)
+    popup = rig.app.popup
+    assert popup is not None
+    rig.controller.on_status(
+        ConnectionStatus(
+            ConnectionState.BACKING_OFF, next_retry_at=rig.clock.now() + timedelta(seconds=5)
+        )
+    )
+    popup.show_near(None)
+    qtbot.waitExposed(popup)
+    running = [t for t in popup.findChildren(QTimer) if t.isActive()]
+    assert len(running) == 2  # relative times + the banner countdown, while open
+    popup.hide()
+    assert [t for t in popup.findChildren(QTimer) if t.isActive()] == []
+    assert [t for t in rig.app.findChildren(QTimer) if t.isActive()] == []
+    assert rig.scheduler.pending() == []
