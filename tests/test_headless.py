@@ -1,0 +1,166 @@
+"""notifier login / logout / doctor, in-process, against the reference server, with an
+in-memory keyring injected (the default keyring in tests is the failing one)."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import pytest
+from engine_keyring import MemoryKeyring
+from helpdesk import Helpdesk
+
+from notifier.headless import run_command
+from notifier.main import build_parser
+from notifier.store.paths import app_paths
+from notifier.store.secrets import SERVICE, TokenStore
+from notifier.store.settings_file import load_settings
+
+
+def run(
+    argv: list[str],
+    *,
+    store: TokenStore | None = None,
+    environ: dict[str, str] | None = None,
+    stdin: str = "",
+    password: str = "",
+) -> tuple[int, str, str]:
+    args = build_parser().parse_args(argv)
+    out, err = io.StringIO(), io.StringIO()
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DISPLAY", "WAYLAND_DISPLAY", "DBUS_SESSION_BUS_ADDRESS")
+    }
+    env.update(environ or {})
+    code = run_command(
+        args.command,
+        args,
+        environ=env,
+        token_store=store,
+        stdin=io.StringIO(stdin),
+        stdout=out,
+        stderr=err,
+        read_password=lambda prompt: password,
+    )
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_login_with_a_password_stores_the_token_and_logout_deletes_it(helpdesk: Helpdesk) -> None:
+    helpdesk.add_agent("alice", "Alice Adams", password="s3cret pass")
+    keyring = MemoryKeyring()
+    store = TokenStore(keyring)
+    code, out, err = run(
+        ["--server", helpdesk.url, "login", "--username", "alice"],
+        store=store,
+        password="s3cret pass",
+    )
+    assert code == 0, err
+    assert "Alice Adams" in out
+    token = keyring.entries[(SERVICE, helpdesk.url)]
+    assert token and token not in out + err
+    # the server URL is remembered, so later commands need no --server
+    assert load_settings(app_paths().settings_file).server_url == helpdesk.url
+    code, out, _ = run(["doctor"], store=store)
+    assert "signed in as Alice Adams" in out
+    code, out, err = run(["logout"], store=store)
+    assert code == 0, err
+    assert (SERVICE, helpdesk.url) not in keyring.entries
+
+
+def test_login_with_a_wrong_password_stores_nothing(helpdesk: Helpdesk) -> None:
+    helpdesk.add_agent("alice", password="right")
+    keyring = MemoryKeyring()
+    code, _, err = run(
+        ["--server", helpdesk.url, "login", "-u", "alice"],
+        store=TokenStore(keyring),
+        password="wrong",
+    )
+    assert code == 1
+    assert "wrong username or password" in err
+    assert keyring.entries == {}
+
+
+def test_login_with_a_pasted_token(helpdesk: Helpdesk) -> None:
+    token = helpdesk.add_agent("bob", "Bob Brown")
+    keyring = MemoryKeyring()
+    code, out, err = run(
+        ["--server", helpdesk.url, "login", "--token-stdin"],
+        store=TokenStore(keyring),
+        stdin=token + "\n",
+    )
+    assert code == 0, err
+    assert "Bob Brown" in out
+    assert keyring.entries[(SERVICE, helpdesk.url)] == token
+    code, _, err = run(
+        ["--server", helpdesk.url, "login", "--token-stdin"],
+        store=TokenStore(keyring),
+        stdin="bogus\n",
+    )
+    assert code == 1 and "sign in again" in err
+
+
+def test_login_without_a_keyring_says_what_to_do(helpdesk: Helpdesk) -> None:
+    token = helpdesk.add_agent("bob")
+    code, _, err = run(["--server", helpdesk.url, "login", "--token-stdin"], stdin=token)
+    assert code == 1
+    assert "keyring" in err and "NOTIFIER_TOKEN" in err
+    assert token not in err
+
+
+def test_login_without_a_server_is_a_usage_error() -> None:
+    code, _, err = run(["login", "--token-stdin"], stdin="t", store=TokenStore(MemoryKeyring()))
+    assert code == 2 and "--server" in err
+
+
+def test_doctor_passes_with_a_valid_token_from_the_environment(helpdesk: Helpdesk) -> None:
+    token = helpdesk.add_agent("alice", "Alice Adams")
+    code, out, _ = run(
+        ["doctor"], environ={"NOTIFIER_SERVER": helpdesk.url, "NOTIFIER_TOKEN": token}
+    )
+    assert code == 0, out
+    assert "signed in as Alice Adams" in out
+    assert "WebSocket connects" in out
+    assert "! keyring" in out  # no keyring, but the environment's token is enough: a warning
+    assert "readable" in out
+    assert token not in out
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({}, "no helpdesk URL is configured"),
+        ({"NOTIFIER_SERVER": "http://127.0.0.1:9", "NOTIFIER_TOKEN": "t"}, "cannot be reached"),
+    ],
+)
+def test_doctor_fails_and_says_what_to_do(environ: dict[str, str], expected: str) -> None:
+    code, out, _ = run(["doctor"], environ=environ)
+    assert code == 1
+    assert expected in out
+    assert "✗ keyring" in out or "NOTIFIER_TOKEN" in environ
+
+
+def test_doctor_reports_a_rejected_token(helpdesk: Helpdesk) -> None:
+    code, out, _ = run(
+        ["doctor"], environ={"NOTIFIER_SERVER": helpdesk.url, "NOTIFIER_TOKEN": "revoked"}
+    )
+    assert code == 1
+    assert "rejected the token" in out and "notifier login" in out
+
+
+def test_doctor_reports_a_rebuilt_cache(helpdesk: Helpdesk, tmp_path: Path) -> None:
+    token = helpdesk.add_agent("alice")
+    paths = app_paths().ensure()
+    paths.cache_file.write_bytes(b"junk" * 100)
+    code, out, _ = run(
+        ["doctor"], environ={"NOTIFIER_SERVER": helpdesk.url, "NOTIFIER_TOKEN": token}
+    )
+    assert code == 0
+    assert "! cache: the cache was unreadable" in out
+
+
+def test_tail_when_signed_out_says_how_to_sign_in() -> None:
+    code, _, err = run(["tail"])
+    assert code == 2
+    assert "notifier login" in err

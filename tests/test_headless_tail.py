@@ -1,0 +1,96 @@
+"""`notifier tail --json` as a real subprocess against the reference server: one JSON line per
+applied change, a clean exit 0 on SIGTERM and SIGINT, tokens never printed or logged."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpdesk import Helpdesk
+
+
+async def read_json_line(process: asyncio.subprocess.Process) -> dict[str, Any]:
+    assert process.stdout is not None
+    async with asyncio.timeout(20):
+        line = await process.stdout.readline()
+    assert line, "tail exited early"
+    result: dict[str, Any] = json.loads(line)
+    return result
+
+
+async def wait_for_change(process: asyncio.subprocess.Process, change: str) -> dict[str, Any]:
+    while True:
+        item = await read_json_line(process)
+        if item["change"] == change:
+            return item
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+async def test_tail_prints_created_read_and_deleted_and_exits_cleanly(
+    helpdesk: Helpdesk, tmp_path: Path, signum: int
+) -> None:
+    alice = helpdesk.add_agent("alice", "Alice Adams")
+    bob = helpdesk.actions(helpdesk.add_agent("bob", "Bob Brown"))
+    earlier = bob.create_ticket("Earlier ticket", "from before")
+    bob.assign(earlier["id"], "alice")
+    home = tmp_path / "tail-home"
+    env = {
+        **os.environ,
+        "NOTIFIER_SERVER": helpdesk.url,
+        "NOTIFIER_TOKEN": alice,
+        "NOTIFIER_HOME": str(home),
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "notifier",
+        "tail",
+        "--json",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    try:
+        history = await wait_for_change(process, "upserted")
+        assert history["replay"] is True
+        assert history["notification"]["ticket"]["subject"] == "Earlier ticket"
+
+        ticket = bob.create_ticket("Printer on fire", "it is on fire")
+        bob.assign(ticket["id"], "alice")
+        created = await wait_for_change(process, "upserted")
+        assert created["replay"] is False
+        notification_id = created["notification"]["id"]
+
+        me = helpdesk.actions(alice)
+        assert me.request("POST", f"/api/v1/notifications/{notification_id}/read").is_success
+        read = await wait_for_change(process, "read-state")
+        assert read == {
+            "change": "read-state",
+            "ids": [notification_id],
+            "read": True,
+            "replay": False,
+            "local": False,
+        }
+        assert me.request("DELETE", f"/api/v1/notifications/{notification_id}").is_success
+        deleted = await wait_for_change(process, "deleted")
+        assert deleted["ids"] == [notification_id]
+
+        process.send_signal(signum)
+        async with asyncio.timeout(20):
+            _, stderr = await process.communicate()
+        assert process.returncode == 0, stderr.decode()
+        assert alice not in stderr.decode()
+        log_text = (home / "logs" / "notifier.log").read_text()
+        assert "live" in log_text
+        assert alice not in log_text
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
