@@ -8,12 +8,13 @@ format is JSON; reading and atomic writing are in :mod:`notifier.store.settings_
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from notifier.core.wire import (
     NotificationType,
@@ -94,16 +95,35 @@ class Settings:
         return data
 
 
+def _check_no_spaces(field_name: str, value: str) -> None:
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise SettingsError(field_name, "must not contain spaces or control characters")
+
+
+def _check_port(field_name: str, parts: SplitResult) -> int | None:
+    # urlsplit accepts any port text; .port raises ValueError for a bad one, so ask here
+    # and turn it into a reason instead of letting a bare ValueError escape later.
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise SettingsError(field_name, "has an invalid port (use a number 1-65535)")
+    return port
+
+
 def validate_server_url(url: str) -> str:
     """Normalise and check a helpdesk URL: http(s), a host, no credentials, no query."""
     url = url.strip().rstrip("/")
     if not url:
         return ""
+    _check_no_spaces("server_url", url)
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
         raise SettingsError("server_url", "must start with https:// (or http:// for a local one)")
     if not parts.hostname:
         raise SettingsError("server_url", "must name a host, like https://helpdesk.example.com")
+    _check_port("server_url", parts)
     if parts.username or parts.password:
         raise SettingsError("server_url", "must not contain a user name or password")
     if parts.query or parts.fragment:
@@ -115,18 +135,30 @@ def validate_proxy(proxy: str | None) -> str | None:
     if proxy is None or not proxy.strip():
         return None
     proxy = proxy.strip()
+    _check_no_spaces("proxy", proxy)
     parts = urlsplit(proxy)
     if parts.scheme not in ("http", "https", "socks5", "socks5h", "socks4"):
         raise SettingsError("proxy", "must be an http://, https:// or socks5:// URL")
-    if not parts.hostname or parts.port is None:
+    if not parts.hostname or _check_port("proxy", parts) is None:
         raise SettingsError("proxy", "must name a host and a port, like http://proxy:3128")
     return proxy
 
 
 def validate(settings: Settings) -> Settings:
     """Check every field; return a normalised copy or raise :class:`SettingsError`."""
-    if settings.burst_threshold < 1 or settings.burst_threshold > 100:
+    threshold = settings.burst_threshold
+    if not isinstance(threshold, int) or isinstance(threshold, bool) or not 1 <= threshold <= 100:
         raise SettingsError("burst_threshold", "must be between 1 and 100")
+    if not all(isinstance(t, NotificationType) for t in settings.toast_types):
+        raise SettingsError("toast_types", "must hold notification types only")
+    for index, quiet_range in enumerate(settings.quiet_hours):
+        try:
+            # The wire parser holds the rules (weekday 0-6, HH:MM); reuse it.
+            QuietRange.parse(quiet_range.to_json(), f"range {index + 1}")
+        except WireError as error:
+            raise SettingsError("quiet_hours", str(error)) from None
+    if settings.paused_until is not None and settings.paused_until.utcoffset() is None:
+        raise SettingsError("paused_until", "must carry a time zone")
     if settings.ca_bundle is not None and not settings.ca_bundle.strip():
         settings = dataclasses.replace(settings, ca_bundle=None)
     return dataclasses.replace(
@@ -182,27 +214,38 @@ def _typed(data: Mapping[str, Any], key: str, kind: type, default: Any) -> Any:
     return value
 
 
+@contextmanager
+def _field(name: str) -> Iterator[None]:
+    try:
+        yield
+    except SettingsError:
+        raise
+    except ValueError as error:  # WireError and enum lookups
+        raise SettingsError(name, str(error)) from None
+
+
 def from_json(raw: Mapping[str, Any]) -> Settings:
     """Build settings from a decoded file, migrating old versions; raise SettingsError."""
     data = migrate(raw)
     defaults = Settings()
-    try:
+    # Each field is converted on its own so that an error names the field it is about.
+    with _field("toast_types"):
         toast_types = frozenset(
             NotificationType(t)
             for t in _typed(data, "toast_types", list, list(defaults.toast_types))
         )
+    with _field("quiet_hours"):
         quiet_hours = tuple(
             QuietRange.parse(item, f"quiet_hours[{i}]")
             for i, item in enumerate(_typed(data, "quiet_hours", list, []))
         )
+    with _field("paused_until"):
         paused_raw = data.get("paused_until")
         paused_until = None if paused_raw is None else parse_timestamp(paused_raw, "paused_until")
+    with _field("log_level"):
         log_level = LogLevel(_typed(data, "log_level", str, defaults.log_level.value))
+    with _field("badge_style"):
         badge_style = BadgeStyle(_typed(data, "badge_style", str, defaults.badge_style.value))
-    except WireError as error:
-        raise SettingsError("settings", str(error)) from None
-    except ValueError as error:
-        raise SettingsError("settings", str(error)) from None
     settings = Settings(
         server_url=_typed(data, "server_url", str, ""),
         ca_bundle=_typed(data, "ca_bundle", str, None),

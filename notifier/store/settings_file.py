@@ -16,25 +16,36 @@ log = logging.getLogger(__name__)
 def load_settings(path: Path) -> Settings:
     """The settings in ``path``; defaults when it does not exist.
 
-    A file that cannot be read as settings is moved aside to ``<name>.broken`` (so the
-    user's values are not lost for good) and defaults are used; the reason is logged.
+    A file that cannot be read as settings (not UTF-8, not JSON, invalid values, or written
+    by a newer version) is moved aside to ``<name>.broken`` (``.broken-2``... if that exists,
+    so the user's values are never lost) and defaults are used; the reason is logged.
     """
     try:
-        raw = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         return Settings()
     try:
-        data = json.loads(raw)
+        data = json.loads(raw.decode("utf-8"))
         if not isinstance(data, dict):
             raise SettingsError("settings", "the file does not hold a JSON object")
         return from_json(data)
-    except (json.JSONDecodeError, SettingsError) as error:
-        aside = path.with_name(path.name + ".broken")
+    except (UnicodeDecodeError, json.JSONDecodeError, SettingsError) as error:
+        aside = _aside_name(path)
         os.replace(path, aside)
         log.warning(
             "settings file %s is unusable (%s); moved to %s, using defaults", path, error, aside
         )
         return Settings()
+
+
+def _aside_name(path: Path) -> Path:
+    """``<name>.broken``, or ``<name>.broken-2`` and so on: never overwrite an older one."""
+    candidate = path.with_name(path.name + ".broken")
+    number = 1
+    while candidate.exists():
+        number += 1
+        candidate = path.with_name(f"{path.name}.broken-{number}")
+    return candidate
 
 
 def save_settings(path: Path, settings: Settings) -> None:
