@@ -191,3 +191,54 @@ async def test_demo_writes_credentials_and_simulates_activity_for_alice(tmp_path
     assert lines[0] == f"listening on {credentials['server']}"
     assert "alice / alice" in lines[1]
     assert "Traceback" not in err
+
+
+def _read_frame(sock: socket.socket) -> tuple[int, bytes]:
+    """One unmasked server frame: (opcode, payload)."""
+
+    def exactly(count: int) -> bytes:
+        data = b""
+        while len(data) < count:
+            chunk = sock.recv(count - len(data))
+            assert chunk, "the server closed the TCP connection"
+            data += chunk
+        return data
+
+    first, second = exactly(2)
+    length = second & 0x7F
+    if length == 126:
+        length = int.from_bytes(exactly(2), "big")
+    elif length == 127:
+        length = int.from_bytes(exactly(8), "big")
+    return first & 0x0F, exactly(length)
+
+
+def test_keepalive_pings_and_drops_a_client_that_never_answers(tmp_path: Path) -> None:
+    server = Helpdesk(tmp_path / "keepalive", extra_args=("--ping-interval", "0.3"))
+    server.start()
+    try:
+        token = server.add_agent("sleepy")
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            sock.sendall(
+                (
+                    "GET /api/v1/stream HTTP/1.1\r\n"
+                    f"Host: 127.0.0.1:{server.port}\r\n"
+                    "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                    "Sec-WebSocket-Version: 13\r\n"
+                    f"Authorization: Bearer {token}\r\n\r\n"
+                ).encode()
+            )
+            response = b""
+            while b"\r\n\r\n" not in response:
+                response += sock.recv(1)
+            assert response.startswith(b"HTTP/1.1 101")
+            opcodes = []
+            while not opcodes or opcodes[-1] != 0x8:  # until the server's close frame
+                opcode, payload = _read_frame(sock)
+                opcodes.append(opcode)
+            assert opcodes[0] == 0x1  # hello (text)
+            assert 0x9 in opcodes  # a ping, never answered...
+            assert int.from_bytes(payload[:2], "big") == 1011  # ...so: keepalive timeout
+    finally:
+        server.stop()
