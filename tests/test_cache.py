@@ -17,6 +17,7 @@ from notifier.core.wire import (
     ReadStateEvent,
 )
 from notifier.store.cache import (
+    MIGRATIONS,
     SCHEMA_VERSION,
     ActionKind,
     ListFilter,
@@ -248,5 +249,29 @@ def test_a_cache_from_a_newer_app_is_set_aside(tmp_path: Path) -> None:
     cache = NotificationCache.open(path)
     try:
         assert cache.recovered_from is not None
+    finally:
+        cache.close()
+
+
+def test_a_version_1_cache_is_migrated_with_its_counts(tmp_path: Path) -> None:
+    path = tmp_path / "notifications.sqlite3"
+    db = sqlite3.connect(path, isolation_level=None)
+    MIGRATIONS[0](db)
+    db.execute("PRAGMA user_version = 1")
+    for seq, read in ((1, 0), (2, 1), (3, 0)):
+        db.execute(
+            "INSERT INTO notifications (id, seq, read_seq, type, read, recipient, ticket_id,"
+            " ticket_subject, ticket_url, message, created_at) VALUES"
+            " (?, ?, ?, 'mention', ?, 'a-1', 't', 's', 'https://h.test/t', 'm',"
+            " '2026-01-05T09:00:00Z')",
+            (f"n{seq}", seq, seq, read),
+        )
+    db.execute("UPDATE state SET seen_seq = 1, cursor = 3")
+    db.close()
+    cache = NotificationCache.open(path)
+    try:
+        assert cache.recovered_from is None
+        assert (cache.cursor(), cache.unread_count(), cache.new_since_seen_count()) == (3, 2, 1)
+        assert [n.id for n in cache.page()] == ["n3", "n2", "n1"]
     finally:
         cache.close()

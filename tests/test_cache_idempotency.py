@@ -62,6 +62,10 @@ def test_shuffled_duplicated_batches_converge_to_the_server_view(
             cache.apply_events(batch)
         assert view(cache) == model.view()
         assert cache.unread_count() == sum(1 for _, _, read in model.view() if not read)
+        # the trigger-kept counters agree with a plain count
+        assert cache.new_since_seen_count() == cache.unread_count()
+        cache.mark_seen()
+        assert cache.new_since_seen_count() == 0
         assert cache.cursor() == model.head
         # one more full replay changes nothing at all
         assert cache.apply_events(model.events).empty
