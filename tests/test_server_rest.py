@@ -94,7 +94,16 @@ def test_paging_by_seq(shared_helpdesk: Helpdesk) -> None:
     last = wire.NotificationPage.parse(agent.notifications(after_seq=4, limit=2))
     assert [n.seq for n in last.notifications] == [5] and last.has_more is False
     assert [n.id for n in first.notifications + second.notifications + last.notifications] == ids
-    for query in ("limit=0", "limit=501", "limit=x", "after_seq=-1", "after_seq=1.5"):
+    huge = "9" * 5000
+    for query in (
+        "limit=0",
+        "limit=501",
+        "limit=x",
+        "after_seq=-1",
+        "after_seq=1.5",
+        "after_seq=%D9%A1",  # an Arabic-Indic digit one: not an ASCII integer
+        f"after_seq={huge}",
+    ):
         response = agent.request("GET", f"/api/v1/notifications?{query}")
         assert response.status_code == 400, query
         assert error_of(response).code == "invalid_field"
@@ -140,6 +149,8 @@ def test_read_all_only_up_to_the_given_seq(shared_helpdesk: Helpdesk) -> None:
     assert state == {ids[0]: True, ids[1]: True, ids[2]: False}
     nothing = agent.request("POST", "/api/v1/notifications/read-all", json={"up_to_seq": 2})
     assert nothing.json() == {"seq": 4, "changed": 0, "unread_count": 1}
+    everything = agent.request("POST", "/api/v1/notifications/read-all", json={"up_to_seq": 2**64})
+    assert everything.json() == {"seq": 5, "changed": 1, "unread_count": 0}
     for body in ({}, {"up_to_seq": "3"}, {"up_to_seq": -1}, {"up_to_seq": True}):
         bad = agent.request("POST", "/api/v1/notifications/read-all", json=body)
         assert bad.status_code == 400
@@ -173,8 +184,10 @@ def test_an_agent_cannot_touch_another_agents_notifications(shared_helpdesk: Hel
         response = intruder.request(method, path)
         assert response.status_code == 404
         assert error_of(response).code == "not_found"
-    # Exactly like an id that does not exist at all.
-    assert intruder.request("POST", "/api/v1/notifications/99999999/read").status_code == 404
+    # Exactly like an id that does not exist at all, or is no id.
+    for bad_id in ("99999999", "%D9%A1", "1e3", "9" * 40):
+        response = intruder.request("POST", f"/api/v1/notifications/{bad_id}/read")
+        assert response.status_code == 404, bad_id
     assert intruder.notifications()["notifications"] == []
     page = owner.notifications()
     assert page["notifications"][0]["read"] is False and page["last_seq"] == 1
@@ -207,8 +220,9 @@ def test_body_limits_and_malformed_json(shared_helpdesk: Helpdesk) -> None:
 
     streamed = agent.request("PUT", "/api/v1/me/preferences", content=chunks())
     assert streamed.status_code == 413
-    malformed = agent.request("POST", "/api/v1/tickets", content=b"{not json")
-    assert malformed.status_code == 400 and error_of(malformed).code == "malformed_json"
+    for garbage in (b"{not json", b'{"subject": ' + b"9" * 5000 + b"}", b"\xff\xfe"):
+        malformed = agent.request("POST", "/api/v1/tickets", content=garbage)
+        assert malformed.status_code == 400 and error_of(malformed).code == "malformed_json"
     not_object = agent.request("POST", "/api/v1/tickets", json=[1, 2])
     assert not_object.status_code == 400 and error_of(not_object).code == "invalid_field"
     empty = agent.request("POST", "/api/v1/tickets")

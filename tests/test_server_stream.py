@@ -170,12 +170,15 @@ async def test_replay_longer_than_one_batch_is_complete_and_ordered(
 
 
 @pytest.mark.asyncio
-async def test_reset_when_the_client_is_ahead_of_the_log(shared_helpdesk: Helpdesk) -> None:
+@pytest.mark.parametrize("ahead", [2, 40, 2**63, 10**30])
+async def test_reset_when_the_client_is_ahead_of_the_log(
+    shared_helpdesk: Helpdesk, ahead: int
+) -> None:
     username, agent, colleague, ticket = setup_agent(shared_helpdesk)
     colleague.comment(ticket["id"], f"@{username} only one")
     async with asyncio.timeout(20), connect_stream(shared_helpdesk.url, agent.token) as ws:
         await receive_json(ws)
-        await ws.send(json.dumps({"type": "resume", "after_seq": 40}))
+        await ws.send(json.dumps({"type": "resume", "after_seq": ahead}))
         reset = wire.parse_server_event(await receive_json(ws))
         assert isinstance(reset, wire.ResetEvent)
         assert reset.seq == 1
@@ -193,6 +196,7 @@ async def test_reset_when_the_client_is_ahead_of_the_log(shared_helpdesk: Helpde
         '{"type": "resume", "after_seq": -1}',
         '{"type": "resume", "after_seq": "3"}',
         "[1, 2]",
+        '{"type": "resume", "after_seq": ' + "9" * 5000 + "}",
     ],
 )
 async def test_a_bad_first_message_gets_bad_message_and_1008(

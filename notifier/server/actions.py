@@ -48,6 +48,7 @@ from notifier.server.repository import (
     not_found,
     notify,
     now_text,
+    parse_id,
     user_by_id,
     user_by_username,
 )
@@ -102,11 +103,12 @@ def mentions_in(text: str) -> list[str]:
 def _load_ticket(connection: sqlite3.Connection, user: User, ticket_id: str) -> Ticket:
     """The ticket if this user may see it: any agent, or the ticket's own customer."""
     row = None
-    if ticket_id.isdigit() and len(ticket_id) <= 18:
+    key = parse_id(ticket_id)
+    if key is not None:
         row = connection.execute(
             "SELECT id, subject, body, status, customer_id, assignee_id, team, created_at"
             " FROM tickets WHERE id = ?",
-            (int(ticket_id),),
+            (key,),
         ).fetchone()
     if row is None or (not user.is_agent and row[4] != user.id):
         # Another customer's ticket answers like a missing one.
@@ -185,11 +187,12 @@ def ticket_page(
 def comment_ticket(connection: sqlite3.Connection, user: User, comment_id: str) -> tuple[int, int]:
     """(ticket id, comment id) of a comment this user may see."""
     row = None
-    if comment_id.isdigit() and len(comment_id) <= 18:
+    key = parse_id(comment_id)
+    if key is not None:
         row = connection.execute(
             "SELECT comments.id, tickets.id, tickets.customer_id FROM comments"
             " JOIN tickets ON tickets.id = comments.ticket_id WHERE comments.id = ?",
-            (int(comment_id),),
+            (key,),
         ).fetchone()
     if row is None or (not user.is_agent and row[2] != user.id):
         raise not_found("comment")

@@ -135,7 +135,7 @@ class HelpdeskApp:
 
     async def _body(self, request: Request) -> bytes:
         declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > wire.MAX_FRAME_BYTES:
+        if declared.isascii() and declared.isdigit() and int(declared) > wire.MAX_FRAME_BYTES:
             raise ActionError(413, "too_large", f"the body exceeds {wire.MAX_FRAME_BYTES} bytes")
         chunks: list[bytes] = []
         size = 0
@@ -156,8 +156,11 @@ class HelpdeskApp:
             return {}
         try:
             data = wire.decode_json(raw)
-        except wire.WireError as exc:
-            raise ActionError(400, exc.code, str(exc)) from None
+        except ValueError as exc:
+            # WireError, or json's own ValueError for an integer literal over Python's
+            # 4,300-digit limit, which decode_json lets through.
+            code = exc.code if isinstance(exc, wire.WireError) else "malformed_json"
+            raise ActionError(400, code, str(exc)) from None
         if not isinstance(data, dict):
             raise ActionError(400, "invalid_field", "the body must be a JSON object")
         return data
@@ -171,7 +174,7 @@ class HelpdeskApp:
         raw = request.query_params.get(name)
         if raw is None:
             return default
-        if not raw.isdigit() or not low <= int(raw) <= high:
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 19) or not low <= int(raw) <= high:
             raise ActionError(400, "invalid_field", f"{name} must be an integer {low}..{high}")
         return int(raw)
 
@@ -206,7 +209,7 @@ class HelpdeskApp:
 
     async def list_notifications(self, request: Request) -> Response:
         user = await self._agent(request)
-        after_seq = self._int_query(request, "after_seq", 0, 0, 2**62)
+        after_seq = self._int_query(request, "after_seq", 0, 0, repository.MAX_SEQ)
         limit = self._int_query(request, "limit", 100, 1, wire.MAX_PAGE_LIMIT)
         page = await self.database.run(
             repository.list_notifications, user.id, after_seq, limit, self.public_url
@@ -235,6 +238,7 @@ class HelpdeskApp:
         up_to = data.get("up_to_seq")
         if not isinstance(up_to, int) or isinstance(up_to, bool) or up_to < 0:
             raise ActionError(400, "invalid_field", "up_to_seq must be an integer ≥ 0")
+        up_to = min(up_to, repository.MAX_SEQ)  # "everything"; keeps it inside SQLite INTEGER
         return await self._action(user, repository.mark_all_read, up_to)
 
     async def delete_notification(self, request: Request) -> Response:
@@ -423,7 +427,7 @@ class HelpdeskApp:
             return
         try:
             resume = wire.ResumeRequest.parse(first.get("text") or first.get("bytes") or b"")
-        except wire.WireError as exc:
+        except ValueError as exc:  # WireError, or an integer over Python's digit limit
             await self._send(websocket, wire.ErrorEvent("bad_message", str(exc)))
             await websocket.close(CLOSE_POLICY)
             return

@@ -58,6 +58,16 @@ def invalid(message: str) -> ActionError:
     return ActionError(422, "validation_failed", message)
 
 
+MAX_SEQ: Final = 2**62  # far beyond any real log; keeps cursors inside SQLite's INTEGER
+
+
+def parse_id(text: str) -> int | None:
+    """A path id ("42") as an int, or None for anything else (ASCII digits only)."""
+    if text.isascii() and text.isdigit() and len(text) <= 18:
+        return int(text)
+    return None
+
+
 def now_text() -> str:
     return wire.format_timestamp(datetime.now(UTC))
 
@@ -437,14 +447,19 @@ def read_events(
     connection: sqlite3.Connection, agent_id: int, after_seq: int, limit: int = 500
 ) -> EventBatch:
     with transaction(connection):
-        rows = connection.execute(
-            "SELECT seq, kind, payload FROM events WHERE agent_id = ? AND seq > ?"
-            " ORDER BY seq LIMIT ?",
-            (agent_id, after_seq, limit),
-        ).fetchall()
+        head = head_seq(connection, agent_id)
+        rows = (
+            connection.execute(
+                "SELECT seq, kind, payload FROM events WHERE agent_id = ? AND seq > ?"
+                " ORDER BY seq LIMIT ?",
+                (agent_id, after_seq, limit),
+            ).fetchall()
+            if after_seq < head
+            else []
+        )
         return EventBatch(
             events=[(int(r[0]), r[1], r[2]) for r in rows],
-            head=head_seq(connection, agent_id),
+            head=head,
             unread=unread_count(connection, agent_id),
         )
 
@@ -520,10 +535,11 @@ def _own_notification(
 ) -> tuple[int, bool]:
     # Another agent's id answers exactly like a missing one: never reveal that it exists.
     row = None
-    if notification_id.isdigit() and len(notification_id) <= 18:
+    key = parse_id(notification_id)
+    if key is not None:
         row = connection.execute(
             "SELECT id, read FROM notifications WHERE id = ? AND agent_id = ?",
-            (int(notification_id), agent_id),
+            (key, agent_id),
         ).fetchone()
     if row is None:
         raise not_found("notification")
