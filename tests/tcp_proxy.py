@@ -102,3 +102,77 @@ class ChaosProxy:
         finally:
             with contextlib.suppress(Exception):
                 writer.write_eof()
+
+
+class Socks5Proxy:
+    """A minimal SOCKS5 proxy (no authentication, CONNECT only) that records where each
+    connection went: enough to prove both httpx and websockets honour a socks5:// proxy."""
+
+    def __init__(self) -> None:
+        self.port = 0
+        self.destinations: list[tuple[str, int]] = []
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def url(self) -> str:
+        return f"socks5://127.0.0.1:{self.port}"
+
+    async def __aenter__(self) -> Socks5Proxy:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._server.wait_closed()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            version, methods = await reader.readexactly(2)
+            await reader.readexactly(methods)
+            writer.write(b"\x05\x00")  # version 5, no authentication
+            _, command, _, address_type = await reader.readexactly(4)
+            if address_type == 1:
+                host = ".".join(str(b) for b in await reader.readexactly(4))
+            elif address_type == 3:
+                host = (await reader.readexactly((await reader.readexactly(1))[0])).decode()
+            else:
+                raise ConnectionError("IPv6 is not needed on loopback tests")
+            port = int.from_bytes(await reader.readexactly(2), "big")
+            if version != 5 or command != 1:
+                raise ConnectionError("only SOCKS5 CONNECT is supported")
+            upstream_reader, upstream_writer = await asyncio.open_connection(host, port)
+            self.destinations.append((host, port))
+            writer.write(b"\x05\x00\x00\x01" + bytes(4) + bytes(2))
+            await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError, OSError):
+            writer.transport.abort()
+            return
+        pipes = [
+            asyncio.create_task(_copy(reader, upstream_writer)),
+            asyncio.create_task(_copy(upstream_reader, writer)),
+        ]
+        self._tasks.update(pipes)
+        try:
+            await asyncio.gather(*pipes, return_exceptions=True)
+        finally:
+            self._tasks.difference_update(pipes)
+            writer.transport.abort()
+            upstream_writer.transport.abort()
+
+
+async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except (ConnectionError, OSError):
+        pass
+    finally:
+        with contextlib.suppress(Exception):
+            writer.write_eof()

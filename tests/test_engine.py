@@ -11,7 +11,9 @@ import httpx
 import pytest
 from engine_support import Harness, converge, running_engine, server_view
 from helpdesk import Helpdesk
+from tcp_proxy import Socks5Proxy
 
+from notifier.client.transport import TransportConfig
 from notifier.compose import build_engine
 from notifier.core.settings import Settings
 from notifier.core.status import CacheChange, ChangeKind, ConnectionState
@@ -216,3 +218,49 @@ def test_signed_out_without_a_server_or_a_token(tmp_path: Path) -> None:
         )
         assert engine is None
         cache.close()
+
+
+@pytest.mark.asyncio
+async def test_everything_goes_through_a_configured_socks_proxy(
+    helpdesk: Helpdesk, agents: tuple[str, str], tmp_path: Path
+) -> None:
+    alice, bob = agents
+    assign(helpdesk, bob, "alice", "via the proxy")
+    async with Socks5Proxy() as proxy:
+        config = TransportConfig(
+            proxy=proxy.url, ping_interval=5, ping_timeout=5, connect_timeout=5
+        )
+        async with running_engine(
+            helpdesk.url, alice, tmp_path / "c.sqlite3", config=config
+        ) as run:
+            await converge(run, helpdesk.url, alice)
+            await run.engine.mark_all_read()
+            await run.wait_until(lambda: run.cache.pending_count() == 0)
+            await converge(run, helpdesk.url, alice)
+        # the REST page-through, the stream and the flush all went through it
+        assert len(proxy.destinations) >= 2
+        assert set(proxy.destinations) == {("127.0.0.1", helpdesk.port)}
+
+
+@pytest.mark.asyncio
+async def test_a_queued_action_for_a_notification_deleted_meanwhile_is_dropped(
+    helpdesk: Helpdesk, agents: tuple[str, str], tmp_path: Path
+) -> None:
+    alice, bob = agents
+    assign(helpdesk, bob, "alice", "soon gone")
+    assign(helpdesk, bob, "alice", "stays")
+    async with running_engine(helpdesk.url, alice, tmp_path / "c.sqlite3") as run:
+        await converge(run, helpdesk.url, alice)
+        run.engine.network_changed(False)
+        await run.wait_until(lambda: run.state is ConnectionState.OFFLINE)
+        gone, stays = [n.id for n in run.cache.page()][::-1]
+        await run.engine.mark_read(gone)
+        await run.engine.mark_read(stays)
+        # meanwhile, on the web, the agent deletes the first one
+        response = helpdesk.actions(alice).request("DELETE", f"/api/v1/notifications/{gone}")
+        assert response.is_success
+        run.engine.network_changed(True)
+        await run.wait_until(lambda: run.cache.pending_count() == 0)
+        await converge(run, helpdesk.url, alice)
+        assert run.cache.get(gone) is None
+        assert run.cache.get(stays).read  # type: ignore[union-attr]
