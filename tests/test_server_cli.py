@@ -242,3 +242,24 @@ def test_keepalive_pings_and_drops_a_client_that_never_answers(tmp_path: Path) -
             assert int.from_bytes(payload[:2], "big") == 1011  # ...so: keepalive timeout
     finally:
         server.stop()
+
+
+def test_public_url_sets_the_links(tmp_path: Path) -> None:
+    server = Helpdesk(
+        tmp_path / "public", extra_args=("--public-url", "https://desk.example:8443/")
+    )
+    server.start()
+    try:
+        name, agent = server.new_agent("pub")
+        _, colleague = server.new_agent("pubc")
+        ticket = colleague.create_ticket("Links", "x")
+        assert ticket["url"] == f"https://desk.example:8443/tickets/{ticket['id']}"
+        comment = colleague.comment(ticket["id"], f"@{name} here")
+        [note] = agent.notifications()["notifications"]
+        assert note["ticket"]["url"] == ticket["url"]
+        assert note["comment"]["url"] == f"{ticket['url']}#comment-{comment['id']}"
+    finally:
+        server.stop()
+    for bad in ("ftp://desk.example", "desk.example", "https://"):
+        result = cli("serve", "--port", "0", "--public-url", bad, "--db", str(tmp_path / "h.db"))
+        assert result.returncode == 1 and "--public-url" in result.stderr

@@ -30,6 +30,7 @@ import tempfile
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from notifier.server import repository
 from notifier.server.db import Database, DatabaseError, connect
@@ -176,12 +177,24 @@ def base_url(sock: socket.socket) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
+def check_public_url(url: str | None) -> str | None:
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise CliError(
+            f"--public-url must be an http(s) base URL such as https://desk.example, not {url!r}"
+        )
+    return url.rstrip("/")
+
+
 def serve(args: argparse.Namespace) -> int:
+    public_url = check_public_url(args.public_url)
     run_server(
         db_path=args.db,
         host=args.host,
         port=args.port,
-        public_url=args.public_url,
+        public_url=public_url,
         ping_interval=args.ping_interval,
         log_level=args.log_level,
     )
