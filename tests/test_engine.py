@@ -264,3 +264,27 @@ async def test_a_queued_action_for_a_notification_deleted_meanwhile_is_dropped(
         await converge(run, helpdesk.url, alice)
         assert run.cache.get(gone) is None
         assert run.cache.get(stays).read  # type: ignore[union-attr]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("bypass", [False, True])
+async def test_the_environment_proxy_and_no_proxy_are_honoured(
+    helpdesk: Helpdesk,
+    agents: tuple[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    bypass: bool,
+) -> None:
+    alice, bob = agents
+    assign(helpdesk, bob, "alice", "proxy from the environment")
+    async with Socks5Proxy() as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)  # httpx, for the http:// REST calls
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url)  # websockets, for ws:// and wss://
+        if bypass:
+            monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        async with running_engine(helpdesk.url, alice, tmp_path / "c.sqlite3") as run:
+            await converge(run, helpdesk.url, alice)
+        if bypass:
+            assert proxy.destinations == []
+        else:
+            assert len(proxy.destinations) >= 2
