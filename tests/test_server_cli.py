@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import socket
 import sqlite3
@@ -263,3 +264,36 @@ def test_public_url_sets_the_links(tmp_path: Path) -> None:
     for bad in ("ftp://desk.example", "desk.example", "https://"):
         result = cli("serve", "--port", "0", "--public-url", bad, "--db", str(tmp_path / "h.db"))
         assert result.returncode == 1 and "--public-url" in result.stderr
+
+
+@pytest.mark.asyncio
+async def test_demo_without_db_uses_a_temporary_database_removed_at_exit(tmp_path: Path) -> None:
+    temp_root = tmp_path / "tmp"
+    temp_root.mkdir()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "notifier.server.cli",
+        "demo",
+        "--port",
+        "0",
+        "--rate",
+        "0",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "TMPDIR": str(temp_root)},
+    )
+    assert process.stdout is not None
+    try:
+        async with asyncio.timeout(20):
+            line = (await process.stdout.readline()).decode()
+        assert line.startswith("listening on http://127.0.0.1:")
+        [folder] = temp_root.glob("notifier-demo-*")
+        assert (folder / "helpdesk.db").exists()
+    finally:
+        if process.returncode is None:
+            process.terminate()
+        async with asyncio.timeout(10):
+            await process.communicate()
+    assert process.returncode == 0
+    assert list(temp_root.iterdir()) == []

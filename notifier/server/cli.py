@@ -53,9 +53,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+    def add(
+        name: str,
+        help_text: str,
+        db_default: Path | None = Path(DEFAULT_DB),
+        db_help: str = "SQLite database file",
+    ) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text)
-        sub.add_argument("--db", default=DEFAULT_DB, type=Path, help="SQLite database file")
+        sub.add_argument("--db", default=db_default, type=Path, help=db_help)
         return sub
 
     serve = add("serve", "run the helpdesk server")
@@ -82,11 +87,18 @@ def build_parser() -> argparse.ArgumentParser:
     customer.add_argument("email")
     customer.add_argument("--name", help="display name (default: the e-mail address)")
 
-    demo = add("demo", "serve a throw-away helpdesk with demo data and simulated activity")
-    demo.set_defaults(db=None)
+    demo = add(
+        "demo",
+        "serve a throw-away helpdesk with demo data and simulated activity",
+        db_default=None,
+        db_help="SQLite database file (default: a temporary one, removed at exit)",
+    )
     _server_options(demo, default_port=8765)
     demo.add_argument(
-        "--rate", type=float, default=6.0, help="simulated events per minute (default 6)"
+        "--rate",
+        type=float,
+        default=6.0,
+        help="simulated events per minute (default 6; 0 turns the simulator off)",
     )
     demo.add_argument(
         "--credentials-file", type=Path, help="write the demo agent's credentials here as JSON"
@@ -111,6 +123,9 @@ def _server_options(parser: argparse.ArgumentParser, default_port: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "rate", 0) < 0:
+        print("notifier-server: error: --rate must be 0 or more", file=sys.stderr)
+        return 1
     try:
         if args.command == "serve":
             return serve(args)

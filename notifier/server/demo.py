@@ -177,7 +177,7 @@ class Simulator:
     ) -> None:
         self.helpdesk = helpdesk
         self.world = world
-        self.interval = 60.0 / max(rate, 0.01)
+        self.interval = 60.0 / rate
         self.rng = rng
 
     async def run(self) -> None:
@@ -360,9 +360,10 @@ def _run_demo(args: argparse.Namespace, db_path: Path) -> int:
             + (f" (credentials in {args.credentials_file})" if args.credentials_file else ""),
             flush=True,
         )
-        task = asyncio.create_task(Simulator(helpdesk, world, args.rate, rng).run())
-        background.add(task)
-        task.add_done_callback(background.discard)
+        if args.rate > 0:
+            task = asyncio.create_task(Simulator(helpdesk, world, args.rate, rng).run())
+            background.add(task)
+            task.add_done_callback(background.discard)
 
     run_server(
         db_path=db_path,
