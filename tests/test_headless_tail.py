@@ -24,6 +24,14 @@ async def read_json_line(process: asyncio.subprocess.Process) -> dict[str, Any]:
     return result
 
 
+async def wait_until_live(process: asyncio.subprocess.Process) -> None:
+    """Status lines go to stderr; live means the replay is over and new events are live."""
+    assert process.stderr is not None
+    async with asyncio.timeout(20):
+        while (line := await process.stderr.readline()) != b"[live]\n":
+            assert line, "tail exited early"
+
+
 async def wait_for_change(process: asyncio.subprocess.Process, change: str) -> dict[str, Any]:
     while True:
         item = await read_json_line(process)
@@ -61,6 +69,7 @@ async def test_tail_prints_created_read_and_deleted_and_exits_cleanly(
         history = await wait_for_change(process, "upserted")
         assert history["replay"] is True
         assert history["notification"]["ticket"]["subject"] == "Earlier ticket"
+        await wait_until_live(process)
 
         ticket = bob.create_ticket("Printer on fire", "it is on fire")
         bob.assign(ticket["id"], "alice")
