@@ -211,15 +211,11 @@ def run_tray(args: argparse.Namespace, environ: Mapping[str, str] | None = None)
     env = os.environ if environ is None else environ
     from PySide6.QtWidgets import QApplication
 
-    from notifier.app.clock import SystemClock
-    from notifier.app.controller import AppController
-    from notifier.app.scheduler import QtScheduler
-    from notifier.core.settings import validate_server_url
-    from notifier.store.cache import NotificationCache
+    from notifier.app.first_paint import peek
     from notifier.store.paths import app_paths
-    from notifier.store.settings_file import load_settings
-    from notifier.ui.application import DesktopUrlOpener, TrayApp
+    from notifier.ui.badge import BadgeState
     from notifier.ui.single_instance import SingleInstance, instance_name
+    from notifier.ui.tray import TrayShell
 
     app = QApplication(sys.argv[:1])
     app.setApplicationName("notifier")
@@ -229,9 +225,35 @@ def run_tray(args: argparse.Namespace, environ: Mapping[str, str] | None = None)
     if not single.claim():
         return 0
     paths = app_paths(dict(env)).ensure()
+    cached = peek(paths.cache_file, paths.settings_file)
+    first = BadgeState(
+        unread=cached.unread,
+        new_since_seen=cached.new_since_seen > 0,
+        online=False,
+        dot=cached.dot,
+    )
+    shell = TrayShell(first, f"{cached.unread} unread · Connecting…")
+    shell.show()
+    app.processEvents()
+    marker = env.get("NOTIFIER_STARTUP_MARKER")
+    if marker:
+        Path(marker).write_text(f"{time.time()}\n", encoding="utf-8")
+    if env.get("NOTIFIER_EXIT_AFTER_PAINT"):
+        return 0
+
+    # After the first paint: the controller and the popup, then the event loop, logging, and
+    # the network stack via start().
+    from notifier.app.clock import SystemClock
+    from notifier.app.controller import AppController
+    from notifier.app.scheduler import QtScheduler
+    from notifier.core.settings import validate_server_url
+    from notifier.store.cache import NotificationCache
+    from notifier.store.settings_file import load_settings
+    from notifier.ui.application import DesktopUrlOpener, TrayApp
+
     settings = load_settings(paths.settings_file)
-    override = args.server or env.get("NOTIFIER_SERVER") or None
     cache = NotificationCache.open(paths.cache_file)
+    override = args.server or env.get("NOTIFIER_SERVER") or None
     clock = SystemClock()
     controller = AppController(
         settings=settings,
@@ -243,18 +265,10 @@ def run_tray(args: argparse.Namespace, environ: Mapping[str, str] | None = None)
         settings_path=paths.settings_file,
         server_override=validate_server_url(override) if override else None,
     )
-    tray_app = TrayApp(controller, clock)
+    tray_app = TrayApp(controller, clock, shell=shell)
     single.activated.connect(lambda: tray_app.open_popup(None))
     tray_app.show_first_paint()
-    app.processEvents()
-    marker = env.get("NOTIFIER_STARTUP_MARKER")
-    if marker:
-        Path(marker).write_text(f"{time.time()}\n", encoding="utf-8")
-    if env.get("NOTIFIER_EXIT_AFTER_PAINT"):
-        cache.close()
-        return 0
 
-    # After the first paint: the event loop, logging, then the network stack via start().
     import asyncio
 
     import qasync

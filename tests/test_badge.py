@@ -8,10 +8,11 @@ import pytest
 from PySide6.QtGui import QColor, QImage
 from pytestqt.qtbot import QtBot
 
-from notifier.core.settings import BadgeStyle
 from notifier.ui.badge import (
+    ALIGN_CENTER,
     NEW_COLOR,
     QUIET_COLOR,
+    TRANSPARENT,
     UNREAD_COLOR,
     BadgeState,
     count_text,
@@ -55,6 +56,15 @@ def is_colourful(colour: QColor) -> bool:
     )
 
 
+def test_int_constants_match_qt() -> None:
+    from PySide6.QtCore import Qt
+
+    assert Qt.AlignmentFlag.AlignCenter.value == ALIGN_CENTER
+    image = QImage(1, 1, QImage.Format.Format_ARGB32_Premultiplied)
+    image.fill(TRANSPARENT)
+    assert image.pixelColor(0, 0) == QColor(Qt.GlobalColor.transparent)
+
+
 def test_count_text() -> None:
     assert [count_text(n) for n in (0, 1, 9, 99, 100, 12345)] == ["", "1", "9", "99", "99+", "99+"]
 
@@ -91,7 +101,7 @@ def test_more_than_99_shows_a_wider_pill(qtbot: QtBot) -> None:
 
 
 def test_dot_style_draws_no_digits(qtbot: QtBot) -> None:
-    image = paint_badge(BadgeState(unread=42, style=BadgeStyle.DOT), 32, 2.0)
+    image = paint_badge(BadgeState(unread=42, dot=True), 32, 2.0)
     assert count_in(image, PILL, close_to(UNREAD_COLOR)) > 0
     # Only the outline ring is white; no glyph in the dot's centre.
     centre = (23, 23, 27, 27)

@@ -101,7 +101,7 @@ def test_badge_and_tooltip_follow_status_and_counts(qtbot: QtBot, cache: Notific
     assert not tray.badge_state.online
     assert rig.app.panel.banner.isVisibleTo(rig.app.panel)
     c.save_settings(c.settings().replace(badge_style=BadgeStyle.DOT))
-    assert tray.badge_state.style is BadgeStyle.DOT
+    assert tray.badge_state.dot
 
 
 def test_menu_actions(qtbot: QtBot, cache: NotificationCache) -> None:

@@ -11,8 +11,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from platformdirs import PlatformDirs
-
 APP_NAME = "notifier"
 
 
@@ -46,5 +44,9 @@ def app_paths(environ: dict[str, str] | None = None) -> AppPaths:
     if home:
         base = Path(home).expanduser()
         return AppPaths(base / "config", base / "cache", base / "logs")
+    # Imported here: the tray's first paint uses NOTIFIER_HOME-free paths too, and platformdirs
+    # costs a few ms of the start-up budget only when it is actually needed.
+    from platformdirs import PlatformDirs
+
     dirs = PlatformDirs(APP_NAME, appauthor=False)
     return AppPaths(Path(dirs.user_config_dir), Path(dirs.user_cache_dir), Path(dirs.user_log_dir))

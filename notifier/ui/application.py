@@ -5,10 +5,12 @@ and connects them: controller signals → badge, tooltip, popup, toasts; widget 
 controller methods. It does no I/O itself. The composition root (notifier/main.py) builds the
 controller from the real settings, cache and services and calls, in this order:
 
-1. :meth:`TrayApp.show_first_paint` – tray icon (or the fallback window) with the CACHED
-   unread count, right after the QApplication exists; nothing of the network stack, keyring
-   or toast library has been imported yet (see the performance budget in issue 5);
-2. :meth:`TrayApp.start` on the qasync loop – picks the toast sink (imports
+1. :class:`~notifier.ui.tray.TrayShell` shows the tray icon (or the fallback window) with the
+   CACHED unread count, right after the QApplication exists; not even this module, the
+   controller or asyncio is imported yet, let alone the network stack, keyring or toast
+   library (see the performance budget in issue 5);
+2. ``TrayApp(controller, clock, shell=shell)`` adopts it and builds the popup and wiring;
+3. :meth:`TrayApp.start` on the qasync loop – picks the toast sink (imports
    desktop-notifier), starts the engine through the controller (imports httpx, websockets,
    keyring), and watches the OS network state where a backend exists.
 
@@ -27,18 +29,19 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRect, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QGuiApplication
-from PySide6.QtWidgets import QApplication, QSystemTrayIcon
+from PySide6.QtWidgets import QApplication
 
 from notifier.app.controller import AppController
 from notifier.app.list_model import NotificationListModel
 from notifier.app.status_text import tooltip_text
 from notifier.core.ports import Clock
+from notifier.core.settings import BadgeStyle
 from notifier.core.status import CacheChange, ConnectionState, ConnectionStatus
 from notifier.ui.badge import BadgeState
 from notifier.ui.fallback_window import FallbackWindow
 from notifier.ui.popup import NotificationPanel, Popup
 from notifier.ui.toasts import NullSink, ToastRequest, ToastSink, choose_sink
-from notifier.ui.tray import TrayIcon
+from notifier.ui.tray import TrayIcon, TrayShell
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +55,12 @@ class DesktopUrlOpener:
         return bool(QDesktopServices.openUrl(QUrl(url)))
 
 
-def tray_available() -> bool:
-    return bool(QSystemTrayIcon.isSystemTrayAvailable())
-
-
 class TrayApp(QObject):
-    """Widgets around the controller. ``use_tray=None`` asks Qt whether a tray exists."""
+    """Widgets around the controller.
+
+    ``shell`` is what the first paint already shows (tray icon or fallback window); without
+    one, a shell is made here (``use_tray=None`` asks Qt whether a tray exists).
+    """
 
     quitRequested = Signal()
 
@@ -67,6 +70,7 @@ class TrayApp(QObject):
         clock: Clock,
         *,
         use_tray: bool | None = None,
+        shell: TrayShell | None = None,
         sink: ToastSink | None = None,
         parent: QObject | None = None,
     ) -> None:
@@ -80,18 +84,15 @@ class TrayApp(QObject):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._settings_dialog: Any = None
         self._network: Any = None
-        has_tray = tray_available() if use_tray is None else use_tray
-        self.tray: TrayIcon | None = None
+        if shell is None:
+            shell = TrayShell(self.badge_state(), self.tooltip(), use_tray=use_tray)
+        self.tray: TrayIcon | None = shell.tray
+        self.fallback: FallbackWindow | None = shell.fallback
         self.popup: Popup | None = None
-        self.fallback: FallbackWindow | None = None
-        if has_tray:
-            self.tray = TrayIcon()
+        if self.tray is not None:
             self.popup = Popup(self.panel)
-        else:
-            log.warning(
-                "this desktop has no system tray; showing a small window instead of a tray icon"
-            )
-            self.fallback = FallbackWindow(self.panel)
+        elif self.fallback is not None:
+            self.fallback.set_panel(self.panel)
         self._connect()
         self.sink.bind(controller.toast_clicked, controller.toast_action)
         self._refresh_everything()
@@ -99,7 +100,7 @@ class TrayApp(QObject):
     # ------------------------------------------------------------------ start-up
 
     def show_first_paint(self) -> None:
-        """Show the icon (or window) with the cached count; cheap, no network imports."""
+        """Show the icon (or window) with the cached count (if the shell is not shown yet)."""
         self.model.reload()
         if self.tray is not None:
             self.tray.show()
@@ -218,7 +219,7 @@ class TrayApp(QObject):
             new_since_seen=c.counts.new_since_seen > 0,
             online=c.status.state is ConnectionState.LIVE,
             quiet=c.quiet_reason is not None,
-            style=c.settings().badge_style,
+            dot=c.settings().badge_style is BadgeStyle.DOT,
         )
 
     def tooltip(self) -> str:

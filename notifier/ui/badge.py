@@ -7,23 +7,23 @@ icon is crisp on HiDPI panels and a test can check the pixels. The layout, in a 
 * the bell (``resources/bell.svg``) fills the square; its white outline keeps it readable on
   dark panels, its dark body on light ones;
 * the unread count sits in a blue pill in the bottom-right corner ("1" … "99", then "99+");
-  with :attr:`BadgeStyle.DOT` it is a plain blue dot instead (no number);
+  with ``dot`` (settings.badge_style DOT) it is a plain blue dot instead (no number);
 * a red dot in the top-right corner means "something arrived since you last opened the popup";
 * a purple crescent moon in the top-left corner means quiet hours or paused: toasts are held;
 * offline or reconnecting: the whole icon is desaturated and faded, so it reads as "not live".
 
 Every mark has a white outline for the same light/dark reason as the bell. Colours are module
-constants so tests can look for them.
+constants so tests can look for them. This module is on the first-paint path (see
+notifier/main.py): it imports nothing of the app's core, and not PySide6's ``Qt`` namespace.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtCore import QPointF, QRectF
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPainterPath, QPen
 
-from notifier.core.settings import BadgeStyle
 from notifier.ui.icons import render_svg
 
 UNREAD_COLOR = QColor("#1a5fd6")
@@ -32,6 +32,11 @@ QUIET_COLOR = QColor("#7a3ed8")
 OUTLINE_COLOR = QColor("#ffffff")
 OFFLINE_OPACITY = 0.65
 MAX_SHOWN_COUNT = 99
+# Qt.AlignmentFlag.AlignCenter and a transparent ARGB pixel as plain ints: importing PySide6's
+# ``Qt`` namespace creates all of its ~100 enums at once (13 ms), too much for the first
+# paint. tests/test_badge.py checks the values against Qt's.
+ALIGN_CENTER = 0x0084
+TRANSPARENT = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +47,7 @@ class BadgeState:
     new_since_seen: bool = False
     online: bool = True
     quiet: bool = False
-    style: BadgeStyle = BadgeStyle.COUNT
+    dot: bool = False  # settings.badge_style DOT: a dot instead of the number
 
 
 def count_text(unread: int) -> str:
@@ -75,7 +80,7 @@ def paint_badge(
         painter.setBrush(NEW_COLOR)
         painter.drawEllipse(QPointF(25.5 * unit, 6.5 * unit), 5.5 * unit, 5.5 * unit)
     if state.unread > 0:
-        if state.style is BadgeStyle.DOT:
+        if state.dot:
             painter.setPen(outline)
             painter.setBrush(UNREAD_COLOR)
             painter.drawEllipse(QPointF(25 * unit, 25 * unit), 6 * unit, 6 * unit)
@@ -102,7 +107,7 @@ def _paint_count(painter: QPainter, unit: float, outline: QPen, text: str) -> No
     painter.setBrush(UNREAD_COLOR)
     painter.drawPath(path)
     painter.setPen(OUTLINE_COLOR)
-    painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+    painter.drawText(rect, ALIGN_CENTER, text)
 
 
 def _paint_moon(painter: QPainter, unit: float, outline: QPen) -> None:
@@ -126,7 +131,7 @@ def desaturate(image: QImage, opacity: float) -> QImage:
     grey.setAlphaChannel(alpha)
     grey.setDevicePixelRatio(1.0)
     faded = QImage(grey.size(), QImage.Format.Format_ARGB32_Premultiplied)
-    faded.fill(Qt.GlobalColor.transparent)
+    faded.fill(TRANSPARENT)
     painter = QPainter(faded)
     painter.setOpacity(opacity)
     painter.drawImage(0, 0, grey)

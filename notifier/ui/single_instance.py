@@ -13,10 +13,9 @@ costs a duplicate icon, never data, because the cache is SQLite with WAL.
 
 from __future__ import annotations
 
-import getpass
-import hashlib
 import logging
 import os
+import zlib
 from collections.abc import Mapping
 
 from PySide6.QtCore import QObject, Signal
@@ -30,13 +29,12 @@ CONNECT_TIMEOUT_MS = 500
 
 def instance_name(environ: Mapping[str, str] | None = None) -> str:
     env = os.environ if environ is None else environ
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry (some containers)
-        user = str(os.getuid()) if hasattr(os, "getuid") else "user"
-    scope = env.get("NOTIFIER_HOME") or env.get("HOME") or ""
-    digest = hashlib.sha256(f"{user}\0{scope}".encode()).hexdigest()[:16]
-    return f"notifier-{digest}"
+    # The uid on POSIX, the user name elsewhere (a local pipe/socket name is per machine).
+    user = str(os.getuid()) if hasattr(os, "getuid") else env.get("USERNAME", "user")
+    scope = env.get("NOTIFIER_HOME") or env.get("HOME") or env.get("USERPROFILE") or ""
+    # Not a secret, just a short stable name: crc32 is enough (and hashlib costs start-up time).
+    digest = zlib.crc32(scope.encode("utf-8", "surrogatepass"))
+    return f"notifier-{user}-{digest:08x}"
 
 
 class SingleInstance(QObject):

@@ -12,11 +12,15 @@ morning, Resume) · Reconnect now · Settings… · Quit.
 
 from __future__ import annotations
 
+import logging
+
 from PySide6.QtCore import QRect, Signal
 from PySide6.QtGui import QAction, QGuiApplication, QIcon, QPixmap
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
 from notifier.ui.badge import BadgeState, paint_badge
+
+log = logging.getLogger(__name__)
 
 TRAY_ICON_SIZE = 32
 
@@ -27,12 +31,8 @@ def screen_ratio() -> float:
 
 
 def badge_icon(state: BadgeState) -> QIcon:
-    """The badge at the screen's ratio, plus a 2× version for HiDPI panels."""
-    icon = QIcon()
-    ratios = {screen_ratio(), 2.0}
-    for ratio in sorted(ratios):
-        icon.addPixmap(QPixmap.fromImage(paint_badge(state, TRAY_ICON_SIZE, ratio)))
-    return icon
+    """The badge painted at the primary screen's device pixel ratio."""
+    return QIcon(QPixmap.fromImage(paint_badge(state, TRAY_ICON_SIZE, screen_ratio())))
 
 
 class TrayIcon(QSystemTrayIcon):
@@ -94,3 +94,36 @@ class TrayIcon(QSystemTrayIcon):
             QSystemTrayIcon.ActivationReason.DoubleClick,
         ):
             self.openRequested.emit(self.geometry())
+
+
+class TrayShell:
+    """What the first paint shows, before the controller, the list or the network exist.
+
+    Either the tray icon or, where the desktop has no system tray, the fallback window (said
+    once in the log). :class:`notifier.ui.application.TrayApp` adopts it afterwards. Keeping
+    this module light (no list model, no asyncio) is what keeps the first paint fast.
+    """
+
+    def __init__(self, state: BadgeState, tooltip: str, *, use_tray: bool | None = None) -> None:
+        from notifier.ui.fallback_window import FallbackWindow
+
+        has_tray = QSystemTrayIcon.isSystemTrayAvailable() if use_tray is None else use_tray
+        self.tray: TrayIcon | None = None
+        self.fallback: FallbackWindow | None = None
+        if has_tray:
+            self.tray = TrayIcon()
+            self.tray.set_badge(state)
+            self.tray.set_tooltip_text(tooltip)
+        else:
+            log.warning(
+                "this desktop has no system tray; showing a small window instead of a tray icon"
+            )
+            self.fallback = FallbackWindow()
+            self.fallback.set_badge(state)
+            self.fallback.set_tooltip_text(tooltip)
+
+    def show(self) -> None:
+        if self.tray is not None:
+            self.tray.show()
+        elif self.fallback is not None:
+            self.fallback.show()

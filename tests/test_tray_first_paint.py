@@ -1,0 +1,75 @@
+"""The first paint: counts peeked from the cache agree with the real cache, bad files are
+harmless, and the app paints before importing the network stack, keyring, toast library,
+asyncio or the controller (checked in a subprocess, offscreen)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tray_fakes import fill_cache, make_notification
+
+from notifier.app.first_paint import peek, peek_badge_dot, peek_counts
+from notifier.store.cache import NotificationCache
+
+HEAVY = ("httpx", "websockets", "keyring", "desktop_notifier", "asyncio", "qasync")
+
+
+def test_peeked_counts_match_the_cache(tmp_path: Path) -> None:
+    path = tmp_path / "cache.sqlite3"
+    cache = NotificationCache.open(path)
+    try:
+        fill_cache(cache, [make_notification(s, read=s % 4 == 0) for s in range(1, 21)])
+        cache.mark_seen()
+        fill_cache(cache, [make_notification(s) for s in (21, 22)])
+        cache.local_mark("n21", True)
+        expected = (cache.unread_count(), cache.new_since_seen_count())
+    finally:
+        cache.close()
+    assert expected == (16, 1)
+    assert peek_counts(path) == expected
+
+
+def test_missing_or_broken_files_peek_as_nothing(tmp_path: Path) -> None:
+    assert peek_counts(tmp_path / "none.sqlite3") == (0, 0)
+    junk = tmp_path / "junk.sqlite3"
+    junk.write_bytes(b"not a database at all" * 100)
+    assert peek_counts(junk) == (0, 0)
+    assert peek_badge_dot(tmp_path / "none.json") is False
+    (tmp_path / "bad.json").write_text("{", encoding="utf-8")
+    assert peek_badge_dot(tmp_path / "bad.json") is False
+    (tmp_path / "dot.json").write_text(json.dumps({"badge_style": "dot"}), encoding="utf-8")
+    assert peek_badge_dot(tmp_path / "dot.json") is True
+    first = peek(junk, tmp_path / "dot.json")
+    assert (first.unread, first.new_since_seen, first.dot) == (0, 0, True)
+
+
+def test_first_paint_comes_before_the_heavy_imports(tmp_path: Path) -> None:
+    home = tmp_path / "notifier"
+    cache = NotificationCache.open(home / "cache" / "notifications.sqlite3")
+    fill_cache(cache, [make_notification(s) for s in (1, 2, 3)])
+    cache.close()
+    marker = tmp_path / "marker"
+    probe = (
+        "import sys\n"
+        "from notifier.main import main\n"
+        "code = main(['run'])\n"
+        f"heavy = sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r})\n"
+        "print(code, heavy)\n"
+    )
+    env = dict(
+        os.environ,
+        QT_QPA_PLATFORM="offscreen",
+        NOTIFIER_HOME=str(home),
+        NOTIFIER_STARTUP_MARKER=str(marker),
+        NOTIFIER_EXIT_AFTER_PAINT="1",
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "0 []"
+    assert float(marker.read_text()) > 0
