@@ -256,12 +256,10 @@ async def test_every_open_stream_of_the_agent_gets_live_events(
             assert [f["type"] for f in frames] == ["notification", "unread_count"]
         # The other agent's stream hears nothing of it: its next frame is its own event.
         colleague.comment(ticket["id"], f"@{username} again")
-        shared_helpdesk_other = other_agent.request("GET", "/api/v1/me").json()["username"]
-        colleague.comment(ticket["id"], f"@{shared_helpdesk_other} yours")
+        other_username = other_agent.request("GET", "/api/v1/me").json()["username"]
+        colleague.comment(ticket["id"], f"@{other_username} yours")
         frames = await receive_until(bystander, "unread_count")
-        assert [f["notification"]["message"] for f in frames[:-1]] == [
-            f"@{shared_helpdesk_other} yours"
-        ]
+        assert [f["notification"]["message"] for f in frames[:-1]] == [f"@{other_username} yours"]
 
 
 @pytest.mark.asyncio
