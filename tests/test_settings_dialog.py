@@ -1,0 +1,621 @@
+"""The settings dialog and the quiet-hours editor, offscreen.
+
+The dialog talks to the app only through ``SettingsBackend``; here a fake with that Protocol
+stands in for the controller (its async calls can be held on a gate to see the dialog stay
+responsive and disable its buttons). Async parts run on a real qasync loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Callable, Coroutine, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import qasync
+from PySide6.QtCore import Qt, QTime
+from PySide6.QtWidgets import QApplication, QComboBox, QDialog, QLineEdit, QPushButton, QTimeEdit
+from pytestqt.qtbot import QtBot
+
+from notifier.core.errors import AuthFailed, ConnectionLost
+from notifier.core.settings import BadgeStyle, LogLevel, Settings, SettingsError
+from notifier.core.wire import (
+    AgentInfo,
+    EmailFrequency,
+    EmailPreferences,
+    NotificationType,
+    Preferences,
+    QuietRange,
+)
+from notifier.ui.schedule_editor import ScheduleEditor
+from notifier.ui.settings_dialog import (
+    TAB_ACCOUNT,
+    TAB_GENERAL,
+    TAB_NOTIFICATIONS,
+    SettingsBackend,
+    SettingsDialog,
+)
+
+A, M, R = NotificationType.ASSIGNMENT, NotificationType.MENTION, NotificationType.REACTION
+ALICE = AgentInfo("a1", "alice", "Alice Agent")
+SERVER = "https://helpdesk.example.com"
+TIMEOUT_S = 10
+_T = TypeVar("_T")
+Runner = Callable[[Coroutine[Any, Any, _T]], _T]
+
+
+class FakeBackend:
+    """SettingsBackend with in-memory state; ``gate`` (when set) holds every async call."""
+
+    def __init__(self, settings: Settings | None = None, agent: AgentInfo | None = None) -> None:
+        self._settings = settings or Settings()
+        self.agent = agent
+        self.saved: list[Settings] = []
+        self.calls: list[tuple[object, ...]] = []
+        self.gate: asyncio.Event | None = None
+        self.passwords = {"alice": "correct horse"}
+        self.tokens = {"tok-123": ALICE}
+        self.preferences = Preferences(
+            types=frozenset({A, M}),
+            email=EmailPreferences(False, EmailFrequency.INSTANT, frozenset({A})),
+            quiet_hours=(QuietRange(0, "20:00", "08:00"),),
+            timezone="Europe/Berlin",
+        )
+        self.fail_next: BaseException | None = None
+        self.save_error: BaseException | None = None
+        self.autostart_error: Exception | None = None
+        self.autostart: list[bool] = []
+        self.log_folder_opened = 0
+
+    async def _enter(self, *call: object) -> None:
+        self.calls.append(call)
+        if self.gate is not None:
+            await self.gate.wait()
+        await asyncio.sleep(0)  # always yield: a real backend does I/O here
+        if self.fail_next is not None:
+            error, self.fail_next = self.fail_next, None
+            raise error
+
+    def settings(self) -> Settings:
+        return self._settings
+
+    def save_settings(self, settings: Settings) -> None:
+        if self.save_error is not None:
+            raise self.save_error
+        settings = settings.replace()
+        self.saved.append(settings)
+        self._settings = settings
+
+    def set_paused_until(self, until: datetime) -> None:  # what the tray menu does
+        self._settings = self._settings.replace(paused_until=until)
+
+    async def sign_in_password(self, server_url: str, username: str, password: str) -> AgentInfo:
+        await self._enter("sign_in_password", server_url, username, password)
+        if self.passwords.get(username) != password:
+            raise AuthFailed("invalid credentials", status=401, code="unauthorized")
+        return self._signed_in(server_url, ALICE)
+
+    async def sign_in_token(self, server_url: str, token: str) -> AgentInfo:
+        await self._enter("sign_in_token", server_url, token)
+        if token not in self.tokens:
+            raise AuthFailed("invalid token", status=401, code="unauthorized")
+        return self._signed_in(server_url, self.tokens[token])
+
+    def _signed_in(self, server_url: str, agent: AgentInfo) -> AgentInfo:
+        self.agent = agent
+        self._settings = self._settings.replace(server_url=server_url)
+        return agent
+
+    async def test_connection(self, server_url: str) -> str:
+        await self._enter("test_connection", server_url)
+        return f"Connected as {self.agent.name}" if self.agent else "Not signed in yet."
+
+    async def sign_out(self) -> None:
+        await self._enter("sign_out")
+        self.agent = None
+
+    def signed_in_agent(self) -> AgentInfo | None:
+        return self.agent
+
+    async def load_preferences(self) -> Preferences:
+        await self._enter("load_preferences")
+        return self.preferences
+
+    async def save_preferences(self, preferences: Preferences) -> Preferences:
+        await self._enter("save_preferences", preferences)
+        self.preferences = preferences
+        return preferences
+
+    def set_start_at_login(self, enabled: bool) -> None:
+        if self.autostart_error is not None:
+            raise self.autostart_error
+        self.autostart.append(enabled)
+        self._settings = self._settings.replace(start_at_login=enabled)
+
+    def open_log_folder(self) -> None:
+        self.log_folder_opened += 1
+
+
+def _typed(backend: FakeBackend) -> SettingsBackend:
+    return backend  # mypy checks the fake against the Protocol here
+
+
+@pytest.fixture
+def run(qapp: QApplication) -> Iterator[Runner[Any]]:
+    """Run a coroutine on a qasync loop (Qt events are processed meanwhile), with a timeout."""
+    loop = qasync.QEventLoop(qapp)
+
+    def runner(coroutine: Coroutine[Any, Any, _T]) -> _T:
+        async def bounded() -> _T:
+            async with asyncio.timeout(TIMEOUT_S):
+                return await coroutine
+
+        result: _T = loop.run_until_complete(bounded())
+        return result
+
+    yield runner
+    loop.close()
+
+
+def make_dialog(qtbot: QtBot, backend: FakeBackend, *, show: bool = True) -> SettingsDialog:
+    dialog = SettingsDialog(_typed(backend), schedule_editor=ScheduleEditor(UTC))
+    qtbot.addWidget(dialog)
+    if show:  # laid out, so that clicks land on the buttons
+        dialog.show()
+    return dialog
+
+
+def click(qtbot: QtBot, button: QPushButton) -> None:
+    assert button.isEnabled(), f"{button.text()} is disabled"
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+CUSTOM = Settings(
+    server_url=SERVER,
+    proxy="http://proxy.example.com:3128",
+    log_level=LogLevel.DEBUG,
+    toast_types=frozenset({M}),
+    sound=False,
+    summary_after_quiet=False,
+    badge_style=BadgeStyle.DOT,
+    quiet_hours=(QuietRange(0, "22:00", "07:00"),),
+    burst_threshold=5,
+)
+
+
+# --------------------------------------------------------------------------- round trip
+
+
+def test_the_dialog_shows_the_settings(qtbot: QtBot) -> None:
+    dialog = make_dialog(qtbot, FakeBackend(CUSTOM))
+    assert dialog.server_url.text() == SERVER
+    assert dialog.proxy.text() == "http://proxy.example.com:3128"
+    assert dialog.log_level.currentData() == LogLevel.DEBUG
+    assert {t for t, box in dialog.type_boxes.items() if box.isChecked()} == {M}
+    assert not dialog.sound.isChecked()
+    assert not dialog.summary_after_quiet.isChecked()
+    assert dialog.badge_style.currentData() == BadgeStyle.DOT
+    assert dialog.burst_threshold.value() == 5
+    assert dialog.schedule_editor.ranges() == (QuietRange(0, "22:00", "07:00"),)
+    assert dialog.agent_label.text() == "Not signed in"
+
+
+def test_accepting_unchanged_saves_the_same_settings(qtbot: QtBot) -> None:
+    backend = FakeBackend(CUSTOM)
+    dialog = make_dialog(qtbot, backend)
+    dialog.accept()
+    assert backend.saved == [CUSTOM]
+    assert dialog.result() == QDialog.DialogCode.Accepted
+
+
+def test_edited_fields_round_trip_into_saved_settings(qtbot: QtBot, tmp_path: Path) -> None:
+    bundle = tmp_path / "company-ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    backend = FakeBackend(CUSTOM)
+    dialog = make_dialog(qtbot, backend)
+    dialog.server_url.setText("  http://127.0.0.1:8765/  ")
+    dialog.proxy.setText("")
+    dialog.ca_bundle.setText(str(bundle))
+    dialog.type_boxes[A].setChecked(True)
+    dialog.type_boxes[M].setChecked(False)
+    dialog.sound.setChecked(True)
+    dialog.summary_after_quiet.setChecked(True)
+    dialog.burst_threshold.setValue(9)
+    dialog.badge_style.setCurrentIndex(dialog.badge_style.findData(BadgeStyle.COUNT))
+    dialog.log_level.setCurrentIndex(dialog.log_level.findData(LogLevel.WARNING))
+    dialog.schedule_editor.add_range(QuietRange(5, "00:00", "00:00"))
+    backend.set_paused_until(datetime(2026, 1, 5, 9, tzinfo=UTC))  # from the tray meanwhile
+    click(qtbot, dialog.buttons.button(dialog.buttons.StandardButton.Ok))
+    assert backend.saved == [
+        dataclasses.replace(
+            CUSTOM,
+            server_url="http://127.0.0.1:8765",
+            proxy=None,
+            ca_bundle=str(bundle),
+            toast_types=frozenset({A}),
+            sound=True,
+            summary_after_quiet=True,
+            burst_threshold=9,
+            badge_style=BadgeStyle.COUNT,
+            log_level=LogLevel.WARNING,
+            quiet_hours=(QuietRange(0, "22:00", "07:00"), QuietRange(5, "00:00", "00:00")),
+            paused_until=datetime(2026, 1, 5, 9, tzinfo=UTC),
+        )
+    ]
+    assert dialog.result() == QDialog.DialogCode.Accepted
+
+
+def test_toasts_off_disables_their_options_and_saves(qtbot: QtBot) -> None:
+    backend = FakeBackend()
+    dialog = make_dialog(qtbot, backend)
+    dialog.toasts_enabled.setChecked(False)
+    assert not dialog.sound.isEnabled() and not dialog.type_boxes[A].isEnabled()
+    dialog.accept()
+    assert backend.saved[-1].toasts_enabled is False
+
+
+def test_reopening_shows_saved_values_not_cancelled_edits(qtbot: QtBot) -> None:
+    backend = FakeBackend(CUSTOM)
+    dialog = make_dialog(qtbot, backend)
+    dialog.server_url.setText("https://typed-but-cancelled.example.com")
+    dialog.reject()
+    dialog.show()
+    assert dialog.server_url.text() == SERVER
+    assert backend.saved == []
+
+
+# --------------------------------------------------------------------------- refusals
+
+
+def test_an_invalid_server_url_shows_the_reason_and_does_not_save(qtbot: QtBot) -> None:
+    backend = FakeBackend(CUSTOM)
+    dialog = make_dialog(qtbot, backend)
+    dialog.tabs.setCurrentIndex(TAB_NOTIFICATIONS)
+    dialog.server_url.setText("ftp://helpdesk.example.com")
+    click(qtbot, dialog.buttons.button(dialog.buttons.StandardButton.Ok))
+    assert backend.saved == []
+    assert dialog.isVisible()
+    assert dialog.tabs.currentIndex() == TAB_ACCOUNT
+    assert dialog.server_url_error.isVisible()
+    assert "https://" in dialog.server_url_error.text()
+    dialog.server_url.setText("https://helpdesk.example.com")
+    dialog.accept()
+    assert not dialog.server_url_error.isVisible()
+    assert [s.server_url for s in backend.saved] == ["https://helpdesk.example.com"]
+
+
+def test_every_bad_field_gets_its_reason(qtbot: QtBot, tmp_path: Path) -> None:
+    backend = FakeBackend()
+    dialog = make_dialog(qtbot, backend)
+    dialog.proxy.setText("proxy.example.com:3128")
+    dialog.ca_bundle.setText(str(tmp_path / "missing.pem"))
+    dialog.accept()
+    assert backend.saved == []
+    assert dialog.tabs.currentIndex() == TAB_GENERAL
+    assert "socks5://" in dialog.proxy_error.text() and dialog.proxy_error.isVisible()
+    assert "no file at" in dialog.ca_bundle_error.text()
+    assert str(tmp_path / "missing.pem") in dialog.ca_bundle_error.text()
+    assert not dialog.server_url_error.isVisible()
+
+
+def test_a_refusal_from_the_backend_is_shown_at_its_field(qtbot: QtBot) -> None:
+    backend = FakeBackend()
+    backend.save_error = SettingsError("burst_threshold", "is too high for this helpdesk")
+    dialog = make_dialog(qtbot, backend)
+    dialog.accept()
+    assert dialog.isVisible()
+    assert dialog.tabs.currentIndex() == TAB_NOTIFICATIONS
+    assert dialog.burst_threshold_error.text() == "is too high for this helpdesk"
+
+
+def test_a_failed_write_is_reported_and_the_dialog_stays(qtbot: QtBot) -> None:
+    backend = FakeBackend()
+    backend.save_error = PermissionError("read-only folder")
+    dialog = make_dialog(qtbot, backend)
+    dialog.accept()
+    assert dialog.isVisible()
+    assert "read-only folder" in dialog.save_error.text()
+
+
+# --------------------------------------------------------------------------- account
+
+
+def test_sign_in_with_password_runs_without_blocking_and_shows_the_agent(
+    qtbot: QtBot, run: Runner[None]
+) -> None:
+    backend = FakeBackend(Settings())
+    dialog = make_dialog(qtbot, backend)
+    assert dialog.password.echoMode() == QLineEdit.EchoMode.Password
+
+    async def scenario() -> None:
+        backend.gate = asyncio.Event()
+        dialog.server_url.setText(SERVER + "/")
+        dialog.username.setText("alice")
+        dialog.password.setText("correct horse")
+        click(qtbot, dialog.sign_in_button)
+        await asyncio.sleep(0.01)  # the loop (and Qt) keep running while the call waits
+        assert dialog.busy()
+        assert dialog.account_status.text() == "Signing in…"
+        assert not dialog.sign_in_button.isEnabled()
+        assert not dialog.test_button.isEnabled()
+        assert not dialog.buttons.button(dialog.buttons.StandardButton.Ok).isEnabled()
+        backend.gate.set()
+        await dialog.idle()
+
+    run(scenario())
+    assert backend.calls[0] == ("sign_in_password", SERVER, "alice", "correct horse")
+    assert dialog.agent_label.text() == "Alice Agent (alice)"
+    assert dialog.account_status.text() == "Signed in as Alice Agent."
+    assert dialog.password.text() == ""
+    assert dialog.sign_in_button.isEnabled() and dialog.sign_out_button.isEnabled()
+    # the signed-in agent's email preferences were loaded next
+    assert ("load_preferences",) in backend.calls
+    assert dialog.email_save_button.isEnabled()
+
+
+def test_wrong_credentials_are_reported_and_the_buttons_come_back(
+    qtbot: QtBot, run: Runner[None]
+) -> None:
+    backend = FakeBackend(Settings(server_url=SERVER))
+    dialog = make_dialog(qtbot, backend)
+
+    async def scenario() -> None:
+        dialog.username.setText("alice")
+        dialog.password.setText("wrong")
+        click(qtbot, dialog.sign_in_button)
+        await dialog.idle()
+
+    run(scenario())
+    assert "refused these credentials" in dialog.account_status.text()
+    assert dialog.agent_label.text() == "Not signed in"
+    assert dialog.sign_in_button.isEnabled()
+    assert not dialog.sign_out_button.isEnabled()
+
+
+def test_sign_in_with_a_token_that_is_never_shown_back(qtbot: QtBot, run: Runner[None]) -> None:
+    backend = FakeBackend(Settings(server_url=SERVER))
+    dialog = make_dialog(qtbot, backend)
+    assert dialog.token.echoMode() == QLineEdit.EchoMode.Password
+
+    async def scenario() -> None:
+        dialog.use_token.setChecked(True)
+        assert dialog.credentials.currentIndex() == 1
+        dialog.token.setText("  tok-123 ")
+        click(qtbot, dialog.sign_in_button)
+        await dialog.idle()
+
+    run(scenario())
+    assert backend.calls[0] == ("sign_in_token", SERVER, "tok-123")
+    assert dialog.agent_label.text() == "Alice Agent (alice)"
+    assert dialog.token.text() == ""
+    dialog.load(backend.settings())
+    assert dialog.token.text() == ""
+
+
+def test_sign_in_refuses_a_bad_url_without_calling_the_backend(qtbot: QtBot) -> None:
+    backend = FakeBackend()
+    dialog = make_dialog(qtbot, backend)
+    dialog.server_url.setText("helpdesk.example.com")
+    dialog.username.setText("alice")
+    dialog.password.setText("correct horse")
+    click(qtbot, dialog.sign_in_button)
+    assert backend.calls == []
+    assert "https://" in dialog.server_url_error.text()
+    dialog.server_url.setText("")
+    click(qtbot, dialog.sign_in_button)
+    assert "helpdesk address" in dialog.server_url_error.text()
+    assert not dialog.busy()
+
+
+def test_missing_credentials_are_asked_for(qtbot: QtBot) -> None:
+    backend = FakeBackend(Settings(server_url=SERVER))
+    dialog = make_dialog(qtbot, backend)
+    click(qtbot, dialog.sign_in_button)
+    assert dialog.account_status.text() == "Enter your user name and password first."
+    dialog.use_token.setChecked(True)
+    click(qtbot, dialog.sign_in_button)
+    assert dialog.account_status.text() == "Paste an API token first."
+    assert backend.calls == []
+
+
+def test_test_connection_shows_the_backends_words(qtbot: QtBot, run: Runner[None]) -> None:
+    backend = FakeBackend(Settings(server_url=SERVER), agent=ALICE)
+    dialog = make_dialog(qtbot, backend)
+
+    async def scenario() -> None:
+        click(qtbot, dialog.test_button)
+        await dialog.idle()
+
+    run(scenario())
+    assert dialog.account_status.text() == "Connected as Alice Agent"
+    assert backend.calls[0] == ("test_connection", SERVER)
+
+
+def test_a_connection_error_is_shown_in_words(qtbot: QtBot, run: Runner[None]) -> None:
+    backend = FakeBackend(Settings(server_url=SERVER), agent=ALICE)
+    backend.fail_next = ConnectionLost("server unreachable")
+    dialog = make_dialog(qtbot, backend)
+
+    async def scenario() -> None:
+        click(qtbot, dialog.test_button)
+        await dialog.idle()
+
+    run(scenario())
+    assert dialog.account_status.text() == "server unreachable"
+
+
+def test_sign_out(qtbot: QtBot, run: Runner[None]) -> None:
+    backend = FakeBackend(Settings(server_url=SERVER), agent=ALICE)
+    dialog = make_dialog(qtbot, backend)
+    assert dialog.agent_label.text() == "Alice Agent (alice)"
+
+    async def scenario() -> None:
+        click(qtbot, dialog.sign_out_button)
+        await dialog.idle()
+
+    run(scenario())
+    assert backend.calls == [("sign_out",)]
+    assert backend.agent is None
+    assert dialog.agent_label.text() == "Not signed in"
+    assert not dialog.sign_out_button.isEnabled()
+    assert not dialog.email_save_button.isEnabled()
+
+
+def test_names_from_the_helpdesk_are_plain_text(qtbot: QtBot) -> None:
+    backend = FakeBackend(agent=AgentInfo("a9", "eve", "<b>Eve</b> <img src=x>"))
+    dialog = make_dialog(qtbot, backend)
+    assert dialog.agent_label.textFormat() == Qt.TextFormat.PlainText
+    assert dialog.agent_label.text() == "<b>Eve</b> <img src=x> (eve)"
+
+
+# --------------------------------------------------------------------------- email
+
+
+def test_email_preferences_load_on_open_and_save(qtbot: QtBot, run: Runner[None]) -> None:
+    backend = FakeBackend(Settings(server_url=SERVER), agent=ALICE)
+    dialog = make_dialog(qtbot, backend, show=False)
+    assert not dialog.email_enabled.isEnabled()  # nothing loaded yet
+
+    async def load() -> None:
+        dialog.show()
+        await dialog.idle()
+
+    run(load())
+    assert dialog.email_enabled.isEnabled()
+    assert not dialog.email_enabled.isChecked()
+    assert dialog.email_frequency.currentData() == EmailFrequency.INSTANT
+    assert {t for t, box in dialog.email_type_boxes.items() if box.isChecked()} == {A}
+
+    async def save() -> None:
+        dialog.email_enabled.setChecked(True)
+        dialog.email_frequency.setCurrentIndex(
+            dialog.email_frequency.findData(EmailFrequency.DAILY_DIGEST)
+        )
+        dialog.email_type_boxes[R].setChecked(True)
+        click(qtbot, dialog.email_save_button)
+        await dialog.idle()
+
+    before = backend.preferences
+    run(save())
+    assert backend.preferences == dataclasses.replace(
+        before, email=EmailPreferences(True, EmailFrequency.DAILY_DIGEST, frozenset({A, R}))
+    )
+    assert dialog.email_status.text() == "Email settings saved."
+    assert backend.saved == []  # server-side only: the client settings are untouched
+
+
+def test_email_load_failure_is_shown_and_editing_stays_off(qtbot: QtBot, run: Runner[None]) -> None:
+    backend = FakeBackend(Settings(server_url=SERVER), agent=ALICE)
+    backend.fail_next = ConnectionLost("the helpdesk did not answer")
+    dialog = make_dialog(qtbot, backend)
+
+    async def scenario() -> None:
+        click(qtbot, dialog.email_load_button)
+        await dialog.idle()
+
+    run(scenario())
+    assert dialog.email_status.text() == "the helpdesk did not answer"
+    assert not dialog.email_save_button.isEnabled()
+    assert dialog.email_load_button.isEnabled()
+
+
+# --------------------------------------------------------------------------- general
+
+
+def test_start_at_login_acts_at_once(qtbot: QtBot) -> None:
+    backend = FakeBackend()
+    dialog = make_dialog(qtbot, backend)
+    click_box = dialog.start_at_login
+    qtbot.mouseClick(click_box, Qt.MouseButton.LeftButton)
+    assert backend.autostart == [True]
+    assert click_box.isChecked()
+    dialog.accept()
+    assert backend.saved[-1].start_at_login is True
+
+
+def test_start_at_login_failure_reverts_and_explains(qtbot: QtBot) -> None:
+    backend = FakeBackend()
+    backend.autostart_error = RuntimeError("Start at login is not available on macOS yet")
+    dialog = make_dialog(qtbot, backend)
+    qtbot.mouseClick(dialog.start_at_login, Qt.MouseButton.LeftButton)
+    assert not dialog.start_at_login.isChecked()
+    assert dialog.start_at_login_error.text() == "Start at login is not available on macOS yet"
+
+
+def test_open_log_folder(qtbot: QtBot) -> None:
+    backend = FakeBackend()
+    dialog = make_dialog(qtbot, backend)
+    click(qtbot, dialog.open_logs_button)
+    assert backend.log_folder_opened == 1
+
+
+# --------------------------------------------------------------------------- schedule editor
+
+
+def widgets(
+    editor: ScheduleEditor, row: int
+) -> tuple[QComboBox, QTimeEdit, QTimeEdit, QPushButton]:
+    cells = [editor.table.cellWidget(row, column) for column in range(4)]
+    day, start, end, remove = cells
+    assert isinstance(day, QComboBox) and isinstance(remove, QPushButton)
+    assert isinstance(start, QTimeEdit) and isinstance(end, QTimeEdit)
+    return day, start, end, remove
+
+
+def test_schedule_editor_round_trips_ranges(qtbot: QtBot) -> None:
+    editor = ScheduleEditor(UTC)
+    qtbot.addWidget(editor)
+    editor.show()
+    ranges = (QuietRange(0, "22:00", "07:00"), QuietRange(6, "00:00", "00:00"))
+    editor.set_ranges(ranges)
+    assert editor.ranges() == ranges
+    day, start, end, _ = widgets(editor, 1)
+    assert (day.currentText(), start.text(), end.text()) == ("Sunday", "00:00", "00:00")
+
+
+def test_schedule_editor_edits_adds_and_removes(qtbot: QtBot) -> None:
+    editor = ScheduleEditor(UTC)
+    qtbot.addWidget(editor)
+    editor.show()
+    editor.set_ranges([QuietRange(0, "22:00", "07:00")])
+    with qtbot.waitSignal(editor.changed):
+        click(qtbot, editor.add_button)
+    assert editor.ranges()[1] == QuietRange(1, "22:00", "07:00")
+    day, start, end, _ = widgets(editor, 1)
+    with qtbot.waitSignal(editor.changed):
+        day.setCurrentIndex(4)
+    start.setTime(QTime(18, 30))
+    end.setTime(QTime(6, 15))
+    assert editor.ranges() == (QuietRange(0, "22:00", "07:00"), QuietRange(4, "18:30", "06:15"))
+    _, _, _, remove_first = widgets(editor, 0)
+    with qtbot.waitSignal(editor.changed):
+        click(qtbot, remove_first)
+    assert editor.ranges() == (QuietRange(4, "18:30", "06:15"),)
+    click(qtbot, editor.weeknights_button)
+    assert editor.ranges() == tuple(QuietRange(d, "22:00", "07:00") for d in range(5))
+    click(qtbot, editor.clear_button)
+    assert editor.ranges() == ()
+
+
+def test_schedule_editor_previews_against_the_clock(qtbot: QtBot) -> None:
+    monday_23 = datetime(2026, 1, 5, 23, 0, tzinfo=UTC)
+    now = [monday_23]
+    editor = ScheduleEditor(UTC, now=lambda: now[0])
+    qtbot.addWidget(editor)
+    assert editor.preview.text() == "No quiet hours."
+    editor.set_ranges([QuietRange(0, "22:00", "07:00")])
+    assert editor.preview.text() == "Quiet now: quiet hours until 07:00."
+    now[0] = datetime(2026, 1, 6, 12, 0, tzinfo=UTC)
+    editor.add_range(QuietRange(3, "09:00", "10:00"))
+    assert editor.preview.text() == "Next quiet hours: Thursday 09:00."
+
+
+def test_the_dialog_saves_what_the_editor_holds(qtbot: QtBot) -> None:
+    backend = FakeBackend()
+    dialog = make_dialog(qtbot, backend)
+    click(qtbot, dialog.schedule_editor.weeknights_button)
+    dialog.accept()
+    assert backend.saved[-1].quiet_hours == tuple(QuietRange(d, "22:00", "07:00") for d in range(5))
