@@ -30,8 +30,8 @@ MINUTE = timedelta(minutes=1)
 TINY = timedelta(microseconds=1)
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 def quiet_spans(schedule: QuietSchedule, start: datetime, end: datetime) -> list[tuple[str, str]]:

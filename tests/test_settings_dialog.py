@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import pytest
 import qasync
 from PySide6.QtCore import Qt, QTime
+from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QComboBox, QDialog, QLineEdit, QPushButton, QTimeEdit
 from pytestqt.qtbot import QtBot
 
@@ -170,7 +171,7 @@ def make_dialog(qtbot: QtBot, backend: FakeBackend, *, show: bool = True) -> Set
 
 def click(qtbot: QtBot, button: QPushButton) -> None:
     assert button.isEnabled(), f"{button.text()} is disabled"
-    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    QTest.mouseClick(button, Qt.MouseButton.LeftButton)
 
 
 CUSTOM = Settings(
@@ -529,7 +530,7 @@ def test_start_at_login_acts_at_once(qtbot: QtBot) -> None:
     backend = FakeBackend()
     dialog = make_dialog(qtbot, backend)
     click_box = dialog.start_at_login
-    qtbot.mouseClick(click_box, Qt.MouseButton.LeftButton)
+    QTest.mouseClick(click_box, Qt.MouseButton.LeftButton)
     assert backend.autostart == [True]
     assert click_box.isChecked()
     dialog.accept()
@@ -540,7 +541,7 @@ def test_start_at_login_failure_reverts_and_explains(qtbot: QtBot) -> None:
     backend = FakeBackend()
     backend.autostart_error = RuntimeError("Start at login is not available on macOS yet")
     dialog = make_dialog(qtbot, backend)
-    qtbot.mouseClick(dialog.start_at_login, Qt.MouseButton.LeftButton)
+    QTest.mouseClick(dialog.start_at_login, Qt.MouseButton.LeftButton)
     assert not dialog.start_at_login.isChecked()
     assert dialog.start_at_login_error.text() == "Start at login is not available on macOS yet"
 
