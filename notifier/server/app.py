@@ -180,12 +180,20 @@ class HelpdeskApp:
 
     # ----------------------------------------------------------------- auth and me
 
+    async def _sign_in(self, username: str, password: str, purpose: str) -> str | None:
+        """A new token for a correct agent username and password, else None."""
+        record = await self.database.run(repository.password_record, username)
+        user = await asyncio.to_thread(repository.verify_password, record, password)
+        if user is None:
+            return None
+        return await self.database.run(repository.create_token, user.id, purpose)
+
     async def issue_token(self, request: Request) -> Response:
         data = await self._json(request)
         username, password = data.get("username"), data.get("password")
         if not isinstance(username, str) or not isinstance(password, str):
             raise ActionError(400, "invalid_field", "username and password must be strings")
-        token = await self.database.run(repository.login, username, password, "api")
+        token = await self._sign_in(username, password, "api")
         if token is None:
             raise ActionError(401, "unauthorized", "wrong username or password")
         return JSONResponse({"token": token})
@@ -328,9 +336,7 @@ class HelpdeskApp:
     async def login(self, request: Request) -> Response:
         form = web.parse_form(await self._body(request))
         target = safe_next(form.get("next"))
-        token = await self.database.run(
-            repository.login, form.get("username", ""), form.get("password", ""), "session"
-        )
+        token = await self._sign_in(form.get("username", ""), form.get("password", ""), "session")
         if token is None:
             return HTMLResponse(
                 web.login_page(target, "Wrong username or password."), status_code=401

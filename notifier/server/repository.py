@@ -217,25 +217,38 @@ def agents_by_usernames(connection: sqlite3.Connection, usernames: Iterable[str]
     return list(found.values())
 
 
-def check_password(connection: sqlite3.Connection, username: str, password: str) -> User | None:
-    """The agent with this username and password, or None (same answer for either mistake)."""
+@dataclass(frozen=True, slots=True)
+class PasswordRecord:
+    """What checking a password needs; read on the database thread, checked off it."""
+
+    user: User | None
+    password_hash: str | None
+    salt_hex: str | None
+
+
+def password_record(connection: sqlite3.Connection, username: str) -> PasswordRecord:
     row = connection.execute(
         f"SELECT {_USER_COLUMNS}, password_hash, password_salt FROM users"  # noqa: S608
         " WHERE username = ? AND kind = 'agent'",
         (username,),
     ).fetchone()
-    if row is None or row[6] is None:
+    if row is None:
+        return PasswordRecord(None, None, None)
+    return PasswordRecord(_user(row), row[6], row[7])
+
+
+def verify_password(record: PasswordRecord, password: str) -> User | None:
+    """The agent if ``password`` is theirs, else None (the same answer for either mistake).
+
+    CPU-bound (scrypt, tens of ms): run it in a worker thread, not on the database thread,
+    so a sign-in never stalls the streams.
+    """
+    if record.user is None or record.password_hash is None or record.salt_hex is None:
         # Spend the same work as a real check so timing does not reveal which usernames exist.
         _hash_password(password, b"0" * 16)
         return None
-    expected = _hash_password(password, bytes.fromhex(row[7]))
-    return _user(row) if hmac.compare_digest(expected, row[6]) else None
-
-
-def login(connection: sqlite3.Connection, username: str, password: str, purpose: str) -> str | None:
-    """A new token of ``purpose`` for a correct username and password, else None."""
-    user = check_password(connection, username, password)
-    return create_token(connection, user.id, purpose) if user else None
+    expected = _hash_password(password, bytes.fromhex(record.salt_hex))
+    return record.user if hmac.compare_digest(expected, record.password_hash) else None
 
 
 # --------------------------------------------------------------------------- preferences
