@@ -11,6 +11,7 @@ so the UI can show what was synced before.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import logging.handlers
 import os
@@ -91,8 +92,19 @@ def build_engine(
         log.info("signed out (%s)", credentials.token_source)
         return None, cache
     config = transport if transport is not None else TransportConfig.from_settings(settings)
+    notice = None
+    try:
+        config.ssl_context()
+    except ValueError as error:
+        # Verification stays on with the system's trust store; a server signed by the missing
+        # CA then fails with a certificate error the status shows. Never turn verification off.
+        log.warning("%s", error)
+        notice = str(error)
+        config = dataclasses.replace(config, ca_bundle=None)
     backend = ReferenceBackend(credentials.server_url, credentials.token, config)
-    engine = SyncEngine(backend, cache, SystemClock(), on_status=on_status, on_change=on_change)
+    engine = SyncEngine(
+        backend, cache, SystemClock(), on_status=on_status, on_change=on_change, notice=notice
+    )
     return engine, cache
 
 

@@ -288,3 +288,35 @@ async def test_the_environment_proxy_and_no_proxy_are_honoured(
             assert proxy.destinations == []
         else:
             assert len(proxy.destinations) >= 2
+
+
+@pytest.mark.asyncio
+async def test_an_unusable_ca_bundle_is_reported_and_verification_stays_on(
+    helpdesk: Helpdesk, agents: tuple[str, str], tmp_path: Path
+) -> None:
+    alice, _ = agents
+    bundle = tmp_path / "company-ca.pem"
+    bundle.write_text("not a certificate")
+    paths = AppPaths(tmp_path / "config", tmp_path / "cache", tmp_path / "logs")
+    run = Harness(None, None, None)  # type: ignore[arg-type]
+    engine, cache = build_engine(
+        paths,
+        Settings(ca_bundle=str(bundle)),
+        on_status=run.on_status,
+        on_change=run.on_change,
+        environ={"NOTIFIER_SERVER": helpdesk.url, "NOTIFIER_TOKEN": alice},
+    )
+    assert engine is not None
+    run.engine, run.cache = engine, cache
+    task = asyncio.create_task(engine.run())
+    try:
+        await converge(run, helpdesk.url, alice)  # plain http here, so it still syncs
+        notice = run.statuses[0].notice
+        assert notice is not None and "CA bundle" in notice
+    finally:
+        await engine.stop()
+        async with asyncio.timeout(15):
+            await task
+        cache.close()
+    with pytest.raises(RuntimeError, match="once"):
+        await engine.run()

@@ -133,6 +133,7 @@ class SyncEngine:
         self._helpers: set[asyncio.Task[None]] = set()
         self._stopped = asyncio.Event()
         self._running = False
+        self._finished = False
 
     # ------------------------------------------------------------------ public API
 
@@ -145,9 +146,11 @@ class SyncEngine:
         return self._cache
 
     async def run(self) -> None:
-        """Connect, resume and reconnect with backoff until :meth:`stop`; then clean up."""
-        if self._running:
-            raise RuntimeError("SyncEngine.run() is already running")
+        """Connect, resume and reconnect with backoff until :meth:`stop`; then close the
+        backend. Runs once per engine (sign-in again = a new engine from compose)."""
+        if self._running or self._finished:
+            # The backend is closed when run() returns: build a new engine to sync again.
+            raise RuntimeError("SyncEngine.run() can run once")
         self._running = True
         self._stopped.clear()
         watchdog = asyncio.create_task(self._watchdog(), name="sync-watchdog")
@@ -173,6 +176,7 @@ class SyncEngine:
                     await self._connection_task
             await self._backend.aclose()
             self._running = False
+            self._finished = True
 
     async def stop(self) -> None:
         """Close the connection cleanly; :meth:`run` returns."""
