@@ -1,0 +1,125 @@
+"""The settings dialog over the real controller and LiveServices, against the reference
+helpdesk on loopback: sign in with a password, test the connection, edit the server-side
+email preferences, sign out. Only the true edges are fakes: the OS keyring (in memory), the
+browser, and the controller's clock/scheduler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import UTC
+from pathlib import Path
+
+import keyring
+import keyring.backend
+import pytest
+from engine_keyring import MemoryKeyring
+from helpdesk import Helpdesk
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QPushButton
+from pytestqt.qtbot import QtBot
+from tray_fakes import FakeClock, FakeScheduler, RecordingUrlOpener
+
+from notifier.app.controller import AppController
+from notifier.core.settings import Settings
+from notifier.core.wire import EmailFrequency, NotificationType, Preferences
+from notifier.main import LiveServices
+from notifier.store.cache import NotificationCache
+from notifier.store.paths import app_paths
+from notifier.store.secrets import SERVICE
+from notifier.store.settings_file import load_settings
+from notifier.ui.schedule_editor import ScheduleEditor
+from notifier.ui.settings_dialog import SettingsDialog
+
+TIMEOUT_S = 20
+
+
+@pytest.fixture
+def memory_keyring() -> Iterator[MemoryKeyring]:
+    previous: keyring.backend.KeyringBackend = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    try:
+        yield backend
+    finally:
+        keyring.set_keyring(previous)
+
+
+def click(button: QPushButton) -> None:
+    assert button.isEnabled(), f"{button.text()} is disabled"
+    QTest.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+@pytest.mark.asyncio
+async def test_sign_in_email_preferences_and_sign_out_through_the_dialog(
+    qtbot: QtBot, helpdesk: Helpdesk, tmp_path: Path, memory_keyring: MemoryKeyring
+) -> None:
+    helpdesk.add_agent("alice", "Alice Able", password="correct horse battery")
+    paths = app_paths({"NOTIFIER_HOME": str(tmp_path / "app")}).ensure()
+    cache = NotificationCache.open(paths.cache_file)
+    clock = FakeClock()
+    controller = AppController(
+        settings=Settings(),
+        cache=cache,
+        clock=clock,
+        scheduler=FakeScheduler(clock),
+        url_opener=RecordingUrlOpener(),
+        services=LiveServices(paths, {}),
+        settings_path=paths.settings_file,
+    )
+    dialog = SettingsDialog(controller, schedule_editor=ScheduleEditor(UTC))
+    qtbot.addWidget(dialog)
+    dialog.show()
+    try:
+        async with asyncio.timeout(TIMEOUT_S):
+            # A wrong password: refused by the helpdesk, nothing stored.
+            dialog.server_url.setText(helpdesk.url)
+            dialog.username.setText("alice")
+            dialog.password.setText("wrong")
+            click(dialog.sign_in_button)
+            await dialog.idle()
+            assert "refused" in dialog.account_status.text()
+            assert memory_keyring.entries == {}
+
+            dialog.password.setText("correct horse battery")
+            click(dialog.sign_in_button)
+            await dialog.idle()  # the sign-in, then the email preferences load
+            await dialog.idle()
+            assert dialog.agent_label.text() == "Alice Able (alice)"
+            assert dialog.password.text() == ""
+            token = memory_keyring.entries[(SERVICE, helpdesk.url)]
+            assert token and token not in dialog.account_status.text()
+            assert load_settings(paths.settings_file).server_url == helpdesk.url
+
+            click(dialog.test_button)
+            await dialog.idle()
+            assert dialog.account_status.text() == "Connected as Alice Able"
+
+            # Email preferences live on the helpdesk: change them there through the dialog.
+            assert dialog.email_save_button.isEnabled(), dialog.email_status.text()
+            dialog.email_enabled.setChecked(True)
+            dialog.email_frequency.setCurrentIndex(
+                dialog.email_frequency.findData(EmailFrequency.DAILY_DIGEST)
+            )
+            for kind, box in dialog.email_type_boxes.items():
+                box.setChecked(kind is NotificationType.MENTION)
+            click(dialog.email_save_button)
+            await dialog.idle()
+            assert dialog.email_status.text() == "Email settings saved."
+            alice = helpdesk.actions(token)
+            response = await asyncio.to_thread(alice.request, "GET", "/api/v1/me/preferences")
+            email = Preferences.parse(response.json()).email
+            assert email.enabled
+            assert email.frequency is EmailFrequency.DAILY_DIGEST
+            assert email.types == frozenset({NotificationType.MENTION})
+
+            click(dialog.sign_out_button)
+            await dialog.idle()
+            assert dialog.agent_label.text() == "Not signed in"
+            assert memory_keyring.entries == {}  # the token left the keyring
+    finally:
+        async with asyncio.timeout(TIMEOUT_S):
+            await controller.stop()
+        cache.close()
