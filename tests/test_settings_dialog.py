@@ -33,6 +33,8 @@ from notifier.core.wire import (
 )
 from notifier.ui.schedule_editor import ScheduleEditor
 from notifier.ui.settings_dialog import (
+    SESSION_REFUSED,
+    SIGN_IN_REFUSED,
     TAB_ACCOUNT,
     TAB_GENERAL,
     TAB_NOTIFICATIONS,
@@ -370,7 +372,7 @@ def test_wrong_credentials_are_reported_and_the_buttons_come_back(
         await dialog.idle()
 
     run(scenario())
-    assert "refused these credentials" in dialog.account_status.text()
+    assert dialog.account_status.text() == SIGN_IN_REFUSED
     assert dialog.agent_label.text() == "Not signed in"
     assert dialog.sign_in_button.isEnabled()
     assert not dialog.sign_out_button.isEnabled()
@@ -448,6 +450,19 @@ def test_a_connection_error_is_shown_in_words(qtbot: QtBot, run: Runner[None]) -
     assert dialog.account_status.text() == "server unreachable"
 
 
+def test_a_refused_session_is_not_called_wrong_credentials(qtbot: QtBot, run: Runner[None]) -> None:
+    backend = FakeBackend(Settings(server_url=SERVER), agent=ALICE)
+    backend.fail_next = AuthFailed("token revoked", status=401)
+    dialog = make_dialog(qtbot, backend)
+
+    async def scenario() -> None:
+        click(qtbot, dialog.test_button)
+        await dialog.idle()
+
+    run(scenario())
+    assert dialog.account_status.text() == SESSION_REFUSED
+
+
 def test_sign_out(qtbot: QtBot, run: Runner[None]) -> None:
     backend = FakeBackend(Settings(server_url=SERVER), agent=ALICE)
     dialog = make_dialog(qtbot, backend)
@@ -500,11 +515,15 @@ def test_email_preferences_load_on_open_and_save(qtbot: QtBot, run: Runner[None]
         await dialog.idle()
 
     before = backend.preferences
+    assert dialog.in_app.isChecked() and dialog.comment_reactions.isChecked()
+    dialog.comment_reactions.setChecked(False)
     run(save())
     assert backend.preferences == dataclasses.replace(
-        before, email=EmailPreferences(True, EmailFrequency.DAILY_DIGEST, frozenset({A, R}))
-    )
-    assert dialog.email_status.text() == "Email settings saved."
+        before,
+        email=EmailPreferences(True, EmailFrequency.DAILY_DIGEST, frozenset({A, R})),
+        comment_reactions=False,
+    )  # the server-side types, quiet hours and time zone went back as loaded
+    assert dialog.email_status.text() == "Saved on the helpdesk."
     assert backend.saved == []  # server-side only: the client settings are untouched
 
 
@@ -520,6 +539,7 @@ def test_email_load_failure_is_shown_and_editing_stays_off(qtbot: QtBot, run: Ru
     run(scenario())
     assert dialog.email_status.text() == "the helpdesk did not answer"
     assert not dialog.email_save_button.isEnabled()
+    assert not dialog.in_app.isEnabled()
     assert dialog.email_load_button.isEnabled()
 
 

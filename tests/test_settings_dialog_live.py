@@ -107,10 +107,12 @@ async def test_sign_in_email_preferences_and_sign_out_through_the_dialog(
                 box.setChecked(kind is NotificationType.MENTION)
             click(dialog.email_save_button)
             await dialog.idle()
-            assert dialog.email_status.text() == "Email settings saved."
+            assert dialog.email_status.text() == "Saved on the helpdesk."
             alice = helpdesk.actions(token)
             response = await asyncio.to_thread(alice.request, "GET", "/api/v1/me/preferences")
-            email = Preferences.parse(response.json()).email
+            preferences = Preferences.parse(response.json())
+            email = preferences.email
+            assert preferences.in_app
             assert email.enabled
             assert email.frequency is EmailFrequency.DAILY_DIGEST
             assert email.types == frozenset({NotificationType.MENTION})

@@ -150,10 +150,15 @@ def _loop_running() -> bool:
     return True
 
 
-def describe_error(error: BaseException) -> str:
-    """An exception from the backend in words for the status line (never a token)."""
+SIGN_IN_REFUSED = "The helpdesk refused these credentials. Check them and try again."
+SESSION_REFUSED = "The helpdesk did not accept the saved sign-in. Sign in again."
+
+
+def describe_error(error: BaseException, refused: str = SESSION_REFUSED) -> str:
+    """An exception from the backend in words for the status line (never a token).
+    ``refused`` is what a 401 means for this call."""
     if isinstance(error, AuthFailed):
-        return "The helpdesk refused these credentials. Check them and sign in again."
+        return refused
     if isinstance(error, SettingsError):
         return error.reason
     if isinstance(error, NotifierError):
@@ -324,12 +329,17 @@ class SettingsDialog(QDialog):
             self.email_frequency.addItem(label, frequency)
         self.email_frequency.setAccessibleName("Email frequency")
         self.email_type_boxes = {t: QCheckBox(label, tab) for t, label in TYPE_LABELS.items()}
+        self.in_app = QCheckBox("Create notifications for me at all (off: nothing arrives)", tab)
+        self.comment_reactions = QCheckBox("Tell me when people react to my comments", tab)
         self.email_load_button = QPushButton("Reload", tab)
-        self.email_save_button = QPushButton("Save email settings", tab)
+        self.email_save_button = QPushButton("Save helpdesk settings", tab)
         self.email_load_button.clicked.connect(self._on_email_load_clicked)
         self.email_save_button.clicked.connect(self._on_email_save_clicked)
         self.email_status = _status_label(tab, "email_status")
-        note = QLabel("Email settings are kept on the helpdesk and saved with their own button.")
+        note = QLabel(
+            "These settings are kept on the helpdesk (they follow you to other devices) and "
+            "are saved with their own button."
+        )
         note.setWordWrap(True)
 
         types = QVBoxLayout()
@@ -339,6 +349,8 @@ class SettingsDialog(QDialog):
         form.addRow(self.email_enabled)
         form.addRow("How often:", self.email_frequency)
         form.addRow("Email me about:", types)
+        form.addRow("On the helpdesk:", self.in_app)
+        form.addRow("", self.comment_reactions)
         buttons = QHBoxLayout()
         buttons.addWidget(self.email_save_button)
         buttons.addWidget(self.email_load_button)
@@ -519,7 +531,13 @@ class SettingsDialog(QDialog):
         self._set_email_editable(agent is not None and self._preferences is not None)
 
     def _set_email_editable(self, editable: bool) -> None:
-        for widget in (self.email_enabled, self.email_frequency, self.email_save_button):
+        for widget in (
+            self.email_enabled,
+            self.email_frequency,
+            self.email_save_button,
+            self.in_app,
+            self.comment_reactions,
+        ):
             widget.setEnabled(editable and not self._tasks)
         for box in self.email_type_boxes.values():
             box.setEnabled(editable and not self._tasks)
@@ -556,6 +574,8 @@ class SettingsDialog(QDialog):
         status: QLabel,
         doing: str,
         on_success: Callable[[_T], None],
+        *,
+        refused: str = SESSION_REFUSED,
     ) -> None:
         """Run one backend call as a task; buttons off meanwhile; outcome in ``status``."""
         if self._tasks:  # one call at a time; the buttons are off, but Enter is not
@@ -567,7 +587,7 @@ class SettingsDialog(QDialog):
             status.setText("This needs the app's event loop, which is not running.")
             return
         status.setText(doing)
-        task = asyncio.ensure_future(self._guarded(coroutine, status, on_success))
+        task = asyncio.ensure_future(self._guarded(coroutine, status, on_success, refused))
         self._tasks.add(task)
         self._set_busy(True)
 
@@ -585,6 +605,7 @@ class SettingsDialog(QDialog):
         coroutine: Coroutine[Any, Any, _T],
         status: QLabel,
         on_success: Callable[[_T], None],
+        refused: str,
     ) -> None:
         try:
             result = await coroutine
@@ -597,7 +618,7 @@ class SettingsDialog(QDialog):
         except Exception as error:  # every failure ends in the status line, not a crash
             if not isinstance(error, NotifierError | ValueError):
                 log.exception("settings dialog: backend call failed")
-            status.setText(describe_error(error))
+            status.setText(describe_error(error, refused))
         else:
             on_success(result)
 
@@ -639,7 +660,13 @@ class SettingsDialog(QDialog):
                 return
             coroutine = self._backend.sign_in_password(server_url, username, self.password.text())
         self.server_url.setText(server_url)
-        self._run(coroutine, self.account_status, "Signing in…", self._on_signed_in)
+        self._run(
+            coroutine,
+            self.account_status,
+            "Signing in…",
+            self._on_signed_in,
+            refused=SIGN_IN_REFUSED,
+        )
 
     def _on_signed_in(self, agent: AgentInfo) -> None:
         self.password.clear()
@@ -681,7 +708,7 @@ class SettingsDialog(QDialog):
         self._run(
             self._backend.load_preferences(),
             self.email_status,
-            "Loading email settings from the helpdesk…",
+            "Loading from the helpdesk…",
             self._on_preferences_loaded,
         )
 
@@ -692,29 +719,37 @@ class SettingsDialog(QDialog):
         self.email_frequency.setCurrentIndex(self.email_frequency.findData(email.frequency))
         for kind, box in self.email_type_boxes.items():
             box.setChecked(kind in email.types)
+        self.in_app.setChecked(preferences.in_app)
+        self.comment_reactions.setChecked(preferences.comment_reactions)
         self.email_status.setText("")
         self._set_email_editable(True)
 
     def _on_email_save_clicked(self) -> None:
         if self._preferences is None:
-            self.email_status.setText("Load the email settings first.")
+            self.email_status.setText("Load the helpdesk settings first.")
             return
         email = EmailPreferences(
             enabled=self.email_enabled.isChecked(),
             frequency=EmailFrequency(self.email_frequency.currentData()),
             types=frozenset(t for t, box in self.email_type_boxes.items() if box.isChecked()),
         )
-        preferences = dataclasses.replace(self._preferences, email=email)
+        # Only what this tab shows changes; the rest of the document goes back as loaded.
+        preferences = dataclasses.replace(
+            self._preferences,
+            email=email,
+            in_app=self.in_app.isChecked(),
+            comment_reactions=self.comment_reactions.isChecked(),
+        )
         self._run(
             self._backend.save_preferences(preferences),
             self.email_status,
-            "Saving email settings…",
+            "Saving to the helpdesk…",
             self._on_preferences_saved,
         )
 
     def _on_preferences_saved(self, preferences: Preferences) -> None:
         self._on_preferences_loaded(preferences)
-        self.email_status.setText("Email settings saved.")
+        self.email_status.setText("Saved on the helpdesk.")
 
     def _on_start_at_login_clicked(self, enabled: bool) -> None:
         try:
