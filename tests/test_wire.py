@@ -137,7 +137,18 @@ def test_oversize_frame_is_rejected_before_parsing() -> None:
     assert info.value.code == "too_large"
 
 
-@pytest.mark.parametrize("frame", ["", "{", "[1,2]", "null", '"hello"', b"\xff\xfe"])
+@pytest.mark.parametrize(
+    "frame",
+    [
+        "",
+        "{",
+        "[1,2]",
+        "null",
+        '"hello"',
+        b"\xff\xfe",
+        '{"type":"synced","seq":' + "9" * 5000 + "}",
+    ],
+)
 def test_malformed_frames_are_rejected(frame: str | bytes) -> None:
     with pytest.raises(WireError) as info:
         parse_server_event(frame)

@@ -206,7 +206,9 @@ def decode_json(raw: str | bytes) -> Any:
         raise WireError("too_large", f"message of {size} bytes exceeds {MAX_FRAME_BYTES} bytes")
     try:
         return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except ValueError as exc:
+        # JSONDecodeError and UnicodeDecodeError are ValueErrors, and so is CPython's refusal of
+        # integers longer than 4,300 digits (a cheap denial-of-service otherwise).
         raise WireError("malformed_json", f"message is not valid JSON: {exc}") from None
 
 
