@@ -225,10 +225,18 @@ async def _tail_async(
     final: list[ConnectionStatus] = []
     stop_requested = asyncio.Event()
 
+    shown: list[tuple[object, ...]] = []
+
     def on_status(status: ConnectionStatus) -> None:
+        # The engine also publishes when only the agent or the retry time changed; a
+        # terminal wants a line per state, error or notice change.
+        key = (status.state, status.last_error, status.notice)
+        if shown and shown[-1] == key:
+            return
+        shown.append(key)
         detail = f": {status.last_error}" if status.last_error else ""
         io.warn(f"[{status.state.value}{detail}]")
-        if status.notice:
+        if status.notice and (len(shown) == 1 or shown[-2][2] != status.notice):
             io.warn(f"[notice: {status.notice}]")
         if status.state is ConnectionState.AUTH_FAILED:
             final.append(status)
