@@ -99,6 +99,11 @@ def test_everything_else_is_refused_with_a_reason(url: str, reason_part: str) ->
         ("https://bücher.example", "https://xn--bcher-kva.example/t/1", True),
         ("https://xn--bcher-kva.example", "https://BÜCHER.example/t/1", True),
         ("https://bucher.example", "https://bücher.example/t/1", False),
+        # IDNA 2003 maps ß to ss, browsers do not: never let the two meet
+        ("https://strasse.example", "https://straße.example/t/1", False),
+        ("https://strasse.example", "https://STRASSE.example/t/1", True),
+        ("https://xn--strae-oqa.example", "https://straße.example/t/1", False),
+        ("https://example.gr", "https://ςexample.gr/t/1", False),
     ],
 )
 def test_origin_comparison(server: str, url: str, allowed: bool) -> None:

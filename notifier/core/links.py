@@ -9,7 +9,8 @@ case-insensitively after IDNA encoding), and refuses with a reason otherwise.
 It is deliberately stricter than a URL parser: anything a browser might read differently
 from :func:`urllib.parse.urlsplit` is refused outright instead of being normalised: backslashes
 (browsers treat ``\\`` as ``/`` in http URLs, so ``https://helpdesk\\@evil.com`` would go to
-evil.com), control, format and whitespace characters, percent-escapes in the host, user info
+evil.com), control, format and whitespace characters, percent-escapes in the host, host
+letters that IDNA 2003 and browsers encode differently (``ß``, ``ς``), user info
 (``https://helpdesk.example.com@evil.com``), scheme-relative URLs (``//evil.com``), and URLs
 longer than :data:`MAX_LINK_CHARS`.
 """
@@ -23,6 +24,11 @@ from urllib.parse import urlsplit
 MAX_LINK_CHARS: Final = 2048
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 _ALLOWED_SCHEMES: Final = frozenset(_DEFAULT_PORTS)
+# Python's "idna" codec is IDNA 2003, which maps these to other letters ("ß" -> "ss"), while
+# browsers (UTS #46, non-transitional) keep them: "straße.example" would pass a check against
+# "strasse.example" and then open xn--strae-oqa.example. ZWJ/ZWNJ are refused as format
+# characters anyway. For every other character the two agree or IDNA 2003 refuses.
+_IDNA_DEVIATIONS: Final = frozenset("\u00df\u03c2\u200c\u200d")
 
 
 class LinkRefused(ValueError):
@@ -50,6 +56,8 @@ def _check_characters(url: str, what: str) -> None:
 def _normalise_host(host: str) -> str:
     if host.startswith("[") and host.endswith("]"):  # IPv6 literal
         return host.lower()
+    if any(ch in _IDNA_DEVIATIONS for ch in host):
+        raise LinkRefused(f"host {host!r} contains a character browsers encode differently")
     try:
         encoded = host.lower().encode("idna").decode("ascii")
     except UnicodeError:
