@@ -155,7 +155,8 @@ async def test_a_cursor_ahead_of_the_server_gets_a_reset_and_a_full_reload(
     async with running_engine(helpdesk.url, alice, path) as run:
         await converge(run, helpdesk.url, alice)
         assert any(c.kind is ChangeKind.RESET for c in run.changes)
-        assert run.engine.status.notice is not None
+        live_notices = [s.notice for s in run.statuses if s.state is ConnectionState.LIVE]
+        assert live_notices[0] is not None and "resync" in live_notices[0]
         assert run.cache.count() == 1
 
 

@@ -186,6 +186,9 @@ def test_a_reset_event_drops_the_cache_and_pages_the_history_again() -> None:
     assert commands[-1] == PageHistory(s.attempt)
     assert s.status.notice is not None
     assert s.history_paged(s.attempt, 10) == [Connect(s.attempt, 10)]
+    live = s.event_received(s.attempt, SyncedEvent(10))
+    assert live[0].status.notice is not None  # type: ignore[union-attr]
+    assert s.status.notice is None  # one-off: gone after the first live status
 
 
 def test_status_is_published_only_when_it_changes() -> None:

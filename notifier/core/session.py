@@ -188,16 +188,19 @@ class SyncSession:
             self._last_error = None
             self._next_retry_at = None
             self.backoff.reset()
-            return [*self._publish(), FlushPending()]
+            went_live = [*self._publish(), FlushPending()]
+            # A notice ("cache rebuilt") is one-off: shown up to and with the first LIVE.
+            self._notice = None
+            return went_live
         if isinstance(event, ResetEvent):
             self.cursor = 0
             self.synced = False
             self._notice = "the server asked for a full resync; notifications reloaded"
-            commands: list[Command] = [
+            return [
                 Disconnect("the server cannot replay from our cursor"),
                 ResetCache(event.reason),
+                *self._connect(),
             ]
-            return commands + self._connect()
         if isinstance(event, ErrorEvent):
             self._last_error = f"the server reported a problem: {event.message or event.code}"
             return self._publish()
