@@ -5,6 +5,8 @@ server's view exactly."""
 
 from __future__ import annotations
 
+import hashlib
+import sqlite3
 from datetime import timedelta
 from pathlib import Path
 
@@ -169,3 +171,35 @@ async def test_duplicated_and_reordered_frames_change_nothing(
             n.id for c in run.changes if c.kind is ChangeKind.UPSERTED for n in c.notifications
         ]
         assert len(upserted) == len(set(upserted)) == 4
+
+
+@pytest.mark.asyncio
+async def test_a_token_revoked_while_live_ends_in_auth_failed_on_reconnect(
+    helpdesk: Helpdesk, agents: tuple[str, str], tmp_path: Path
+) -> None:
+    alice, bob = agents
+    produce(helpdesk, bob, 1, "before")
+    async with (
+        ChaosProxy("127.0.0.1", helpdesk.port) as proxy,
+        running_engine(proxy.url, alice, tmp_path / "c.sqlite3") as run,
+    ):
+        await converge(run, helpdesk.url, alice)
+        # an administrator revokes the token (the reference server has no API for it yet)
+        db = sqlite3.connect(helpdesk.db)
+        with db:
+            db.execute(
+                "DELETE FROM tokens WHERE token_hash = ?",
+                (hashlib.sha256(alice.encode()).hexdigest(),),
+            )
+        db.close()
+        await proxy.drop_all()
+        await run.wait_until(lambda: run.state is ConnectionState.AUTH_FAILED)
+        connects = run.backend.calls["open_stream"]
+        run.engine.retry_now()  # the agent insists: one more try, still refused, no loop
+        await run.wait_until(
+            lambda: (
+                run.backend.calls["open_stream"] == connects + 1
+                and run.state is ConnectionState.AUTH_FAILED
+            )
+        )
+        assert run.cache.count() == 1  # what was synced stays readable
