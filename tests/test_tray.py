@@ -231,3 +231,24 @@ def test_nothing_ticks_while_idle(qtbot: QtBot, cache: NotificationCache) -> Non
     assert [t for t in popup.findChildren(QTimer) if t.isActive()] == []
     assert [t for t in rig.app.findChildren(QTimer) if t.isActive()] == []
     assert rig.scheduler.pending() == []
+
+
+def test_settings_action_opens_the_dialog_on_the_controller(
+    qtbot: QtBot, cache: NotificationCache
+) -> None:
+    rig = Rig(qtbot, cache)
+    tray = rig.app.tray
+    assert tray is not None
+    tray.settings_action.trigger()
+    dialog = rig.app._settings_dialog
+    assert dialog is not None
+    qtbot.addWidget(dialog)
+    assert dialog.isVisible()
+    assert dialog.server_url.text() == SERVER
+    # Saving through the dialog goes to the controller, and from there to the badge.
+    dialog.badge_style.setCurrentIndex(dialog.badge_style.findData(BadgeStyle.DOT))
+    dialog.accept()
+    assert rig.controller.settings().badge_style is BadgeStyle.DOT
+    assert tray.badge_state is not None and tray.badge_state.dot
+    tray.settings_action.trigger()
+    assert rig.app._settings_dialog is dialog  # one dialog, reused

@@ -22,10 +22,9 @@ keepalive is the only periodic work.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QRect, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QGuiApplication
@@ -42,6 +41,9 @@ from notifier.ui.fallback_window import FallbackWindow
 from notifier.ui.popup import NotificationPanel, Popup
 from notifier.ui.toasts import NullSink, ToastRequest, ToastSink, choose_sink
 from notifier.ui.tray import TrayIcon, TrayShell
+
+if TYPE_CHECKING:
+    from notifier.ui.settings_dialog import SettingsDialog
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +84,7 @@ class TrayApp(QObject):
         self.sink: ToastSink = sink if sink is not None else NullSink()
         self._sink_fixed = sink is not None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._settings_dialog: Any = None
+        self._settings_dialog: SettingsDialog | None = None
         self._network: Any = None
         if shell is None:
             shell = TrayShell(self.badge_state(), self.tooltip(), use_tray=use_tray)
@@ -139,8 +141,9 @@ class TrayApp(QObject):
     def open_settings(self) -> None:
         if self._settings_dialog is None:
             # Imported on first use: the dialog is not needed for the first paint.
-            dialog_module = importlib.import_module("notifier.ui.settings_dialog")
-            self._settings_dialog = dialog_module.SettingsDialog(self.controller)
+            from notifier.ui.settings_dialog import SettingsDialog
+
+            self._settings_dialog = SettingsDialog(self.controller)
         self._settings_dialog.show()
         self._settings_dialog.raise_()
         self._settings_dialog.activateWindow()

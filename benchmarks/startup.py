@@ -1,0 +1,231 @@
+"""Start-up time, idle memory and idle wake-ups of the tray app against a bare PySide6 tray app.
+
+Issue 5's performance budget: the tray icon with the CACHED unread count must be up within
+1.5x the start-up of a bare PySide6 app showing a QSystemTrayIcon and a QMenu, idle memory
+within 1.5x that bare app's, and no polling while idle (only the keepalive).
+
+What runs (offscreen, same machine, same run, alternating so drift hits both alike):
+
+* baseline: ``python -c`` with QApplication + QSystemTrayIcon + QMenu, shown;
+* ours: ``python -m notifier`` against a reference helpdesk started here, signed in with
+  NOTIFIER_TOKEN, its cache pre-filled by a first run (so the first paint shows a real count).
+
+Measures, medians over ``--runs`` runs each:
+
+* start-up: from just before ``Popen`` to the first paint; both programs write
+  ``time.time()`` to NOTIFIER_STARTUP_MARKER right after showing the icon, and exit there
+  (NOTIFIER_EXIT_AFTER_PAINT=1);
+* idle RSS: VmRSS after ``--settle`` seconds of running (ours connected and live);
+* idle wake-ups: voluntary context switches of all threads, and CPU time, over ``--idle``
+  further seconds with nothing happening on the server.
+
+Prints a table and the ratios (ours / baseline); targets are <= 1.5 for both ratios.
+Run: ``.venv/bin/python benchmarks/startup.py`` (``--runs 3 --settle 3 --idle 5`` to be quick).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from helpdesk import Helpdesk  # noqa: E402 (the reference server fixture, outside pytest)
+
+BARE_APP = """
+import os, sys, time
+from PySide6.QtWidgets import QApplication, QMenu, QSystemTrayIcon
+from PySide6.QtGui import QIcon, QPixmap, QColor
+app = QApplication(sys.argv[:1])
+app.setQuitOnLastWindowClosed(False)
+pixmap = QPixmap(32, 32)
+pixmap.fill(QColor("#2b3a4a"))
+tray = QSystemTrayIcon(QIcon(pixmap))
+menu = QMenu()
+menu.addAction("Quit").triggered.connect(app.quit)
+tray.setContextMenu(menu)
+tray.setToolTip("bare")
+tray.show()
+app.processEvents()
+marker = os.environ.get("NOTIFIER_STARTUP_MARKER")
+if marker:
+    with open(marker, "w") as f:
+        f.write(f"{time.time()}\\n")
+if os.environ.get("NOTIFIER_EXIT_AFTER_PAINT"):
+    sys.exit(0)
+sys.exit(app.exec())
+"""
+
+
+@dataclass
+class Idle:
+    rss_mb: float
+    wakeups: int
+    cpu_s: float
+
+
+def thread_switches(pid: int) -> int:
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            for line in (task / "status").read_text().splitlines():
+                if line.startswith("voluntary_ctxt_switches:"):
+                    total += int(line.split()[1])
+        except FileNotFoundError:  # a thread ended meanwhile
+            continue
+    return total
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+def command(which: str) -> list[str]:
+    if which == "bare":
+        return [sys.executable, "-c", BARE_APP]
+    return [sys.executable, "-m", "notifier"]
+
+
+def startup_once(which: str, env: dict[str, str], work: Path) -> float:
+    marker = work / f"marker-{which}"
+    marker.unlink(missing_ok=True)
+    run_env = dict(env, NOTIFIER_STARTUP_MARKER=str(marker), NOTIFIER_EXIT_AFTER_PAINT="1")
+    started = time.time()
+    subprocess.run(command(which), env=run_env, check=True, capture_output=True, timeout=60)
+    return float(marker.read_text()) - started
+
+
+def idle_once(which: str, env: dict[str, str], settle: float, idle: float) -> Idle:
+    process = subprocess.Popen(
+        command(which), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        time.sleep(settle)
+        if process.poll() is not None:
+            raise RuntimeError(f"{which} exited early with {process.returncode}")
+        memory = rss_mb(process.pid)
+        switches, cpu = thread_switches(process.pid), cpu_seconds(process.pid)
+        time.sleep(idle)
+        return Idle(
+            rss_mb=memory,
+            wakeups=thread_switches(process.pid) - switches,
+            cpu_s=cpu_seconds(process.pid) - cpu,
+        )
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--settle", type=float, default=5.0, help="seconds before measuring RSS")
+    parser.add_argument("--idle", type=float, default=10.0, help="idle window for wake-ups")
+    parser.add_argument("--notifications", type=int, default=200)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="notifier-startup-") as temp:
+        work = Path(temp)
+        home = work / "home"
+        home.mkdir()
+        base_env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("DISPLAY", "WAYLAND_DISPLAY", "DBUS_SESSION_BUS_ADDRESS")
+        }
+        # Byte-code caching on (an installed app has its .pyc files; this environment may set
+        # PYTHONDONTWRITEBYTECODE), kept out of the source tree.
+        base_env.pop("PYTHONDONTWRITEBYTECODE", None)
+        base_env.update(
+            PYTHONPYCACHEPREFIX=str(work / "pycache"),
+            HOME=str(home),
+            XDG_CONFIG_HOME=str(home / ".config"),
+            XDG_CACHE_HOME=str(home / ".cache"),
+            XDG_RUNTIME_DIR=str(work / "runtime"),
+            QT_QPA_PLATFORM="offscreen",
+            PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring",
+        )
+        (work / "runtime").mkdir(mode=0o700)
+        server = Helpdesk(work / "server", env=base_env)
+        server.start()
+        try:
+            token = server.add_agent("alice", "Alice Able")
+            bob = server.actions(server.add_agent("bob", "Bob Baker"))
+            for i in range(args.notifications):
+                ticket = bob.create_ticket(f"Ticket {i}", "body")
+                bob.assign(ticket["id"], "alice")
+            ours_env = dict(
+                base_env,
+                NOTIFIER_HOME=str(work / "notifier"),
+                NOTIFIER_SERVER=server.url,
+                NOTIFIER_TOKEN=token,
+            )
+            bare_env = dict(base_env)
+            # A first run syncs the history into the cache, so every measured start paints a
+            # real cached count.
+            idle_once("ours", ours_env, settle=3.0, idle=0.1)
+            startup_once("bare", bare_env, work)  # warm the byte-code cache for both
+
+            startup: dict[str, list[float]] = {"bare": [], "ours": []}
+            for _ in range(args.runs):
+                for which, env in (("bare", bare_env), ("ours", ours_env)):
+                    startup[which].append(startup_once(which, env, work))
+            idle: dict[str, list[Idle]] = {"bare": [], "ours": []}
+            for _ in range(args.runs):
+                for which, env in (("bare", bare_env), ("ours", ours_env)):
+                    idle[which].append(idle_once(which, env, args.settle, args.idle))
+        finally:
+            server.stop()
+
+    def med(values: list[float]) -> float:
+        return statistics.median(values)
+
+    rows = {
+        which: (
+            med(startup[which]) * 1000,
+            med([i.rss_mb for i in idle[which]]),
+            med([float(i.wakeups) for i in idle[which]]) / args.idle,
+            med([i.cpu_s for i in idle[which]]) * 1000 / args.idle,
+        )
+        for which in ("bare", "ours")
+    }
+    print(
+        f"runs={args.runs} settle={args.settle}s idle window={args.idle}s "
+        f"cached notifications={args.notifications} (offscreen, medians)"
+    )
+    print(f"{'app':<6}{'start-up ms':>13}{'idle RSS MB':>13}{'wake-ups/s':>12}{'CPU ms/s':>10}")
+    for which, (start_ms, memory, wakeups, cpu) in rows.items():
+        print(f"{which:<6}{start_ms:>13.0f}{memory:>13.1f}{wakeups:>12.2f}{cpu:>10.2f}")
+    bare, ours = rows["bare"], rows["ours"]
+    start_ratio, memory_ratio = ours[0] / bare[0], ours[1] / bare[1]
+    print(f"start-up ratio {start_ratio:.2f} (target <= 1.5)")
+    print(f"idle RSS ratio {memory_ratio:.2f} (target <= 1.5)")
+    print("all start-up runs (ms):")
+    for which in ("bare", "ours"):
+        print(f"  {which}: " + ", ".join(f"{v * 1000:.0f}" for v in startup[which]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
