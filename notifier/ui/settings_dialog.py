@@ -289,6 +289,7 @@ class SettingsDialog(QDialog):
         )
         self.burst_threshold = QSpinBox(tab)
         self.burst_threshold.setRange(1, 100)
+        self.burst_threshold.setSuffix(" at once")
         self.burst_threshold.setAccessibleName("Summary threshold")
         self.burst_threshold.setToolTip(
             "When more than this many arrive together, show one summary instead"
