@@ -266,8 +266,9 @@ def run_tray(args: argparse.Namespace, environ: Mapping[str, str] | None = None)
         server_override=validate_server_url(override) if override else None,
     )
     tray_app = TrayApp(controller, clock, shell=shell)
-    single.activated.connect(lambda: tray_app.open_popup(None))
+    single.activated.connect(tray_app.on_another_start)
     tray_app.show_first_paint()
+    tray_app.quit_on_signals()
 
     import asyncio
 

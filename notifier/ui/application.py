@@ -22,11 +22,15 @@ keepalive is the only periodic work.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
+import socket
+import sys
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, QRect, QUrl, Signal
+from PySide6.QtCore import QObject, QRect, QSocketNotifier, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import QApplication
 
@@ -86,6 +90,7 @@ class TrayApp(QObject):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._settings_dialog: SettingsDialog | None = None
         self._network: Any = None
+        self._signal_sockets: tuple[socket.socket, socket.socket, QSocketNotifier] | None = None
         if shell is None:
             shell = TrayShell(self.badge_state(), self.tooltip(), use_tray=use_tray)
         self.tray: TrayIcon | None = shell.tray
@@ -129,6 +134,7 @@ class TrayApp(QObject):
     # ------------------------------------------------------------------ actions
 
     def open_popup(self, anchor: QRect | None = None) -> None:
+        log.debug("opening the notification list")
         if self.popup is not None:
             if self.popup.isVisible():
                 self.popup.hide()
@@ -137,6 +143,12 @@ class TrayApp(QObject):
         elif self.fallback is not None:
             self._on_popup_opened()
             self.fallback.bring_up()
+
+    def on_another_start(self) -> None:
+        """Someone started ``notifier`` again: show this instance's list instead."""
+        log.info("another start asked for the notification list")
+        if self.popup is None or not self.popup.isVisible():
+            self.open_popup(self.tray.geometry() if self.tray is not None else None)
 
     def open_settings(self) -> None:
         if self._settings_dialog is None:
@@ -150,6 +162,37 @@ class TrayApp(QObject):
 
     def request_quit(self) -> None:
         self.quitRequested.emit()
+
+    def quit_on_signals(self) -> None:
+        """SIGINT/SIGTERM (Ctrl+C, logout, ``kill``) quit cleanly, like the Quit menu item.
+
+        Python runs signal handlers only between bytecodes, and Qt's event loop waits in C++;
+        instead of waking up every few hundred ms to let Python look (polling), the C-level
+        handler writes to a socket (``signal.set_wakeup_fd``) that a QSocketNotifier watches.
+        """
+        if sys.platform == "win32":  # no wakeup-fd sockets for Qt there; Ctrl+C is enough
+            return
+        reader, writer = socket.socketpair()
+        reader.setblocking(False)
+        writer.setblocking(False)
+        signal.set_wakeup_fd(writer.fileno())
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, self._on_signal)
+        notifier = QSocketNotifier(reader.fileno(), QSocketNotifier.Type.Read, self)
+        notifier.activated.connect(self._on_signal_socket_activated)
+        self._signal_sockets = (reader, writer, notifier)
+
+    def _on_signal(self, number: int, frame: object) -> None:
+        log.info("signal %d: quitting", number)
+        self.request_quit()
+
+    def _on_signal_socket_activated(self) -> None:
+        if self._signal_sockets is None:
+            return
+        with contextlib.suppress(BlockingIOError):
+            self._signal_sockets[0].recv(
+                64
+            )  # the Python-level handler above runs right after this slot
 
     # ------------------------------------------------------------------ wiring
 
