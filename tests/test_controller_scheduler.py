@@ -31,7 +31,9 @@ def test_far_wake_ups_are_capped_not_lost(qtbot: QtBot) -> None:
     timers = scheduler.findChildren(type(scheduler.children()[0]))
     assert len(timers) == 1
     assert timers[0].isActive()
-    assert timers[0].remainingTime() <= MAX_DELAY / timedelta(milliseconds=1) + 1
+    # The interval is the cap (the wake-up callback reschedules); remainingTime() is not
+    # exact for Qt's coarse timers, the interval is.
+    assert timers[0].interval() == MAX_DELAY / timedelta(milliseconds=1) + 1
     handle.cancel()
     assert not timers[0].isActive()
 
