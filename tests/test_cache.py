@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from engine_support import LogModel, make_notification
 
+import notifier.store.cache as cache_module
 from notifier.core.wire import (
     ClearScope,
     NotificationEvent,
@@ -275,3 +277,36 @@ def test_a_version_1_cache_is_migrated_with_its_counts(tmp_path: Path) -> None:
         assert [n.id for n in cache.page()] == ["n3", "n2", "n1"]
     finally:
         cache.close()
+
+
+def test_checkpoints_run_on_a_worker_thread_while_the_owner_keeps_writing(
+    cache: NotificationCache,
+) -> None:
+    model = LogModel()
+    while not cache.wants_checkpoint:
+        cache.apply_events([model.create(f"n{model.head}")])
+    worker = threading.Thread(target=cache.checkpoint)
+    worker.start()
+    for _ in range(50):
+        cache.apply_events([model.create(f"n{model.head}")])
+    worker.join(timeout=30)
+    assert not worker.is_alive()
+    assert not cache.wants_checkpoint
+    cache.checkpoint()
+    probe = sqlite3.connect(cache.path)
+    try:
+        busy, log_frames, checkpointed = probe.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        assert busy == 0 and log_frames == checkpointed  # everything reached the main file
+    finally:
+        probe.close()
+    assert cache.count() == model.head == len(model.rows)
+
+
+def test_without_a_worker_the_cache_checkpoints_by_itself(
+    cache: NotificationCache, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cache_module, "INLINE_CHECKPOINT_AFTER", 10)
+    model = LogModel()
+    for _ in range(10):
+        cache.apply_events([model.create(f"n{model.head}")])
+    assert cache._writes_since_checkpoint == 0  # the tenth write checkpointed inline

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Coroutine
@@ -55,6 +56,9 @@ from notifier.store.cache import ActionKind, Applied, NotificationCache, Pending
 log = logging.getLogger(__name__)
 
 PAGE_LIMIT = 500
+# Work between two yields to the event loop, each slice ~1-2 ms (benchmarks/engine_loop_lag.py):
+APPLY_SLICE = 50  # rows of a REST page, applied in one transaction (~20 µs a row)
+STREAM_SLICE = 8  # stream events, one transaction each (~250 µs an event, all included)
 
 
 class SystemClock:
@@ -130,6 +134,7 @@ class SyncEngine:
         self._connection_task: asyncio.Task[None] | None = None
         self._retry_task: asyncio.Task[None] | None = None
         self._flush_task: asyncio.Task[None] | None = None
+        self._checkpoint_task: asyncio.Task[None] | None = None
         self._helpers: set[asyncio.Task[None]] = set()
         self._stopped = asyncio.Event()
         self._running = False
@@ -171,6 +176,9 @@ class SyncEngine:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if self._checkpoint_task is not None:
+                # A thread cannot be cancelled; let it finish before the caller closes the cache.
+                await asyncio.gather(self._checkpoint_task, return_exceptions=True)
             if self._connection_task is not None:
                 with contextlib.suppress(BaseException):
                     await self._connection_task
@@ -214,6 +222,7 @@ class SyncEngine:
             elif isinstance(command, Apply):
                 applied = self._cache.apply_events([command.event])
                 self._publish_changes(changes_for(applied, replay=command.replay))
+                self._maybe_checkpoint()
             elif isinstance(command, Disconnect):
                 log.info("dropping the connection: %s", command.reason)
                 self._cancel_connection()
@@ -254,6 +263,7 @@ class SyncEngine:
 
     def _local(self, applied: Applied) -> None:
         self._publish_changes(changes_for(applied, local=True))
+        self._maybe_checkpoint()
         if self._session.state is ConnectionState.LIVE:
             self._start_flush()
 
@@ -281,11 +291,17 @@ class SyncEngine:
         try:
             stream = await self._backend.open_stream(after_seq)
             try:
+                handled = 0
                 async for event in stream:
                     if isinstance(event, Hello):
                         self._execute(session.connected(attempt, event))
                     else:
                         self._execute(session.event_received(attempt, event))
+                    handled += 1
+                    if handled % STREAM_SLICE == 0:
+                        # Buffered frames are read without yielding: during a long replay,
+                        # give the GUI's event loop a turn every slice of events.
+                        await asyncio.sleep(0)
             finally:
                 # Runs after a cancellation too (the cancel was delivered at the receive).
                 with contextlib.suppress(Exception):
@@ -314,9 +330,8 @@ class SyncEngine:
                 page = await self._backend.list_notifications(after_seq, self._page_limit)
                 if first is None:
                     first = page
-                applied = self._cache.apply_page(page)
+                await self._apply_page_in_slices(page)
                 total += len(page.notifications)
-                self._publish_changes(changes_for(applied, replay=True))
                 if not page.has_more or not page.notifications:
                     break
                 after_seq = page.notifications[-1].seq
@@ -334,6 +349,25 @@ class SyncEngine:
             log.exception("unexpected error while loading the history")
             self._execute(
                 session.disconnected(attempt, f"unexpected error: {error}", self._clock.now())
+            )
+
+    async def _apply_page_in_slices(self, page: NotificationPage) -> None:
+        # A 500-row page is ~10 ms of SQLite work: in one go that would stall the GUI's event
+        # loop, so apply it in slices of ~1 ms and let the loop breathe between them.
+        rows = page.notifications
+        for start in range(0, len(rows), APPLY_SLICE):
+            part = dataclasses.replace(page, notifications=rows[start : start + APPLY_SLICE])
+            self._publish_changes(changes_for(self._cache.apply_page(part), replay=True))
+            self._maybe_checkpoint()
+            await asyncio.sleep(0)
+
+    def _maybe_checkpoint(self) -> None:
+        # The cache's checkpoint fsyncs: run it on a worker thread, one at a time.
+        if self._cache.wants_checkpoint and (
+            self._checkpoint_task is None or self._checkpoint_task.done()
+        ):
+            self._checkpoint_task = asyncio.create_task(
+                asyncio.to_thread(self._cache.checkpoint), name="cache-checkpoint"
             )
 
     async def _wait_retry(self, attempt: int, delay: float) -> None:
