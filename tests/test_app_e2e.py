@@ -165,3 +165,4 @@ async def test_live_notification_toasts_once_and_clears_when_viewed(
             await app.shutdown()
         cache.close()
     assert all(s.state is not ConnectionState.AUTH_FAILED for s in statuses)
+    assert sink.closed  # the toast service connection is released at quit

@@ -210,4 +210,6 @@ async def test_toast_reaches_dunst_click_opens_and_marks_read_and_read_withdraws
         await wait_for_async(lambda: desktop.displayed() == 0, "the withdrawn toast to close")
         assert opener.opened == [f"{SERVER}/tickets/1"]
     finally:
+        async with asyncio.timeout(DEADLINE_S):
+            await app.shutdown()
         cache.close()

@@ -86,6 +86,7 @@ class RecordingSink:
     withdrawn: list[str] = field(default_factory=list)
     on_clicked: Callable[[str], None] | None = None
     on_action: Callable[[str, str], None] | None = None
+    closed: bool = False
 
     def bind(
         self, on_clicked: Callable[[str], None], on_action: Callable[[str, str], None]
@@ -98,6 +99,9 @@ class RecordingSink:
 
     def withdraw(self, key: str) -> None:
         self.withdrawn.append(key)
+
+    async def aclose(self) -> None:
+        self.closed = True
 
     def click(self, key: str) -> None:
         assert self.on_clicked is not None

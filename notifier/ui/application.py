@@ -124,6 +124,7 @@ class TrayApp(QObject):
 
     async def shutdown(self) -> None:
         await self.controller.stop()
+        await self.sink.aclose()
         if self.tray is not None:
             self.tray.hide()
         if self.popup is not None:

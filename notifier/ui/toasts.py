@@ -26,6 +26,7 @@ start-up fast.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 from collections.abc import Callable, Coroutine
@@ -73,6 +74,10 @@ class ToastSink(Protocol):
         """Close the toast shown under ``key`` if the platform allows; unknown keys are fine."""
         ...
 
+    async def aclose(self) -> None:
+        """Release the connection to the notification service (at quit)."""
+        ...
+
 
 def _ignore_click(key: str) -> None:
     log.debug("toast %s clicked with no handler bound", key)
@@ -100,6 +105,9 @@ class NullSink:
         log.debug("no toast service; not showing %s", toast.key)
 
     def withdraw(self, key: str) -> None:
+        return None
+
+    async def aclose(self) -> None:
         return None
 
 
@@ -134,6 +142,9 @@ class TrayMessageSink:
     def _on_message_clicked(self) -> None:
         if self._latest is not None:
             self._on_clicked(self._latest)
+
+    async def aclose(self) -> None:
+        self._latest = None
 
 
 class DesktopNotifierLike(Protocol):
@@ -204,6 +215,21 @@ class DesktopNotifierSink:
         """Wait for every send/clear in flight (tests and shutdown)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def aclose(self) -> None:
+        """Finish what is in flight, then close the D-Bus connection.
+
+        desktop-notifier 6.2 has no public close; its Linux backend keeps a dbus-fast
+        ``MessageBus`` in ``_backend.bus``, which is disconnected here if present (elsewhere
+        there is nothing to close).
+        """
+        await self.drain()
+        backend = getattr(self._notifier, "_backend", None)
+        bus = getattr(backend, "bus", None)
+        if bus is not None:
+            bus.disconnect()
+            with contextlib.suppress(Exception):
+                await bus.wait_for_disconnect()
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coroutine)
