@@ -212,7 +212,10 @@ def _tail(args: argparse.Namespace, paths: AppPaths, settings: Settings, io: Io)
             for line in change_to_text(change):
                 io.say(line)
 
-    return asyncio.run(_tail_async(args, paths, settings, io, on_change))
+    try:
+        return asyncio.run(_tail_async(args, paths, settings, io, on_change))
+    except KeyboardInterrupt:  # Ctrl-C where no signal handler could be installed
+        return 0
 
 
 async def _tail_async(
@@ -268,16 +271,22 @@ async def _tail_async(
             )
             return 2
         loop = asyncio.get_running_loop()
+        handled: list[signal.Signals] = []
         for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop_requested.set)
+            # Not on Windows: there Ctrl-C arrives as KeyboardInterrupt (caught in _tail).
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(signum, stop_requested.set)
+                handled.append(signum)
         run = asyncio.create_task(engine.run())
         stopper = asyncio.create_task(stop_requested.wait())
-        await asyncio.wait({run, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        await engine.stop()
-        await run
-        stopper.cancel()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
+        try:
+            await asyncio.wait({run, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            await engine.stop()
+            await run
+            stopper.cancel()
+            for signum in handled:
+                loop.remove_signal_handler(signum)
         if final:
             io.warn(
                 "notifier tail: the server rejected the token; sign in again with notifier login"
