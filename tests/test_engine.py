@@ -9,16 +9,26 @@ from pathlib import Path
 
 import httpx
 import pytest
-from engine_support import Harness, converge, running_engine, server_view
+from engine_support import (
+    FAST,
+    CountingBackend,
+    FakeClock,
+    Harness,
+    converge,
+    running_engine,
+    server_view,
+)
 from helpdesk import Helpdesk
 from tcp_proxy import Socks5Proxy
 
+from notifier.client.reference import ReferenceBackend
 from notifier.client.transport import TransportConfig
 from notifier.compose import build_engine
 from notifier.core.settings import Settings
 from notifier.core.status import CacheChange, ChangeKind, ConnectionState
 from notifier.store.cache import NotificationCache
 from notifier.store.paths import AppPaths
+from notifier.sync.engine import SyncEngine
 
 
 def assign(helpdesk: Helpdesk, boss: str, agent: str, subject: str) -> str:
@@ -321,3 +331,27 @@ async def test_an_unusable_ca_bundle_is_reported_and_verification_stays_on(
         cache.close()
     with pytest.raises(RuntimeError, match="once"):
         await engine.run()
+
+
+@pytest.mark.asyncio
+async def test_calls_before_run_are_safe(helpdesk: Helpdesk, tmp_path: Path) -> None:
+    cache = NotificationCache.open(tmp_path / "c.sqlite3")
+    statuses: list[ConnectionState] = []
+    backend = CountingBackend(ReferenceBackend(helpdesk.url, "any-token", FAST))
+    engine = SyncEngine(
+        backend,  # type: ignore[arg-type]
+        cache,
+        FakeClock(),
+        on_status=lambda s: statuses.append(s.state),
+        on_change=lambda c: None,
+    )
+    try:
+        engine.retry_now()  # nothing to retry yet: no connection is started
+        engine.network_changed(False)  # remembered: run() starts offline
+        await engine.stop()  # a stop before run makes run return at once
+        async with asyncio.timeout(10):
+            await engine.run()
+        assert backend.calls == {"aclose": 1}
+        assert statuses == [ConnectionState.OFFLINE]
+    finally:
+        cache.close()

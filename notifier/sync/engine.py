@@ -156,8 +156,7 @@ class SyncEngine:
         if self._running or self._finished:
             # The backend is closed when run() returns: build a new engine to sync again.
             raise RuntimeError("SyncEngine.run() can run once")
-        self._running = True
-        self._stopped.clear()
+        self._running = True  # a stop() that came before run() is kept: run() returns at once
         watchdog = asyncio.create_task(self._watchdog(), name="sync-watchdog")
         try:
             self._execute(
@@ -191,11 +190,13 @@ class SyncEngine:
         self._stopped.set()
 
     def retry_now(self) -> None:
-        self._execute(self._session.retry_now(self._clock.now()))
+        if self._running:
+            self._execute(self._session.retry_now(self._clock.now()))
 
     def network_changed(self, online: bool) -> None:
-        self._online = online
-        self._execute(self._session.network(online, self._clock.now()))
+        self._online = online  # before run(): where run() starts
+        if self._running:
+            self._execute(self._session.network(online, self._clock.now()))
 
     async def mark_read(self, notification_id: str) -> None:
         self._local(self._cache.local_mark(notification_id, True))
