@@ -157,6 +157,8 @@ class LiveServices:
     def delete_token(self, server_url: str) -> None:
         from notifier.store.secrets import TokenStore
 
+        if self._environ.get("NOTIFIER_TOKEN", "").strip():
+            return  # the token comes from the environment; nothing is stored to delete
         TokenStore().delete(server_url)
 
     async def _with_backend(self, settings: Settings) -> ReferenceBackend:

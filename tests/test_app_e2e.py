@@ -160,6 +160,15 @@ async def test_live_notification_toasts_once_and_clears_when_viewed(
         assert cache.pending_count() == 0
         assert sink.withdrawn == [notification_id, mention_id]
         assert len(sink.shown) == 2
+
+        # Signing out forgets this agent's notifications: the list and the badge are empty.
+        async with asyncio.timeout(TIMEOUT_S):
+            await controller.sign_out()
+        assert controller.status.state is ConnectionState.SIGNED_OUT
+        assert cache.count() == 0 and cache.cursor() == 0
+        assert app.model.rowCount() == 0
+        assert app.tray.badge_state.unread == 0
+        assert app.tray.toolTip().startswith("0 unread · Not signed in")
     finally:
         async with asyncio.timeout(TIMEOUT_S):
             await app.shutdown()

@@ -405,11 +405,13 @@ class AppController(QObject):
         return f"Connected as {agent.name}"
 
     async def sign_out(self) -> None:
+        """Stop syncing, delete the token, and forget this agent's notifications and queue."""
         services = self._require_services()
         await self.stop()
         if self._settings.server_url:
             services.delete_token(self._settings.server_url)
         self._agent = None
+        self._forget_cached()
         self.on_status(ConnectionStatus(ConnectionState.SIGNED_OUT))
 
     def signed_in_agent(self) -> AgentInfo | None:
@@ -437,11 +439,24 @@ class AppController(QObject):
         agent = await services.check_connection(self._settings, server_url, token)
         services.save_token(server_url, token)
         await self.stop()
+        same = (
+            self._agent is not None and self._agent.id == agent.id and server_url == self.server_url
+        )
+        if not same:
+            # The cache's seqs and ids belong to one agent on one helpdesk: another one (or
+            # an unknown previous one) starts from a clean cache and a full sync.
+            self._forget_cached()
         self._agent = agent
         self._apply_settings(self._settings.replace(server_url=server_url))
         self.start()
         self._schedule_wake_up()
         return agent
+
+    def _forget_cached(self) -> None:
+        for action in self.cache.pending_actions():
+            self.cache.remove_pending(action.id)
+        self.cache.reset()
+        self.on_change(CacheChange(ChangeKind.RESET))
 
     def _require_services(self) -> Services:
         if self._services is None:
