@@ -103,7 +103,13 @@ def build_engine(
         config = dataclasses.replace(config, ca_bundle=None)
     backend = ReferenceBackend(credentials.server_url, credentials.token, config)
     engine = SyncEngine(
-        backend, cache, SystemClock(), on_status=on_status, on_change=on_change, notice=notice
+        backend,
+        cache,
+        SystemClock(),
+        on_status=on_status,
+        on_change=on_change,
+        notice=notice,
+        account=credentials.server_url,
     )
     return engine, cache
 

@@ -310,3 +310,19 @@ def test_without_a_worker_the_cache_checkpoints_by_itself(
     for _ in range(10):
         cache.apply_events([model.create(f"n{model.head}")])
     assert cache._writes_since_checkpoint == 0  # the tenth write checkpointed inline
+
+
+def test_a_cache_belongs_to_one_account(cache: NotificationCache) -> None:
+    assert cache.owner() is None
+    assert cache.claim("https://h.test a-1")  # a new, empty cache is simply claimed
+    fill(cache, 2)
+    cache.local_mark("n0", True)
+    assert cache.claim("https://h.test a-1")  # same owner: nothing changes
+    assert (cache.count(), cache.pending_count()) == (2, 1)
+    assert not cache.claim("https://h.test a-2")  # someone else: everything dropped
+    assert (cache.count(), cache.pending_count(), cache.cursor()) == (0, 0, 0)
+    assert cache.owner() == "https://h.test a-2"
+    fill(cache, 1)
+    cache.local_mark("n0", True)
+    cache.reset()  # a resync for the same owner keeps the queue
+    assert (cache.pending_count(), cache.owner()) == (1, "https://h.test a-2")

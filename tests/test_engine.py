@@ -355,3 +355,26 @@ async def test_calls_before_run_are_safe(helpdesk: Helpdesk, tmp_path: Path) -> 
         assert statuses == [ConnectionState.OFFLINE]
     finally:
         cache.close()
+
+
+@pytest.mark.asyncio
+async def test_another_agent_on_the_same_cache_never_sees_the_previous_ones(
+    helpdesk: Helpdesk, agents: tuple[str, str], tmp_path: Path
+) -> None:
+    alice, bob = agents
+    assign(helpdesk, bob, "alice", "for alice")
+    assign(helpdesk, alice, "bob", "for bob")
+    path = tmp_path / "c.sqlite3"
+    async with running_engine(helpdesk.url, alice, path) as run:
+        await converge(run, helpdesk.url, alice)
+        run.engine.network_changed(False)
+        await run.wait_until(lambda: run.state is ConnectionState.OFFLINE)
+        await run.engine.mark_all_read()  # queued for alice, never sent
+        assert run.cache.cursor() > 0 and run.cache.pending_count() == 1
+    # bob signs in on the same machine: the stream's hello says it is someone else
+    async with running_engine(helpdesk.url, bob, path) as run:
+        await converge(run, helpdesk.url, bob)
+        assert [n.ticket.subject for n in run.cache.page()] == ["for bob"]
+        assert run.cache.pending_count() == 0
+        assert any(c.kind is ChangeKind.RESET for c in run.changes)
+    assert server_view(helpdesk.url, alice)[1] == 1  # alice's queued action was not sent

@@ -159,7 +159,13 @@ def _schema_v2(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: Final[Sequence[Migration]] = (_schema_v1, _schema_v2)
+def _schema_v3(db: sqlite3.Connection) -> None:
+    # Whose notifications these are ("<server URL> <agent id>"): another agent signing in on
+    # the same machine must never see the previous one's notifications or send their queue.
+    db.execute("ALTER TABLE state ADD COLUMN owner TEXT")
+
+
+MIGRATIONS: Final[Sequence[Migration]] = (_schema_v1, _schema_v2, _schema_v3)
 CHECKPOINT_AFTER: Final = 200  # write transactions before a worker-thread checkpoint is due
 INLINE_CHECKPOINT_AFTER: Final = 5_000  # ... and before the GUI thread does one itself
 SCHEMA_VERSION: Final = len(MIGRATIONS)
@@ -468,16 +474,41 @@ class NotificationCache:
         with self._write():
             self._db.execute("UPDATE state SET cursor = max(cursor, ?)", (seq,))
 
-    def reset(self) -> None:
-        """Forget everything the server told us (a reset event or a rebuild); keep the queue.
+    def reset(self, *, owner: str | None = None) -> None:
+        """Forget everything the server told us (a reset event or a rebuild).
 
-        Afterwards the cursor is 0 and the engine pages the full history again.
+        Afterwards the cursor is 0 and the engine pages the full history again. The queue of
+        local actions is kept for the same owner; with a new ``owner`` (another agent or
+        server) it is dropped too, and the cache belongs to ``owner`` from then on.
         """
         with self._write():
             self._db.execute("DELETE FROM notifications")
             self._db.execute("DELETE FROM tombstones")
             self._db.execute("DELETE FROM early_read_states")
             self._db.execute("UPDATE state SET cursor = 0, seen_seq = 0, new_since_seen = 0")
+            if owner is not None and owner != self.owner():
+                self._db.execute("DELETE FROM pending_actions")
+                self._db.execute("UPDATE state SET owner = ?", (owner,))
+
+    def owner(self) -> str | None:
+        """Whose notifications these are (set by the engine), None for a new cache."""
+        value = self._db.execute("SELECT owner FROM state").fetchone()[0]
+        return None if value is None else str(value)
+
+    def claim(self, owner: str) -> bool:
+        """Make ``owner`` the owner of this cache. True when it already was, or when the
+        cache had no owner and held nothing yet; False when it belonged to someone else or
+        held unowned data: then everything was dropped (see :meth:`reset`)."""
+        current = self.owner()
+        if current == owner:
+            return True
+        if current is None and self.count() == 0 and self.pending_count() == 0:
+            with self._write():
+                self._db.execute("UPDATE state SET owner = ?", (owner,))
+            return True
+        log.warning("the cache belonged to another account; dropping it")
+        self.reset(owner=owner)
+        return False
 
     def _apply_notification(
         self,
@@ -766,7 +797,7 @@ def _connect_and_migrate(path: Path) -> sqlite3.Connection:
             db.commit()
         if version > 0:
             # A file with our version number but missing pieces is as good as corrupt.
-            db.execute("SELECT cursor, seen_seq, unread, new_since_seen FROM state").fetchone()
+            db.execute("SELECT cursor, seen_seq, unread, new_since_seen, owner FROM state")
             db.execute("SELECT count(*) FROM pending_actions").fetchone()
         os.chmod(path, 0o600)
         return db

@@ -50,7 +50,7 @@ from notifier.core.session import (
     WaitRetry,
 )
 from notifier.core.status import CacheChange, ChangeKind, ConnectionState, ConnectionStatus
-from notifier.core.wire import ClearScope, Hello, NotificationPage
+from notifier.core.wire import AgentInfo, ClearScope, Hello, NotificationPage, ResetEvent
 from notifier.store.cache import ActionKind, Applied, NotificationCache, PendingAction
 
 log = logging.getLogger(__name__)
@@ -115,6 +115,7 @@ class SyncEngine:
         page_limit: int = PAGE_LIMIT,
         online: bool = True,
         notice: str | None = None,
+        account: str = "",
     ) -> None:
         self._backend = backend
         self._cache = cache
@@ -125,6 +126,7 @@ class SyncEngine:
         self._watchdog_interval = watchdog_interval
         self._page_limit = page_limit
         self._online = online
+        self._account = account  # the server URL: with the agent id, who owns the cache
         if notice is None and cache.recovered_from is not None:
             notice = (
                 f"the local cache was unreadable; it was moved to {cache.recovered_from.name}"
@@ -295,6 +297,11 @@ class SyncEngine:
                 handled = 0
                 async for event in stream:
                     if isinstance(event, Hello):
+                        if not self._claim_cache(event.agent):
+                            # Another agent's cache: dropped; page this agent's history.
+                            event = ResetEvent(event.last_seq, "signed in as another agent")
+                            self._execute(session.event_received(attempt, event))
+                            continue
                         self._execute(session.connected(attempt, event))
                     else:
                         self._execute(session.event_received(attempt, event))
@@ -324,6 +331,8 @@ class SyncEngine:
     async def _page_history(self, attempt: int) -> None:
         session = self._session
         try:
+            # Whose history is this? Never mix two agents' notifications in one cache.
+            self._claim_cache(await self._backend.me())
             first: NotificationPage | None = None
             after_seq = 0
             total = 0
@@ -351,6 +360,13 @@ class SyncEngine:
             self._execute(
                 session.disconnected(attempt, f"unexpected error: {error}", self._clock.now())
             )
+
+    def _claim_cache(self, agent: AgentInfo) -> bool:
+        """Make the cache this agent's; False (and a RESET change) when it was someone else's."""
+        if self._cache.claim(f"{self._account} {agent.id}"):
+            return True
+        self._publish_changes([CacheChange(ChangeKind.RESET, replay=True)])
+        return False
 
     async def _apply_page_in_slices(self, page: NotificationPage) -> None:
         # A 500-row page is ~10 ms of SQLite work: in one go that would stall the GUI's event
