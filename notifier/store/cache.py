@@ -30,12 +30,19 @@ forward (``advance_cursor``) except on :meth:`NotificationCache.reset`.
 Local (optimistic) actions change the rows at once and append to ``pending_actions``; the
 engine sends them in order when live and removes each after the server acknowledged it.
 
+The badge counts (unread, new since the popup was last opened) are kept in ``state`` by
+triggers, so reading them is O(1). ``state.owner`` ("<server URL> <agent id>") says whose
+notifications these are: :meth:`NotificationCache.claim` drops another account's rows and
+queue before a different agent's data goes in.
+
 Schema versions are ``PRAGMA user_version``; :data:`MIGRATIONS` is an ordered list, entry ``n``
 takes the schema from version ``n`` to ``n + 1``. Never edit a released migration; add one.
 
 Threading: one connection, used from one thread (the GUI thread, where qasync runs the
 asyncio loop, or the headless loop). Reads are indexed lookups; writes are one short
-transaction each (see benchmarks/cache_writes.py for the numbers).
+transaction each. WAL checkpoints (which fsync) are not automatic on that connection:
+:meth:`NotificationCache.checkpoint` runs them from a worker thread on a connection of its
+own. Numbers: benchmarks/cache_writes.py and benchmarks/engine_loop_lag.py.
 """
 
 from __future__ import annotations
