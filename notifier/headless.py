@@ -158,7 +158,16 @@ def _logout(args: argparse.Namespace, paths: AppPaths, settings: Settings, io: I
     except KeyringUnavailable as error:
         io.warn(f"notifier logout: {error}")
         return 1
-    io.say(f"Signed out of {server_url}; the stored token was deleted.")
+    # Like the app's sign-out: this agent's notifications and unsent actions stay private.
+    paths.cache_dir.mkdir(parents=True, exist_ok=True)
+    cache = NotificationCache.open(paths.cache_file)
+    try:
+        cache.forget()
+    finally:
+        cache.close()
+    io.say(
+        f"Signed out of {server_url}; the stored token and the cached notifications were deleted."
+    )
     return 0
 
 

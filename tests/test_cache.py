@@ -326,3 +326,12 @@ def test_a_cache_belongs_to_one_account(cache: NotificationCache) -> None:
     cache.local_mark("n0", True)
     cache.reset()  # a resync for the same owner keeps the queue
     assert (cache.pending_count(), cache.owner()) == (1, "https://h.test a-2")
+
+
+def test_forget_leaves_a_new_empty_cache(cache: NotificationCache) -> None:
+    cache.claim("https://h.test a-1")
+    fill(cache, 3)
+    cache.local_mark("n0", True)
+    cache.forget()
+    assert (cache.count(), cache.pending_count(), cache.cursor(), cache.owner()) == (0, 0, 0, None)
+    assert cache.unread_count() == 0

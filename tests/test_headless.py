@@ -13,6 +13,7 @@ from helpdesk import Helpdesk
 
 from notifier.headless import run_command
 from notifier.main import build_parser
+from notifier.store.cache import NotificationCache
 from notifier.store.paths import app_paths
 from notifier.store.secrets import SERVICE, TokenStore
 from notifier.store.settings_file import load_settings
@@ -64,9 +65,15 @@ def test_login_with_a_password_stores_the_token_and_logout_deletes_it(helpdesk: 
     assert load_settings(app_paths().settings_file).server_url == helpdesk.url
     code, out, _ = run(["doctor"], store=store)
     assert "signed in as Alice Adams" in out
+    cache = NotificationCache.open(app_paths().cache_file)
+    cache.local_mark("some-id", True)  # something private in the cache
+    cache.close()
     code, out, err = run(["logout"], store=store)
     assert code == 0, err
     assert (SERVICE, helpdesk.url) not in keyring.entries
+    cache = NotificationCache.open(app_paths().cache_file)
+    assert cache.pending_count() == 0
+    cache.close()
 
 
 def test_login_with_a_wrong_password_stores_nothing(helpdesk: Helpdesk) -> None:

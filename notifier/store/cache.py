@@ -497,6 +497,13 @@ class NotificationCache:
                 self._db.execute("DELETE FROM pending_actions")
                 self._db.execute("UPDATE state SET owner = ?", (owner,))
 
+    def forget(self) -> None:
+        """Sign-out: drop the notifications, the queue and the owner (an empty, new cache)."""
+        with self._write():
+            self.reset()
+            self._db.execute("DELETE FROM pending_actions")
+            self._db.execute("UPDATE state SET owner = NULL")
+
     def owner(self) -> str | None:
         """Whose notifications these are (set by the engine), None for a new cache."""
         value = self._db.execute("SELECT owner FROM state").fetchone()[0]
