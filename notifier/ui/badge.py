@@ -1,16 +1,19 @@
-"""The tray icon painter: the SVG bell plus marks for unread, new, quiet and offline.
+"""The tray icon painter: the bell plus marks for unread, new, quiet and offline.
 
-Everything is drawn with QPainter onto a QImage at the screen's device pixel ratio, so the
-icon is crisp on HiDPI panels and a test can check the pixels. The layout, in a square of
-``logical_size`` points:
+The icon is drawn as one SVG document generated for the state and rendered with QSvgRenderer
+into a QImage at the screen's device pixel ratio, so it is crisp on HiDPI panels and a test can
+check the pixels. (Why generated SVG rather than QPainter calls: PySide6 materialises all ~100
+enums of Qt's namespace on the first overloaded QPainter or QImage.fill call, 13 ms that the
+first paint cannot afford; QSvgRenderer.render does not.) Layout in a 64-unit square:
 
-* the bell (``resources/bell.svg``) fills the square; its white outline keeps it readable on
-  dark panels, its dark body on light ones;
+* the bell (the paths of ``resources/bell.svg``) fills the square; its white outline keeps it
+  readable on dark panels, its dark body on light ones;
 * the unread count sits in a blue pill in the bottom-right corner ("1" … "99", then "99+");
   with ``dot`` (settings.badge_style DOT) it is a plain blue dot instead (no number);
 * a red dot in the top-right corner means "something arrived since you last opened the popup";
 * a purple crescent moon in the top-left corner means quiet hours or paused: toasts are held;
-* offline or reconnecting: the whole icon is desaturated and faded, so it reads as "not live".
+* offline or reconnecting: everything is drawn in greys at reduced opacity, so it reads as
+  "not live".
 
 Every mark has a white outline for the same light/dark reason as the bell. Colours are module
 constants so tests can look for them. This module is on the first-paint path (see
@@ -19,12 +22,16 @@ notifier/main.py): it imports nothing of the app's core, and not PySide6's ``Qt`
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
+from functools import cache
 
-from PySide6.QtCore import QPointF, QRectF
-from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPainterPath, QPen
+from PySide6.QtCore import QByteArray, QRectF
+from PySide6.QtGui import QColor, QImage, QPainter
+from PySide6.QtSvg import QSvgRenderer
 
-from notifier.ui.icons import render_svg
+from notifier.ui.icons import svg_bytes
 
 UNREAD_COLOR = QColor("#1a5fd6")
 NEW_COLOR = QColor("#e0261b")
@@ -32,11 +39,18 @@ QUIET_COLOR = QColor("#7a3ed8")
 OUTLINE_COLOR = QColor("#ffffff")
 OFFLINE_OPACITY = 0.65
 MAX_SHOWN_COUNT = 99
-# Qt.AlignmentFlag.AlignCenter and a transparent ARGB pixel as plain ints: importing PySide6's
-# ``Qt`` namespace creates all of its ~100 enums at once (13 ms), too much for the first
-# paint. tests/test_badge.py checks the values against Qt's.
+# Qt.AlignmentFlag.AlignCenter and a transparent ARGB pixel as plain ints, for code that must
+# not import Qt's namespace; tests/test_badge.py checks the values against Qt's.
 ALIGN_CENTER = 0x0084
 TRANSPARENT = 0
+# Greys for the offline look, by role (pure greys: r == g == b).
+_OFFLINE = {"body": "#838383", "unread": "#6e6e6e", "new": "#8c8c8c", "quiet": "#7a7a7a"}
+_ONLINE = {
+    "body": "#2b3a4a",
+    "unread": UNREAD_COLOR.name(),
+    "new": NEW_COLOR.name(),
+    "quiet": QUIET_COLOR.name(),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,80 +75,90 @@ def paint_badge(
     state: BadgeState, logical_size: int = 32, device_pixel_ratio: float = 1.0
 ) -> QImage:
     """Paint the tray icon for ``state``: ``logical_size`` points at ``device_pixel_ratio``."""
-    image = render_svg("bell", logical_size, device_pixel_ratio)
-    pixels = image.width()
-    # Paint in physical pixels with a unit of "one 32nd of the icon", so the marks keep their
-    # proportions at every size and ratio.
-    unit = pixels / 32.0
+    pixels = max(1, round(logical_size * device_pixel_ratio))
+    # A zero-filled buffer is a transparent image (QImage.fill would cost the enum set-up).
+    image = QImage(
+        bytes(pixels * pixels * 4), pixels, pixels, QImage.Format.Format_ARGB32_Premultiplied
+    ).copy()
+    renderer = QSvgRenderer(QByteArray(badge_svg(state).encode()))
     painter = QPainter(image)
-    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-    painter.setRenderHint(QPainter.RenderHint.TextAntialiasing)
-    # QPainter on an image with a device pixel ratio works in logical units; undo that so the
-    # geometry below is in physical pixels.
-    painter.scale(1.0 / device_pixel_ratio, 1.0 / device_pixel_ratio)
-    outline = QPen(OUTLINE_COLOR, max(1.0, 1.5 * unit))
-    if state.quiet:
-        _paint_moon(painter, unit, outline)
-    if state.new_since_seen:
-        painter.setPen(outline)
-        painter.setBrush(NEW_COLOR)
-        painter.drawEllipse(QPointF(25.5 * unit, 6.5 * unit), 5.5 * unit, 5.5 * unit)
-    if state.unread > 0:
-        if state.dot:
-            painter.setPen(outline)
-            painter.setBrush(UNREAD_COLOR)
-            painter.drawEllipse(QPointF(25 * unit, 25 * unit), 6 * unit, 6 * unit)
-        else:
-            _paint_count(painter, unit, outline, count_text(state.unread))
+    renderer.render(painter, QRectF(0, 0, pixels, pixels))
     painter.end()
-    if not state.online:
-        image = desaturate(image, OFFLINE_OPACITY)
+    image.setDevicePixelRatio(device_pixel_ratio)
     return image
 
 
-def _paint_count(painter: QPainter, unit: float, outline: QPen, text: str) -> None:
-    font = QFont()
-    font.setBold(True)
-    font.setPixelSize(max(6, round(12 * unit)))
-    painter.setFont(font)
-    text_width = painter.fontMetrics().horizontalAdvance(text)
-    height = 15 * unit
-    width = max(height, text_width + 6 * unit)
-    rect = QRectF(32 * unit - width - 0.5 * unit, 32 * unit - height - 0.5 * unit, width, height)
-    path = QPainterPath()
-    path.addRoundedRect(rect, height / 2, height / 2)
-    painter.setPen(outline)
-    painter.setBrush(UNREAD_COLOR)
-    painter.drawPath(path)
-    painter.setPen(OUTLINE_COLOR)
-    painter.drawText(rect, ALIGN_CENTER, text)
-
-
-def _paint_moon(painter: QPainter, unit: float, outline: QPen) -> None:
-    # A crescent: a disc minus a smaller disc offset to the upper right.
-    disc = QPainterPath()
-    disc.addEllipse(QPointF(7 * unit, 7 * unit), 6.5 * unit, 6.5 * unit)
-    bite = QPainterPath()
-    bite.addEllipse(QPointF(10.5 * unit, 4.5 * unit), 5 * unit, 5 * unit)
-    painter.setPen(outline)
-    painter.setBrush(QUIET_COLOR)
-    painter.drawPath(disc.subtracted(bite))
-
-
-def desaturate(image: QImage, opacity: float) -> QImage:
-    """A grey, faded copy of ``image`` (alpha kept, scaled by ``opacity``)."""
-    source = image.convertToFormat(QImage.Format.Format_ARGB32)
-    alpha = source.convertToFormat(QImage.Format.Format_Alpha8)
-    grey = source.convertToFormat(QImage.Format.Format_Grayscale8).convertToFormat(
-        QImage.Format.Format_ARGB32
+def badge_svg(state: BadgeState) -> str:
+    """The SVG document for ``state`` (64 × 64 units)."""
+    colours = _ONLINE if state.online else _OFFLINE
+    parts = [_bell(colours["body"])]
+    if state.quiet:
+        parts.append(
+            f'<path d="{_crescent()}" fill="{colours["quiet"]}" stroke="#ffffff"'
+            ' stroke-width="3" stroke-linejoin="round"/>'
+        )
+    if state.new_since_seen:
+        parts.append(
+            f'<circle cx="51" cy="13" r="11" fill="{colours["new"]}" stroke="#ffffff"'
+            ' stroke-width="3"/>'
+        )
+    if state.unread > 0:
+        if state.dot:
+            parts.append(
+                f'<circle cx="50" cy="50" r="12" fill="{colours["unread"]}" stroke="#ffffff"'
+                ' stroke-width="3"/>'
+            )
+        else:
+            parts.append(_pill(count_text(state.unread), colours["unread"]))
+    opacity = "" if state.online else f' opacity="{OFFLINE_OPACITY}"'
+    return (
+        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64" width="64" height="64">'
+        f"<g{opacity}>{''.join(parts)}</g></svg>"
     )
-    grey.setAlphaChannel(alpha)
-    grey.setDevicePixelRatio(1.0)
-    faded = QImage(grey.size(), QImage.Format.Format_ARGB32_Premultiplied)
-    faded.fill(TRANSPARENT)
-    painter = QPainter(faded)
-    painter.setOpacity(opacity)
-    painter.drawImage(0, 0, grey)
-    painter.end()
-    faded.setDevicePixelRatio(image.devicePixelRatio())
-    return faded
+
+
+@cache
+def _bell_paths() -> str:
+    """The drawing elements of resources/bell.svg (its viewBox is 64 × 64 too)."""
+    text = svg_bytes("bell").decode()
+    text = re.sub(r"<!--.*?-->", "", text, flags=re.DOTALL)
+    inner = text[text.index(">", text.index("<svg")) + 1 : text.rindex("</svg>")]
+    return inner.strip()
+
+
+def _bell(body: str) -> str:
+    return _bell_paths().replace("#2b3a4a", body)
+
+
+def _pill(text: str, fill: str) -> str:
+    # No font metrics without QPainter: the width is estimated from the digits of DejaVu Sans
+    # Bold at 24 units (about 15 units a digit); the text is centred, so a small error only
+    # changes the padding.
+    height = 30.0
+    width = max(height, 15.0 * len(text) + 12.0)
+    x, y = 63.0 - width, 63.0 - height
+    font_size = 24 if len(text) < 3 else 21
+    return (
+        f'<rect x="{x:.1f}" y="{y:.1f}" width="{width:.1f}" height="{height:.1f}"'
+        f' rx="15" ry="15" fill="{fill}" stroke="#ffffff" stroke-width="3"/>'
+        f'<text x="{x + width / 2:.1f}" y="{y + height / 2 + font_size * 0.36:.1f}"'
+        f' font-family="DejaVu Sans, Verdana, Arial, sans-serif" font-weight="bold"'
+        f' font-size="{font_size}" text-anchor="middle" fill="#ffffff">{text}</text>'
+    )
+
+
+@cache
+def _crescent() -> str:
+    """A crescent moon: the disc (14, 14) r 13 minus the disc (21, 9) r 10, as one path."""
+    (x1, y1, r1), (x2, y2, r2) = (14.0, 14.0, 13.0), (21.0, 9.0, 10.0)
+    d = math.hypot(x2 - x1, y2 - y1)
+    a = (r1 * r1 - r2 * r2 + d * d) / (2 * d)
+    h = math.sqrt(r1 * r1 - a * a)
+    mx, my = x1 + a * (x2 - x1) / d, y1 + a * (y2 - y1) / d
+    px, py = -(y2 - y1) / d * h, (x2 - x1) / d * h
+    (ax, ay), (bx, by) = (mx + px, my + py), (mx - px, my - py)
+    # Outer circle the long way round from A to B, then the bite's arc back inside it.
+    return (
+        f"M{ax:.2f} {ay:.2f} A{r1} {r1} 0 1 1 {bx:.2f} {by:.2f}"
+        f" A{r2} {r2} 0 0 0 {ax:.2f} {ay:.2f} Z"
+    )

@@ -26,11 +26,13 @@ def svg_bytes(name: str) -> bytes:
 def render_svg(name: str, logical_size: int, device_pixel_ratio: float = 1.0) -> QImage:
     """Render an icon into a transparent image of ``logical_size`` points at the given ratio."""
     pixels = max(1, round(logical_size * device_pixel_ratio))
-    image = QImage(pixels, pixels, QImage.Format.Format_ARGB32_Premultiplied)
-    image.fill(0)  # transparent (not Qt.GlobalColor: see TRANSPARENT in ui/badge.py)
+    # A zero-filled buffer is transparent; QImage.fill would make PySide6 build all of Qt's
+    # namespace enums first (13 ms, see notifier/ui/badge.py).
+    image = QImage(
+        bytes(pixels * pixels * 4), pixels, pixels, QImage.Format.Format_ARGB32_Premultiplied
+    ).copy()
     renderer = QSvgRenderer(QByteArray(svg_bytes(name)))
     painter = QPainter(image)
-    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
     renderer.render(painter, QRectF(0, 0, pixels, pixels))
     painter.end()
     image.setDevicePixelRatio(device_pixel_ratio)
