@@ -7,6 +7,7 @@ real cache file); the time-dependent parts run on :class:`FakeClock` / :class:`F
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -26,7 +27,7 @@ from notifier.app.controller import AppController, changes_from
 from notifier.core.settings import Settings
 from notifier.core.status import CacheChange, ChangeKind
 from notifier.core.toast_policy import Toast
-from notifier.core.wire import Notification, NotificationType, QuietRange
+from notifier.core.wire import AgentInfo, Notification, NotificationType, Preferences, QuietRange
 from notifier.store.cache import NotificationCache
 from notifier.store.settings_file import load_settings
 
@@ -294,3 +295,76 @@ def test_signed_out_actions_apply_locally_and_queue(
 def test_changes_from_an_empty_apply_is_nothing(cache: NotificationCache) -> None:
     fill_cache(cache, [mention(1)])
     assert changes_from(cache.local_mark("n1", False)) == []  # already unread
+
+
+class SignedOutServices:
+    """controller.Services for a machine with no helpdesk configured: no engine, and every
+    network or keyring call is a failure the test would see."""
+
+    def __init__(self) -> None:
+        self.builds = 0
+
+    def build_engine(self, settings: Settings, cache: NotificationCache, **_: object) -> None:
+        self.builds += 1
+        return None
+
+    async def request_token(self, *args: object) -> str:
+        raise AssertionError("no network in this test")
+
+    async def check_connection(self, *args: object) -> AgentInfo:
+        raise AssertionError("no network in this test")
+
+    def stored_token(self, server_url: str) -> str | None:
+        return None
+
+    def save_token(self, server_url: str, token: str) -> None:
+        raise AssertionError("no keyring in this test")
+
+    def delete_token(self, server_url: str) -> None:
+        raise AssertionError("no keyring in this test")
+
+    async def load_preferences(self, settings: Settings) -> Preferences:
+        raise AssertionError("no network in this test")
+
+    async def save_preferences(self, settings: Settings, preferences: Preferences) -> Preferences:
+        raise AssertionError("no network in this test")
+
+    def set_start_at_login(self, enabled: bool) -> None:
+        raise AssertionError("not in this test")
+
+    def log_folder(self) -> Path:
+        return Path("/nonexistent")
+
+
+@pytest.mark.asyncio
+async def test_stop_while_a_settings_restart_is_pending_does_not_hang(
+    qtbot: QtBot, cache: NotificationCache, tmp_path: Path
+) -> None:
+    services = SignedOutServices()
+    clock = FakeClock(START)
+    controller = AppController(
+        settings=Settings(server_url=SERVER),
+        cache=cache,
+        clock=clock,
+        scheduler=FakeScheduler(clock),
+        url_opener=RecordingUrlOpener(),
+        services=services,
+        tz=UTC,
+    )
+    controller.start()
+    assert services.builds == 1
+    # A new server URL restarts the engine in a task ...
+    controller.save_settings(controller.settings().replace(server_url="https://other.example"))
+    restarted = asyncio.Event()
+    controller.statusChanged.connect(lambda _: restarted.set())  # signed out again
+    async with asyncio.timeout(5):
+        await restarted.wait()
+    assert services.builds == 2
+    # ... and quitting while another restart is pending cancels it and finishes.
+    controller.save_settings(controller.settings().replace(server_url="https://third.example"))
+    async with asyncio.timeout(5):
+        await controller.stop()
+    assert services.builds == 2
+    assert await controller.test_connection("https://other.example") == (
+        "Not signed in to this helpdesk yet: sign in to test the connection."
+    )

@@ -32,6 +32,7 @@ The controller also implements the settings dialog's ``SettingsBackend`` Protoco
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -169,6 +170,7 @@ class AppController(QObject):
         self._engine: Engine | None = None
         self._engine_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._restart_task: asyncio.Task[None] | None = None
         self._status = ConnectionStatus(ConnectionState.SIGNED_OUT)
         self._agent: AgentInfo | None = None
         self._counts = Counts(cache.unread_count(), cache.new_since_seen_count())
@@ -231,19 +233,32 @@ class AppController(QObject):
             )
 
     async def stop(self) -> None:
-        """Stop the engine and wait for it; cancel the wake-up. Safe to call twice."""
+        """Stop syncing (quit, sign-out): cancel a pending restart, stop the engine and wait
+        for it and for actions in flight; cancel the wake-up. Safe to call twice, and from a
+        task the controller spawned."""
+        current = asyncio.current_task()
+        restart, self._restart_task = self._restart_task, None
+        if restart is not None and restart is not current:
+            restart.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await restart
         self._cancel_wake_up()
+        await self._stop_engine()
+        others = [task for task in self._tasks if task is not current]
+        if others:
+            await asyncio.gather(*others, return_exceptions=True)
+
+    async def _stop_engine(self) -> None:
         engine, task = self._engine, self._engine_task
         self._engine, self._engine_task = None, None
         if engine is not None:
             await engine.stop()
         if task is not None:
             await task
-        if self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def restart_engine(self) -> None:
-        await self.stop()
+        """Reconnect with the current settings (new server URL, proxy or CA bundle)."""
+        await self._stop_engine()
         self.start()
         self._schedule_wake_up()
 
@@ -375,7 +390,9 @@ class AppController(QObject):
         self._apply_settings(settings)
         connection = (settings.server_url, settings.ca_bundle, settings.proxy)
         if connection != (old.server_url, old.ca_bundle, old.proxy) and self._services:
-            self._spawn(self.restart_engine())
+            if self._restart_task is not None:
+                self._restart_task.cancel()
+            self._restart_task = asyncio.ensure_future(self.restart_engine())
 
     async def sign_in_password(self, server_url: str, username: str, password: str) -> AgentInfo:
         services = self._require_services()
