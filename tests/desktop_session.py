@@ -196,6 +196,40 @@ def wait_until(condition: Callable[[], bool], what: str, timeout_s: float = 10.0
         delay = min(delay * 2, 0.1)
 
 
+class LineReader:
+    """Lines from a subprocess's stdout pipe, each awaited with a deadline (no sleeping)."""
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        assert process.stdout is not None
+        self.process = process
+        self._stream = process.stdout
+        self._buffer = b""
+        self.lines: list[str] = []
+
+    def next_line(self, timeout_s: float = 10.0) -> str:
+        deadline = time.monotonic() + timeout_s
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._stream, selectors.EVENT_READ)
+            while b"\n" not in self._buffer:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(
+                        f"no line from {self.process.args!r} within {timeout_s} s "
+                        f"(so far: {self.lines!r}, partial {self._buffer!r})"
+                    )
+                if selector.select(timeout=remaining):
+                    chunk = os.read(self._stream.fileno(), 4096)
+                    if not chunk:
+                        raise AssertionError(
+                            f"{self.process.args!r} exited ({self.process.wait()}) "
+                            f"after {self.lines!r}"
+                        )
+                    self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        self.lines.append(line.decode())
+        return self.lines[-1]
+
+
 @dataclass
 class Started:
     name: str
@@ -378,17 +412,23 @@ class DesktopSession:
         return process
 
     def spawn(
-        self, name: str, argv: Sequence[str], env: Mapping[str, str]
+        self,
+        name: str,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        *,
+        stdout_pipe: bool = False,
     ) -> subprocess.Popen[bytes]:
-        """Start a process under test (the app); stopped with the session unless stopped first.
-        Its output goes to ``<root>/<name>.log`` (see :meth:`log_text`)."""
+        """Start a process under test (the app, a driver script); stopped with the session
+        unless stopped first. Its stderr (and stdout, unless piped) goes to
+        ``<root>/<name>.log`` (see :meth:`log_text`)."""
         log = self.root / f"{name}.log"
         with log.open("ab") as log_file:
             process = subprocess.Popen(
                 list(argv),
                 stdin=subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
+                stdout=subprocess.PIPE if stdout_pipe else log_file,
+                stderr=log_file,
                 env=dict(env),
             )
         self._started.append(Started(name, process, log))
@@ -621,9 +661,13 @@ class DesktopSession:
         """The default action of the topmost toast: what a click on its body does."""
         self.run(["dunstctl", "action", "0"])
 
-    def press_toast_button(self, label: str) -> None:
-        """Pick the action labelled ``label`` from dunst's context menu (a user's button press)."""
-        self._dmenu_pick.write_text(label, encoding="utf-8")
+    def press_toast_button(self, toast: NotifyCall, label: str) -> None:
+        """Press the button ``label`` of ``toast`` through dunst's context menu, as a user
+        does. The menu lists every action on screen as ``#<label> (<summary>) [<id>,<key>]``;
+        the pick is by the action's key, unique to this toast."""
+        keys = [key for key, shown in toast.actions if shown == label]
+        assert keys, f"{toast.summary!r} has no {label!r} button: {toast.action_labels}"
+        self._dmenu_pick.write_text(f",{keys[0]}]", encoding="utf-8")
         self.run(["dunstctl", "context"])
 
 
