@@ -1,0 +1,132 @@
+"""The real ``notifier`` app on an X server: a tray icon where there is a tray, a window where
+there is none.
+
+The app runs as the agent starts it (``python -m notifier``, Qt on xcb, signed out so no
+server is involved) and is inspected from outside, through X, with xdotool and xwininfo:
+
+* with a system tray host (trayer, XEmbed) the app's tray icon window is embedded in the
+  tray's panel and viewable, and no fallback window is shown;
+* without one, the app says so in its output and shows its fallback window
+  (notifier/ui/fallback_window.py) instead of running invisibly.
+
+``NOTIFIER_STARTUP_MARKER`` makes the app write a file at its first paint: the moment the
+icon or the window has been shown.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from desktop_session import (  # noqa: F401  (the fixture desktop_session)
+    DesktopSession,
+    desktop_session_fixture,
+    require,
+    wait_until,
+)
+
+pytestmark = pytest.mark.desktop
+
+TIMEOUT_S = 15.0
+FALLBACK_TITLE = "Helpdesk notifications"  # FallbackWindow's title (Qt appends the app name)
+
+
+def windows_of(
+    session: DesktopSession, pid: int, *, visible: bool = False, title: str | None = None
+) -> list[int]:
+    """X windows whose _NET_WM_PID is ``pid`` (and, if given, whose title matches the regular
+    expression ``title``); xdotool exits 1 when there is none."""
+    argv = ["xdotool", "search", "--all", "--pid", str(pid)]
+    if visible:
+        argv.append("--onlyvisible")
+    if title is not None:
+        argv += ["--name", title]  # the pattern must be the last argument
+    result = session.run(argv, check=False)
+    return [int(word) for word in result.stdout.split()]
+
+
+def is_viewable(session: DesktopSession, window: int) -> bool:
+    return "Map State: IsViewable" in session.run(["xwininfo", "-id", str(window)]).stdout
+
+
+def embedded_in(session: DesktopSession, host_pid: int) -> set[int]:
+    """Every window inside the windows of process ``host_pid`` (the tray's embedded icons)."""
+    inside: set[int] = set()
+    for window in windows_of(session, host_pid):
+        tree = session.run(["xwininfo", "-tree", "-id", str(window)], check=False).stdout
+        for line in tree.splitlines():
+            word = line.strip().split(" ", 1)[0]
+            if word.startswith("0x") and int(word, 16) != window:
+                inside.add(int(word, 16))
+    return inside
+
+
+def start_app(session: DesktopSession, name: str, marker: Path) -> subprocess.Popen[bytes]:
+    app = session.spawn(
+        name,
+        [sys.executable, "-m", "notifier"],
+        session.environment(NOTIFIER_STARTUP_MARKER=str(marker)),
+    )
+    wait_until(lambda: marker.exists() or app.poll() is not None, "the first paint", TIMEOUT_S)
+    assert app.poll() is None, session.log_text(name)
+    return app
+
+
+def test_with_a_tray_host_the_tray_icon_is_embedded_and_visible(
+    desktop_session: DesktopSession, tmp_path: Path
+) -> None:
+    require("xdotool", "xwininfo")
+    with desktop_session.tray_host() as trayer:
+        app = start_app(desktop_session, "app-with-tray", tmp_path / "painted")
+        try:
+            wait_until(
+                lambda: bool(
+                    set(windows_of(desktop_session, app.pid))
+                    & embedded_in(desktop_session, trayer.pid)
+                ),
+                "the tray icon to be embedded in the tray",
+                TIMEOUT_S,
+            )
+            icons = set(windows_of(desktop_session, app.pid)) & embedded_in(
+                desktop_session, trayer.pid
+            )
+            assert len(icons) == 1
+            wait_until(
+                lambda: is_viewable(desktop_session, next(iter(icons))),
+                "the tray icon to be viewable",
+                TIMEOUT_S,
+            )
+            fallback = windows_of(
+                desktop_session, app.pid, visible=True, title=f"^{FALLBACK_TITLE}"
+            )
+            assert fallback == []
+            assert "no system tray" not in desktop_session.log_text("app-with-tray")
+        finally:
+            desktop_session.stop_process(app)
+
+
+def test_without_a_tray_host_the_fallback_window_is_shown(
+    desktop_session: DesktopSession, tmp_path: Path
+) -> None:
+    require("xdotool", "xwininfo")
+    assert not desktop_session.tray_selection_owned()
+    app = start_app(desktop_session, "app-without-tray", tmp_path / "painted")
+    try:
+        wait_until(
+            lambda: bool(
+                windows_of(desktop_session, app.pid, visible=True, title=f"^{FALLBACK_TITLE}")
+            ),
+            "the fallback window",
+            TIMEOUT_S,
+        )
+        (window,) = windows_of(desktop_session, app.pid, visible=True, title=f"^{FALLBACK_TITLE}")
+        geometry = desktop_session.run(["xdotool", "getwindowgeometry", str(window)]).stdout
+        assert "Geometry: 420x580" in geometry
+        assert (
+            "this desktop has no system tray; showing a small window instead of a tray icon"
+            in desktop_session.log_text("app-without-tray")
+        )
+    finally:
+        desktop_session.stop_process(app)
