@@ -80,6 +80,7 @@ STOP_GRACE_S = 3.0
 COMMAND_TIMEOUT_S = 15.0
 NOTIFICATIONS = "org.freedesktop.Notifications"
 SECRETS = "org.freedesktop.secrets"
+SNI_WATCHER = "org.kde.StatusNotifierWatcher"
 KEYRING_PASSWORD = "desktop-test"  # unlocks the throw-away keyring in tmp
 
 # Which Debian package provides each program (for the skip reason).
@@ -92,6 +93,8 @@ PACKAGES = {
     "gnome-keyring-daemon": "gnome-keyring",
     "secret-tool": "libsecret-tools",
     "trayer": "trayer",
+    "status-notifier-watcher": "haskell-status-notifier-item-utils",
+    "gtk-sni-tray-standalone": "haskell-gtk-sni-tray-utils",
     "xdotool": "xdotool",
     "xwininfo": "x11-utils",
 }
@@ -534,6 +537,22 @@ class DesktopSession:
     def has_owner(self, name: str) -> bool:
         return bool(self._bus_call("NameHasOwner", "s", name))
 
+    def connection_pid(self, name: str) -> int:
+        """The PID of the process owning bus name ``name``."""
+        return int(self._bus_call("GetConnectionUnixProcessID", "s", name))
+
+    def get_property(self, name: str, path: str, interface: str, prop: str) -> Any:
+        """``org.freedesktop.DBus.Properties.Get`` on this bus, the variant's value."""
+        assert self._bus is not None, "start_bus() first"
+        target = DBusAddress(path, bus_name=name, interface="org.freedesktop.DBus.Properties")
+        reply = self._bus.send_and_get_reply(
+            new_method_call(target, "Get", "ss", (interface, prop)), timeout=5
+        )
+        if reply.header.message_type is MessageType.error:
+            raise SessionError(f"{name} {path} {interface}.{prop}: {reply.body}")
+        _signature, value = reply.body[0]
+        return value
+
     def _wait_for_name(self, name: str, started: subprocess.Popen[bytes], who: str) -> None:
         deadline = time.monotonic() + START_DEADLINE_S
         delay = 0.01
@@ -606,6 +625,37 @@ class DesktopSession:
             yield process
         finally:
             self.stop_process(process)
+
+    @contextlib.contextmanager
+    def sni_tray_host(self) -> Iterator[None]:
+        """A StatusNotifierItem tray (D-Bus): the watcher, then a host registered with it."""
+        require("status-notifier-watcher", "gtk-sni-tray-standalone")
+        watcher = self._spawn("sni-watcher", ["status-notifier-watcher"])
+        try:
+            self._wait_for_name(SNI_WATCHER, watcher, "sni-watcher")
+            host = self._spawn("sni-tray", ["gtk-sni-tray-standalone", "--top"])
+            try:
+                wait_until(
+                    lambda: host.poll() is not None or self.sni_host_registered(),
+                    "the tray to register with the StatusNotifierWatcher",
+                )
+                if host.poll() is not None:
+                    raise self._failed("sni-tray", f"exited with {host.returncode}")
+                yield
+            finally:
+                self.stop_process(host)
+        finally:
+            self.stop_process(watcher)
+
+    def _sni_watcher_property(self, prop: str) -> Any:
+        return self.get_property(SNI_WATCHER, "/StatusNotifierWatcher", SNI_WATCHER, prop)
+
+    def sni_host_registered(self) -> bool:
+        return bool(self._sni_watcher_property("IsStatusNotifierHostRegistered"))
+
+    def sni_items(self) -> list[str]:
+        """Bus names (or ``name/path``) of the registered StatusNotifierItems."""
+        return [str(item) for item in self._sni_watcher_property("RegisteredStatusNotifierItems")]
 
     def tray_selection_owned(self) -> bool:
         """Whether a system tray owns ``_NET_SYSTEM_TRAY_S0`` on this display: what Qt's

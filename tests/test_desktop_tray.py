@@ -4,8 +4,11 @@ there is none.
 The app runs as the agent starts it (``python -m notifier``, Qt on xcb, signed out so no
 server is involved) and is inspected from outside, through X, with xdotool and xwininfo:
 
-* with a system tray host (trayer, XEmbed) the app's tray icon window is embedded in the
-  tray's panel and viewable, and no fallback window is shown;
+* with an XEmbed system tray (trayer) the app's tray icon window is embedded in the tray's
+  panel and viewable, and no fallback window is shown;
+* with a StatusNotifierItem tray (status-notifier-watcher + gtk-sni-tray-standalone, what
+  KDE and GNOME's AppIndicator extension speak) the app registers an active item, with its
+  badge as the icon and its words as the tooltip, on the session bus;
 * without one, the app says so in its output and shows its fallback window
   (notifier/ui/fallback_window.py) instead of running invisibly.
 
@@ -17,7 +20,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from desktop_session import (  # noqa: F401  (the fixture desktop_session)
@@ -26,6 +31,9 @@ from desktop_session import (  # noqa: F401  (the fixture desktop_session)
     require,
     wait_until,
 )
+
+from notifier.app.status_text import tooltip_text
+from notifier.core.status import ConnectionState, ConnectionStatus
 
 pytestmark = pytest.mark.desktop
 
@@ -130,3 +138,48 @@ def test_without_a_tray_host_the_fallback_window_is_shown(
         )
     finally:
         desktop_session.stop_process(app)
+
+
+SNI_ITEM = "org.kde.StatusNotifierItem"
+
+
+def test_with_a_status_notifier_tray_the_app_registers_an_active_item(
+    desktop_session: DesktopSession, tmp_path: Path
+) -> None:
+    require("xdotool")
+    with desktop_session.sni_tray_host():
+        app = start_app(desktop_session, "app-with-sni", tmp_path / "painted")
+        try:
+
+            def items_of_app() -> list[str]:
+                return [
+                    item
+                    for item in desktop_session.sni_items()
+                    if desktop_session.connection_pid(item.split("/", 1)[0]) == app.pid
+                ]
+
+            wait_until(lambda: bool(items_of_app()), "the app's StatusNotifierItem", TIMEOUT_S)
+            (item,) = items_of_app()
+            name, _, path = item.partition("/")
+
+            def item_property(prop: str) -> Any:
+                return desktop_session.get_property(
+                    name, path or "/StatusNotifierItem", SNI_ITEM, prop
+                )
+
+            assert item_property("Status") == "Active"
+            pixmaps = item_property("IconPixmap")  # [(width, height, ARGB bytes)]: the badge
+            assert pixmaps and all(
+                w > 0 and h > 0 and len(data) == 4 * w * h for w, h, data in pixmaps
+            )
+            _icon_name, _icon, title, text = item_property("ToolTip")
+            # The tray's words for a signed-out app with nothing cached, as the app words them.
+            signed_out = ConnectionStatus(ConnectionState.SIGNED_OUT)
+            assert title == tooltip_text(0, signed_out, datetime.now(UTC), None), (title, text)
+            fallback = windows_of(
+                desktop_session, app.pid, visible=True, title=f"^{FALLBACK_TITLE}"
+            )
+            assert fallback == []
+            assert "no system tray" not in desktop_session.log_text("app-with-sni")
+        finally:
+            desktop_session.stop_process(app)
