@@ -56,6 +56,7 @@ import selectors
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -63,6 +64,10 @@ from pathlib import Path
 from typing import IO, Any
 
 import pytest
+
+if not sys.platform.startswith("linux"):  # jeepney, Xvfb and dunst are Linux things
+    pytest.skip("desktop tests run on Linux (X11 and D-Bus)", allow_module_level=True)
+
 from jeepney import (  # type: ignore[import-untyped]
     DBusAddress,
     HeaderFields,
@@ -166,6 +171,13 @@ def _read_line(stream: IO[bytes], deadline: float, process: subprocess.Popen[byt
             elif process.poll() is not None:
                 raise SessionError(f"{process.args!r} exited: {process.returncode}")
     return buffer.split(b"\n", 1)[0].decode()
+
+
+def _die_with_the_tests() -> None:
+    """In the child, before exec: get SIGTERM if the pytest process dies (even SIGKILLed),
+    so no daemon outlives a crashed or killed run. Teardown still stops each one by PID."""
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def x_selection_owner(display: str, selection: str) -> int:
@@ -410,6 +422,7 @@ class DesktopSession:
                 env={**self._daemon_env, **self._session_vars()},
                 pass_fds=tuple(pass_fds),
                 cwd=self.root,
+                preexec_fn=_die_with_the_tests,
             )
         self._started.append(Started(name, process, log))
         return process
@@ -433,6 +446,7 @@ class DesktopSession:
                 stdout=subprocess.PIPE if stdout_pipe else log_file,
                 stderr=log_file,
                 env=dict(env),
+                preexec_fn=_die_with_the_tests,
             )
         self._started.append(Started(name, process, log))
         return process

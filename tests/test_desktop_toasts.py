@@ -246,7 +246,13 @@ def test_app_toasts_once_per_notification_and_its_actions_reach_the_server(
             ),
             "the app to close the toast of what was read elsewhere",
         )
-        assert len(monitor.calls("CloseNotification")) == 1
+        (close,) = monitor.calls("CloseNotification")
+        (closed_id,) = close.body
+        # ... the third toast's: the first two were acted on (their ids are in ActionInvoked)
+        # and stay the daemon's business, as the agent acted on them.
+        acted_on = {toast_id for toast_id, _key in monitor.signals("ActionInvoked")}
+        assert len(acted_on) == 2 and closed_id not in acted_on
+        assert (closed_id, CLOSED_BY_CALL) in monitor.signals("NotificationClosed")
 
         # Exactly one toast per notification, and the click was the only page opened.
         monitor.settle()
