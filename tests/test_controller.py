@@ -68,11 +68,25 @@ class Rig:
         self.unread: list[int] = []
         self.popup_requests = 0
         c = self.controller
-        c.toastsDue.connect(self.toasts.extend)
-        c.toastsWithdrawn.connect(self.withdrawn.extend)
-        c.quietChanged.connect(self.quiet.append)
-        c.unreadChanged.connect(self.unread.append)
+        # Python methods as slots, not builtin ones (list.append): PySide6 6.12 can crash at
+        # interpreter exit when a builtin method was connected to a signal.
+        c.toastsDue.connect(self._on_toasts_due)
+        c.toastsWithdrawn.connect(self._on_toasts_withdrawn)
+        c.quietChanged.connect(self._on_quiet_changed)
+        c.unreadChanged.connect(self._on_unread_changed)
         c.openPopupRequested.connect(self._on_popup_requested)
+
+    def _on_toasts_due(self, toasts: list[Toast]) -> None:
+        self.toasts.extend(toasts)
+
+    def _on_toasts_withdrawn(self, keys: list[str]) -> None:
+        self.withdrawn.extend(keys)
+
+    def _on_quiet_changed(self, reason: str | None) -> None:
+        self.quiet.append(reason)
+
+    def _on_unread_changed(self, unread: int) -> None:
+        self.unread.append(unread)
 
     def _on_popup_requested(self) -> None:
         self.popup_requests += 1
@@ -275,7 +289,7 @@ def test_signed_out_actions_apply_locally_and_queue(
     rig.arrive(mention(1), mention(2), mention(3))
     c = rig.controller
     changes: list[CacheChange] = []
-    c.changeApplied.connect(changes.append)
+    c.changeApplied.connect(lambda change: changes.append(change))
     c.mark_read("n1")
     c.toggle_read("n1")
     c.delete("n2")

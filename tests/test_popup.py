@@ -24,6 +24,7 @@ from tray_fakes import (
 
 from notifier.app.controller import AppController
 from notifier.app.list_model import NotificationListModel, Role
+from notifier.app.signals import emit
 from notifier.core.settings import Settings
 from notifier.core.status import ConnectionState, ConnectionStatus
 from notifier.core.wire import NotificationType
@@ -256,7 +257,7 @@ def test_offline_banner_counts_down_only_while_visible(
     assert panel.banner_label.text() == ("Offline — showing saved notifications; retrying in 8 s")
     assert panel.timers_active() == (True, True)
     rig.clock.set(rig.clock.now() + timedelta(seconds=3))
-    panel._countdown.timeout.emit()  # the 1 s tick
+    emit(panel._countdown.timeout)  # the 1 s tick
     assert panel.banner_label.text().endswith("retrying in 5 s")
     qtbot.mouseClick(panel.retry_button, Qt.MouseButton.LeftButton)
     assert retries == [True]

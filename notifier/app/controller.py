@@ -43,6 +43,7 @@ from typing import Any, Protocol
 from PySide6.QtCore import QObject, Signal
 
 from notifier.app.scheduler import Scheduler, WakeUpHandle
+from notifier.app.signals import emit
 from notifier.core.errors import AuthFailed, NotifierError
 from notifier.core.links import LinkRefused, check_link
 from notifier.core.ports import Clock
@@ -268,15 +269,15 @@ class AppController(QObject):
         if status.agent is not None:
             self._agent = status.agent
         self._status = status
-        self.statusChanged.emit(status)
+        emit(self.statusChanged, status)
 
     def on_change(self, change: CacheChange) -> None:
-        self.changeApplied.emit(change)
+        emit(self.changeApplied, change)
         self._update_counts()
         now = self._clock.now()
         withdrawn = self._policy.withdrawn(change)
         if withdrawn:
-            self.toastsWithdrawn.emit(withdrawn)
+            emit(self.toastsWithdrawn, withdrawn)
         self._policy.offer(change, now)
         self._schedule_wake_up()
 
@@ -292,7 +293,7 @@ class AppController(QObject):
             url = check_link(notification.link, self.server_url)
         except LinkRefused as error:
             log.warning("refused to open the link of notification %s: %s", notification_id, error)
-            self.linkRefused.emit(notification_id, str(error))
+            emit(self.linkRefused, notification_id, str(error))
             return False
         if not self._url_opener.open_url(url):
             log.warning("the desktop could not open the link of notification %s", notification_id)
@@ -366,7 +367,7 @@ class AppController(QObject):
         if self.cache.get(key) is not None:
             self.open_notification(key)
         else:
-            self.openPopupRequested.emit()
+            emit(self.openPopupRequested)
 
     def toast_action(self, key: str, action: str) -> None:
         if action == TOAST_ACTION_MARK_READ:
@@ -507,9 +508,9 @@ class AppController(QObject):
         counts = Counts(self.cache.unread_count(), self.cache.new_since_seen_count())
         old, self._counts = self._counts, counts
         if counts.unread != old.unread:
-            self.unreadChanged.emit(counts.unread)
+            emit(self.unreadChanged, counts.unread)
         if counts.new_since_seen != old.new_since_seen:
-            self.newSinceSeenChanged.emit(counts.new_since_seen)
+            emit(self.newSinceSeenChanged, counts.new_since_seen)
 
     def _quiet_state(self, settings: Settings) -> QuietState:
         schedule = (
@@ -525,7 +526,7 @@ class AppController(QObject):
             save_settings(self._settings_path, settings)
         self._quiet = self._quiet_state(settings)
         self._policy.update(settings, self._quiet)
-        self.settingsChanged.emit(settings)
+        emit(self.settingsChanged, settings)
         self._on_wake_up()
 
     def _set_paused_until(self, until: datetime | None) -> None:
@@ -563,9 +564,9 @@ class AppController(QObject):
         reason = self._quiet.reason(now)
         if reason != self._quiet_reason:
             self._quiet_reason = reason
-            self.quietChanged.emit(reason)
+            emit(self.quietChanged, reason)
         if due:
-            self.toastsDue.emit(due)
+            emit(self.toastsDue, due)
         self._schedule_wake_up()
 
 

@@ -39,6 +39,7 @@ from PySide6.QtCore import (
     Qt,
 )
 
+from notifier.app.signals import emit
 from notifier.core.ports import Clock
 from notifier.core.status import CacheChange, ChangeKind
 from notifier.core.text import excerpt, one_line, relative_time, summary_line
@@ -214,7 +215,8 @@ class NotificationListModel(QAbstractListModel):
         """Re-read the clock and repaint the relative times (and accessible text)."""
         self._now = self._clock.now()
         if self._rows:
-            self.dataChanged.emit(
+            emit(
+                self.dataChanged,
                 self.index(0),
                 self.index(len(self._rows) - 1),
                 [int(Role.RELATIVE_TIME), int(Qt.ItemDataRole.AccessibleTextRole)],
@@ -240,7 +242,8 @@ class NotificationListModel(QAbstractListModel):
             if notification.id in wanted and notification.read != read:
                 self._rows[row] = dataclasses.replace(notification, read=read)
                 index = self.index(row)
-                self.dataChanged.emit(
+                emit(
+                    self.dataChanged,
                     index,
                     index,
                     [

@@ -36,6 +36,7 @@ from PySide6.QtWidgets import QApplication
 
 from notifier.app.controller import AppController
 from notifier.app.list_model import NotificationListModel
+from notifier.app.signals import emit
 from notifier.app.status_text import tooltip_text
 from notifier.core.ports import Clock
 from notifier.core.settings import BadgeStyle
@@ -162,7 +163,7 @@ class TrayApp(QObject):
         self._settings_dialog.activateWindow()
 
     def request_quit(self) -> None:
-        self.quitRequested.emit()
+        emit(self.quitRequested)
 
     def quit_on_signals(self) -> None:
         """SIGINT/SIGTERM (Ctrl+C, logout, ``kill``) quit cleanly, like the Quit menu item.

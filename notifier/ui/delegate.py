@@ -36,6 +36,7 @@ from PySide6.QtGui import QColor, QFont, QImage, QMouseEvent, QPainter, QPalette
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
 from notifier.app.list_model import Role
+from notifier.app.signals import emit
 from notifier.ui.icons import render_svg
 
 ROW_HEIGHT = 66
@@ -182,11 +183,11 @@ class NotificationDelegate(QStyledItemDelegate):
         toggle, delete = button_rects(option.rect)
         point = event.position().toPoint()
         if toggle.contains(point):
-            self.toggleReadClicked.emit(notification_id)
+            emit(self.toggleReadClicked, notification_id)
         elif delete.contains(point):
-            self.deleteClicked.emit(notification_id)
+            emit(self.deleteClicked, notification_id)
         else:
-            self.rowClicked.emit(notification_id)
+            emit(self.rowClicked, notification_id)
         return True
 
 

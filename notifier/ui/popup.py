@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from notifier.app.list_model import NotificationListModel, Role
+from notifier.app.signals import emit
 from notifier.app.status_text import banner_text, can_retry
 from notifier.core.ports import Clock
 from notifier.core.status import ConnectionState, ConnectionStatus
@@ -252,17 +253,17 @@ class NotificationPanel(QWidget):
         notification_id = str(index.data(Role.ID))
         read = bool(index.data(Role.READ))
         menu = QMenu(self)
-        menu.addAction("Open").triggered.connect(lambda: self.openRequested.emit(notification_id))
+        menu.addAction("Open").triggered.connect(lambda: emit(self.openRequested, notification_id))
         if read:
             menu.addAction("Mark unread").triggered.connect(
-                lambda: self.markUnreadRequested.emit(notification_id)
+                lambda: emit(self.markUnreadRequested, notification_id)
             )
         else:
             menu.addAction("Mark read").triggered.connect(
-                lambda: self.markReadRequested.emit(notification_id)
+                lambda: emit(self.markReadRequested, notification_id)
             )
         menu.addAction("Delete").triggered.connect(
-            lambda: self.deleteRequested.emit(notification_id)
+            lambda: emit(self.deleteRequested, notification_id)
         )
         return menu
 
@@ -288,13 +289,13 @@ class NotificationPanel(QWidget):
         if notification_id is None:
             return False
         if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
-            self.openRequested.emit(notification_id)
+            emit(self.openRequested, notification_id)
             return True
         if key == Qt.Key.Key_Delete:
-            self.deleteRequested.emit(notification_id)
+            emit(self.deleteRequested, notification_id)
             return True
         if key == Qt.Key.Key_R and not event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier:
-            self.toggleReadRequested.emit(notification_id)
+            emit(self.toggleReadRequested, notification_id)
             return True
         return False
 
@@ -325,7 +326,7 @@ class Popup(QFrame):
         )
         available = screen.availableGeometry() if screen is not None else QRect(0, 0, 1920, 1080)
         self.move(place_popup(self.size(), anchor, cursor, available))
-        self.opened.emit()
+        emit(self.opened)
         self.show()
         self.raise_()
         self.activateWindow()
@@ -341,4 +342,4 @@ class Popup(QFrame):
 
     def hideEvent(self, event: QHideEvent) -> None:
         super().hideEvent(event)
-        self.closed.emit()
+        emit(self.closed)

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from notifier.app.signals import emit
 from notifier.core.quiet_hours import QuietSchedule, QuietState
 from notifier.core.wire import QuietRange
 
@@ -112,7 +113,7 @@ class ScheduleEditor(QWidget):
         self.table.setRowCount(0)
         for quiet_range in ranges:
             self._append_row(quiet_range)
-        self.changed.emit()
+        emit(self.changed)
 
     def ranges(self) -> tuple[QuietRange, ...]:
         found = []
@@ -134,11 +135,11 @@ class ScheduleEditor(QWidget):
             day = (rows[-1].day + 1) % 7 if rows else 0
             quiet_range = QuietRange(day, "22:00", "07:00")
         self._append_row(quiet_range)
-        self.changed.emit()
+        emit(self.changed)
 
     def remove_row(self, row: int) -> None:
         self.table.removeRow(row)
-        self.changed.emit()
+        emit(self.changed)
 
     # ----------------------------------------------------------------------- rows
 

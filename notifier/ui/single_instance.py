@@ -21,6 +21,8 @@ from collections.abc import Mapping
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
+from notifier.app.signals import emit
+
 log = logging.getLogger(__name__)
 
 ACTIVATE = b"activate\n"
@@ -100,4 +102,4 @@ class SingleInstance(QObject):
             data = bytes(socket.readAll().data())
             socket.close()
             if data.startswith(ACTIVATE.strip()):
-                self.activated.emit()
+                emit(self.activated)

@@ -18,6 +18,7 @@ from PySide6.QtCore import QRect, Signal
 from PySide6.QtGui import QAction, QGuiApplication, QIcon, QPixmap
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
+from notifier.app.signals import emit
 from notifier.ui.badge import BadgeState, paint_badge
 
 log = logging.getLogger(__name__)
@@ -86,14 +87,14 @@ class TrayIcon(QSystemTrayIcon):
         self.mark_all_action.setEnabled(unread > 0)
 
     def _on_open_action_triggered(self) -> None:
-        self.openRequested.emit(self.geometry())
+        emit(self.openRequested, self.geometry())
 
     def _on_activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
         if reason in (
             QSystemTrayIcon.ActivationReason.Trigger,
             QSystemTrayIcon.ActivationReason.DoubleClick,
         ):
-            self.openRequested.emit(self.geometry())
+            emit(self.openRequested, self.geometry())
 
 
 class TrayShell:

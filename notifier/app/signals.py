@@ -1,0 +1,57 @@
+"""``emit()`` for Qt signals that does not leak away a reference to ``True``.
+
+PySide6 6.12.0's ``SignalInstance.emit()`` returns ``True`` without taking a reference for it
+(a borrowed reference handed out as a new one). Each Python-side ``emit()`` therefore drops
+one reference of ``True`` when the unused result is discarded. On Python 3.11, where ``True``
+is not immortal, an app that emits signals all day eventually takes ``True``'s count to zero
+and the interpreter aborts ("Fatal Python error: bool_dealloc"); the test suite hit it after a
+few hundred emissions.
+
+:func:`emit` probes once whether the running PySide6 has the bug (one emission on a private
+object, comparing ``sys.getrefcount(True)``) and, if so, gives the reference back after each
+emission. With a fixed PySide6, or on Python 3.12+ where ``True`` is immortal, the probe sees
+no change and :func:`emit` is a plain ``emit()``. Every Python-side emission in the app goes
+through here; signal-to-signal connections and emissions from C++ are not affected.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal, SignalInstance
+
+_steals_true: bool | None = None
+_incref = ctypes.pythonapi.Py_IncRef
+_incref.argtypes = [ctypes.py_object]
+_incref.restype = None
+
+
+class _Probe(QObject):
+    probed = Signal()
+
+
+def emit_steals_true() -> bool:
+    """Whether this PySide6 drops a reference to ``True`` on each ``emit()`` (probed once)."""
+    global _steals_true
+    if _steals_true is None:
+        probe = _Probe()
+        before = sys.getrefcount(True)
+        emitter: Callable[..., object] = probe.probed.emit
+        result = emitter()
+        del result
+        _steals_true = sys.getrefcount(True) < before
+        if _steals_true:
+            _incref(True)  # the probe's own emission
+    return _steals_true
+
+
+def emit(signal: SignalInstance, *args: Any) -> None:
+    """``signal.emit(*args)``, keeping ``True``'s reference count right (see module doc)."""
+    # The stubs say emit() returns None; at run time it returns a bool (see module doc).
+    emitter: Callable[..., object] = signal.emit
+    result = emitter(*args)
+    if result is not None and emit_steals_true():
+        _incref(result)
