@@ -102,6 +102,7 @@ PACKAGES = {
     "gtk-sni-tray-standalone": "haskell-gtk-sni-tray-utils",
     "xdotool": "xdotool",
     "xwininfo": "x11-utils",
+    "xprop": "x11-utils",
 }
 
 BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
@@ -138,6 +139,36 @@ DMENU_SCRIPT = """#!/bin/sh
 cat > "{menu}"
 grep -m1 -F -- "$(cat "{pick}")" "{menu}"
 """
+
+
+FAKE_BROWSER = """#!/bin/sh
+# Stands in for the desktop's URL opener: records what the app asked to open.
+printf '%s\\n' "$@" >> "{record}"
+"""
+
+
+class FakeBrowser:
+    """An ``xdg-open`` first on PATH that records URLs instead of opening a browser (the
+    browser is a true edge). Qt's ``QDesktopServices.openUrl`` runs it under X11."""
+
+    def __init__(self, folder: Path) -> None:
+        self.bin_dir = folder / "bin"
+        self.bin_dir.mkdir(parents=True, exist_ok=True)
+        self.record = folder / "opened-urls"
+        self.record.touch()
+        script = self.bin_dir / "xdg-open"
+        script.write_text(FAKE_BROWSER.format(record=self.record), encoding="utf-8")
+        script.chmod(0o755)
+
+    def install(self, env: dict[str, str]) -> dict[str, str]:
+        """``env`` with this stand-in first on PATH (and no BROWSER to bypass it)."""
+        env["PATH"] = f"{self.bin_dir}{os.pathsep}{env.get('PATH', os.defpath)}"
+        env.pop("BROWSER", None)
+        return env
+
+    @property
+    def opened(self) -> list[str]:
+        return self.record.read_text(encoding="utf-8").splitlines()
 
 
 def require(*programs: str) -> None:

@@ -18,7 +18,6 @@ would: ``dunstctl action 0`` is a click on the toast, the context menu picks a b
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -29,6 +28,7 @@ import pytest
 from desktop_session import (  # noqa: F401  (the fixture desktop_session)
     COMMAND_TIMEOUT_S,
     DesktopSession,
+    FakeBrowser,
     LineReader,
     NotificationMonitor,
     desktop_session_fixture,
@@ -150,12 +150,6 @@ def test_sink_sends_plain_text_with_mark_read_and_routes_click_and_button(
     assert driver.wait(timeout=TIMEOUT_S) == 0, desktop_session.log_text("sink-driver")
 
 
-FAKE_BROWSER = """#!/bin/sh
-# Stands in for the desktop's URL opener: records what the app asked to open.
-printf '%s\\n' "$@" >> "{record}"
-"""
-
-
 def read_state(agent: HelpdeskActions, notification_id: str) -> bool:
     """Whether the SERVER has ``notification_id`` read (GET /api/v1/notifications)."""
     items = agent.notifications()["notifications"]
@@ -179,16 +173,8 @@ def test_app_toasts_once_per_notification_and_its_actions_reach_the_server(
     _, bob = helpdesk.new_agent("bob", name="Bob Baker")
     ticket = bob.create_ticket("Printer on fire", "The printer on floor 3 is on fire")
 
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    opened = tmp_path / "opened-urls"
-    opened.touch()
-    browser = bin_dir / "xdg-open"
-    browser.write_text(FAKE_BROWSER.format(record=opened), encoding="utf-8")
-    browser.chmod(0o755)
-    env = desktop_session.environment()
-    env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
-    env.pop("BROWSER", None)
+    browser = FakeBrowser(tmp_path)
+    env = browser.install(desktop_session.environment())
 
     login = subprocess.run(
         [sys.executable, "-m", "notifier", "--server", helpdesk.url, "login", "--token-stdin"],
@@ -223,8 +209,8 @@ def test_app_toasts_once_per_notification_and_its_actions_reach_the_server(
         assert read_state(alice, assignment_id) is False
         desktop_session.click_toast()
         wait_until(lambda: read_state(alice, assignment_id), "read on the server", TIMEOUT_S)
-        wait_until(lambda: opened.read_text() != "", "the browser to be asked", TIMEOUT_S)
-        assert opened.read_text().splitlines() == [f"{helpdesk.url}/tickets/{ticket['id']}"]
+        wait_until(lambda: bool(browser.opened), "the browser to be asked", TIMEOUT_S)
+        assert browser.opened == [f"{helpdesk.url}/tickets/{ticket['id']}"]
 
         # 2. A mention: one toast; its "Mark read" button reads it, opening nothing.
         bob.comment(ticket["id"], "@alice can you take a look?")
@@ -257,7 +243,7 @@ def test_app_toasts_once_per_notification_and_its_actions_reach_the_server(
         # Exactly one toast per notification, and the click was the only page opened.
         monitor.settle()
         assert len(monitor.notify_calls()) == 3
-        assert len(opened.read_text().splitlines()) == 1
+        assert len(browser.opened) == 1
         assert app.poll() is None, desktop_session.log_text("notifier-app")
     finally:
         desktop_session.stop_process(app)
