@@ -9,6 +9,9 @@ server is involved) and is inspected from outside, through X, with xdotool and x
 * with a StatusNotifierItem tray (status-notifier-watcher + gtk-sni-tray-standalone, what
   KDE and GNOME's AppIndicator extension speak) the app registers an active item, with its
   badge as the icon and its words as the tooltip, on the session bus;
+* a left click on the tray icon (a real pointer click on X) opens the popup next to the icon,
+  inside the screen; Escape closes it; starting ``notifier`` again exits at once and brings
+  the running app's popup up instead of a second icon;
 * without one, the app says so in its output and shows its fallback window
   (notifier/ui/fallback_window.py) instead of running invisibly.
 
@@ -69,6 +72,21 @@ def embedded_in(session: DesktopSession, host_pid: int) -> set[int]:
             if word.startswith("0x") and int(word, 16) != window:
                 inside.add(int(word, 16))
     return inside
+
+
+def geometry(session: DesktopSession, window: int) -> tuple[int, int, int, int]:
+    """(x, y, width, height) of ``window`` on the screen."""
+    fields: dict[str, int] = {}
+    for line in session.run(["xwininfo", "-id", str(window)]).stdout.splitlines():
+        key, _, value = line.strip().partition(":")
+        if key in ("Absolute upper-left X", "Absolute upper-left Y", "Width", "Height"):
+            fields[key] = int(value)
+    return (
+        fields["Absolute upper-left X"],
+        fields["Absolute upper-left Y"],
+        fields["Width"],
+        fields["Height"],
+    )
 
 
 def start_app(session: DesktopSession, name: str, marker: Path) -> subprocess.Popen[bytes]:
@@ -183,3 +201,53 @@ def test_with_a_status_notifier_tray_the_app_registers_an_active_item(
             assert "no system tray" not in desktop_session.log_text("app-with-sni")
         finally:
             desktop_session.stop_process(app)
+
+
+SCREEN = (1280, 800)  # desktop_session's Xvfb screen
+
+
+def test_a_click_on_the_tray_icon_opens_the_popup_and_a_second_start_wakes_the_first(
+    desktop_session: DesktopSession, tmp_path: Path
+) -> None:
+    require("xdotool", "xwininfo")
+    session = desktop_session
+    with session.tray_host() as trayer:
+        app = start_app(session, "app-popup", tmp_path / "painted")
+        try:
+
+            def icons() -> set[int]:
+                return set(windows_of(session, app.pid)) & embedded_in(session, trayer.pid)
+
+            wait_until(lambda: bool(icons()), "the tray icon", TIMEOUT_S)
+            (icon,) = icons()
+            wait_until(lambda: is_viewable(session, icon), "the tray icon to show", TIMEOUT_S)
+            shown = set(windows_of(session, app.pid, visible=True))
+
+            def popups() -> set[int]:
+                return set(windows_of(session, app.pid, visible=True)) - shown
+
+            session.run(["xdotool", "mousemove", "--window", str(icon), "5", "5", "click", "1"])
+            wait_until(lambda: bool(popups()), "the popup", TIMEOUT_S)
+            (popup,) = popups()
+            x, y, width, height = geometry(session, popup)
+            icon_x, icon_y, icon_width, icon_height = geometry(session, icon)
+            assert 0 <= x <= x + width <= SCREEN[0]  # inside the screen
+            assert 0 <= y <= y + height <= SCREEN[1]
+            assert x <= icon_x + icon_width // 2 <= x + width  # under the icon ...
+            assert y >= icon_y + icon_height  # ... below the panel at the top
+
+            session.run(["xdotool", "key", "Escape"])
+            wait_until(lambda: not popups(), "Escape to close the popup", TIMEOUT_S)
+
+            second = subprocess.run(
+                [sys.executable, "-m", "notifier"],
+                env=session.environment(),
+                capture_output=True,
+                timeout=TIMEOUT_S,
+                check=False,
+            )
+            assert second.returncode == 0, second.stderr
+            wait_until(lambda: bool(popups()), "the running app's popup", TIMEOUT_S)
+            assert icons() == {icon}  # the running app keeps its one icon
+        finally:
+            session.stop_process(app)
