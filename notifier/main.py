@@ -244,7 +244,12 @@ def run_tray(args: argparse.Namespace, environ: Mapping[str, str] | None = None)
         return 0
 
     # After the first paint: the controller and the popup, then the event loop, logging, and
-    # the network stack via start().
+    # the network stack via start(). First, the guard against PySide6 6.12's reference-count
+    # bugs on Python 3.11 (see notifier/app/signals.py): without it the app aborts after
+    # enough repaints and signal emissions.
+    from notifier.app.signals import immortalize_singletons
+
+    immortalize_singletons()
     from notifier.app.clock import SystemClock
     from notifier.app.controller import AppController
     from notifier.app.scheduler import QtScheduler

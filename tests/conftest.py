@@ -12,7 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from notifier.app.signals import immortalize_singletons
+
 pytest_plugins = ["helpdesk"]
+
+# PySide6 6.12.0 on Python 3.11 drops references to None/True on repaints and signal
+# emissions; without this a long test session aborts (see notifier/app/signals.py).
+immortalize_singletons()
 
 
 @pytest.fixture(autouse=True)

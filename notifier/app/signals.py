@@ -1,4 +1,21 @@
-"""``emit()`` for Qt signals that does not leak away a reference to ``True``.
+"""Guards against PySide6 6.12.0 reference-count bugs on Python 3.11.
+
+Two defects, apparently from PySide6 6.12 treating ``None``/``True``/``False`` as immortal
+(they are only from Python 3.12 on), both measured here with PySide6 6.12.0 on Python 3.11.7:
+
+* ``SignalInstance.emit()`` returns ``True`` without a reference (below);
+* a Python override of a ``void`` C++ virtual (``paintEvent``, ``showEvent``, a delegate's
+  ``paint`` …) has its ``None`` result released once too often: measured, -1 reference of
+  ``None`` per ``paintEvent`` call.
+
+On Python 3.11 the count of ``None``/``True`` then drifts down with every repaint and emission
+until the interpreter aborts ("Fatal Python error: none_dealloc" / "bool_dealloc"); a tray app
+that runs all day would get there. :func:`immortalize_singletons` does what Python 3.12 does:
+it gives the three singletons a reference count so large (2**40) that no realistic number of
+lost references reaches zero (they are never freed anyway). The app calls it at start-up, the
+test suite in tests/conftest.py. :func:`emit` additionally keeps ``True``'s count exact.
+
+``emit()`` for Qt signals that does not leak away a reference to ``True``:
 
 PySide6 6.12.0's ``SignalInstance.emit()`` returns ``True`` without taking a reference for it
 (a borrowed reference handed out as a new one). Each Python-side ``emit()`` therefore drops
@@ -24,6 +41,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal, SignalInstance
 
 _steals_true: bool | None = None
+_immortalized = False
 _incref = ctypes.pythonapi.Py_IncRef
 _incref.argtypes = [ctypes.py_object]
 _incref.restype = None
@@ -31,6 +49,24 @@ _incref.restype = None
 
 class _Probe(QObject):
     probed = Signal()
+
+
+IMMORTAL_BOOST = 1 << 40
+
+
+def immortalize_singletons() -> bool:
+    """Make ``None``, ``True`` and ``False`` effectively immortal on Python < 3.12 (once).
+
+    Returns True if it changed anything. CPython keeps ``ob_refcnt`` as the first field of
+    every object, which is what is raised here; on 3.12+ they are immortal already.
+    """
+    global _immortalized
+    if sys.version_info >= (3, 12) or _immortalized:
+        return False
+    for singleton in (None, True, False):
+        ctypes.c_ssize_t.from_address(id(singleton)).value += IMMORTAL_BOOST
+    _immortalized = True
+    return True
 
 
 def emit_steals_true() -> bool:
