@@ -13,7 +13,7 @@ from PySide6.QtTest import QAbstractItemModelTester
 from pytestqt.qtbot import QtBot
 from tray_fakes import FakeClock, fill_cache, make_notification
 
-from notifier.app.list_model import PAGE_SIZE, NotificationListModel, Role
+from notifier.app.list_model import BULK_RELOAD, PAGE_SIZE, NotificationListModel, Role
 from notifier.core.status import CacheChange, ChangeKind
 from notifier.core.wire import NotificationType
 from notifier.store.cache import ListFilter, NotificationCache
@@ -190,3 +190,16 @@ def test_reset_reloads(qtbot: QtBot, cache: NotificationCache) -> None:
         model.apply_change(CacheChange(ChangeKind.RESET))
     assert model.rowCount() == 0
     assert not model.canFetchMore()
+
+
+def test_a_big_batch_resets_instead_of_inserting_row_by_row(
+    qtbot: QtBot, cache: NotificationCache
+) -> None:
+    fill_cache(cache, [make_notification(s) for s in range(1, 4)])
+    model = NotificationListModel(cache, FakeClock())
+    model.reload()
+    batch = [make_notification(s) for s in range(10, 10 + BULK_RELOAD + 1)]
+    fill_cache(cache, batch)
+    with qtbot.waitSignal(model.modelReset, timeout=1000):
+        model.apply_change(CacheChange(ChangeKind.UPSERTED, notifications=tuple(batch)))
+    assert seqs(model) == [*range(10 + BULK_RELOAD, 9, -1), 3, 2, 1]

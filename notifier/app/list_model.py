@@ -15,7 +15,8 @@ The engine's :class:`~notifier.core.status.CacheChange` arrives through
 * DELETED: ``beginRemoveRows`` for each loaded row;
 * UPSERTED: a row already loaded is removed and the new version inserted in seq order (a fold
   such as "3 people reacted" moves it to the top); a new one is inserted in seq order when it
-  matches the filter and falls within the loaded range (older ones arrive with paging);
+  matches the filter and falls within the loaded range (older ones arrive with paging); a
+  batch of more than :data:`BULK_RELOAD` (a history page, a long replay) resets instead;
 * RESET: a full model reset.
 
 Relative times ("5 minutes ago") depend on now: :meth:`refresh_times` re-reads the clock and
@@ -47,6 +48,7 @@ from notifier.core.wire import Notification, NotificationType
 from notifier.store.cache import ListFilter, NotificationCache
 
 PAGE_SIZE = 100
+BULK_RELOAD = 50  # an UPSERTED change with more notifications than this resets the model
 
 ModelIndex = QModelIndex | QPersistentModelIndex
 
@@ -231,6 +233,11 @@ class NotificationListModel(QAbstractListModel):
             for notification_id in change.ids:
                 self._remove(notification_id)
         elif change.kind is ChangeKind.UPSERTED:
+            if len(change.notifications) > BULK_RELOAD:
+                # A history page or a long replay: re-reading the first page is cheaper than
+                # placing hundreds of rows one by one (each a search of the loaded rows).
+                self.reload()
+                return
             for notification in change.notifications:
                 self._upsert(notification)
 
