@@ -10,6 +10,9 @@ is real here, and private to the test run::
                                               org.freedesktop.secrets, unlocked from stdin
     trayer                                    an XEmbed system tray, only inside
                                               :meth:`DesktopSession.tray_host`
+    status-notifier-watcher, then gtk-sni-tray-standalone
+                                              a StatusNotifierItem tray (D-Bus), only
+                                              inside :meth:`DesktopSession.sni_tray_host`
 
 Fixtures (a test module imports ``desktop_session_fixture`` / ``bare_desktop_session_fixture``
 and asks for ``desktop_session`` / ``bare_desktop_session``; every desktop test is
@@ -29,7 +32,8 @@ Design decisions, each against a trap found on a clean Debian machine:
 * Every process is started here with ``subprocess.Popen`` (no ``--fork``, no
   ``dbus-launch``, ``gnome-keyring-daemon --foreground``), so its PID is known and
   :meth:`DesktopSession.stop` ends each one by that PID, newest first, also when a test or
-  the start-up itself failed.
+  the start-up itself failed. Each child also asks the kernel for SIGTERM when pytest dies
+  (``PR_SET_PDEATHSIG``), so a killed run leaves no daemon behind either.
 * Nothing here changes ``os.environ``. Subprocesses get :meth:`DesktopSession.environment`
   (DISPLAY and DBUS_SESSION_BUS_ADDRESS of this session, ``QT_QPA_PLATFORM=xcb``, the
   test's HOME and XDG folders, no forced keyring backend); in-process code gets the two
@@ -42,8 +46,13 @@ Design decisions, each against a trap found on a clean Debian machine:
   newlines, quotes or markup arrive exactly as sent (the text output of dbus-monitor is not
   parseable for those). Reading waits on the pipe with a deadline; it never sleeps.
 * A button of a toast is pressed the way a user does it with dunst: ``dunstctl context``
-  runs dunst's ``dmenu`` command, here a script that answers with the line holding the
-  label the test chose (:meth:`DesktopSession.press_toast_button`).
+  runs dunst's ``dmenu`` command, here a script that answers with the line of the chosen
+  action (:meth:`DesktopSession.press_toast_button`).
+* The browser is the one true edge left: :class:`FakeBrowser` puts a recording ``xdg-open``
+  first on PATH, which is what Qt runs for ``QDesktopServices.openUrl`` under X11.
+* Readiness of a daemon is what its clients need (the X display number from -displayfd, the
+  bus address line, the well-known name on the bus, the tray selection), each with a
+  deadline; a daemon that dies or stays silent fails the test with its log.
 """
 
 from __future__ import annotations
