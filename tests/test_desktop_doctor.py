@@ -5,7 +5,8 @@ the notification service, the system tray and the keyring is what that session r
 
 * everything present (dunst, trayer, gnome-keyring with the token from ``notifier login``,
   the reference helpdesk): every check passes, exit 0;
-* the same session without a tray host: the tray check fails with what to install;
+* the same session without a tray host: the tray check fails with what to install; with a
+  StatusNotifierItem tray instead of the XEmbed one it passes again;
 * a bare session (X and a bus, nothing on it) with the token in NOTIFIER_TOKEN: the tray and
   the notification service fail, the keyring is a warning (the token comes from the
   environment), each with advice.
@@ -85,6 +86,12 @@ def test_doctor_finds_every_service_of_a_full_session(
     assert checks["system tray"].startswith("✗ the desktop has no system tray")
     assert checks["notification service"] == "✓ org.freedesktop.Notifications is available"
     assert doctor.returncode == 1
+
+    # A StatusNotifierItem tray (KDE, GNOME with the AppIndicator extension) counts as a tray.
+    with desktop_session.sni_tray_host():
+        doctor = notifier(["doctor"], env)
+    assert report(doctor.stdout)["system tray"] == "✓ available", doctor.stdout
+    assert doctor.returncode == 0
 
 
 def test_doctor_reports_a_session_without_tray_notifications_or_keyring(
