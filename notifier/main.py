@@ -250,15 +250,19 @@ def run_tray(args: argparse.Namespace, environ: Mapping[str, str] | None = None)
     from notifier.app.signals import immortalize_singletons
 
     immortalize_singletons()
+
     from notifier.app.clock import SystemClock
     from notifier.app.controller import AppController
     from notifier.app.scheduler import QtScheduler
+    from notifier.compose import setup_logging
     from notifier.core.settings import validate_server_url
     from notifier.store.cache import NotificationCache
     from notifier.store.settings_file import load_settings
     from notifier.ui.application import DesktopUrlOpener, TrayApp
 
     settings = load_settings(paths.settings_file)
+    setup_logging(paths, settings.log_level.value)
+    shell.log_no_tray_once()
     cache = NotificationCache.open(paths.cache_file)
     override = args.server or env.get("NOTIFIER_SERVER") or None
     clock = SystemClock()
@@ -281,9 +285,6 @@ def run_tray(args: argparse.Namespace, environ: Mapping[str, str] | None = None)
 
     import qasync
 
-    from notifier.compose import setup_logging
-
-    setup_logging(paths, settings.log_level.value)
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     quit_requested = asyncio.Event()

@@ -67,3 +67,32 @@ def test_second_start_wakes_the_first_and_sigterm_quits(tmp_path: Path) -> None:
             first.wait()
         assert first.stderr is not None
         first.stderr.close()
+
+
+def test_no_tray_is_said_once_in_the_log_file(tmp_path: Path) -> None:
+    home = tmp_path / "notifier"
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DISPLAY", "WAYLAND_DISPLAY", "DBUS_SESSION_BUS_ADDRESS")
+    }
+    env.update(QT_QPA_PLATFORM="offscreen", NOTIFIER_HOME=str(home))
+    app = subprocess.Popen(
+        [sys.executable, "-m", "notifier"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    log_file = home / "logs" / "notifier.log"
+    try:
+        wait_for(
+            lambda: log_file.exists() and "toasts: using" in log_file.read_text("utf-8"),
+            "start-up to finish",
+        )
+        app.send_signal(signal.SIGTERM)
+        assert app.wait(timeout=DEADLINE_S) == 0
+    finally:
+        if app.poll() is None:
+            app.kill()
+            app.wait()
+    assert log_file.read_text(encoding="utf-8").count("no system tray") == 1

@@ -94,6 +94,7 @@ class TrayApp(QObject):
         self._signal_sockets: tuple[socket.socket, socket.socket, QSocketNotifier] | None = None
         if shell is None:
             shell = TrayShell(self.badge_state(), self.tooltip(), use_tray=use_tray)
+            shell.log_no_tray_once()
         self.tray: TrayIcon | None = shell.tray
         self.fallback: FallbackWindow | None = shell.fallback
         self.popup: Popup | None = None

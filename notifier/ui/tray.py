@@ -101,8 +101,9 @@ class TrayShell:
     """What the first paint shows, before the controller, the list or the network exist.
 
     Either the tray icon or, where the desktop has no system tray, the fallback window (said
-    once in the log). :class:`notifier.ui.application.TrayApp` adopts it afterwards. Keeping
-    this module light (no list model, no asyncio) is what keeps the first paint fast.
+    once in the log: :meth:`log_no_tray_once`). :class:`notifier.ui.application.TrayApp`
+    adopts it afterwards. Keeping this module light (no list model, no asyncio) is what keeps
+    the first paint fast.
     """
 
     def __init__(self, state: BadgeState, tooltip: str, *, use_tray: bool | None = None) -> None:
@@ -111,17 +112,24 @@ class TrayShell:
         has_tray = QSystemTrayIcon.isSystemTrayAvailable() if use_tray is None else use_tray
         self.tray: TrayIcon | None = None
         self.fallback: FallbackWindow | None = None
+        self._no_tray_logged = False
         if has_tray:
             self.tray = TrayIcon()
             self.tray.set_badge(state)
             self.tray.set_tooltip_text(tooltip)
         else:
-            log.warning(
-                "this desktop has no system tray; showing a small window instead of a tray icon"
-            )
             self.fallback = FallbackWindow()
             self.fallback.set_badge(state)
             self.fallback.set_tooltip_text(tooltip)
+
+    def log_no_tray_once(self) -> None:
+        """Say in the log (once) that there is no system tray. Called once logging is set up,
+        which is after the first paint, so the message reaches the log file."""
+        if self.fallback is not None and not self._no_tray_logged:
+            self._no_tray_logged = True
+            log.warning(
+                "this desktop has no system tray; showing a small window instead of a tray icon"
+            )
 
     def show(self) -> None:
         if self.tray is not None:
