@@ -144,3 +144,23 @@ def test_hidpi_size(qtbot: QtBot, ratio: float, pixels: int) -> None:
     share = count_in(image, PILL, close_to(UNREAD_COLOR)) / (pixels * pixels)
     reference = count_in(paint_badge(BadgeState(unread=1), 32, 1.0), PILL, close_to(UNREAD_COLOR))
     assert abs(share - reference / 1024) < 0.03
+
+
+@pytest.mark.parametrize("panel", ["#1f2329", "#f7f7f7"])
+def test_readable_on_dark_and_light_panels(qtbot: QtBot, panel: str) -> None:
+    """Composited on a dark or a light panel, the bell still stands out: the white outline on
+    the dark one, the dark body on the light one (enough strongly contrasting pixels)."""
+    from PySide6.QtGui import QPainter
+
+    badge = paint_badge(BadgeState(unread=3), 32, 2.0)
+    badge.setDevicePixelRatio(1.0)
+    background = QColor(panel)
+    image = QImage(badge.size(), QImage.Format.Format_ARGB32)
+    image.fill(background)
+    painter = QPainter(image)
+    painter.drawImage(0, 0, badge)
+    painter.end()
+    contrasting = count_in(
+        image, (0, 0, 32, 32), lambda c: abs(c.lightness() - background.lightness()) > 120
+    )
+    assert contrasting > 0.15 * image.width() * image.height()
