@@ -15,13 +15,13 @@ controller from the real settings, cache and services and calls, in this order:
    keyring), and watches the OS network state where a backend exists.
 
 Idle behaviour: no repeating timer runs while the popup is closed; the controller holds one
-single-shot wake-up for the next quiet-hours/toast decision, and the engine's WebSocket
-keepalive is the only periodic work.
+single-shot wake-up for the next quiet-hours/toast decision. The only periodic work is the
+engine's: the WebSocket keepalive and its sleep watchdog (notifier/sync/engine.py);
+benchmarks/startup.py counts the wake-ups.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import signal
@@ -32,7 +32,6 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QRect, QSocketNotifier, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QGuiApplication
-from PySide6.QtWidgets import QApplication
 
 from notifier.app.controller import AppController
 from notifier.app.list_model import NotificationListModel
@@ -88,7 +87,6 @@ class TrayApp(QObject):
         self.panel = NotificationPanel(self.model, clock)
         self.sink: ToastSink = sink if sink is not None else NullSink()
         self._sink_fixed = sink is not None
-        self._tasks: set[asyncio.Task[Any]] = set()
         self._settings_dialog: SettingsDialog | None = None
         self._network: Any = None
         self._signal_sockets: tuple[socket.socket, socket.socket, QSocketNotifier] | None = None
@@ -309,9 +307,3 @@ class TrayApp(QObject):
             self.controller.network_changed(online)
 
         info.reachabilityChanged.connect(on_reachability)
-
-
-def app_instance() -> QApplication:
-    app = QApplication.instance()
-    assert isinstance(app, QApplication)
-    return app
