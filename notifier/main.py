@@ -208,6 +208,7 @@ class LiveServices:
 
 def run_tray(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> int:
     """Run the tray app until Quit; 0 also when another instance was woken instead."""
+    import logging
     import time
 
     env = os.environ if environ is None else environ
@@ -254,7 +255,7 @@ def run_tray(args: argparse.Namespace, environ: Mapping[str, str] | None = None)
     from notifier.app.clock import SystemClock
     from notifier.app.controller import AppController
     from notifier.app.scheduler import QtScheduler
-    from notifier.compose import setup_logging
+    from notifier.compose import RedactingFilter, setup_logging
     from notifier.core.settings import validate_server_url
     from notifier.store.cache import NotificationCache
     from notifier.store.settings_file import load_settings
@@ -262,6 +263,12 @@ def run_tray(args: argparse.Namespace, environ: Mapping[str, str] | None = None)
 
     settings = load_settings(paths.settings_file)
     setup_logging(paths, settings.log_level.value)
+    # Warnings and errors also go to stderr, for an agent who started notifier in a terminal.
+    console = logging.StreamHandler()
+    console.setLevel(logging.WARNING)
+    console.setFormatter(logging.Formatter("notifier: %(message)s"))
+    console.addFilter(RedactingFilter())
+    logging.getLogger().addHandler(console)
     shell.log_no_tray_once()
     cache = NotificationCache.open(paths.cache_file)
     override = args.server or env.get("NOTIFIER_SERVER") or None

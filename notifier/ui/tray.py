@@ -13,6 +13,7 @@ morning, Resume) · Reconnect now · Settings… · Quit.
 from __future__ import annotations
 
 import logging
+import sys
 
 from PySide6.QtCore import QRect, Signal
 from PySide6.QtGui import QAction, QGuiApplication, QIcon, QPixmap
@@ -24,6 +25,7 @@ from notifier.ui.badge import BadgeState, paint_badge
 log = logging.getLogger(__name__)
 
 TRAY_ICON_SIZE = 32
+NO_TRAY_MESSAGE = "this desktop has no system tray; showing a small window instead of a tray icon"
 
 
 def screen_ratio() -> float:
@@ -118,6 +120,9 @@ class TrayShell:
             self.tray.set_badge(state)
             self.tray.set_tooltip_text(tooltip)
         else:
+            # Said at once on stderr (the window appears next), and once in the log file when
+            # logging is up (log_no_tray_once).
+            sys.stderr.write(f"notifier: {NO_TRAY_MESSAGE}\n")
             self.fallback = FallbackWindow()
             self.fallback.set_badge(state)
             self.fallback.set_tooltip_text(tooltip)
@@ -127,9 +132,7 @@ class TrayShell:
         which is after the first paint, so the message reaches the log file."""
         if self.fallback is not None and not self._no_tray_logged:
             self._no_tray_logged = True
-            log.warning(
-                "this desktop has no system tray; showing a small window instead of a tray icon"
-            )
+            log.info("%s", NO_TRAY_MESSAGE)
 
     def show(self) -> None:
         if self.tray is not None:
