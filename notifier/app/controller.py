@@ -457,13 +457,8 @@ class AppController(QObject):
         agent = await services.check_connection(self._settings, server_url, token)
         services.save_token(server_url, token)
         await self.stop()
-        same = (
-            self._agent is not None and self._agent.id == agent.id and server_url == self.server_url
-        )
-        if not same:
-            # The cache's seqs and ids belong to one agent on one helpdesk: another one (or
-            # an unknown previous one) starts from a clean cache and a full sync.
-            self._forget_cached()
+        # No wipe here: the engine claims the cache for this account and agent when it
+        # connects, and resets it (publishing RESET) if it held someone else's.
         self._agent = agent
         self._apply_settings(self._settings.replace(server_url=server_url))
         self.start()
@@ -471,9 +466,7 @@ class AppController(QObject):
         return agent
 
     def _forget_cached(self) -> None:
-        for action in self.cache.pending_actions():
-            self.cache.remove_pending(action.id)
-        self.cache.reset()
+        self.cache.forget()  # notifications, queue and owner
         self.on_change(CacheChange(ChangeKind.RESET))
 
     def _require_services(self) -> Services:
