@@ -73,3 +73,20 @@ def test_first_paint_comes_before_the_heavy_imports(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "0 []"
     assert float(marker.read_text()) > 0
+
+
+def test_a_schema_1_cache_is_counted_by_rows(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript(
+        "CREATE TABLE notifications (id TEXT PRIMARY KEY, seq INTEGER, read INTEGER);"
+        "CREATE TABLE state (singleton INTEGER PRIMARY KEY, cursor INTEGER, seen_seq INTEGER);"
+        "INSERT INTO state VALUES (1, 5, 2);"
+        "INSERT INTO notifications VALUES ('a', 1, 0), ('b', 2, 1), ('c', 3, 0), ('d', 4, 0);"
+        "PRAGMA user_version = 1;"
+    )
+    db.commit()
+    db.close()
+    assert peek_counts(path) == (3, 2)

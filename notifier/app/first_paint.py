@@ -8,8 +8,9 @@ read-only SQLite connection and the badge style from the settings JSON directly;
 paint, and they win from then on (a stale or unreadable value here only costs a repaint).
 
 The SQL below mirrors :meth:`NotificationCache.unread_count` and
-:meth:`NotificationCache.new_since_seen_count`; tests/test_tray_first_paint.py checks they
-agree on a cache written through the real API.
+:meth:`NotificationCache.new_since_seen_count` (the trigger-kept counters of schema 2, or
+counting rows in schema 1); tests/test_tray_first_paint.py checks they agree on a cache
+written through the real API.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import json
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+
+COUNTERS_SCHEMA = 2  # notifier/store/cache.py: the state row keeps unread/new_since_seen
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,11 +44,16 @@ def peek_counts(cache_file: Path) -> tuple[int, int]:
     except sqlite3.Error:
         return 0, 0
     try:
-        unread = db.execute("SELECT count(*) FROM notifications WHERE read = 0").fetchone()[0]
-        new = db.execute(
-            "SELECT count(*) FROM notifications WHERE read = 0"
-            " AND seq > (SELECT seen_seq FROM state)"
-        ).fetchone()[0]
+        version = int(db.execute("PRAGMA user_version").fetchone()[0])
+        if version >= COUNTERS_SCHEMA:
+            # Counters kept by triggers in the state row: O(1) however many are unread.
+            unread, new = db.execute("SELECT unread, new_since_seen FROM state").fetchone()
+        else:
+            unread = db.execute("SELECT count(*) FROM notifications WHERE read = 0").fetchone()[0]
+            new = db.execute(
+                "SELECT count(*) FROM notifications WHERE read = 0"
+                " AND seq > (SELECT seen_seq FROM state)"
+            ).fetchone()[0]
         return int(unread), int(new)
     except sqlite3.Error:  # an old, new or corrupt schema: the real open sorts it out
         return 0, 0
