@@ -26,10 +26,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import itertools
 import json
 import os
 import selectors
+import signal
 import subprocess
 import sys
 import time
@@ -49,6 +51,13 @@ _names = itertools.count(1)
 def unique_name(prefix: str = "agent") -> str:
     """A username no other call in this test process returns (for shared servers)."""
     return f"{prefix}{os.getpid()}x{next(_names)}"
+
+
+def _die_with_the_tests() -> None:
+    """In the child, before exec: get SIGTERM if pytest dies (even SIGKILLed), so a server
+    never outlives a crashed run. Teardown still stops it by PID. Linux only."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
 class HelpdeskActions:
@@ -197,6 +206,7 @@ class Helpdesk:
                     str(self.db),
                     *self.extra_args,
                 ),
+                preexec_fn=_die_with_the_tests,
                 stdout=subprocess.PIPE,
                 stderr=log,
                 env=self._environment(),

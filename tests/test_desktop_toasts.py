@@ -125,6 +125,9 @@ def test_sink_sends_plain_text_with_mark_read_and_routes_click_and_button(
     monitor.wait_for(lambda: len(monitor.notify_calls()) == 1, "the first Notify")
     first = monitor.notify_calls()[0]
     assert first.app_name == APP_NAME
+    # The app's bell, not desktop-notifier's default Python logo.
+    assert first.icon.endswith("/bell.svg"), first.icon
+    assert "python" not in first.icon.lower()
     assert first.summary == "You were mentioned"
     # The body is the text, escaped for the markup subset the spec lets daemons render,
     # so dunst shows the characters literally (and nothing is a link).

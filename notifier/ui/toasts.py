@@ -30,6 +30,8 @@ import contextlib
 import logging
 import sys
 from collections.abc import Callable, Coroutine
+from importlib.resources import files
+from pathlib import Path
 from typing import Any, Protocol
 
 from PySide6.QtWidgets import QSystemTrayIcon
@@ -269,11 +271,18 @@ class DesktopNotifierSink:
             log.debug("could not withdraw toast %s: %s", key, error)
 
 
+def app_icon_path() -> Path:
+    """The bell icon as a file, for notification services that take a path or URI."""
+    return Path(str(files("notifier.resources").joinpath("bell.svg")))
+
+
 async def make_desktop_notifier_sink() -> DesktopNotifierSink:
     """Connect to the platform service; raise if it is not there (probe with a timeout)."""
-    from desktop_notifier import DEFAULT_SOUND, Button, Capability, DesktopNotifier
+    from desktop_notifier import DEFAULT_SOUND, Button, Capability, DesktopNotifier, Icon
 
-    notifier = DesktopNotifier(app_name=APP_NAME)
+    # Our bell, not desktop-notifier's default Python logo. The path is a real file in both
+    # the wheel and an editable install (the resources package is never zipped).
+    notifier = DesktopNotifier(app_name=APP_NAME, app_icon=Icon(path=app_icon_path()))
     async with asyncio.timeout(PROBE_TIMEOUT_S):
         capabilities = await notifier.get_capabilities()
 
