@@ -297,3 +297,27 @@ async def test_demo_without_db_uses_a_temporary_database_removed_at_exit(tmp_pat
             await process.communicate()
     assert process.returncode == 0
     assert list(temp_root.iterdir()) == []
+
+
+def test_serving_without_the_server_extra_says_what_to_install(tmp_path: Path) -> None:
+    # Simulate an install without the `server` extra: uvicorn and starlette cannot be imported.
+    code = (
+        "import sys, builtins; real = builtins.__import__\n"
+        "def guarded(name, *a, **k):\n"
+        "    if name.split('.')[0] in ('uvicorn', 'starlette'):\n"
+        "        raise ModuleNotFoundError(f'No module named {name!r}', name=name.split('.')[0])\n"
+        "    return real(name, *a, **k)\n"
+        "builtins.__import__ = guarded\n"
+        "from notifier.server.cli import main\n"
+        "raise SystemExit(main(['serve', '--db', sys.argv[1], '--port', '0']))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "h.db")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "pip install 'notifier[server]'" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -137,6 +137,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CliError, DatabaseError) as exc:
         print(f"notifier-server: error: {exc}", file=sys.stderr)
         return 1
+    except ModuleNotFoundError as exc:
+        # The web stack is the optional `server` extra; the tray app does not need it.
+        print(
+            f"notifier-server: error: {exc.name} is not installed; install the server extra: "
+            "pip install 'notifier[server]'",
+            file=sys.stderr,
+        )
+        return 1
     except KeyboardInterrupt:
         return 130
 
