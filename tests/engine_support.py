@@ -246,8 +246,7 @@ async def running_engine(
         on_status=lambda s: harness.on_status(s),
         on_change=lambda c: harness.on_change(c),
         backoff=Backoff(first=0.05, cap=0.3),
-        watchdog_interval=0.05,
-        **engine_kwargs,
+        **{"watchdog_interval": 0.05, **engine_kwargs},  # a test may pass its own
     )
     harness = Harness(engine, cache, backend)
     task = asyncio.create_task(engine.run())

@@ -10,6 +10,10 @@ every ``ping_interval`` seconds, and the connection is closed when no pong came 
 Reconnection is deliberately NOT done here (websockets' own ``async for connect(...)`` loop is
 not used): the sync session owns the policy, so the UI can show the state and next retry time.
 
+The keepalive is also the engine's clock: :meth:`WebSocketEventStream.on_keepalive` registers a
+callback run at every keepalive ping, so the sync engine's sleep watchdog looks at the clocks
+then instead of running a timer of its own (no extra wake-up while idle).
+
 Frames are parsed with :func:`notifier.core.wire.parse_server_event`; a malformed frame is
 logged (its size and the parse error, never its content, which could hold personal data) and
 skipped, so one bad frame cannot crash the engine or move the cursor.
@@ -19,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import (
@@ -29,6 +33,7 @@ from websockets.exceptions import (
     InvalidStatus,
     InvalidURI,
 )
+from websockets.typing import DataLike
 
 from notifier.client.transport import TransportConfig, stream_url
 from notifier.core.errors import AuthFailed, ConnectionLost
@@ -44,6 +49,21 @@ from notifier.core.wire import (
 log = logging.getLogger(__name__)
 
 
+class KeepaliveConnection(ClientConnection):
+    """websockets' connection, telling ``keepalive_listener`` about every keepalive ping."""
+
+    keepalive_listener: Callable[[], None] | None = None
+
+    async def ping(self, data: DataLike | None = None) -> Awaitable[float]:
+        listener = self.keepalive_listener
+        if listener is not None:
+            try:
+                listener()
+            except Exception:  # a listener bug must not break the keepalive
+                log.exception("the keepalive listener failed")
+        return await super().ping(data)
+
+
 class WebSocketEventStream:
     """One resumed connection. Iterate for events; it ends by raising ``ConnectionLost``."""
 
@@ -53,6 +73,11 @@ class WebSocketEventStream:
 
     def __aiter__(self) -> AsyncIterator[ServerEvent]:
         return self._events()
+
+    def on_keepalive(self, listener: Callable[[], None] | None) -> None:
+        """Call ``listener`` at every keepalive ping (every ``ping_interval`` seconds)."""
+        if isinstance(self._connection, KeepaliveConnection):
+            self._connection.keepalive_listener = listener
 
     async def _events(self) -> AsyncIterator[ServerEvent]:
         try:
@@ -122,6 +147,7 @@ async def open_event_stream(
             close_timeout=5,
             max_size=MAX_FRAME_BYTES,
             user_agent_header="notifier",
+            create_connection=KeepaliveConnection,
         )
     except InvalidStatus as error:
         status = error.response.status_code

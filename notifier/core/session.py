@@ -29,7 +29,9 @@ States (:class:`~notifier.core.status.ConnectionState`)::
     any ──network down──► OFFLINE ──network up──► CONNECTING
     LIVE/CONNECTING ──clock jump (the machine slept)──► CONNECTING at once
 
-The watchdog: ``tick(wall, monotonic)`` is called every few seconds. Wall-clock time keeps
+The watchdog: ``tick(wall, monotonic)`` is called at every keepalive ping of the open stream
+(every ~20 s), or by the driver's own timer at the same cadence while no stream is open; it
+needs no fixed period, only two readings of both clocks. Wall-clock time keeps
 running while a laptop sleeps but the monotonic clock (on Linux) does not; a wall-clock jump
 more than ``sleep_threshold`` seconds beyond the monotonic delta means the machine slept and
 the connection is most likely dead without either side knowing, so reconnect at once.

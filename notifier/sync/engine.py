@@ -15,6 +15,13 @@ Obligations kept here (see the session's docstring for the state machine):
 * offline actions are removed from the queue only after the server acknowledged them (a 404
   means the notification is already gone: dropped too); a network failure stops the flush and
   the next LIVE state starts it again, so the order is kept.
+
+The sleep watchdog (``SyncSession.tick``) runs no timer of its own while the stream is open:
+a stream that offers :class:`KeepaliveAware` (the WebSocket one) calls it back at every
+keepalive ping, so the only periodic wake-up of an idle, connected app is the keepalive.
+Without such a stream (connecting, paging the history, backing off, or a backend whose stream
+cannot tell) the engine ticks itself every ``watchdog_interval`` seconds, by default the
+keepalive's 20 s; while offline or signed out nothing can come of a tick, so none runs.
 """
 
 from __future__ import annotations
@@ -24,9 +31,9 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from notifier.core.backoff import Backoff
 from notifier.core.errors import (
@@ -36,7 +43,7 @@ from notifier.core.errors import (
     NotFound,
     ProtocolViolation,
 )
-from notifier.core.ports import Clock, HelpdeskBackend
+from notifier.core.ports import Clock, EventStream, HelpdeskBackend
 from notifier.core.session import (
     Apply,
     Command,
@@ -59,6 +66,18 @@ PAGE_LIMIT = 500
 # Work between two yields to the event loop, each slice ~1-2 ms (benchmarks/engine_loop_lag.py):
 APPLY_SLICE = 50  # rows of a REST page, applied in one transaction (~20 µs a row)
 STREAM_SLICE = 8  # stream events, one transaction each (~250 µs an event, all included)
+# The client's default keepalive ping interval (notifier/client/transport.py): the watchdog's
+# own cadence when no keepalive carries it, so a wake from sleep is noticed as soon either way.
+WATCHDOG_INTERVAL = 20.0
+# States in which a clock jump changes something (see SyncSession.tick).
+WATCHED_STATES = (ConnectionState.LIVE, ConnectionState.CONNECTING, ConnectionState.BACKING_OFF)
+
+
+@runtime_checkable
+class KeepaliveAware(Protocol):
+    """A stream that calls ``listener`` at each keepalive ping (``None`` unregisters)."""
+
+    def on_keepalive(self, listener: Callable[[], None] | None) -> None: ...
 
 
 class SystemClock:
@@ -98,7 +117,8 @@ class SyncEngine:
     """Keeps ``cache`` equal to the helpdesk's view through ``backend``.
 
     The engine owns ``backend`` (it closes it when :meth:`run` returns); the caller owns
-    ``cache``. ``watchdog_interval`` is how often the sleep watchdog looks at the clocks.
+    ``cache``. ``watchdog_interval`` is how often the sleep watchdog looks at the clocks
+    when no keepalive does (see the module docstring).
     """
 
     def __init__(
@@ -110,7 +130,7 @@ class SyncEngine:
         on_status: Callable[[ConnectionStatus], None],
         on_change: Callable[[CacheChange], None],
         backoff: Backoff | None = None,
-        watchdog_interval: float = 5.0,
+        watchdog_interval: float = WATCHDOG_INTERVAL,
         sleep_threshold: float = 30.0,
         page_limit: int = PAGE_LIMIT,
         online: bool = True,
@@ -139,6 +159,9 @@ class SyncEngine:
         self._checkpoint_task: asyncio.Task[None] | None = None
         self._helpers: set[asyncio.Task[None]] = set()
         self._stopped = asyncio.Event()
+        # Set while the engine's own watchdog timer must tick (no keepalive carries the check).
+        self._watchdog_wanted = asyncio.Event()
+        self._keepalive_streams = 0
         self._running = False
         self._finished = False
 
@@ -247,6 +270,7 @@ class SyncEngine:
                 self._start_flush()
 
     def _publish_status(self, status: ConnectionStatus) -> None:
+        self._update_watchdog(status.state)
         log.info(
             "status: %s%s",
             status.state.value,
@@ -294,22 +318,8 @@ class SyncEngine:
         try:
             stream = await self._backend.open_stream(after_seq)
             try:
-                handled = 0
-                async for event in stream:
-                    if isinstance(event, Hello):
-                        if not self._claim_cache(event.agent):
-                            # Another agent's cache: dropped; page this agent's history.
-                            event = ResetEvent(event.last_seq, "signed in as another agent")
-                            self._execute(session.event_received(attempt, event))
-                            continue
-                        self._execute(session.connected(attempt, event))
-                    else:
-                        self._execute(session.event_received(attempt, event))
-                    handled += 1
-                    if handled % STREAM_SLICE == 0:
-                        # Buffered frames are read without yielding: during a long replay,
-                        # give the GUI's event loop a turn every slice of events.
-                        await asyncio.sleep(0)
+                with self._keepalive_ticks(stream):
+                    await self._receive(attempt, stream)
             finally:
                 # Runs after a cancellation too (the cancel was delivered at the receive).
                 with contextlib.suppress(Exception):
@@ -327,6 +337,25 @@ class SyncEngine:
             self._execute(
                 session.disconnected(attempt, f"unexpected error: {error}", self._clock.now())
             )
+
+    async def _receive(self, attempt: int, stream: EventStream) -> None:
+        session = self._session
+        handled = 0
+        async for event in stream:
+            if isinstance(event, Hello):
+                if not self._claim_cache(event.agent):
+                    # Another agent's cache: dropped; page this agent's history.
+                    event = ResetEvent(event.last_seq, "signed in as another agent")
+                    self._execute(session.event_received(attempt, event))
+                    continue
+                self._execute(session.connected(attempt, event))
+            else:
+                self._execute(session.event_received(attempt, event))
+            handled += 1
+            if handled % STREAM_SLICE == 0:
+                # Buffered frames are read without yielding: during a long replay,
+                # give the GUI's event loop a turn every slice of events.
+                await asyncio.sleep(0)
 
     async def _page_history(self, attempt: int) -> None:
         session = self._session
@@ -393,8 +422,34 @@ class SyncEngine:
 
     async def _watchdog(self) -> None:
         while True:
-            self._execute(self._session.tick(self._clock.now(), self._clock.monotonic()))
+            await self._watchdog_wanted.wait()  # no timer at all while a keepalive ticks
+            self._check_clocks()
             await asyncio.sleep(self._watchdog_interval)
+
+    def _check_clocks(self) -> None:
+        self._execute(self._session.tick(self._clock.now(), self._clock.monotonic()))
+
+    def _update_watchdog(self, state: ConnectionState) -> None:
+        if state in WATCHED_STATES and self._keepalive_streams == 0:
+            self._watchdog_wanted.set()
+        else:
+            self._watchdog_wanted.clear()
+
+    @contextlib.contextmanager
+    def _keepalive_ticks(self, stream: object) -> Iterator[None]:
+        """While ``stream`` is open, its keepalive pings drive the watchdog (if it can)."""
+        if not isinstance(stream, KeepaliveAware):
+            yield
+            return
+        stream.on_keepalive(self._check_clocks)
+        self._keepalive_streams += 1
+        self._update_watchdog(self._session.state)
+        try:
+            yield
+        finally:
+            stream.on_keepalive(None)
+            self._keepalive_streams -= 1
+            self._update_watchdog(self._session.state)
 
     def _start_flush(self) -> None:
         if self._flush_task is None or self._flush_task.done():

@@ -16,8 +16,8 @@ controller from the real settings, cache and services and calls, in this order:
 
 Idle behaviour: no repeating timer runs while the popup is closed; the controller holds one
 single-shot wake-up for the next quiet-hours/toast decision. The only periodic work is the
-engine's: the WebSocket keepalive and its sleep watchdog (notifier/sync/engine.py);
-benchmarks/startup.py counts the wake-ups.
+WebSocket keepalive (a ping every 20 s), which also carries the engine's sleep watchdog
+(notifier/sync/engine.py); benchmarks/startup.py counts the wake-ups.
 """
 
 from __future__ import annotations
