@@ -214,13 +214,18 @@ def run_tray(args: argparse.Namespace, environ: Mapping[str, str] | None = None)
     env = os.environ if environ is None else environ
     from PySide6.QtWidgets import QApplication
 
+    from notifier.app import pyside_imports
+
+    pyside_imports.install()  # first: every import below would be cached as source lines
     from notifier.app.first_paint import peek
     from notifier.store.paths import app_paths
     from notifier.ui.badge import BadgeState
     from notifier.ui.single_instance import SingleInstance, instance_name
     from notifier.ui.tray import TrayShell
 
-    app = QApplication(sys.argv[:1])
+    # argv[0] names the X11 window class (WM_CLASS): "__main__.py" under `python -m notifier`.
+    app = QApplication(["notifier"])
+    app.setDesktopFileName("notifier")
     app.setApplicationName("notifier")
     app.setApplicationDisplayName("Helpdesk notifier")
     app.setQuitOnLastWindowClosed(False)
