@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
+
+from notifier.client.reference import ReferenceBackend
+from notifier.client.transport import TransportConfig
 
 
 def test_importing_the_client_leaves_httpx_cli_extras_out() -> None:
@@ -17,3 +23,25 @@ def test_importing_the_client_leaves_httpx_cli_extras_out() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=30, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_the_backend_loads_httpx_only_for_its_first_rest_call() -> None:
+    # Resuming the stream needs no REST call: an idle tray app never imports httpx.
+    probe = (
+        "import sys\n"
+        "from notifier.client.reference import ReferenceBackend\n"
+        "backend = ReferenceBackend('http://127.0.0.1:9', 'token')\n"
+        "print('httpx' in sys.modules)\n"
+        "backend._rest\n"  # what me(), list_notifications() and the actions go through
+        "print('httpx' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=30, check=True
+    )
+    assert result.stdout.split() == ["False", "True"]
+
+
+def test_a_bad_ca_bundle_is_still_refused_when_the_backend_is_made(tmp_path: Path) -> None:
+    missing = TransportConfig(ca_bundle=tmp_path / "missing.pem")
+    with pytest.raises(ValueError, match="CA bundle"):
+        ReferenceBackend("https://helpdesk.test", "token", missing)

@@ -3,13 +3,16 @@ helpdesk (docs/protocol.md), built from :mod:`.rest` and :mod:`.stream`.
 
 The sync engine reaches a helpdesk only through that Protocol; an adapter for another helpdesk
 (Frappe Helpdesk, Zammad) is another class like this one.
+
+Import hygiene: the REST client (httpx, with its TLS context holding the system's trust
+store) is made on the first REST call. A tray app that resumes its stream from the cache's
+cursor makes none until the agent acts, so the idle app never loads httpx (~6 MB resident).
 """
 
 from __future__ import annotations
 
-import httpx
+from typing import TYPE_CHECKING
 
-from notifier.client.rest import RestClient
 from notifier.client.stream import WebSocketEventStream, open_event_stream
 from notifier.client.transport import TransportConfig
 from notifier.core.wire import (
@@ -19,6 +22,11 @@ from notifier.core.wire import (
     NotificationPage,
     Preferences,
 )
+
+if TYPE_CHECKING:
+    import httpx
+
+    from notifier.client.rest import RestClient
 
 
 class ReferenceBackend:
@@ -33,7 +41,21 @@ class ReferenceBackend:
         self.server_url = server_url
         self.config = config if config is not None else TransportConfig()
         self._token = token
-        self._rest = RestClient(server_url, token, self.config, transport=http_transport)
+        self._http_transport = http_transport
+        self._rest_client: RestClient | None = None
+        if self.config.ca_bundle is not None:
+            # A bad CA bundle is refused here, as when the REST client was made right away.
+            self.config.ssl_context()
+
+    @property
+    def _rest(self) -> RestClient:
+        if self._rest_client is None:
+            from notifier.client.rest import RestClient
+
+            self._rest_client = RestClient(
+                self.server_url, self._token, self.config, transport=self._http_transport
+            )
+        return self._rest_client
 
     def __repr__(self) -> str:  # never show the token
         return f"ReferenceBackend({self.server_url!r})"
@@ -69,4 +91,5 @@ class ReferenceBackend:
         return await self._rest.put_preferences(preferences)
 
     async def aclose(self) -> None:
-        await self._rest.aclose()
+        if self._rest_client is not None:
+            await self._rest_client.aclose()

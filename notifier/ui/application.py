@@ -9,7 +9,9 @@ controller from the real settings, cache and services and calls, in this order:
    CACHED unread count, right after the QApplication exists; not even this module, the
    controller or asyncio is imported yet, let alone the network stack, keyring or toast
    library (see the performance budget in issue 5);
-2. ``TrayApp(controller, clock, shell=shell)`` adopts it and builds the popup and wiring;
+2. ``TrayApp(controller, clock, shell=shell)`` adopts it and wires it; with a tray, the
+   popup (its widgets, list view and delegate, and the modules behind them) is built on
+   first use, so an app whose popup is never opened does not carry it all day;
 3. :meth:`TrayApp.start` on the qasync loop – picks the toast sink (imports
    desktop-notifier), starts the engine through the controller (imports httpx, websockets,
    keyring), and watches the OS network state where a backend exists.
@@ -42,11 +44,11 @@ from notifier.core.settings import BadgeStyle
 from notifier.core.status import CacheChange, ConnectionState, ConnectionStatus
 from notifier.ui.badge import BadgeState
 from notifier.ui.fallback_window import FallbackWindow
-from notifier.ui.popup import NotificationPanel, Popup
 from notifier.ui.toasts import NullSink, ToastRequest, ToastSink, choose_sink
 from notifier.ui.tray import TrayIcon, TrayShell
 
 if TYPE_CHECKING:
+    from notifier.ui.popup import NotificationPanel, Popup
     from notifier.ui.settings_dialog import SettingsDialog
 
 log = logging.getLogger(__name__)
@@ -84,7 +86,8 @@ class TrayApp(QObject):
         self.controller = controller
         self._clock = clock
         self.model = NotificationListModel(controller.cache, clock, parent=self)
-        self.panel = NotificationPanel(self.model, clock)
+        self._panel: NotificationPanel | None = None  # built on first use: see panel
+        self._popup: Popup | None = None
         self.sink: ToastSink = sink if sink is not None else NullSink()
         self._sink_fixed = sink is not None
         self._settings_dialog: SettingsDialog | None = None
@@ -95,14 +98,38 @@ class TrayApp(QObject):
             shell.log_no_tray_once()
         self.tray: TrayIcon | None = shell.tray
         self.fallback: FallbackWindow | None = shell.fallback
-        self.popup: Popup | None = None
-        if self.tray is not None:
-            self.popup = Popup(self.panel)
-        elif self.fallback is not None:
-            self.fallback.set_panel(self.panel)
+        if self.tray is None and self.fallback is not None:
+            self.fallback.set_panel(self.panel)  # the window shows the list at once
         self._connect()
         self.sink.bind(controller.toast_clicked, controller.toast_action)
         self._refresh_everything()
+
+    # ------------------------------------------------------------------ lazily built parts
+
+    @property
+    def panel(self) -> NotificationPanel:
+        """The notification list widget, built (and brought up to date) on first use."""
+        if self._panel is None:
+            from notifier.ui.popup import NotificationPanel
+
+            panel = NotificationPanel(self.model, self._clock)
+            self._connect_panel(panel)
+            panel.set_status(self.controller.status)
+            panel.set_unread_count(self.controller.counts.unread)
+            self._panel = panel
+        return self._panel
+
+    @property
+    def popup(self) -> Popup | None:
+        """The frameless panel near the tray icon (None without a tray), built on first use."""
+        if self.tray is None:
+            return None
+        if self._popup is None:
+            from notifier.ui.popup import Popup
+
+            self._popup = Popup(self.panel)
+            self._popup.opened.connect(self._on_popup_opened)
+        return self._popup
 
     # ------------------------------------------------------------------ start-up
 
@@ -127,8 +154,8 @@ class TrayApp(QObject):
         await self.sink.aclose()
         if self.tray is not None:
             self.tray.hide()
-        if self.popup is not None:
-            self.popup.hide()
+        if self._popup is not None:
+            self._popup.hide()
         if self.fallback is not None:
             self.fallback.hide()
 
@@ -136,11 +163,12 @@ class TrayApp(QObject):
 
     def open_popup(self, anchor: QRect | None = None) -> None:
         log.debug("opening the notification list")
-        if self.popup is not None:
-            if self.popup.isVisible():
-                self.popup.hide()
+        popup = self.popup
+        if popup is not None:
+            if popup.isVisible():
+                popup.hide()
                 return
-            self.popup.show_near(anchor)
+            popup.show_near(anchor)
         elif self.fallback is not None:
             self._on_popup_opened()
             self.fallback.bring_up()
@@ -148,7 +176,7 @@ class TrayApp(QObject):
     def on_another_start(self) -> None:
         """Someone started ``notifier`` again: show this instance's list instead."""
         log.info("another start asked for the notification list")
-        if self.popup is None or not self.popup.isVisible():
+        if self._popup is None or not self._popup.isVisible():
             self.open_popup(self.tray.geometry() if self.tray is not None else None)
 
     def open_settings(self) -> None:
@@ -209,16 +237,6 @@ class TrayApp(QObject):
         c.toastsWithdrawn.connect(self._on_controller_toasts_withdrawn)
         c.openPopupRequested.connect(self._on_open_popup_requested)
 
-        p = self.panel
-        p.openRequested.connect(c.open_notification)
-        p.toggleReadRequested.connect(c.toggle_read)
-        p.markReadRequested.connect(c.mark_read)
-        p.markUnreadRequested.connect(c.mark_unread)
-        p.deleteRequested.connect(c.delete)
-        p.markAllReadRequested.connect(c.mark_all_read)
-        p.clearReadRequested.connect(c.clear_read)
-        p.retryRequested.connect(c.retry_now)
-
         if self.tray is not None:
             t = self.tray
             t.openRequested.connect(self.open_popup)
@@ -229,11 +247,20 @@ class TrayApp(QObject):
             t.reconnect_action.triggered.connect(c.retry_now)
             t.settings_action.triggered.connect(self.open_settings)
             t.quit_action.triggered.connect(self.request_quit)
-        if self.popup is not None:
-            self.popup.opened.connect(self._on_popup_opened)
         if self.fallback is not None:
             self.fallback.quitRequested.connect(self.request_quit)
             self.fallback.settingsRequested.connect(self.open_settings)
+
+    def _connect_panel(self, p: NotificationPanel) -> None:
+        c = self.controller
+        p.openRequested.connect(c.open_notification)
+        p.toggleReadRequested.connect(c.toggle_read)
+        p.markReadRequested.connect(c.mark_read)
+        p.markUnreadRequested.connect(c.mark_unread)
+        p.deleteRequested.connect(c.delete)
+        p.markAllReadRequested.connect(c.mark_all_read)
+        p.clearReadRequested.connect(c.clear_read)
+        p.retryRequested.connect(c.retry_now)
 
     def _on_popup_opened(self) -> None:
         self.controller.popup_opened()
@@ -246,7 +273,8 @@ class TrayApp(QObject):
         self.model.apply_change(change)
 
     def _on_controller_status_changed(self, status: ConnectionStatus) -> None:
-        self.panel.set_status(status)
+        if self._panel is not None:  # a panel built later starts from the current status
+            self._panel.set_status(status)
         if status.notice:
             log.info("%s", status.notice)
         self._refresh_everything()
@@ -276,7 +304,8 @@ class TrayApp(QObject):
     def _refresh_everything(self, *_: object) -> None:
         state = self.badge_state()
         text = self.tooltip()
-        self.panel.set_unread_count(state.unread)
+        if self._panel is not None:
+            self._panel.set_unread_count(state.unread)
         if self.tray is not None:
             self.tray.set_badge(state)
             self.tray.set_tooltip_text(text)

@@ -1,0 +1,96 @@
+"""With a tray, the popup is built on first use (idle memory, issue 5) and starts up to date:
+the unread count and the connection banner of the moment it is opened. Offscreen, real
+cache, fake clock/scheduler/sink/browser."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, timedelta
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QRect
+from PySide6.QtWidgets import QApplication, QWidget
+from pytestqt.qtbot import QtBot
+from tray_fakes import (
+    FakeClock,
+    FakeScheduler,
+    RecordingSink,
+    RecordingUrlOpener,
+    fill_cache,
+    make_notification,
+)
+
+from notifier.app.controller import AppController
+from notifier.core.settings import Settings
+from notifier.core.status import CacheChange, ChangeKind, ConnectionState, ConnectionStatus
+from notifier.store.cache import NotificationCache
+from notifier.ui.application import TrayApp
+
+SERVER = "https://helpdesk.example.com"
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> Iterator[NotificationCache]:
+    cache = NotificationCache.open(tmp_path / "cache.sqlite3")
+    yield cache
+    cache.close()
+
+
+def panels_over(app: TrayApp) -> list[QWidget]:
+    """Live list panels over this app's model (other tests' widgets may still exist)."""
+    return [
+        widget
+        for widget in QApplication.allWidgets()
+        if type(widget).__name__ == "NotificationPanel"
+        and getattr(widget, "model", None) is app.model
+    ]
+
+
+def test_the_popup_is_built_when_first_opened_and_shows_the_current_state(
+    qtbot: QtBot, cache: NotificationCache
+) -> None:
+    clock = FakeClock()
+    controller = AppController(
+        settings=Settings(server_url=SERVER),
+        cache=cache,
+        clock=clock,
+        scheduler=FakeScheduler(clock),
+        url_opener=RecordingUrlOpener(),
+        tz=UTC,
+    )
+    app = TrayApp(controller, clock, use_tray=True, sink=RecordingSink())
+    app.show_first_paint()
+    assert panels_over(app) == []
+
+    # Life goes on while the popup is closed: notifications, then the connection drops.
+    notifications = [make_notification(seq, server=SERVER) for seq in (1, 2, 3)]
+    fill_cache(cache, notifications)
+    controller.on_change(CacheChange(ChangeKind.UPSERTED, notifications=tuple(notifications)))
+    controller.on_status(
+        ConnectionStatus(
+            ConnectionState.BACKING_OFF,
+            last_error="server unreachable",
+            next_retry_at=clock.now() + timedelta(seconds=8),
+        )
+    )
+    assert panels_over(app) == []
+
+    app.open_popup(QRect())
+    popup = app.popup
+    assert popup is not None
+    qtbot.addWidget(popup)
+    assert popup.isVisible()
+    panel = app.panel
+    assert panels_over(app) == [panel]
+    assert panel.window() is popup
+    assert panel.count_label.text() == "3 unread"
+    assert panel.banner.isVisibleTo(panel)
+    assert "retrying" in panel.banner_label.text()
+    assert app.model.rowCount() == 3
+    # Built once: later opens reuse it, and it follows the controller from now on.
+    app.open_popup(QRect())
+    assert not popup.isVisible()
+    controller.on_status(ConnectionStatus(ConnectionState.LIVE))
+    assert not panel.banner.isVisibleTo(panel)
+    assert app.popup is popup
