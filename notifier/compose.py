@@ -18,6 +18,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from notifier.client.reference import ReferenceBackend
 from notifier.client.transport import TransportConfig
@@ -26,8 +27,10 @@ from notifier.core.settings import Settings, validate_server_url
 from notifier.core.status import CacheChange, ConnectionStatus
 from notifier.store.cache import NotificationCache
 from notifier.store.paths import AppPaths
-from notifier.store.secrets import TokenStore
 from notifier.sync.engine import SyncEngine, SystemClock
+
+if TYPE_CHECKING:  # keyring is imported when a token is read from it (not for NOTIFIER_TOKEN)
+    from notifier.store.secrets import TokenStore
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +65,12 @@ def resolve_credentials(
         return Credentials(server_url, env_token, "environment")
     if not server_url:
         return Credentials(server_url, None, "no server configured")
-    store = token_store if token_store is not None else TokenStore()
+    if token_store is None:
+        from notifier.store.secrets import TokenStore
+
+        token_store = TokenStore()
     try:
-        token = store.get(server_url)
+        token = token_store.get(server_url)
     except KeyringUnavailable as error:
         log.warning("no token: %s", error)
         return Credentials(server_url, None, f"keyring unavailable: {error}")

@@ -45,3 +45,19 @@ def test_a_bad_ca_bundle_is_still_refused_when_the_backend_is_made(tmp_path: Pat
     missing = TransportConfig(ca_bundle=tmp_path / "missing.pem")
     with pytest.raises(ValueError, match="CA bundle"):
         ReferenceBackend("https://helpdesk.test", "token", missing)
+
+
+def test_a_token_from_the_environment_leaves_keyring_unimported() -> None:
+    probe = (
+        "import sys\n"
+        "from notifier.compose import resolve_credentials\n"
+        "from notifier.core.settings import Settings\n"
+        "credentials = resolve_credentials(\n"
+        "    Settings(server_url='https://helpdesk.test'), {'NOTIFIER_TOKEN': 'secret'}\n"
+        ")\n"
+        "print(credentials.token_source, 'keyring' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=30, check=True
+    )
+    assert result.stdout.split() == ["environment", "False"]
