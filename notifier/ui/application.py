@@ -29,6 +29,7 @@ import logging
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -330,9 +331,19 @@ class TrayApp(QObject):
         if info is None:
             return
         self._network = info
+        follow_reachability(info, self.controller.network_changed)
 
-        def on_reachability(reachability: QNetworkInformation.Reachability) -> None:
-            online = reachability != QNetworkInformation.Reachability.Disconnected
-            self.controller.network_changed(online)
 
-        info.reachabilityChanged.connect(on_reachability)
+def follow_reachability(info: QObject, network_changed: Callable[[bool], None]) -> None:
+    """Tell ``network_changed`` whenever the OS's reachability says offline or back online.
+
+    ``info`` is a QNetworkInformation (or anything with the same ``reachabilityChanged``
+    signal): Disconnected means offline; every other value, including Unknown, means "try",
+    because a wrong "offline" would stop the engine from reconnecting at all.
+    """
+    from PySide6.QtNetwork import QNetworkInformation
+
+    def on_reachability(reachability: QNetworkInformation.Reachability) -> None:
+        network_changed(reachability != QNetworkInformation.Reachability.Disconnected)
+
+    info.reachabilityChanged.connect(on_reachability)  # type: ignore[attr-defined]
