@@ -638,16 +638,23 @@ class SettingsDialog(QDialog):
         for widget in (*self.type_boxes.values(), self.sound, self.burst_threshold):
             widget.setEnabled(enabled)
 
-    def _on_sign_in_clicked(self) -> None:
+    def _entered_server_url(self) -> str | None:
+        """The server URL field, normalised; None (with the reason shown) when unusable."""
         try:
             server_url = validate_server_url(self.server_url.text())
         except SettingsError as error:
             self._show_field_error(error.field_name, error.reason)
-            return
+            return None
         if not server_url:
             self._show_field_error("server_url", "enter the helpdesk address first")
-            return
+            return None
         self._show_error(self.server_url_error, "")
+        return server_url
+
+    def _on_sign_in_clicked(self) -> None:
+        server_url = self._entered_server_url()
+        if server_url is None:
+            return
         if self.use_token.isChecked():
             token = self.token.text().strip()
             if not token:
@@ -679,15 +686,9 @@ class SettingsDialog(QDialog):
         self._after_idle.append(self._on_email_load_clicked)
 
     def _on_test_clicked(self) -> None:
-        try:
-            server_url = validate_server_url(self.server_url.text())
-        except SettingsError as error:
-            self._show_field_error(error.field_name, error.reason)
+        server_url = self._entered_server_url()
+        if server_url is None:
             return
-        if not server_url:
-            self._show_field_error("server_url", "enter the helpdesk address first")
-            return
-        self._show_error(self.server_url_error, "")
         self._run(
             self._backend.test_connection(server_url),
             self.account_status,
