@@ -4,11 +4,23 @@ Issue 5's performance budget: the tray icon with the CACHED unread count must be
 1.5x the start-up of a bare PySide6 app showing a QSystemTrayIcon and a QMenu, idle memory
 within 1.5x that bare app's, and no polling while idle (only the keepalive).
 
-What runs (offscreen, same machine, same run, alternating so drift hits both alike):
+What runs (same machine, same run, alternating so drift hits all alike):
 
-* baseline: ``python -c`` with QApplication + QSystemTrayIcon + QMenu, shown;
+* bare (the baseline): ``python -c`` with QApplication + QSystemTrayIcon + QMenu, shown;
+* floor (idle RSS only): the bare app plus the stack the issue prescribes, imported (asyncio
+  under qasync, the websockets client, desktop-notifier with its D-Bus backend, QtNetwork,
+  SQLite): the share of the budget any app on that stack spends before its own code;
 * ours: ``python -m notifier`` against a reference helpdesk started here, signed in with
   NOTIFIER_TOKEN, its cache pre-filled by a first run (so the first paint shows a real count).
+
+in two sessions (``--session``):
+
+* offscreen: Qt's offscreen platform. There is no system tray there, so ours shows its
+  fallback window with the whole list in it, and no notification service;
+* desktop (the agent's case): Xvfb, a private session bus with dunst, and trayer as the tray,
+  so both apps show a real tray icon and ours connects to the notification service. Qt's
+  reachability there uses its GLib backend (no NetworkManager in the session): ~3 MB that a
+  desktop with NetworkManager does not spend. Skipped when those programs are missing.
 
 Measures, medians over ``--runs`` runs each:
 
@@ -29,32 +41,37 @@ Measures, medians over ``--runs`` runs each:
   server pings every 20 s too (one more wake-up to answer), so about 3 wake-ups per 20 s,
   0.15/s, is the floor for a connected app; the bare app has no network and sleeps.
 
-Prints a table and the ratios (ours / baseline); targets are <= 1.5 for both ratios.
-Run: ``.venv/bin/python benchmarks/startup.py`` (``--runs 3 --settle 3 --idle 5
---wake-window 20`` to be quick).
+Prints a table per session and the ratios (ours / bare); targets are <= 1.5 for both, and
+floor / bare for the stack's share. Run: ``.venv/bin/python benchmarks/startup.py``
+(``--runs 3 --wake-window 20`` to be quick).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
+from desktop_session import DesktopSession  # noqa: E402 (Xvfb, bus, dunst, trayer)
 from helpdesk import Helpdesk  # noqa: E402 (the reference server fixture, outside pytest)
 
 from notifier.client.transport import TransportConfig  # noqa: E402
 
 PING_INTERVAL = TransportConfig().ping_interval  # the client's keepalive
 SERVER_PING_INTERVAL = 20.0  # the reference server's default (notifier/server/cli.py)
+FAIL_KEYRING = "keyring.backends.fail.Keyring"  # the token comes from NOTIFIER_TOKEN
 
 BARE_APP = """
 import os, sys, time
@@ -79,6 +96,26 @@ if os.environ.get("NOTIFIER_EXIT_AFTER_PAINT"):
     sys.exit(0)
 sys.exit(app.exec())
 """
+
+
+# The bare app plus the libraries the issue itself has the tray app load (asyncio under
+# qasync, the websockets client, the toast library with its Linux D-Bus backend, QtNetwork
+# for the single-instance socket, SQLite): what any app built on that stack pays before a
+# line of its own runs. Reported so the reader sees where the 1.5x budget goes.
+FLOOR_APP = BARE_APP.replace(
+    "marker = os.environ",
+    """from notifier.app import pyside_imports
+pyside_imports.install()  # PySide6's import hook would keep every later module's source
+import asyncio, qasync, sqlite3
+import websockets.asyncio.client
+import desktop_notifier
+if sys.platform.startswith("linux"):
+    import desktop_notifier.backends.dbus
+from PySide6.QtNetwork import QLocalServer
+marker = os.environ""",
+    1,
+)
+assert FLOOR_APP != BARE_APP
 
 
 @dataclass
@@ -123,6 +160,8 @@ def rss_mb(pid: int, field: str = "VmRSS") -> float:
 def command(which: str) -> list[str]:
     if which == "bare":
         return [sys.executable, "-c", BARE_APP]
+    if which == "floor":
+        return [sys.executable, "-c", FLOOR_APP]
     return [sys.executable, "-m", "notifier"]
 
 
@@ -191,11 +230,100 @@ def wakeups_side_by_side(
                 process.wait()
 
 
+def desktop_programs_missing() -> list[str]:
+    needed = ("Xvfb", "dbus-daemon", "dunst", "dunstctl", "trayer")
+    return [program for program in needed if not shutil.which(program)]
+
+
+@contextlib.contextmanager
+def session_envs(
+    session: str, work: Path, bare_env: dict[str, str], ours_env: dict[str, str]
+) -> Iterator[tuple[dict[str, str], dict[str, str]]]:
+    """(bare, ours) environments for one session: offscreen, or an agent's desktop."""
+    if session == "offscreen":
+        yield bare_env, ours_env
+        return
+    # Xvfb, a private session bus with a notification daemon (dunst), and an XEmbed tray
+    # (trayer): both apps really show a tray icon, and ours connects to the toast service,
+    # as on an agent's desktop. The session has no NetworkManager, so Qt's reachability
+    # falls back to its GLib backend (a GLib main-loop thread and libgio, about 3 MB) in ours.
+    desktop = DesktopSession(work / "desktop")
+    try:
+        desktop.start_x()
+        desktop.start_bus()
+        desktop.start_notification_daemon()
+        with desktop.tray_host():
+            yield (
+                desktop.environment(bare_env, PYTHON_KEYRING_BACKEND=FAIL_KEYRING),
+                desktop.environment(ours_env, PYTHON_KEYRING_BACKEND=FAIL_KEYRING),
+            )
+    finally:
+        desktop.stop()
+
+
+@dataclass
+class SessionResult:
+    startup: dict[str, list[float]]
+    idle: dict[str, list[Idle]]
+    wakeups: dict[str, float]
+
+
+def measure_session(
+    args: argparse.Namespace, work: Path, bare_env: dict[str, str], ours_env: dict[str, str]
+) -> SessionResult:
+    envs = {"bare": bare_env, "floor": bare_env, "ours": ours_env}
+    startup_once("bare", bare_env, work)  # warm the byte-code cache and the page cache
+    startup_once("ours", ours_env, work)
+    startup: dict[str, list[float]] = {"bare": [], "ours": []}
+    for _ in range(args.runs):
+        for which in startup:
+            startup[which].append(startup_once(which, envs[which], work))
+    idle: dict[str, list[Idle]] = {which: [] for which in envs}
+    for _ in range(args.runs):
+        for which, env in envs.items():
+            idle[which].append(idle_once(which, env, args.settle, args.idle))
+    wakeups = wakeups_side_by_side(
+        {"bare": bare_env, "ours": ours_env}, args.settle, args.wake_window
+    )
+    return SessionResult(startup, idle, wakeups)
+
+
+def report(session: str, args: argparse.Namespace, result: SessionResult) -> None:
+    def med(values: list[float]) -> float:
+        return statistics.median(values)
+
+    print(f"\n== {session} ==")
+    print(
+        f"{'app':<7}{'start-up ms':>13}{'idle RSS MB':>13}{'(anon MB)':>11}"
+        f"{'wake-ups/s':>12}{'CPU ms/s':>10}"
+    )
+    rss: dict[str, float] = {}
+    for which, runs in result.idle.items():
+        rss[which] = med([i.rss_mb for i in runs])
+        start = f"{med(result.startup[which]) * 1000:.0f}" if which in result.startup else "-"
+        wakeups = f"{result.wakeups[which]:.2f}" if which in result.wakeups else "-"
+        print(
+            f"{which:<7}{start:>13}{rss[which]:>13.1f}"
+            f"{med([i.anon_mb for i in runs]):>11.1f}{wakeups:>12}"
+            f"{med([i.cpu_s for i in runs]) * 1000 / args.idle:>10.2f}"
+        )
+    start_ratio = med(result.startup["ours"]) / med(result.startup["bare"])
+    print(f"start-up ratio ours/bare {start_ratio:.2f} (target <= 1.5)")
+    print(f"idle RSS ratio ours/bare {rss['ours'] / rss['bare']:.2f} (target <= 1.5)")
+    print(
+        f"  of which the stack's floor/bare {rss['floor'] / rss['bare']:.2f}, "
+        f"and ours/floor {rss['ours'] / rss['floor']:.2f}"
+    )
+    print("all start-up runs (ms):")
+    for which, runs in result.startup.items():
+        print(f"  {which}: " + ", ".join(f"{v * 1000:.0f}" for v in runs))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--settle", type=float, default=5.0, help="seconds before measuring RSS")
-    parser.add_argument("--idle", type=float, default=10.0, help="idle window for wake-ups")
+    parser.add_argument("--idle", type=float, default=5.0, help="window for idle CPU")
     parser.add_argument(
         "--wake-window",
         type=float,
@@ -203,8 +331,22 @@ def main() -> int:
         help="seconds over which wake-ups are counted (both apps at once)",
     )
     parser.add_argument("--notifications", type=int, default=200)
+    parser.add_argument(
+        "--session",
+        choices=("offscreen", "desktop", "both"),
+        default="both",
+        help="offscreen Qt, or an Xvfb desktop with a tray and a notification daemon",
+    )
     args = parser.parse_args()
+    sessions = ["offscreen", "desktop"] if args.session == "both" else [args.session]
+    missing = desktop_programs_missing()
+    if "desktop" in sessions and missing:
+        print(f"no desktop session: {', '.join(missing)} not installed", file=sys.stderr)
+        if args.session == "desktop":
+            return 2
+        sessions.remove("desktop")
 
+    results: dict[str, SessionResult] = {}
     with tempfile.TemporaryDirectory(prefix="notifier-startup-") as temp:
         work = Path(temp)
         home = work / "home"
@@ -224,7 +366,7 @@ def main() -> int:
             XDG_CACHE_HOME=str(home / ".cache"),
             XDG_RUNTIME_DIR=str(work / "runtime"),
             QT_QPA_PLATFORM="offscreen",
-            PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring",
+            PYTHON_KEYRING_BACKEND=FAIL_KEYRING,
         )
         (work / "runtime").mkdir(mode=0o700)
         server = Helpdesk(work / "server", env=base_env)
@@ -241,64 +383,27 @@ def main() -> int:
                 NOTIFIER_SERVER=server.url,
                 NOTIFIER_TOKEN=token,
             )
-            bare_env = dict(base_env)
             # A first run syncs the history into the cache, so every measured start paints a
             # real cached count.
             idle_once("ours", ours_env, settle=3.0, idle=0.1)
-            startup_once("bare", bare_env, work)  # warm the byte-code cache for both
-
-            startup: dict[str, list[float]] = {"bare": [], "ours": []}
-            for _ in range(args.runs):
-                for which, env in (("bare", bare_env), ("ours", ours_env)):
-                    startup[which].append(startup_once(which, env, work))
-            idle: dict[str, list[Idle]] = {"bare": [], "ours": []}
-            for _ in range(args.runs):
-                for which, env in (("bare", bare_env), ("ours", ours_env)):
-                    idle[which].append(idle_once(which, env, args.settle, args.idle))
-            wakeups = wakeups_side_by_side(
-                {"bare": bare_env, "ours": ours_env}, args.settle, args.wake_window
-            )
+            for session in sessions:
+                with session_envs(session, work, base_env, ours_env) as (bare, ours):
+                    results[session] = measure_session(args, work, bare, ours)
         finally:
             server.stop()
 
-    def med(values: list[float]) -> float:
-        return statistics.median(values)
-
-    rows = {
-        which: (
-            med(startup[which]) * 1000,
-            med([i.rss_mb for i in idle[which]]),
-            med([i.anon_mb for i in idle[which]]),
-            wakeups[which],
-            med([i.cpu_s for i in idle[which]]) * 1000 / args.idle,
-        )
-        for which in ("bare", "ours")
-    }
     print(
         f"runs={args.runs} settle={args.settle}s CPU window={args.idle}s "
         f"wake-up window={args.wake_window:g}s cached notifications={args.notifications}"
-        " (offscreen, medians)"
+        " (medians)"
     )
     print(
         f"keepalive: the client pings every {PING_INTERVAL:g} s, the reference server every"
         f" {SERVER_PING_INTERVAL:g} s; no other periodic work in ours"
     )
-    print(
-        f"{'app':<6}{'start-up ms':>13}{'idle RSS MB':>13}{'(anon MB)':>11}"
-        f"{'wake-ups/s':>12}{'CPU ms/s':>10}"
-    )
-    for which, (start_ms, memory, anonymous, wakeups, cpu) in rows.items():
-        print(
-            f"{which:<6}{start_ms:>13.0f}{memory:>13.1f}{anonymous:>11.1f}"
-            f"{wakeups:>12.2f}{cpu:>10.2f}"
-        )
-    bare, ours = rows["bare"], rows["ours"]
-    start_ratio, memory_ratio = ours[0] / bare[0], ours[1] / bare[1]
-    print(f"start-up ratio {start_ratio:.2f} (target <= 1.5)")
-    print(f"idle RSS ratio {memory_ratio:.2f} (target <= 1.5)")
-    print("all start-up runs (ms):")
-    for which in ("bare", "ours"):
-        print(f"  {which}: " + ", ".join(f"{v * 1000:.0f}" for v in startup[which]))
+    print("floor = the bare app + the stack the issue prescribes (see FLOOR_APP), idle RSS only")
+    for session, result in results.items():
+        report(session, args, result)
     return 0
 
 

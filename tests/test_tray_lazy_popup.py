@@ -22,6 +22,7 @@ from tray_fakes import (
 )
 
 from notifier.app.controller import AppController
+from notifier.app.list_model import NotificationListModel
 from notifier.core.settings import Settings
 from notifier.core.status import CacheChange, ChangeKind, ConnectionState, ConnectionStatus
 from notifier.store.cache import NotificationCache
@@ -37,13 +38,18 @@ def cache(tmp_path: Path) -> Iterator[NotificationCache]:
     cache.close()
 
 
+def models_of(app: TrayApp) -> list[NotificationListModel]:
+    """The list models the app has made (its children), without making one by asking."""
+    return app.findChildren(NotificationListModel)
+
+
 def panels_over(app: TrayApp) -> list[QWidget]:
     """Live list panels over this app's model (other tests' widgets may still exist)."""
     return [
         widget
         for widget in QApplication.allWidgets()
         if type(widget).__name__ == "NotificationPanel"
-        and getattr(widget, "model", None) is app.model
+        and any(getattr(widget, "model", None) is model for model in models_of(app))
     ]
 
 
@@ -62,6 +68,7 @@ def test_the_popup_is_built_when_first_opened_and_shows_the_current_state(
     app = TrayApp(controller, clock, use_tray=True, sink=RecordingSink())
     app.show_first_paint()
     assert panels_over(app) == []
+    assert models_of(app) == []  # nor the list model (it loads PySide6's Qt namespace)
 
     # Life goes on while the popup is closed: notifications, then the connection drops.
     notifications = [make_notification(seq, server=SERVER) for seq in (1, 2, 3)]
@@ -75,6 +82,7 @@ def test_the_popup_is_built_when_first_opened_and_shows_the_current_state(
         )
     )
     assert panels_over(app) == []
+    assert models_of(app) == []
 
     app.open_popup(QRect())
     popup = app.popup
@@ -87,6 +95,7 @@ def test_the_popup_is_built_when_first_opened_and_shows_the_current_state(
     assert panel.count_label.text() == "3 unread"
     assert panel.banner.isVisibleTo(panel)
     assert "retrying" in panel.banner_label.text()
+    assert models_of(app) == [app.model]
     assert app.model.rowCount() == 3
     # Built once: later opens reuse it, and it follows the controller from now on.
     app.open_popup(QRect())
@@ -94,3 +103,9 @@ def test_the_popup_is_built_when_first_opened_and_shows_the_current_state(
     controller.on_status(ConnectionStatus(ConnectionState.LIVE))
     assert not panel.banner.isVisibleTo(panel)
     assert app.popup is popup
+    # The model built on first open follows the cache from then on.
+    fourth = make_notification(4, server=SERVER)
+    fill_cache(cache, [fourth])
+    controller.on_change(CacheChange(ChangeKind.UPSERTED, notifications=(fourth,)))
+    assert app.model.rowCount() == 4
+    assert models_of(app) == [app.model]

@@ -37,18 +37,18 @@ from PySide6.QtCore import QObject, QRect, QSocketNotifier, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QGuiApplication
 
 from notifier.app.controller import AppController
-from notifier.app.list_model import NotificationListModel
 from notifier.app.signals import emit
 from notifier.app.status_text import tooltip_text
 from notifier.core.ports import Clock
 from notifier.core.settings import BadgeStyle
 from notifier.core.status import CacheChange, ConnectionState, ConnectionStatus
 from notifier.ui.badge import BadgeState
-from notifier.ui.fallback_window import FallbackWindow
 from notifier.ui.toasts import NullSink, ToastRequest, ToastSink, choose_sink
 from notifier.ui.tray import TrayIcon, TrayShell
 
 if TYPE_CHECKING:
+    from notifier.app.list_model import NotificationListModel
+    from notifier.ui.fallback_window import FallbackWindow
     from notifier.ui.popup import NotificationPanel, Popup
     from notifier.ui.settings_dialog import SettingsDialog
 
@@ -86,7 +86,7 @@ class TrayApp(QObject):
         super().__init__(parent)
         self.controller = controller
         self._clock = clock
-        self.model = NotificationListModel(controller.cache, clock, parent=self)
+        self._model: NotificationListModel | None = None  # built on first use: see model
         self._panel: NotificationPanel | None = None  # built on first use: see panel
         self._popup: Popup | None = None
         self.sink: ToastSink = sink if sink is not None else NullSink()
@@ -106,6 +106,20 @@ class TrayApp(QObject):
         self._refresh_everything()
 
     # ------------------------------------------------------------------ lazily built parts
+
+    @property
+    def model(self) -> NotificationListModel:
+        """The list's Qt model over the cache, built (and loaded) on first use.
+
+        With a tray, nothing needs it until the popup first opens; importing it loads PySide6's
+        ``Qt`` namespace (every enum in it, about 1 MB), which the idle app can do without.
+        """
+        if self._model is None:
+            from notifier.app.list_model import NotificationListModel
+
+            self._model = NotificationListModel(self.controller.cache, self._clock, parent=self)
+            self._model.reload()
+        return self._model
 
     @property
     def panel(self) -> NotificationPanel:
@@ -136,7 +150,8 @@ class TrayApp(QObject):
 
     def show_first_paint(self) -> None:
         """Show the icon (or window) with the cached count (if the shell is not shown yet)."""
-        self.model.reload()
+        if self._model is not None:
+            self._model.reload()
         if self.tray is not None:
             self.tray.show()
         elif self.fallback is not None:
@@ -265,13 +280,14 @@ class TrayApp(QObject):
 
     def _on_popup_opened(self) -> None:
         self.controller.popup_opened()
-        self.model.reload()
+        self.model.reload()  # (a model built just now has loaded already; this is cheap)
 
     def _on_open_popup_requested(self) -> None:
         self.open_popup(self.tray.geometry() if self.tray is not None else None)
 
     def _on_controller_change_applied(self, change: CacheChange) -> None:
-        self.model.apply_change(change)
+        if self._model is not None:  # a model built later loads the cache as it is then
+            self._model.apply_change(change)
 
     def _on_controller_status_changed(self, status: ConnectionStatus) -> None:
         if self._panel is not None:  # a panel built later starts from the current status

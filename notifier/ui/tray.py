@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QRect, Signal
 from PySide6.QtGui import QAction, QGuiApplication, QIcon, QPixmap
@@ -21,6 +22,9 @@ from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
 from notifier.app.signals import emit
 from notifier.ui.badge import BadgeState, paint_badge
+
+if TYPE_CHECKING:
+    from notifier.ui.fallback_window import FallbackWindow
 
 log = logging.getLogger(__name__)
 
@@ -109,8 +113,6 @@ class TrayShell:
     """
 
     def __init__(self, state: BadgeState, tooltip: str, *, use_tray: bool | None = None) -> None:
-        from notifier.ui.fallback_window import FallbackWindow
-
         has_tray = QSystemTrayIcon.isSystemTrayAvailable() if use_tray is None else use_tray
         self.tray: TrayIcon | None = None
         self.fallback: FallbackWindow | None = None
@@ -123,6 +125,8 @@ class TrayShell:
             # Said at once on stderr (the window appears next), and once in the log file when
             # logging is up (log_no_tray_once).
             sys.stderr.write(f"notifier: {NO_TRAY_MESSAGE}\n")
+            from notifier.ui.fallback_window import FallbackWindow  # only without a tray
+
             self.fallback = FallbackWindow()
             self.fallback.set_badge(state)
             self.fallback.set_tooltip_text(tooltip)
