@@ -761,6 +761,14 @@ class DesktopSession:
     def close_all_toasts(self) -> None:
         self.run(["dunstctl", "close-all"])
 
+    def displayed_toasts(self) -> int:
+        """How many toasts dunst has on screen now."""
+        return int(self.run(["dunstctl", "count", "displayed"]).stdout.strip())
+
+    def close_top_toast(self) -> None:
+        """Dismiss the topmost toast, as the agent's click on its close mark does."""
+        self.run(["dunstctl", "close"])
+
     def click_toast(self) -> None:
         """The default action of the topmost toast: what a click on its body does."""
         self.run(["dunstctl", "action", "0"])
@@ -794,6 +802,19 @@ def desktop_session_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterato
         DesktopSession.start_bus,
         DesktopSession.start_notification_daemon,
         DesktopSession.start_keyring,
+    )
+
+
+@pytest.fixture(scope="module", name="toast_desktop_session")
+def toast_desktop_session_fixture(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[DesktopSession]:
+    """Xvfb, a private session bus and dunst: the notification service, nothing more."""
+    yield from _start(
+        tmp_path_factory.mktemp("toast-desktop"),
+        DesktopSession.start_x,
+        DesktopSession.start_bus,
+        DesktopSession.start_notification_daemon,
     )
 
 
