@@ -1,6 +1,11 @@
 """The connection status in words, for the tray tooltip and the popup's offline banner.
 
 One place, so the tooltip and the banner never disagree. Plain text, time passed in.
+
+The banner counts down ("retrying in 8 s"): the popup refreshes it every second while it is
+shown. The tooltip (and the fallback window's status line) is set when something changes and
+read whenever the agent hovers, so it names the wall-clock time of the next attempt instead
+("retrying at 14:05:32", local time): always right, with no timer ticking while offline.
 """
 
 from __future__ import annotations
@@ -27,8 +32,17 @@ def _retrying(status: ConnectionStatus, now: datetime) -> str:
     return f"retrying in {seconds} s"
 
 
+def _retrying_at(status: ConnectionStatus, now: datetime) -> str:
+    seconds = retry_in(status, now)
+    if seconds is None or status.next_retry_at is None:
+        return "retrying"
+    if seconds == 0:
+        return "retrying now"
+    return f"retrying at {status.next_retry_at.astimezone():%H:%M:%S}"  # local wall clock
+
+
 def status_words(status: ConnectionStatus, now: datetime) -> str:
-    """E.g. "Connected", "Offline — server unreachable, retrying in 8 s"."""
+    """E.g. "Connected", "Offline — server unreachable, retrying at 14:05:32"."""
     state = status.state
     if state is ConnectionState.LIVE:
         return "Connected"
@@ -36,7 +50,7 @@ def status_words(status: ConnectionStatus, now: datetime) -> str:
         return "Connecting…"
     if state is ConnectionState.BACKING_OFF:
         reason = status.last_error or "connection lost"
-        return f"Offline — {reason}, {_retrying(status, now)}"
+        return f"Offline — {reason}, {_retrying_at(status, now)}"
     if state is ConnectionState.OFFLINE:
         return "Offline — no network; waiting for it to return"
     if state is ConnectionState.AUTH_FAILED:

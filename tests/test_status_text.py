@@ -1,0 +1,49 @@
+"""The connection status in words: the tooltip names the time of the next attempt (true
+whenever it is read), the banner counts down (refreshed while shown)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from notifier.app.status_text import banner_text, status_words, tooltip_text
+from notifier.core.status import ConnectionState, ConnectionStatus
+
+NOW = datetime(2026, 11, 25, 13, 0, 0, tzinfo=UTC)
+
+
+def backing_off(after: timedelta) -> ConnectionStatus:
+    return ConnectionStatus(
+        ConnectionState.BACKING_OFF, last_error="server unreachable", next_retry_at=NOW + after
+    )
+
+
+def test_tooltip_names_the_local_time_of_the_next_attempt_and_stays_true() -> None:
+    status = backing_off(timedelta(seconds=8))
+    local = (NOW + timedelta(seconds=8)).astimezone().strftime("%H:%M:%S")
+    expected = f"3 unread · Offline — server unreachable, retrying at {local}"
+    assert tooltip_text(3, status, NOW, None) == expected
+    # Read five seconds later, the same words are still right.
+    assert tooltip_text(3, status, NOW + timedelta(seconds=5), None) == expected
+
+
+def test_banner_counts_down_to_retrying_now() -> None:
+    status = backing_off(timedelta(seconds=8))
+    assert banner_text(status, NOW) == "Offline — showing saved notifications; retrying in 8 s"
+    assert banner_text(status, NOW + timedelta(seconds=5.5)) == (
+        "Offline — showing saved notifications; retrying in 3 s"
+    )
+    assert banner_text(status, NOW + timedelta(seconds=9)) == (
+        "Offline — showing saved notifications; retrying now"
+    )
+    assert status_words(status, NOW + timedelta(seconds=9)) == (
+        "Offline — server unreachable, retrying now"
+    )
+
+
+def test_words_without_a_scheduled_attempt_and_other_states() -> None:
+    no_time = ConnectionStatus(ConnectionState.BACKING_OFF, last_error=None)
+    assert status_words(no_time, NOW) == "Offline — connection lost, retrying"
+    assert status_words(ConnectionStatus(ConnectionState.LIVE), NOW) == "Connected"
+    assert banner_text(ConnectionStatus(ConnectionState.LIVE), NOW) is None
+    quiet = tooltip_text(0, ConnectionStatus(ConnectionState.LIVE), NOW, "Quiet hours until 08:00")
+    assert quiet == "0 unread · Connected\nQuiet hours until 08:00"
