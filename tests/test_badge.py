@@ -9,15 +9,15 @@ from PySide6.QtGui import QColor, QImage
 from pytestqt.qtbot import QtBot
 
 from notifier.ui.badge import (
-    ALIGN_CENTER,
     NEW_COLOR,
     QUIET_COLOR,
-    TRANSPARENT,
     UNREAD_COLOR,
     BadgeState,
+    badge_svg,
     count_text,
     paint_badge,
 )
+from notifier.ui.badge_digits import GLYPHS
 
 # Regions in 32nds of the icon (x0, y0, x1, y1), as laid out in notifier/ui/badge.py.
 PILL = (17, 18, 32, 32)
@@ -54,15 +54,6 @@ def is_colourful(colour: QColor) -> bool:
         - min(colour.red(), colour.green(), colour.blue())
         > 12
     )
-
-
-def test_int_constants_match_qt() -> None:
-    from PySide6.QtCore import Qt
-
-    assert Qt.AlignmentFlag.AlignCenter.value == ALIGN_CENTER
-    image = QImage(1, 1, QImage.Format.Format_ARGB32_Premultiplied)
-    image.fill(TRANSPARENT)
-    assert image.pixelColor(0, 0) == QColor(Qt.GlobalColor.transparent)
 
 
 def test_count_text() -> None:
@@ -164,3 +155,34 @@ def test_readable_on_dark_and_light_panels(qtbot: QtBot, panel: str) -> None:
         image, (0, 0, 32, 32), lambda c: abs(c.lightness() - background.lightness()) > 120
     )
     assert contrasting > 0.15 * image.width() * image.height()
+
+
+def white_columns(image: QImage, region: tuple[int, int, int, int]) -> list[int]:
+    """x of the pixels in ``region`` whose colour is the digits' white."""
+    scale = image.width() / 32
+    x0, y0, x1, y1 = (round(v * scale) for v in region)
+    white = close_to(QColor("white"), 30)
+    return [x for x in range(x0, x1) for y in range(y0, y1) if white(image.pixelColor(x, y))]
+
+
+def test_the_count_is_drawn_from_outlines_centred_in_the_pill(qtbot: QtBot) -> None:
+    # No SVG text: painting the badge never starts Qt's font machinery (idle memory), and
+    # every character the count can show has an outline.
+    for unread in range(1, 120):
+        assert "<text" not in badge_svg(BadgeState(unread=unread))
+        assert set(count_text(unread)) <= set(GLYPHS)
+    # Different counts are different pictures (the digits are really drawn) …
+    images = {n: paint_badge(BadgeState(unread=n), 32, 4.0) for n in (1, 4, 8, 42)}
+    assert len({img.constBits().tobytes() for img in images.values()}) == 4
+    # … and the ink sits in the middle of the pill. The pill of "42" spans x 8.8–31.5 and
+    # y 16.5–31.5 (in 32nds); sampled across its middle rows, inside its white outline ring
+    # (the rounded ends bring the ring inwards further up and down).
+    inner = (10, 22, 30, 27)
+    xs = white_columns(images[42], inner)
+    assert xs
+    ink_centre = (min(xs) + max(xs)) / 2 / 4.0  # back to 32nds
+    pill = paint_badge(BadgeState(unread=42), 32, 4.0)
+    blue = close_to(UNREAD_COLOR)
+    pill_xs = [x for x in range(128) if blue(pill.pixelColor(x, 96))]
+    pill_centre = (min(pill_xs) + max(pill_xs)) / 2 / 4.0
+    assert abs(ink_centre - pill_centre) < 1.0

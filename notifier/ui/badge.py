@@ -31,6 +31,7 @@ from PySide6.QtCore import QByteArray, QRectF
 from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtSvg import QSvgRenderer
 
+from notifier.ui.badge_digits import DIGIT_CENTER_Y, GLYPHS, UNITS
 from notifier.ui.icons import svg_bytes
 
 UNREAD_COLOR = QColor("#1a5fd6")
@@ -39,10 +40,6 @@ QUIET_COLOR = QColor("#7a3ed8")
 OUTLINE_COLOR = QColor("#ffffff")
 OFFLINE_OPACITY = 0.65
 MAX_SHOWN_COUNT = 99
-# Qt.AlignmentFlag.AlignCenter and a transparent ARGB pixel as plain ints, for code that must
-# not import Qt's namespace; tests/test_badge.py checks the values against Qt's.
-ALIGN_CENTER = 0x0084
-TRANSPARENT = 0
 # Greys for the offline look, by role (pure greys: r == g == b).
 _OFFLINE = {"body": "#838383", "unread": "#6e6e6e", "new": "#8c8c8c", "quiet": "#7a7a7a"}
 _ONLINE = {
@@ -131,19 +128,28 @@ def _bell(body: str) -> str:
 
 
 def _pill(text: str, fill: str) -> str:
-    # No font metrics without QPainter: the width is estimated from the digits of DejaVu Sans
-    # Bold at 24 units (about 15 units a digit); the text is centred, so a small error only
-    # changes the padding.
+    # The count is drawn from glyph outlines (badge_digits), not as SVG text: text would start
+    # Qt's font machinery (fontconfig, FreeType, shaping), ~3 MB of an idle app's memory, and
+    # its look would depend on the desktop's fonts. Outlines also give the exact width.
     height = 30.0
-    width = max(height, 15.0 * len(text) + 12.0)
+    scale = (24.0 if len(text) < 3 else 21.0) / UNITS
+    text_width = sum(GLYPHS[ch][0] for ch in text) * scale
+    width = max(height, text_width + 12.0)
     x, y = 63.0 - width, 63.0 - height
-    font_size = 24 if len(text) < 3 else 21
+    pen_x = x + (width - text_width) / 2
+    baseline = y + height / 2 - DIGIT_CENTER_Y * scale
+    glyphs: list[str] = []
+    for ch in text:
+        advance, outline = GLYPHS[ch]
+        glyphs.append(
+            f'<path transform="translate({pen_x:.2f} {baseline:.2f}) scale({scale:.3f})"'
+            f' d="{outline}"/>'
+        )
+        pen_x += advance * scale
     return (
         f'<rect x="{x:.1f}" y="{y:.1f}" width="{width:.1f}" height="{height:.1f}"'
         f' rx="15" ry="15" fill="{fill}" stroke="#ffffff" stroke-width="3"/>'
-        f'<text x="{x + width / 2:.1f}" y="{y + height / 2 + font_size * 0.36:.1f}"'
-        f' font-family="DejaVu Sans, Verdana, Arial, sans-serif" font-weight="bold"'
-        f' font-size="{font_size}" text-anchor="middle" fill="#ffffff">{text}</text>'
+        f'<g fill="#ffffff">{"".join(glyphs)}</g>'
     )
 
 
