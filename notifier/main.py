@@ -252,10 +252,12 @@ def run_tray(args: argparse.Namespace, environ: Mapping[str, str] | None = None)
     # After the first paint: the controller and the popup, then the event loop, logging, and
     # the network stack via start(). First, the guard against PySide6 6.12's reference-count
     # bugs on Python 3.11 (see notifier/app/signals.py): without it the app aborts after
-    # enough repaints and signal emissions.
-    from notifier.app.signals import immortalize_singletons
+    # enough repaints and signal emissions. (pyproject pins PySide6 below 6.12; the guard is
+    # for an install that ignores the pin.)
+    from notifier.app.signals import immortalize_singletons, pyside_needs_guard
 
-    immortalize_singletons()
+    if pyside_needs_guard():
+        immortalize_singletons()
 
     from notifier.app.clock import SystemClock
     from notifier.app.controller import AppController

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import QObject, Signal
 from pytestqt.qtbot import QtBot
 from tray_fakes import FakeClock, FakeScheduler, RecordingUrlOpener, fill_cache, make_notification
@@ -68,6 +69,7 @@ def test_a_busy_controller_keeps_trues_reference_count(qtbot: QtBot, tmp_path: P
 
 GUARDED_STRESS = """
 import sys
+import pytest
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QApplication, QWidget
 from notifier.app.signals import immortalize_singletons
@@ -123,3 +125,27 @@ def test_the_pinned_pyside6_does_not_drop_references_unguarded() -> None:
     unguarded = run_stress("unguarded")
     assert unguarded.returncode == 0, unguarded.stderr[-2000:]
     assert unguarded.stdout.strip() == "survived"
+
+
+@pytest.mark.parametrize(
+    ("pyside", "python", "needed"),
+    [
+        ((6, 11, 3, "", ""), (3, 11), False),
+        ((6, 12, 0, "", ""), (3, 11), True),
+        ((6, 13, 1, "", ""), (3, 11), True),
+        ((6, 12, 0, "", ""), (3, 12), False),
+    ],
+)
+def test_the_start_up_guard_is_for_affected_pyside_on_old_python(
+    monkeypatch: pytest.MonkeyPatch,
+    pyside: tuple[object, ...],
+    python: tuple[int, int],
+    needed: bool,
+) -> None:
+    import PySide6
+
+    from notifier.app import signals
+
+    monkeypatch.setattr(PySide6, "__version_info__", pyside)
+    monkeypatch.setattr(signals.sys, "version_info", python)
+    assert signals.pyside_needs_guard() is needed

@@ -33,18 +33,32 @@ through here; signal-to-signal connections and emissions from C++ are not affect
 
 from __future__ import annotations
 
-import ctypes
 import sys
 from collections.abc import Callable
 from typing import Any
 
+import PySide6
 from PySide6.QtCore import QObject, Signal, SignalInstance
 
 _steals_true: bool | None = None
 _immortalized = False
-_incref = ctypes.pythonapi.Py_IncRef
-_incref.argtypes = [ctypes.py_object]
-_incref.restype = None
+# The first PySide6 release with the bugs. ctypes (~0.3 MB) is imported only where needed.
+FIRST_AFFECTED_PYSIDE = (6, 12)
+
+
+def pyside_needs_guard() -> bool:
+    """Whether this PySide6 on this Python is one the guard is for (6.12+ on Python < 3.12)."""
+    version = tuple(PySide6.__version_info__[:2])
+    return sys.version_info < (3, 12) and version >= FIRST_AFFECTED_PYSIDE
+
+
+def _incref(obj: object) -> None:
+    import ctypes
+
+    incref = ctypes.pythonapi.Py_IncRef
+    incref.argtypes = [ctypes.py_object]
+    incref.restype = None
+    incref(obj)
 
 
 class _Probe(QObject):
@@ -63,6 +77,8 @@ def immortalize_singletons() -> bool:
     global _immortalized
     if sys.version_info >= (3, 12) or _immortalized:
         return False
+    import ctypes
+
     for singleton in (None, True, False):
         ctypes.c_ssize_t.from_address(id(singleton)).value += IMMORTAL_BOOST
     _immortalized = True

@@ -81,6 +81,7 @@ class TrayApp(QObject):
         use_tray: bool | None = None,
         shell: TrayShell | None = None,
         sink: ToastSink | None = None,
+        network_information: Callable[[], QObject | None] | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
@@ -93,6 +94,9 @@ class TrayApp(QObject):
         self._sink_fixed = sink is not None
         self._settings_dialog: SettingsDialog | None = None
         self._network: Any = None
+        self._network_watched = False
+        # QNetworkInformation, loaded on the first lost connection (tests pass a fake).
+        self._load_network_information = network_information or load_network_information
         self._signal_sockets: tuple[socket.socket, socket.socket, QSocketNotifier] | None = None
         if shell is None:
             shell = TrayShell(self.badge_state(), self.tooltip(), use_tray=use_tray)
@@ -158,12 +162,12 @@ class TrayApp(QObject):
             self.fallback.show()
 
     async def start(self) -> None:
-        """After the first paint: toast service, engine, network watching."""
+        """After the first paint: toast service, engine. (The OS's reachability is watched from
+        the first lost connection on: see :func:`load_network_information`.)"""
         if not self._sink_fixed:
             self.sink = await choose_sink(self.tray)
             self.sink.bind(self.controller.toast_clicked, self.controller.toast_action)
         self.controller.start()
-        self._watch_network()
 
     async def shutdown(self) -> None:
         await self.controller.stop()
@@ -290,6 +294,11 @@ class TrayApp(QObject):
             self._model.apply_change(change)
 
     def _on_controller_status_changed(self, status: ConnectionStatus) -> None:
+        if not self._network_watched and status.state in (
+            ConnectionState.BACKING_OFF,
+            ConnectionState.OFFLINE,
+        ):
+            self._watch_network()
         if self._panel is not None:  # a panel built later starts from the current status
             self._panel.set_status(status)
         if status.notice:
@@ -333,29 +342,45 @@ class TrayApp(QObject):
             self.fallback.set_tooltip_text(text)
 
     def _watch_network(self) -> None:
-        """OS reachability → engine, where Qt has a backend (not offscreen, not in tests)."""
-        if QGuiApplication.platformName() in ("offscreen", "minimal"):
-            return
-        try:
-            from PySide6.QtNetwork import QNetworkInformation
-        except ImportError:  # pragma: no cover
-            return
-        if not QNetworkInformation.loadDefaultBackend():
-            log.info("no network-information backend; relying on the keepalive alone")
-            return
-        info: QNetworkInformation | None = QNetworkInformation.instance()
+        """Start following the OS's reachability (once, on the first lost connection)."""
+        self._network_watched = True
+        info = self._load_network_information()
         if info is None:
             return
         self._network = info
         follow_reachability(info, self.controller.network_changed)
 
 
+def load_network_information() -> QObject | None:
+    """Qt's QNetworkInformation for this OS, or None where it has no backend.
+
+    Loaded when the connection is first lost, not at start-up: while the stream is live the
+    keepalive is the authority, and the backend is what tells an offline app that the network
+    is back. Qt picks NetworkManager's backend where it runs, else GLib's (a GLib main-loop
+    thread and libgio, about 3 MB resident), so an app whose connection never drops keeps
+    that memory.
+    """
+    if QGuiApplication.platformName() in ("offscreen", "minimal"):
+        return None
+    try:
+        from PySide6.QtNetwork import QNetworkInformation
+    except ImportError:  # pragma: no cover
+        return None
+    if not QNetworkInformation.loadDefaultBackend():
+        log.info("no network-information backend; relying on the keepalive alone")
+        return None
+    info: QNetworkInformation | None = QNetworkInformation.instance()
+    return info
+
+
 def follow_reachability(info: QObject, network_changed: Callable[[bool], None]) -> None:
     """Tell ``network_changed`` whenever the OS's reachability says offline or back online.
 
     ``info`` is a QNetworkInformation (or anything with the same ``reachabilityChanged``
-    signal): Disconnected means offline; every other value, including Unknown, means "try",
-    because a wrong "offline" would stop the engine from reconnecting at all.
+    signal and ``reachability()``): Disconnected means offline; every other value, including
+    Unknown, means "try", because a wrong "offline" would stop the engine from reconnecting at
+    all. Watching starts once the connection is lost, so a network that is already down is
+    said at once; "online" is not (the engine is already retrying on its own schedule).
     """
     from PySide6.QtNetwork import QNetworkInformation
 
@@ -363,3 +388,5 @@ def follow_reachability(info: QObject, network_changed: Callable[[bool], None]) 
         network_changed(reachability != QNetworkInformation.Reachability.Disconnected)
 
     info.reachabilityChanged.connect(on_reachability)  # type: ignore[attr-defined]
+    if info.reachability() == QNetworkInformation.Reachability.Disconnected:  # type: ignore[attr-defined]
+        network_changed(False)
