@@ -8,8 +8,8 @@ What runs (same machine, same run, alternating so drift hits all alike):
 
 * bare (the baseline): ``python -c`` with QApplication + QSystemTrayIcon + QMenu, shown;
 * floor (idle RSS only): the bare app plus the stack the issue prescribes, imported (asyncio
-  under qasync, the websockets client, desktop-notifier with its D-Bus backend, QtNetwork,
-  SQLite): the share of the budget any app on that stack spends before its own code;
+  under qasync, the websockets client, desktop-notifier with its D-Bus backend, SQLite): the
+  share of the budget any app on that stack spends before its own code;
 * ours: ``python -m notifier`` against a reference helpdesk started here, signed in with
   NOTIFIER_TOKEN, its cache pre-filled by a first run (so the first paint shows a real count).
 
@@ -99,9 +99,9 @@ sys.exit(app.exec())
 
 
 # The bare app plus the libraries the issue itself has the tray app load (asyncio under
-# qasync, the websockets client, the toast library with its Linux D-Bus backend, QtNetwork
-# for the single-instance socket, SQLite): what any app built on that stack pays before a
-# line of its own runs. Reported so the reader sees where the 1.5x budget goes.
+# qasync, the websockets client, the toast library with its Linux D-Bus backend, SQLite):
+# what any app built on that stack pays before a line of its own runs. Reported so the
+# reader sees where the 1.5x budget goes.
 FLOOR_APP = BARE_APP.replace(
     "marker = os.environ",
     """from notifier.app import pyside_imports
@@ -111,7 +111,6 @@ import websockets.asyncio.client
 import desktop_notifier
 if sys.platform.startswith("linux"):
     import desktop_notifier.backends.dbus
-from PySide6.QtNetwork import QLocalServer
 marker = os.environ""",
     1,
 )

@@ -220,7 +220,7 @@ def run_tray(args: argparse.Namespace, environ: Mapping[str, str] | None = None)
     from notifier.app.first_paint import peek
     from notifier.store.paths import app_paths
     from notifier.ui.badge import BadgeState
-    from notifier.ui.single_instance import SingleInstance, instance_name
+    from notifier.ui.single_instance import instance_name, single_instance
     from notifier.ui.tray import TrayShell
 
     # argv[0] names the X11 window class (WM_CLASS): "__main__.py" under `python -m notifier`.
@@ -229,7 +229,7 @@ def run_tray(args: argparse.Namespace, environ: Mapping[str, str] | None = None)
     app.setApplicationName("notifier")
     app.setApplicationDisplayName("Helpdesk notifier")
     app.setQuitOnLastWindowClosed(False)
-    single = SingleInstance(instance_name(env))
+    single = single_instance(instance_name(env), env)
     if not single.claim():
         return 0
     paths = app_paths(dict(env)).ensure()
