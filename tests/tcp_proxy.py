@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import ssl
 from types import TracebackType
+from typing import Self
 
 
 class ChaosProxy:
@@ -105,22 +106,19 @@ class ChaosProxy:
                 writer.write_eof()
 
 
-class Socks5Proxy:
-    """A minimal SOCKS5 proxy (no authentication, CONNECT only) that records where each
-    connection went: enough to prove both httpx and websockets honour a socks5:// proxy."""
+class _LoopbackRelay:
+    """A loopback server that relays each accepted connection to an upstream one: start and
+    stop as an async context manager, piping both ways until either side ends."""
+
+    _ssl: ssl.SSLContext | None = None
 
     def __init__(self) -> None:
         self.port = 0
-        self.destinations: list[tuple[str, int]] = []
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
-    @property
-    def url(self) -> str:
-        return f"socks5://127.0.0.1:{self.port}"
-
-    async def __aenter__(self) -> Socks5Proxy:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+    async def __aenter__(self) -> Self:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0, ssl=self._ssl)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
@@ -131,6 +129,41 @@ class Socks5Proxy:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._server.wait_closed()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError  # each relay reads its own handshake, then calls _relay
+
+    async def _relay(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        upstream_reader: asyncio.StreamReader,
+        upstream_writer: asyncio.StreamWriter,
+    ) -> None:
+        pipes = [
+            asyncio.create_task(_copy(reader, upstream_writer)),
+            asyncio.create_task(_copy(upstream_reader, writer)),
+        ]
+        self._tasks.update(pipes)
+        try:
+            await asyncio.gather(*pipes, return_exceptions=True)
+        finally:
+            self._tasks.difference_update(pipes)
+            writer.transport.abort()
+            upstream_writer.transport.abort()
+
+
+class Socks5Proxy(_LoopbackRelay):
+    """A minimal SOCKS5 proxy (no authentication, CONNECT only) that records where each
+    connection went: enough to prove both httpx and websockets honour a socks5:// proxy."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.destinations: list[tuple[str, int]] = []
+
+    @property
+    def url(self) -> str:
+        return f"socks5://127.0.0.1:{self.port}"
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -154,17 +187,7 @@ class Socks5Proxy:
         except (ConnectionError, asyncio.IncompleteReadError, OSError):
             writer.transport.abort()
             return
-        pipes = [
-            asyncio.create_task(_copy(reader, upstream_writer)),
-            asyncio.create_task(_copy(upstream_reader, writer)),
-        ]
-        self._tasks.update(pipes)
-        try:
-            await asyncio.gather(*pipes, return_exceptions=True)
-        finally:
-            self._tasks.difference_update(pipes)
-            writer.transport.abort()
-            upstream_writer.transport.abort()
+        await self._relay(reader, writer, upstream_reader, upstream_writer)
 
 
 async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -179,34 +202,20 @@ async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
             writer.write_eof()
 
 
-class TlsTerminator:
+class TlsTerminator(_LoopbackRelay):
     """Serves TLS on a loopback port with the given certificate and forwards the plain bytes
     to ``target_port``: an https:// / wss:// front for the plain-HTTP reference server."""
 
     def __init__(self, target_port: int, certfile: str, keyfile: str) -> None:
+        super().__init__()
         self.target_port = target_port
         self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self.context.load_cert_chain(certfile, keyfile)
-        self.port = 0
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._ssl = self.context
 
     @property
     def url(self) -> str:
         return f"https://127.0.0.1:{self.port}"
-
-    async def __aenter__(self) -> TlsTerminator:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0, ssl=self.context)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        assert self._server is not None
-        self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._server.wait_closed()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -216,14 +225,4 @@ class TlsTerminator:
         except OSError:
             writer.transport.abort()
             return
-        pipes = [
-            asyncio.create_task(_copy(reader, upstream_writer)),
-            asyncio.create_task(_copy(upstream_reader, writer)),
-        ]
-        self._tasks.update(pipes)
-        try:
-            await asyncio.gather(*pipes, return_exceptions=True)
-        finally:
-            self._tasks.difference_update(pipes)
-            writer.transport.abort()
-            upstream_writer.transport.abort()
+        await self._relay(reader, writer, upstream_reader, upstream_writer)
