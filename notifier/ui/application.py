@@ -348,6 +348,8 @@ class TrayApp(QObject):
         if info is None:
             return
         self._network = info
+        backend = info.backendName() if hasattr(info, "backendName") else type(info).__name__
+        log.info("following the OS's network reachability (%s backend)", backend)
         follow_reachability(info, self.controller.network_changed)
 
 
