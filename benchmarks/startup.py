@@ -36,6 +36,9 @@ Measures, medians over ``--runs`` runs each:
   the same machine an hour apart. Both apps alternate within one run, so the ratio compares
   like with like; compare figures from different runs with care;
 * idle CPU: CPU time over ``--idle`` further seconds with nothing happening on the server;
+* after an outage (desktop): both apps side by side, the server stopped for a few seconds and
+  started again; ours loads Qt's reachability backend when the connection is lost and keeps
+  it, so its RSS once reconnected is its idle memory for the rest of the day;
 * idle wake-ups: voluntary context switches of all threads over ``--wake-window`` seconds
   (default: three keepalive intervals), both apps running side by side after ``--settle``.
   The keepalive is the only periodic work left in ours: the client pings every
@@ -70,10 +73,12 @@ from desktop_session import DesktopSession  # noqa: E402 (Xvfb, bus, dunst, tray
 from helpdesk import Helpdesk  # noqa: E402 (the reference server fixture, outside pytest)
 
 from notifier.client.transport import TransportConfig  # noqa: E402
+from notifier.store.paths import app_paths  # noqa: E402
 
 PING_INTERVAL = TransportConfig().ping_interval  # the client's keepalive
 SERVER_PING_INTERVAL = 20.0  # the reference server's default (notifier/server/cli.py)
 FAIL_KEYRING = "keyring.backends.fail.Keyring"  # the token comes from NOTIFIER_TOKEN
+OUTAGE_S = 8.0
 
 BARE_APP = """
 import os, sys, time
@@ -266,10 +271,48 @@ class SessionResult:
     startup: dict[str, list[float]]
     idle: dict[str, list[Idle]]
     wakeups: dict[str, float]
+    # (bare, ours connected, ours once reconnected after an outage) RSS in MB, desktop only
+    outage: tuple[float, float, float] | None = None
+
+
+def rss_after_an_outage(
+    server: Helpdesk, bare_env: dict[str, str], ours_env: dict[str, str], settle: float
+) -> tuple[float, float, float]:
+    """Both apps side by side; the server stops for OUTAGE_S and comes back. Ours loads Qt's
+    reachability on the lost connection and keeps it: its idle RSS from then on."""
+    log_file = app_paths(ours_env).log_file
+    processes = {
+        which: subprocess.Popen(
+            command(which), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        for which, env in (("bare", bare_env), ("ours", ours_env))
+    }
+    try:
+        time.sleep(settle)
+        connected = rss_mb(processes["ours"].pid)
+        lives = log_file.read_text().count("status: live")
+        server.stop()
+        time.sleep(OUTAGE_S)
+        server.start()
+        deadline = time.monotonic() + 60
+        while log_file.read_text().count("status: live") <= lives:
+            if time.monotonic() > deadline:
+                raise RuntimeError("ours did not reconnect after the outage")
+            time.sleep(0.2)
+        time.sleep(settle)
+        return rss_mb(processes["bare"].pid), connected, rss_mb(processes["ours"].pid)
+    finally:
+        for process in processes.values():
+            process.terminate()
+            process.wait(timeout=10)
 
 
 def measure_session(
-    args: argparse.Namespace, work: Path, bare_env: dict[str, str], ours_env: dict[str, str]
+    args: argparse.Namespace,
+    work: Path,
+    bare_env: dict[str, str],
+    ours_env: dict[str, str],
+    server: Helpdesk | None = None,
 ) -> SessionResult:
     envs = {"bare": bare_env, "floor": bare_env, "ours": ours_env}
     startup_once("bare", bare_env, work)  # warm the byte-code cache and the page cache
@@ -285,7 +328,10 @@ def measure_session(
     wakeups = wakeups_side_by_side(
         {"bare": bare_env, "ours": ours_env}, args.settle, args.wake_window
     )
-    return SessionResult(startup, idle, wakeups)
+    outage = (
+        None if server is None else rss_after_an_outage(server, bare_env, ours_env, args.settle)
+    )
+    return SessionResult(startup, idle, wakeups, outage)
 
 
 def report(session: str, args: argparse.Namespace, result: SessionResult) -> None:
@@ -314,6 +360,13 @@ def report(session: str, args: argparse.Namespace, result: SessionResult) -> Non
         f"  of which the stack's floor/bare {rss['floor'] / rss['bare']:.2f}, "
         f"and ours/floor {rss['ours'] / rss['floor']:.2f}"
     )
+    if result.outage is not None:
+        bare_rss, connected, after = result.outage
+        print(
+            f"after a {OUTAGE_S:g} s outage of the server (reachability loaded), side by side:"
+            f" bare {bare_rss:.1f} MB, ours {connected:.1f} MB connected -> {after:.1f} MB"
+            f" reconnected, ratio {after / bare_rss:.2f}"
+        )
     print("all start-up runs (ms):")
     for which, runs in result.startup.items():
         print(f"  {which}: " + ", ".join(f"{v * 1000:.0f}" for v in runs))
@@ -388,7 +441,9 @@ def main() -> int:
             idle_once("ours", ours_env, settle=3.0, idle=0.1)
             for session in sessions:
                 with session_envs(session, work, base_env, ours_env) as (bare, ours):
-                    results[session] = measure_session(args, work, bare, ours)
+                    # Offscreen Qt has no reachability backend: the outage is measured on X.
+                    outage_server = server if session == "desktop" else None
+                    results[session] = measure_session(args, work, bare, ours, outage_server)
         finally:
             server.stop()
 
