@@ -284,7 +284,10 @@ class TrayApp(QObject):
 
     def _on_popup_opened(self) -> None:
         self.controller.popup_opened()
-        self.model.reload()  # (a model built just now has loaded already; this is cheap)
+        if self._model is not None:
+            self._model.reload()
+        else:
+            self.model  # noqa: B018  (built now, it loads the cache as it is: no second read)
 
     def _on_open_popup_requested(self) -> None:
         self.open_popup(self.tray.geometry() if self.tray is not None else None)
