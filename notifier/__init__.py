@@ -9,7 +9,8 @@ Layers, with imports pointing one way (tests/test_layers.py holds the line)::
 * ``core``   pure Python, stdlib only: wire models, ports, the sans-I/O sync session, quiet
              hours, toast policy, link allow-list, settings model. Time is passed in.
 * ``client`` talks to a helpdesk, no Qt: REST (httpx) and the stream (websockets).
-* ``store``  local state, no Qt: SQLite cache, settings file, keyring, paths.
+* ``store``  local state and OS services, no Qt: SQLite cache, settings file, keyring,
+             paths, autostart entry, the route table.
 * ``sync``   the asyncio sync engine: drives core's session with a backend and the cache.
 * ``app``    QtCore orchestration: controller, list model, scheduler.
 * ``ui``     QtWidgets / QtGui: tray, badge, popup, toasts, dialogs.

@@ -14,7 +14,7 @@ QT_PACKAGES=(libgl1 libegl1 libxkbcommon0 libglib2.0-0 libfreetype6 libfontconfi
   libxcb-render-util0 libxcb-render0 libxcb-shape0 libxcb-util1 libxcb-xkb1 libxkbcommon-x11-0
   libxcb-randr0 libxcb-xfixes0 libxcb-xinerama0 libx11-xcb1 fonts-noto-color-emoji)
 DESKTOP_PACKAGES=(xvfb xauth dbus dbus-x11 dunst libnotify-bin gnome-keyring libsecret-tools
-  x11-utils xdotool xdg-utils trayer imagemagick
+  x11-utils xdotool xdg-utils trayer imagemagick iproute2
   haskell-status-notifier-item-utils haskell-gtk-sni-tray-utils)
 
 missing_packages() {

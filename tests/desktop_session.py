@@ -112,6 +112,9 @@ PACKAGES = {
     "xdotool": "xdotool",
     "xwininfo": "x11-utils",
     "xprop": "x11-utils",
+    "ip": "iproute2",
+    "unshare": "util-linux",
+    "nsenter": "util-linux",
 }
 
 BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"

@@ -35,7 +35,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -163,9 +163,15 @@ class Helpdesk:
         *,
         env: Mapping[str, str] | None = None,
         extra_args: tuple[str, ...] = (),
+        host: str = "127.0.0.1",
+        command_prefix: Sequence[str] = (),
     ) -> None:
+        """``command_prefix`` runs the server under another program (``nsenter`` into a
+        network namespace, say); ``host`` is the address it listens on."""
         root.mkdir(parents=True, exist_ok=True)
         self.root = root
+        self.host = host
+        self.command_prefix = tuple(command_prefix)
         self.db: Path = root / "helpdesk.db"
         self.port = 0
         self.url = ""
@@ -184,7 +190,7 @@ class Helpdesk:
         return environment
 
     def _cli(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "notifier.server.cli", *args]
+        return [*self.command_prefix, sys.executable, "-m", "notifier.server.cli", *args]
 
     @property
     def running(self) -> bool:
@@ -199,7 +205,7 @@ class Helpdesk:
                 self._cli(
                     "serve",
                     "--host",
-                    "127.0.0.1",
+                    self.host,
                     "--port",
                     str(self.port),
                     "--db",

@@ -8,7 +8,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from notifier.core.links import MAX_LINK_CHARS, LinkRefused, check_link, origin_of
+from notifier.core.links import (
+    MAX_LINK_CHARS,
+    LinkRefused,
+    check_link,
+    is_on_this_machine,
+    origin_of,
+)
 
 SERVER = "https://helpdesk.example.com"
 
@@ -163,3 +169,26 @@ def test_fuzzed_authority_tricks_never_leave_the_origin(
 def test_any_quoted_path_on_the_origin_is_allowed(path: str) -> None:
     url = f"{SERVER}/tickets/{quote(path, safe='')}"
     assert check_link(url, SERVER) == url
+
+
+@pytest.mark.parametrize(
+    ("server_url", "here"),
+    [
+        ("http://localhost:8765", True),
+        ("http://LOCALHOST", True),
+        ("http://helpdesk.localhost", True),
+        ("http://127.0.0.1:8765", True),
+        ("http://127.8.9.10", True),
+        ("http://[::1]:8765", True),
+        ("http://[::ffff:127.0.0.1]", True),
+        ("https://helpdesk.example.com", False),
+        ("http://10.8.0.1", False),
+        ("http://[::ffff:10.8.0.1]", False),
+        ("http://localhost.example.com", False),
+        ("http://192.168.1.10:8000", False),
+        ("", False),
+        ("not a url", False),
+    ],
+)
+def test_a_server_on_this_machine_is_recognised(server_url: str, here: bool) -> None:
+    assert is_on_this_machine(server_url) is here

@@ -1,15 +1,17 @@
-"""The OS's network reachability reaches the controller (QNetworkInformation wiring).
+"""The OS's network reachability reaches the controller.
 
-Offscreen there is no QNetworkInformation backend, so the signal source is a QObject with
-the same ``reachabilityChanged`` signal and ``reachability()``: the edge, behind the same
-interface. The app loads it when the connection is first lost (idle memory: Qt's GLib backend
-costs ~3 MB), and from then on follows it.
+The app starts watching when the connection is first lost (nothing is loaded while live) and
+from then on follows it; a server on this machine is never subject to the OS's "offline".
+Here the watch is a fake behind the same interface; the Linux route-table watch is tested
+against the real kernel in tests/test_routes.py, and the whole app in a private network
+namespace in tests/test_reachability_netns.py. QNetworkInformation (the watch on macOS and
+Windows) is tested with a fake signal source and, below, with Qt's real backend for this OS.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,10 +21,11 @@ from pytestqt.qtbot import QtBot
 from tray_fakes import FakeClock, FakeScheduler, RecordingSink, RecordingUrlOpener
 
 from notifier.app.controller import AppController
+from notifier.app.reachability import NetworkChanged, follow_reachability, watch_reachability
 from notifier.core.settings import Settings
 from notifier.core.status import ConnectionState, ConnectionStatus
 from notifier.store.cache import NotificationCache
-from notifier.ui.application import TrayApp, follow_reachability
+from notifier.ui.application import TrayApp
 
 Reachability = QNetworkInformation.Reachability
 
@@ -68,12 +71,23 @@ def cache(tmp_path: Path) -> Iterator[NotificationCache]:
     cache.close()
 
 
-def test_reachability_is_loaded_on_the_first_lost_connection_and_followed(
-    qtbot: QtBot, cache: NotificationCache
-) -> None:
+class FakeWatch:
+    """A started watch: what the app keeps; the test speaks for the OS through ``tell``."""
+
+    backend = "fake"
+
+    def __init__(self, network_changed: NetworkChanged, *, online: bool) -> None:
+        self.tell = network_changed
+        if not online:
+            network_changed(False)
+
+
+def make_app(
+    qtbot: QtBot, cache: NotificationCache, server_url: str, *, online: bool
+) -> tuple[TrayApp, AppController, list[bool], list[FakeWatch]]:
     clock = FakeClock()
     controller = AppController(
-        settings=Settings(server_url="https://helpdesk.example.com"),
+        settings=Settings(server_url=server_url),
         cache=cache,
         clock=clock,
         scheduler=FakeScheduler(clock),
@@ -82,34 +96,72 @@ def test_reachability_is_loaded_on_the_first_lost_connection_and_followed(
     )
     seen: list[bool] = []
     controller.network_changed = seen.append  # type: ignore[method-assign]  # the spy
-    info = FakeNetworkInformation(Reachability.Disconnected)
-    loads: list[FakeNetworkInformation] = []
+    watches: list[FakeWatch] = []
 
-    def load() -> FakeNetworkInformation:
-        loads.append(info)
-        return info
+    def start_watch(network_changed: NetworkChanged) -> FakeWatch:
+        watches.append(FakeWatch(network_changed, online=online))
+        return watches[-1]
 
-    app = TrayApp(controller, clock, use_tray=True, sink=RecordingSink(), network_information=load)
+    app = TrayApp(controller, clock, use_tray=True, sink=RecordingSink(), reachability=start_watch)
     app.show_first_paint()
-    controller.on_status(ConnectionStatus(ConnectionState.CONNECTING))
-    controller.on_status(ConnectionStatus(ConnectionState.LIVE))
-    assert loads == []  # a live connection needs no reachability monitor
+    return app, controller, seen, watches  # the app too: dropped, it would stop listening
 
+
+def lose_connection(controller: AppController) -> None:
     controller.on_status(
         ConnectionStatus(
             ConnectionState.BACKING_OFF,
             last_error="server unreachable",
-            next_retry_at=clock.now() + timedelta(seconds=8),
+            next_retry_at=datetime.now(UTC) + timedelta(seconds=8),  # any time: not used here
         )
     )
-    assert loads == [info]
+
+
+def test_reachability_is_watched_from_the_first_lost_connection_on(
+    qtbot: QtBot, cache: NotificationCache
+) -> None:
+    _app, controller, seen, watches = make_app(
+        qtbot, cache, "https://helpdesk.example.com", online=False
+    )
+    controller.on_status(ConnectionStatus(ConnectionState.CONNECTING))
+    controller.on_status(ConnectionStatus(ConnectionState.LIVE))
+    assert watches == []  # a live connection needs no reachability watch
+
+    lose_connection(controller)
+    assert len(watches) == 1
     assert seen == [False]  # the network was already down: said at once
-    info.reachabilityChanged.emit(Reachability.Online)
+    watches[0].tell(True)
     assert seen == [False, True]  # back: the engine reconnects now
 
-    # Loaded once; followed from then on, live or not.
+    # Started once; followed from then on, live or not.
     controller.on_status(ConnectionStatus(ConnectionState.LIVE))
     controller.on_status(ConnectionStatus(ConnectionState.OFFLINE))
-    info.reachabilityChanged.emit(Reachability.Disconnected)
-    assert loads == [info]
+    watches[0].tell(False)
+    assert len(watches) == 1
     assert seen == [False, True, False]
+
+
+@pytest.mark.parametrize(
+    "server_url",
+    ["http://127.0.0.1:8765", "http://localhost:8765", "http://[::1]:8765", "http://127.1.2.3"],
+)
+def test_a_server_on_this_machine_is_never_subject_to_the_os_offline(
+    qtbot: QtBot, cache: NotificationCache, server_url: str
+) -> None:
+    _app, controller, seen, watches = make_app(qtbot, cache, server_url, online=False)
+    lose_connection(controller)
+    assert watches == []  # the demo on a laptop with no network still retries its server
+    assert seen == []
+
+
+def test_qt_network_information_is_the_watch_elsewhere(qtbot: QtBot) -> None:
+    # The macOS/Windows path, with Qt's real backend for this OS (GLib's here, or
+    # NetworkManager's where it runs): it loads, says which, and reports only "offline"
+    # at start (this machine is online, so nothing).
+    seen: list[bool] = []
+    watch = watch_reachability(seen.append, platform="darwin")
+    assert watch is not None
+    assert watch.backend.startswith("Qt "), watch.backend
+    info = QNetworkInformation.instance()
+    assert info is not None
+    assert seen == ([False] if info.reachability() == Reachability.Disconnected else [])

@@ -17,6 +17,7 @@ longer than :data:`MAX_LINK_CHARS`.
 
 from __future__ import annotations
 
+import ipaddress
 import unicodedata
 from typing import Final, NamedTuple
 from urllib.parse import urlsplit
@@ -111,3 +112,25 @@ def check_link(url: str, server_url: str) -> str:
             f"at {allowed.scheme}://{allowed.host}:{allowed.port}"
         )
     return url
+
+
+def is_on_this_machine(server_url: str) -> bool:
+    """Whether ``server_url`` names this machine (localhost, 127.0.0.0/8, ::1).
+
+    Such a server is reachable with no network at all (the demo on a laptop on a train), so
+    the OS's "offline" must not stop the app from trying it.
+    """
+    try:
+        host = origin_of(server_url, "helpdesk server URL").host
+    except LinkRefused:
+        return False
+    host = host.strip("[]")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback  # ::ffff:127.0.0.1
+    return address.is_loopback

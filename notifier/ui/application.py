@@ -31,14 +31,16 @@ import socket
 import sys
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QRect, QSocketNotifier, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QGuiApplication
+from PySide6.QtGui import QDesktopServices
 
 from notifier.app.controller import AppController
+from notifier.app.reachability import NetworkChanged, ReachabilityWatch, watch_reachability
 from notifier.app.signals import emit
 from notifier.app.status_text import tooltip_text
+from notifier.core.links import is_on_this_machine
 from notifier.core.ports import Clock
 from notifier.core.settings import BadgeStyle
 from notifier.core.status import CacheChange, ConnectionState, ConnectionStatus
@@ -81,7 +83,7 @@ class TrayApp(QObject):
         use_tray: bool | None = None,
         shell: TrayShell | None = None,
         sink: ToastSink | None = None,
-        network_information: Callable[[], QObject | None] | None = None,
+        reachability: Callable[[NetworkChanged], ReachabilityWatch | None] | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
@@ -93,10 +95,10 @@ class TrayApp(QObject):
         self.sink: ToastSink = sink if sink is not None else NullSink()
         self._sink_fixed = sink is not None
         self._settings_dialog: SettingsDialog | None = None
-        self._network: Any = None
+        self._network: ReachabilityWatch | None = None
         self._network_watched = False
-        # QNetworkInformation, loaded on the first lost connection (tests pass a fake).
-        self._load_network_information = network_information or load_network_information
+        # The OS's reachability, started on the first lost connection (tests pass a fake).
+        self._watch_reachability = reachability or watch_reachability
         self._signal_sockets: tuple[socket.socket, socket.socket, QSocketNotifier] | None = None
         if shell is None:
             shell = TrayShell(self.badge_state(), self.tooltip(), use_tray=use_tray)
@@ -163,7 +165,7 @@ class TrayApp(QObject):
 
     async def start(self) -> None:
         """After the first paint: toast service, engine. (The OS's reachability is watched from
-        the first lost connection on: see :func:`load_network_information`.)"""
+        the first lost connection on: see :mod:`notifier.app.reachability`.)"""
         if not self._sink_fixed:
             self.sink = await choose_sink(self.tray)
             self.sink.bind(self.controller.toast_clicked, self.controller.toast_action)
@@ -347,51 +349,10 @@ class TrayApp(QObject):
     def _watch_network(self) -> None:
         """Start following the OS's reachability (once, on the first lost connection)."""
         self._network_watched = True
-        info = self._load_network_information()
-        if info is None:
+        if is_on_this_machine(self.controller.settings().server_url):
+            # Reachable with no network at all: the OS's "offline" must not stop the retries.
+            log.info("the server is on this machine: the OS's network state is not followed")
             return
-        self._network = info
-        backend = info.backendName() if hasattr(info, "backendName") else type(info).__name__
-        log.info("following the OS's network reachability (%s backend)", backend)
-        follow_reachability(info, self.controller.network_changed)
-
-
-def load_network_information() -> QObject | None:
-    """Qt's QNetworkInformation for this OS, or None where it has no backend.
-
-    Loaded when the connection is first lost, not at start-up: while the stream is live the
-    keepalive is the authority, and the backend is what tells an offline app that the network
-    is back. Qt picks NetworkManager's backend where it runs, else GLib's (a GLib main-loop
-    thread and libgio, about 3 MB resident), so an app whose connection never drops keeps
-    that memory.
-    """
-    if QGuiApplication.platformName() in ("offscreen", "minimal"):
-        return None
-    try:
-        from PySide6.QtNetwork import QNetworkInformation
-    except ImportError:  # pragma: no cover
-        return None
-    if not QNetworkInformation.loadDefaultBackend():
-        log.info("no network-information backend; relying on the keepalive alone")
-        return None
-    info: QNetworkInformation | None = QNetworkInformation.instance()
-    return info
-
-
-def follow_reachability(info: QObject, network_changed: Callable[[bool], None]) -> None:
-    """Tell ``network_changed`` whenever the OS's reachability says offline or back online.
-
-    ``info`` is a QNetworkInformation (or anything with the same ``reachabilityChanged``
-    signal and ``reachability()``): Disconnected means offline; every other value, including
-    Unknown, means "try", because a wrong "offline" would stop the engine from reconnecting at
-    all. Watching starts once the connection is lost, so a network that is already down is
-    said at once; "online" is not (the engine is already retrying on its own schedule).
-    """
-    from PySide6.QtNetwork import QNetworkInformation
-
-    def on_reachability(reachability: QNetworkInformation.Reachability) -> None:
-        network_changed(reachability != QNetworkInformation.Reachability.Disconnected)
-
-    info.reachabilityChanged.connect(on_reachability)  # type: ignore[attr-defined]
-    if info.reachability() == QNetworkInformation.Reachability.Disconnected:  # type: ignore[attr-defined]
-        network_changed(False)
+        self._network = self._watch_reachability(self.controller.network_changed)
+        if self._network is not None:
+            log.info("following the OS's network reachability (%s)", self._network.backend)

@@ -1,0 +1,71 @@
+"""A private network namespace for tests: its own interfaces and route table, nothing shared.
+
+Tests that need the network to come and go for real (the route-table watch, the app's
+reconnect when the network is back) run their processes inside one and change its links with
+``ip``; the machine's own network is never touched. Creating one needs root (CAP_SYS_ADMIN),
+which the CI runs as; elsewhere the test is skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Iterator, Sequence
+
+import pytest
+from desktop_session import require
+
+COMMAND_TIMEOUT_S = 10.0
+
+
+class NetworkNamespace:
+    """Held open by a sleeping process; entered with ``nsenter``."""
+
+    def __init__(self) -> None:
+        require("unshare", "nsenter", "ip")
+        probe = subprocess.run(
+            ["unshare", "--net", "true"], capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S
+        )
+        if probe.returncode != 0:
+            pytest.skip(f"cannot create a network namespace here: {probe.stderr.strip()}")
+        self._holder = subprocess.Popen(["unshare", "--net", "sleep", "infinity"])
+        # nsenter must never run before unshare has switched: it would change *our* network.
+        ours = os.readlink("/proc/self/ns/net")
+        deadline = time.monotonic() + COMMAND_TIMEOUT_S
+        while os.readlink(f"/proc/{self._holder.pid}/ns/net") == ours:
+            if self._holder.poll() is not None or time.monotonic() > deadline:
+                self.close()
+                raise RuntimeError("unshare --net did not create a namespace")
+            time.sleep(0.01)
+        self.ip("link", "set", "lo", "up")
+
+    def command(self, argv: Sequence[str]) -> list[str]:
+        """``argv`` run inside the namespace."""
+        return ["nsenter", "--target", str(self._holder.pid), "--net", "--", *argv]
+
+    def ip(self, *args: str) -> None:
+        done = subprocess.run(
+            self.command(["ip", *args]), capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S
+        )
+        assert done.returncode == 0, f"ip {' '.join(args)}: {done.stderr}"
+
+    def add_link(self, name: str, address: str) -> None:
+        """A veth pair ``name``/``name``-peer, both up, with ``address`` (CIDR) on ``name``."""
+        self.ip("link", "add", name, "type", "veth", "peer", "name", f"{name}-peer")
+        self.ip("address", "add", address, "dev", name)
+        self.ip("link", "set", f"{name}-peer", "up")
+        self.ip("link", "set", name, "up")
+
+    def close(self) -> None:
+        self._holder.kill()
+        self._holder.wait(timeout=COMMAND_TIMEOUT_S)
+
+
+@pytest.fixture
+def netns() -> Iterator[NetworkNamespace]:
+    namespace = NetworkNamespace()
+    try:
+        yield namespace
+    finally:
+        namespace.close()
