@@ -67,6 +67,47 @@ class Outcome:
     body: dict[str, Any]
     woken: set[int] = field(default_factory=set)
 
+    def notify(
+        self, connection: sqlite3.Connection, agent_id: int, content: NewNotification
+    ) -> None:
+        """Create the notification (the agent's preferences permitting); if it was, the
+        agent's live streams are woken once the transaction commits."""
+        if notify(connection, agent_id, content):
+            self.woken.add(agent_id)
+
+
+TYPE_OF_REASON: Final = {
+    wire.Reason.ASSIGNED: wire.NotificationType.ASSIGNMENT,
+    wire.Reason.AUTO_ASSIGNED: wire.NotificationType.ASSIGNMENT,
+    wire.Reason.MENTIONED: wire.NotificationType.MENTION,
+    wire.Reason.CUSTOMER_REPLIED: wire.NotificationType.REACTION,
+    wire.Reason.CUSTOMER_REOPENED: wire.NotificationType.REACTION,
+    wire.Reason.COMMENT_REACTION: wire.NotificationType.REACTION,
+}
+
+
+def about(
+    reason: wire.Reason,
+    sender: User | None,
+    ticket_id: int,
+    subject: str,
+    comment_id: int | None,
+    message: str,
+    *,
+    fold_key: str | None = None,
+) -> NewNotification:
+    """A notification's content; its type follows from the reason."""
+    return NewNotification(
+        type=TYPE_OF_REASON[reason],
+        reason=reason,
+        sender=sender.actor() if sender is not None else None,
+        ticket_id=ticket_id,
+        subject=subject,
+        comment_id=comment_id,
+        message=message,
+        fold_key=fold_key,
+    )
+
 
 class Links:
     """Builds the public URLs of tickets and comments from the server's public URL."""
@@ -273,20 +314,19 @@ def create_ticket(
             ),
         )
         ticket_id = int(cursor.lastrowid or 0)
-        if assignee is not None and notify(
-            connection,
-            assignee.id,
-            NewNotification(
-                type=wire.NotificationType.ASSIGNMENT,
-                reason=wire.Reason.AUTO_ASSIGNED,
-                sender=None,
-                ticket_id=ticket_id,
-                subject=subject,
-                comment_id=None,
-                message=_assignment_message(subject, body),
-            ),
-        ):
-            outcome.woken.add(assignee.id)
+        if assignee is not None:
+            outcome.notify(
+                connection,
+                assignee.id,
+                about(
+                    wire.Reason.AUTO_ASSIGNED,
+                    None,
+                    ticket_id,
+                    subject,
+                    None,
+                    _assignment_message(subject, body),
+                ),
+            )
         outcome.body = ticket_json(
             connection, _load_ticket(connection, user, str(ticket_id)), links
         )
@@ -334,20 +374,19 @@ def assign(
                 "UPDATE tickets SET assignee_id = ?, updated_at = ? WHERE id = ?",
                 (assignee.id, now_text(), ticket.id),
             )
-            if assignee.id != user.id and notify(
-                connection,
-                assignee.id,
-                NewNotification(
-                    type=wire.NotificationType.ASSIGNMENT,
-                    reason=wire.Reason.ASSIGNED,
-                    sender=user.actor(),
-                    ticket_id=ticket.id,
-                    subject=ticket.subject,
-                    comment_id=None,
-                    message=_assignment_message(ticket.subject, ticket.body),
-                ),
-            ):
-                outcome.woken.add(assignee.id)
+            if assignee.id != user.id:
+                outcome.notify(
+                    connection,
+                    assignee.id,
+                    about(
+                        wire.Reason.ASSIGNED,
+                        user,
+                        ticket.id,
+                        ticket.subject,
+                        None,
+                        _assignment_message(ticket.subject, ticket.body),
+                    ),
+                )
         outcome.body = ticket_json(connection, _load_ticket(connection, user, ticket_id), links)
     return outcome
 
@@ -367,20 +406,12 @@ def _notify_mentions(
             "INSERT OR IGNORE INTO comment_mentions(comment_id, agent_id) VALUES (?, ?)",
             (comment_id, agent.id),
         ).rowcount
-        if inserted and notify(
-            connection,
-            agent.id,
-            NewNotification(
-                type=wire.NotificationType.MENTION,
-                reason=wire.Reason.MENTIONED,
-                sender=author.actor(),
-                ticket_id=ticket.id,
-                subject=ticket.subject,
-                comment_id=comment_id,
-                message=body,
-            ),
-        ):
-            outcome.woken.add(agent.id)
+        if inserted:
+            outcome.notify(
+                connection,
+                agent.id,
+                about(wire.Reason.MENTIONED, author, ticket.id, ticket.subject, comment_id, body),
+            )
 
 
 def comment(
@@ -459,20 +490,14 @@ def reply(
     with transaction(connection):
         ticket = _customer_ticket(connection, user, ticket_id)
         reply_id = _insert_comment(connection, ticket.id, user.id, "reply", body)
-        if ticket.assignee_id is not None and notify(
-            connection,
-            ticket.assignee_id,
-            NewNotification(
-                type=wire.NotificationType.REACTION,
-                reason=wire.Reason.CUSTOMER_REPLIED,
-                sender=user.actor(),
-                ticket_id=ticket.id,
-                subject=ticket.subject,
-                comment_id=reply_id,
-                message=body,
-            ),
-        ):
-            outcome.woken.add(ticket.assignee_id)
+        if ticket.assignee_id is not None:
+            outcome.notify(
+                connection,
+                ticket.assignee_id,
+                about(
+                    wire.Reason.CUSTOMER_REPLIED, user, ticket.id, ticket.subject, reply_id, body
+                ),
+            )
         outcome.body = comment_json(connection, reply_id, links)
     return outcome
 
@@ -508,20 +533,19 @@ def reopen(
             (now_text(), ticket.id),
         )
         reply_id = _insert_comment(connection, ticket.id, user.id, "reply", body) if body else None
-        if ticket.assignee_id is not None and notify(
-            connection,
-            ticket.assignee_id,
-            NewNotification(
-                type=wire.NotificationType.REACTION,
-                reason=wire.Reason.CUSTOMER_REOPENED,
-                sender=user.actor(),
-                ticket_id=ticket.id,
-                subject=ticket.subject,
-                comment_id=reply_id,
-                message=f"Reopened: {body}" if body else "The customer reopened the ticket",
-            ),
-        ):
-            outcome.woken.add(ticket.assignee_id)
+        if ticket.assignee_id is not None:
+            outcome.notify(
+                connection,
+                ticket.assignee_id,
+                about(
+                    wire.Reason.CUSTOMER_REOPENED,
+                    user,
+                    ticket.id,
+                    ticket.subject,
+                    reply_id,
+                    f"Reopened: {body}" if body else "The customer reopened the ticket",
+                ),
+            )
         outcome.body = ticket_json(connection, _load_ticket(connection, user, ticket_id), links)
     return outcome
 
@@ -586,21 +610,19 @@ def _notify_reaction(
     subject = connection.execute(
         "SELECT subject FROM tickets WHERE id = ?", (ticket_id,)
     ).fetchone()[0]
-    if notify(
+    outcome.notify(
         connection,
         author.id,
-        NewNotification(
-            type=wire.NotificationType.REACTION,
-            reason=wire.Reason.COMMENT_REACTION,
-            sender=reactor.actor(),
-            ticket_id=ticket_id,
-            subject=subject,
-            comment_id=comment_id,
-            message=reaction_message([r[0] for r in rows], [r[1] for r in rows]),
+        about(
+            wire.Reason.COMMENT_REACTION,
+            reactor,
+            ticket_id,
+            subject,
+            comment_id,
+            reaction_message([r[0] for r in rows], [r[1] for r in rows]),
             fold_key=f"comment_reaction:{comment_id}",
         ),
-    ):
-        outcome.woken.add(author.id)
+    )
 
 
 def reaction_message(names: Iterable[str], emojis: Iterable[str]) -> str:
