@@ -13,10 +13,14 @@ What runs (same machine, same run, alternating so drift hits all alike):
 * ours: ``python -m notifier`` against a reference helpdesk started here, signed in with
   NOTIFIER_TOKEN, its cache pre-filled by a first run (so the first paint shows a real count).
 
-in two sessions (``--session``):
+in up to three sessions (``--session``; ``both`` = offscreen and desktop, ``all`` = the three):
 
 * offscreen: Qt's offscreen platform. There is no system tray there, so ours shows its
   fallback window with the whole list in it, and no notification service;
+* notray: the desktop below without a tray host (GNOME without an AppIndicator extension):
+  ours shows its fallback window, the bare app nothing. A third program, *window* (the bare
+  app plus a small window with a 20-row list, painted), is the fair baseline for that case and
+  is measured here and offscreen;
 * desktop (the agent's case): Xvfb, a private session bus with dunst, and trayer as the tray,
   so both apps show a real tray icon and ours connects to the notification service. Ours is
   connected since its start, so it does not watch the OS's reachability yet (it does from the
@@ -129,6 +133,27 @@ marker = os.environ""",
 )
 assert FLOOR_APP != BARE_APP
 
+# Where the desktop has no tray, the bare app shows nothing at all while ours opens its
+# fallback window with the list: not the same work. This is the bare app doing that work too
+# (a small window with a list of 20 rows of text, painted), the fair baseline for that case.
+WINDOW_APP = BARE_APP.replace(
+    "marker = os.environ",
+    """from PySide6.QtWidgets import QListWidget, QVBoxLayout, QWidget, QLabel
+window = QWidget()
+window.setWindowTitle("bare")
+layout = QVBoxLayout(window)
+layout.addWidget(QLabel("3 unread"))
+rows = QListWidget()
+rows.addItems([f"Bob Baker assigned you #{i} Printer on fire" for i in range(20)])
+layout.addWidget(rows)
+window.resize(380, 520)
+window.show()
+app.processEvents()
+marker = os.environ""",
+    1,
+)
+assert WINDOW_APP != BARE_APP
+
 
 @dataclass
 class Idle:
@@ -174,6 +199,8 @@ def command(which: str) -> list[str]:
         return [sys.executable, "-c", BARE_APP]
     if which == "floor":
         return [sys.executable, "-c", FLOOR_APP]
+    if which == "window":
+        return [sys.executable, "-c", WINDOW_APP]
     return [sys.executable, "-m", "notifier"]
 
 
@@ -263,11 +290,15 @@ def session_envs(
         desktop.start_x()
         desktop.start_bus()
         desktop.start_notification_daemon()
+        envs = (
+            desktop.environment(bare_env, PYTHON_KEYRING_BACKEND=FAIL_KEYRING),
+            desktop.environment(ours_env, PYTHON_KEYRING_BACKEND=FAIL_KEYRING),
+        )
+        if session == "notray":  # GNOME without an AppIndicator extension, say
+            yield envs
+            return
         with desktop.tray_host():
-            yield (
-                desktop.environment(bare_env, PYTHON_KEYRING_BACKEND=FAIL_KEYRING),
-                desktop.environment(ours_env, PYTHON_KEYRING_BACKEND=FAIL_KEYRING),
-            )
+            yield envs
     finally:
         desktop.stop()
 
@@ -370,8 +401,12 @@ def measure_session(
     bare_env: dict[str, str],
     ours_env: dict[str, str],
     server: Helpdesk | None = None,
+    *,
+    tray: bool = True,
 ) -> SessionResult:
     envs = {"bare": bare_env, "floor": bare_env, "ours": ours_env}
+    if not tray:
+        envs["window"] = bare_env
     startup_once("bare", bare_env, work)  # warm the byte-code cache and the page cache
     startup_once("ours", ours_env, work)
     startup: dict[str, list[float]] = {"bare": [], "ours": []}
@@ -417,6 +452,12 @@ def report(session: str, args: argparse.Namespace, result: SessionResult) -> Non
         f"  of which the stack's floor/bare {rss['floor'] / rss['bare']:.2f}, "
         f"and ours/floor {rss['ours'] / rss['floor']:.2f}"
     )
+    if "window" in rss:
+        print(
+            f"no tray: ours shows its fallback window with the list; against the bare app"
+            f" showing a window with a list too (window): ours/window"
+            f" {rss['ours'] / rss['window']:.2f}"
+        )
     if isinstance(result.outage, str):
         print(f"after an outage: not measured ({result.outage})")
     elif result.outage is not None:
@@ -446,18 +487,22 @@ def main() -> int:
     parser.add_argument("--notifications", type=int, default=200)
     parser.add_argument(
         "--session",
-        choices=("offscreen", "desktop", "both"),
+        choices=("offscreen", "desktop", "notray", "both", "all"),
         default="both",
-        help="offscreen Qt, or an Xvfb desktop with a tray and a notification daemon",
+        help="offscreen Qt; an Xvfb desktop with a tray and a notification daemon; the same"
+        " desktop with no tray (notray); both = desktop and offscreen; all = the three",
     )
     args = parser.parse_args()
-    sessions = ["offscreen", "desktop"] if args.session == "both" else [args.session]
+    sessions = {
+        "both": ["offscreen", "desktop"],
+        "all": ["offscreen", "desktop", "notray"],
+    }.get(args.session, [args.session])
     missing = desktop_programs_missing()
-    if "desktop" in sessions and missing:
+    if missing and {"desktop", "notray"} & set(sessions):
         print(f"no desktop session: {', '.join(missing)} not installed", file=sys.stderr)
-        if args.session == "desktop":
+        if args.session in ("desktop", "notray"):
             return 2
-        sessions.remove("desktop")
+        sessions = [session for session in sessions if session == "offscreen"]
 
     results: dict[str, SessionResult] = {}
     with tempfile.TemporaryDirectory(prefix="notifier-startup-") as temp:
@@ -503,7 +548,9 @@ def main() -> int:
                 with session_envs(session, work, base_env, ours_env) as (bare, ours):
                     # The agent's case: the outage is measured on the desktop.
                     outage_server = server if session == "desktop" else None
-                    results[session] = measure_session(args, work, bare, ours, outage_server)
+                    results[session] = measure_session(
+                        args, work, bare, ours, outage_server, tray=session == "desktop"
+                    )
         finally:
             server.stop()
 
