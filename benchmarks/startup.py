@@ -146,7 +146,7 @@ layout.addWidget(QLabel("3 unread"))
 rows = QListWidget()
 rows.addItems([f"Bob Baker assigned you #{i} Printer on fire" for i in range(20)])
 layout.addWidget(rows)
-window.resize(380, 520)
+window.resize(420, 580)  # the size of ours (notifier.ui.fallback_window.WINDOW_SIZE)
 window.show()
 app.processEvents()
 marker = os.environ""",

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import logging.handlers
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -26,6 +25,7 @@ from notifier.core.errors import KeyringUnavailable
 from notifier.core.settings import Settings, validate_server_url
 from notifier.core.status import CacheChange, ConnectionStatus
 from notifier.store.cache import NotificationCache
+from notifier.store.log_file import RotatingLogFile
 from notifier.store.paths import AppPaths
 from notifier.sync.engine import SyncEngine, SystemClock
 
@@ -174,9 +174,7 @@ def setup_logging(
     """A rotating log file in ``paths.log_dir`` (1 MB × 5), tokens redacted. Returns the
     file handler (tests and the UI may remove it again)."""
     paths.log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    handler = logging.handlers.RotatingFileHandler(
-        paths.log_file, maxBytes=1_000_000, backupCount=5, encoding="utf-8"
-    )
+    handler = RotatingLogFile(paths.log_file, max_bytes=1_000_000, backups=5)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactingFilter(secrets))
     root = logging.getLogger()
