@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from notifier.app.signals import immortalize_singletons
+from notifier.store.cache import NotificationCache
 
 pytest_plugins = ["helpdesk"]
 
@@ -53,3 +54,11 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
     # into the real one on a private session bus.
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
     yield home
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> Iterator[NotificationCache]:
+    """A real SQLite notification cache in the test's tmp folder, closed afterwards."""
+    opened = NotificationCache.open(tmp_path / "cache.sqlite3")
+    yield opened
+    opened.close()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -35,13 +34,6 @@ SERVER = "https://helpdesk.example.com"
 # A Wednesday, 10:00 UTC; the controller runs in UTC (tz injected).
 START = datetime(2026, 3, 4, 10, 0, tzinfo=UTC)
 EVERY_NIGHT = tuple(QuietRange(day, "22:00", "07:00") for day in range(7))
-
-
-@pytest.fixture
-def cache(tmp_path: Path) -> Iterator[NotificationCache]:
-    cache = NotificationCache.open(tmp_path / "cache.sqlite3")
-    yield cache
-    cache.close()
 
 
 class Rig:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
@@ -19,13 +18,6 @@ from notifier.core.wire import NotificationType
 from notifier.store.cache import ListFilter, NotificationCache
 
 TYPES = (NotificationType.ASSIGNMENT, NotificationType.MENTION, NotificationType.REACTION)
-
-
-@pytest.fixture
-def cache(tmp_path: Path) -> Iterator[NotificationCache]:
-    cache = NotificationCache.open(tmp_path / "cache.sqlite3")
-    yield cache
-    cache.close()
 
 
 @pytest.fixture(scope="module")

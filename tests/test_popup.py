@@ -6,9 +6,7 @@ the offline banner and placement. Offscreen, over a real SQLite cache and the re
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QPoint, QRect, QSize, Qt
@@ -34,13 +32,6 @@ from notifier.ui.popup import NotificationPanel, Popup, place_popup
 
 SERVER = "https://helpdesk.example.com"
 TEXT_LEFT = 16 + ICON_SIZE + MARGIN
-
-
-@pytest.fixture
-def cache(tmp_path: Path) -> Iterator[NotificationCache]:
-    cache = NotificationCache.open(tmp_path / "cache.sqlite3")
-    yield cache
-    cache.close()
 
 
 class Rig:

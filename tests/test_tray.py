@@ -6,9 +6,7 @@ and no timers running while idle. Offscreen, real cache, fake clock/scheduler/si
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from datetime import UTC, timedelta
-from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QRect, QTimer
@@ -31,13 +29,6 @@ from notifier.store.cache import NotificationCache
 from notifier.ui.application import TrayApp
 
 SERVER = "https://helpdesk.example.com"
-
-
-@pytest.fixture
-def cache(tmp_path: Path) -> Iterator[NotificationCache]:
-    cache = NotificationCache.open(tmp_path / "cache.sqlite3")
-    yield cache
-    cache.close()
 
 
 class Rig:

@@ -4,11 +4,8 @@ cache, fake clock/scheduler/sink/browser."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, timedelta
-from pathlib import Path
 
-import pytest
 from PySide6.QtCore import QRect
 from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
@@ -29,13 +26,6 @@ from notifier.store.cache import NotificationCache
 from notifier.ui.application import TrayApp
 
 SERVER = "https://helpdesk.example.com"
-
-
-@pytest.fixture
-def cache(tmp_path: Path) -> Iterator[NotificationCache]:
-    cache = NotificationCache.open(tmp_path / "cache.sqlite3")
-    yield cache
-    cache.close()
 
 
 def models_of(app: TrayApp) -> list[NotificationListModel]:

@@ -10,9 +10,7 @@ Windows) is tested with a fake signal source and, below, with Qt's real backend 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QObject, Signal
@@ -62,13 +60,6 @@ def test_a_network_already_down_is_said_at_once(qtbot: QtBot) -> None:
     seen: list[bool] = []
     follow_reachability(FakeNetworkInformation(Reachability.Disconnected), seen.append)
     assert seen == [False]
-
-
-@pytest.fixture
-def cache(tmp_path: Path) -> Iterator[NotificationCache]:
-    cache = NotificationCache.open(tmp_path / "cache.sqlite3")
-    yield cache
-    cache.close()
 
 
 class FakeWatch:

@@ -141,20 +141,30 @@ def mentions_in(text: str) -> list[str]:
 # --------------------------------------------------------------------------- reading
 
 
+def _visible_row(
+    connection: sqlite3.Connection,
+    user: User,
+    id_text: str,
+    query: str,
+    customer_column: int,
+    what: str,
+) -> tuple[Any, ...]:
+    """The row ``query`` finds for the id, if this user may see it: any agent, or the
+    ticket's own customer (``customer_column``). Anything else answers like a missing row."""
+    key = parse_id(id_text)
+    row = connection.execute(query, (key,)).fetchone() if key is not None else None
+    if row is None or (not user.is_agent and row[customer_column] != user.id):
+        raise not_found(what)
+    return tuple(row)
+
+
 def _load_ticket(connection: sqlite3.Connection, user: User, ticket_id: str) -> Ticket:
-    """The ticket if this user may see it: any agent, or the ticket's own customer."""
-    row = None
-    key = parse_id(ticket_id)
-    if key is not None:
-        row = connection.execute(
-            "SELECT id, subject, body, status, customer_id, assignee_id, team, created_at"
-            " FROM tickets WHERE id = ?",
-            (key,),
-        ).fetchone()
-    if row is None or (not user.is_agent and row[4] != user.id):
-        # Another customer's ticket answers like a missing one.
-        raise not_found("ticket")
-    return Ticket(*row)
+    """The ticket if this user may see it."""
+    query = (
+        "SELECT id, subject, body, status, customer_id, assignee_id, team, created_at"
+        " FROM tickets WHERE id = ?"
+    )
+    return Ticket(*_visible_row(connection, user, ticket_id, query, 4, "ticket"))
 
 
 def _person(connection: sqlite3.Connection, user_id: int | None) -> dict[str, Any] | None:
@@ -227,16 +237,11 @@ def ticket_page(
 
 def comment_ticket(connection: sqlite3.Connection, user: User, comment_id: str) -> tuple[int, int]:
     """(ticket id, comment id) of a comment this user may see."""
-    row = None
-    key = parse_id(comment_id)
-    if key is not None:
-        row = connection.execute(
-            "SELECT comments.id, tickets.id, tickets.customer_id FROM comments"
-            " JOIN tickets ON tickets.id = comments.ticket_id WHERE comments.id = ?",
-            (key,),
-        ).fetchone()
-    if row is None or (not user.is_agent and row[2] != user.id):
-        raise not_found("comment")
+    query = (
+        "SELECT comments.id, tickets.id, tickets.customer_id FROM comments"
+        " JOIN tickets ON tickets.id = comments.ticket_id WHERE comments.id = ?"
+    )
+    row = _visible_row(connection, user, comment_id, query, 2, "comment")
     return int(row[1]), int(row[0])
 
 
