@@ -41,7 +41,7 @@ Measures, medians over ``--runs`` runs each:
 * after an outage (desktop): both apps side by side, the server stopped for a few seconds and
   started again; ours starts watching the OS's reachability when the connection is lost and
   keeps watching, so its RSS once reconnected is its idle memory for the rest of the day. Run
-  in a private network namespace (root needed) with the server on a non-loopback address,
+  in a private network namespace (tests/netns.py) with the server on a non-loopback address,
   because a server on loopback is exempt from the OS's "offline" and nothing is watched;
 * idle wake-ups: voluntary context switches of all threads over ``--wake-window`` seconds
   (default: three keepalive intervals), both apps running side by side after ``--settle``.
@@ -322,8 +322,8 @@ def rss_after_an_outage(
 
     A server on loopback is exempt from the OS's "offline" (the app never watches for it), so
     this runs in a private network namespace (tests/netns.py) where a copy of the server
-    listens on an address that is not a loopback one, as an agent's helpdesk does. That
-    needs root; otherwise the reason is returned instead of figures.
+    listens on an address that is not a loopback one, as an agent's helpdesk does. Where the
+    kernel allows no user namespaces, the reason is returned instead of figures.
     """
     try:
         namespace = NetworkNamespace()

@@ -2,8 +2,10 @@
 
 Tests that need the network to come and go for real (the route-table watch, the app's
 reconnect when the network is back) run their processes inside one and change its links with
-``ip``; the machine's own network is never touched. Creating one needs root (CAP_SYS_ADMIN),
-which the CI runs as; elsewhere the test is skipped with the reason.
+``ip``; the machine's own network is never touched. It lives in a user namespace of its own
+(``unshare --user --map-root-user``), so no root is needed: inside it the tests may add
+links and routes. Where the kernel allows no user namespaces, the test is skipped with the
+reason.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import pytest
 from desktop_session import require
 
 COMMAND_TIMEOUT_S = 10.0
+UNSHARE = ("unshare", "--user", "--map-root-user", "--net")
 
 
 class NetworkNamespace:
@@ -25,24 +28,33 @@ class NetworkNamespace:
     def __init__(self) -> None:
         require("unshare", "nsenter", "ip")
         probe = subprocess.run(
-            ["unshare", "--net", "true"], capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S
+            [*UNSHARE, "true"], capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S
         )
         if probe.returncode != 0:
             pytest.skip(f"cannot create a network namespace here: {probe.stderr.strip()}")
-        self._holder = subprocess.Popen(["unshare", "--net", "sleep", "infinity"])
+        self._holder = subprocess.Popen([*UNSHARE, "sleep", "infinity"])
         # nsenter must never run before unshare has switched: it would change *our* network.
         ours = os.readlink("/proc/self/ns/net")
         deadline = time.monotonic() + COMMAND_TIMEOUT_S
         while os.readlink(f"/proc/{self._holder.pid}/ns/net") == ours:
             if self._holder.poll() is not None or time.monotonic() > deadline:
                 self.close()
-                raise RuntimeError("unshare --net did not create a namespace")
+                raise RuntimeError("unshare did not create a network namespace")
             time.sleep(0.01)
         self.ip("link", "set", "lo", "up")
 
     def command(self, argv: Sequence[str]) -> list[str]:
         """``argv`` run inside the namespace."""
-        return ["nsenter", "--target", str(self._holder.pid), "--net", "--", *argv]
+        return [
+            "nsenter",
+            "--target",
+            str(self._holder.pid),
+            "--user",
+            "--net",
+            "--preserve-credentials",  # the same user inside: its files, its runtime folder
+            "--",
+            *argv,
+        ]
 
     def ip(self, *args: str) -> None:
         done = subprocess.run(
