@@ -9,8 +9,9 @@ import logging
 from datetime import timedelta
 
 import pytest
-from PySide6.QtCore import QPoint, QRect, QSize, Qt
+from PySide6.QtCore import QEvent, QPoint, QRect, QSize, Qt
 from PySide6.QtGui import QColor, QImage
+from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 from tray_fakes import (
     FakeClock,
@@ -161,6 +162,21 @@ def test_hover_buttons_toggle_read_and_delete(qtbot: QtBot, cache: NotificationC
     qtbot.mouseClick(viewport, Qt.MouseButton.LeftButton, pos=delete.center())
     assert rig.controller.cache.get("n2") is None
     assert rig.ids() == ["n1"]
+
+
+def test_hover_follows_the_pointer_and_leaves_with_it(
+    qtbot: QtBot, cache: NotificationCache
+) -> None:
+    fill_cache(cache, [make_notification(s, server=SERVER) for s in (1, 2, 3)])
+    rig = Rig(qtbot, cache)
+    viewport = rig.panel.list_view.viewport()
+    assert rig.panel.delegate.hovered_row is None
+    qtbot.mouseMove(viewport, rig.row_rect(1).center())
+    assert rig.panel.delegate.hovered_row == 1
+    qtbot.mouseMove(viewport, rig.row_rect(2).center())
+    assert rig.panel.delegate.hovered_row == 2
+    QApplication.sendEvent(rig.panel.list_view, QEvent(QEvent.Type.Leave))
+    assert rig.panel.delegate.hovered_row is None
 
 
 def test_row_context_menu_offers_the_row_actions(qtbot: QtBot, cache: NotificationCache) -> None:

@@ -140,8 +140,13 @@ class NotificationPanel(QWidget):
         self.list_view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.list_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.list_view.setAccessibleName("Notifications")
+        # Hover from the view's own signals, not an event filter on its viewport: the first
+        # Python handle on that C++-made widget makes PySide6 load the Python types of the
+        # widget classes it had not loaded yet (134 here, 0.9 MB), which a window that shows
+        # its list at once (no tray) would carry all day.
         self.list_view.installEventFilter(self)
-        self.list_view.viewport().installEventFilter(self)
+        self.list_view.entered.connect(self._on_row_entered)
+        self.list_view.viewportEntered.connect(self._clear_hover)
         self.empty_label = QLabel("No notifications")
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty_label.hide()
@@ -271,17 +276,20 @@ class NotificationPanel(QWidget):
         if watched is self.list_view and event.type() == QEvent.Type.KeyPress:
             assert isinstance(event, QKeyEvent)
             return self._on_list_key(event)
-        if watched is self.list_view.viewport():
-            if event.type() == QEvent.Type.MouseMove:
-                index = self.list_view.indexAt(event.position().toPoint())  # type: ignore[attr-defined]
-                row = index.row() if index.isValid() else None
-                if row != self.delegate.hovered_row:
-                    self.delegate.hovered_row = row
-                    self.list_view.viewport().update()
-            elif event.type() == QEvent.Type.Leave:
-                self.delegate.hovered_row = None
-                self.list_view.viewport().update()
+        if watched is self.list_view and event.type() == QEvent.Type.Leave:
+            self._clear_hover()  # the pointer left the list (its viewport's Leave comes here too)
         return super().eventFilter(watched, event)
+
+    def _set_hovered_row(self, row: int | None) -> None:
+        previous, self.delegate.hovered_row = self.delegate.hovered_row, row
+        for changed in {previous, row} - {None}:
+            self.list_view.update(self.model.index(changed, 0))  # type: ignore[arg-type]
+
+    def _on_row_entered(self, index: QModelIndex) -> None:
+        self._set_hovered_row(index.row())
+
+    def _clear_hover(self) -> None:
+        self._set_hovered_row(None)
 
     def _on_list_key(self, event: QKeyEvent) -> bool:
         notification_id = self.current_id()
