@@ -5,8 +5,9 @@ backend, which starts a GLib main-loop thread and loads libgio (~3 MB resident),
 backend needs QtNetwork (~2.5 MB with the Kerberos libraries it links). That is a tenth of an
 idle tray app's memory for one bit of news. The kernel tells the same news for nothing: a
 NETLINK_ROUTE socket joined to the link, address and route groups becomes readable whenever
-the table changes (GLib's own netlink monitor listens to the same groups), and
-``/proc/net/route`` and ``/proc/net/ipv6_route`` are the table itself. Elsewhere (macOS,
+the table changes (links too: the kernel flushes a downed link's IPv4 routes without a
+message of their own), and ``/proc/net/route`` and ``/proc/net/ipv6_route`` are the table
+itself. Elsewhere (macOS,
 Windows) :mod:`notifier.app.reachability` uses QNetworkInformation.
 
 What counts:
@@ -22,7 +23,8 @@ What counts:
   whether the server itself still answers.
 
 The parsing is pure (text in, routes out) and tested on samples; the socket is tested against
-the real kernel in a private network namespace (tests/test_routes_netns.py).
+the real kernel in a private network namespace (tests/test_routes.py, and the whole app in
+tests/test_reachability_netns.py).
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ RTF_UP: Final = 0x0001
 RTF_REJECT: Final = 0x0200
 
 LOOPBACK_INTERFACE: Final = "lo"
+# IPv6 destinations every interface that is merely up has: ff00::/8 and fe80::/10.
+_EVERY_INTERFACE_HAS: Final = ("ff", "fe8", "fe9", "fea", "feb")
 
 
 class Route(NamedTuple):
@@ -106,9 +110,6 @@ def ipv6_routes(text: str) -> frozenset[Route]:
         for fields, flags in _rows(text.splitlines(), 10, 8)
         if _usable(fields[9], flags) and not fields[0].startswith(_EVERY_INTERFACE_HAS)
     )
-
-
-_EVERY_INTERFACE_HAS: Final = ("ff", "fe8", "fe9", "fea", "feb")  # ff00::/8, fe80::/10
 
 
 def reachability_news(before: frozenset[Route], after: frozenset[Route]) -> bool | None:

@@ -277,13 +277,14 @@ class NotificationPanel(QWidget):
             assert isinstance(event, QKeyEvent)
             return self._on_list_key(event)
         if watched is self.list_view and event.type() == QEvent.Type.Leave:
-            self._clear_hover()  # the pointer left the list (its viewport's Leave comes here too)
+            self._clear_hover()  # the pointer left the list (Qt sends the view its own Leave)
         return super().eventFilter(watched, event)
 
     def _set_hovered_row(self, row: int | None) -> None:
         previous, self.delegate.hovered_row = self.delegate.hovered_row, row
-        for changed in {previous, row} - {None}:
-            self.list_view.update(self.model.index(changed, 0))  # type: ignore[arg-type]
+        for changed in (previous, row):
+            if changed is not None:  # repaint the rows whose buttons appear or go
+                self.list_view.update(self.model.index(changed, 0))
 
     def _on_row_entered(self, index: QModelIndex) -> None:
         self._set_hovered_row(index.row())
