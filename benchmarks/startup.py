@@ -308,17 +308,22 @@ class SessionResult:
     startup: dict[str, list[float]]
     idle: dict[str, list[Idle]]
     wakeups: dict[str, float]
-    # (bare, ours connected, ours once reconnected after an outage) RSS in MB, desktop only
-    # or why it was not measured
-    outage: tuple[float, float, float] | str | None = None
+    # (bare, ours connected, ours once reconnected after an outage) RSS in MB and ours's
+    # wake-ups per second from then on, desktop only; or why it was not measured
+    outage: tuple[float, float, float, float] | str | None = None
 
 
 def rss_after_an_outage(
-    server: Helpdesk, bare_env: dict[str, str], ours_env: dict[str, str], settle: float
-) -> tuple[float, float, float] | str:
+    server: Helpdesk,
+    bare_env: dict[str, str],
+    ours_env: dict[str, str],
+    settle: float,
+    wake_window: float,
+) -> tuple[float, float, float, float] | str:
     """Both apps side by side; the server stops for OUTAGE_S and comes back. Ours starts
     watching the OS's reachability on the lost connection and keeps it: its idle RSS from
-    then on.
+    then on; and its wake-ups per second over ``wake_window`` from then on (the route watch
+    must not add any while the network is quiet).
 
     A server on loopback is exempt from the OS's "offline" (the app never watches for it), so
     this runs in a private network namespace (tests/netns.py) where a copy of the server
@@ -343,7 +348,7 @@ def rss_after_an_outage(
         copy.start()
         try:
             ours_env = dict(ours_env, NOTIFIER_SERVER=copy.url)
-            return _rss_after_an_outage(copy, bare_env, ours_env, settle, namespace)
+            return _rss_after_an_outage(copy, bare_env, ours_env, settle, wake_window, namespace)
         finally:
             copy.stop()
     finally:
@@ -355,8 +360,9 @@ def _rss_after_an_outage(
     bare_env: dict[str, str],
     ours_env: dict[str, str],
     settle: float,
+    wake_window: float,
     namespace: NetworkNamespace,
-) -> tuple[float, float, float]:
+) -> tuple[float, float, float, float]:
     log_file = app_paths(ours_env).log_file
     processes = {
         which: subprocess.Popen(
@@ -388,7 +394,11 @@ def _rss_after_an_outage(
                 raise RuntimeError("ours did not reconnect after the outage")
             time.sleep(0.2)
         time.sleep(settle)
-        return rss_mb(processes["bare"].pid), connected, rss_mb(processes["ours"].pid)
+        after = rss_mb(processes["ours"].pid)
+        before = thread_switches(processes["ours"].pid)
+        time.sleep(wake_window)
+        wakeups = switches_since(processes["ours"].pid, before) / wake_window
+        return rss_mb(processes["bare"].pid), connected, after, wakeups
     finally:
         for process in processes.values():
             process.terminate()
@@ -421,7 +431,9 @@ def measure_session(
         {"bare": bare_env, "ours": ours_env}, args.settle, args.wake_window
     )
     outage = (
-        None if server is None else rss_after_an_outage(server, bare_env, ours_env, args.settle)
+        None
+        if server is None
+        else rss_after_an_outage(server, bare_env, ours_env, args.settle, args.wake_window)
     )
     return SessionResult(startup, idle, wakeups, outage)
 
@@ -461,12 +473,13 @@ def report(session: str, args: argparse.Namespace, result: SessionResult) -> Non
     if isinstance(result.outage, str):
         print(f"after an outage: not measured ({result.outage})")
     elif result.outage is not None:
-        bare_rss, connected, after = result.outage
+        bare_rss, connected, after, wakeups_after = result.outage
         print(
             f"after a {OUTAGE_S:g} s outage of the server (reachability followed; both apps"
             " and a copy of the server in a network namespace), side by side:"
             f" bare {bare_rss:.1f} MB, ours {connected:.1f} MB connected -> {after:.1f} MB"
-            f" reconnected, ratio {after / bare_rss:.2f}"
+            f" reconnected, ratio {after / bare_rss:.2f}; ours's wake-ups from then on"
+            f" {wakeups_after:.2f}/s"
         )
     print("all start-up runs (ms):")
     for which, runs in result.startup.items():
