@@ -11,11 +11,14 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QObject, Signal
 from pytestqt.qtbot import QtBot
-from tray_fakes import FakeClock, FakeScheduler, RecordingUrlOpener, fill_cache, make_notification
+from tray_fakes import (
+    FakeClock,
+    fill_cache,
+    make_controller,
+    make_notification,
+)
 
-from notifier.app.controller import AppController
 from notifier.app.signals import IMMORTAL_BOOST, emit, immortalize_singletons
-from notifier.core.settings import Settings
 from notifier.core.status import CacheChange, ChangeKind, ConnectionState, ConnectionStatus
 from notifier.store.cache import NotificationCache
 
@@ -44,13 +47,7 @@ def test_emit_keeps_trues_reference_count(qtbot: QtBot) -> None:
 def test_a_busy_controller_keeps_trues_reference_count(qtbot: QtBot, tmp_path: Path) -> None:
     cache = NotificationCache.open(tmp_path / "cache.sqlite3")
     clock = FakeClock()
-    controller = AppController(
-        settings=Settings(server_url="https://helpdesk.example.com"),
-        cache=cache,
-        clock=clock,
-        scheduler=FakeScheduler(clock),
-        url_opener=RecordingUrlOpener(),
-    )
+    controller = make_controller(cache, clock)
     try:
         before = sys.getrefcount(True)
         for seq in range(1, 301):

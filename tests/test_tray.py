@@ -18,6 +18,7 @@ from tray_fakes import (
     RecordingSink,
     RecordingUrlOpener,
     fill_cache,
+    make_controller,
     make_notification,
 )
 
@@ -195,13 +196,7 @@ def test_no_tray_falls_back_to_a_window(
 def test_offscreen_asks_qt_and_falls_back(qtbot: QtBot, cache: NotificationCache) -> None:
     # Offscreen there is no system tray: TrayApp must notice by itself.
     clock = FakeClock()
-    controller = AppController(
-        settings=Settings(),
-        cache=cache,
-        clock=clock,
-        scheduler=FakeScheduler(clock),
-        url_opener=RecordingUrlOpener(),
-    )
+    controller = make_controller(cache, clock, server_url="")
     app = TrayApp(controller, clock)
     assert not QSystemTrayIcon.isSystemTrayAvailable()
     assert app.tray is None and app.fallback is not None

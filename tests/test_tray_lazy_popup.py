@@ -11,16 +11,13 @@ from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
 from tray_fakes import (
     FakeClock,
-    FakeScheduler,
     RecordingSink,
-    RecordingUrlOpener,
     fill_cache,
+    make_controller,
     make_notification,
 )
 
-from notifier.app.controller import AppController
 from notifier.app.list_model import NotificationListModel
-from notifier.core.settings import Settings
 from notifier.core.status import CacheChange, ChangeKind, ConnectionState, ConnectionStatus
 from notifier.store.cache import NotificationCache
 from notifier.ui.application import TrayApp
@@ -47,14 +44,7 @@ def test_the_popup_is_built_when_first_opened_and_shows_the_current_state(
     qtbot: QtBot, cache: NotificationCache
 ) -> None:
     clock = FakeClock()
-    controller = AppController(
-        settings=Settings(server_url=SERVER),
-        cache=cache,
-        clock=clock,
-        scheduler=FakeScheduler(clock),
-        url_opener=RecordingUrlOpener(),
-        tz=UTC,
-    )
+    controller = make_controller(cache, clock, server_url=SERVER, tz=UTC)
     app = TrayApp(controller, clock, use_tray=True, sink=RecordingSink())
     app.show_first_paint()
     assert panels_over(app) == []

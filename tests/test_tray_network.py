@@ -16,11 +16,10 @@ import pytest
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtNetwork import QNetworkInformation
 from pytestqt.qtbot import QtBot
-from tray_fakes import FakeClock, FakeScheduler, RecordingSink, RecordingUrlOpener
+from tray_fakes import FakeClock, RecordingSink, make_controller
 
 from notifier.app.controller import AppController
 from notifier.app.reachability import NetworkChanged, follow_reachability, watch_reachability
-from notifier.core.settings import Settings
 from notifier.core.status import ConnectionState, ConnectionStatus
 from notifier.store.cache import NotificationCache
 from notifier.ui.application import TrayApp
@@ -77,14 +76,7 @@ def make_app(
     qtbot: QtBot, cache: NotificationCache, server_url: str, *, online: bool
 ) -> tuple[TrayApp, AppController, list[bool], list[FakeWatch]]:
     clock = FakeClock()
-    controller = AppController(
-        settings=Settings(server_url=server_url),
-        cache=cache,
-        clock=clock,
-        scheduler=FakeScheduler(clock),
-        url_opener=RecordingUrlOpener(),
-        tz=UTC,
-    )
+    controller = make_controller(cache, clock, server_url=server_url, tz=UTC)
     seen: list[bool] = []
     controller.network_changed = seen.append  # type: ignore[method-assign]  # the spy
     watches: list[FakeWatch] = []

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
+from notifier.app.controller import AppController
+from notifier.core.settings import Settings
 from notifier.core.wire import (
     Actor,
     ActorKind,
@@ -154,3 +156,23 @@ def make_notification(
 def fill_cache(cache: NotificationCache, notifications: list[Notification]) -> None:
     """Write notifications through the cache's own apply path (one transaction)."""
     cache.apply_events(NotificationEvent(seq=n.seq, notification=n) for n in notifications)
+
+
+def make_controller(
+    cache: NotificationCache,
+    clock: FakeClock,
+    *,
+    server_url: str = "https://helpdesk.example.com",
+    opener: RecordingUrlOpener | None = None,
+    tz: tzinfo | None = None,
+) -> AppController:
+    """The real AppController over a real cache, signed out (no engine), with the fake clock,
+    scheduler and browser: what the tray and popup tests build their app on."""
+    return AppController(
+        settings=Settings(server_url=server_url),
+        cache=cache,
+        clock=clock,
+        scheduler=FakeScheduler(clock),
+        url_opener=opener if opener is not None else RecordingUrlOpener(),
+        tz=tz,
+    )
