@@ -313,6 +313,38 @@ class SessionResult:
     outage: tuple[float, float, float, float] | str | None = None
 
 
+@contextlib.contextmanager
+def server_in_a_namespace(
+    server: Helpdesk, env: dict[str, str]
+) -> Iterator[tuple[Helpdesk, NetworkNamespace] | str]:
+    """A copy of ``server`` (same database) in a private network namespace, listening on an
+    address that is not a loopback one, as an agent's helpdesk does; or, where the kernel
+    allows no user namespaces, the reason."""
+    try:
+        namespace = NetworkNamespace()
+    except pytest.skip.Exception as skipped:
+        yield str(skipped)
+        return
+    try:
+        namespace.ip("address", "add", f"{OUTAGE_SERVER_ADDRESS}/32", "dev", "lo")
+        namespace.add_link("lan", "10.9.0.2/24")
+        copy = Helpdesk(
+            server.root.parent / "server-netns",
+            env=env,  # HOME and the XDG folders in tmp, as for the apps
+            host=OUTAGE_SERVER_ADDRESS,
+            command_prefix=namespace.command([]),
+        )
+        with sqlite3.connect(server.db) as source, sqlite3.connect(copy.db) as target:
+            source.backup(target)
+        copy.start()
+        try:
+            yield copy, namespace
+        finally:
+            copy.stop()
+    finally:
+        namespace.close()
+
+
 def rss_after_an_outage(
     server: Helpdesk,
     bare_env: dict[str, str],
@@ -326,83 +358,54 @@ def rss_after_an_outage(
     must not add any while the network is quiet).
 
     A server on loopback is exempt from the OS's "offline" (the app never watches for it), so
-    this runs in a private network namespace (tests/netns.py) where a copy of the server
-    listens on an address that is not a loopback one, as an agent's helpdesk does. Where the
-    kernel allows no user namespaces, the reason is returned instead of figures.
+    this runs with the apps and a copy of the server in a private network namespace
+    (:func:`server_in_a_namespace`); where there is none, the reason is returned instead.
     """
-    try:
-        namespace = NetworkNamespace()
-    except pytest.skip.Exception as skipped:
-        return str(skipped)
-    try:
-        namespace.ip("address", "add", f"{OUTAGE_SERVER_ADDRESS}/32", "dev", "lo")
-        namespace.add_link("lan", "10.9.0.2/24")
-        copy = Helpdesk(
-            server.root.parent / "server-netns",
-            env=bare_env,  # HOME and the XDG folders in tmp, as for the apps
-            host=OUTAGE_SERVER_ADDRESS,
-            command_prefix=namespace.command([]),
-        )
-        with sqlite3.connect(server.db) as source, sqlite3.connect(copy.db) as target:
-            source.backup(target)
-        copy.start()
+    with server_in_a_namespace(server, bare_env) as placed:
+        if isinstance(placed, str):
+            return placed
+        copy, namespace = placed
+        ours_env = dict(ours_env, NOTIFIER_SERVER=copy.url)
+        log_file = app_paths(ours_env).log_file
+
+        def log_count(text: str) -> int:
+            return log_file.read_text().count(text) if log_file.exists() else 0
+
+        processes = {
+            which: subprocess.Popen(
+                namespace.command(command(which)),
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for which, env in (("bare", bare_env), ("ours", ours_env))
+        }
         try:
-            ours_env = dict(ours_env, NOTIFIER_SERVER=copy.url)
-            return _rss_after_an_outage(copy, bare_env, ours_env, settle, wake_window, namespace)
-        finally:
+            time.sleep(settle)
+            if log_count("status: live") == 0:
+                raise RuntimeError("ours did not go live in the namespace")
+            connected = rss_mb(processes["ours"].pid)
+            lives = log_count("status: live")
             copy.stop()
-    finally:
-        namespace.close()
-
-
-def _rss_after_an_outage(
-    server: Helpdesk,
-    bare_env: dict[str, str],
-    ours_env: dict[str, str],
-    settle: float,
-    wake_window: float,
-    namespace: NetworkNamespace,
-) -> tuple[float, float, float, float]:
-    log_file = app_paths(ours_env).log_file
-    processes = {
-        which: subprocess.Popen(
-            namespace.command(command(which)),
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for which, env in (("bare", bare_env), ("ours", ours_env))
-    }
-
-    def log_count(text: str) -> int:
-        return log_file.read_text().count(text) if log_file.exists() else 0
-
-    try:
-        time.sleep(settle)
-        if log_count("status: live") == 0:
-            raise RuntimeError("ours did not go live in the namespace")
-        connected = rss_mb(processes["ours"].pid)
-        lives = log_count("status: live")
-        server.stop()
-        time.sleep(OUTAGE_S)
-        if log_count(FOLLOWING) != 1:
-            raise RuntimeError("ours did not start following the OS's reachability")
-        server.start()
-        deadline = time.monotonic() + 60
-        while log_count("status: live") <= lives:
-            if time.monotonic() > deadline:
-                raise RuntimeError("ours did not reconnect after the outage")
-            time.sleep(0.2)
-        time.sleep(settle)
-        after = rss_mb(processes["ours"].pid)
-        before = thread_switches(processes["ours"].pid)
-        time.sleep(wake_window)
-        wakeups = switches_since(processes["ours"].pid, before) / wake_window
-        return rss_mb(processes["bare"].pid), connected, after, wakeups
-    finally:
-        for process in processes.values():
-            process.terminate()
-            process.wait(timeout=10)
+            time.sleep(OUTAGE_S)
+            if log_count(FOLLOWING) != 1:
+                raise RuntimeError("ours did not start following the OS's reachability")
+            copy.start()
+            deadline = time.monotonic() + 60
+            while log_count("status: live") <= lives:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("ours did not reconnect after the outage")
+                time.sleep(0.2)
+            time.sleep(settle)
+            after = rss_mb(processes["ours"].pid)
+            before = thread_switches(processes["ours"].pid)
+            time.sleep(wake_window)
+            wakeups = switches_since(processes["ours"].pid, before) / wake_window
+            return rss_mb(processes["bare"].pid), connected, after, wakeups
+        finally:
+            for process in processes.values():
+                process.terminate()
+                process.wait(timeout=10)
 
 
 def measure_session(
