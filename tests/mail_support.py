@@ -15,6 +15,8 @@ import asyncio
 import functools
 import socket
 import sqlite3
+import threading
+import time
 from datetime import datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -60,6 +62,7 @@ class Inbox:
     def __init__(self) -> None:
         self.mails: list[EmailMessage] = []
         self.recipients: list[list[str]] = []
+        self.sessions: list[tuple[bool, Any]] = []  # (over TLS, auth data) per mail
         self.answers: list[str] = []
         self.refused = 0
 
@@ -71,6 +74,10 @@ class Inbox:
         assert isinstance(parsed, EmailMessage)
         self.mails.append(parsed)
         self.recipients.append(list(envelope.rcpt_tos))
+        over_tls = server.transport is not None and bool(
+            server.transport.get_extra_info("ssl_object")
+        )
+        self.sessions.append((over_tls, session.auth_data))
         return "250 OK"
 
     def take(self) -> list[EmailMessage]:
@@ -101,6 +108,46 @@ class SmtpServer:
     @property
     def settings(self) -> SmtpSettings:
         return SmtpSettings(host="127.0.0.1", port=self.port, implicit_tls=False)
+
+
+class ThreadedSmtpServer:
+    """A real SMTP server on an event loop of its own thread, for tests whose helpdesk is a
+    subprocess: ``with ThreadedSmtpServer(inbox) as server: ... server.port``."""
+
+    def __init__(self, inbox: Inbox, **options: Any) -> None:
+        self.inbox = inbox
+        self.port = 0
+        self._options = options
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._server: asyncio.Server | None = None
+
+    def __enter__(self) -> ThreadedSmtpServer:
+        self._thread.start()
+        started = asyncio.run_coroutine_threadsafe(
+            start_smtp_server(self.inbox, **self._options), self._loop
+        )
+        self._server = started.result(timeout=WITHIN_S)
+        self.port = bound_port(self._server)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        async def close(server: asyncio.Server) -> None:
+            server.close()
+            await server.wait_closed()
+
+        if self._server is not None:
+            asyncio.run_coroutine_threadsafe(close(self._server), self._loop).result(WITHIN_S)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=WITHIN_S)
+        self._loop.close()
+
+    def wait_for_mails(self, count: int, within_s: float = WITHIN_S) -> list[EmailMessage]:
+        deadline = time.monotonic() + within_s
+        while len(self.inbox.mails) < count:
+            assert time.monotonic() < deadline, f"{len(self.inbox.mails)} of {count} mails"
+            time.sleep(0.05)
+        return list(self.inbox.mails)
 
 
 def text_of(mail: EmailMessage) -> str:
