@@ -58,7 +58,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_GRACE: Final = timedelta(minutes=2)
 MAIL_SETTINGS_PATH: Final = "/mail/{token}"
-SEND_BATCH: Final = 50
 NO_SERVER: Final = "no SMTP server is configured (notifier-server serve --smtp)"
 NO_ADDRESS: Final = "the agent has no e-mail address (add-agent --email)"
 
@@ -76,6 +75,7 @@ class MailConfig:
     retry_first_s: float = 5.0
     retry_cap_s: float = 600.0
     give_up_after: timedelta = timedelta(days=2)
+    send_batch: int = 50  # mails read from the database per SMTP connection
     # At most one round per this many seconds: a burst of writes wakes the mailer once.
     round_interval_s: float = 1.0
     # Look again at least this often: preference changes and clock jumps do not wake it.
@@ -319,7 +319,9 @@ class Mailer:
 
     async def _send_due(self, transport: MailTransport) -> None:
         while True:
-            batch = await self.database.run(outbox.due_messages, self.clock(), SEND_BATCH)
+            batch = await self.database.run(
+                outbox.due_messages, self.clock(), self.config.send_batch
+            )
             if not batch:
                 return
             unsent = list(batch)
@@ -339,11 +341,14 @@ class Mailer:
                         await self.database.run(outbox.mark_sent, message.id, self.clock())
             except MailServerUnavailable as exc:
                 log.warning(
-                    "mail server unavailable (%s); %d mails wait for the next attempt",
-                    exc,
-                    len(unsent),
+                    "mail server unavailable (%s); the mail waits for the next attempt", exc
                 )
                 await self._postpone(unsent, str(exc))
+                # Everything else that is due waits too, without a connection attempt each.
+                while rest := await self.database.run(
+                    outbox.due_messages, self.clock(), self.config.send_batch
+                ):
+                    await self._postpone(rest, str(exc))
                 return
 
     async def _rejected(self, message: outbox.QueuedMessage, exc: MailRejected) -> None:
