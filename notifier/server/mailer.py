@@ -36,6 +36,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
+from email import policy
 from email.utils import parseaddr
 from typing import Any, Final, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -58,6 +59,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_GRACE: Final = timedelta(minutes=2)
 MAIL_SETTINGS_PATH: Final = "/mail/{token}"
+# CRLF line ends; header lines up to RFC 5322's limit, so a long List-Unsubscribe URL is not
+# folded (some clients do not unfold it).
+_WIRE_POLICY: Final = policy.SMTP.clone(max_line_length=998)
 NO_SERVER: Final = "no SMTP server is configured (notifier-server serve --smtp)"
 NO_ADDRESS: Final = "the agent has no e-mail address (add-agent --email)"
 
@@ -300,7 +304,7 @@ class Mailer:
             for item in planned.items
         ]
         message_id = sender.new_message_id()
-        mail = render(planned.kind, notifications, sender, recipient, now, message_id)
+        message = render(planned.kind, notifications, sender, recipient, now, message_id)
         outbox.store_message(
             connection,
             outbox.NewMessage(
@@ -308,8 +312,8 @@ class Mailer:
                 kind="digest" if planned.kind.is_digest else "instant",
                 recipient=recipient.address,
                 message_id=message_id,
-                subject=mail.subject,
-                content=mail.content,
+                subject=str(message["Subject"]),
+                content=message.as_bytes(policy=_WIRE_POLICY),
             ),
             [item.id for item in planned.items],
             now,
