@@ -99,6 +99,16 @@ def test_one_line_never_contains_control_or_line_breaks(text: str) -> None:
     assert line == line.strip()
 
 
+@given(st.text())
+def test_one_line_fast_path_equals_the_character_by_character_rule(text: str) -> None:
+    by_character = "".join(
+        " " if ch.isspace() else ch
+        for ch in text
+        if ch.isspace() or unicodedata.category(ch) not in ("Cc", "Cf")
+    )
+    assert one_line(text) == " ".join(by_character.split())
+
+
 def test_excerpt_cuts_at_a_word_with_an_ellipsis() -> None:
     message = "word " * 100
     cut = excerpt(message, limit=50)

@@ -334,6 +334,27 @@ def test_preferences_round_trip_and_validation() -> None:
     assert info.value.code == "unknown_type"
 
 
+def test_email_fields_added_after_version_1_are_optional_and_checked() -> None:
+    newer = wire.EmailPreferences(
+        enabled=True,
+        frequency=wire.EmailFrequency.HOURLY_DIGEST,
+        digest_time="18:30",
+        only_when_disconnected=False,
+    )
+    assert wire.EmailPreferences.parse(json.loads(json.dumps(newer.to_json()))) == newer
+    version_1 = {"enabled": True, "frequency": "daily_digest", "types": ["mention"], "x": 1}
+    parsed = wire.EmailPreferences.parse(version_1)
+    assert (parsed.digest_time, parsed.only_when_disconnected) == ("08:00", True)
+    for key, value in (
+        ("digest_time", "8:00"),
+        ("digest_time", 800),
+        ("only_when_disconnected", 1),
+    ):
+        with pytest.raises(WireError) as info:
+            wire.EmailPreferences.parse({**version_1, key: value})
+        assert key in str(info.value)
+
+
 texts = st.text(max_size=60)
 
 
