@@ -194,3 +194,36 @@ async def test_a_key_without_the_agent_role_is_refused_clearly(
     async with running_frappe_engine(backend, tmp_path / "cache.sqlite3") as harness:
         await harness.wait_until(lambda: harness.state is ConnectionState.AUTH_FAILED)
         assert "Agent role" in (harness.engine.status.last_error or "")
+
+
+async def test_delete_and_clear_in_the_tray_hide_rows_the_site_keeps(
+    frappe_site: SiteUnderTest, tmp_path: Path
+) -> None:
+    driver = frappe_site.driver
+    ann, bea = driver.create_user("Ann Adams"), driver.create_user("Bea Baker")
+    ann_client = driver.as_user(ann)
+    for subject in ("One", "Two", "Three"):
+        ann_client.assign(driver.create_ticket(subject), bea.email)
+    ledger, cache = tmp_path / "ledger.sqlite3", tmp_path / "cache.sqlite3"
+    backend = frappe_site.backend(bea, ledger, reconcile_interval=0.3)
+    async with running_frappe_engine(backend, cache) as harness:
+        await wait_live(harness)
+        await wait_equal(harness, frappe_site, bea.email)
+        one, two, three = (n.id for n in harness.cache.all_notifications())
+        await harness.engine.delete(one)
+        await harness.engine.mark_read(two)
+        await harness.engine.clear_read()
+        await harness.wait_until(lambda: harness.cache.pending_count() == 0, within=10)
+        await asyncio.sleep(1.0)  # reconciliations run: nothing comes back
+        assert [n.id for n in harness.cache.all_notifications()] == [three]
+    # Agents may not delete HD Notification rows: the site still has all three.
+    assert sorted(name for name, _read in site_view(frappe_site, bea.email)) == sorted(
+        (one, two, three)
+    )
+    # A new tray process with the same ledger and cache: still hidden.
+    backend = frappe_site.backend(bea, ledger, reconcile_interval=3600)
+    async with running_frappe_engine(backend, cache) as harness:
+        await wait_live(harness)
+        await harness.engine.mark_all_read()  # clear() on the site reads hidden rows too
+        await harness.wait_until(lambda: harness.cache.pending_count() == 0, within=10)
+        assert [n.id for n in harness.cache.all_notifications()] == [three]
