@@ -215,10 +215,20 @@ class FrappeStandin:
         try:
             self._run(self._stop_socketio())
             self._run(self._stop(self._site_server, self._site_task))
+            self._run(self._cancel_leftovers())
         finally:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=10)
             self._loop.close()
+
+    @staticmethod
+    async def _cancel_leftovers() -> None:
+        # Engine.IO's per-client tasks may outlive their server; end them before the loop.
+        current = asyncio.current_task()
+        leftovers = [task for task in asyncio.all_tasks() if task is not current]
+        for task in leftovers:
+            task.cancel()
+        await asyncio.gather(*leftovers, return_exceptions=True)
 
     def restart_socketio(self) -> None:
         """Stop the socket.io server (every connection drops, rooms are forgotten) and start

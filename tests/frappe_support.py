@@ -10,25 +10,22 @@ both, so the stand-in is held to what a real site does.
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from engine_support import FAST, CountingBackend, FakeClock, Harness
+from engine_support import FAST, Harness, running_engine_on
 from frappe_driver import Account, SiteDriver
 from frappe_standin import FrappeStandin
 
 from notifier.client.frappe import FrappeBackend
 from notifier.client.frappe_rest import FrappeCredentials, FrappeSite
-from notifier.core.backoff import Backoff
 from notifier.core.status import ConnectionState
 from notifier.store.cache import NotificationCache
-from notifier.sync.engine import SyncEngine
 
 REAL_SITE_VARIABLES = ("NOTIFIER_FRAPPE_URL", "NOTIFIER_FRAPPE_KEY", "NOTIFIER_FRAPPE_SECRET")
 
@@ -101,32 +98,27 @@ def standin_site(frappe_standin: FrappeStandin) -> Iterator[SiteUnderTest]:
         under_test.driver.close()
 
 
-@asynccontextmanager
-async def running_frappe_engine(
+def running_frappe_engine(
     backend: FrappeBackend, cache_path: Path, **engine_kwargs: Any
-) -> AsyncIterator[Harness]:
+) -> AbstractAsyncContextManager[Harness]:
     """A real SyncEngine on a real cache file, syncing through ``backend``."""
-    counting = CountingBackend(backend)
-    cache = NotificationCache.open(cache_path)
-    harness: Harness
-    engine = SyncEngine(
-        counting,  # type: ignore[arg-type]
-        cache,
-        FakeClock(),
-        on_status=lambda s: harness.on_status(s),
-        on_change=lambda c: harness.on_change(c),
-        backoff=Backoff(first=0.05, cap=0.3),
-        **{"watchdog_interval": 0.05, "account": backend.site.url, **engine_kwargs},
-    )
-    harness = Harness(engine, cache, counting)
-    task = asyncio.create_task(engine.run())
-    try:
+    return running_engine_on(backend, cache_path, account=backend.site.url, **engine_kwargs)
+
+
+@asynccontextmanager
+async def live_tray(
+    under_test: SiteUnderTest, account: Account, folder: Path, **backend_kwargs: Any
+) -> AsyncIterator[Harness]:
+    """``account``'s tray (ledger and cache in ``folder``), once it is live."""
+    backend = under_test.backend(account, folder / "ledger.sqlite3", **backend_kwargs)
+    async with running_frappe_engine(backend, folder / "cache.sqlite3") as harness:
+        await wait_live(harness)
         yield harness
-    finally:
-        await engine.stop()
-        async with asyncio.timeout(15):
-            await task
-        cache.close()
+
+
+def ann_and_bea(driver: SiteDriver) -> tuple[Account, Account]:
+    """Two new agents: Ann makes notifications for Bea, whose tray is under test."""
+    return driver.create_user("Ann Adams"), driver.create_user("Bea Baker")
 
 
 def site_view(under_test: SiteUnderTest, email: str) -> list[tuple[str, bool]]:

@@ -6,7 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from frappe_support import SiteUnderTest, site_view
+from frappe_support import (
+    SiteUnderTest,
+    ann_and_bea,
+    site_view,
+)
 
 from notifier.core.errors import BackendError, NotFound
 
@@ -24,7 +28,7 @@ async def test_mark_all_read_uses_clear_when_the_tray_has_seen_everything(
     standin_site: SiteUnderTest, tmp_path: Path
 ) -> None:
     driver = standin_site.driver
-    ann, bea = driver.create_user("Ann Adams"), driver.create_user("Bea Baker")
+    ann, bea = ann_and_bea(driver)
     for subject in ("One", "Two"):
         driver.as_user(ann).assign(driver.create_ticket(subject), bea.email)
     backend = standin_site.backend(bea, tmp_path / "ledger.sqlite3")
@@ -43,7 +47,7 @@ async def test_mark_all_read_spares_a_notification_the_tray_has_not_shown(
     standin_site: SiteUnderTest, tmp_path: Path
 ) -> None:
     driver = standin_site.driver
-    ann, bea = driver.create_user("Ann Adams"), driver.create_user("Bea Baker")
+    ann, bea = ann_and_bea(driver)
     for subject in ("One", "Two"):
         driver.as_user(ann).assign(driver.create_ticket(subject), bea.email)
     backend = standin_site.backend(bea, tmp_path / "ledger.sqlite3")

@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 from frappe_support import (
     SiteUnderTest,
+    ann_and_bea,
     cache_view,
+    live_tray,
     running_frappe_engine,
     site_view,
     wait_equal,
@@ -30,11 +32,9 @@ async def test_an_assignment_reaches_the_cache_live(
     frappe_site: SiteUnderTest, tmp_path: Path
 ) -> None:
     driver = frappe_site.driver
-    ann, bea = driver.create_user("Ann Adams"), driver.create_user("Bea Baker")
+    ann, bea = ann_and_bea(driver)
     ticket = driver.create_ticket("Printer on fire")
-    backend = frappe_site.backend(bea, tmp_path / "ledger.sqlite3", reconcile_interval=3600)
-    async with running_frappe_engine(backend, tmp_path / "cache.sqlite3") as harness:
-        await wait_live(harness)
+    async with live_tray(frappe_site, bea, tmp_path, reconcile_interval=3600) as harness:
         assert cache_view(harness.cache) == []
         driver.as_user(ann).assign(ticket, bea.email)
         # The hourly reconciliation cannot have run: the list_update hint brought it.
@@ -57,11 +57,9 @@ async def test_a_mention_is_shown_as_plain_text_with_a_link_to_the_comment(
     frappe_site: SiteUnderTest, tmp_path: Path
 ) -> None:
     driver = frappe_site.driver
-    ann, bea = driver.create_user("Ann Adams"), driver.create_user("Bea Baker")
+    ann, bea = ann_and_bea(driver)
     ticket = driver.create_ticket("Mentions")
-    backend = frappe_site.backend(bea, tmp_path / "ledger.sqlite3", reconcile_interval=3600)
-    async with running_frappe_engine(backend, tmp_path / "cache.sqlite3") as harness:
-        await wait_live(harness)
+    async with live_tray(frappe_site, bea, tmp_path, reconcile_interval=3600) as harness:
         driver.as_user(ann).mention(ticket, [bea], "please take a look & reply <b>today</b>")
         await harness.wait_until(lambda: harness.cache.count() == 1, within=10)
         [notification] = harness.cache.all_notifications()
@@ -84,9 +82,7 @@ async def test_other_agents_rows_are_ignored_and_never_written(
     ticket = driver.create_ticket("Shared")
     ann_client = driver.as_user(ann)
     ann_client.assign(ticket, cat.email)  # before the tray starts: found by the page-through
-    backend = frappe_site.backend(bea, tmp_path / "ledger.sqlite3", reconcile_interval=0.3)
-    async with running_frappe_engine(backend, tmp_path / "cache.sqlite3") as harness:
-        await wait_live(harness)
+    async with live_tray(frappe_site, bea, tmp_path, reconcile_interval=0.3) as harness:
         ann_client.mention(ticket, [cat])  # live: Bea's socket hears the list_update too
         ann_client.assign(driver.create_ticket("Mine"), bea.email)
         await wait_equal(harness, frappe_site, bea.email)
@@ -114,7 +110,7 @@ async def test_a_read_done_in_the_web_app_clears_the_tray_within_the_interval(
     frappe_site: SiteUnderTest, tmp_path: Path
 ) -> None:
     driver = frappe_site.driver
-    ann, bea = driver.create_user("Ann Adams"), driver.create_user("Bea Baker")
+    ann, bea = ann_and_bea(driver)
     first, second = driver.create_ticket("One"), driver.create_ticket("Two")
     ann_client = driver.as_user(ann)
     ann_client.assign(first, bea.email)
@@ -139,14 +135,12 @@ async def test_a_row_deleted_on_the_site_disappears(
     frappe_site: SiteUnderTest, tmp_path: Path
 ) -> None:
     driver = frappe_site.driver
-    ann, bea = driver.create_user("Ann Adams"), driver.create_user("Bea Baker")
+    ann, bea = ann_and_bea(driver)
     ann_client = driver.as_user(ann)
     for subject in ("One", "Two", "Three"):
         ann_client.assign(driver.create_ticket(subject), bea.email)
     driver.as_user(bea).clear()  # read rows: no unread set change when they go
-    backend = frappe_site.backend(bea, tmp_path / "ledger.sqlite3", reconcile_interval=0.5)
-    async with running_frappe_engine(backend, tmp_path / "cache.sqlite3") as harness:
-        await wait_live(harness)
+    async with live_tray(frappe_site, bea, tmp_path, reconcile_interval=0.5) as harness:
         await wait_equal(harness, frappe_site, bea.email)
         names = [name for name, _read in site_view(frappe_site, bea.email)]
         driver.delete_notification(names[0])
@@ -159,13 +153,11 @@ async def test_marking_in_the_tray_writes_the_agents_row_on_the_site(
     frappe_site: SiteUnderTest, tmp_path: Path
 ) -> None:
     driver = frappe_site.driver
-    ann, bea = driver.create_user("Ann Adams"), driver.create_user("Bea Baker")
+    ann, bea = ann_and_bea(driver)
     ann_client = driver.as_user(ann)
     for subject in ("One", "Two"):
         ann_client.assign(driver.create_ticket(subject), bea.email)
-    backend = frappe_site.backend(bea, tmp_path / "ledger.sqlite3", reconcile_interval=3600)
-    async with running_frappe_engine(backend, tmp_path / "cache.sqlite3") as harness:
-        await wait_live(harness)
+    async with live_tray(frappe_site, bea, tmp_path, reconcile_interval=3600) as harness:
         await wait_equal(harness, frappe_site, bea.email)
         first = harness.cache.all_notifications()[0].id
         await harness.engine.mark_read(first)
@@ -200,7 +192,7 @@ async def test_delete_and_clear_in_the_tray_hide_rows_the_site_keeps(
     frappe_site: SiteUnderTest, tmp_path: Path
 ) -> None:
     driver = frappe_site.driver
-    ann, bea = driver.create_user("Ann Adams"), driver.create_user("Bea Baker")
+    ann, bea = ann_and_bea(driver)
     ann_client = driver.as_user(ann)
     for subject in ("One", "Two", "Three"):
         ann_client.assign(driver.create_ticket(subject), bea.email)

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from notifier.client.frappe_ledger import Ledger, SiteRow
-from notifier.core.wire import Notification, NotificationType, TicketRef
+from notifier.core.wire import DeletedEvent, Notification, NotificationType, TicketRef
 from notifier.store.cache import NotificationCache
 
 OWNER = "https://hd.example hd.example bea@example.com"
@@ -78,11 +78,14 @@ def test_cursors_outside_floor_and_head_are_refused(tmp_path: Path) -> None:
 
 def test_hidden_rows_stay_hidden_and_their_changes_are_silent(tmp_path: Path) -> None:
     ledger = Ledger.open(tmp_path / "ledger.sqlite3", OWNER)
-    ledger.apply([row("a"), row("b")])
+    created, _b = ledger.apply([row("a"), row("b")])
     [hidden] = ledger.hide(["a"])
     assert hidden.ids == ("a",)
     assert ledger.apply([row("a", read=True)]) == []
     assert ledger.apply([row("a", 1)]) == []  # new content: still dismissed
+    # ... and a cache that saw only the creation still learns it is gone (found by the
+    # replay property below: the edit used to drop the tombstone).
+    assert [e.ids for e in ledger.replay(created.seq) if isinstance(e, DeletedEvent)] == [("a",)]
     assert ledger.remove(["a"]) == []  # gone from the site: already gone from the tray
     assert [n.id for n in ledger.page(0, 10)[0]] == ["b"]
     ledger.close()

@@ -14,7 +14,14 @@ from pathlib import Path
 
 import pytest
 from engine_support import FAST, Harness
-from frappe_support import SiteUnderTest, running_frappe_engine, wait_equal, wait_live
+from frappe_support import (
+    SiteUnderTest,
+    ann_and_bea,
+    live_tray,
+    running_frappe_engine,
+    wait_equal,
+    wait_live,
+)
 from tcp_proxy import ChaosProxy
 
 from notifier.client.frappe import FrappeBackend
@@ -45,15 +52,13 @@ async def test_the_socketio_server_restarting_loses_nothing(
 ) -> None:
     driver, standin = standin_site.driver, standin_site.standin
     assert standin is not None
-    ann, bea = driver.create_user("Ann Adams"), driver.create_user("Bea Baker")
+    ann, bea = ann_and_bea(driver)
     ann_client, bea_client = driver.as_user(ann), driver.as_user(bea)
     first, second = driver.create_ticket("Before"), driver.create_ticket("Read before")
     ann_client.assign(first, bea.email)
     ann_client.assign(second, bea.email)
     bea_client.clear(ticket=second)
-    backend = standin_site.backend(bea, tmp_path / "ledger.sqlite3", reconcile_interval=3600)
-    async with running_frappe_engine(backend, tmp_path / "cache.sqlite3") as harness:
-        await wait_live(harness)
+    async with live_tray(standin_site, bea, tmp_path, reconcile_interval=3600) as harness:
         await wait_equal(harness, standin_site, bea.email)
         connections = harness.backend.calls["open_stream"]
         await asyncio.to_thread(standin.stop_socketio)
@@ -82,7 +87,7 @@ async def test_a_stalled_then_dropped_connection_recovers_without_duplicates(
 ) -> None:
     driver, standin = standin_site.driver, standin_site.standin
     assert standin is not None
-    ann, bea = driver.create_user("Ann Adams"), driver.create_user("Bea Baker")
+    ann, bea = ann_and_bea(driver)
     ann_client = driver.as_user(ann)
     async with ChaosProxy("127.0.0.1", standin.socketio_port) as proxy:
         site = FrappeSite(standin.url, standin.name, proxy.url)
@@ -118,7 +123,7 @@ async def test_the_tray_restarting_resumes_from_the_ledger_without_a_reset(
     standin_site: SiteUnderTest, tmp_path: Path
 ) -> None:
     driver = standin_site.driver
-    ann, bea = driver.create_user("Ann Adams"), driver.create_user("Bea Baker")
+    ann, bea = ann_and_bea(driver)
     ann_client = driver.as_user(ann)
     ann_client.assign(driver.create_ticket("First run"), bea.email)
     ledger, cache = tmp_path / "ledger.sqlite3", tmp_path / "cache.sqlite3"
@@ -147,7 +152,7 @@ async def test_a_lost_ledger_makes_the_engine_rebuild_the_cache(
     standin_site: SiteUnderTest, tmp_path: Path
 ) -> None:
     driver = standin_site.driver
-    ann, bea = driver.create_user("Ann Adams"), driver.create_user("Bea Baker")
+    ann, bea = ann_and_bea(driver)
     driver.as_user(ann).assign(driver.create_ticket("Kept"), bea.email)
     ledger, cache = tmp_path / "ledger.sqlite3", tmp_path / "cache.sqlite3"
     backend = standin_site.backend(bea, ledger, reconcile_interval=3600)
@@ -169,7 +174,7 @@ async def test_password_sign_in_and_an_expired_session(
 ) -> None:
     driver, standin = standin_site.driver, standin_site.standin
     assert standin is not None
-    ann, bea = driver.create_user("Ann Adams"), driver.create_user("Bea Baker")
+    ann, bea = ann_and_bea(driver)
     credentials = FrappeCredentials(username=bea.email, password=bea.password)
     backend = FrappeBackend(
         standin_site.site,

@@ -32,9 +32,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
@@ -172,8 +181,7 @@ class FrappeBackend:
         if after_seq == 0 or self._ledger is None:
             # The first page of a page-through: bring the ledger up to date with the site.
             await self._identify()
-            async with self._lock:
-                self._publish(await self._reconcile())
+            await self._locked(self._reconcile)
         ledger = self._opened_ledger()
         rows, has_more = ledger.page(after_seq, max(1, limit))
         return NotificationPage(
@@ -467,6 +475,11 @@ class FrappeBackend:
 
     # ------------------------------------------------------------------ live
 
+    async def _locked(self, work: Callable[[], Awaitable[list[LedgerEvent]]]) -> None:
+        """Run one site-reading ``work`` under the lock and send what it found live."""
+        async with self._lock:
+            self._publish(await work())
+
     def _publish(self, events: Iterable[LedgerEvent]) -> None:
         sink = self._sink
         if sink is not None:
@@ -507,7 +520,7 @@ class FrappeEventStream:
         backend = self._backend
         ledger = backend._opened_ledger()
         sink: Sink = asyncio.Queue()
-        tasks = [asyncio.create_task(self._read_hints(sink), name="frappe-socket")]
+        tasks = [_reporting(sink, self._read_hints, "frappe-socket")]
         try:
             yield Hello(PROTOCOL_VERSION, self._agent, ledger.head)
             if not ledger.knows_cursor(self._after_seq):
@@ -524,8 +537,8 @@ class FrappeEventStream:
                 yield event
             yield SyncedEvent(max(head, self._after_seq))
             yield UnreadCountEvent(head, ledger.unread_count())
-            tasks.append(asyncio.create_task(self._follow_hints(sink), name="frappe-hints"))
-            tasks.append(asyncio.create_task(self._reconcile_often(sink), name="frappe-reconcile"))
+            tasks.append(_reporting(sink, self._follow_hints, "frappe-hints"))
+            tasks.append(_reporting(sink, self._reconcile_often, "frappe-reconcile"))
             while True:
                 item = await sink.get()
                 if isinstance(item, BaseException):
@@ -540,40 +553,44 @@ class FrappeEventStream:
             with contextlib.suppress(Exception):
                 await self._socket.close()
 
-    async def _read_hints(self, sink: Sink) -> None:
+    async def _read_hints(self) -> None:
+        """Queue the names of ``list_update`` hints for HD Notification (anyone's rows)."""
+        async for event, args in self._socket.events():
+            if event != "list_update" or not args or not isinstance(args[0], dict):
+                continue
+            name = args[0].get("name")
+            if args[0].get("doctype") == NOTIFICATION_DOCTYPE and isinstance(name, str):
+                self._hints.put_nowait(name)
+
+    async def _follow_hints(self) -> None:
+        backend = self._backend
+        while True:
+            names = {await self._hints.get()}
+            await asyncio.sleep(HINT_BATCH_DELAY)
+            while not self._hints.empty():
+                names.add(self._hints.get_nowait())
+            await backend._locked(functools.partial(backend._refresh, names))
+
+    async def _reconcile_often(self) -> None:
+        backend = self._backend
+        while True:
+            await asyncio.sleep(backend.reconcile_interval)
+            await backend._locked(backend._reconcile)
+
+
+def _reporting(
+    sink: Sink, work: Callable[[], Coroutine[Any, Any, None]], name: str
+) -> asyncio.Task[None]:
+    """Run ``work`` as a task whose failure ends the stream: the error goes to ``sink``, and
+    the stream raises it to the engine (which reconnects, or stops on AuthFailed)."""
+
+    async def run() -> None:
         try:
-            async for event, args in self._socket.events():
-                if event != "list_update" or not args or not isinstance(args[0], dict):
-                    continue
-                data = args[0]
-                name = data.get("name")
-                if data.get("doctype") == NOTIFICATION_DOCTYPE and isinstance(name, str):
-                    self._hints.put_nowait(name)
-        except (ConnectionLost, BackendError) as error:
+            await work()
+        except Exception as error:  # a bug too: the engine logs it and reconnects
             sink.put_nowait(error)
 
-    async def _follow_hints(self, sink: Sink) -> None:
-        backend = self._backend
-        try:
-            while True:
-                names = {await self._hints.get()}
-                await asyncio.sleep(HINT_BATCH_DELAY)
-                while not self._hints.empty():
-                    names.add(self._hints.get_nowait())
-                async with backend._lock:
-                    backend._publish(await backend._refresh(names))
-        except (ConnectionLost, BackendError) as error:
-            sink.put_nowait(error)
-
-    async def _reconcile_often(self, sink: Sink) -> None:
-        backend = self._backend
-        try:
-            while True:
-                await asyncio.sleep(backend.reconcile_interval)
-                async with backend._lock:
-                    backend._publish(await backend._reconcile())
-        except (ConnectionLost, BackendError) as error:
-            sink.put_nowait(error)
+    return asyncio.create_task(run(), name=name)
 
 
 def _agent_info(user: FrappeUser) -> AgentInfo:

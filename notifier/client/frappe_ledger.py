@@ -294,7 +294,10 @@ class Ledger:
                     (row.name, seq, int(row.read), seq, row.modified, row.fingerprint, int(hidden),
                      text),
                 )  # fmt: skip
-                self._db.execute("DELETE FROM tombstones WHERE name = ?", (row.name,))
+                if not hidden:
+                    # Shown again (re-issued): its old deletion no longer applies. A hidden
+                    # row keeps its tombstone, or a replay would bring it back.
+                    self._db.execute("DELETE FROM tombstones WHERE name = ?", (row.name,))
                 if not hidden and row.notification is not None:
                     events.append(
                         NotificationEvent(seq, _notification(text, seq, row.read))  # type: ignore[arg-type]
