@@ -901,9 +901,15 @@ def _order(order_by: str) -> list[tuple[str, bool]]:
     return keys
 
 
-def _sort_key(value: Any) -> tuple[int, Any]:
+def _sort_key(value: Any) -> tuple[int, str]:
+    # Datetimes before anything else that is not one (never mixed on a real site, whose
+    # columns are typed; tests plant odd values), each compared as text.
     comparable = _comparable(value)
-    return (0, "") if comparable is None else (1, comparable)
+    if comparable is None:
+        return (0, "")
+    if isinstance(comparable, datetime):
+        return (1, comparable.isoformat())
+    return (2, str(comparable))
 
 
 __all__ = ["FrappeError", "FrappeStandin", "SiteData", "User"]

@@ -93,3 +93,37 @@ async def test_preferences_are_not_supported(standin_site: SiteUnderTest, tmp_pa
         assert (refused.value.status, refused.value.code) == (501, "not_supported")
     finally:
         await backend.aclose()
+
+
+async def test_rows_the_tray_cannot_show_are_kept_hidden_and_cut_to_size(
+    standin_site: SiteUnderTest, tmp_path: Path
+) -> None:
+    standin, driver = standin_site.standin, standin_site.driver
+    assert standin is not None
+    ann, bea = ann_and_bea(driver)
+    ticket = driver.create_ticket("Odd rows")
+    for kind, fields in (
+        ("Praise", {}),  # a type this tray does not know
+        ("Mention", {"message": "<p>" + "word " * 3000 + "</p>", "comment": "c1"}),
+    ):
+        standin.call(
+            lambda k=kind, f=fields: standin.insert_notification(
+                ann.email, bea.email, k, ticket, **f
+            )
+        )
+    odd = standin.data.notifications[
+        next(iter(r["name"] for r in driver.notifications_of(bea.email)))
+    ]
+    odd["creation"] = "not a time"  # the first row: unreadable and of an unknown type
+    backend = standin_site.backend(bea, tmp_path / "ledger.sqlite3")
+    try:
+        page = await backend.list_notifications(0, 100)
+        [shown] = page.notifications
+        assert len(shown.message) == 4000 and shown.message.startswith("word word")
+        assert page.unread_count == 1
+        # The hidden row still counts as known: no full listing on the next reconciliation.
+        before = len(requests_by(standin_site, bea.email))
+        await backend.list_notifications(0, 100)
+        assert len(requests_by(standin_site, bea.email)) - before == 4  # whoami + 3 reconcile
+    finally:
+        await backend.aclose()
