@@ -1,5 +1,6 @@
-"""The Socket.IO packet codec of notifier/client/frappe_realtime.py, without sockets (the
-driver is exercised against python-socketio's server in the stand-in tests)."""
+"""The pure parts of the Frappe client: the Socket.IO packet codec of
+notifier/client/frappe_realtime.py, without sockets (the driver is exercised against
+python-socketio's server in the stand-in tests), and the API token form."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from notifier.client.frappe_realtime import (
     encode_event,
     socketio_url,
 )
+from notifier.client.frappe_rest import FrappeCredentials
 from notifier.core.errors import ConnectionLost
 
 
@@ -94,3 +96,12 @@ def test_socketio_urls() -> None:
     )
     with pytest.raises(ConnectionLost):
         socketio_url("ftp://hd.example.com")
+
+
+def test_an_api_token_is_key_colon_secret() -> None:
+    credentials = FrappeCredentials.from_api_token(" 7456fe0e1899f76:b742058d11a56c3\n")
+    assert (credentials.api_key, credentials.api_secret) == ("7456fe0e1899f76", "b742058d11a56c3")
+    assert "b742058d11a56c3" not in repr(credentials)
+    for bad in ("no-colon", ":secret", "key:"):
+        with pytest.raises(ValueError, match="api key"):
+            FrappeCredentials.from_api_token(bad)

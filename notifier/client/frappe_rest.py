@@ -111,6 +111,15 @@ class FrappeCredentials:
                 "Frappe credentials need an API key and secret, or a user and password"
             )
 
+    @classmethod
+    def from_api_token(cls, token: str) -> FrappeCredentials:
+        """``"<api key>:<api secret>"``, the form Frappe's ``Authorization: token`` header takes
+        (and one string for the keyring to hold)."""
+        key, colon, secret = token.strip().partition(":")
+        if not colon or not key or not secret:
+            raise ValueError("a Frappe API token is '<api key>:<api secret>'")
+        return cls(api_key=key, api_secret=secret)
+
     @property
     def uses_token(self) -> bool:
         return bool(self.api_key and self.api_secret)
