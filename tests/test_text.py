@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from notifier.core.text import (
     count_summary,
     excerpt,
+    html_to_text,
     one_line,
     relative_time,
     summary_line,
@@ -181,3 +182,24 @@ def test_count_summary(counts: dict[NotificationType, int], expected: str) -> No
 def test_summary_uses_the_notification_not_a_copy_of_its_sender() -> None:
     renamed = dataclasses.replace(make(), sender=Actor(ActorKind.AGENT, "a2", "  "))
     assert summary_line(renamed) == "Someone assigned you #123 Printer on fire"
+
+
+@pytest.mark.parametrize(
+    ("markup", "text"),
+    [
+        (
+            '<p><span class="mention" data-type="mention" data-id="agent.b@example.com"'
+            ' data-label="Agent B">@Agent B</span> please take a look</p>',
+            "@Agent B please take a look",
+        ),
+        ("<p>one &amp; two</p><p>three<br>four</p>", "one & two\nthree\nfour"),
+        ("<ul><li>a</li><li>b</li></ul>", "a\nb"),
+        ("<p>x<script>alert(1)</script><style>p{}</style></p>", "x"),
+        ('<p>see <img src="/files/a.png" alt="screenshot"></p>', "see [screenshot]"),
+        ("&lt;b&gt;not bold&lt;/b&gt;", "<b>not bold</b>"),
+        ("plain   text", "plain text"),
+        ("<p>unclosed <b>tags", "unclosed tags"),
+    ],
+)
+def test_html_messages_become_plain_text(markup: str, text: str) -> None:
+    assert html_to_text(markup) == text
