@@ -26,9 +26,15 @@ from enum import StrEnum
 from typing import Any, TextIO
 
 from notifier.client.auth import check_connection, request_token
-from notifier.client.stream import open_event_stream
 from notifier.client.transport import TransportConfig
-from notifier.compose import build_engine, resolve_credentials, resolve_server_url, setup_logging
+from notifier.compose import (
+    build_backend,
+    build_engine,
+    resolve_credentials,
+    resolve_server_url,
+    setup_logging,
+    transport_config,
+)
 from notifier.core.errors import (
     AuthFailed,
     BackendError,
@@ -36,6 +42,7 @@ from notifier.core.errors import (
     KeyringUnavailable,
     NotifierError,
 )
+from notifier.core.ports import HelpdeskBackend
 from notifier.core.settings import Settings, SettingsError
 from notifier.core.status import CacheChange, ChangeKind, ConnectionState, ConnectionStatus
 from notifier.core.wire import Hello, Notification
@@ -159,12 +166,12 @@ def _logout(args: argparse.Namespace, paths: AppPaths, settings: Settings, io: I
         io.warn(f"notifier logout: {error}")
         return 1
     # Like the app's sign-out: this agent's notifications and unsent actions stay private.
-    paths.cache_dir.mkdir(parents=True, exist_ok=True)
-    cache = NotificationCache.open(paths.cache_file)
-    try:
-        cache.forget()
-    finally:
-        cache.close()
+    for cache_file in (paths.cache_file, paths.tail_cache_file):
+        cache = NotificationCache.open(cache_file)
+        try:
+            cache.forget()
+        finally:
+            cache.close()
     io.say(
         f"Signed out of {server_url}; the stored token and the cached notifications were deleted."
     )
@@ -263,9 +270,10 @@ async def _tail_async(
     handler = setup_logging(
         paths, settings.log_level.value, secrets=(credentials.token,) if credentials.token else ()
     )
-    engine, cache = build_engine(
-        paths,
+    cache = NotificationCache.open(paths.tail_cache_file)
+    engine = build_engine(
         settings,
+        cache,
         on_status=on_status,
         on_change=on_change,
         environ=io.environ,
@@ -343,12 +351,9 @@ async def run_checks(
 ) -> list[Check]:
     checks: list[Check] = []
     server_url = _server(args, settings, io)
-    try:
-        config = TransportConfig.from_settings(settings)
-        config.ssl_context()
-    except ValueError as error:
-        checks.append(Check("TLS settings", Outcome.FAIL, str(error)))
-        config = TransportConfig()
+    config, tls_notice = transport_config(settings)
+    if tls_notice is not None:
+        checks.append(Check("TLS settings", Outcome.FAIL, tls_notice))
 
     # keyring
     keyring_ok = True
@@ -387,70 +392,66 @@ async def run_checks(
 async def _server_checks(
     server_url: str, token: str | None, config: TransportConfig, keyring_ok: bool
 ) -> list[Check]:
-    checks: list[Check] = []
-    if token is None:
-        reachable = await _reachable(server_url, config)
-        checks.append(reachable)
-        checks.append(
-            Check(
-                "sign-in",
-                Outcome.FAIL,
-                "no token stored for this server: run `notifier login`"
-                + ("" if keyring_ok else " (after fixing the keyring) or set NOTIFIER_TOKEN"),
-            )
-        )
-        return checks
+    """The server, the token and the live connection, through the backend the engine uses."""
+    # Without a token, a made-up one still shows whether the server answers (with a 401).
+    backend = build_backend(server_url, token or "doctor-probe", config)
     try:
-        agent = await check_connection(server_url, token, config)
+        return await _backend_checks(backend, server_url, token, keyring_ok, config)
+    finally:
+        await backend.aclose()
+
+
+async def _backend_checks(
+    backend: HelpdeskBackend,
+    server_url: str,
+    token: str | None,
+    keyring_ok: bool,
+    config: TransportConfig,
+) -> list[Check]:
+    answers = Check("server", Outcome.OK, f"{server_url} answers")
+    try:
+        agent = await backend.me()
     except AuthFailed:
-        checks.append(Check("server", Outcome.OK, f"{server_url} answers"))
-        checks.append(
+        if token is None:
+            return [
+                answers,
+                Check(
+                    "sign-in",
+                    Outcome.FAIL,
+                    "no token stored for this server: run `notifier login`"
+                    + ("" if keyring_ok else " (after fixing the keyring) or set NOTIFIER_TOKEN"),
+                ),
+            ]
+        return [
+            answers,
             Check(
                 "sign-in",
                 Outcome.FAIL,
                 "the server rejected the token (expired or revoked): run `notifier login` again",
-            )
-        )
-        return checks
+            ),
+        ]
     except ConnectionLost as error:
-        checks.append(
+        return [
             Check(
                 "server",
                 Outcome.FAIL,
                 f"{server_url} cannot be reached: {error}. Check the URL, your network, VPN and"
                 " proxy settings (HTTPS_PROXY / the proxy setting)",
             )
-        )
-        return checks
+        ]
     except BackendError as error:
-        checks.append(
-            Check("server", Outcome.FAIL, f"{server_url} answered with an error: {error}")
-        )
-        return checks
-    checks.append(Check("server", Outcome.OK, f"{server_url} answers"))
-    checks.append(Check("sign-in", Outcome.OK, f"signed in as {agent.name} ({agent.username})"))
-    checks.append(await _stream_check(server_url, token, config))
-    return checks
+        return [Check("server", Outcome.FAIL, f"{server_url} answered with an error: {error}")]
+    return [
+        answers,
+        Check("sign-in", Outcome.OK, f"signed in as {agent.name} ({agent.username})"),
+        await _stream_check(backend, config),
+    ]
 
 
-async def _reachable(server_url: str, config: TransportConfig) -> Check:
-    try:
-        await check_connection(server_url, "doctor-probe", config)
-    except (AuthFailed, BackendError):
-        return Check("server", Outcome.OK, f"{server_url} answers")
-    except ConnectionLost as error:
-        return Check(
-            "server",
-            Outcome.FAIL,
-            f"{server_url} cannot be reached: {error}. Check the URL, network, VPN and proxy",
-        )
-    return Check("server", Outcome.OK, f"{server_url} answers")
-
-
-async def _stream_check(server_url: str, token: str, config: TransportConfig) -> Check:
+async def _stream_check(backend: HelpdeskBackend, config: TransportConfig) -> Check:
     try:
         async with asyncio.timeout(config.connect_timeout + 5):
-            stream = await open_event_stream(server_url, token, config, after_seq=0)
+            stream = await backend.open_stream(0)
             try:
                 async for event in stream:
                     if isinstance(event, Hello):

@@ -11,10 +11,8 @@ from collections.abc import Iterator
 from datetime import UTC
 from pathlib import Path
 
-import keyring
-import keyring.backend
 import pytest
-from engine_keyring import MemoryKeyring
+from engine_keyring import MemoryKeyring, installed_memory_keyring
 from helpdesk import Helpdesk
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
@@ -38,13 +36,8 @@ TIMEOUT_S = 20
 
 @pytest.fixture
 def memory_keyring() -> Iterator[MemoryKeyring]:
-    previous: keyring.backend.KeyringBackend = keyring.get_keyring()
-    backend = MemoryKeyring()
-    keyring.set_keyring(backend)
-    try:
+    with installed_memory_keyring() as backend:
         yield backend
-    finally:
-        keyring.set_keyring(previous)
 
 
 def click(button: QPushButton) -> None:

@@ -10,6 +10,7 @@ the configured one if any; otherwise both libraries honour ``HTTPS_PROXY`` / ``A
 
 from __future__ import annotations
 
+import dataclasses
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,8 +29,12 @@ class TransportConfig:
     ping_timeout: float = 20.0
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> TransportConfig:
-        return cls(
+    def from_settings(
+        cls, settings: Settings, *, defaults: TransportConfig | None = None
+    ) -> TransportConfig:
+        """The CA bundle and proxy of ``settings``; everything else from ``defaults``."""
+        return dataclasses.replace(
+            defaults if defaults is not None else cls(),
             ca_bundle=Path(settings.ca_bundle).expanduser() if settings.ca_bundle else None,
             proxy=settings.proxy,
         )
