@@ -62,6 +62,7 @@ class Io:
     stderr: TextIO
     token_store: TokenStore
     read_password: Callable[[str], str]
+    transport: TransportConfig | None = None  # the timeouts (tests shorten them)
 
     def say(self, text: str) -> None:
         self.stdout.write(text + "\n")
@@ -82,6 +83,7 @@ def run_command(
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
     read_password: Callable[[str], str] = getpass.getpass,
+    transport: TransportConfig | None = None,
 ) -> int:
     io = Io(
         environ=os.environ if environ is None else environ,
@@ -90,6 +92,7 @@ def run_command(
         stderr=stderr or sys.stderr,
         token_store=token_store if token_store is not None else TokenStore(),
         read_password=read_password,
+        transport=transport,
     )
     paths = app_paths(dict(io.environ))
     settings = load_settings(paths.settings_file)
@@ -124,7 +127,7 @@ def _login(args: argparse.Namespace, paths: AppPaths, settings: Settings, io: Io
             "notifier login: which helpdesk? Use: notifier login --server https://helpdesk.example.com"
         )
         return 2
-    config = TransportConfig.from_settings(settings)
+    config = TransportConfig.from_settings(settings, defaults=io.transport)
     try:
         if getattr(args, "token_stdin", False):
             token = io.stdin.readline().strip()
@@ -279,6 +282,7 @@ async def _tail_async(
         environ=io.environ,
         token_store=io.token_store,
         server_override=getattr(args, "server", None),
+        transport=io.transport,
     )
     try:
         if engine is None:
@@ -351,7 +355,7 @@ async def run_checks(
 ) -> list[Check]:
     checks: list[Check] = []
     server_url = _server(args, settings, io)
-    config, tls_notice = transport_config(settings)
+    config, tls_notice = transport_config(settings, io.transport)
     if tls_notice is not None:
         checks.append(Check("TLS settings", Outcome.FAIL, tls_notice))
 

@@ -31,6 +31,7 @@ async def request_token(
                 client,
                 "POST",
                 api_url(server_url, "/auth/token"),
+                deadline=config.request_deadline,
                 json={"username": username, "password": password},
             )
         except AuthFailed as error:

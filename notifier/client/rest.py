@@ -6,7 +6,8 @@ Error mapping (the tree is in :mod:`notifier.core.errors`):
 * any other non-2xx → ``BackendError`` (with the server's code and message when it sent an
   ``ApiError`` body);
 * a 2xx body that breaks the contract (not JSON, wrong shape) → ``ProtocolViolation``;
-* no answer at all (refused, timed out, TLS failure, proxy failure) → ``ConnectionLost``.
+* no answer at all (refused, timed out, TLS failure, proxy failure), or no complete answer
+  within ``TransportConfig.request_deadline`` → ``ConnectionLost``.
 
 Tests inject ``transport=`` (``httpx.MockTransport``) for malformed answers; everything else is
 tested against the reference server. The token travels only in the ``Authorization`` header;
@@ -57,7 +58,7 @@ def build_http_client(
         headers["Authorization"] = f"Bearer {token}"
     return httpx.AsyncClient(
         headers=headers,
-        timeout=httpx.Timeout(config.request_timeout, connect=config.connect_timeout),
+        timeout=httpx.Timeout(config.read_timeout, connect=config.connect_timeout),
         verify=config.ssl_context(),
         proxy=config.proxy,
         trust_env=True,
@@ -81,14 +82,27 @@ def describe_transport_error(error: Exception) -> str:
 
 
 async def send(
-    client: httpx.AsyncClient, method: str, url: str, *, raw: bool = False, **kwargs: Any
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    deadline: float,
+    raw: bool = False,
+    **kwargs: Any,
 ) -> Any:
     """Send a request and return the decoded JSON body of a 2xx answer (its bytes with
-    ``raw=True``), or raise (see the module docstring)."""
+    ``raw=True``), or raise (see the module docstring). The whole request, answer body
+    included, must be done within ``deadline`` seconds: httpx's timeouts bound each read, not
+    their sum."""
     try:
-        response = await client.request(method, url, **kwargs)
+        async with asyncio.timeout(deadline):
+            response = await client.request(method, url, **kwargs)
     except httpx.TransportError as error:
         raise ConnectionLost(describe_transport_error(error)) from error
+    except TimeoutError:
+        raise ConnectionLost(
+            f"the server did not answer within {deadline:g} s (the connection is too slow)"
+        ) from None
     log.debug("%s %s → %s", method, url, response.status_code)
     if response.is_success:
         if raw:
@@ -137,24 +151,22 @@ class RestClient:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.server_url = server_url
+        self._deadline = config.request_deadline
         self._client = build_http_client(config, token=token, transport=transport)
 
-    def _url(self, path: str) -> str:
-        return api_url(self.server_url, path)
+    async def _send(self, method: str, path: str, **kwargs: Any) -> Any:
+        url = api_url(self.server_url, path)
+        return await send(self._client, method, url, deadline=self._deadline, **kwargs)
 
     async def me(self) -> AgentInfo:
-        body = await send(self._client, "GET", self._url("/me"))
+        body = await self._send("GET", "/me")
         result: AgentInfo = _parsed("agent", AgentInfo.parse, body)
         return result
 
     async def list_notifications(self, after_seq: int, limit: int) -> NotificationPage:
         limit = max(1, min(limit, MAX_PAGE_LIMIT))
-        body = await send(
-            self._client,
-            "GET",
-            self._url("/notifications"),
-            params={"after_seq": after_seq, "limit": limit},
-            raw=True,
+        body = await self._send(
+            "GET", "/notifications", params={"after_seq": after_seq, "limit": limit}, raw=True
         )
         # Decoding and validating 500 notifications takes ~8 ms of CPU: on a worker thread
         # the GUI's event loop gets turns in between (the GIL switches every 5 ms at most).
@@ -164,7 +176,7 @@ class RestClient:
         return page
 
     async def _action(self, method: str, path: str, json: Any = None) -> ActionResult:
-        body = await send(self._client, method, self._url(path), json=json)
+        body = await self._send(method, path, json=json)
         result: ActionResult = _parsed("action result", ActionResult.parse, body)
         return result
 
@@ -184,14 +196,12 @@ class RestClient:
         return await self._action("POST", "/notifications/clear", {"scope": scope.value})
 
     async def get_preferences(self) -> Preferences:
-        body = await send(self._client, "GET", self._url("/me/preferences"))
+        body = await self._send("GET", "/me/preferences")
         result: Preferences = _parsed("preferences", Preferences.parse, body)
         return result
 
     async def put_preferences(self, preferences: Preferences) -> Preferences:
-        body = await send(
-            self._client, "PUT", self._url("/me/preferences"), json=preferences.to_json()
-        )
+        body = await self._send("PUT", "/me/preferences", json=preferences.to_json())
         result: Preferences = _parsed("preferences", Preferences.parse, body)
         return result
 

@@ -21,10 +21,18 @@ from notifier.core.settings import Settings
 
 @dataclass(frozen=True, slots=True)
 class TransportConfig:
+    """Timeouts in seconds. ``connect_timeout`` bounds a TCP + TLS (+ proxy) connect, and the
+    whole WebSocket opening handshake. ``read_timeout`` bounds the wait between two reads of
+    a REST answer; ``request_deadline`` bounds a whole REST request (connect, send, every
+    read): a server trickling a byte every few seconds never trips the first but always the
+    second. The stream's keepalive pings every ``ping_interval`` and gives up after
+    ``ping_timeout`` without a pong."""
+
     ca_bundle: Path | None = None
     proxy: str | None = None  # None: use the environment's proxy settings
     connect_timeout: float = 10.0
-    request_timeout: float = 30.0
+    read_timeout: float = 30.0
+    request_deadline: float = 30.0
     ping_interval: float = 20.0
     ping_timeout: float = 20.0
 
