@@ -80,17 +80,19 @@ def resolve_credentials(
 
 
 def transport_config(
-    settings: Settings, defaults: TransportConfig | None = None
+    settings: Settings,
+    defaults: TransportConfig | None = None,
+    environ: Mapping[str, str] = os.environ,
 ) -> tuple[TransportConfig, str | None]:
-    """How to reach the helpdesk with ``settings`` (timeouts from ``defaults``), and a notice
-    when a setting cannot be used.
+    """How to reach the helpdesk with ``settings`` and the proxy variables of ``environ``
+    (timeouts from ``defaults``), and a notice when a setting cannot be used.
 
     An unusable CA bundle (missing, not PEM) is dropped with a notice instead of raising: the
     tray must start and say what is wrong. Verification stays on with the system's trust
     store; a server signed by the missing CA then fails with a certificate error the status
     shows. Verification is never turned off.
     """
-    config = TransportConfig.from_settings(settings, defaults=defaults)
+    config = TransportConfig.from_settings(settings, defaults=defaults, environ=environ)
     try:
         config.ssl_context()
     except ValueError as error:
@@ -129,7 +131,7 @@ def build_engine(
     if not credentials.server_url or not credentials.token:
         log.info("signed out (%s)", credentials.token_source)
         return None
-    config, notice = transport_config(settings, transport)
+    config, notice = transport_config(settings, transport, environ)
     return SyncEngine(
         build_backend(credentials.server_url, credentials.token, config),
         cache,

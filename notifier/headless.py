@@ -41,6 +41,7 @@ from notifier.core.errors import (
     ConnectionLost,
     KeyringUnavailable,
     NotifierError,
+    ProxyFailed,
 )
 from notifier.core.ports import HelpdeskBackend
 from notifier.core.settings import Settings, SettingsError
@@ -127,7 +128,7 @@ def _login(args: argparse.Namespace, paths: AppPaths, settings: Settings, io: Io
             "notifier login: which helpdesk? Use: notifier login --server https://helpdesk.example.com"
         )
         return 2
-    config = TransportConfig.from_settings(settings, defaults=io.transport)
+    config = TransportConfig.from_settings(settings, defaults=io.transport, environ=io.environ)
     try:
         if getattr(args, "token_stdin", False):
             token = io.stdin.readline().strip()
@@ -355,7 +356,7 @@ async def run_checks(
 ) -> list[Check]:
     checks: list[Check] = []
     server_url = _server(args, settings, io)
-    config, tls_notice = transport_config(settings, io.transport)
+    config, tls_notice = transport_config(settings, io.transport, io.environ)
     if tls_notice is not None:
         checks.append(Check("TLS settings", Outcome.FAIL, tls_notice))
 
@@ -396,13 +397,30 @@ async def run_checks(
 async def _server_checks(
     server_url: str, token: str | None, config: TransportConfig, keyring_ok: bool
 ) -> list[Check]:
-    """The server, the token and the live connection, through the backend the engine uses."""
+    """The proxy, the server, the token and the live connection, through the backend the
+    engine uses."""
+    try:
+        route = config.proxy_for(server_url)
+    except ProxyFailed as error:
+        return [_proxy_check(error)]
     # Without a token, a made-up one still shows whether the server answers (with a 401).
     backend = build_backend(server_url, token or "doctor-probe", config)
     try:
-        return await _backend_checks(backend, server_url, token, keyring_ok, config)
+        checks = await _backend_checks(backend, server_url, token, keyring_ok, config)
     finally:
         await backend.aclose()
+    if route is not None and all(check.name != "proxy" for check in checks):
+        checks.insert(0, Check("proxy", Outcome.OK, f"connections go through {route.describe()}"))
+    return checks
+
+
+def _proxy_check(error: ProxyFailed) -> Check:
+    fix = (
+        "correct or clear it in Settings → General"
+        if error.route == "the proxy setting"
+        else f"correct {error.route}, or unset it to connect directly"
+    )
+    return Check("proxy", Outcome.FAIL, f"{error}: start the proxy, or {fix}")
 
 
 async def _backend_checks(
@@ -434,6 +452,8 @@ async def _backend_checks(
                 "the server rejected the token (expired or revoked): run `notifier login` again",
             ),
         ]
+    except ProxyFailed as error:
+        return [_proxy_check(error)]
     except ConnectionLost as error:
         return [
             Check(

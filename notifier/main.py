@@ -137,7 +137,9 @@ class LiveServices:
     def _config(self, settings: Settings) -> TransportConfig:
         from notifier.client.transport import TransportConfig
 
-        return TransportConfig.from_settings(settings, defaults=self._transport)
+        return TransportConfig.from_settings(
+            settings, defaults=self._transport, environ=self._environ
+        )
 
     async def request_token(
         self, settings: Settings, server_url: str, username: str, password: str
@@ -178,7 +180,7 @@ class LiveServices:
         )
         if not credentials.server_url or not credentials.token:
             raise AuthFailed("not signed in", status=401)
-        config, _notice = transport_config(settings, self._transport)
+        config, _notice = transport_config(settings, self._transport, self._environ)
         return build_backend(credentials.server_url, credentials.token, config)
 
     async def load_preferences(self, settings: Settings) -> Preferences:
