@@ -117,13 +117,15 @@ def build_engine(
     token_store: TokenStore | None = None,
     server_override: str | None = None,
     transport: TransportConfig | None = None,
+    publish_before_commit: bool = False,
 ) -> SyncEngine | None:
     """The engine that keeps ``cache`` in sync (None when signed out): the tray app's
     (``LiveServices``) and ``notifier tail``'s, so both label and fill a cache the same way.
 
     The cache is labelled with the server URL and the agent id: another helpdesk, even with
     the same agent id, gets a fresh cache and cursor. ``transport`` gives the timeouts; the
-    CA bundle and the proxy always come from ``settings``.
+    CA bundle and the proxy always come from ``settings``. ``publish_before_commit``: see
+    :class:`SyncEngine` (``notifier tail``'s at-least-once output).
     """
     credentials = resolve_credentials(
         settings, environ, server_override=server_override, token_store=token_store
@@ -140,6 +142,7 @@ def build_engine(
         on_change=on_change,
         notice=notice,
         account=credentials.server_url,
+        publish_before_commit=publish_before_commit,
     )
 
 

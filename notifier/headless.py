@@ -18,6 +18,7 @@ import getpass
 import json
 import logging
 import os
+import re
 import signal
 import sys
 from collections.abc import Callable, Mapping
@@ -46,11 +47,14 @@ from notifier.core.errors import (
 from notifier.core.ports import HelpdeskBackend
 from notifier.core.settings import Settings, SettingsError
 from notifier.core.status import CacheChange, ChangeKind, ConnectionState, ConnectionStatus
+from notifier.core.text import one_line
 from notifier.core.wire import Hello, Notification
 from notifier.store.cache import NotificationCache
 from notifier.store.paths import AppPaths, app_paths
 from notifier.store.secrets import TokenStore
 from notifier.store.settings_file import load_settings, save_settings
+
+EXIT_STDOUT_GONE = 3  # `notifier tail` could not print: its reader went away
 
 
 @dataclass
@@ -202,35 +206,77 @@ def change_to_json(change: CacheChange) -> list[dict[str, Any]]:
     return [{"change": change.kind.value, **flags}]
 
 
+# Terminal escape sequences, removed whole so that nothing of them is left to print: CSI
+# (ESC [ … final), OSC (ESC ] … BEL or ST), DCS/SOS/PM/APC strings (… ST), the two-character
+# ones (ESC c resets the terminal), and the 8-bit CSI and OSC. The stray control characters
+# left (a lone ESC, C0, C1, DEL) and the format characters (bidi overrides) go in one_line.
+_ESCAPE_SEQUENCE = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"
+    r"|\x1b\][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+    r"|\x1b[PX^_][^\x1b\x9c]*(?:\x1b\\|\x9c)?"
+    r"|\x1b[ -/]*[0-~]"
+    r"|\x9b[0-?]*[ -/]*[@-~]"
+    r"|\x9d[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+)
+# Characters that line-splitting readers (JavaScript, Python's str.splitlines) take for line
+# ends, and C1 controls a terminal may act on: json.dumps leaves them raw with
+# ensure_ascii=False, so they are written as \uXXXX escapes (they only occur inside strings).
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029]")
+
+
+def terminal_text(text: str) -> str:
+    """Text from the server made safe to print on a terminal, on one line: no escape
+    sequence, control character or bidi override can reach the terminal."""
+    return one_line(_ESCAPE_SEQUENCE.sub("", text))
+
+
+def json_line(item: Mapping[str, Any]) -> str:
+    """``item`` as one line of JSON that every line-splitting reader splits only at its end."""
+    text = json.dumps(item, ensure_ascii=False)
+    return _JSON_UNSAFE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+
+
 def change_to_text(change: CacheChange) -> list[str]:
+    """Lines for a terminal; every field from the server goes through terminal_text."""
     if change.kind is ChangeKind.UPSERTED:
         return [_notification_line(n, change.replay) for n in change.notifications]
+    ids = ", ".join(terminal_text(i) for i in change.ids)
     if change.kind is ChangeKind.READ_STATE:
         word = "read" if change.read else "unread"
-        return [f"marked {word}: {', '.join(change.ids)}"]
+        return [f"marked {word}: {ids}"]
     if change.kind is ChangeKind.DELETED:
-        return [f"deleted: {', '.join(change.ids)}"]
+        return [f"deleted: {ids}"]
     return ["the cache was reloaded from the server"]
 
 
 def _notification_line(n: Notification, replay: bool) -> str:
-    who = n.sender.name if n.sender else "helpdesk"
+    who = terminal_text(n.sender.name) if n.sender else "helpdesk"
     state = "" if n.read else "* "
     first_line = n.message.splitlines()[0] if n.message else ""
     prefix = "(earlier) " if replay else ""
-    return f"{prefix}{state}[{n.type.value}] {n.ticket.subject} — {who}: {first_line}  {n.link}"
+    subject, message, link = (terminal_text(t) for t in (n.ticket.subject, first_line, n.link))
+    return f"{prefix}{state}[{n.type.value}] {subject} — {who}: {message}  {link}"
 
 
 def _tail(args: argparse.Namespace, paths: AppPaths, settings: Settings, io: Io) -> int:
     as_json = bool(getattr(args, "json", False))
 
     def on_change(change: CacheChange) -> None:
-        if as_json:
-            for item in change_to_json(change):
-                io.say(json.dumps(item, ensure_ascii=False))
-        else:
-            for line in change_to_text(change):
+        # Runs before the engine commits the change (publish_before_commit): a line is
+        # printed, then committed, so a kill in between prints it again on the next start.
+        lines = (
+            [json_line(i) for i in change_to_json(change)] if as_json else change_to_text(change)
+        )
+        try:
+            for line in lines:
                 io.say(line)
+        except OSError as error:
+            # Standard output is gone (the reader closed the pipe). Exit at once, before the
+            # engine commits this change, so the next run prints it again; returning would
+            # commit it, and go on syncing with nobody to print to.
+            logging.getLogger(__name__).warning("notifier tail: cannot print (%s); exiting", error)
+            logging.shutdown()
+            os._exit(EXIT_STDOUT_GONE)
 
     try:
         return asyncio.run(_tail_async(args, paths, settings, io, on_change))
@@ -284,6 +330,7 @@ async def _tail_async(
         token_store=io.token_store,
         server_override=getattr(args, "server", None),
         transport=io.transport,
+        publish_before_commit=True,
     )
     try:
         if engine is None:

@@ -23,8 +23,10 @@ async def start_tail(
     stdout: int = asyncio.subprocess.PIPE,
     stderr: int = asyncio.subprocess.PIPE,
     extra_env: Mapping[str, str] | None = None,
+    as_json: bool = True,
 ) -> asyncio.subprocess.Process:
-    """``notifier tail --json`` signed in with ``token``, its files in ``home``."""
+    """``notifier tail --json`` (plain ``notifier tail`` without ``as_json``) signed in with
+    ``token``, its files in ``home``."""
     env = {
         **os.environ,
         "NOTIFIER_SERVER": server_url,
@@ -32,9 +34,8 @@ async def start_tail(
         "NOTIFIER_HOME": str(home),
         **(extra_env or {}),
     }
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "notifier", "tail", "--json", stdout=stdout, stderr=stderr, env=env
-    )
+    command = [sys.executable, "-m", "notifier", "tail", *(["--json"] if as_json else [])]
+    return await asyncio.create_subprocess_exec(*command, stdout=stdout, stderr=stderr, env=env)
 
 
 async def read_json_line(process: asyncio.subprocess.Process) -> dict[str, Any]:
