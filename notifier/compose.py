@@ -1,4 +1,4 @@
-"""Builds the real sync engine from paths, settings and the environment (no Qt here).
+"""Builds the real sync engine and backend from settings and the environment (no Qt here).
 
 The one factory for backends and engines: the tray app (``notifier.main.LiveServices``),
 ``notifier tail`` and ``notifier doctor`` all get theirs from :func:`build_backend` and
@@ -6,8 +6,8 @@ The one factory for backends and engines: the tray app (``notifier.main.LiveServ
 here: the rotating log file and the filter that keeps tokens out of every log line.
 
 Precedence: ``NOTIFIER_SERVER`` over ``settings.server_url``; ``NOTIFIER_TOKEN`` over the
-keyring. No server URL or no token means signed out: no engine (the caller's cache still shows what
-was synced before).
+keyring. No server URL or no token means signed out: no engine (the caller's cache still
+shows what was synced before).
 """
 
 from __future__ import annotations

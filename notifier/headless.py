@@ -1,12 +1,15 @@
 """Headless commands: ``login``, ``logout``, ``tail`` and ``doctor`` (no Qt unless needed).
 
-They use the same parts as the tray app (:func:`notifier.compose.build_engine`, the keyring
-:class:`~notifier.store.secrets.TokenStore`, the cache), so ``notifier tail`` syncs exactly
-like the app and ``notifier doctor`` checks what the app needs.
+They use the same parts as the tray app (:func:`notifier.compose.build_engine` and
+:func:`~notifier.compose.build_backend`, the keyring :class:`~notifier.store.secrets.TokenStore`),
+so ``notifier tail`` syncs exactly like the app and ``notifier doctor`` checks what the app
+needs. ``tail`` keeps its own cache file (``AppPaths.tail_cache_file``): its cursor is what it
+printed, and it prints each change before committing it (at-least-once output).
 
 Everything a test needs to replace is a keyword argument of :func:`run_command` (the token
-store, the environment, the password prompt, the streams); ``main.py`` passes none of them.
-Exit codes: 0 success, 1 a failure the output explains, 2 a usage problem (nothing to do).
+store, the environment, the password prompt, the streams, the timeouts); ``main.py`` passes
+none of them. Exit codes: 0 success, 1 a failure the output explains, 2 a usage problem
+(nothing to do), 3 ``tail`` could not print (its standard output went away).
 """
 
 from __future__ import annotations

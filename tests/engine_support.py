@@ -245,8 +245,8 @@ async def running_engine(
         clock if clock is not None else FakeClock(),
         on_status=lambda s: harness.on_status(s),
         on_change=lambda c: harness.on_change(c),
-        backoff=Backoff(first=0.05, cap=0.3),
-        **{"watchdog_interval": 0.05, **engine_kwargs},  # a test may pass its own
+        # a test may pass its own backoff or watchdog interval
+        **{"backoff": Backoff(first=0.05, cap=0.3), "watchdog_interval": 0.05, **engine_kwargs},
     )
     harness = Harness(engine, cache, backend)
     task = asyncio.create_task(engine.run())
