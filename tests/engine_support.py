@@ -116,7 +116,7 @@ class LogModel:
 # --------------------------------------------------------------------------- engine harness
 
 
-FAST = TransportConfig(ping_interval=0.5, ping_timeout=0.5, connect_timeout=2, request_timeout=5)
+FAST = TransportConfig(ping_interval=0.5, ping_timeout=0.5, connect_timeout=2, read_timeout=5)
 
 
 class FakeClock:

@@ -12,10 +12,8 @@ from datetime import UTC, tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import keyring
-import keyring.backend
 import pytest
-from engine_keyring import MemoryKeyring
+from engine_keyring import MemoryKeyring, installed_memory_keyring
 from helpdesk import Helpdesk
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
@@ -39,13 +37,8 @@ TIMEOUT_S = 20
 
 @pytest.fixture
 def memory_keyring() -> Iterator[MemoryKeyring]:
-    previous: keyring.backend.KeyringBackend = keyring.get_keyring()
-    backend = MemoryKeyring()
-    keyring.set_keyring(backend)
-    try:
+    with installed_memory_keyring() as backend:
         yield backend
-    finally:
-        keyring.set_keyring(previous)
 
 
 def live_controller(

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from notifier.client.rest import RestClient, build_http_client, send
+from notifier.client.rest import HttpSession, RestClient
 from notifier.client.transport import TransportConfig, api_url
 from notifier.core.errors import AuthFailed, ProtocolViolation
 from notifier.core.wire import AgentInfo
@@ -25,10 +25,9 @@ async def request_token(
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> str:
     """POST /auth/token; raises ``AuthFailed`` on wrong credentials, ``ConnectionLost`` etc."""
-    async with build_http_client(config, transport=transport) as client:
+    async with HttpSession(server_url, config, transport=transport) as http:
         try:
-            body: Any = await send(
-                client,
+            body: Any = await http.send(
                 "POST",
                 api_url(server_url, "/auth/token"),
                 json={"username": username, "password": password},
