@@ -418,3 +418,24 @@ def test_reason_is_optional_and_unknown_reasons_are_dropped() -> None:
     assert with_reason.to_json()["reason"] == "customer_reopened"
     assert Notification.parse(notification_json(reason="gossip")).reason is None
     assert "reason" not in Notification.parse(notification_json()).to_json()
+
+
+def test_a_client_reading_its_history_skips_a_bad_item_and_keeps_its_seq() -> None:
+    good = notification_json(seq=3)
+    bad_text = {**notification_json(seq=4), "message": "broken \ud800 text"}
+    bad_type = notification_json(type="like", seq=5)
+    no_seq = {**notification_json(), "seq": "x"}
+    body = {
+        "notifications": [good, bad_text, bad_type, no_seq],
+        "unread_count": 1,
+        "last_seq": 9,
+        "has_more": True,
+    }
+    with pytest.raises(WireError):
+        NotificationPage.parse(body)  # strict unless asked
+    page = NotificationPage.parse(body, skip_bad=True)
+    assert [n.seq for n in page.notifications] == [3]
+    assert [seq for seq, _why in page.skipped] == [4, 5, None]
+    assert all(why for _seq, why in page.skipped)
+    assert page.end_seq == 5  # the next page starts after the skipped ones
+    assert NotificationPage.parse(body | {"notifications": []}).end_seq == 0

@@ -18,6 +18,7 @@ the logging filter in :mod:`notifier.compose` redacts it anywhere else.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from typing import Any
 from urllib.parse import quote
@@ -195,8 +196,13 @@ class RestClient:
         # Decoding and validating 500 notifications takes ~8 ms of CPU: on a worker thread
         # the GUI's event loop gets turns in between (the GIL switches every 5 ms at most).
         page: NotificationPage = await asyncio.to_thread(
-            _parsed, "notification page", NotificationPage.parse, body
+            _parsed,
+            "notification page",
+            functools.partial(NotificationPage.parse, skip_bad=True),
+            body,
         )
+        for seq, why in page.skipped:
+            log.warning("skipped an unreadable notification (seq %s) in the history: %s", seq, why)
         return page
 
     async def _action(self, method: str, path: str, json: Any = None) -> ActionResult:

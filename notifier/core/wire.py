@@ -779,6 +779,17 @@ class NotificationPage:
     unread_count: int
     last_seq: int
     has_more: bool
+    # Client side only (never sent): the items ``parse(skip_bad=True)`` left out, as
+    # (seq or None when unreadable, why), so paging can move past them.
+    skipped: tuple[tuple[int | None, str], ...] = ()
+
+    @property
+    def end_seq(self) -> int:
+        """The highest seq on this page, skipped items included (0 for an empty page): the
+        next page starts after it."""
+        seqs = [n.seq for n in self.notifications[-1:]]
+        seqs += [seq for seq, _why in self.skipped if seq is not None]
+        return max(seqs, default=0)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -789,19 +800,40 @@ class NotificationPage:
         }
 
     @classmethod
-    def parse(cls, raw: str | bytes | JsonObject) -> NotificationPage:
+    def parse(cls, raw: str | bytes | JsonObject, *, skip_bad: bool = False) -> NotificationPage:
+        """Strict by default (any bad item rejects the page, naming it). With ``skip_bad``
+        (the client reading its history) a bad item is left out and listed in ``skipped``,
+        as a bad stream event is: one unreadable notification must not block the others."""
         data = _obj(raw if isinstance(raw, Mapping) else decode_json(raw), "")
         items = _present(data, "notifications", "")
         if not isinstance(items, list):
             raise WireError("invalid_field", "notifications must be a list")
+        notifications: list[Notification] = []
+        skipped: list[tuple[int | None, str]] = []
+        for i, item in enumerate(items):
+            try:
+                notifications.append(Notification.parse(item, f"notifications[{i}]"))
+            except WireError as error:
+                if not skip_bad:
+                    raise
+                skipped.append((_readable_seq(item), str(error)))
         return cls(
-            notifications=tuple(
-                Notification.parse(item, f"notifications[{i}]") for i, item in enumerate(items)
-            ),
+            notifications=tuple(notifications),
             unread_count=_int(data, "unread_count", ""),
             last_seq=_seq(data, "last_seq", ""),
             has_more=_bool(data, "has_more", ""),
+            skipped=tuple(skipped),
         )
+
+
+def _readable_seq(item: object) -> int | None:
+    """The ``seq`` of an item that failed to parse, if that field itself is valid."""
+    if not isinstance(item, Mapping):
+        return None
+    try:
+        return _seq(item, "seq", "")
+    except WireError:
+        return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -415,9 +415,9 @@ class SyncEngine:
             while True:
                 await self._apply_page_in_slices(page)
                 total += len(page.notifications)
-                if not page.has_more or not page.notifications:
+                if not page.has_more or page.end_seq == 0:
                     break
-                if page.notifications[-1].seq <= after_seq:
+                if page.end_seq <= after_seq:
                     raise ProtocolViolation(
                         "loading the notifications did not advance (the server sent the same"
                         " page again)"
@@ -427,7 +427,7 @@ class SyncEngine:
                         "the server's list of notifications did not end after"
                         f" {self._max_history_pages} pages"
                     )
-                after_seq = page.notifications[-1].seq
+                after_seq = page.end_seq
                 page = await self._backend.list_notifications(after_seq, self._page_limit)
                 pages += 1
             log.info("loaded the full history: %d notifications", total)
