@@ -225,7 +225,8 @@ class SocketIOClient:
                 origin=origin,  # type: ignore[arg-type]  # websockets' Origin is a NewType(str)
                 additional_headers=dict(headers),
                 ssl=ssl_context,
-                proxy=config.proxy if config.proxy is not None else True,
+                # The one proxy rule of REST and the stream (TransportConfig.proxy_for).
+                proxy=route.url if (route := config.proxy_for(url)) is not None else None,
                 open_timeout=config.connect_timeout,
                 ping_interval=None,  # Engine.IO's heartbeat instead (see the module docstring)
                 close_timeout=2,

@@ -23,6 +23,7 @@ anything else → ``BackendError`` with ``code`` = the ``exc_type``; no answer �
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -150,6 +151,7 @@ class FrappeRest:
         self.site = site
         self._credentials = credentials
         self._sid: str | None = None
+        self._deadline = config.request_deadline
         headers = {"Accept": "application/json", "User-Agent": "notifier"}
         if site.name:
             headers["X-Frappe-Site-Name"] = site.name
@@ -158,10 +160,11 @@ class FrappeRest:
         self._client = httpx.AsyncClient(
             base_url=site.url,
             headers=headers,
-            timeout=httpx.Timeout(config.request_timeout, connect=config.connect_timeout),
+            timeout=httpx.Timeout(config.read_timeout, connect=config.connect_timeout),
             verify=config.ssl_context(),
-            proxy=config.proxy,
-            trust_env=True,
+            # The one proxy rule of REST and the stream (TransportConfig.proxy_for).
+            proxy=route.url if (route := config.proxy_for(site.url)) is not None else None,
+            trust_env=False,
             transport=transport,
             follow_redirects=False,
         )
@@ -329,9 +332,13 @@ class FrappeRest:
     async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         headers = {"Cookie": f"sid={self._sid}"} if self._sid is not None else None
         try:
-            response = await self._client.request(method, path, headers=headers, **kwargs)
+            # A total deadline, not only one between reads (a trickling answer).
+            async with asyncio.timeout(self._deadline):
+                response = await self._client.request(method, path, headers=headers, **kwargs)
         except httpx.TransportError as error:
             raise ConnectionLost(describe_transport_error(error)) from error
+        except TimeoutError:
+            raise ConnectionLost(f"the site did not answer within {self._deadline:g} s") from None
         log.debug("%s %s → %s", method, path, response.status_code)
         return response
 
