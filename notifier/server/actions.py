@@ -200,7 +200,9 @@ def _reaction_counts(connection: sqlite3.Connection, comment_id: int) -> dict[st
     return {emoji: int(counts[emoji]) for emoji in REACTION_EMOJIS if emoji in counts}
 
 
-def comment_json(connection: sqlite3.Connection, comment_id: int, links: Links) -> dict[str, Any]:
+def comment_json(
+    connection: sqlite3.Connection, comment_id: int, links: Links, *, reactions: bool = True
+) -> dict[str, Any]:
     row = connection.execute(
         "SELECT id, ticket_id, author_id, kind, body, created_at, updated_at FROM comments"
         " WHERE id = ?",
@@ -213,7 +215,7 @@ def comment_json(connection: sqlite3.Connection, comment_id: int, links: Links) 
         "kind": row[3],
         "body": row[4],
         "url": links.comment(row[1], row[0]),
-        "reactions": _reaction_counts(connection, row[0]),
+        "reactions": _reaction_counts(connection, row[0]) if reactions else {},
         "created_at": row[5],
         "updated_at": row[6],
     }
@@ -222,16 +224,24 @@ def comment_json(connection: sqlite3.Connection, comment_id: int, links: Links) 
 def ticket_page(
     connection: sqlite3.Connection, user: User, ticket_id: str, links: Links
 ) -> dict[str, Any]:
-    """Everything the web page shows: the ticket and its comments and replies, in order."""
+    """Everything the web page shows: the ticket and its comments and replies, in order.
+
+    A customer gets the replies only: internal comments (and the @mentions in them) and the
+    agents' reactions are the helpdesk's own business.
+    """
     ticket = _load_ticket(connection, user, ticket_id)
+    only_replies = "" if user.is_agent else " AND kind = 'reply'"
     comment_ids = [
         int(r[0])
         for r in connection.execute(
-            "SELECT id FROM comments WHERE ticket_id = ? ORDER BY id", (ticket.id,)
+            f"SELECT id FROM comments WHERE ticket_id = ?{only_replies} ORDER BY id",  # noqa: S608
+            (ticket.id,),
         )
     ]
     page = ticket_json(connection, ticket, links)
-    page["comments"] = [comment_json(connection, cid, links) for cid in comment_ids]
+    page["comments"] = [
+        comment_json(connection, cid, links, reactions=user.is_agent) for cid in comment_ids
+    ]
     return page
 
 
