@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from typing import Any, Final
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -45,6 +46,10 @@ SESSION_COOKIE: Final = "helpdesk_session"
 # Close codes of the stream (RFC 6455 and the application range).
 CLOSE_POLICY: Final = 1008
 CLOSE_RESET: Final = 4000
+# No request body or stream frame of the protocol nests deeper than 4; anything deeper than
+# this is refused before a handler sees it.
+MAX_JSON_DEPTH: Final = 32
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -83,6 +88,37 @@ class Endpoint:
 
 def api_error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse(wire.ApiError(code=code, message=message).to_json(), status_code=status)
+
+
+def parse_json(raw: str | bytes) -> Any:
+    """:func:`wire.decode_json`, refusing with :class:`wire.WireError` (code
+    ``malformed_json``) what the server could neither store nor answer: nesting deeper than
+    :data:`MAX_JSON_DEPTH` (json's own recursion limit included) and lone surrogates, which are
+    valid JSON escapes but not Unicode text (SQLite and UTF-8 cannot take them)."""
+    try:
+        data = wire.decode_json(raw)
+    except RecursionError:
+        raise wire.WireError("malformed_json", "the JSON is nested too deeply") from None
+    except ValueError as exc:  # an integer over Python's digit limit, if it gets through
+        raise wire.WireError("malformed_json", f"message is not valid JSON: {exc}") from None
+    pending: list[tuple[Any, int]] = [(data, 0)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, str):
+            if not value.isascii() and _SURROGATE.search(value):
+                raise wire.WireError(
+                    "malformed_json", "a string holds a lone surrogate, which is not Unicode text"
+                )
+            continue
+        if not isinstance(value, dict | list):
+            continue
+        if depth >= MAX_JSON_DEPTH:
+            raise wire.WireError(
+                "malformed_json", f"the JSON is nested deeper than {MAX_JSON_DEPTH} levels"
+            )
+        items = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+        pending.extend((item, depth + 1) for item in items)
+    return data
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -155,12 +191,9 @@ class HelpdeskApp:
                 raise ActionError(400, "bad_request", "a JSON object body is required")
             return {}
         try:
-            data = wire.decode_json(raw)
-        except ValueError as exc:
-            # WireError, or json's own ValueError for an integer literal over Python's
-            # 4,300-digit limit, which decode_json lets through.
-            code = exc.code if isinstance(exc, wire.WireError) else "malformed_json"
-            raise ActionError(400, code, str(exc)) from None
+            data = parse_json(raw)
+        except wire.WireError as exc:
+            raise ActionError(400, exc.code, str(exc)) from None
         if not isinstance(data, dict):
             raise ActionError(400, "invalid_field", "the body must be a JSON object")
         return data
@@ -432,7 +465,10 @@ class HelpdeskApp:
         if first["type"] == "websocket.disconnect":
             return
         try:
-            resume = wire.ResumeRequest.parse(first.get("text") or first.get("bytes") or b"")
+            data = parse_json(first.get("text") or first.get("bytes") or b"")
+            if not isinstance(data, dict):
+                raise wire.WireError("invalid_field", "the resume message must be a JSON object")
+            resume = wire.ResumeRequest.parse(data)
         except ValueError as exc:  # WireError, or an integer over Python's digit limit
             await self._send(websocket, wire.ErrorEvent("bad_message", str(exc)))
             await websocket.close(CLOSE_POLICY)
@@ -785,6 +821,7 @@ class HelpdeskApp:
             routes=self.routes(),
             exception_handlers={
                 ActionError: _action_error,
+                ClientDisconnect: _client_gone,
                 HTTPException: _http_error,
                 Exception: _internal_error,
             },
@@ -821,6 +858,13 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = _HTTP_CODES.get(exc.status_code, "error")
     return api_error(exc.status_code, code, str(exc.detail))
+
+
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    # Normal network life (a closed laptop, a killed script), not a server fault: no traceback.
+    # Nobody reads the answer.
+    log.debug("the client hung up during %s %s", request.method, request.url.path)
+    return Response(status_code=400)
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import copy
 import errno
 import os
 import signal
@@ -272,6 +273,13 @@ async def _serve(
 
     bound_url = base_url(sock)
     helpdesk = HelpdeskApp(database, (public_url or bound_url).rstrip("/"))
+    log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    # The server's own records (notifier.server.*) go where uvicorn's go, at the same level.
+    log_config["loggers"]["notifier.server"] = {
+        "handlers": ["default"],
+        "level": log_level.upper(),
+        "propagate": False,
+    }
     config = uvicorn.Config(
         helpdesk.build(),
         ws="websockets-sansio",
@@ -279,6 +287,7 @@ async def _serve(
         ws_ping_interval=ping_interval if ping_interval > 0 else None,
         ws_ping_timeout=ping_interval if ping_interval > 0 else None,
         lifespan="off",
+        log_config=log_config,
         log_level=log_level,
         access_log=False,  # tokens never travel in URLs, but keep logs quiet and small
         timeout_graceful_shutdown=3,
