@@ -34,6 +34,7 @@ from notifier.server import actions, repository, web
 from notifier.server.actions import Links, Outcome
 from notifier.server.db import Database
 from notifier.server.hub import Hub
+from notifier.server.limits import Limits, PasswordPool, SignInGuard
 from notifier.server.repository import ActionError, User
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,8 @@ STREAM_PATH: Final = f"{API}/stream"
 RESUME_TIMEOUT_S: Final = 10.0
 STREAM_BATCH: Final = 500
 SESSION_COOKIE: Final = "helpdesk_session"
+MAX_USERNAME_CHARS: Final = 254
+MAX_PASSWORD_CHARS: Final = 1024
 # Close codes of the stream (RFC 6455 and the application range).
 CLOSE_POLICY: Final = 1008
 CLOSE_RESET: Final = 4000
@@ -145,10 +148,16 @@ def safe_next(target: str | None) -> str:
 class HelpdeskApp:
     """Holds the database, the wake-up hub and the public URL; builds the Starlette app."""
 
-    def __init__(self, database: Database, public_url: str) -> None:
+    def __init__(self, database: Database, public_url: str, limits: Limits | None = None) -> None:
         self.database = database
         self.hub = Hub()
         self.links = Links(public_url)
+        self.limits = limits or Limits()
+        self.sign_ins = SignInGuard(self.limits)
+        self.passwords = PasswordPool(self.limits.password_workers, self.limits.password_queue)
+
+    def close(self) -> None:
+        self.passwords.close()
 
     @property
     def public_url(self) -> str:
@@ -213,12 +222,30 @@ class HelpdeskApp:
 
     # ----------------------------------------------------------------- auth and me
 
-    async def _sign_in(self, username: str, password: str, purpose: str) -> str | None:
-        """A new token for a correct agent username and password, else None."""
+    async def _sign_in(
+        self, request: Request, username: str, password: str, purpose: str
+    ) -> str | None:
+        """A new token for a correct agent username and password, else None.
+
+        Attempts are limited per account and per client address (429), and the password check
+        runs in the small bounded :class:`PasswordPool` (503 when full), never on the database
+        thread or the event loop, so sign-ins cannot starve the streams.
+        """
+        if len(username) > MAX_USERNAME_CHARS or len(password) > MAX_PASSWORD_CHARS:
+            raise ActionError(
+                400,
+                "invalid_field",
+                f"username and password have at most {MAX_USERNAME_CHARS} and "
+                f"{MAX_PASSWORD_CHARS} characters",
+            )
+        account = username.lower()  # usernames compare case-insensitively
+        address = request.client.host if request.client else ""
+        self.sign_ins.begin(account, address)
         record = await self.database.run(repository.password_record, username)
-        user = await asyncio.to_thread(repository.verify_password, record, password)
+        user = await self.passwords.run(repository.verify_password, record, password)
         if user is None:
             return None
+        self.sign_ins.succeeded(account, address)
         return await self.database.run(repository.create_token, user.id, purpose)
 
     async def issue_token(self, request: Request) -> Response:
@@ -226,7 +253,7 @@ class HelpdeskApp:
         username, password = data.get("username"), data.get("password")
         if not isinstance(username, str) or not isinstance(password, str):
             raise ActionError(400, "invalid_field", "username and password must be strings")
-        token = await self._sign_in(username, password, "api")
+        token = await self._sign_in(request, username, password, "api")
         if token is None:
             raise ActionError(401, "unauthorized", "wrong username or password")
         return JSONResponse({"token": token})
@@ -369,7 +396,16 @@ class HelpdeskApp:
     async def login(self, request: Request) -> Response:
         form = web.parse_form(await self._body(request))
         target = safe_next(form.get("next"))
-        token = await self._sign_in(form.get("username", ""), form.get("password", ""), "session")
+        try:
+            token = await self._sign_in(
+                request, form.get("username", ""), form.get("password", ""), "session"
+            )
+        except ActionError as exc:  # too many attempts, busy, a 2 KB username
+            return HTMLResponse(
+                web.login_page(target, exc.message),
+                status_code=exc.status,
+                headers=_retry_after(exc),
+            )
         if token is None:
             return HTMLResponse(
                 web.login_page(target, "Wrong username or password."), status_code=401
@@ -837,9 +873,15 @@ async def _drain_client_frames(websocket: WebSocket) -> None:
             return
 
 
+def _retry_after(exc: ActionError) -> dict[str, str]:
+    return {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else {}
+
+
 async def _action_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ActionError)
-    return api_error(exc.status, exc.code, exc.message)
+    response = api_error(exc.status, exc.code, exc.message)
+    response.headers.update(_retry_after(exc))
+    return response
 
 
 _HTTP_CODES: Final = {

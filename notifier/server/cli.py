@@ -29,12 +29,14 @@ import socket
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from notifier.server import repository
 from notifier.server.db import Database, DatabaseError, connect
+from notifier.server.limits import Limits
 from notifier.server.repository import ActionError
 
 if TYPE_CHECKING:
@@ -76,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=20.0,
         help="seconds between WebSocket keepalive pings (the pong timeout is the same)",
     )
+    _limit_options(serve)
 
     agent = add("add-agent", "create an agent and print a new API token")
     agent.add_argument("username")
@@ -120,6 +123,27 @@ def _server_options(parser: argparse.ArgumentParser, default_port: int) -> None:
         choices=["critical", "error", "warning", "info", "debug"],
         help="server log level (stderr)",
     )
+
+
+def _limit_options(parser: argparse.ArgumentParser) -> None:
+    """One flag per :class:`Limits` field (docs/server.md lists them)."""
+    limits = parser.add_argument_group("limits (0 turns a count limit off)")
+    for item in fields(Limits):
+        limits.add_argument(
+            item.metadata["flag"],
+            dest=item.name,
+            type=type(item.default),
+            default=item.default,
+            metavar="S" if isinstance(item.default, float) else "N",
+            help=f"{item.metadata['help']} (default {item.default:g})",
+        )
+
+
+def limits_from(args: argparse.Namespace) -> Limits:
+    try:
+        return Limits(**{item.name: getattr(args, item.name) for item in fields(Limits)})
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -221,6 +245,7 @@ def serve(args: argparse.Namespace) -> int:
         public_url=public_url,
         ping_interval=args.ping_interval,
         log_level=args.log_level,
+        limits=limits_from(args),
     )
     return 0
 
@@ -234,6 +259,7 @@ def run_server(
     ping_interval: float,
     log_level: str,
     on_started: Callable[[HelpdeskApp], Awaitable[None]] | None = None,
+    limits: Limits | None = None,
 ) -> None:
     """Open the database, bind, serve until SIGINT/SIGTERM. Blocks."""
     database = Database(db_path)
@@ -242,7 +268,9 @@ def run_server(
         sock = bind_socket(host, port)
         try:
             _install_exit_on_sigterm()
-            asyncio.run(_serve(database, sock, public_url, ping_interval, log_level, on_started))
+            asyncio.run(
+                _serve(database, sock, public_url, ping_interval, log_level, on_started, limits)
+            )
         finally:
             sock.close()
     finally:
@@ -265,6 +293,7 @@ async def _serve(
     ping_interval: float,
     log_level: str,
     on_started: Callable[[HelpdeskApp], Awaitable[None]] | None,
+    limits: Limits | None,
 ) -> None:
     import uvicorn
 
@@ -272,7 +301,7 @@ async def _serve(
     from notifier.server.app import HelpdeskApp
 
     bound_url = base_url(sock)
-    helpdesk = HelpdeskApp(database, (public_url or bound_url).rstrip("/"))
+    helpdesk = HelpdeskApp(database, (public_url or bound_url).rstrip("/"), limits)
     log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
     # The server's own records (notifier.server.*) go where uvicorn's go, at the same level.
     log_config["loggers"]["notifier.server"] = {
@@ -301,7 +330,10 @@ async def _serve(
                 if on_started is not None:
                     await on_started(helpdesk)
 
-    await _Server(config).serve(sockets=[sock])
+    try:
+        await _Server(config).serve(sockets=[sock])
+    finally:
+        helpdesk.close()
 
 
 def write_atomically(path: Path, text: str) -> None:

@@ -39,11 +39,14 @@ _SCRYPT_N: Final = 2**14
 class ActionError(Exception):
     """A request the helpdesk refuses; the app turns it into an ``ApiError`` with ``status``."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, *, retry_after: int | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.retry_after = retry_after  # seconds, sent as Retry-After (429, 503)
 
 
 def not_found(what: str) -> ActionError:
