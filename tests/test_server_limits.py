@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -14,7 +15,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpdesk import Helpdesk
+from helpdesk import (
+    ClientConnection,
+    Helpdesk,
+    connect_stream,
+    receive_json,
+    receive_until,
+    running,
+)
+from websockets.exceptions import ConnectionClosed
 
 from notifier.core import wire
 
@@ -204,3 +213,138 @@ def test_every_limit_flag_is_documented_with_its_default() -> None:
         assert f"| `{item.metadata['flag']} " in docs, item.name
         row = docs.split(f"| `{item.metadata['flag']} ", 1)[1].split("\n", 1)[0]
         assert f"| {item.default:g} |" in row, (item.name, row)
+
+
+async def open_stream(hd: Helpdesk, token: str, resume: bool) -> ClientConnection:
+    ws = await connect_stream(hd.url, token)
+    await receive_json(ws)  # hello
+    if resume:
+        await ws.send(json.dumps({"type": "resume", "after_seq": 0}))
+        await receive_until(ws, "unread_count")
+    return ws
+
+
+async def closed_with(ws: ClientConnection) -> tuple[int | None, str | None]:
+    with pytest.raises(ConnectionClosed):
+        async with asyncio.timeout(10):
+            while True:
+                await ws.recv()
+    return ws.close_code, ws.close_reason
+
+
+def test_one_stream_too_many_on_a_token_closes_the_oldest_with_4001(
+    make_helpdesk: MakeHelpdesk,
+) -> None:
+    hd = make_helpdesk("--max-streams-per-token", "2")
+    username, agent = hd.new_agent("many", password=PASSWORD)
+    _, colleague = hd.new_agent("manyc")
+    ticket = colleague.create_ticket("Streams", "")
+    with httpx.Client(base_url=hd.url, trust_env=False) as client:
+        other_token = client.post(
+            "/api/v1/auth/token", json={"username": username, "password": PASSWORD}
+        ).json()["token"]
+
+    async def scenario() -> None:
+        async with asyncio.timeout(40):
+            waiting = await open_stream(hd, agent.token, resume=False)  # before its resume
+            live = await open_stream(hd, agent.token, resume=True)
+            third = await open_stream(hd, agent.token, resume=True)
+            code, reason = await closed_with(waiting)
+            assert code == 4001 and reason is not None and "more than 2 streams" in reason
+            fourth = await open_stream(hd, agent.token, resume=True)
+            assert (await closed_with(live))[0] == 4001
+            # Another token of the same agent has its own allowance.
+            elsewhere = await open_stream(hd, other_token, resume=True)
+            colleague.comment(ticket["id"], f"@{username} still here?")
+            for ws in (third, fourth, elsewhere):
+                frames = await receive_until(ws, "unread_count")
+                assert frames[0]["type"] == "notification"
+                await ws.close()
+
+    asyncio.run(scenario())
+    assert_clean_log(hd)
+
+
+def host_and_port(hd: Helpdesk) -> tuple[str, int]:
+    host, port = hd.url.removeprefix("http://").rsplit(":", 1)
+    return host, int(port)
+
+
+def closed_by_server(sock: socket.socket, within_s: float, trickle: bytes = b"") -> float:
+    """Seconds until the server closed ``sock`` (sending ``trickle`` every 0.2 s meanwhile);
+    fails the test if it stays open ``within_s``."""
+    started = time.monotonic()
+    sock.settimeout(0.2)
+    while time.monotonic() - started < within_s:
+        try:
+            if trickle:
+                sock.sendall(trickle)
+            if sock.recv(1024) == b"":
+                return time.monotonic() - started
+        except TimeoutError:
+            continue
+        except (ConnectionResetError, BrokenPipeError):
+            return time.monotonic() - started
+    pytest.fail(f"the server kept the connection open for {within_s} s")
+
+
+def test_connections_without_complete_headers_are_closed_after_the_header_timeout(
+    make_helpdesk: MakeHelpdesk,
+) -> None:
+    hd = make_helpdesk("--header-timeout", "1")
+    address = host_and_port(hd)
+    with socket.create_connection(address) as idle:
+        assert closed_by_server(idle, within_s=8) >= 0.8
+    with socket.create_connection(address) as slow:
+        slow.sendall(b"GET /api/v1/me HTTP/1.1\r\nHost: x\r\n")
+        assert closed_by_server(slow, within_s=8, trickle=b"X-Slow: y\r\n") >= 0.8
+    # A real client is not affected, nor is a stream that outlives the deadline.
+    username, agent = hd.new_agent("quick")
+    _, colleague = hd.new_agent("quickc")
+    ticket = colleague.create_ticket("Deadline", "")
+
+    async def stream_outlives_the_deadline() -> None:
+        async with asyncio.timeout(20):
+            ws = await open_stream(hd, agent.token, resume=True)
+            await asyncio.sleep(1.5)
+            colleague.comment(ticket["id"], f"@{username} after the deadline")
+            frames = await receive_until(ws, "unread_count")
+            assert frames[0]["notification"]["message"] == f"@{username} after the deadline"
+            await ws.close()
+
+    asyncio.run(stream_outlives_the_deadline())
+    assert agent.request("GET", "/api/v1/me").status_code == 200
+    assert_clean_log(hd)
+
+
+def test_a_body_that_never_ends_gets_408(make_helpdesk: MakeHelpdesk) -> None:
+    hd = make_helpdesk("--body-timeout", "1")
+    with socket.create_connection(host_and_port(hd), timeout=10) as sock:
+        sock.sendall(
+            b"POST /api/v1/auth/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b'Content-Length: 100\r\n\r\n{"username": '
+        )
+        answer = b""
+        while b'"request_timeout"' not in answer and (chunk := sock.recv(4096)):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 408 "), answer
+    assert b'"request_timeout"' in answer
+    assert_clean_log(hd)
+
+
+@pytest.mark.skipif(not Path("/proc/self/limits").exists(), reason="reads /proc/PID/limits")
+def test_the_soft_file_limit_is_raised_to_the_hard_one(tmp_path: Path) -> None:
+    import resource
+
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY and hard <= 64:
+        pytest.skip(f"the hard limit ({hard}) leaves nothing to raise")
+    lowered = ("sh", "-c", 'ulimit -Sn 64 && exec "$0" "$@"')
+    with running(Helpdesk(tmp_path / "nofile", command_prefix=lowered)) as hd:
+        line = next(
+            line
+            for line in Path(f"/proc/{hd.pid}/limits").read_text().splitlines()
+            if line.startswith("Max open files")
+        )
+    soft, hard_seen = line.split()[3:5]
+    assert soft == hard_seen != "64", line

@@ -33,7 +33,7 @@ from notifier.core import wire
 from notifier.server import actions, repository, web
 from notifier.server.actions import Links, Outcome
 from notifier.server.db import Database
-from notifier.server.hub import Hub
+from notifier.server.hub import Hub, OpenStreams
 from notifier.server.limits import Limits, PasswordPool, SignInGuard
 from notifier.server.repository import ActionError, User
 
@@ -49,6 +49,7 @@ MAX_PASSWORD_CHARS: Final = 1024
 # Close codes of the stream (RFC 6455 and the application range).
 CLOSE_POLICY: Final = 1008
 CLOSE_RESET: Final = 4000
+CLOSE_TOO_MANY_STREAMS: Final = 4001
 # No request body or stream frame of the protocol nests deeper than 4; anything deeper than
 # this is refused before a handler sees it.
 MAX_JSON_DEPTH: Final = 32
@@ -151,6 +152,7 @@ class HelpdeskApp:
     def __init__(self, database: Database, public_url: str, limits: Limits | None = None) -> None:
         self.database = database
         self.hub = Hub()
+        self.streams = OpenStreams()
         self.links = Links(public_url)
         self.limits = limits or Limits()
         self.sign_ins = SignInGuard(self.limits)
@@ -184,13 +186,21 @@ class HelpdeskApp:
             raise ActionError(413, "too_large", f"the body exceeds {wire.MAX_FRAME_BYTES} bytes")
         chunks: list[bytes] = []
         size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > wire.MAX_FRAME_BYTES:
-                raise ActionError(
-                    413, "too_large", f"the body exceeds {wire.MAX_FRAME_BYTES} bytes"
-                )
-            chunks.append(chunk)
+        try:
+            async with asyncio.timeout(self.limits.body_timeout_s or None):
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > wire.MAX_FRAME_BYTES:
+                        raise ActionError(
+                            413, "too_large", f"the body exceeds {wire.MAX_FRAME_BYTES} bytes"
+                        )
+                    chunks.append(chunk)
+        except TimeoutError:
+            raise ActionError(
+                408,
+                "request_timeout",
+                f"the body did not arrive within {self.limits.body_timeout_s:g} s",
+            ) from None
         return b"".join(chunks)
 
     async def _json(self, request: Request, *, required: bool = True) -> dict[str, Any]:
@@ -479,8 +489,28 @@ class HelpdeskApp:
             )
             return
         await websocket.accept()
-        with contextlib.suppress(WebSocketDisconnect, OSError):
-            await self._serve_stream(websocket, user)
+        assert token is not None
+        token_hash = repository.hash_token(token)
+        serving = asyncio.create_task(self._serve_stream(websocket, user))
+        with (
+            contextlib.suppress(WebSocketDisconnect, OSError),
+            self.streams.track(token_hash, serving) as this,
+        ):
+            if self.limits.streams_per_token:
+                self.streams.end_oldest(
+                    token_hash,
+                    self.limits.streams_per_token,
+                    CLOSE_TOO_MANY_STREAMS,
+                    f"more than {self.limits.streams_per_token} streams on this token;"
+                    " the oldest was closed",
+                )
+            try:
+                await serving
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if this.close_code is None or (current is not None and current.cancelling()):
+                    raise  # the server is stopping, not ending this stream
+                await websocket.close(this.close_code, this.close_reason)
 
     async def _send(self, websocket: WebSocket, event: Any) -> None:
         await websocket.send_text(wire.encode_json(event.to_json()))

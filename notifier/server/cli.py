@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import copy
 import errno
 import os
@@ -262,6 +263,7 @@ def run_server(
     limits: Limits | None = None,
 ) -> None:
     """Open the database, bind, serve until SIGINT/SIGTERM. Blocks."""
+    raise_file_limit()
     database = Database(db_path)
     database.open()
     try:
@@ -275,6 +277,22 @@ def run_server(
             sock.close()
     finally:
         database.close()
+
+
+def raise_file_limit() -> None:
+    """Raise the soft limit of open files to the hard one: every stream holds a socket, and
+    the usual soft default (1,024) would refuse connections long before the machine must."""
+    try:
+        import resource
+    except ImportError:  # Windows: no such limit
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    # An unlimited hard limit cannot be the soft one everywhere (macOS caps it); 65,536 can.
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 65_536)
+    if soft == resource.RLIM_INFINITY or soft >= target:
+        return
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 def _install_exit_on_sigterm() -> None:
@@ -299,6 +317,9 @@ async def _serve(
 
     from notifier.core.wire import MAX_FRAME_BYTES
     from notifier.server.app import HelpdeskApp
+    from notifier.server.http_protocol import with_header_deadline
+
+    limits = limits or Limits()
 
     bound_url = base_url(sock)
     helpdesk = HelpdeskApp(database, (public_url or bound_url).rstrip("/"), limits)
@@ -311,6 +332,7 @@ async def _serve(
     }
     config = uvicorn.Config(
         helpdesk.build(),
+        http=with_header_deadline(limits.header_timeout_s),
         ws="websockets-sansio",
         ws_max_size=MAX_FRAME_BYTES,
         ws_ping_interval=ping_interval if ping_interval > 0 else None,

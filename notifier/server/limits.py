@@ -56,6 +56,15 @@ class Limits:
     password_queue: int = _limit(
         32, "--password-queue", "sign-ins waiting for a password thread before 503"
     )
+    streams_per_token: int = _limit(
+        8, "--max-streams-per-token", "open streams per token; one more closes the oldest (4001)"
+    )
+    header_timeout_s: float = _limit(
+        10.0, "--header-timeout", "seconds a connection may take to send a request's headers"
+    )
+    body_timeout_s: float = _limit(
+        30.0, "--body-timeout", "seconds a request may take to send its body, then 408"
+    )
 
     def __post_init__(self) -> None:
         for item in fields(self):
