@@ -348,3 +348,34 @@ def test_the_soft_file_limit_is_raised_to_the_hard_one(tmp_path: Path) -> None:
         )
     soft, hard_seen = line.split()[3:5]
     assert soft == hard_seen != "64", line
+
+
+def test_a_customers_tickets_and_replies_are_rate_limited(make_helpdesk: MakeHelpdesk) -> None:
+    hd = make_helpdesk("--customer-writes", "3", "--customer-window", "60")
+    _, agent = hd.new_agent("calm")
+    _, flooder = hd.new_customer("flood")
+    _, neighbour = hd.new_customer("calm")
+    ticket = flooder.create_ticket("Flood", "1")  # write 1
+    # A write that fails does not count.
+    assert (
+        flooder.request("POST", "/api/v1/tickets/999999/replies", json={"body": "x"}).status_code
+        == 404
+    )
+    flooder.reply(ticket["id"], "2")
+    flooder.reply(ticket["id"], "3")
+    for method, path, body in (
+        ("POST", f"/api/v1/tickets/{ticket['id']}/replies", {"body": "4"}),
+        ("POST", "/api/v1/tickets", {"subject": "again"}),
+        ("POST", f"/api/v1/tickets/{ticket['id']}/reopen", {"body": "5"}),
+    ):
+        refused = flooder.request(method, path, json=body)
+        assert refused.status_code == 429, path
+        assert 1 <= retry_after(refused) <= 60
+        assert wire.ApiError.parse(refused.content).code == "rate_limited"
+    # Only the flooder is slowed down: other customers and agents are not.
+    neighbour.reply(neighbour.create_ticket("Mine", "")["id"], "fine")
+    for n in range(5):
+        agent.comment(ticket["id"], f"note {n}")
+    page = agent.request("GET", f"/api/v1/tickets/{ticket['id']}").json()
+    assert [c["body"] for c in page["comments"] if c["kind"] == "reply"] == ["2", "3"]
+    assert_clean_log(hd)

@@ -109,6 +109,26 @@ def test_paging_by_seq(shared_helpdesk: Helpdesk) -> None:
         assert error_of(response).code == "invalid_field"
 
 
+def test_a_tickets_comments_are_paged(shared_helpdesk: Helpdesk) -> None:
+    _, agent = shared_helpdesk.new_agent("pager")
+    ticket = agent.create_ticket("Long thread", "")
+    ids = [agent.comment(ticket["id"], f"comment {n}")["id"] for n in range(5)]
+    url = f"/api/v1/tickets/{ticket['id']}"
+    everything = agent.request("GET", url).json()
+    assert [c["id"] for c in everything["comments"]] == ids
+    assert everything["has_more_comments"] is False
+    first = agent.request("GET", f"{url}?limit=2").json()
+    assert [c["id"] for c in first["comments"]] == ids[:2] and first["has_more_comments"]
+    rest = agent.request("GET", f"{url}?after={ids[1]}&limit=3").json()
+    assert [c["id"] for c in rest["comments"]] == ids[2:] and not rest["has_more_comments"]
+    viewed = agent.request("POST", f"{url}/view?after={ids[3]}").json()
+    assert [c["id"] for c in viewed["comments"]] == ids[4:]
+    for query in ("limit=0", "limit=501", "after=-1", "limit=x", f"after={'9' * 30}"):
+        response = agent.request("GET", f"{url}?{query}")
+        assert response.status_code == 400, query
+        assert error_of(response).code == "invalid_field"
+
+
 def test_read_unread_are_idempotent_and_report_changes(shared_helpdesk: Helpdesk) -> None:
     agent, ids = agent_with_notifications(shared_helpdesk, 2)
 

@@ -122,3 +122,21 @@ def test_sign_out_ends_the_session(shared_helpdesk: Helpdesk, browser: httpx.Cli
     assert browser.get("/").status_code == 200
     assert browser.post("/logout").status_code == 303
     assert browser.get(f"/tickets/{ticket['id']}").status_code == 303
+
+
+def test_ticket_page_pages_long_threads(shared_helpdesk: Helpdesk, browser: httpx.Client) -> None:
+    username, agent, ticket = agent_and_ticket(shared_helpdesk)
+    ids = [agent.comment(ticket["id"], f"comment {n}")["id"] for n in range(3)]
+    sign_in(browser, username)
+    first = browser.get(f"/tickets/{ticket['id']}?limit=2").text
+    assert f'id="comment-{ids[1]}"' in first and f'id="comment-{ids[2]}"' not in first
+    later = f'href="/tickets/{ticket["id"]}?after={ids[1]}"'
+    assert later in first
+    second = browser.get(f"/tickets/{ticket['id']}?after={ids[1]}").text
+    assert f'id="comment-{ids[2]}"' in second and f'id="comment-{ids[0]}"' not in second
+    assert f'href="/tickets/{ticket["id"]}"' in second  # back to the first comment
+    assert "Later comments" not in second
+    # By default the page holds up to 500 comments, so a notification's #comment-N anchor
+    # is on it.
+    assert "Later comments" not in browser.get(f"/tickets/{ticket['id']}").text
+    assert browser.get(f"/tickets/{ticket['id']}?limit=501").status_code == 400

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -34,7 +34,13 @@ from notifier.server import actions, repository, web
 from notifier.server.actions import Links, Outcome
 from notifier.server.db import Database
 from notifier.server.hub import Hub, OpenStreams
-from notifier.server.limits import Limits, PasswordPool, SignInGuard
+from notifier.server.limits import (
+    Limits,
+    PasswordPool,
+    SignInGuard,
+    SlidingWindow,
+    rate_limited,
+)
 from notifier.server.repository import ActionError, User
 
 log = logging.getLogger(__name__)
@@ -156,6 +162,9 @@ class HelpdeskApp:
         self.links = Links(public_url)
         self.limits = limits or Limits()
         self.sign_ins = SignInGuard(self.limits)
+        self.customer_writes = SlidingWindow(
+            self.limits.customer_writes, self.limits.customer_window_s
+        )
         self.passwords = PasswordPool(self.limits.password_workers, self.limits.password_queue)
 
     def close(self) -> None:
@@ -229,6 +238,31 @@ class HelpdeskApp:
         if not (raw.isascii() and raw.isdigit() and len(raw) <= 19) or not low <= int(raw) <= high:
             raise ActionError(400, "invalid_field", f"{name} must be an integer {low}..{high}")
         return int(raw)
+
+    @contextlib.contextmanager
+    def _counted_write(self, user: User) -> Iterator[None]:
+        """Counts a customer's write (ticket, reply, reopening) against their limit: 429 when
+        it is reached. Counted before the action runs (parallel requests cannot slip past)
+        and taken back when the action fails. Agents are not limited."""
+        if user.is_agent:
+            yield
+            return
+        key = str(user.id)
+        wait = self.customer_writes.wait(key)
+        if wait > 0:
+            raise rate_limited(wait, "too many tickets and replies at once; try again later")
+        self.customer_writes.add(key)
+        try:
+            yield
+        except BaseException:
+            self.customer_writes.take_back(key)
+            raise
+
+    def _comments_page(self, request: Request, default_limit: int) -> actions.CommentsPage:
+        return actions.CommentsPage(
+            after=self._int_query(request, "after", 0, 0, repository.MAX_SEQ),
+            limit=self._int_query(request, "limit", default_limit, 1, actions.COMMENTS_PAGE_MAX),
+        )
 
     # ----------------------------------------------------------------- auth and me
 
@@ -337,7 +371,8 @@ class HelpdeskApp:
     async def create_ticket(self, request: Request) -> Response:
         user = await self._user(request)
         data = await self._json(request)
-        outcome = await self.database.run(actions.create_ticket, user, data, self.links)
+        with self._counted_write(user):
+            outcome = await self.database.run(actions.create_ticket, user, data, self.links)
         return self._done(outcome, 201)
 
     async def _ticket_action(
@@ -347,14 +382,21 @@ class HelpdeskApp:
         *,
         body: bool = True,
         status: int = 200,
+        extra: Callable[[Request], object] | None = None,
+        customer_write: bool = False,
     ) -> Response:
+        """Run ``function(user, id, [body,] links, [extra(request)])`` and answer with it;
+        ``customer_write`` counts it against a customer's limit (:meth:`_counted_write`)."""
         user = await self._user(request)
         ticket_id = request.path_params["id"]
+        args: list[object] = [user, ticket_id]
         if body:
-            data = await self._json(request, required=False)
-            outcome = await self.database.run(function, user, ticket_id, data, self.links)
-        else:
-            outcome = await self.database.run(function, user, ticket_id, self.links)
+            args.append(await self._json(request, required=False))
+        args.append(self.links)
+        if extra is not None:
+            args.append(extra(request))
+        with self._counted_write(user) if customer_write else contextlib.nullcontext():
+            outcome = await self.database.run(function, *args)
         return self._done(outcome, status)
 
     async def assign(self, request: Request) -> Response:
@@ -364,21 +406,27 @@ class HelpdeskApp:
         return await self._ticket_action(request, actions.comment, status=201)
 
     async def reply(self, request: Request) -> Response:
-        return await self._ticket_action(request, actions.reply, status=201)
+        return await self._ticket_action(request, actions.reply, status=201, customer_write=True)
 
     async def resolve(self, request: Request) -> Response:
         return await self._ticket_action(request, actions.resolve, body=False)
 
     async def reopen(self, request: Request) -> Response:
-        return await self._ticket_action(request, actions.reopen)
+        return await self._ticket_action(request, actions.reopen, customer_write=True)
 
     async def view(self, request: Request) -> Response:
-        return await self._ticket_action(request, actions.view, body=False)
+        return await self._ticket_action(
+            request,
+            actions.view,
+            body=False,
+            extra=lambda r: self._comments_page(r, actions.COMMENTS_PAGE_DEFAULT),
+        )
 
     async def get_ticket(self, request: Request) -> Response:
         user = await self._user(request)
+        comments = self._comments_page(request, actions.COMMENTS_PAGE_DEFAULT)
         page = await self.database.run(
-            actions.ticket_page, user, request.path_params["id"], self.links
+            actions.ticket_page, user, request.path_params["id"], self.links, comments
         )
         return JSONResponse(page)
 
@@ -450,13 +498,16 @@ class HelpdeskApp:
         if user is None:
             return self._to_login(request)
         try:
+            # The page shows the most a request may ask for: a notification's link
+            # (#comment-N) is then on the first page for any thread of a usual length.
+            comments = self._comments_page(request, actions.COMMENTS_PAGE_MAX)
             outcome = await self.database.run(
-                actions.view, user, request.path_params["id"], self.links
+                actions.view, user, request.path_params["id"], self.links, comments
             )
         except ActionError as exc:
             return HTMLResponse(web.error_page(exc.message), status_code=exc.status)
         self.hub.wake(outcome.woken)
-        return HTMLResponse(web.ticket_page(outcome.body))
+        return HTMLResponse(web.ticket_page(outcome.body, comments.after))
 
     async def comment_web(self, request: Request) -> Response:
         user = await self._session_user(request)

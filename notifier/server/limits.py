@@ -65,6 +65,12 @@ class Limits:
     body_timeout_s: float = _limit(
         30.0, "--body-timeout", "seconds a request may take to send its body, then 408"
     )
+    customer_writes: int = _limit(
+        30, "--customer-writes", "tickets, replies and reopenings per customer in the window"
+    )
+    customer_window_s: float = _limit(
+        60.0, "--customer-window", "seconds over which a customer's writes are counted"
+    )
 
     def __post_init__(self) -> None:
         for item in fields(self):

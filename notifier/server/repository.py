@@ -529,8 +529,10 @@ def _mark(connection: sqlite3.Connection, agent_id: int, ids: list[int], read: b
     """Set ``read`` on ``ids`` (all currently in the other state) and log it; in a transaction."""
     if not ids:
         return 0
-    connection.executemany(
-        "UPDATE notifications SET read = ? WHERE id = ?", [(int(read), i) for i in ids]
+    # One statement for any number of ids (viewing a ticket must not cost one per notification).
+    connection.execute(
+        "UPDATE notifications SET read = ? WHERE id IN (SELECT value FROM json_each(?))",
+        (int(read), json.dumps(ids)),
     )
     for chunk in _chunks([str(i) for i in ids]):
         append_event(connection, agent_id, "read_state", {"ids": chunk, "read": read})

@@ -74,7 +74,9 @@ def _who(person: dict[str, Any] | None) -> str:
     return html.escape(person["name"]) if person else "nobody"
 
 
-def ticket_page(ticket: dict[str, Any]) -> str:
+def ticket_page(ticket: dict[str, Any], after: int = 0) -> str:
+    """The ticket and the page of comments in ``ticket`` (after comment id ``after``), with
+    links to the first page and the next one."""
     parts = [
         f"<h1>{html.escape(ticket['subject'])}</h1>",
         f"<p><span class=status>{html.escape(ticket['status'])}</span>",
@@ -95,4 +97,10 @@ def ticket_page(ticket: dict[str, Any]) -> str:
             + (f"<div class=meta>{reactions}</div>" if reactions else "")
             + "</div>"
         )
+    here = f"/tickets/{html.escape(ticket['id'])}"
+    if after:
+        parts.insert(4, f'<p class=meta><a href="{here}">From the first comment</a></p>')
+    if ticket.get("has_more_comments"):
+        last = html.escape(ticket["comments"][-1]["id"])
+        parts.append(f'<p class=meta><a href="{here}?after={last}">Later comments</a></p>')
     return _page(f"{ticket['subject']} · helpdesk", "".join(parts))
