@@ -8,51 +8,17 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-from helpdesk import (
-    ClientConnection,
-    Helpdesk,
-    connect_stream,
-    receive_json,
-    receive_until,
-    running,
-)
-from websockets.exceptions import ConnectionClosed
+from helpdesk import Helpdesk, MakeHelpdesk, close_of, open_stream, receive_until, running
 
 from notifier.core import wire
 
 PASSWORD = "correct horse"
-MakeHelpdesk = Callable[..., Helpdesk]
-
-
-@pytest.fixture
-def make_helpdesk(tmp_path: Path) -> Iterator[MakeHelpdesk]:
-    """``make_helpdesk(*flags)`` starts a helpdesk with those extra flags (stopped at the end)."""
-    started: list[Helpdesk] = []
-
-    def make(*flags: str) -> Helpdesk:
-        server = Helpdesk(tmp_path / f"helpdesk{len(started)}", extra_args=flags)
-        started.append(server)
-        server.start()
-        return server
-
-    try:
-        yield make
-    finally:
-        for server in started:
-            server.stop()
-
-
-def assert_clean_log(hd: Helpdesk) -> None:
-    log = hd.log_text()
-    for word in ("Traceback", "ERROR", "unhandled"):
-        assert word not in log, log
 
 
 @dataclass(frozen=True)
@@ -154,7 +120,7 @@ def test_a_burst_of_wrong_passwords_gets_429s_and_other_agents_stay_fast(
         # ... while other accounts from the same address still sign in.
         other = client.post("/api/v1/auth/token", json={"username": "other", "password": PASSWORD})
         assert other.status_code == 200
-    assert_clean_log(helpdesk)
+    helpdesk.assert_clean_log()
 
 
 def test_failed_sign_ins_are_limited_per_address_and_forgotten_after_the_window(
@@ -174,7 +140,7 @@ def test_failed_sign_ins_are_limited_per_address_and_forgotten_after_the_window(
         time.sleep(retry_after(refused) + 0.2)
         good = client.post("/api/v1/auth/token", json={"username": "dora", "password": PASSWORD})
         assert good.status_code == 200
-    assert_clean_log(hd)
+    hd.assert_clean_log()
 
 
 def test_sign_ins_beyond_the_password_pool_get_503(make_helpdesk: MakeHelpdesk) -> None:
@@ -189,7 +155,7 @@ def test_sign_ins_beyond_the_password_pool_get_503(make_helpdesk: MakeHelpdesk) 
         if response.status_code == 503:
             assert retry_after(response) == 1
             assert wire.ApiError.parse(response.content).code == "busy"
-    assert_clean_log(hd)
+    hd.assert_clean_log()
 
 
 def test_oversized_credentials_are_refused_without_hashing(helpdesk: Helpdesk) -> None:
@@ -215,23 +181,6 @@ def test_every_limit_flag_is_documented_with_its_default() -> None:
         assert f"| {item.default:g} |" in row, (item.name, row)
 
 
-async def open_stream(hd: Helpdesk, token: str, resume: bool) -> ClientConnection:
-    ws = await connect_stream(hd.url, token)
-    await receive_json(ws)  # hello
-    if resume:
-        await ws.send(json.dumps({"type": "resume", "after_seq": 0}))
-        await receive_until(ws, "unread_count")
-    return ws
-
-
-async def closed_with(ws: ClientConnection) -> tuple[int | None, str | None]:
-    with pytest.raises(ConnectionClosed):
-        async with asyncio.timeout(10):
-            while True:
-                await ws.recv()
-    return ws.close_code, ws.close_reason
-
-
 def test_one_stream_too_many_on_a_token_closes_the_oldest_with_4001(
     make_helpdesk: MakeHelpdesk,
 ) -> None:
@@ -246,15 +195,15 @@ def test_one_stream_too_many_on_a_token_closes_the_oldest_with_4001(
 
     async def scenario() -> None:
         async with asyncio.timeout(40):
-            waiting = await open_stream(hd, agent.token, resume=False)  # before its resume
-            live = await open_stream(hd, agent.token, resume=True)
-            third = await open_stream(hd, agent.token, resume=True)
-            code, reason = await closed_with(waiting)
-            assert code == 4001 and reason is not None and "more than 2 streams" in reason
-            fourth = await open_stream(hd, agent.token, resume=True)
-            assert (await closed_with(live))[0] == 4001
+            waiting = await open_stream(hd.url, agent.token, resume=False)  # before its resume
+            live = await open_stream(hd.url, agent.token)
+            third = await open_stream(hd.url, agent.token)
+            code, reason = await close_of(waiting)
+            assert code == 4001 and "more than 2 streams" in reason
+            fourth = await open_stream(hd.url, agent.token)
+            assert (await close_of(live))[0] == 4001
             # Another token of the same agent has its own allowance.
-            elsewhere = await open_stream(hd, other_token, resume=True)
+            elsewhere = await open_stream(hd.url, other_token)
             colleague.comment(ticket["id"], f"@{username} still here?")
             for ws in (third, fourth, elsewhere):
                 frames = await receive_until(ws, "unread_count")
@@ -262,7 +211,7 @@ def test_one_stream_too_many_on_a_token_closes_the_oldest_with_4001(
                 await ws.close()
 
     asyncio.run(scenario())
-    assert_clean_log(hd)
+    hd.assert_clean_log()
 
 
 def host_and_port(hd: Helpdesk) -> tuple[str, int]:
@@ -305,7 +254,7 @@ def test_connections_without_complete_headers_are_closed_after_the_header_timeou
 
     async def stream_outlives_the_deadline() -> None:
         async with asyncio.timeout(20):
-            ws = await open_stream(hd, agent.token, resume=True)
+            ws = await open_stream(hd.url, agent.token)
             await asyncio.sleep(1.5)
             colleague.comment(ticket["id"], f"@{username} after the deadline")
             frames = await receive_until(ws, "unread_count")
@@ -314,7 +263,7 @@ def test_connections_without_complete_headers_are_closed_after_the_header_timeou
 
     asyncio.run(stream_outlives_the_deadline())
     assert agent.request("GET", "/api/v1/me").status_code == 200
-    assert_clean_log(hd)
+    hd.assert_clean_log()
 
 
 def test_a_body_that_never_ends_gets_408(make_helpdesk: MakeHelpdesk) -> None:
@@ -329,7 +278,7 @@ def test_a_body_that_never_ends_gets_408(make_helpdesk: MakeHelpdesk) -> None:
             answer += chunk
     assert answer.startswith(b"HTTP/1.1 408 "), answer
     assert b'"request_timeout"' in answer
-    assert_clean_log(hd)
+    hd.assert_clean_log()
 
 
 @pytest.mark.skipif(not Path("/proc/self/limits").exists(), reason="reads /proc/PID/limits")
@@ -378,4 +327,4 @@ def test_a_customers_tickets_and_replies_are_rate_limited(make_helpdesk: MakeHel
         agent.comment(ticket["id"], f"note {n}")
     page = agent.request("GET", f"/api/v1/tickets/{ticket['id']}").json()
     assert [c["body"] for c in page["comments"] if c["kind"] == "reply"] == ["2", "3"]
-    assert_clean_log(hd)
+    hd.assert_clean_log()

@@ -56,6 +56,7 @@ MAX_PASSWORD_CHARS: Final = 1024
 CLOSE_POLICY: Final = 1008
 CLOSE_RESET: Final = 4000
 CLOSE_TOO_MANY_STREAMS: Final = 4001
+CLOSE_TOKEN_REVOKED: Final = 4002
 # No request body or stream frame of the protocol nests deeper than 4; anything deeper than
 # this is refused before a handler sees it.
 MAX_JSON_DEPTH: Final = 32
@@ -65,6 +66,35 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 # Set in the connection's task when the stream refuses a handshake on purpose (401 / 403).
 _denied_handshake: ContextVar[bool] = ContextVar("denied_handshake", default=False)
+
+
+class RedactSecrets(logging.Filter):
+    """Removes credentials from every log record before a handler writes it: Bearer and Basic
+    credentials, whole ``Authorization`` and ``Cookie`` header values (the websockets library
+    logs the handshake's headers at debug level) and the session cookie. Installed on every
+    handler of the server's log configuration (cli.py), so no level or logger can leak one."""
+
+    _PATTERNS: Final = (
+        (
+            re.compile(r"(?im)\b((?:proxy-)?authorization|cookie)(\s*[:=]\s*)[^\r\n]*"),
+            r"\1\2[redacted]",
+        ),
+        (re.compile(r"(?i)(authorization['\"]?,\s*b?['\"])[^'\"]*"), r"\1[redacted]"),  # repr
+        (re.compile(r"(?i)\b(bearer|basic)\s+[^\s'\",;]+"), r"\1 [redacted]"),
+        (re.compile(rf"(?i)\b({SESSION_COOKIE}=)[^\s;'\",]+"), r"\1[redacted]"),
+    )
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken record: the handler reports it, it holds no header
+            return True
+        redacted = message
+        for pattern, replacement in self._PATTERNS:
+            redacted = pattern.sub(replacement, redacted)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
 
 
 class _DeniedHandshakeFilter(logging.Filter):
@@ -302,6 +332,20 @@ class HelpdeskApp:
             raise ActionError(401, "unauthorized", "wrong username or password")
         return JSONResponse({"token": token})
 
+    async def revoke_token(self, request: Request) -> Response:
+        """Revoke the calling token: every later request with it gets 401, and its open
+        streams close with 4002."""
+        await self._user(request)
+        token = bearer_token(request.headers.get("authorization"))
+        assert token is not None  # _user accepted it
+        await self.database.run(repository.revoke_token, token)
+        self.streams.end_all(
+            repository.hash_token(token),
+            CLOSE_TOKEN_REVOKED,
+            "the token was revoked; sign in again",
+        )
+        return JSONResponse({"revoked": True})
+
     async def me(self, request: Request) -> Response:
         user = await self._user(request)
         return JSONResponse({**user.info().to_json(), "kind": user.kind})
@@ -442,7 +486,9 @@ class HelpdeskApp:
         token = request.cookies.get(SESSION_COOKIE)
         if not token:
             return None
-        return await self.database.run(repository.user_for_token, token, "session")
+        return await self.database.run(
+            repository.user_for_token, token, "session", self.limits.session_max_age_s
+        )
 
     def _to_login(self, request: Request) -> Response:
         target = request.url.path
@@ -476,6 +522,7 @@ class HelpdeskApp:
             samesite="lax",
             secure=self.public_url.startswith("https://"),
             path="/",
+            max_age=int(self.limits.session_max_age_s) or None,
         )
         return response
 
@@ -659,6 +706,16 @@ class HelpdeskApp:
                 request="Credentials",
                 response="Token",
                 errors=(400, 401, 413),
+                tag="auth",
+            ),
+            Endpoint(
+                "DELETE",
+                f"{API}/auth/token",
+                self.revoke_token,
+                "Revoke the calling token (401 with it from then on; its streams close with 4002)",
+                "user",
+                response="Revoked",
+                errors=(401,),
                 tag="auth",
             ),
             Endpoint(

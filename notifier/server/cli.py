@@ -79,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=20.0,
         help="seconds between WebSocket keepalive pings (the pong timeout is the same)",
     )
+    serve.add_argument(
+        "--access-log",
+        action="store_true",
+        help="log every request line (credentials are redacted from every log line)",
+    )
     _limit_options(serve)
 
     agent = add("add-agent", "create an agent and print a new API token")
@@ -247,6 +252,7 @@ def serve(args: argparse.Namespace) -> int:
         ping_interval=args.ping_interval,
         log_level=args.log_level,
         limits=limits_from(args),
+        access_log=args.access_log,
     )
     return 0
 
@@ -261,6 +267,7 @@ def run_server(
     log_level: str,
     on_started: Callable[[HelpdeskApp], Awaitable[None]] | None = None,
     limits: Limits | None = None,
+    access_log: bool = False,
 ) -> None:
     """Open the database, bind, serve until SIGINT/SIGTERM. Blocks."""
     raise_file_limit()
@@ -271,7 +278,16 @@ def run_server(
         try:
             _install_exit_on_sigterm()
             asyncio.run(
-                _serve(database, sock, public_url, ping_interval, log_level, on_started, limits)
+                _serve(
+                    database,
+                    sock,
+                    public_url,
+                    ping_interval,
+                    log_level,
+                    on_started,
+                    limits,
+                    access_log,
+                )
             )
         finally:
             sock.close()
@@ -312,11 +328,12 @@ async def _serve(
     log_level: str,
     on_started: Callable[[HelpdeskApp], Awaitable[None]] | None,
     limits: Limits | None,
+    access_log: bool,
 ) -> None:
     import uvicorn
 
     from notifier.core.wire import MAX_FRAME_BYTES
-    from notifier.server.app import HelpdeskApp
+    from notifier.server.app import HelpdeskApp, RedactSecrets
     from notifier.server.http_protocol import with_header_deadline
 
     limits = limits or Limits()
@@ -324,6 +341,12 @@ async def _serve(
     bound_url = base_url(sock)
     helpdesk = HelpdeskApp(database, (public_url or bound_url).rstrip("/"), limits)
     log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    # Every handler drops credentials from what it writes, whatever the level.
+    log_config["filters"] = {"redact": {"()": RedactSecrets}}
+    for handler in log_config["handlers"].values():
+        handler["filters"] = ["redact"]
+    # stdout carries only the "listening on" line; the access log goes to stderr too.
+    log_config["handlers"]["access"]["stream"] = "ext://sys.stderr"
     # The server's own records (notifier.server.*) go where uvicorn's go, at the same level.
     log_config["loggers"]["notifier.server"] = {
         "handlers": ["default"],
@@ -340,7 +363,7 @@ async def _serve(
         lifespan="off",
         log_config=log_config,
         log_level=log_level,
-        access_log=False,  # tokens never travel in URLs, but keep logs quiet and small
+        access_log=access_log,
         timeout_graceful_shutdown=3,
     )
 

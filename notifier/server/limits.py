@@ -71,6 +71,9 @@ class Limits:
     customer_window_s: float = _limit(
         60.0, "--customer-window", "seconds over which a customer's writes are counted"
     )
+    session_max_age_s: float = _limit(
+        7 * 24 * 3600.0, "--session-max-age", "seconds a web sign-in lasts (0: until sign-out)"
+    )
 
     def __post_init__(self) -> None:
         for item in fields(self):

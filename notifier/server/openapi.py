@@ -43,6 +43,7 @@ SCHEMAS: Final[dict[str, Any]] = {
     ),
     "Credentials": _obj(["username", "password"], username=_STR, password=_STR),
     "Token": _obj(["token"], token=_STR),
+    "Revoked": _obj(["revoked"], revoked={"const": True}),
     "Me": _obj(
         ["id", "username", "name", "kind"],
         id=_STR,

@@ -23,7 +23,7 @@ import secrets
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -186,13 +186,25 @@ def revoke_token(connection: sqlite3.Connection, token: str) -> None:
         connection.execute("DELETE FROM tokens WHERE token_hash = ?", (hash_token(token),))
 
 
-def user_for_token(connection: sqlite3.Connection, token: str, purpose: str = "api") -> User | None:
+def user_for_token(
+    connection: sqlite3.Connection, token: str, purpose: str = "api", max_age_s: float = 0
+) -> User | None:
+    """The token's user, or None for an unknown token, one of another purpose, or one older
+    than ``max_age_s`` seconds (0: no age limit; an expired token is deleted)."""
     row = connection.execute(
-        f"SELECT {_USER_COLUMNS} FROM users JOIN tokens ON tokens.user_id = users.id"  # noqa: S608
+        f"SELECT {_USER_COLUMNS}, tokens.created_at FROM users"  # noqa: S608
+        " JOIN tokens ON tokens.user_id = users.id"
         " WHERE tokens.token_hash = ? AND tokens.purpose = ?",
         (hash_token(token), purpose),
     ).fetchone()
-    return _user(row) if row else None
+    if row is None:
+        return None
+    if max_age_s and wire.parse_timestamp(row[6]) < datetime.now(UTC) - timedelta(
+        seconds=max_age_s
+    ):
+        revoke_token(connection, token)
+        return None
+    return _user(row)
 
 
 def user_by_username(connection: sqlite3.Connection, username: str) -> User | None:
