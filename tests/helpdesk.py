@@ -30,6 +30,7 @@ import ctypes
 import itertools
 import json
 import os
+import re
 import selectors
 import signal
 import subprocess
@@ -342,6 +343,25 @@ class Helpdesk:
         return email, self.actions(self.add_customer(email, name))
 
 
+def web_sign_in(
+    browser: httpx.Client, username: str, password: str, next_path: str = "/"
+) -> httpx.Response:
+    """Sign in on the web form as a browser does: fetch the form (which sets its anti-forgery
+    cookie and field), then post it. Returns the answer to the post."""
+    form = browser.get("/login")
+    found = re.search(r'name=csrf value="([^"]+)"', form.text)
+    assert found is not None, form.text
+    return browser.post(
+        "/login",
+        data={
+            "username": username,
+            "password": password,
+            "next": next_path,
+            "csrf": found.group(1),
+        },
+    )
+
+
 def stream_url(base_url: str) -> str:
     return base_url.replace("http://", "ws://", 1).replace("https://", "wss://", 1) + (
         "/api/v1/stream"
@@ -408,6 +428,7 @@ __all__ = [
     "shared_helpdesk",
     "stream_url",
     "unique_name",
+    "web_sign_in",
 ]
 
 

@@ -14,7 +14,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpdesk import Helpdesk, MakeHelpdesk, close_of, open_stream, receive_until, running
+from helpdesk import (
+    Helpdesk,
+    MakeHelpdesk,
+    close_of,
+    open_stream,
+    receive_until,
+    running,
+    web_sign_in,
+)
 
 from notifier.core import wire
 
@@ -135,7 +143,7 @@ def test_failed_sign_ins_are_limited_per_address_and_forgotten_after_the_window(
         refused = client.post("/api/v1/auth/token", json={"username": "dora", "password": PASSWORD})
         assert refused.status_code == 429 and retry_after(refused) <= 2
         # The web form is limited by the same counters, and says so in a page.
-        form = client.post("/login", data={"username": "dora", "password": PASSWORD})
+        form = web_sign_in(client, "dora", PASSWORD)
         assert form.status_code == 429 and "try again" in form.text
         time.sleep(retry_after(refused) + 0.2)
         good = client.post("/api/v1/auth/token", json={"username": "dora", "password": PASSWORD})

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from helpdesk import Helpdesk, HelpdeskActions
+from helpdesk import Helpdesk, HelpdeskActions, web_sign_in
 
 from notifier.core import wire
 
@@ -207,7 +207,7 @@ def test_customers_see_only_replies_never_internal_comments(shared_helpdesk: Hel
     # The only other paths to a ticket's thread are the agents' web pages (customers cannot
     # sign in there) and the agent-only view action.
     with httpx.Client(base_url=hd.url, trust_env=False) as browser:
-        refused = browser.post("/login", data={"username": email, "password": "", "next": "/"})
+        refused = web_sign_in(browser, email, "")
         assert refused.status_code in (401, 403)
     assert status_of(customer.view, ticket["id"]) == 403
 

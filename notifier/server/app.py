@@ -17,16 +17,20 @@ import asyncio
 import contextlib
 import logging
 import re
+import secrets
 from collections.abc import Awaitable, Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from starlette.applications import Starlette
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from notifier.core import wire
@@ -50,6 +54,10 @@ STREAM_PATH: Final = f"{API}/stream"
 RESUME_TIMEOUT_S: Final = 10.0
 STREAM_BATCH: Final = 500
 SESSION_COOKIE: Final = "helpdesk_session"
+# The sign-in form's anti-forgery secret: a cookie and the same value in the form (another
+# site can make a browser post the form, but can neither read nor set this cookie).
+CSRF_COOKIE: Final = "helpdesk_csrf"
+_CSRF_PATTERN: Final = re.compile(r"^[A-Za-z0-9_-]{43}$")  # secrets.token_urlsafe(32)
 MAX_USERNAME_CHARS: Final = 254
 MAX_PASSWORD_CHARS: Final = 1024
 # Close codes of the stream (RFC 6455 and the application range).
@@ -494,41 +502,72 @@ class HelpdeskApp:
         target = request.url.path
         return RedirectResponse(web.login_url(target), status_code=303)
 
+    def _set_cookie(
+        self, response: Response, name: str, value: str, max_age: int | None = None
+    ) -> None:
+        """HttpOnly, SameSite=Strict (a link from another site carries no cookie, so it
+        cannot act as the agent, not even mark a ticket read), Secure on https."""
+        response.set_cookie(
+            name,
+            value,
+            httponly=True,
+            samesite="strict",
+            secure=self.public_url.startswith("https://"),
+            path="/",
+            max_age=max_age,
+        )
+
+    def _sign_in_page(
+        self, request: Request, target: str, error: str | None, status: int = 200
+    ) -> HTMLResponse:
+        """The sign-in form with this browser's anti-forgery secret (a new one if it has none)."""
+        csrf = request.cookies.get(CSRF_COOKIE, "")
+        if not _CSRF_PATTERN.match(csrf):
+            csrf = secrets.token_urlsafe(32)
+        response = HTMLResponse(web.login_page(target, error, csrf), status_code=status)
+        self._set_cookie(response, CSRF_COOKIE, csrf)
+        return response
+
     async def login_form(self, request: Request) -> Response:
-        return HTMLResponse(web.login_page(safe_next(request.query_params.get("next")), None))
+        return self._sign_in_page(request, safe_next(request.query_params.get("next")), None)
 
     async def login(self, request: Request) -> Response:
         form = web.parse_form(await self._body(request))
         target = safe_next(form.get("next"))
+        if not web.same_token(form.get("csrf", ""), request.cookies.get(CSRF_COOKIE, "")):
+            # Login CSRF: another site posting its own credentials in the agent's browser.
+            return self._sign_in_page(
+                request,
+                target,
+                "This sign-in form has expired or came from another site; please sign in here.",
+                403,
+            )
         try:
             token = await self._sign_in(
                 request, form.get("username", ""), form.get("password", ""), "session"
             )
         except ActionError as exc:  # too many attempts, busy, a 2 KB username
-            return HTMLResponse(
-                web.login_page(target, exc.message),
-                status_code=exc.status,
-                headers=_retry_after(exc),
-            )
+            refused = self._sign_in_page(request, target, exc.message, exc.status)
+            refused.headers.update(_retry_after(exc))
+            return refused
         if token is None:
-            return HTMLResponse(
-                web.login_page(target, "Wrong username or password."), status_code=401
-            )
+            return self._sign_in_page(request, target, "Wrong username or password.", 401)
         response = RedirectResponse(target, status_code=303)
-        response.set_cookie(
-            SESSION_COOKIE,
-            token,
-            httponly=True,
-            samesite="lax",
-            secure=self.public_url.startswith("https://"),
-            path="/",
-            max_age=int(self.limits.session_max_age_s) or None,
+        self._set_cookie(
+            response, SESSION_COOKIE, token, int(self.limits.session_max_age_s) or None
         )
         return response
 
     async def logout(self, request: Request) -> Response:
         token = request.cookies.get(SESSION_COOKIE)
         if token:
+            form = web.parse_form(await self._body(request))
+            if not web.same_token(form.get("csrf", ""), web.logout_csrf(token)):
+                return HTMLResponse(
+                    web.error_page("Sign out with the button on the helpdesk's own page."),
+                    status_code=403,
+                )
+            # The session ends on the server, not only in this browser.
             await self.database.run(repository.revoke_token, token)
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/")
@@ -538,7 +577,8 @@ class HelpdeskApp:
         user = await self._session_user(request)
         if user is None:
             return self._to_login(request)
-        return HTMLResponse(web.home_page(user))
+        token = request.cookies.get(SESSION_COOKIE, "")
+        return HTMLResponse(web.home_page(user, web.logout_csrf(token)))
 
     async def ticket_web(self, request: Request) -> Response:
         user = await self._session_user(request)
@@ -944,21 +984,23 @@ class HelpdeskApp:
                 "POST",
                 "/login",
                 self.login,
-                "Web: sign in (form: username, password, next); sets an HttpOnly,"
-                " SameSite=Lax session cookie",
+                "Web: sign in (form: username, password, next, csrf: the form's token, which"
+                " must match this browser's helpdesk_csrf cookie); sets an HttpOnly,"
+                " SameSite=Strict session cookie",
                 "none",
                 response="redirect",
                 tag="web",
-                extra={"form": True},
+                extra={"form": "LoginForm"},
             ),
             Endpoint(
                 "POST",
                 "/logout",
                 self.logout,
-                "Web: sign out",
+                "Web: sign out (form: csrf, from the signed-in home page); revokes the session",
                 "session",
                 response="redirect",
                 tag="web",
+                extra={"form": "LogoutForm"},
             ),
             Endpoint(
                 "GET",
@@ -993,6 +1035,7 @@ class HelpdeskApp:
             uvicorn_errors.addFilter(_DeniedHandshakeFilter())
         return Starlette(
             routes=self.routes(),
+            middleware=[Middleware(SecurityHeaders)],
             exception_handlers={
                 ActionError: _action_error,
                 ClientDisconnect: _client_gone,
@@ -1000,6 +1043,39 @@ class HelpdeskApp:
                 Exception: _internal_error,
             },
         )
+
+
+class SecurityHeaders:
+    """Adds the browser-facing safety headers to every HTTP answer (pages, API, errors):
+    the Content-Security-Policy of :data:`web.CSP` (framing forbidden too, also as
+    ``X-Frame-Options`` for old browsers), ``nosniff``, a same-origin referrer, and
+    ``Cache-Control: no-store``: answers hold an agent's data or a form's secret, and a
+    shared computer's cache must not keep them."""
+
+    HEADERS: Final = {
+        "content-security-policy": web.CSP,
+        "x-frame-options": "DENY",
+        "x-content-type-options": "nosniff",
+        "referrer-policy": "same-origin",
+        "cache-control": "no-store",
+    }
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in self.HEADERS.items():
+                    headers.setdefault(name, value)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 async def _drain_client_frames(websocket: WebSocket) -> None:

@@ -43,6 +43,16 @@ SCHEMAS: Final[dict[str, Any]] = {
     ),
     "Credentials": _obj(["username", "password"], username=_STR, password=_STR),
     "Token": _obj(["token"], token=_STR),
+    "LoginForm": _obj(
+        ["username", "password", "csrf"],
+        username=_STR,
+        password=_STR,
+        next={"type": "string", "description": "a local path to go to afterwards"},
+        csrf={"type": "string", "description": "the sign-in form's token"},
+    ),
+    "LogoutForm": _obj(
+        ["csrf"], csrf={"type": "string", "description": "the token of the home page's form"}
+    ),
     "Revoked": _obj(["revoked"], revoked={"const": True}),
     "Me": _obj(
         ["id", "username", "name", "kind"],
@@ -230,11 +240,7 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
         operation["requestBody"] = {
             "required": True,
             "content": {
-                "application/x-www-form-urlencoded": {
-                    "schema": _obj(
-                        ["username", "password"], username=_STR, password=_STR, next=_STR
-                    )
-                }
+                "application/x-www-form-urlencoded": {"schema": _ref(endpoint.extra["form"])}
             },
         }
     responses: dict[str, Any] = {}
