@@ -294,6 +294,59 @@ def test_unknown_routes_and_methods_get_json_errors(shared_helpdesk: Helpdesk) -
     assert wrong_method.status_code == 405 and error_of(wrong_method).code == "method_not_allowed"
 
 
+def test_a_wrong_method_gets_405_with_every_allowed_method(shared_helpdesk: Helpdesk) -> None:
+    _, agent = shared_helpdesk.new_agent("allow")
+    for method, path, allowed in (
+        ("PUT", "/api/v1/notifications", {"GET", "HEAD"}),
+        ("DELETE", "/api/v1/me/preferences", {"GET", "HEAD", "PUT"}),
+        ("GET", "/api/v1/auth/token", {"POST", "DELETE"}),
+        ("PUT", "/login", {"GET", "HEAD", "POST"}),
+        ("POST", "/api/v1/stream", {"GET", "HEAD"}),
+    ):
+        response = agent.request(method, path)
+        assert response.status_code == 405, path
+        assert error_of(response).code == "method_not_allowed"
+        assert {m.strip() for m in response.headers["allow"].split(",")} == allowed, path
+
+
+def test_the_stream_without_an_upgrade_gets_426(shared_helpdesk: Helpdesk) -> None:
+    _, agent = shared_helpdesk.new_agent("noupgrade")
+    response = agent.request("GET", "/api/v1/stream")
+    assert response.status_code == 426
+    assert response.headers["upgrade"] == "websocket"
+    assert error_of(response).code == "upgrade_required"
+
+
+def test_openapi_states_the_bounds_the_server_enforces(shared_helpdesk: Helpdesk) -> None:
+    from notifier.server.actions import COMMENTS_PAGE_MAX, MAX_BODY_CHARS
+
+    document = httpx.get(f"{shared_helpdesk.url}/openapi.json", trust_env=False).json()
+    paths, schemas = document["paths"], document["components"]["schemas"]
+
+    def query(path: str, method: str) -> dict[str, Any]:
+        return {p["name"]: p["schema"] for p in paths[path][method].get("parameters", [])}
+
+    page = query("/api/v1/notifications", "get")
+    assert page["limit"] == {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}
+    assert page["after_seq"]["minimum"] == 0
+    for method, path in (("get", "/api/v1/tickets/{id}"), ("post", "/api/v1/tickets/{id}/view")):
+        comments = query(path, method)
+        assert (
+            comments["limit"]["maximum"] == COMMENTS_PAGE_MAX and comments["after"]["minimum"] == 0
+        )
+    assert schemas["NewTicket"]["properties"]["subject"]["maxLength"] == wire.MAX_SUBJECT_CHARS
+    assert schemas["Body"]["properties"]["body"]["maxLength"] == MAX_BODY_CHARS
+    assert schemas["Credentials"]["properties"]["username"]["maxLength"] == 254
+    assert schemas["Credentials"]["properties"]["password"]["maxLength"] == 1024
+    sign_in = paths["/api/v1/auth/token"]["post"]["responses"]
+    assert "Retry-After" in sign_in["429"]["headers"] and "Retry-After" in sign_in["503"]["headers"]
+    assert {"408", "413"} <= set(sign_in)
+    assert "429" in paths["/api/v1/tickets/{id}/replies"]["post"]["responses"]
+    assert "426" in paths["/api/v1/stream"]["get"]["responses"]
+    assert "4001" in paths["/api/v1/stream"]["get"]["description"]
+    assert str(wire.MAX_FRAME_BYTES) in document["info"]["description"]
+
+
 def test_openapi_documents_every_route(shared_helpdesk: Helpdesk) -> None:
     from notifier.server.app import HelpdeskApp
     from notifier.server.db import Database

@@ -39,6 +39,8 @@ from notifier.server.actions import Links, Outcome
 from notifier.server.db import Database
 from notifier.server.hub import Hub, OpenStreams
 from notifier.server.limits import (
+    MAX_PASSWORD_CHARS,
+    MAX_USERNAME_CHARS,
     Limits,
     PasswordPool,
     SignInGuard,
@@ -58,8 +60,6 @@ SESSION_COOKIE: Final = "helpdesk_session"
 # site can make a browser post the form, but can neither read nor set this cookie).
 CSRF_COOKIE: Final = "helpdesk_csrf"
 _CSRF_PATTERN: Final = re.compile(r"^[A-Za-z0-9_-]{43}$")  # secrets.token_urlsafe(32)
-MAX_USERNAME_CHARS: Final = 254
-MAX_PASSWORD_CHARS: Final = 1024
 # Close codes of the stream (RFC 6455 and the application range).
 CLOSE_POLICY: Final = 1008
 CLOSE_RESET: Final = 4000
@@ -118,6 +118,17 @@ class _DeniedHandshakeFilter(logging.Filter):
 
 
 @dataclass(frozen=True, slots=True)
+class QueryParam:
+    """An integer query parameter and the bounds the handler enforces (400 outside them)."""
+
+    name: str
+    description: str
+    minimum: int
+    maximum: int
+    default: int
+
+
+@dataclass(frozen=True, slots=True)
 class Endpoint:
     """One HTTP route and what the OpenAPI document says about it."""
 
@@ -128,7 +139,7 @@ class Endpoint:
     auth: str  # "agent" | "customer" | "user" (either) | "session" | "none"
     request: str | None = None  # component schema of the JSON body
     response: str | None = None  # component schema of the 2xx JSON body, "html", "redirect"
-    query: tuple[tuple[str, str], ...] = ()  # (name, description) integer query parameters
+    query: tuple[QueryParam, ...] = ()
     errors: tuple[int, ...] = ()
     tag: str = "helpdesk"
     extra: dict[str, Any] = field(default_factory=dict)
@@ -736,6 +747,17 @@ class HelpdeskApp:
         n = f"{API}/notifications"
         t = f"{API}/tickets"
         ticket_errors = (400, 401, 403, 404, 413, 422)
+        customer_write_errors = (*ticket_errors, 429)
+        comments_page = (
+            QueryParam("after", "return comments with a greater id", 0, repository.MAX_SEQ, 0),
+            QueryParam(
+                "limit",
+                "comments per page",
+                1,
+                actions.COMMENTS_PAGE_MAX,
+                actions.COMMENTS_PAGE_DEFAULT,
+            ),
+        )
         return [
             Endpoint(
                 "POST",
@@ -745,7 +767,7 @@ class HelpdeskApp:
                 "none",
                 request="Credentials",
                 response="Token",
-                errors=(400, 401, 413),
+                errors=(400, 401, 413, 429, 503),
                 tag="auth",
             ),
             Endpoint(
@@ -797,8 +819,14 @@ class HelpdeskApp:
                 "agent",
                 response="NotificationPage",
                 query=(
-                    ("after_seq", "return notifications with a greater seq (≥ 0)"),
-                    ("limit", "page size, 1..500, default 100"),
+                    QueryParam(
+                        "after_seq",
+                        "return notifications with a greater seq",
+                        0,
+                        repository.MAX_SEQ,
+                        0,
+                    ),
+                    QueryParam("limit", "page size", 1, wire.MAX_PAGE_LIMIT, 100),
                 ),
                 errors=(400, 401, 403),
                 tag="notifications",
@@ -864,16 +892,18 @@ class HelpdeskApp:
                 "user",
                 request="NewTicket",
                 response="Ticket",
-                errors=ticket_errors,
+                errors=customer_write_errors,
             ),
             Endpoint(
                 "GET",
                 f"{t}/{{id}}",
                 self.get_ticket,
-                "A ticket with its comments and replies (does not mark anything read)",
+                "A ticket with one page of its comments and replies (a customer: replies only);"
+                " marks nothing read",
                 "user",
                 response="TicketPage",
-                errors=(401, 404),
+                query=comments_page,
+                errors=(400, 401, 404),
             ),
             Endpoint(
                 "POST",
@@ -903,7 +933,7 @@ class HelpdeskApp:
                 "customer",
                 request="Body",
                 response="Comment",
-                errors=ticket_errors,
+                errors=customer_write_errors,
             ),
             Endpoint(
                 "POST",
@@ -922,7 +952,7 @@ class HelpdeskApp:
                 "customer",
                 request="OptionalBody",
                 response="Ticket",
-                errors=(401, 403, 404, 409, 413, 422),
+                errors=(401, 403, 404, 409, 413, 422, 429),
             ),
             Endpoint(
                 "POST",
@@ -931,7 +961,8 @@ class HelpdeskApp:
                 "The agent viewed the ticket: marks their notifications about it read",
                 "agent",
                 response="TicketPage",
-                errors=(401, 403, 404),
+                query=comments_page,
+                errors=(400, 401, 403, 404),
             ),
             Endpoint(
                 "PATCH",
@@ -1023,9 +1054,16 @@ class HelpdeskApp:
         ]
 
     def routes(self) -> list[BaseRoute]:
+        """One route per path with all of its methods, so a wrong method gets a 405 whose
+        ``Allow`` names every method of the path."""
+        handlers: dict[str, dict[str, Handler]] = {}
+        for e in self.endpoints():
+            handlers.setdefault(e.path, {})[e.method] = e.handler
         routes: list[BaseRoute] = [
-            Route(e.path, e.handler, methods=[e.method]) for e in self.endpoints()
+            Route(path, _by_method(by_method), methods=list(by_method))
+            for path, by_method in handlers.items()
         ]
+        routes.append(Route(STREAM_PATH, _stream_without_upgrade, methods=["GET"]))
         routes.append(WebSocketRoute(STREAM_PATH, self.stream))
         return routes
 
@@ -1107,13 +1145,35 @@ _HTTP_CODES: Final = {
     409: "conflict",
     413: "too_large",
     422: "validation_failed",
-}
+}  # 426 upgrade_required: _stream_without_upgrade
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = _HTTP_CODES.get(exc.status_code, "error")
-    return api_error(exc.status_code, code, str(exc.detail))
+    response = api_error(exc.status_code, code, str(exc.detail))
+    response.headers.update(exc.headers or {})  # Allow, on a 405
+    return response
+
+
+def _by_method(handlers: dict[str, Handler]) -> Handler:
+    """One handler for a path's methods (HEAD is answered like GET)."""
+    if len(handlers) == 1:
+        return next(iter(handlers.values()))
+
+    async def dispatch(request: Request) -> Response:
+        method = "GET" if request.method == "HEAD" else request.method
+        return await handlers[method](request)
+
+    return dispatch
+
+
+async def _stream_without_upgrade(request: Request) -> Response:
+    response = api_error(
+        426, "upgrade_required", "the stream is a WebSocket: connect with Upgrade: websocket"
+    )
+    response.headers.update({"Upgrade": "websocket", "Connection": "Upgrade"})
+    return response
 
 
 async def _client_gone(request: Request, exc: Exception) -> Response:

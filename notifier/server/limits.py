@@ -27,6 +27,9 @@ from notifier.server.repository import ActionError
 _T = TypeVar("_T")
 
 MAX_TRACKED_KEYS: Final = 10_000
+# Fixed bounds of a sign-in, checked before any hashing.
+MAX_USERNAME_CHARS: Final = 254
+MAX_PASSWORD_CHARS: Final = 1024
 
 
 def _limit(default: Any, flag: str, help_text: str) -> Any:
