@@ -302,6 +302,7 @@ class Helpdesk:
         name: str | None = None,
         password: str | None = None,
         team: str | None = None,
+        email: str | None = None,
     ) -> str:
         """Create an agent; returns their API token."""
         args = ["add-agent", username, "--name", name or username]
@@ -309,6 +310,8 @@ class Helpdesk:
             args += ["--password", password]
         if team is not None:
             args += ["--team", team]
+        if email is not None:
+            args += ["--email", email]
         return self._run_cli(*args)
 
     def add_customer(self, email: str, name: str | None = None) -> str:
@@ -360,6 +363,31 @@ def web_sign_in(
             "csrf": found.group(1),
         },
     )
+
+
+async def start_demo(
+    *args: str, env: Mapping[str, str] | None = None
+) -> asyncio.subprocess.Process:
+    """``notifier-server demo ARGS`` as a subprocess, stdout and stderr piped."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "notifier.server.cli",
+        "demo",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+
+
+async def stop_demo(process: asyncio.subprocess.Process) -> tuple[str, str]:
+    """Terminate the demo (if still running) and return its whole stdout and stderr."""
+    if process.returncode is None:
+        process.terminate()
+    async with asyncio.timeout(10):
+        out, err = await process.communicate()
+    return out.decode(), err.decode()
 
 
 def stream_url(base_url: str) -> str:
@@ -426,6 +454,8 @@ __all__ = [
     "receive_json",
     "receive_until",
     "shared_helpdesk",
+    "start_demo",
+    "stop_demo",
     "stream_url",
     "unique_name",
     "web_sign_in",

@@ -16,7 +16,9 @@ then instead of running a timer of its own (no extra wake-up while idle).
 
 Frames are parsed with :func:`notifier.core.wire.parse_server_event`; a malformed frame is
 logged (its size and the parse error, never its content, which could hold personal data) and
-skipped, so one bad frame cannot crash the engine or move the cursor.
+skipped, so one bad frame cannot crash the engine. When the bad frame was a log event whose
+``seq`` could be read, a :class:`~notifier.core.wire.SkippedEvent` takes its place, so the
+cursor moves past it and it is not replayed on every reconnect.
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ from notifier.core.errors import AuthFailed, ConnectionLost
 from notifier.core.wire import (
     MAX_FRAME_BYTES,
     ResumeRequest,
-    ServerEvent,
+    SkippedEvent,
+    StreamEvent,
     WireError,
     encode_json,
     parse_server_event,
@@ -71,7 +74,7 @@ class WebSocketEventStream:
         self._connection = connection
         self.skipped_frames = 0
 
-    def __aiter__(self) -> AsyncIterator[ServerEvent]:
+    def __aiter__(self) -> AsyncIterator[StreamEvent]:
         return self._events()
 
     def on_keepalive(self, listener: Callable[[], None] | None) -> None:
@@ -79,7 +82,7 @@ class WebSocketEventStream:
         if isinstance(self._connection, KeepaliveConnection):
             self._connection.keepalive_listener = listener
 
-    async def _events(self) -> AsyncIterator[ServerEvent]:
+    async def _events(self) -> AsyncIterator[StreamEvent]:
         try:
             async for frame in self._connection:
                 try:
@@ -87,10 +90,13 @@ class WebSocketEventStream:
                 except WireError as error:
                     self.skipped_frames += 1
                     log.warning(
-                        "skipped a malformed frame of %d bytes from the server: %s",
+                        "skipped a malformed frame of %d bytes from the server%s: %s",
                         len(frame),
+                        "" if error.seq is None else f" (event seq {error.seq})",
                         error,
                     )
+                    if error.seq is not None:
+                        yield SkippedEvent(error.seq, str(error))
                     continue
                 yield event
         except ConnectionClosed as closed:

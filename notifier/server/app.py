@@ -47,6 +47,7 @@ from notifier.server.limits import (
     SlidingWindow,
     rate_limited,
 )
+from notifier.server.mailer import MAIL_SETTINGS_PATH, MailConfig, Mailer, mail_settings_for
 from notifier.server.repository import ActionError, User
 
 log = logging.getLogger(__name__)
@@ -150,16 +151,12 @@ def api_error(status: int, code: str, message: str) -> JSONResponse:
 
 
 def parse_json(raw: str | bytes) -> Any:
-    """:func:`wire.decode_json`, refusing with :class:`wire.WireError` (code
-    ``malformed_json``) what the server could neither store nor answer: nesting deeper than
-    :data:`MAX_JSON_DEPTH` (json's own recursion limit included) and lone surrogates, which are
-    valid JSON escapes but not Unicode text (SQLite and UTF-8 cannot take them)."""
-    try:
-        data = wire.decode_json(raw)
-    except RecursionError:
-        raise wire.WireError("malformed_json", "the JSON is nested too deeply") from None
-    except ValueError as exc:  # an integer over Python's digit limit, if it gets through
-        raise wire.WireError("malformed_json", f"message is not valid JSON: {exc}") from None
+    """:func:`wire.decode_json` (which refuses what json's recursion limit refuses), refusing
+    too with :class:`wire.WireError` (code ``malformed_json``) what the server could neither
+    store nor answer anywhere in the document, before a handler picks fields out of it:
+    nesting deeper than :data:`MAX_JSON_DEPTH` and lone surrogates, which are valid JSON escapes
+    but not Unicode text (SQLite and UTF-8 cannot take them)."""
+    data = wire.decode_json(raw)
     pending: list[tuple[Any, int]] = [(data, 0)]
     while pending:
         value, depth = pending.pop()
@@ -204,11 +201,19 @@ def safe_next(target: str | None) -> str:
 class HelpdeskApp:
     """Holds the database, the wake-up hub and the public URL; builds the Starlette app."""
 
-    def __init__(self, database: Database, public_url: str, limits: Limits | None = None) -> None:
+    def __init__(
+        self,
+        database: Database,
+        public_url: str,
+        mail: MailConfig | None = None,
+        limits: Limits | None = None,
+    ) -> None:
         self.database = database
         self.hub = Hub()
         self.streams = OpenStreams()
         self.links = Links(public_url)
+        self.mailer = Mailer(database, self.links.base_url, mail or MailConfig())
+        self.hub.add_listener(self.mailer.wake)
         self.limits = limits or Limits()
         self.sign_ins = SignInGuard(self.limits)
         self.customer_writes = SlidingWindow(
@@ -376,8 +381,14 @@ class HelpdeskApp:
 
     async def put_preferences(self, request: Request) -> Response:
         user = await self._agent(request)
-        preferences = repository.validate_preferences(await self._json(request))
-        stored = await self.database.run(repository.put_preferences, user.id, preferences)
+        data = await self._json(request)
+        preferences = repository.validate_preferences(data)
+        stored = await self.database.run(
+            repository.put_preferences,
+            user.id,
+            preferences,
+            repository.omitted_email_fields(data),
+        )
         return JSONResponse(stored.to_json())
 
     # ----------------------------------------------------------------- notifications
@@ -619,6 +630,24 @@ class HelpdeskApp:
             return HTMLResponse(web.error_page(exc.message), status_code=exc.status)
         return RedirectResponse(f"/tickets/{ticket_id}#comment-{comment_id}", status_code=303)
 
+    async def mail_settings(self, request: Request) -> Response:
+        """The page every notification mail links to (and ``List-Unsubscribe`` names): the
+        agent's e-mail settings; ``POST`` (its button, or a mail client's RFC 8058 one-click
+        unsubscribe) turns e-mail off. The token in the URL is the only credential."""
+        unsubscribe = request.method == "POST"
+        if unsubscribe:
+            await self._body(request)  # read (size-checked) and ignored
+        found = await self.database.run(
+            mail_settings_for, request.path_params["token"], unsubscribe
+        )
+        if found is None:
+            return HTMLResponse(
+                web.error_page("This e-mail settings link is not valid."), status_code=404
+            )
+        user, preferences = found
+        page = web.mail_settings_page(user, preferences, request.url.path, unsubscribe)
+        return HTMLResponse(page)
+
     async def openapi(self, request: Request) -> Response:
         from notifier.server.openapi import build_document
 
@@ -688,10 +717,14 @@ class HelpdeskApp:
             await self._send(websocket, wire.ErrorEvent("bad_message", str(exc)))
             await websocket.close(CLOSE_POLICY)
             return
+        async with self.mailer.stream_presence(user.id):
+            await self._stream_subscribed(websocket, user, resume.after_seq)
+
+    async def _stream_subscribed(self, websocket: WebSocket, user: User, cursor: int) -> None:
         with self.hub.subscribe(user.id) as wake:
             reader = asyncio.create_task(_drain_client_frames(websocket))
             try:
-                await self._stream_events(websocket, user, resume.after_seq, wake, reader)
+                await self._stream_events(websocket, user, cursor, wake, reader)
             finally:
                 reader.cancel()
                 with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, OSError):
@@ -1049,6 +1082,25 @@ class HelpdeskApp:
                 "Web: redirects to the comment's anchor on its ticket page",
                 "session",
                 response="redirect",
+                tag="web",
+            ),
+            Endpoint(
+                "GET",
+                MAIL_SETTINGS_PATH,
+                self.mail_settings,
+                "Web: the e-mail settings page every notification mail links to",
+                "none",
+                response="html",
+                tag="web",
+            ),
+            Endpoint(
+                "POST",
+                MAIL_SETTINGS_PATH,
+                self.mail_settings,
+                "Web: turn the agent's e-mail off (the page's button, or RFC 8058 one-click"
+                " List-Unsubscribe)",
+                "none",
+                response="html",
                 tag="web",
             ),
         ]

@@ -3,9 +3,12 @@
 Subcommands (each takes ``--db PATH``)::
 
     serve        --host 127.0.0.1 --port N [--public-url URL] [--ping-interval S]
-    add-agent    USERNAME --name NAME [--password PW] [--team TEAM] [--admin]
+                 [--smtp smtp://HOST:PORT] [--mail-from ADDRESS] [--mail-grace S]
+    add-agent    USERNAME --name NAME [--password PW] [--team TEAM] [--admin] [--email ADDRESS]
     add-customer EMAIL --name NAME
+    mail-status  [--all] [--limit N]
     demo         [--host] [--port 8765] [--rate N] [--credentials-file PATH] [--seed N]
+                 [--mail-dir PATH] [--mail-grace S]
 
 ``serve`` and ``demo`` bind the listening socket themselves before starting uvicorn: the bound
 port (``--port 0`` picks a free one) is then known up front for the public URL, and a port in
@@ -41,7 +44,10 @@ from notifier.server.limits import Limits
 from notifier.server.repository import ActionError
 
 if TYPE_CHECKING:
+    import uvicorn
+
     from notifier.server.app import HelpdeskApp
+    from notifier.server.mailer import MailConfig
 
 DEFAULT_DB = "helpdesk.db"
 
@@ -84,6 +90,20 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="log every request line (credentials are redacted from every log line)",
     )
+    serve.add_argument(
+        "--smtp",
+        metavar="URL",
+        help="send notification mail through this server: smtp://HOST:PORT (STARTTLS when"
+        " offered) or smtps://HOST:PORT (TLS); user and password from NOTIFIER_SMTP_USER and"
+        " NOTIFIER_SMTP_PASSWORD",
+    )
+    serve.add_argument(
+        "--mail-from",
+        default="helpdesk@localhost",
+        metavar="ADDRESS",
+        help='From address of notification mail, e.g. "Helpdesk <helpdesk@desk.example>"',
+    )
+    _mail_grace_option(serve, default=120.0)
     _limit_options(serve)
 
     agent = add("add-agent", "create an agent and print a new API token")
@@ -92,6 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
     agent.add_argument("--password", help="password for the web page and token sign-in")
     agent.add_argument("--team", help="team for round-robin assignment")
     agent.add_argument("--admin", action="store_true", help="mark the agent as an admin")
+    agent.add_argument("--email", help="where the agent's notification mail goes")
+
+    status = add("mail-status", "list queued and failed notification mail, with the reasons")
+    status.add_argument("--all", action="store_true", help="also list mail that was sent")
+    status.add_argument("--limit", type=int, default=20, help="mails per list (default 20)")
 
     customer = add("add-customer", "create a customer and print a new API token")
     customer.add_argument("email")
@@ -114,6 +139,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--credentials-file", type=Path, help="write the demo agent's credentials here as JSON"
     )
     demo.add_argument("--seed", type=int, help="random seed for the simulator")
+    demo.add_argument(
+        "--mail-dir",
+        type=Path,
+        help="folder for the demo's mail as .eml files (default: next to the database)",
+    )
+    _mail_grace_option(demo, default=30.0)
     demo.add_argument("--ping-interval", type=float, default=20.0, help=argparse.SUPPRESS)
     return parser
 
@@ -128,6 +159,17 @@ def _server_options(parser: argparse.ArgumentParser, default_port: int) -> None:
         default="warning",
         choices=["critical", "error", "warning", "info", "debug"],
         help="server log level (stderr)",
+    )
+
+
+def _mail_grace_option(parser: argparse.ArgumentParser, default: float) -> None:
+    parser.add_argument(
+        "--mail-grace",
+        type=float,
+        default=default,
+        metavar="SECONDS",
+        help=f"instant mail waits this long and is not sent if the notification was read"
+        f" meanwhile (default {default:g})",
     )
 
 
@@ -164,6 +206,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from notifier.server.demo import run_demo
 
             return run_demo(args)
+        if args.command == "mail-status":
+            return mail_status(args)
         return add_person(args)
     except (CliError, DatabaseError) as exc:
         print(f"notifier-server: error: {exc}", file=sys.stderr)
@@ -192,6 +236,7 @@ def add_person(args: argparse.Namespace) -> int:
                 password=args.password,
                 team=args.team,
                 is_admin=args.admin,
+                email=args.email,
             )
         else:
             _, token = repository.add_user(
@@ -203,6 +248,29 @@ def add_person(args: argparse.Namespace) -> int:
         connection.close()
     print(token, flush=True)
     return 0
+
+
+def mail_status(args: argparse.Namespace) -> int:
+    from notifier.server.outbox import format_mail_status
+
+    if args.limit < 1:
+        raise CliError("--limit must be at least 1")
+    connection = connect(args.db)
+    try:
+        print(format_mail_status(connection, include_sent=args.all, limit=args.limit), flush=True)
+    finally:
+        connection.close()
+    return 0
+
+
+def mail_config(args: argparse.Namespace, smtp_url: str | None) -> MailConfig:
+    """The mail options of ``serve`` / ``demo`` as a :class:`MailConfig`."""
+    from notifier.server.mailer import build_mail_config
+
+    try:
+        return build_mail_config(smtp_url, getattr(args, "mail_from", None), args.mail_grace)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -244,6 +312,7 @@ def check_public_url(url: str | None) -> str | None:
 
 def serve(args: argparse.Namespace) -> int:
     public_url = check_public_url(args.public_url)
+    mail = mail_config(args, args.smtp)
     run_server(
         db_path=args.db,
         host=args.host,
@@ -251,6 +320,7 @@ def serve(args: argparse.Namespace) -> int:
         public_url=public_url,
         ping_interval=args.ping_interval,
         log_level=args.log_level,
+        mail=mail,
         limits=limits_from(args),
         access_log=args.access_log,
     )
@@ -266,6 +336,7 @@ def run_server(
     ping_interval: float,
     log_level: str,
     on_started: Callable[[HelpdeskApp], Awaitable[None]] | None = None,
+    mail: MailConfig | None = None,
     limits: Limits | None = None,
     access_log: bool = False,
 ) -> None:
@@ -285,6 +356,7 @@ def run_server(
                     ping_interval,
                     log_level,
                     on_started,
+                    mail,
                     limits,
                     access_log,
                 )
@@ -327,19 +399,44 @@ async def _serve(
     ping_interval: float,
     log_level: str,
     on_started: Callable[[HelpdeskApp], Awaitable[None]] | None,
-    limits: Limits | None,
-    access_log: bool,
+    mail: MailConfig | None = None,
+    limits: Limits | None = None,
+    access_log: bool = False,
 ) -> None:
     import uvicorn
 
-    from notifier.core.wire import MAX_FRAME_BYTES
-    from notifier.server.app import HelpdeskApp, RedactSecrets
-    from notifier.server.http_protocol import with_header_deadline
-
-    limits = limits or Limits()
+    from notifier.server.app import HelpdeskApp
 
     bound_url = base_url(sock)
-    helpdesk = HelpdeskApp(database, (public_url or bound_url).rstrip("/"), limits)
+    helpdesk = HelpdeskApp(database, (public_url or bound_url).rstrip("/"), mail, limits)
+    config = uvicorn_config(helpdesk, ping_interval, log_level, access_log=access_log)
+
+    class _Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started and not self.should_exit:
+                print(f"listening on {bound_url}", flush=True)
+                if on_started is not None:
+                    await on_started(helpdesk)
+
+    try:
+        async with helpdesk.mailer.running():
+            await _Server(config).serve(sockets=[sock])
+    finally:
+        helpdesk.close()
+
+
+def uvicorn_config(
+    helpdesk: HelpdeskApp, ping_interval: float, log_level: str, *, access_log: bool = False
+) -> uvicorn.Config:
+    """How uvicorn serves the helpdesk (also used by tests that run it in-process): the
+    header deadline of ``helpdesk.limits``, and logs without credentials."""
+    import uvicorn
+
+    from notifier.core.wire import MAX_FRAME_BYTES
+    from notifier.server.app import RedactSecrets
+    from notifier.server.http_protocol import with_header_deadline
+
     log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
     # Every handler drops credentials from what it writes, whatever the level.
     log_config["filters"] = {"redact": {"()": RedactSecrets}}
@@ -353,9 +450,9 @@ async def _serve(
         "level": log_level.upper(),
         "propagate": False,
     }
-    config = uvicorn.Config(
+    return uvicorn.Config(
         helpdesk.build(),
-        http=with_header_deadline(limits.header_timeout_s),
+        http=with_header_deadline(helpdesk.limits.header_timeout_s),
         ws="websockets-sansio",
         ws_max_size=MAX_FRAME_BYTES,
         ws_ping_interval=ping_interval if ping_interval > 0 else None,
@@ -366,19 +463,6 @@ async def _serve(
         access_log=access_log,
         timeout_graceful_shutdown=3,
     )
-
-    class _Server(uvicorn.Server):
-        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-            await super().startup(sockets=sockets)
-            if self.started and not self.should_exit:
-                print(f"listening on {bound_url}", flush=True)
-                if on_started is not None:
-                    await on_started(helpdesk)
-
-    try:
-        await _Server(config).serve(sockets=[sock])
-    finally:
-        helpdesk.close()
 
 
 def write_atomically(path: Path, text: str) -> None:

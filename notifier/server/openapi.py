@@ -9,6 +9,7 @@ docs/protocol.md.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from importlib import metadata
 from typing import TYPE_CHECKING, Any, Final
@@ -118,6 +119,8 @@ SCHEMAS: Final[dict[str, Any]] = {
             enabled=_BOOL,
             frequency={"enum": [f.value for f in wire.EmailFrequency]},
             types=_TYPES,
+            digest_time={"type": "string", "pattern": "^([01]\\d|2[0-3]):[0-5]\\d$"},
+            only_when_disconnected=_BOOL,
         ),
         quiet_hours={
             "type": "array",
@@ -233,11 +236,10 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
         operation["security"] = [{"session": []}]
     else:
         operation["security"] = []
-    parameters = (
-        [{"name": "id", "in": "path", "required": True, "schema": _STR}]
-        if "{id}" in endpoint.path
-        else []
-    )
+    parameters = [
+        {"name": name, "in": "path", "required": True, "schema": _STR}
+        for name in re.findall(r"\{(\w+)\}", endpoint.path)
+    ]
     parameters += [
         {
             "name": param.name,

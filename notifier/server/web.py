@@ -16,6 +16,7 @@ import html
 from typing import Any, Final
 from urllib.parse import parse_qs, urlencode
 
+from notifier.core import wire
 from notifier.server.repository import User
 
 _STYLE = """
@@ -136,3 +137,42 @@ def ticket_page(ticket: dict[str, Any], after: int = 0) -> str:
         last = html.escape(ticket["comments"][-1]["id"])
         parts.append(f'<p class=meta><a href="{here}?after={last}">Later comments</a></p>')
     return _page(f"{ticket['subject']} · helpdesk", "".join(parts))
+
+
+_FREQUENCY_WORDS = {
+    "instant": "a mail for each notification",
+    "hourly_digest": "an hourly digest",
+    "daily_digest": "a daily digest",
+}
+
+
+def mail_settings_page(
+    user: User, preferences: wire.Preferences, action: str, just_turned_off: bool
+) -> str:
+    """The e-mail settings page notification mails link to, with a button to turn e-mail off."""
+    email = preferences.email
+    if just_turned_off:
+        status = "<p role=status>Done: the helpdesk sends you no more notification mail.</p>"
+    elif not email.enabled:
+        status = "<p>E-mail notifications are off.</p>"
+    else:
+        when = _FREQUENCY_WORDS[email.frequency.value]
+        if email.frequency is wire.EmailFrequency.DAILY_DIGEST:
+            when += f" at {email.digest_time} ({preferences.timezone})"
+        types = ", ".join(t.value for t in wire.NotificationType if t in email.types) or "none"
+        only = (
+            " Only for notifications that arrive while you are not connected."
+            if email.only_when_disconnected and email.frequency is wire.EmailFrequency.INSTANT
+            else ""
+        )
+        status = (
+            f"<p>E-mail notifications are on: {html.escape(when)}, about {html.escape(types)}."
+            f"{only}</p>"
+            f'<form method=post action="{html.escape(action)}">'
+            "<button type=submit>Turn e-mail notifications off</button></form>"
+        )
+    return _page(
+        "E-mail notifications · helpdesk",
+        f"<h1>E-mail notifications for {html.escape(user.name)}</h1>{status}"
+        "<p>Change what you get by e-mail in the tray app: Settings, Email tab.</p>",
+    )
