@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TextIO
 
-from notifier.client.auth import check_connection, request_token
+from notifier.client.auth import check_connection, request_token, revoke_token
 from notifier.client.transport import TransportConfig
 from notifier.compose import (
     build_backend,
@@ -172,6 +172,8 @@ def _logout(args: argparse.Namespace, paths: AppPaths, settings: Settings, io: I
         io.warn("notifier logout: no helpdesk is configured; nothing to do")
         return 2
     try:
+        token = io.token_store.get(server_url)
+        revoked = _revoke(server_url, token, settings, io) if token else None
         io.token_store.delete(server_url)
     except KeyringUnavailable as error:
         io.warn(f"notifier logout: {error}")
@@ -184,9 +186,25 @@ def _logout(args: argparse.Namespace, paths: AppPaths, settings: Settings, io: I
         finally:
             cache.close()
     io.say(
-        f"Signed out of {server_url}; the stored token and the cached notifications were deleted."
+        f"Signed out of {server_url}; the stored token and the cached notifications were deleted"
+        + (" and the server revoked the token." if revoked else ".")
     )
     return 0
+
+
+def _revoke(server_url: str, token: str, settings: Settings, io: Io) -> bool:
+    """Ask the server to revoke the token (best effort: signing out works offline too)."""
+    try:
+        asyncio.run(revoke_token(server_url, token, TransportConfig.from_settings(settings)))
+    except AuthFailed:
+        return True  # the server had already forgotten it
+    except (NotifierError, ValueError) as error:
+        io.warn(
+            f"notifier logout: the server could not revoke the token ({error}); "
+            "it is deleted on this computer only"
+        )
+        return False
+    return True
 
 
 # --------------------------------------------------------------------------- tail

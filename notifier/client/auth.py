@@ -1,7 +1,7 @@
-"""Sign-in: trade a username and password for an API token, and check a token works.
+"""Sign-in: trade a username and password for an API token, check a token works, revoke it.
 
-Used by ``notifier login`` and the UI's settings dialog. Neither function stores anything:
-the caller puts the token in the keyring (:class:`notifier.store.secrets.TokenStore`).
+Used by ``notifier login`` / ``logout`` and the UI's settings dialog. No function stores
+anything: the caller keeps the token in the keyring (:class:`notifier.store.secrets.TokenStore`).
 """
 
 from __future__ import annotations
@@ -40,6 +40,20 @@ async def request_token(
     if not isinstance(token, str) or not token or len(token) > 512:
         raise ProtocolViolation("the server's token answer has no usable token")
     return token
+
+
+async def revoke_token(
+    server_url: str,
+    token: str,
+    config: TransportConfig,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> None:
+    """DELETE /auth/token: the server forgets the token and closes its streams. Raises
+    ``AuthFailed`` when the server no longer knew it, ``ConnectionLost`` when unreachable,
+    ``BackendError`` when it cannot revoke (a helpdesk without the endpoint)."""
+    async with build_http_client(config, token=token, transport=transport) as client:
+        await send(client, "DELETE", api_url(server_url, "/auth/token"))
 
 
 async def check_connection(

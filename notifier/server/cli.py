@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import copy
 import errno
 import os
 import signal
@@ -31,12 +33,14 @@ import socket
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from notifier.server import repository
 from notifier.server.db import Database, DatabaseError, connect
+from notifier.server.limits import Limits
 from notifier.server.repository import ActionError
 
 if TYPE_CHECKING:
@@ -82,6 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds between WebSocket keepalive pings (the pong timeout is the same)",
     )
     serve.add_argument(
+        "--access-log",
+        action="store_true",
+        help="log every request line (credentials are redacted from every log line)",
+    )
+    serve.add_argument(
         "--smtp",
         metavar="URL",
         help="send notification mail through this server: smtp://HOST:PORT (STARTTLS when"
@@ -95,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
         help='From address of notification mail, e.g. "Helpdesk <helpdesk@desk.example>"',
     )
     _mail_grace_option(serve, default=120.0)
+    _limit_options(serve)
 
     agent = add("add-agent", "create an agent and print a new API token")
     agent.add_argument("username")
@@ -161,6 +171,27 @@ def _mail_grace_option(parser: argparse.ArgumentParser, default: float) -> None:
         help=f"instant mail waits this long and is not sent if the notification was read"
         f" meanwhile (default {default:g})",
     )
+
+
+def _limit_options(parser: argparse.ArgumentParser) -> None:
+    """One flag per :class:`Limits` field (docs/server.md lists them)."""
+    limits = parser.add_argument_group("limits (0 turns a count limit off)")
+    for item in fields(Limits):
+        limits.add_argument(
+            item.metadata["flag"],
+            dest=item.name,
+            type=type(item.default),
+            default=item.default,
+            metavar="S" if isinstance(item.default, float) else "N",
+            help=f"{item.metadata['help']} (default {item.default:g})",
+        )
+
+
+def limits_from(args: argparse.Namespace) -> Limits:
+    try:
+        return Limits(**{item.name: getattr(args, item.name) for item in fields(Limits)})
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -290,6 +321,8 @@ def serve(args: argparse.Namespace) -> int:
         ping_interval=args.ping_interval,
         log_level=args.log_level,
         mail=mail,
+        limits=limits_from(args),
+        access_log=args.access_log,
     )
     return 0
 
@@ -304,8 +337,11 @@ def run_server(
     log_level: str,
     on_started: Callable[[HelpdeskApp], Awaitable[None]] | None = None,
     mail: MailConfig | None = None,
+    limits: Limits | None = None,
+    access_log: bool = False,
 ) -> None:
     """Open the database, bind, serve until SIGINT/SIGTERM. Blocks."""
+    raise_file_limit()
     database = Database(db_path)
     database.open()
     try:
@@ -313,12 +349,38 @@ def run_server(
         try:
             _install_exit_on_sigterm()
             asyncio.run(
-                _serve(database, sock, public_url, ping_interval, log_level, on_started, mail)
+                _serve(
+                    database,
+                    sock,
+                    public_url,
+                    ping_interval,
+                    log_level,
+                    on_started,
+                    mail,
+                    limits,
+                    access_log,
+                )
             )
         finally:
             sock.close()
     finally:
         database.close()
+
+
+def raise_file_limit() -> None:
+    """Raise the soft limit of open files to the hard one: every stream holds a socket, and
+    the usual soft default (1,024) would refuse connections long before the machine must."""
+    try:
+        import resource
+    except ImportError:  # Windows: no such limit
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    # An unlimited hard limit cannot be the soft one everywhere (macOS caps it); 65,536 can.
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 65_536)
+    if soft == resource.RLIM_INFINITY or soft >= target:
+        return
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 def _install_exit_on_sigterm() -> None:
@@ -338,14 +400,16 @@ async def _serve(
     log_level: str,
     on_started: Callable[[HelpdeskApp], Awaitable[None]] | None,
     mail: MailConfig | None = None,
+    limits: Limits | None = None,
+    access_log: bool = False,
 ) -> None:
     import uvicorn
 
     from notifier.server.app import HelpdeskApp
 
     bound_url = base_url(sock)
-    helpdesk = HelpdeskApp(database, (public_url or bound_url).rstrip("/"), mail)
-    config = uvicorn_config(helpdesk, ping_interval, log_level)
+    helpdesk = HelpdeskApp(database, (public_url or bound_url).rstrip("/"), mail, limits)
+    config = uvicorn_config(helpdesk, ping_interval, log_level, access_log=access_log)
 
     class _Server(uvicorn.Server):
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
@@ -355,25 +419,48 @@ async def _serve(
                 if on_started is not None:
                     await on_started(helpdesk)
 
-    async with helpdesk.mailer.running():
-        await _Server(config).serve(sockets=[sock])
+    try:
+        async with helpdesk.mailer.running():
+            await _Server(config).serve(sockets=[sock])
+    finally:
+        helpdesk.close()
 
 
-def uvicorn_config(helpdesk: HelpdeskApp, ping_interval: float, log_level: str) -> uvicorn.Config:
-    """How uvicorn serves the helpdesk (also used by tests that run it in-process)."""
+def uvicorn_config(
+    helpdesk: HelpdeskApp, ping_interval: float, log_level: str, *, access_log: bool = False
+) -> uvicorn.Config:
+    """How uvicorn serves the helpdesk (also used by tests that run it in-process): the
+    header deadline of ``helpdesk.limits``, and logs without credentials."""
     import uvicorn
 
     from notifier.core.wire import MAX_FRAME_BYTES
+    from notifier.server.app import RedactSecrets
+    from notifier.server.http_protocol import with_header_deadline
 
+    log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    # Every handler drops credentials from what it writes, whatever the level.
+    log_config["filters"] = {"redact": {"()": RedactSecrets}}
+    for handler in log_config["handlers"].values():
+        handler["filters"] = ["redact"]
+    # stdout carries only the "listening on" line; the access log goes to stderr too.
+    log_config["handlers"]["access"]["stream"] = "ext://sys.stderr"
+    # The server's own records (notifier.server.*) go where uvicorn's go, at the same level.
+    log_config["loggers"]["notifier.server"] = {
+        "handlers": ["default"],
+        "level": log_level.upper(),
+        "propagate": False,
+    }
     return uvicorn.Config(
         helpdesk.build(),
+        http=with_header_deadline(helpdesk.limits.header_timeout_s),
         ws="websockets-sansio",
         ws_max_size=MAX_FRAME_BYTES,
         ws_ping_interval=ping_interval if ping_interval > 0 else None,
         ws_ping_timeout=ping_interval if ping_interval > 0 else None,
         lifespan="off",
+        log_config=log_config,
         log_level=log_level,
-        access_log=False,  # tokens never travel in URLs, but keep logs quiet and small
+        access_log=access_log,
         timeout_graceful_shutdown=3,
     )
 

@@ -24,7 +24,7 @@ import secrets
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -41,11 +41,14 @@ _SCRYPT_N: Final = 2**14
 class ActionError(Exception):
     """A request the helpdesk refuses; the app turns it into an ``ApiError`` with ``status``."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, *, retry_after: int | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.retry_after = retry_after  # seconds, sent as Retry-After (429, 503)
 
 
 def not_found(what: str) -> ActionError:
@@ -191,13 +194,25 @@ def revoke_token(connection: sqlite3.Connection, token: str) -> None:
         connection.execute("DELETE FROM tokens WHERE token_hash = ?", (hash_token(token),))
 
 
-def user_for_token(connection: sqlite3.Connection, token: str, purpose: str = "api") -> User | None:
+def user_for_token(
+    connection: sqlite3.Connection, token: str, purpose: str = "api", max_age_s: float = 0
+) -> User | None:
+    """The token's user, or None for an unknown token, one of another purpose, or one older
+    than ``max_age_s`` seconds (0: no age limit; an expired token is deleted)."""
     row = connection.execute(
-        f"SELECT {_USER_COLUMNS} FROM users JOIN tokens ON tokens.user_id = users.id"  # noqa: S608
+        f"SELECT {_USER_COLUMNS}, tokens.created_at FROM users"  # noqa: S608
+        " JOIN tokens ON tokens.user_id = users.id"
         " WHERE tokens.token_hash = ? AND tokens.purpose = ?",
         (hash_token(token), purpose),
     ).fetchone()
-    return _user(row) if row else None
+    if row is None:
+        return None
+    if max_age_s and wire.parse_timestamp(row[6]) < datetime.now(UTC) - timedelta(
+        seconds=max_age_s
+    ):
+        revoke_token(connection, token)
+        return None
+    return _user(row)
 
 
 def user_by_username(connection: sqlite3.Connection, username: str) -> User | None:
@@ -555,8 +570,10 @@ def _mark(connection: sqlite3.Connection, agent_id: int, ids: list[int], read: b
     """Set ``read`` on ``ids`` (all currently in the other state) and log it; in a transaction."""
     if not ids:
         return 0
-    connection.executemany(
-        "UPDATE notifications SET read = ? WHERE id = ?", [(int(read), i) for i in ids]
+    # One statement for any number of ids (viewing a ticket must not cost one per notification).
+    connection.execute(
+        "UPDATE notifications SET read = ? WHERE id IN (SELECT value FROM json_each(?))",
+        (int(read), json.dumps(ids)),
     )
     for chunk in _chunks([str(i) for i in ids]):
         append_event(connection, agent_id, "read_state", {"ids": chunk, "read": read})
