@@ -52,8 +52,8 @@ async def revoke_token(
     """DELETE /auth/token: the server forgets the token and closes its streams. Raises
     ``AuthFailed`` when the server no longer knew it, ``ConnectionLost`` when unreachable,
     ``BackendError`` when it cannot revoke (a helpdesk without the endpoint)."""
-    async with build_http_client(config, token=token, transport=transport) as client:
-        await send(client, "DELETE", api_url(server_url, "/auth/token"))
+    async with HttpSession(server_url, config, token=token, transport=transport) as http:
+        await http.send("DELETE", api_url(server_url, "/auth/token"))
 
 
 async def check_connection(
