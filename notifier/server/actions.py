@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from notifier.core import wire
+from notifier.server import ratelimit
 from notifier.server.db import transaction
 from notifier.server.repository import (
     ActionError,
@@ -72,7 +73,7 @@ class Outcome:
     ) -> None:
         """Create the notification (the agent's preferences permitting); if it was, the
         agent's live streams are woken once the transaction commits."""
-        if notify(connection, agent_id, content):
+        if notify(connection, agent_id, content, ratelimit.limit):
             self.woken.add(agent_id)
 
 

@@ -461,14 +461,10 @@ class HelpdeskApp:
                 batch = await self.database.run(
                     repository.read_events, user.id, cursor, STREAM_BATCH
                 )
-                if cursor > batch.head:
+                reset_reason = _reset_reason(cursor, batch)
+                if reset_reason is not None:
                     await self._send(
-                        websocket,
-                        wire.ResetEvent(
-                            seq=batch.head,
-                            reason=f"the server's event log ends at seq {batch.head}, "
-                            f"before the client's cursor {cursor}",
-                        ),
+                        websocket, wire.ResetEvent(seq=batch.head, reason=reset_reason)
                     )
                     await websocket.close(CLOSE_RESET)
                     return
@@ -493,6 +489,8 @@ class HelpdeskApp:
     # ----------------------------------------------------------------- assembly
 
     def endpoints(self) -> list[Endpoint]:
+        from notifier.server.admin import AdminApi  # it builds on this module's Endpoint
+
         n = f"{API}/notifications"
         t = f"{API}/tickets"
         ticket_errors = (400, 401, 403, 404, 413, 422)
@@ -768,6 +766,7 @@ class HelpdeskApp:
                 response="redirect",
                 tag="web",
             ),
+            *AdminApi(self).endpoints(),
         ]
 
     def routes(self) -> list[BaseRoute]:
@@ -789,6 +788,21 @@ class HelpdeskApp:
                 Exception: _internal_error,
             },
         )
+
+
+def _reset_reason(cursor: int, batch: repository.EventBatch) -> str | None:
+    """Why the log cannot be replayed after ``cursor`` (None: it can): the cursor is beyond
+    the head (the server's data was replaced), or below the floor (those events were pruned)."""
+    if cursor > batch.head:
+        return (
+            f"the server's event log ends at seq {batch.head}, before the client's cursor {cursor}"
+        )
+    if cursor < batch.floor:
+        return (
+            f"the server pruned its event log up to seq {batch.floor}, "
+            f"past the client's cursor {cursor}"
+        )
+    return None
 
 
 async def _drain_client_frames(websocket: WebSocket) -> None:

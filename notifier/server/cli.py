@@ -5,13 +5,16 @@ Subcommands (each takes ``--db PATH``)::
     serve        --host 127.0.0.1 --port N [--public-url URL] [--ping-interval S]
     add-agent    USERNAME --name NAME [--password PW] [--team TEAM] [--admin]
     add-customer EMAIL --name NAME
+    settings     show | set KEY VALUE
     demo         [--host] [--port 8765] [--rate N] [--credentials-file PATH] [--seed N]
 
 ``serve`` and ``demo`` bind the listening socket themselves before starting uvicorn: the bound
 port (``--port 0`` picks a free one) is then known up front for the public URL, and a port in
 use is reported as one clear line. Once the server accepts connections it prints exactly one
 line ``listening on http://HOST:PORT`` and flushes (test fixtures and scripts wait for it).
-``add-agent`` / ``add-customer`` print the new API token alone on stdout.
+``add-agent`` / ``add-customer`` print the new API token alone on stdout; a new agent starts with
+the admin's default preferences. ``settings`` shows or changes the system settings
+(:mod:`notifier.server.settings`) as JSON, audited under the operating-system user.
 
 Starlette and uvicorn are imported only when a server actually starts, so ``--help`` and the
 admin commands stay fast.
@@ -22,6 +25,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import errno
+import getpass
+import json
 import os
 import signal
 import socket
@@ -32,9 +37,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from notifier.server import repository
+from notifier.core import wire
+from notifier.server import repository, settings
 from notifier.server.db import Database, DatabaseError, connect
 from notifier.server.repository import ActionError
+from notifier.server.retention import DEFAULT_INTERVAL_S, run_periodically
 
 if TYPE_CHECKING:
     from notifier.server.app import HelpdeskApp
@@ -76,6 +83,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds between WebSocket keepalive pings (the pong timeout is the same)",
     )
 
+    serve.add_argument(
+        "--retention-interval",
+        type=float,
+        default=DEFAULT_INTERVAL_S,
+        help="seconds between runs of the retention job (default 3600; 0: only when an admin "
+        "runs it)",
+    )
+
     agent = add("add-agent", "create an agent and print a new API token")
     agent.add_argument("username")
     agent.add_argument("--name", help="display name (default: the username)")
@@ -86,6 +101,16 @@ def build_parser() -> argparse.ArgumentParser:
     customer = add("add-customer", "create a customer and print a new API token")
     customer.add_argument("email")
     customer.add_argument("--name", help="display name (default: the e-mail address)")
+
+    system = add(
+        "settings",
+        "show or change the system settings (audited as the operating-system user)",
+    )
+    system.add_argument("action", choices=["show", "set"])
+    system.add_argument("key", nargs="?", help=f"with set: one of {', '.join(settings.KEYS)}")
+    system.add_argument(
+        "value", nargs="?", help="with set: the value as JSON, e.g. 30 or a preferences document"
+    )
 
     demo = add(
         "demo",
@@ -133,6 +158,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from notifier.server.demo import run_demo
 
             return run_demo(args)
+        if args.command == "settings":
+            return system_settings(args)
         return add_person(args)
     except (CliError, DatabaseError) as exc:
         print(f"notifier-server: error: {exc}", file=sys.stderr)
@@ -161,6 +188,7 @@ def add_person(args: argparse.Namespace) -> int:
                 password=args.password,
                 team=args.team,
                 is_admin=args.admin,
+                preferences=settings.current(connection).default_preferences,
             )
         else:
             _, token = repository.add_user(
@@ -172,6 +200,45 @@ def add_person(args: argparse.Namespace) -> int:
         connection.close()
     print(token, flush=True)
     return 0
+
+
+def system_settings(args: argparse.Namespace) -> int:
+    """``settings show`` / ``settings set KEY VALUE``: print the settings document as JSON."""
+    if args.action == "show" and args.key is not None:
+        raise CliError("settings show takes no KEY")
+    if args.action == "set":
+        if args.key is None or args.value is None:
+            raise CliError("settings set needs KEY and VALUE")
+        try:
+            value = wire.decode_json(args.value)
+        except ValueError:
+            raise CliError(
+                f"VALUE must be JSON (a number such as 30, or an object), not {args.value!r}"
+            ) from None
+    connection = connect(args.db)
+    try:
+        if args.action == "show":
+            stored = settings.load(connection)
+        else:
+            changes = settings.validate_changes({args.key: value})
+            stored = settings.update(
+                connection, changes, expected_version=None, actor=_os_user(), via="cli"
+            )
+    except ActionError as exc:
+        raise CliError(exc.message) from None
+    finally:
+        connection.close()
+    print(json.dumps(stored.to_json(), indent=2, ensure_ascii=False), flush=True)
+    return 0
+
+
+def _os_user() -> str:
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError):  # no login name and no passwd entry (a bare container)
+        user = f"uid {os.getuid()}"
+    # Names from the environment may hold undecodable bytes (surrogate escapes).
+    return user.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -220,6 +287,7 @@ def serve(args: argparse.Namespace) -> int:
         public_url=public_url,
         ping_interval=args.ping_interval,
         log_level=args.log_level,
+        retention_interval=args.retention_interval,
     )
     return 0
 
@@ -233,6 +301,7 @@ def run_server(
     ping_interval: float,
     log_level: str,
     on_started: Callable[[HelpdeskApp], Awaitable[None]] | None = None,
+    retention_interval: float = DEFAULT_INTERVAL_S,
 ) -> None:
     """Open the database, bind, serve until SIGINT/SIGTERM. Blocks."""
     database = Database(db_path)
@@ -241,7 +310,17 @@ def run_server(
         sock = bind_socket(host, port)
         try:
             _install_exit_on_sigterm()
-            asyncio.run(_serve(database, sock, public_url, ping_interval, log_level, on_started))
+            asyncio.run(
+                _serve(
+                    database,
+                    sock,
+                    public_url,
+                    ping_interval,
+                    log_level,
+                    on_started,
+                    retention_interval,
+                )
+            )
         finally:
             sock.close()
     finally:
@@ -264,6 +343,7 @@ async def _serve(
     ping_interval: float,
     log_level: str,
     on_started: Callable[[HelpdeskApp], Awaitable[None]] | None,
+    retention_interval: float,
 ) -> None:
     import uvicorn
 
@@ -289,10 +369,22 @@ async def _serve(
             await super().startup(sockets=sockets)
             if self.started and not self.should_exit:
                 print(f"listening on {bound_url}", flush=True)
+                if retention_interval > 0:
+                    background.append(
+                        asyncio.create_task(
+                            run_periodically(database, helpdesk.hub, retention_interval)
+                        )
+                    )
                 if on_started is not None:
                     await on_started(helpdesk)
 
-    await _Server(config).serve(sockets=[sock])
+    background: list[asyncio.Task[None]] = []
+    try:
+        await _Server(config).serve(sockets=[sock])
+    finally:
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
 
 
 def write_atomically(path: Path, text: str) -> None:

@@ -123,6 +123,36 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         sent_at TEXT
     );
     """,
+    # 2: system settings (one versioned JSON document) and their audit trail; the rate limiter's
+    # recent notifications per recipient; how many notifications were folded into one.
+    """
+    CREATE TABLE system_settings(
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        version INTEGER NOT NULL,
+        document TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        updated_by TEXT NOT NULL
+    );
+    CREATE TABLE settings_audit(
+        id INTEGER PRIMARY KEY,
+        version INTEGER NOT NULL,
+        changed_at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        via TEXT NOT NULL CHECK (via IN ('api', 'cli')),
+        key TEXT NOT NULL,
+        old_value TEXT NOT NULL,
+        new_value TEXT NOT NULL
+    );
+    CREATE TABLE notification_rate(
+        agent_id INTEGER NOT NULL,
+        ticket_id INTEGER NOT NULL,
+        at REAL NOT NULL
+    );
+    CREATE INDEX notification_rate_agent ON notification_rate(agent_id, at);
+    CREATE INDEX notification_rate_ticket ON notification_rate(agent_id, ticket_id, at);
+    ALTER TABLE notifications ADD COLUMN folded INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE notifications ADD COLUMN folded_reason TEXT
+    """,
 )
 
 
