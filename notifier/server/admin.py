@@ -84,7 +84,7 @@ class AdminApi:
 
     async def run_retention(self, request: Request) -> Response:
         await self._admin(request)
-        report = await retention.run_retention(self.app.database, self.app.hub)
+        report = await retention.run_retention(self.app.database, self.app.announce)
         return JSONResponse(report.to_json())
 
     def endpoints(self) -> Sequence[Endpoint]:

@@ -16,7 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+import sqlite3
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -32,7 +33,7 @@ from notifier.core import wire
 from notifier.server import actions, repository, web
 from notifier.server.actions import Links, Outcome
 from notifier.server.db import Database
-from notifier.server.hub import Hub
+from notifier.server.hub import Hub, Published, Subscription
 from notifier.server.repository import ActionError, User
 
 log = logging.getLogger(__name__)
@@ -166,8 +167,38 @@ class HelpdeskApp:
         return data
 
     def _done(self, outcome: Outcome, status: int = 200) -> JSONResponse:
-        self.hub.wake(outcome.woken)
+        self.announce(outcome.appended, outcome.woken)
         return JSONResponse(outcome.body, status_code=status)
+
+    def announce(
+        self, appended: Mapping[int, repository.EventBatch], woken: Iterable[int] = ()
+    ) -> None:
+        """Tell the streams about committed writes: the batches read right after the commit
+        are published to the agents' streams (rendered once, see hub.py); the other agents'
+        streams (``woken``) are woken to read their logs."""
+        to_wake = set(woken)
+        for agent_id, batch in appended.items():
+            to_wake.add(agent_id)
+            # A batch cut short (more than one read's worth) is left to the streams to read.
+            if batch.events and batch.reaches_head and self.hub.subscribed(agent_id):
+                self.hub.publish(agent_id, self._published(agent_id, batch))
+                to_wake.discard(agent_id)
+        self.hub.wake(to_wake)
+
+    def _published(self, agent_id: int, batch: repository.EventBatch) -> Published:
+        """A committed batch rendered once for every stream of the agent."""
+        frames = tuple(
+            (seq, _frame(repository.render_event(agent_id, seq, kind, payload, self.public_url)))
+            for seq, kind, payload in batch.events
+        )
+        return Published(
+            first_seq=batch.events[0][0], frames=frames, head=batch.head, unread=batch.unread
+        )
+
+    async def _run_action(self, function: Callable[..., Outcome], *args: object) -> Outcome:
+        """Run a helpdesk action on the database thread and, in the same call, read what it
+        appended to the event logs (for :meth:`_done`)."""
+        return await self.database.run(_action_and_appended, function, *args)
 
     @staticmethod
     def _int_query(request: Request, name: str, default: int, low: int, high: int) -> int:
@@ -267,7 +298,7 @@ class HelpdeskApp:
     async def create_ticket(self, request: Request) -> Response:
         user = await self._user(request)
         data = await self._json(request)
-        outcome = await self.database.run(actions.create_ticket, user, data, self.links)
+        outcome = await self._run_action(actions.create_ticket, user, data, self.links)
         return self._done(outcome, 201)
 
     async def _ticket_action(
@@ -282,9 +313,9 @@ class HelpdeskApp:
         ticket_id = request.path_params["id"]
         if body:
             data = await self._json(request, required=False)
-            outcome = await self.database.run(function, user, ticket_id, data, self.links)
+            outcome = await self._run_action(function, user, ticket_id, data, self.links)
         else:
-            outcome = await self.database.run(function, user, ticket_id, self.links)
+            outcome = await self._run_action(function, user, ticket_id, self.links)
         return self._done(outcome, status)
 
     async def assign(self, request: Request) -> Response:
@@ -414,7 +445,7 @@ class HelpdeskApp:
             await self._serve_stream(websocket, user)
 
     async def _send(self, websocket: WebSocket, event: Any) -> None:
-        await websocket.send_text(wire.encode_json(event.to_json()))
+        await websocket.send_text(_frame(event))
 
     async def _serve_stream(self, websocket: WebSocket, user: User) -> None:
         head = await self.database.run(repository.head_seq, user.id)
@@ -451,12 +482,30 @@ class HelpdeskApp:
         websocket: WebSocket,
         user: User,
         cursor: int,
-        wake: asyncio.Event,
+        wake: Subscription,
         reader: asyncio.Task[None],
     ) -> None:
         synced = False
         while True:
             wake.clear()
+            published, stale = wake.take()
+            if synced and not stale and _continues(published, cursor):
+                # Live, and the commits published exactly what follows the cursor: send the
+                # frames rendered once for every stream, without reading the log again.
+                unread: int | None = None
+                for write in published:
+                    if write.head <= cursor:
+                        continue
+                    for seq, text in write.frames:
+                        if seq > cursor:
+                            await websocket.send_text(text)
+                            cursor = seq
+                    unread = write.unread
+                if unread is not None:
+                    await self._send(websocket, wire.UnreadCountEvent(seq=cursor, count=unread))
+                if not await _wait_for_wake(wake, reader):
+                    return
+                continue
             while True:
                 batch = await self.database.run(
                     repository.read_events, user.id, cursor, STREAM_BATCH
@@ -480,10 +529,7 @@ class HelpdeskApp:
                 await self._send(websocket, wire.SyncedEvent(seq=cursor))
                 synced = True
             await self._send(websocket, wire.UnreadCountEvent(seq=cursor, count=batch.unread))
-            woken = asyncio.ensure_future(wake.wait())
-            done, _ = await asyncio.wait({woken, reader}, return_when=asyncio.FIRST_COMPLETED)
-            if reader in done:
-                woken.cancel()
+            if not await _wait_for_wake(wake, reader):
                 return
 
     # ----------------------------------------------------------------- assembly
@@ -788,6 +834,37 @@ class HelpdeskApp:
                 Exception: _internal_error,
             },
         )
+
+
+def _frame(event: Any) -> str:
+    return wire.encode_json(event.to_json())
+
+
+def _action_and_appended(
+    connection: sqlite3.Connection, function: Callable[..., Outcome], *args: object
+) -> Outcome:
+    return actions.read_appended(connection, function(connection, *args))
+
+
+def _continues(published: list[Published], cursor: int) -> bool:
+    """Whether the published writes, in order, continue ``cursor`` without a gap."""
+    for write in published:
+        if write.head <= cursor:
+            continue  # already sent (read from the log meanwhile)
+        if write.first_seq > cursor + 1:
+            return False
+        cursor = write.head
+    return True
+
+
+async def _wait_for_wake(wake: asyncio.Event, reader: asyncio.Task[None]) -> bool:
+    """Wait for the next wake-up; False when the client went away instead."""
+    woken = asyncio.ensure_future(wake.wait())
+    done, _ = await asyncio.wait({woken, reader}, return_when=asyncio.FIRST_COMPLETED)
+    if reader in done:
+        woken.cancel()
+        return False
+    return True
 
 
 def _reset_reason(cursor: int, batch: repository.EventBatch) -> str | None:

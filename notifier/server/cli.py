@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import errno
 import getpass
 import json
@@ -304,6 +305,7 @@ def run_server(
     retention_interval: float = DEFAULT_INTERVAL_S,
 ) -> None:
     """Open the database, bind, serve until SIGINT/SIGTERM. Blocks."""
+    raise_open_file_limit()
     database = Database(db_path)
     database.open()
     try:
@@ -325,6 +327,25 @@ def run_server(
             sock.close()
     finally:
         database.close()
+
+
+def raise_open_file_limit() -> int:
+    """Lift the soft limit of open files to the hard one; returns the soft limit now.
+
+    Every open stream is a socket: Linux's usual soft limit of 1,024 would refuse agents
+    beyond about a thousand (accept fails with EMFILE), while the hard limit is typically far
+    higher and any process may raise its soft limit up to it.
+    """
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return -1
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        with contextlib.suppress(ValueError, OSError):  # a sandbox may refuse
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 def _install_exit_on_sigterm() -> None:
@@ -356,6 +377,9 @@ async def _serve(
         helpdesk.build(),
         ws="websockets-sansio",
         ws_max_size=MAX_FRAME_BYTES,
+        # No permessage-deflate: its zlib state is ~40 KiB per open stream (half of what a
+        # connected agent costs the server), and frames are small JSON (benchmarks/README.md).
+        ws_per_message_deflate=False,
         ws_ping_interval=ping_interval if ping_interval > 0 else None,
         ws_ping_timeout=ping_interval if ping_interval > 0 else None,
         lifespan="off",
@@ -372,7 +396,7 @@ async def _serve(
                 if retention_interval > 0:
                     background.append(
                         asyncio.create_task(
-                            run_periodically(database, helpdesk.hub, retention_interval)
+                            run_periodically(database, helpdesk.announce, retention_interval)
                         )
                     )
                 if on_started is not None:

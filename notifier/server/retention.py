@@ -14,8 +14,9 @@ The job (:func:`run_retention`) runs every ``--retention-interval`` seconds in t
   reloads from the REST list, which holds every notification, so nothing it needs is lost.
 
 Work is cut into short transactions (≤ :data:`DELETE_BATCH` notifications, ≤
-:data:`PRUNE_BATCH` events, one agent each), each one call on the database thread, so the
-streams' reads interleave with the job instead of waiting for all of it.
+:data:`PRUNE_BATCH` events, one agent each), grouped into calls on the database thread of
+bounded work (:func:`retention_step`), with a pause as long as the call after each, so the
+helpdesk's own reads and writes interleave with the job and never wait for much of it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -30,13 +33,14 @@ from typing import Any, Final
 from notifier.core import wire
 from notifier.server import settings
 from notifier.server.db import Database, transaction
-from notifier.server.hub import Hub
-from notifier.server.repository import head_seq, remove_notifications
+from notifier.server.repository import EventBatch, head_seq, read_events, remove_notifications
 
 log = logging.getLogger(__name__)
 
 DELETE_BATCH: Final = 500
 PRUNE_BATCH: Final = 5_000
+STEP_BUDGET: Final = 2_000  # rows deleted or pruned per call on the database thread
+STEP_AGENTS: Final = 100  # agents visited per call at most
 DEFAULT_INTERVAL_S: Final = 3600.0
 
 
@@ -64,10 +68,52 @@ def agent_ids(connection: sqlite3.Connection) -> list[int]:
     return [int(r[0]) for r in connection.execute("SELECT id FROM users WHERE kind = 'agent'")]
 
 
-def delete_expired(connection: sqlite3.Connection, agent_id: int, now: datetime) -> int:
-    """Delete up to :data:`DELETE_BATCH` of the agent's expired read notifications, with
-    their ``deleted`` events, in one transaction; returns how many."""
-    days = settings.current(connection).retention_days
+@dataclass(frozen=True, slots=True)
+class Step:
+    """What one call on the database thread did."""
+
+    deleted: dict[int, int]  # agent id -> read notifications deleted
+    pruned: int
+    next_index: int  # where the next step starts in the agent list (len(...) when done)
+    appended: dict[int, EventBatch]  # the deleted events, read after the commits
+
+
+def retention_step(
+    connection: sqlite3.Connection, agents: list[int], index: int, now: datetime
+) -> Step:
+    """Work through ``agents`` from ``index`` until :data:`STEP_BUDGET` rows were deleted or
+    pruned (or :data:`STEP_AGENTS` agents were visited): bounded work per call, and one call
+    for many agents when, as on most runs, there is little to do."""
+    config = settings.current(connection)
+    deleted: dict[int, int] = {}
+    first_seq: dict[int, int] = {}
+    pruned = 0
+    visited = 0
+    while index < len(agents) and pruned + sum(deleted.values()) < STEP_BUDGET:
+        if visited == STEP_AGENTS:
+            break
+        agent_id = agents[index]
+        head = head_seq(connection, agent_id)
+        count = delete_expired(connection, agent_id, now, config.retention_days)
+        if count:
+            deleted[agent_id] = deleted.get(agent_id, 0) + count
+            first_seq.setdefault(agent_id, head + 1)
+        more_deletions = count == DELETE_BATCH
+        pruned_now, more_pruning = prune_log(connection, agent_id, now, config.event_log_days)
+        pruned += pruned_now
+        visited += 1
+        if not (more_deletions or more_pruning):
+            index += 1
+    appended = {
+        agent_id: read_events(connection, agent_id, first - 1)
+        for agent_id, first in first_seq.items()
+    }
+    return Step(deleted, pruned, index, appended)
+
+
+def delete_expired(connection: sqlite3.Connection, agent_id: int, now: datetime, days: int) -> int:
+    """Delete up to :data:`DELETE_BATCH` of the agent's read notifications older than
+    ``days`` (0: none), with their ``deleted`` events, in one transaction; returns how many."""
     if not days:
         return 0
     with transaction(connection):
@@ -85,20 +131,26 @@ def delete_expired(connection: sqlite3.Connection, agent_id: int, now: datetime)
         return remove_notifications(connection, agent_id, ids)
 
 
-def prune_log(connection: sqlite3.Connection, agent_id: int, now: datetime) -> tuple[int, bool]:
-    """Prune up to :data:`PRUNE_BATCH` of the agent's oldest events that are older than
-    ``event_log_days``, never the head; returns (how many, whether more may be due)."""
-    days = settings.current(connection).event_log_days
+def prune_log(
+    connection: sqlite3.Connection, agent_id: int, now: datetime, days: int
+) -> tuple[int, bool]:
+    """Prune up to :data:`PRUNE_BATCH` of the agent's oldest events older than ``days``
+    (0: none), never the head; returns (how many, whether more may be due)."""
     if not days:
         return 0, False
+    cutoff = _cutoff(now, days)
+    query = (
+        "SELECT seq, julianday(created_at) < julianday(?) FROM events WHERE agent_id = ?"
+        " ORDER BY seq LIMIT ?"
+    )
     with transaction(connection):
-        oldest = connection.execute(
-            "SELECT seq, julianday(created_at) < julianday(?) FROM events WHERE agent_id = ?"
-            " ORDER BY seq LIMIT ?",
-            (_cutoff(now, days), agent_id, PRUNE_BATCH),
-        ).fetchall()
+        # Events are appended in time order: when the oldest is recent, so is the rest.
+        first = connection.execute(query, (cutoff, agent_id, 1)).fetchone()
+        if first is None or not first[1]:
+            return 0, False
+        oldest = connection.execute(query, (cutoff, agent_id, PRUNE_BATCH)).fetchall()
         expired = [int(seq) for seq, old in oldest if old]
-        floor = min(max(expired, default=0), head_seq(connection, agent_id) - 1)
+        floor = min(max(expired), head_seq(connection, agent_id) - 1)
         if floor <= 0:
             return 0, False
         pruned = connection.execute(
@@ -107,34 +159,40 @@ def prune_log(connection: sqlite3.Connection, agent_id: int, now: datetime) -> t
         return pruned, len(oldest) == PRUNE_BATCH and all(old for _, old in oldest)
 
 
+Announce = Callable[[dict[int, EventBatch]], None]
+
+
 async def run_retention(
-    database: Database, hub: Hub, now: datetime | None = None
+    database: Database, announce: Announce, now: datetime | None = None
 ) -> RetentionReport:
-    """One run over every agent; wakes the streams of agents whose notifications went."""
+    """One run over every agent; ``announce`` (:meth:`HelpdeskApp.announce`) hands the
+    deletions to the streams of the agents whose notifications went.
+
+    Between steps the job pauses as long as the step took, so it never holds the database
+    thread more than about half the time while the helpdesk is busy."""
     now = now or datetime.now(UTC)
     report = RetentionReport()
-    for agent_id in await database.run(agent_ids):
-        while True:
-            deleted = await database.run(delete_expired, agent_id, now)
-            if deleted:
-                report.deleted += deleted
-                report.agents.add(agent_id)
-                hub.wake([agent_id])
-            if deleted < DELETE_BATCH:
-                break
-        more = True
-        while more:
-            pruned, more = await database.run(prune_log, agent_id, now)
-            report.pruned_events += pruned
+    agents = await database.run(agent_ids)
+    index = 0
+    while index < len(agents):
+        started = time.monotonic()
+        step = await database.run(retention_step, agents, index, now)
+        index = step.next_index
+        report.pruned_events += step.pruned
+        for agent_id, count in step.deleted.items():
+            report.deleted += count
+            report.agents.add(agent_id)
+        announce(step.appended)
+        await asyncio.sleep(time.monotonic() - started)
     return report
 
 
-async def run_periodically(database: Database, hub: Hub, interval_s: float) -> None:
+async def run_periodically(database: Database, announce: Announce, interval_s: float) -> None:
     """Run the job now and then every ``interval_s`` seconds, until cancelled. A failed run
     is logged and the next one still happens."""
     while True:
         try:
-            report = await run_retention(database, hub)
+            report = await run_retention(database, announce)
         except Exception:
             log.exception("the retention job failed; retrying in %.0f s", interval_s)
         else:
