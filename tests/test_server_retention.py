@@ -29,24 +29,25 @@ from websockets.exceptions import ConnectionClosed
 
 from notifier.core import wire
 from notifier.core.status import ChangeKind, ConnectionState
+from notifier.server import db as server_db
 from notifier.store.cache import NotificationCache
 
 
 def age(helpdesk: Helpdesk, username: str, days: float, ids: list[str] | None = None) -> None:
     """Make the agent's notifications (``ids``, or all) and all their events ``days`` old."""
-    stamp = wire.format_timestamp(datetime.now(UTC) - timedelta(days=days))
+    when = datetime.now(UTC) - timedelta(days=days)
+    stamp = wire.format_timestamp(when)
     with contextlib.closing(sqlite3.connect(helpdesk.db, timeout=10)) as connection:
         (agent_id,) = connection.execute(
             "SELECT id FROM users WHERE username = ?", (username,)
         ).fetchone()
         chosen = " AND id IN (SELECT value FROM json_each(?))" if ids is not None else ""
         chosen_ids = (json.dumps([int(i) for i in ids]),) if ids is not None else ()
-        args: tuple[Any, ...] = (stamp, agent_id, *chosen_ids)
         with connection:
             connection.execute(
-                "UPDATE notifications SET snapshot = json_set(snapshot, '$.created_at', ?)"
-                f" WHERE agent_id = ?{chosen}",
-                args,
+                "UPDATE notifications SET snapshot = json_set(snapshot, '$.created_at', ?),"
+                f" issued_at = ? WHERE agent_id = ?{chosen}",
+                (stamp, when.timestamp(), agent_id, *chosen_ids),
             )
             if ids is None:
                 connection.execute(
@@ -227,3 +228,43 @@ async def test_a_client_back_from_below_the_floor_gets_reset_and_converges(
         mentions(boss, ann, 1)
         await converge(run, helpdesk.url, agent.token)
         assert run.cache.count() == 10
+
+
+def test_the_migration_dates_existing_notifications_and_a_trigger_dates_new_ones(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.db"
+    # A database of the previous schema (version 1) with one notification in it.
+    with (
+        contextlib.closing(sqlite3.connect(path, isolation_level=None)) as connection,
+        server_db.transaction(connection),
+    ):
+        for statement in server_db._statements(server_db.MIGRATIONS[0]):
+            connection.execute(statement)
+        connection.execute("CREATE TABLE schema_version(version INTEGER NOT NULL)")
+        connection.execute("INSERT INTO schema_version VALUES (1)")
+        connection.execute(
+            "INSERT INTO users(id, kind, username, name, created_at)"
+            " VALUES (1, 'agent', 'ann', 'Ann', '2026-01-01T00:00:00Z')"
+        )
+        connection.execute(
+            "INSERT INTO tickets(id, subject, body, status, created_by, created_at,"
+            " updated_at) VALUES (1, 'T', '', 'open', 1, 'x', 'x')"
+        )
+        connection.execute(
+            "INSERT INTO notifications(agent_id, seq, snapshot, ticket_id, read)"
+            " VALUES (1, 1, ?, 1, 1)",
+            (json.dumps({"created_at": "2026-01-02T03:04:05.5Z"}),),
+        )
+    connection = server_db.connect(path)
+    try:
+        issued = connection.execute("SELECT issued_at FROM notifications").fetchone()[0]
+        assert issued == pytest.approx(
+            datetime(2026, 1, 2, 3, 4, 5, 500_000, tzinfo=UTC).timestamp(), abs=0.01
+        )
+        # Every (re)issue writes a new seq; the trigger dates it.
+        connection.execute("UPDATE notifications SET seq = 2")
+        reissued = connection.execute("SELECT issued_at FROM notifications").fetchone()[0]
+        assert reissued == pytest.approx(datetime.now(UTC).timestamp(), abs=60)
+    finally:
+        connection.close()

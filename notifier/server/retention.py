@@ -13,9 +13,10 @@ The job (:func:`run_retention`) runs every ``--retention-interval`` seconds in t
   answers a resume from below it with ``reset`` (docs/protocol.md section 4), the client
   reloads from the REST list, which holds every notification, so nothing it needs is lost.
 
-Work is cut into short transactions (≤ :data:`DELETE_BATCH` notifications, ≤
-:data:`PRUNE_BATCH` events, one agent each), grouped into calls on the database thread of
-bounded work (:func:`retention_step`), with a pause as long as the call after each, so the
+Work is cut into calls on the database thread of bounded work (:func:`retention_step`: about
+:data:`STEP_ROWS` rows or :data:`STEP_AGENTS` agents; per agent ≤ :data:`DELETE_BATCH`
+notifications, found through an index on when they were issued, and ≤ :data:`PRUNE_BATCH`
+events per transaction), with a pause three times as long as the call after each, so the
 helpdesk's own reads and writes interleave with the job and never wait for much of it.
 """
 
@@ -37,10 +38,14 @@ from notifier.server.repository import EventBatch, head_seq, read_events, remove
 
 log = logging.getLogger(__name__)
 
-DELETE_BATCH: Final = 500
-PRUNE_BATCH: Final = 5_000
-STEP_BUDGET: Final = 2_000  # rows deleted or pruned per call on the database thread
-STEP_AGENTS: Final = 100  # agents visited per call at most
+# A deleted or pruned row costs ~60 µs on the 2-core machine: these keep one call on the
+# database thread to a millisecond or two, so a delivery waits little behind it, and the
+# pauses keep the job to a quarter of the thread (benchmarks/README.md, "Server load").
+DELETE_BATCH: Final = 20  # notifications deleted per agent and transaction
+PRUNE_BATCH: Final = 200  # events pruned per agent and transaction
+STEP_ROWS: Final = 20  # rows deleted or pruned per call on the database thread, about
+STEP_AGENTS: Final = 20  # agents looked at per call at most
+PAUSE_FACTOR: Final = 3.0  # pause this many times as long as each call took
 DEFAULT_INTERVAL_S: Final = 3600.0
 
 
@@ -60,10 +65,6 @@ class RetentionReport:
         }
 
 
-def _cutoff(now: datetime, days: int) -> str:
-    return wire.format_timestamp(now - timedelta(days=days))
-
-
 def agent_ids(connection: sqlite3.Connection) -> list[int]:
     return [int(r[0]) for r in connection.execute("SELECT id FROM users WHERE kind = 'agent'")]
 
@@ -75,22 +76,22 @@ class Step:
     deleted: dict[int, int]  # agent id -> read notifications deleted
     pruned: int
     next_index: int  # where the next step starts in the agent list (len(...) when done)
-    appended: dict[int, EventBatch]  # the deleted events, read after the commits
+    appended: dict[int, EventBatch]  # each agent's deleted events, read after the commits
 
 
 def retention_step(
     connection: sqlite3.Connection, agents: list[int], index: int, now: datetime
 ) -> Step:
-    """Work through ``agents`` from ``index`` until :data:`STEP_BUDGET` rows were deleted or
-    pruned (or :data:`STEP_AGENTS` agents were visited): bounded work per call, and one call
-    for many agents when, as on most runs, there is little to do."""
+    """Work through ``agents`` from ``index`` until about :data:`STEP_ROWS` rows were deleted
+    or pruned, or :data:`STEP_AGENTS` agents were looked at: bounded work per call, and one
+    call for many agents when, as on most runs, there is little to do. An agent with nothing
+    due costs two index look-ups."""
     config = settings.current(connection)
     deleted: dict[int, int] = {}
     first_seq: dict[int, int] = {}
     pruned = 0
-    visited = 0
-    while index < len(agents) and pruned + sum(deleted.values()) < STEP_BUDGET:
-        if visited == STEP_AGENTS:
+    for _ in range(STEP_AGENTS):
+        if index >= len(agents) or pruned + sum(deleted.values()) >= STEP_ROWS:
             break
         agent_id = agents[index]
         head = head_seq(connection, agent_id)
@@ -98,11 +99,9 @@ def retention_step(
         if count:
             deleted[agent_id] = deleted.get(agent_id, 0) + count
             first_seq.setdefault(agent_id, head + 1)
-        more_deletions = count == DELETE_BATCH
         pruned_now, more_pruning = prune_log(connection, agent_id, now, config.event_log_days)
         pruned += pruned_now
-        visited += 1
-        if not (more_deletions or more_pruning):
+        if count < DELETE_BATCH and not more_pruning:
             index += 1
     appended = {
         agent_id: read_events(connection, agent_id, first - 1)
@@ -112,22 +111,22 @@ def retention_step(
 
 
 def delete_expired(connection: sqlite3.Connection, agent_id: int, now: datetime, days: int) -> int:
-    """Delete up to :data:`DELETE_BATCH` of the agent's read notifications older than
-    ``days`` (0: none), with their ``deleted`` events, in one transaction; returns how many."""
+    """Delete up to :data:`DELETE_BATCH` of the agent's read notifications (re)issued more
+    than ``days`` ago (0: none), with one ``deleted`` event; returns how many."""
     if not days:
         return 0
+    # The partial index (agent_id, issued_at) of the read notifications: a look-up, no scan.
+    ids = [
+        int(r[0])
+        for r in connection.execute(
+            "SELECT id FROM notifications WHERE agent_id = ? AND read = 1 AND issued_at < ?"
+            " ORDER BY issued_at LIMIT ?",
+            (agent_id, (now - timedelta(days=days)).timestamp(), DELETE_BATCH),
+        )
+    ]
+    if not ids:
+        return 0
     with transaction(connection):
-        # julianday() reads the RFC 3339 stamps with and without fractional seconds alike
-        # (a plain string comparison would not).
-        ids = [
-            int(r[0])
-            for r in connection.execute(
-                "SELECT id FROM notifications WHERE agent_id = ? AND read = 1"
-                " AND julianday(json_extract(snapshot, '$.created_at')) < julianday(?)"
-                " ORDER BY seq LIMIT ?",
-                (agent_id, _cutoff(now, days), DELETE_BATCH),
-            )
-        ]
         return remove_notifications(connection, agent_id, ids)
 
 
@@ -138,25 +137,25 @@ def prune_log(
     (0: none), never the head; returns (how many, whether more may be due)."""
     if not days:
         return 0, False
-    cutoff = _cutoff(now, days)
+    cutoff = wire.format_timestamp(now - timedelta(days=days))
+    # julianday() reads RFC 3339 stamps with and without fractional seconds alike.
     query = (
         "SELECT seq, julianday(created_at) < julianday(?) FROM events WHERE agent_id = ?"
         " ORDER BY seq LIMIT ?"
     )
+    # Events are appended in time order: when the oldest is recent, so is the rest.
+    first = connection.execute(query, (cutoff, agent_id, 1)).fetchone()
+    if first is None or not first[1]:
+        return 0, False
     with transaction(connection):
-        # Events are appended in time order: when the oldest is recent, so is the rest.
-        first = connection.execute(query, (cutoff, agent_id, 1)).fetchone()
-        if first is None or not first[1]:
-            return 0, False
         oldest = connection.execute(query, (cutoff, agent_id, PRUNE_BATCH)).fetchall()
-        expired = [int(seq) for seq, old in oldest if old]
-        floor = min(max(expired), head_seq(connection, agent_id) - 1)
+        floor = min(max(int(seq) for seq, old in oldest if old), head_seq(connection, agent_id) - 1)
         if floor <= 0:
             return 0, False
         pruned = connection.execute(
             "DELETE FROM events WHERE agent_id = ? AND seq <= ?", (agent_id, floor)
         ).rowcount
-        return pruned, len(oldest) == PRUNE_BATCH and all(old for _, old in oldest)
+    return pruned, len(oldest) == PRUNE_BATCH and all(old for _, old in oldest)
 
 
 Announce = Callable[[dict[int, EventBatch]], None]
@@ -168,8 +167,8 @@ async def run_retention(
     """One run over every agent; ``announce`` (:meth:`HelpdeskApp.announce`) hands the
     deletions to the streams of the agents whose notifications went.
 
-    Between steps the job pauses as long as the step took, so it never holds the database
-    thread more than about half the time while the helpdesk is busy."""
+    After each call on the database thread the job pauses :data:`PAUSE_FACTOR` times as long
+    as the call took, so it holds the thread at most about a quarter of the time."""
     now = now or datetime.now(UTC)
     report = RetentionReport()
     agents = await database.run(agent_ids)
@@ -179,11 +178,10 @@ async def run_retention(
         step = await database.run(retention_step, agents, index, now)
         index = step.next_index
         report.pruned_events += step.pruned
-        for agent_id, count in step.deleted.items():
-            report.deleted += count
-            report.agents.add(agent_id)
+        report.deleted += sum(step.deleted.values())
+        report.agents.update(step.deleted)
         announce(step.appended)
-        await asyncio.sleep(time.monotonic() - started)
+        await asyncio.sleep(PAUSE_FACTOR * (time.monotonic() - started))
     return report
 
 
