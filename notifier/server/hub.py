@@ -6,10 +6,10 @@ logs grew. Because the handler clears *before* it reads, a write that commits wh
 sets the event again and the next wait returns at once: no event can fall into a gap.
 
 A write that already read what it appended (the helpdesk actions do, in the same call on the
-database thread) :meth:`Hub.publish` es it instead: the events rendered once, as JSON text, for
-every stream of the agent. A stream whose cursor they continue sends them as they are, with no
-read of its own; anything else (a plain wake, a gap, too many pending) makes it read the log,
-as before.
+database thread) hands that to :meth:`Hub.publish` instead: the events rendered once, as JSON
+text, for every stream of the agent. A stream whose cursor they continue sends them as they
+are, with no read of its own; anything else (a plain wake, a gap, too many pending) makes it
+read the log, as before.
 """
 
 from __future__ import annotations
