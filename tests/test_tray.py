@@ -137,6 +137,28 @@ def test_menu_actions(qtbot: QtBot, cache: NotificationCache) -> None:
     assert quits == [True]
 
 
+@pytest.mark.parametrize(
+    ("state", "enabled"),
+    [
+        (ConnectionState.LIVE, False),  # connected: nothing to reconnect
+        (ConnectionState.SIGNED_OUT, False),  # nothing to connect to
+        (ConnectionState.AUTH_FAILED, False),
+        (ConnectionState.CONNECTING, True),
+        (ConnectionState.BACKING_OFF, True),
+        (ConnectionState.OFFLINE, True),
+    ],
+)
+def test_reconnect_now_only_when_there_is_something_to_retry(
+    qtbot: QtBot, cache: NotificationCache, state: ConnectionState, enabled: bool
+) -> None:
+    rig = Rig(qtbot, cache)
+    tray = rig.app.tray
+    assert tray is not None
+    assert not tray.reconnect_action.isEnabled()  # signed out at first
+    rig.controller.on_status(ConnectionStatus(state))
+    assert tray.reconnect_action.isEnabled() is enabled
+
+
 def test_activation_opens_the_popup_and_clears_the_new_mark(
     qtbot: QtBot, cache: NotificationCache
 ) -> None:

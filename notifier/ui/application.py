@@ -39,7 +39,7 @@ from PySide6.QtGui import QDesktopServices
 from notifier.app.controller import AppController
 from notifier.app.reachability import NetworkChanged, ReachabilityWatch, watch_reachability
 from notifier.app.signals import emit
-from notifier.app.status_text import tooltip_text
+from notifier.app.status_text import can_retry, tooltip_text
 from notifier.core.links import is_on_this_machine
 from notifier.core.ports import Clock
 from notifier.core.settings import BadgeStyle
@@ -57,6 +57,18 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PAUSE_HOUR = timedelta(hours=1)
+
+
+def connect_panel(p: NotificationPanel, c: AppController) -> None:
+    """The list panel's intents to the controller's methods."""
+    p.openRequested.connect(c.open_notification)
+    p.toggleReadRequested.connect(c.toggle_read)
+    p.markReadRequested.connect(c.mark_read)
+    p.markUnreadRequested.connect(c.mark_unread)
+    p.deleteRequested.connect(c.delete)
+    p.markAllReadRequested.connect(c.mark_all_read)
+    p.clearReadRequested.connect(c.clear_read)
+    p.retryRequested.connect(c.retry_now)
 
 
 class DesktopUrlOpener:
@@ -134,7 +146,7 @@ class TrayApp(QObject):
             from notifier.ui.popup import NotificationPanel
 
             panel = NotificationPanel(self.model, self._clock)
-            self._connect_panel(panel)
+            connect_panel(panel, self.controller)
             panel.set_status(self.controller.status)
             panel.set_unread_count(self.controller.counts.unread)
             self._panel = panel
@@ -262,7 +274,7 @@ class TrayApp(QObject):
         if self.tray is not None:
             t = self.tray
             t.openRequested.connect(self.open_popup)
-            t.mark_all_action.triggered.connect(c.mark_all_read)
+            t.mark_all_action.triggered.connect(lambda: c.mark_all_read())  # every type
             t.pause_hour_action.triggered.connect(lambda: c.pause_for(PAUSE_HOUR))
             t.pause_morning_action.triggered.connect(c.pause_until_morning)
             t.resume_action.triggered.connect(c.resume)
@@ -272,17 +284,6 @@ class TrayApp(QObject):
         if self.fallback is not None:
             self.fallback.quitRequested.connect(self.request_quit)
             self.fallback.settingsRequested.connect(self.open_settings)
-
-    def _connect_panel(self, p: NotificationPanel) -> None:
-        c = self.controller
-        p.openRequested.connect(c.open_notification)
-        p.toggleReadRequested.connect(c.toggle_read)
-        p.markReadRequested.connect(c.mark_read)
-        p.markUnreadRequested.connect(c.mark_unread)
-        p.deleteRequested.connect(c.delete)
-        p.markAllReadRequested.connect(c.mark_all_read)
-        p.clearReadRequested.connect(c.clear_read)
-        p.retryRequested.connect(c.retry_now)
 
     def _on_popup_opened(self) -> None:
         self.controller.popup_opened()
@@ -342,6 +343,7 @@ class TrayApp(QObject):
             self.tray.set_tooltip_text(text)
             self.tray.set_paused(self.controller.settings().paused_until is not None)
             self.tray.set_unread(state.unread)
+            self.tray.set_can_reconnect(can_retry(self.controller.status))
         if self.fallback is not None:
             self.fallback.set_badge(state)
             self.fallback.set_tooltip_text(text)

@@ -74,6 +74,7 @@ class TrayIcon(QSystemTrayIcon):
         self.open_action.triggered.connect(self._on_open_action_triggered)
         self.activated.connect(self._on_activated)
         self.set_paused(False)
+        self.set_can_reconnect(False)
 
     def set_badge(self, state: BadgeState) -> bool:
         """Repaint for ``state``; False (and no work) when it is what is shown already."""
@@ -91,6 +92,11 @@ class TrayIcon(QSystemTrayIcon):
 
     def set_unread(self, unread: int) -> None:
         self.mark_all_action.setEnabled(unread > 0)
+
+    def set_can_reconnect(self, can: bool) -> None:
+        """Enable "Reconnect now" only when there is a connection to retry: not while connected
+        (it would do nothing), nor signed out (there is nothing to connect)."""
+        self.reconnect_action.setEnabled(can)
 
     def _on_open_action_triggered(self) -> None:
         emit(self.openRequested, self.geometry())
