@@ -9,7 +9,7 @@ import logging
 from datetime import UTC, timedelta
 
 import pytest
-from PySide6.QtCore import QRect, QTimer
+from PySide6.QtCore import QRect, QSize, QTimer
 from PySide6.QtWidgets import QSystemTrayIcon
 from pytestqt.qtbot import QtBot
 from tray_fakes import (
@@ -28,6 +28,8 @@ from notifier.core.settings import BadgeStyle, Settings
 from notifier.core.status import CacheChange, ChangeKind, ConnectionState, ConnectionStatus
 from notifier.store.cache import NotificationCache
 from notifier.ui.application import TrayApp
+from notifier.ui.badge import BadgeState, paint_badge
+from notifier.ui.tray import TRAY_ICON_SIZES, badge_icon
 
 SERVER = "https://helpdesk.example.com"
 
@@ -263,3 +265,15 @@ def test_settings_action_opens_the_dialog_on_the_controller(
     assert tray.badge_state is not None and tray.badge_state.dot
     tray.settings_action.trigger()
     assert rig.app._settings_dialog is dialog  # one dialog, reused
+
+
+def test_the_tray_gets_the_badge_painted_for_its_own_size(qtbot: QtBot) -> None:
+    """A tray shows icons at 16 (Windows), 22-24 (GNOME, KDE) or 32 px: each is painted at
+    that size (the count and the halo keep their pixel size), none scaled down from 32."""
+    state = BadgeState(unread=42, new_since_seen=True)
+    icon = badge_icon(state)
+    assert [size.width() for size in icon.availableSizes()] == list(TRAY_ICON_SIZES)
+    for size in TRAY_ICON_SIZES:
+        shown = icon.pixmap(QSize(size, size)).toImage()
+        painted = paint_badge(state, size, 1.0).convertToFormat(shown.format())
+        assert shown == painted, size

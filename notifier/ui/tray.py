@@ -29,6 +29,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TRAY_ICON_SIZE = 32
+# The sizes trays show icons at (Windows 16, GNOME and KDE panels 22-24, trayer and macOS
+# menus up to 32): the badge is painted for each, so the tray scales nothing down and the
+# count and halo keep their size in pixels (paint_badge lays them out per size).
+TRAY_ICON_SIZES = (16, 22, 24, TRAY_ICON_SIZE)
 NO_TRAY_MESSAGE = "this desktop has no system tray; showing a small window instead of a tray icon"
 
 
@@ -38,8 +42,13 @@ def screen_ratio() -> float:
 
 
 def badge_icon(state: BadgeState) -> QIcon:
-    """The badge painted at the primary screen's device pixel ratio."""
-    return QIcon(QPixmap.fromImage(paint_badge(state, TRAY_ICON_SIZE, screen_ratio())))
+    """The badge painted at each of :data:`TRAY_ICON_SIZES`, at the primary screen's device
+    pixel ratio (the tray picks the size it shows)."""
+    ratio = screen_ratio()
+    icon = QIcon()
+    for size in TRAY_ICON_SIZES:
+        icon.addPixmap(QPixmap.fromImage(paint_badge(state, size, ratio)))
+    return icon
 
 
 class TrayIcon(QSystemTrayIcon):
