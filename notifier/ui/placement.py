@@ -45,16 +45,23 @@ def panel_edge(target: QRect, screen: QRect, available: QRect) -> Edge:
     for is_outside, edge in outside:
         if is_outside:
             return edge
-    return min(_distances(target.center(), screen).items(), key=lambda item: item[1])[0]
+    return _nearest_edge(target.center(), screen)[0]
 
 
-def _distances(point: QPoint, screen: QRect) -> dict[Edge, int]:
-    return {
+def _nearest_edge(point: QPoint, screen: QRect) -> tuple[Edge, int]:
+    """The screen edge nearest to ``point`` and how far it is. In a corner the point is near
+    two edges; trays sit in horizontal panels far more often, so a point within half a
+    panel's reach of the top or bottom means that one."""
+    distances = {
         Edge.TOP: point.y() - screen.top(),
         Edge.BOTTOM: screen.bottom() - point.y(),
         Edge.LEFT: point.x() - screen.left(),
         Edge.RIGHT: screen.right() - point.x(),
     }
+    horizontal = {e: distances[e] for e in (Edge.TOP, Edge.BOTTOM)}
+    if min(horizontal.values()) <= MAX_PANEL // 2:
+        distances = horizontal
+    return min(distances.items(), key=lambda item: item[1])
 
 
 def pointer_target(cursor: QPoint, screen: QRect, available: QRect) -> tuple[QRect, Edge]:
@@ -64,13 +71,7 @@ def pointer_target(cursor: QPoint, screen: QRect, available: QRect) -> tuple[QRe
     point = QRect(cursor, QSize(1, 1))
     if not available.contains(cursor) or available != screen:
         return point, panel_edge(point, screen, available)
-    distances = _distances(cursor, screen)
-    # In a corner the pointer is near two edges; trays sit in horizontal panels far more
-    # often, so a pointer within half a panel's reach of the top or bottom means that one.
-    horizontal = {e: distances[e] for e in (Edge.TOP, Edge.BOTTOM)}
-    if min(horizontal.values()) <= MAX_PANEL // 2:
-        distances = horizontal
-    edge, distance = min(distances.items(), key=lambda item: item[1])
+    edge, distance = _nearest_edge(cursor, screen)
     if distance > MAX_PANEL:
         return point, edge
     thickness = max(2 * distance + 1, TYPICAL_PANEL)
