@@ -10,8 +10,8 @@ from datetime import timedelta
 
 import pytest
 from popup_rig import SERVER, Rig
-from PySide6.QtCore import QEvent, QRect, Qt
-from PySide6.QtGui import QColor, QImage, QTextLayout, QTextOption
+from PySide6.QtCore import QEvent, QPoint, QRect, Qt
+from PySide6.QtGui import QColor, QImage, QPalette, QTextLayout, QTextOption
 from PySide6.QtWidgets import QApplication, QLabel
 from pytestqt.qtbot import QtBot
 from tray_fakes import fill_cache, make_notification
@@ -21,7 +21,13 @@ from notifier.app.signals import emit
 from notifier.core.status import ConnectionState, ConnectionStatus
 from notifier.core.wire import NotificationType
 from notifier.store.cache import NotificationCache
-from notifier.ui.delegate import TEXT_LEFT, button_rects, paint_row_for_test, row_option
+from notifier.ui.delegate import (
+    TEXT_LEFT,
+    UNREAD_DOT_ON_DARK,
+    button_rects,
+    paint_row_for_test,
+    row_option,
+)
 from notifier.ui.popup import NO_BREAK_SPACE, NotificationPanel, Popup
 
 
@@ -309,3 +315,36 @@ def test_accessible_names(qtbot: QtBot, cache: NotificationCache) -> None:
     assert "" not in names and len(names) == 6
     text = rig.model.data(rig.model.index(0), Qt.ItemDataRole.AccessibleTextRole)
     assert text.startswith("Unread. Bea mentioned you on #1 Ticket 1.")
+
+
+def test_the_list_follows_the_desktop_from_light_to_dark(
+    qtbot: QtBot, cache: NotificationCache
+) -> None:
+    """A desktop switched to dark while the app runs: the list's background follows (its style
+    sheet had kept the light palette), and the unread dot is a blue that shows on it."""
+    fill_cache(cache, [make_notification(1)])
+    rig = Rig(qtbot, cache)
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    light = app.palette()
+    dark = QPalette(light)
+    dark.setColor(QPalette.ColorRole.Base, QColor("#1f2125"))
+    dark.setColor(QPalette.ColorRole.Text, QColor("#e6e6e6"))
+    try:
+        app.setPalette(dark)
+        QApplication.processEvents()
+        view = rig.panel.list_view
+        below_rows = QPoint(view.width() // 2, rig.row_rect(0).bottom() + 40)
+        shown = view.grab().toImage().pixelColor(below_rows)
+        assert shown.lightness() < 60, shown.name()
+        row = paint_row_for_test(rig.panel.delegate, rig.model.index(0), view)
+        dot = row.pixelColor(
+            8,
+            rig.panel.delegate.layout(row_option(view), rig.model.index(0))
+            .headline[0]
+            .center()
+            .y(),
+        )
+        assert dot.name() == UNREAD_DOT_ON_DARK.name()
+    finally:
+        app.setPalette(light)

@@ -51,6 +51,8 @@ BOX = 64.0  # the SVG's units
 PILL_HEIGHT = 44.0
 DIGIT_HEIGHT = 29.0  # the digits' ink, in units (DejaVu Sans Bold digits are 0.73 em high)
 PILL_PADDING = 4.0
+NEW_RADIUS = 10.0
+DOT_RADIUS = 14.0
 CONDENSED = 0.84  # two or three characters are narrowed to this, to stay tall in the pill
 _DIGIT_EM = DIGIT_HEIGHT / 0.729
 # Colours by role; offline is pure greys (r == g == b).
@@ -113,13 +115,21 @@ def badge_svg(state: BadgeState, logical_size: int = 32) -> str:
     # yet its grey body alone contrasts 3.1:1 with a light panel and 4.7:1 with a dark one.
     parts = [_bell(colours["body"], colours["halo"] if state.online else None, halo)]
     ring = colours["halo"], halo
+    # The marks sit in the corners with their halo inside the icon (a clipped halo reads as
+    # a dent in the mark).
     if state.quiet:
-        parts.append(_haloed("path", f'd="{_crescent()}"', colours["quiet"], *ring))
+        inset = max(0.0, halo - 1.0)  # the moon's disc starts 1 unit in
+        moon = f'd="{_crescent()}" transform="translate({inset:.2f} {inset:.2f})"'
+        parts.append(_haloed("path", moon, colours["quiet"], *ring))
     if state.new_since_seen:
-        parts.append(_haloed("circle", 'cx="52" cy="12" r="10.5"', colours["new"], *ring))
+        r = NEW_RADIUS
+        mark = f'cx="{BOX - halo - r:.2f}" cy="{halo + r:.2f}" r="{r}"'
+        parts.append(_haloed("circle", mark, colours["new"], *ring))
     if state.unread > 0:
         if state.dot:
-            parts.append(_haloed("circle", 'cx="48" cy="48" r="14"', colours["unread"], *ring))
+            r = DOT_RADIUS
+            dot = f'cx="{BOX - halo - r:.2f}" cy="{BOX - halo - r:.2f}" r="{r}"'
+            parts.append(_haloed("circle", dot, colours["unread"], *ring))
         else:
             parts.append(_pill(count_text(state.unread), colours["unread"], *ring))
     return (

@@ -67,6 +67,7 @@ BUTTON_GAP = 4
 TEXT_LEFT = 16 + ICON_SIZE + MARGIN  # from the row's left edge
 MIN_NAME_WIDTH = 48  # a shortened name keeps at least this much (then the action shortens)
 UNREAD_DOT = QColor("#1a5fd6")
+UNREAD_DOT_ON_DARK = QColor("#5b9bf5")  # the same blue, light enough for a dark list
 
 ModelIndex = QModelIndex | QPersistentModelIndex
 
@@ -265,7 +266,8 @@ class NotificationDelegate(QStyledItemDelegate):
 
         if not read:
             painter.setPen(Qt.PenStyle.NoPen)
-            painter.setBrush(UNREAD_DOT)
+            dark = palette.color(QPalette.ColorRole.Base).lightness() < 128
+            painter.setBrush(UNREAD_DOT_ON_DARK if dark else UNREAD_DOT)
             dot_y = layout.headline[0].center().y()
             painter.drawEllipse(QPoint(rect.left() + 8, dot_y), 4, 4)
 

@@ -488,6 +488,13 @@ class NotificationPanel(QWidget):
     def _on_time_timer_timeout(self) -> None:
         self.model.refresh_times()
 
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange and self.list_view.styleSheet():
+            # A style sheet keeps the palette it was polished with: set it again, so the
+            # list follows the desktop from light to dark (and back) like the rest.
+            self.list_view.setStyleSheet(self.list_view.styleSheet())
+
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         self.model.refresh_times()
