@@ -12,7 +12,7 @@ import pytest
 from popup_rig import SERVER, Rig
 from PySide6.QtCore import QEvent, QPoint, QRect, Qt
 from PySide6.QtGui import QColor, QImage, QPalette, QTextLayout, QTextOption
-from PySide6.QtWidgets import QApplication, QLabel
+from PySide6.QtWidgets import QApplication, QFrame, QLabel, QStyle, QStyleOptionSlider
 from pytestqt.qtbot import QtBot
 from tray_fakes import fill_cache, make_notification
 
@@ -348,3 +348,39 @@ def test_the_list_follows_the_desktop_from_light_to_dark(
         assert dot.name() == UNREAD_DOT_ON_DARK.name()
     finally:
         app.setPalette(light)
+
+
+def test_the_list_is_flush_with_the_popup_and_its_scroll_bar_has_no_arrows(
+    qtbot: QtBot, cache: NotificationCache
+) -> None:
+    """No box inside a box: the list has no frame of its own and reaches the popup's frame
+    left, right and at the bottom. Under Qt's Fusion style (a Linux desktop without a Qt
+    theme, whose own scroll bars have no arrows) the list's scroll bar is slim and arrowless;
+    native styles keep their own."""
+    fill_cache(cache, [make_notification(s) for s in range(1, 41)])
+    rig = Rig(qtbot, cache)
+    popup = Popup(rig.panel)
+    qtbot.addWidget(popup)
+    popup.show_near(QRect(1800, 8, 24, 24))
+    qtbot.waitExposed(popup)
+    view = rig.panel.list_view
+    assert view.frameShape() == QFrame.Shape.NoFrame
+    inside = popup.contentsRect()
+    placed = QRect(view.mapTo(popup, QPoint(0, 0)), view.size())
+    assert (placed.left(), placed.right(), placed.bottom()) == (
+        inside.left(),
+        inside.right(),
+        inside.bottom(),
+    )
+    assert QApplication.style().name().lower() == "fusion"  # offscreen: Qt's own style
+    bar = view.verticalScrollBar()
+    assert bar.isVisible()
+    option = QStyleOptionSlider()
+    option.initFrom(bar)
+    option.orientation = Qt.Orientation.Vertical
+    option.minimum, option.maximum, option.pageStep = bar.minimum(), bar.maximum(), bar.pageStep()
+    option.subControls = QStyle.SubControl.SC_All
+    for arrow in (QStyle.SubControl.SC_ScrollBarAddLine, QStyle.SubControl.SC_ScrollBarSubLine):
+        rect = bar.style().subControlRect(QStyle.ComplexControl.CC_ScrollBar, option, arrow, bar)
+        assert rect.height() == 0, arrow
+    assert bar.width() <= 10
