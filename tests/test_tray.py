@@ -10,7 +10,7 @@ from datetime import UTC, timedelta
 
 import pytest
 from PySide6.QtCore import QRect, QSize, QTimer
-from PySide6.QtWidgets import QSystemTrayIcon
+from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 from pytestqt.qtbot import QtBot
 from tray_fakes import (
     FakeClock,
@@ -26,6 +26,7 @@ from notifier.app.controller import AppController
 from notifier.app.signals import emit
 from notifier.core.settings import BadgeStyle, Settings
 from notifier.core.status import CacheChange, ChangeKind, ConnectionState, ConnectionStatus
+from notifier.core.wire import NotificationType
 from notifier.store.cache import NotificationCache
 from notifier.ui.application import TrayApp
 from notifier.ui.badge import BadgeState, paint_badge
@@ -277,3 +278,23 @@ def test_the_tray_gets_the_badge_painted_for_its_own_size(qtbot: QtBot) -> None:
         shown = icon.pixmap(QSize(size, size)).toImage()
         painted = paint_badge(state, size, 1.0).convertToFormat(shown.format())
         assert shown == painted, size
+
+
+def test_a_burst_of_count_changes_repaints_the_icon_once(
+    qtbot: QtBot, cache: NotificationCache
+) -> None:
+    """Marking the mentions read one by one changes the count once per mention in one turn of
+    the event loop; the shown icon is painted once, for the last count (each picture is four
+    SVG renders), and the state the tray reports is always the current one."""
+    fill_cache(cache, [make_notification(s, type=NotificationType.MENTION) for s in range(1, 6)])
+    rig = Rig(qtbot, cache)
+    tray = rig.app.tray
+    assert tray is not None and tray.isVisible()
+    shown = tray.icon().cacheKey()
+    rig.controller.mark_all_read(frozenset({NotificationType.MENTION}))
+    assert tray.badge_state is not None and tray.badge_state.unread == 0
+    assert tray.icon().cacheKey() == shown  # not painted yet: five changes, no picture
+    QApplication.processEvents()
+    assert tray.icon().cacheKey() != shown
+    picture = tray.icon().pixmap(QSize(22, 22)).toImage()
+    assert picture == paint_badge(tray.badge_state, 22, 1.0).convertToFormat(picture.format())

@@ -44,7 +44,7 @@ from notifier.core.links import is_on_this_machine
 from notifier.core.ports import Clock
 from notifier.core.settings import BadgeStyle
 from notifier.core.status import CacheChange, ConnectionState, ConnectionStatus
-from notifier.ui.badge import BadgeState
+from notifier.ui.badge import MAX_SHOWN_COUNT, BadgeState
 from notifier.ui.toasts import NullSink, ToastRequest, ToastSink, choose_sink
 from notifier.ui.tray import TrayIcon, TrayShell
 
@@ -322,7 +322,8 @@ class TrayApp(QObject):
     def badge_state(self) -> BadgeState:
         c = self.controller
         return BadgeState(
-            unread=c.counts.unread,
+            # As shown: every count above 99 is "99+", one picture (no repaint from 120 to 121).
+            unread=min(c.counts.unread, MAX_SHOWN_COUNT + 1),
             new_since_seen=c.counts.new_since_seen > 0,
             online=c.status.state is ConnectionState.LIVE,
             quiet=c.quiet_reason is not None,
@@ -337,12 +338,12 @@ class TrayApp(QObject):
         state = self.badge_state()
         text = self.tooltip()
         if self._panel is not None:
-            self._panel.set_unread_count(state.unread)
+            self._panel.set_unread_count(self.controller.counts.unread)
         if self.tray is not None:
             self.tray.set_badge(state)
             self.tray.set_tooltip_text(text)
             self.tray.set_paused(self.controller.settings().paused_until is not None)
-            self.tray.set_unread(state.unread)
+            self.tray.set_unread(self.controller.counts.unread)
             self.tray.set_can_reconnect(can_retry(self.controller.status))
         if self.fallback is not None:
             self.fallback.set_badge(state)

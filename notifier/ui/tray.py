@@ -16,7 +16,7 @@ import logging
 import sys
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QRect, Signal
+from PySide6.QtCore import QRect, QTimer, Signal
 from PySide6.QtGui import QAction, QGuiApplication, QIcon, QPixmap
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
@@ -57,6 +57,7 @@ class TrayIcon(QSystemTrayIcon):
     def __init__(self) -> None:
         super().__init__()
         self.badge_state: BadgeState | None = None
+        self._paint_pending = False
         self.set_badge(BadgeState())
         self.setToolTip("Helpdesk notifications")
         self.menu = QMenu()
@@ -86,12 +87,27 @@ class TrayIcon(QSystemTrayIcon):
         self.set_can_reconnect(False)
 
     def set_badge(self, state: BadgeState) -> bool:
-        """Repaint for ``state``; False (and no work) when it is what is shown already."""
+        """Show ``state``; False (and no work) when it is what is shown already.
+
+        Before the icon is shown it is painted at once (the first paint must show the cached
+        count). Once shown, painting waits for the event loop's next turn and paints only the
+        last state: marking 300 mentions read one by one changes the count 300 times in one
+        turn, and each picture is four SVG renders (one per tray size).
+        """
         if state == self.badge_state:
             return False
         self.badge_state = state
-        self.setIcon(badge_icon(state))
+        if not self.isVisible():
+            self._paint()
+        elif not self._paint_pending:
+            self._paint_pending = True
+            QTimer.singleShot(0, self._paint)
         return True
+
+    def _paint(self) -> None:
+        self._paint_pending = False
+        if self.badge_state is not None:
+            self.setIcon(badge_icon(self.badge_state))
 
     def set_tooltip_text(self, text: str) -> None:
         self.setToolTip(text)
