@@ -84,8 +84,10 @@ QScrollBar::add-line:vertical, QScrollBar::sub-line:vertical { height: 0; border
 QScrollBar::add-page:vertical, QScrollBar::sub-page:vertical { background: transparent; }
 """
 NEW_BUTTON_STYLE = """
-QPushButton { background: palette(highlight); color: palette(highlighted-text);
-              border: none; border-radius: 11px; padding: 3px 12px; font-weight: bold; }
+QPushButton { background-color: palette(highlight); color: palette(highlighted-text);
+              border: 1px solid palette(highlight); border-radius: 11px;
+              min-height: 20px; padding: 0 12px; font-weight: bold; }
+QPushButton:hover { background-color: palette(dark); border-color: palette(dark); }
 """
 
 
