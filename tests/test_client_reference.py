@@ -30,11 +30,12 @@ from notifier.core.wire import (
     NotificationEvent,
     NotificationType,
     ReadStateEvent,
+    SkippedEvent,
     SyncedEvent,
     UnknownEvent,
 )
 
-CONFIG = TransportConfig(ping_interval=5, ping_timeout=5, connect_timeout=5, request_timeout=10)
+CONFIG = TransportConfig(ping_interval=5, ping_timeout=5, connect_timeout=5, read_timeout=10)
 
 
 def assign_to(helpdesk: Helpdesk, boss_token: str, agent: str, subject: str) -> dict[str, Any]:
@@ -215,7 +216,9 @@ async def test_the_token_travels_in_the_header_and_bad_frames_are_skipped() -> N
     assert seen["path"] == "/api/v1/stream"
     assert seen["authorization"] == "Bearer secret-token"
     assert json.loads(seen["resume"]) == {"type": "resume", "after_seq": 7}
-    assert [type(e) for e in received] == [Hello, UnknownEvent, SyncedEvent]
+    assert [type(e) for e in received] == [Hello, SkippedEvent, UnknownEvent, SyncedEvent]
+    # the bad notification's seq was readable: the cursor can move past it
+    assert received[1].seq == 1
     assert stream.skipped_frames == 2
 
 

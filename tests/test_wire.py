@@ -155,6 +155,95 @@ def test_malformed_frames_are_rejected(frame: str | bytes) -> None:
     assert info.value.code in {"malformed_json", "invalid_field"}
 
 
+LONE = "a \ud800 b"  # what JSON's "\\ud800" escape decodes to: not text
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {"type": "notification", "seq": 7, "notification": notification_json(message=LONE)},
+        {
+            "type": "notification",
+            "seq": 7,
+            "notification": notification_json(
+                ticket={"id": "1", "subject": LONE, "url": "http://h.test/t/1"}
+            ),
+        },
+        {
+            "type": "notification",
+            "seq": 7,
+            "notification": notification_json(
+                **{"from": {"kind": "customer", "id": "c", "name": LONE}}
+            ),
+        },
+        {"type": "read_state", "seq": 7, "ids": ["n1", LONE], "read": True},
+        {"type": "deleted", "seq": 7, "ids": [LONE]},
+    ],
+)
+def test_a_lone_surrogate_in_any_string_is_rejected_keeping_the_seq(frame: dict[str, Any]) -> None:
+    for raw in (frame, json.dumps(frame)):  # decoded, and as it travels (the \\ud800 escape)
+        with pytest.raises(WireError) as info:
+            parse_server_event(raw)
+        assert info.value.code == "invalid_field"
+        assert "lone surrogate" in str(info.value)
+        assert info.value.seq == 7  # a client can move its cursor past it
+
+
+def test_a_lone_surrogate_in_a_hello_is_rejected_without_a_seq() -> None:
+    hello = {"type": "hello", "protocol": 1, "last_seq": 3}
+    hello["agent"] = {"id": "a1", "username": "alice", "name": LONE}
+    with pytest.raises(WireError) as info:
+        parse_server_event(json.dumps(hello))
+    assert info.value.seq is None
+
+
+def test_surrogate_pairs_are_text_and_accepted() -> None:
+    frame = '{"type": "deleted", "seq": 3, "ids": ["\\ud83d\\ude00", "é"]}'
+    assert parse_server_event(frame) == DeletedEvent(seq=3, ids=("\U0001f600", "é"))
+
+
+def test_a_log_event_breaking_the_contract_keeps_its_seq_and_others_do_not() -> None:
+    bad_note = {"type": "notification", "seq": 9, "notification": {"id": 5}}
+    bad_read = {"type": "read_state", "seq": 10, "ids": "n1", "read": True}
+    for frame, seq in ((bad_note, 9), (bad_read, 10)):
+        with pytest.raises(WireError) as info:
+            parse_server_event(frame)
+        assert info.value.seq == seq
+    for frame in ({"type": "synced", "seq": "9"}, {"type": "deleted", "seq": -1, "ids": []}):
+        with pytest.raises(WireError) as info:
+            parse_server_event(frame)
+        assert info.value.seq is None
+
+
+@pytest.mark.parametrize("depth", [1_000, 100_000])
+def test_json_nested_thousands_deep_is_malformed_not_a_crash(depth: int) -> None:
+    nested = "[" * depth + "]" * depth
+    frames = [
+        nested,
+        '{"type": "notification", "seq": 4, "notification": ' + nested + "}",
+        '{"type": "resume", "after_seq": ' + nested + "}",
+    ]
+    for frame in frames:
+        with pytest.raises(WireError) as info:
+            parse_server_event(frame) if "resume" not in frame else ResumeRequest.parse(frame)
+        assert info.value.code in {"malformed_json", "invalid_field"}
+    with pytest.raises(WireError, match="nested too deeply"):
+        wire.decode_json(frames[1])
+
+
+def test_a_seq_beyond_what_a_client_can_store_is_rejected() -> None:
+    assert parse_server_event({"type": "synced", "seq": wire.MAX_SEQ}).seq == wire.MAX_SEQ  # type: ignore[union-attr]
+    for frame in (
+        {"type": "synced", "seq": wire.MAX_SEQ + 1},
+        {"type": "notification", "seq": 2**64, "notification": notification_json(seq=2**64)},
+    ):
+        with pytest.raises(WireError, match="at most"):
+            parse_server_event(frame)
+    page = {"notifications": [], "unread_count": 0, "last_seq": 2**63, "has_more": False}
+    with pytest.raises(WireError, match="at most"):
+        NotificationPage.parse(page)
+
+
 def test_stream_events_round_trip() -> None:
     note = Notification.parse(notification_json())
     events = [
@@ -245,6 +334,27 @@ def test_preferences_round_trip_and_validation() -> None:
     assert info.value.code == "unknown_type"
 
 
+def test_email_fields_added_after_version_1_are_optional_and_checked() -> None:
+    newer = wire.EmailPreferences(
+        enabled=True,
+        frequency=wire.EmailFrequency.HOURLY_DIGEST,
+        digest_time="18:30",
+        only_when_disconnected=False,
+    )
+    assert wire.EmailPreferences.parse(json.loads(json.dumps(newer.to_json()))) == newer
+    version_1 = {"enabled": True, "frequency": "daily_digest", "types": ["mention"], "x": 1}
+    parsed = wire.EmailPreferences.parse(version_1)
+    assert (parsed.digest_time, parsed.only_when_disconnected) == ("08:00", True)
+    for key, value in (
+        ("digest_time", "8:00"),
+        ("digest_time", 800),
+        ("only_when_disconnected", 1),
+    ):
+        with pytest.raises(WireError) as info:
+            wire.EmailPreferences.parse({**version_1, key: value})
+        assert key in str(info.value)
+
+
 texts = st.text(max_size=60)
 
 
@@ -308,3 +418,24 @@ def test_reason_is_optional_and_unknown_reasons_are_dropped() -> None:
     assert with_reason.to_json()["reason"] == "customer_reopened"
     assert Notification.parse(notification_json(reason="gossip")).reason is None
     assert "reason" not in Notification.parse(notification_json()).to_json()
+
+
+def test_a_client_reading_its_history_skips_a_bad_item_and_keeps_its_seq() -> None:
+    good = notification_json(seq=3)
+    bad_text = {**notification_json(seq=4), "message": "broken \ud800 text"}
+    bad_type = notification_json(type="like", seq=5)
+    no_seq = {**notification_json(), "seq": "x"}
+    body = {
+        "notifications": [good, bad_text, bad_type, no_seq],
+        "unread_count": 1,
+        "last_seq": 9,
+        "has_more": True,
+    }
+    with pytest.raises(WireError):
+        NotificationPage.parse(body)  # strict unless asked
+    page = NotificationPage.parse(body, skip_bad=True)
+    assert [n.seq for n in page.notifications] == [3]
+    assert [seq for seq, _why in page.skipped] == [4, 5, None]
+    assert all(why for _seq, why in page.skipped)
+    assert page.end_seq == 5  # the next page starts after the skipped ones
+    assert NotificationPage.parse(body | {"notifications": []}).end_seq == 0

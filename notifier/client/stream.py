@@ -2,10 +2,11 @@
 
 websockets' asyncio client does the protocol work: the handshake (token in the
 ``Authorization: Bearer`` header, never in the URL), TLS (the shared ssl context with any
-custom CA bundle), proxies (an explicit one, or the environment's ``HTTPS_PROXY``/``NO_PROXY``
-through ``proxy=True``), frame size limits (``wire.MAX_FRAME_BYTES``) and keepalive: a ping
-every ``ping_interval`` seconds, and the connection is closed when no pong came within
-``ping_timeout`` — that is how a stalled, half-open connection is noticed.
+custom CA bundle), proxies (the one :meth:`TransportConfig.proxy_for` chooses, the same rule as
+REST; websockets' own environment lookup is never used), frame size limits
+(``wire.MAX_FRAME_BYTES``) and keepalive: a ping every ``ping_interval`` seconds, and the
+connection is closed when no pong came within ``ping_timeout`` — that is how a stalled,
+half-open connection is noticed.
 
 Reconnection is deliberately NOT done here (websockets' own ``async for connect(...)`` loop is
 not used): the sync session owns the policy, so the UI can show the state and next retry time.
@@ -16,7 +17,9 @@ then instead of running a timer of its own (no extra wake-up while idle).
 
 Frames are parsed with :func:`notifier.core.wire.parse_server_event`; a malformed frame is
 logged (its size and the parse error, never its content, which could hold personal data) and
-skipped, so one bad frame cannot crash the engine or move the cursor.
+skipped, so one bad frame cannot crash the engine. When the bad frame was a log event whose
+``seq`` could be read, a :class:`~notifier.core.wire.SkippedEvent` takes its place, so the
+cursor moves past it and it is not replayed on every reconnect.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from websockets.exceptions import (
     InvalidHandshake,
     InvalidStatus,
     InvalidURI,
+    ProxyError,
 )
 from websockets.typing import DataLike
 
@@ -40,7 +44,8 @@ from notifier.core.errors import AuthFailed, ConnectionLost
 from notifier.core.wire import (
     MAX_FRAME_BYTES,
     ResumeRequest,
-    ServerEvent,
+    SkippedEvent,
+    StreamEvent,
     WireError,
     encode_json,
     parse_server_event,
@@ -71,7 +76,7 @@ class WebSocketEventStream:
         self._connection = connection
         self.skipped_frames = 0
 
-    def __aiter__(self) -> AsyncIterator[ServerEvent]:
+    def __aiter__(self) -> AsyncIterator[StreamEvent]:
         return self._events()
 
     def on_keepalive(self, listener: Callable[[], None] | None) -> None:
@@ -79,7 +84,7 @@ class WebSocketEventStream:
         if isinstance(self._connection, KeepaliveConnection):
             self._connection.keepalive_listener = listener
 
-    async def _events(self) -> AsyncIterator[ServerEvent]:
+    async def _events(self) -> AsyncIterator[StreamEvent]:
         try:
             async for frame in self._connection:
                 try:
@@ -87,10 +92,13 @@ class WebSocketEventStream:
                 except WireError as error:
                     self.skipped_frames += 1
                     log.warning(
-                        "skipped a malformed frame of %d bytes from the server: %s",
+                        "skipped a malformed frame of %d bytes from the server%s: %s",
                         len(frame),
+                        "" if error.seq is None else f" (event seq {error.seq})",
                         error,
                     )
+                    if error.seq is not None:
+                        yield SkippedEvent(error.seq, str(error))
                     continue
                 yield event
         except ConnectionClosed as closed:
@@ -135,12 +143,13 @@ async def open_event_stream(
     """Connect, authenticate and send the resume request."""
     url = stream_url(server_url)
     ssl_context: ssl.SSLContext | None = config.ssl_context() if url.startswith("wss://") else None
+    route = config.proxy_for(url)
     try:
         connection = await connect(
             url,
             additional_headers={"Authorization": f"Bearer {token}"},
             ssl=ssl_context,
-            proxy=config.proxy if config.proxy is not None else True,
+            proxy=route.url if route is not None else None,
             open_timeout=config.connect_timeout,
             ping_interval=config.ping_interval,
             ping_timeout=config.ping_timeout,
@@ -163,6 +172,9 @@ async def open_event_stream(
         raise ConnectionLost(
             f"the server URL is not valid for a live connection ({error})"
         ) from None
+    except ProxyError as error:  # the proxy answered, but would not open the tunnel
+        assert route is not None
+        raise route.failed(error, answered=True) from None
     except (InvalidHandshake, TimeoutError) as error:
         raise ConnectionLost(f"the live connection could not be set up ({error})") from None
     except ssl.SSLCertVerificationError as error:
@@ -170,6 +182,8 @@ async def open_event_stream(
             f"the server's certificate is not trusted ({error.verify_message}); check the CA bundle"
         ) from None
     except OSError as error:
+        if route is not None:  # connecting goes to the proxy: it is the one that failed
+            raise route.failed(error) from None
         raise ConnectionLost(
             f"the server is unreachable ({error.strerror or type(error).__name__})"
         ) from None

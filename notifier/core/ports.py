@@ -19,16 +19,17 @@ from notifier.core.wire import (
     ClearScope,
     NotificationPage,
     Preferences,
-    ServerEvent,
+    StreamEvent,
 )
 
 
 class EventStream(Protocol):
     """One live connection, already resumed. Iterating yields events in order (the replay,
     then :class:`~notifier.core.wire.SyncedEvent`, then live events) until the connection ends,
-    which raises :class:`~notifier.core.errors.ConnectionLost` (or ``AuthFailed``)."""
+    which raises :class:`~notifier.core.errors.ConnectionLost` (or ``AuthFailed``). A log event
+    it could not read is yielded as a :class:`~notifier.core.wire.SkippedEvent`."""
 
-    def __aiter__(self) -> AsyncIterator[ServerEvent]: ...
+    def __aiter__(self) -> AsyncIterator[StreamEvent]: ...
 
     async def close(self) -> None: ...
 

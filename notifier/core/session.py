@@ -7,12 +7,30 @@ time passed in, and carries out the commands it returns, in order:
 * :class:`Connect` open the stream, resuming after ``after_seq``;
 * :class:`PageHistory` page the full history over REST (first sign-in, after a reset), then
   report :meth:`SyncSession.history_paged`;
+* :class:`ClaimCache` make the cache this agent's; if it held another account's notifications
+  (the claim drops them), report :meth:`SyncSession.agent_changed`;
 * :class:`Apply` write stream events to the cache (idempotent there), ``replay`` until synced;
+* :class:`AdvanceCursor` move the cache's cursor past a log event that was skipped;
 * :class:`ResetCache` forget the cache's server state (the server cannot replay for us);
 * :class:`Disconnect` drop the current connection or page-through, without reporting back;
 * :class:`WaitRetry` call :meth:`SyncSession.retry_due` after ``delay`` seconds;
 * :class:`FlushPending` send the queued offline actions, in order;
 * :class:`PublishStatus` tell the UI.
+
+Attempt, reply, back off: a server must not be able to make the client spin, so every loop a
+server can drive ends in the backoff, and the status's ``last_error`` says why:
+
+* the backoff is reset only by a connection that stayed LIVE ``healthy_after`` seconds, never
+  by reaching LIVE: a server that closes every connection right after the replay gets ever
+  longer waits;
+* one ``reset`` (or a cache that held another account's notifications) reloads at once; a
+  second before a healthy connection backs off ("the server keeps asking for a full resync");
+* a hello whose agent is not the one ``GET /me`` named for the same token, or whose protocol
+  version this client does not speak, ends the attempt into the backoff (the latter asks the
+  agent to update; the backoff, not a stop, so a helpdesk that is rolled back is found again);
+* a stream that has not finished its replay (``synced``) ``replay_deadline`` seconds after it
+  opened is ended into the backoff;
+* the history page-through's own bounds live in the engine, which reports a failure here.
 
 Every connection attempt has a number; inputs about an older attempt (a late error from a
 connection already dropped) are ignored, so a dropped connection can never schedule a second
@@ -28,6 +46,11 @@ States (:class:`~notifier.core.status.ConnectionState`)::
     any ──401──► AUTH_FAILED (no retry; retry_now tries once)
     any ──network down──► OFFLINE ──network up──► CONNECTING
     LIVE/CONNECTING ──clock jump (the machine slept)──► CONNECTING at once
+    CONNECTING ──bad hello / replay deadline / repeated reset──► BACKING_OFF
+
+Both durations are measured by :meth:`SyncSession.tick`, the session's only monotonic
+reading: the first tick that sees the state (LIVE, or streaming before ``synced``) starts the
+count and a later one ends it, so each is that precise (one keepalive period, ~20 s).
 
 The watchdog: ``tick(wall, monotonic)`` is called at every keepalive ping of the open stream
 (every ~20 s), or by the driver's own timer at the same cadence while no stream is open; it
@@ -47,6 +70,7 @@ from datetime import datetime, timedelta
 from notifier.core.backoff import Backoff
 from notifier.core.status import ConnectionState, ConnectionStatus
 from notifier.core.wire import (
+    PROTOCOL_VERSION,
     AgentInfo,
     DeletedEvent,
     ErrorEvent,
@@ -54,9 +78,20 @@ from notifier.core.wire import (
     NotificationEvent,
     ReadStateEvent,
     ResetEvent,
-    ServerEvent,
+    SkippedEvent,
+    StreamEvent,
     SyncedEvent,
 )
+
+# A connection that stayed LIVE this long was healthy: the backoff and the reset allowance
+# start over. Longer than a replay and a few keepalive rounds, short enough to matter.
+HEALTHY_AFTER = 60.0
+# A replay (hello to synced) that takes longer than this is a stalled or hostile server. A
+# slow but honest replay is not lost: every applied event moved the cursor, so the next
+# attempt resumes from there.
+REPLAY_DEADLINE = 60.0
+# Resets (or caches of another account) reloaded at once between two healthy connections.
+RESETS_AT_ONCE = 1
 
 CacheEvent = NotificationEvent | ReadStateEvent | DeletedEvent
 
@@ -73,9 +108,20 @@ class PageHistory:
 
 
 @dataclass(frozen=True, slots=True)
+class ClaimCache:
+    attempt: int
+    agent: AgentInfo
+
+
+@dataclass(frozen=True, slots=True)
 class Apply:
     event: CacheEvent
     replay: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AdvanceCursor:
+    seq: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +154,9 @@ class PublishStatus:
 Command = (
     Connect
     | PageHistory
+    | ClaimCache
     | Apply
+    | AdvanceCursor
     | ResetCache
     | Disconnect
     | WaitRetry
@@ -120,9 +168,18 @@ Command = (
 class SyncSession:
     """One agent's sync state. Not thread-safe; the driver calls it from one task at a time."""
 
-    def __init__(self, backoff: Backoff | None = None, *, sleep_threshold: float = 30.0) -> None:
+    def __init__(
+        self,
+        backoff: Backoff | None = None,
+        *,
+        sleep_threshold: float = 30.0,
+        healthy_after: float = HEALTHY_AFTER,
+        replay_deadline: float = REPLAY_DEADLINE,
+    ) -> None:
         self.backoff = backoff if backoff is not None else Backoff()
         self.sleep_threshold = sleep_threshold
+        self.healthy_after = healthy_after
+        self.replay_deadline = replay_deadline
         self.state = ConnectionState.SIGNED_OUT
         self.cursor = 0
         self.attempt = 0
@@ -137,6 +194,14 @@ class SyncSession:
         # What the current attempt is doing: paging the history or streaming. Inputs that do
         # not fit (an event during a page-through) come from a confused driver: ignored.
         self._paging = False
+        # Monotonic readings of the first tick that saw the current attempt streaming before
+        # synced, and LIVE; None until then.
+        self._replay_since: float | None = None
+        self._live_since: float | None = None
+        # Resets (or another account's caches) since the last healthy connection.
+        self._resets = 0
+        # The agent GET /me named for this token at the last page-through.
+        self._paged_as: AgentInfo | None = None
 
     @property
     def status(self) -> ConnectionStatus:
@@ -167,23 +232,53 @@ class SyncSession:
         self.attempt += 1  # whatever is still running reports for a dead attempt
         return [Disconnect("stopping")]
 
-    def connected(self, attempt: int, hello: Hello) -> list[Command]:
-        """The server greeted us (the stream's first message)."""
+    def connected(self, attempt: int, hello: Hello, now: datetime) -> list[Command]:
+        """The server greeted us (the stream's first message). Unless the hello is refused,
+        the driver must then claim the cache for its agent (the last command returned)."""
         if not self._streaming(attempt):
             return []
+        if hello.protocol != PROTOCOL_VERSION:
+            return self._give_up(
+                f"the helpdesk speaks protocol version {hello.protocol}",
+                f"the helpdesk speaks protocol version {hello.protocol} and this app only"
+                f" version {PROTOCOL_VERSION}: update notifier",
+                now,
+            )
+        if self._paged_as is not None and hello.agent.id != self._paged_as.id:
+            # GET /me and the stream disagree about who this token is: reloading cannot help.
+            return self._give_up(
+                "the stream is another agent's",
+                "the helpdesk signed the stream in as another agent than the token's",
+                now,
+            )
         self.agent = hello.agent
-        return self._publish()
+        return [*self._publish(), ClaimCache(attempt, hello.agent)]
 
-    def event_received(self, attempt: int, event: ServerEvent) -> list[Command]:
+    def agent_changed(self, attempt: int, now: datetime) -> list[Command]:
+        """Claiming the cache found another account's notifications and dropped them: load
+        this agent's history (at once, or after the backoff if it keeps happening)."""
+        if not self._streaming(attempt):
+            return []
+        return self._reload(
+            "the cache belonged to another account",
+            "the saved notifications belonged to another account; reloaded from the server",
+            now,
+        )
+
+    def event_received(self, attempt: int, event: StreamEvent, now: datetime) -> list[Command]:
         if not self._streaming(attempt):
             return []
         if isinstance(event, Hello):
-            return self.connected(attempt, event)
+            return self.connected(attempt, event, now)
         if isinstance(event, NotificationEvent | ReadStateEvent | DeletedEvent):
             # Every event goes to the cache, which is idempotent by id and seq: filtering by
             # the cursor here would drop a legitimately late (reordered) event.
             self.cursor = max(self.cursor, event.seq)
             return [Apply(event, replay=not self.synced)]
+        if isinstance(event, SkippedEvent):
+            # Unreadable for good: waiting for it would replay it on every reconnect.
+            self.cursor = max(self.cursor, event.seq)
+            return [AdvanceCursor(event.seq)]
         if isinstance(event, SyncedEvent):
             if self.synced:
                 return []
@@ -191,29 +286,28 @@ class SyncSession:
             self.state = ConnectionState.LIVE
             self._last_error = None
             self._next_retry_at = None
-            self.backoff.reset()
             went_live = [*self._publish(), FlushPending()]
             # A notice ("cache rebuilt") is one-off: shown up to and with the first LIVE.
             self._notice = None
             return went_live
         if isinstance(event, ResetEvent):
-            self.cursor = 0
-            self.synced = False
-            self._notice = "the server asked for a full resync; notifications reloaded"
-            return [
-                Disconnect("the server cannot replay from our cursor"),
+            return self._reload(
+                "the server cannot replay from our cursor",
+                "the server asked for a full resync; notifications reloaded",
+                now,
                 ResetCache(event.reason),
-                *self._connect(),
-            ]
+            )
         if isinstance(event, ErrorEvent):
             self._last_error = f"the server reported a problem: {event.message or event.code}"
             return self._publish()
         return []  # unread_count (the cache counts itself) and unknown types: ignored
 
-    def history_paged(self, attempt: int, last_seq: int) -> list[Command]:
-        """The full history was applied; the stream resumes after the first page's last_seq."""
+    def history_paged(self, attempt: int, last_seq: int, agent: AgentInfo) -> list[Command]:
+        """The full history of ``agent`` (whom GET /me named) was applied; the stream resumes
+        after the first page's last_seq."""
         if not self._current(attempt) or not self._paging:
             return []
+        self._paged_as = agent
         self.cursor = last_seq
         self.attempt += 1
         self._paging = False
@@ -223,15 +317,12 @@ class SyncSession:
         """The connection (or page-through) for ``attempt`` failed or ended."""
         if not self._current(attempt):
             return []
-        self._last_error = error
-        self.synced = False
-        self._paging = False
         if self.state is ConnectionState.OFFLINE:
+            self._last_error = error
+            self.synced = False
+            self._paging = False
             return self._publish()
-        delay = self.backoff.next_delay()
-        self.state = ConnectionState.BACKING_OFF
-        self._next_retry_at = now + timedelta(seconds=delay)
-        return [*self._publish(), WaitRetry(self.attempt, delay, self._next_retry_at)]
+        return self._back_off(error, now)
 
     def auth_failed(self, attempt: int | None, message: str) -> list[Command]:
         """401: the token is wrong or revoked. Stop until the agent signs in again."""
@@ -270,14 +361,37 @@ class SyncSession:
         return []
 
     def tick(self, wall: datetime, monotonic: float) -> list[Command]:
-        """The watchdog: reconnect at once if wall time jumped (the machine slept)."""
+        """The watchdog: reconnect at once if wall time jumped (the machine slept); start the
+        backoff over once the connection has been healthy; end a replay past its deadline."""
         previous, self._last_tick = self._last_tick, (wall, monotonic)
-        if previous is None or self.stopped:
+        if self.stopped:
             return []
+        if previous is not None and self._slept(previous, wall, monotonic):
+            return self._woke_up()
+        if self.state is ConnectionState.LIVE:
+            if self._live_since is None:
+                self._live_since = monotonic
+            elif monotonic - self._live_since >= self.healthy_after:
+                self.backoff.reset()  # the connection proved healthy: start over
+                self._resets = 0
+            return []
+        if self._streaming(self.attempt):
+            if self._replay_since is None:
+                self._replay_since = monotonic
+            elif monotonic - self._replay_since >= self.replay_deadline:
+                return self._give_up(
+                    "the replay took too long",
+                    "the server did not finish sending the missed notifications within"
+                    f" {self.replay_deadline:g} s",
+                    wall,
+                )
+        return []
+
+    def _slept(self, previous: tuple[datetime, float], wall: datetime, monotonic: float) -> bool:
         wall_delta = (wall - previous[0]).total_seconds()
-        mono_delta = monotonic - previous[1]
-        if wall_delta - mono_delta <= self.sleep_threshold:
-            return []
+        return wall_delta - (monotonic - previous[1]) > self.sleep_threshold
+
+    def _woke_up(self) -> list[Command]:
         if self.state not in (ConnectionState.LIVE, ConnectionState.CONNECTING):
             if self.state is ConnectionState.BACKING_OFF:
                 return self._connect()  # no point waiting out a delay from before the sleep
@@ -303,11 +417,42 @@ class SyncSession:
         self.synced = False
         self.state = ConnectionState.CONNECTING
         self._next_retry_at = None
+        self._replay_since = None
+        self._live_since = None
         self._paging = self.cursor == 0
         step: Command = (
             PageHistory(self.attempt) if self._paging else Connect(self.attempt, self.cursor)
         )
         return [*self._publish(), step]
+
+    def _back_off(self, error: str, now: datetime) -> list[Command]:
+        """Wait before the next attempt; the delay grows until a connection stays healthy."""
+        self._last_error = error
+        self.synced = False
+        self._paging = False
+        delay = self.backoff.next_delay()
+        self.state = ConnectionState.BACKING_OFF
+        self._next_retry_at = now + timedelta(seconds=delay)
+        return [*self._publish(), WaitRetry(self.attempt, delay, self._next_retry_at)]
+
+    def _give_up(self, reason: str, error: str, now: datetime) -> list[Command]:
+        """End the current attempt (the server misbehaved) and back off."""
+        self.attempt += 1  # whatever the dropped connection still reports is ignored
+        return [Disconnect(reason), *self._back_off(error, now)]
+
+    def _reload(
+        self, reason: str, notice: str, now: datetime, *cleanup: ResetCache
+    ) -> list[Command]:
+        """The server cannot replay for our cursor: page the history again, at once the first
+        time, after the backoff when it keeps happening without a healthy connection."""
+        self.cursor = 0
+        self._resets += 1
+        dropped: list[Command] = [Disconnect(reason), *cleanup]
+        if self._resets > RESETS_AT_ONCE:
+            self.attempt += 1  # whatever the dropped connection still reports is ignored
+            return [*dropped, *self._back_off("the server keeps asking for a full resync", now)]
+        self._notice = notice
+        return [*dropped, *self._connect()]
 
     def _go_offline(self) -> list[Command]:
         self.state = ConnectionState.OFFLINE

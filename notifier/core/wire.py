@@ -10,7 +10,8 @@ Shape of the module:
 
 * value types: :class:`Actor`, :class:`TicketRef`, :class:`CommentRef`, :class:`Notification`,
   :class:`AgentInfo`, :class:`Preferences` (and its parts);
-* server → client stream events (:data:`ServerEvent`), client → server :class:`ResumeRequest`;
+* server → client stream events (:data:`ServerEvent`), client → server :class:`ResumeRequest`,
+  and :class:`SkippedEvent`, what a client's stream yields for a log event it cannot read;
 * REST bodies: :class:`NotificationPage`, :class:`ActionResult`, :class:`ApiError`;
 * ``parse_*`` functions from decoded JSON (or raw text) and ``*.to_json()`` back.
 """
@@ -37,6 +38,8 @@ MAX_ID_CHARS: Final = 64
 MAX_URL_CHARS: Final = 2_048
 MAX_PAGE_LIMIT: Final = 500
 MAX_IDS_PER_EVENT: Final = 10_000
+# A seq a client stores (an event's, a notification's, a page's last_seq) fits SQLite's INTEGER.
+MAX_SEQ: Final = 2**63 - 1
 
 
 class WireError(ValueError):
@@ -44,11 +47,14 @@ class WireError(ValueError):
 
     ``code`` is machine-readable (``malformed_json``, ``invalid_field``, ``missing_field``,
     ``unknown_type``, ``too_large``); ``str(err)`` is a sentence for logs and status lines.
+    ``seq`` is the seq of the log event that broke the contract when the frame's own ``seq``
+    was readable (so a client can move its cursor past an event it can never apply).
     """
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, *, seq: int | None = None) -> None:
         super().__init__(message)
         self.code = code
+        self.seq = seq
 
 
 class NotificationType(StrEnum):
@@ -65,6 +71,7 @@ class ActorKind(StrEnum):
 
 class EmailFrequency(StrEnum):
     INSTANT = "instant"
+    HOURLY_DIGEST = "hourly_digest"
     DAILY_DIGEST = "daily_digest"
 
 
@@ -122,17 +129,39 @@ def _str(
         raise WireError(
             "too_large", f"{_where(path, key)} has {len(value)} characters, limit {max_chars}"
         )
+    _check_unicode(value, _where(path, key))
     return value
 
 
-def _int(data: JsonObject, key: str, path: str, *, minimum: int = 0) -> int:
+def _check_unicode(value: str, where: str) -> None:
+    """Refuse a lone surrogate (JSON's ``"\\ud800"`` escape decodes to one): it is not text,
+    and no UTF-8 store (SQLite, a log file, a toast) can hold it."""
+    if value.isascii():
+        return
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise WireError(
+            "invalid_field", f"{where} holds a lone surrogate (not valid Unicode text)"
+        ) from None
+
+
+def _int(
+    data: JsonObject, key: str, path: str, *, minimum: int = 0, maximum: int | None = None
+) -> int:
     value = _present(data, key, path)
     # bool is an int subclass in Python; on the wire it is not a number.
     if not isinstance(value, int) or isinstance(value, bool):
         raise WireError("invalid_field", f"{_where(path, key)} must be an integer")
     if value < minimum:
         raise WireError("invalid_field", f"{_where(path, key)} must be at least {minimum}")
+    if maximum is not None and value > maximum:
+        raise WireError("invalid_field", f"{_where(path, key)} must be at most {maximum}")
     return value
+
+
+def _seq(data: JsonObject, key: str, path: str, *, minimum: int = 0) -> int:
+    return _int(data, key, path, minimum=minimum, maximum=MAX_SEQ)
 
 
 def _bool(data: JsonObject, key: str, path: str) -> bool:
@@ -173,6 +202,7 @@ def _id_list(data: JsonObject, key: str, path: str) -> tuple[str, ...]:
     for index, item in enumerate(value):
         if not isinstance(item, str) or not item or len(item) > MAX_ID_CHARS:
             raise WireError("invalid_field", f"{_where(path, key)}[{index}] must be an id string")
+        _check_unicode(item, f"{_where(path, key)}[{index}]")
         ids.append(item)
     return tuple(ids)
 
@@ -210,6 +240,10 @@ def decode_json(raw: str | bytes) -> Any:
         # JSONDecodeError and UnicodeDecodeError are ValueErrors, and so is CPython's refusal of
         # integers longer than 4,300 digits (a cheap denial-of-service otherwise).
         raise WireError("malformed_json", f"message is not valid JSON: {exc}") from None
+    except RecursionError:
+        # Valid JSON nested deeper than the interpreter's recursion limit (~1,000): a 2 KB
+        # frame of brackets. No message of the contract nests more than four levels.
+        raise WireError("malformed_json", "message is nested too deeply") from None
 
 
 def encode_json(data: object) -> str:
@@ -321,7 +355,7 @@ class Notification:
         comment_raw = _present(obj, "comment", path)
         return cls(
             id=_str(obj, "id", path, max_chars=MAX_ID_CHARS),
-            seq=_int(obj, "seq", path, minimum=1),
+            seq=_seq(obj, "seq", path, minimum=1),
             type=_enum(obj, "type", path, NotificationType),
             sender=None if sender_raw is None else Actor.parse(sender_raw, _where(path, "from")),
             to=_str(obj, "to", path, max_chars=MAX_ID_CHARS),
@@ -390,38 +424,61 @@ class QuietRange:
         day = _int(obj, "day", path)
         if day > 6:
             raise WireError("invalid_field", f"{_where(path, 'day')} must be 0 (Monday) to 6")
-        times = []
-        for key in ("start", "end"):
-            value = _str(obj, key, path, max_chars=5)
-            if not _HHMM.match(value):
-                raise WireError(
-                    "invalid_field", f"{_where(path, key)} must be HH:MM, got {value!r}"
-                )
-            times.append(value)
-        return cls(day=day, start=times[0], end=times[1])
+        return cls(day=day, start=_hhmm(obj, "start", path), end=_hhmm(obj, "end", path))
+
+
+def _hhmm(obj: JsonObject, key: str, path: str) -> str:
+    value = _str(obj, key, path, max_chars=5)
+    if not _HHMM.match(value):
+        raise WireError("invalid_field", f"{_where(path, key)} must be HH:MM, got {value!r}")
+    return value
 
 
 @dataclass(frozen=True, slots=True)
 class EmailPreferences:
+    """What the helpdesk mails the agent, and when.
+
+    ``digest_time`` is the local time (in :attr:`Preferences.timezone`) of the daily digest.
+    ``only_when_disconnected``: instant mail is sent only for a notification that arrived while
+    the agent had no stream open and that is still unread after the server's grace period.
+    Both were added after protocol version 1 shipped, so a peer may omit them: they then take
+    these defaults (and the reference server keeps the stored value on ``PUT``).
+    """
+
     enabled: bool = False
     frequency: EmailFrequency = EmailFrequency.INSTANT
     types: frozenset[NotificationType] = frozenset(NotificationType)
+    digest_time: str = "08:00"  # "HH:MM"
+    only_when_disconnected: bool = True
 
     def to_json(self) -> dict[str, Any]:
         return {
             "enabled": self.enabled,
             "frequency": self.frequency.value,
             "types": _types_to_json(self.types),
+            "digest_time": self.digest_time,
+            "only_when_disconnected": self.only_when_disconnected,
         }
 
     @classmethod
     def parse(cls, data: object, path: str = "email") -> EmailPreferences:
         obj = _obj(data, path)
+        defaults = cls()
         return cls(
             enabled=_bool(obj, "enabled", path),
             frequency=_enum(obj, "frequency", path, EmailFrequency),
             types=_parse_types(obj, "types", path),
+            digest_time=_hhmm(obj, "digest_time", path)
+            if "digest_time" in obj
+            else defaults.digest_time,
+            only_when_disconnected=_bool(obj, "only_when_disconnected", path)
+            if "only_when_disconnected" in obj
+            else defaults.only_when_disconnected,
         )
+
+
+# Fields of :class:`EmailPreferences` a version 1 peer may omit (see its docstring).
+EMAIL_OPTIONAL_FIELDS: Final = ("digest_time", "only_when_disconnected")
 
 
 def _types_to_json(types: Iterable[NotificationType]) -> list[str]:
@@ -610,6 +667,17 @@ class UnknownEvent:
         return data
 
 
+@dataclass(frozen=True, slots=True)
+class SkippedEvent:
+    """A log event this client could not read: its ``seq`` was readable, the rest broke the
+    contract (or the cache could not store it). Never sent by a server: a client's stream
+    yields it in place of the frame so that the cursor moves past ``seq`` and the event is
+    not replayed on every reconnect; the event itself is lost for this client, and logged."""
+
+    seq: int
+    error: str
+
+
 ServerEvent = (
     Hello
     | NotificationEvent
@@ -621,6 +689,8 @@ ServerEvent = (
     | ErrorEvent
     | UnknownEvent
 )
+# What a client's event stream yields: the server's events, and the log events it skipped.
+StreamEvent = ServerEvent | SkippedEvent
 
 
 def parse_server_event(raw: str | bytes | JsonObject) -> ServerEvent:
@@ -647,7 +717,23 @@ def parse_server_event(raw: str | bytes | JsonObject) -> ServerEvent:
             code=_str(data, "code", "", max_chars=64),
             message=_str(data, "message", "", max_chars=MAX_MESSAGE_CHARS, allow_empty=True),
         )
-    seq = _int(data, "seq", "")
+    seq = _seq(data, "seq", "")
+    if event_type in _LOG_EVENTS:
+        try:
+            return _parse_log_event(event_type, seq, data)
+        except WireError as error:
+            raise WireError(error.code, str(error), seq=seq) from None
+    if event_type is EventType.UNREAD_COUNT:
+        return UnreadCountEvent(seq=seq, count=_int(data, "count", ""))
+    if event_type is EventType.SYNCED:
+        return SyncedEvent(seq=seq)
+    return ResetEvent(seq=seq, reason=_str(data, "reason", "", max_chars=MAX_MESSAGE_CHARS))
+
+
+_LOG_EVENTS: Final = (EventType.NOTIFICATION, EventType.READ_STATE, EventType.DELETED)
+
+
+def _parse_log_event(event_type: EventType, seq: int, data: JsonObject) -> ServerEvent:
     if event_type is EventType.NOTIFICATION:
         notification = Notification.parse(_present(data, "notification", ""), "notification")
         if notification.seq != seq:
@@ -657,13 +743,7 @@ def parse_server_event(raw: str | bytes | JsonObject) -> ServerEvent:
         return NotificationEvent(seq=seq, notification=notification)
     if event_type is EventType.READ_STATE:
         return ReadStateEvent(seq=seq, ids=_id_list(data, "ids", ""), read=_bool(data, "read", ""))
-    if event_type is EventType.DELETED:
-        return DeletedEvent(seq=seq, ids=_id_list(data, "ids", ""))
-    if event_type is EventType.UNREAD_COUNT:
-        return UnreadCountEvent(seq=seq, count=_int(data, "count", ""))
-    if event_type is EventType.SYNCED:
-        return SyncedEvent(seq=seq)
-    return ResetEvent(seq=seq, reason=_str(data, "reason", "", max_chars=MAX_MESSAGE_CHARS))
+    return DeletedEvent(seq=seq, ids=_id_list(data, "ids", ""))
 
 
 @dataclass(frozen=True, slots=True)
@@ -699,6 +779,17 @@ class NotificationPage:
     unread_count: int
     last_seq: int
     has_more: bool
+    # Client side only (never sent): the items ``parse(skip_bad=True)`` left out, as
+    # (seq or None when unreadable, why), so paging can move past them.
+    skipped: tuple[tuple[int | None, str], ...] = ()
+
+    @property
+    def end_seq(self) -> int:
+        """The highest seq on this page, skipped items included (0 for an empty page): the
+        next page starts after it."""
+        seqs = [n.seq for n in self.notifications[-1:]]
+        seqs += [seq for seq, _why in self.skipped if seq is not None]
+        return max(seqs, default=0)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -709,19 +800,40 @@ class NotificationPage:
         }
 
     @classmethod
-    def parse(cls, raw: str | bytes | JsonObject) -> NotificationPage:
+    def parse(cls, raw: str | bytes | JsonObject, *, skip_bad: bool = False) -> NotificationPage:
+        """Strict by default (any bad item rejects the page, naming it). With ``skip_bad``
+        (the client reading its history) a bad item is left out and listed in ``skipped``,
+        as a bad stream event is: one unreadable notification must not block the others."""
         data = _obj(raw if isinstance(raw, Mapping) else decode_json(raw), "")
         items = _present(data, "notifications", "")
         if not isinstance(items, list):
             raise WireError("invalid_field", "notifications must be a list")
+        notifications: list[Notification] = []
+        skipped: list[tuple[int | None, str]] = []
+        for i, item in enumerate(items):
+            try:
+                notifications.append(Notification.parse(item, f"notifications[{i}]"))
+            except WireError as error:
+                if not skip_bad:
+                    raise
+                skipped.append((_readable_seq(item), str(error)))
         return cls(
-            notifications=tuple(
-                Notification.parse(item, f"notifications[{i}]") for i, item in enumerate(items)
-            ),
+            notifications=tuple(notifications),
             unread_count=_int(data, "unread_count", ""),
-            last_seq=_int(data, "last_seq", ""),
+            last_seq=_seq(data, "last_seq", ""),
             has_more=_bool(data, "has_more", ""),
+            skipped=tuple(skipped),
         )
+
+
+def _readable_seq(item: object) -> int | None:
+    """The ``seq`` of an item that failed to parse, if that field itself is valid."""
+    if not isinstance(item, Mapping):
+        return None
+    try:
+        return _seq(item, "seq", "")
+    except WireError:
+        return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,12 @@ Obligations kept here (see the session's docstring for the state machine):
   something (a duplicate or the server's echo of a local action publishes nothing);
 * offline actions are removed from the queue only after the server acknowledged them (a 404
   means the notification is already gone: dropped too); a network failure stops the flush and
-  the next LIVE state starts it again, so the order is kept.
+  the next LIVE state starts it again, so the order is kept;
+* one event never blocks the ones after it: an event the cache refuses to store is logged
+  (its seq and the error, never its content) and skipped, and the cursor moves past it; only
+  a failing database (disk full, locked, I/O) drops the connection, to retry after the backoff;
+* the history page-through ends (into the backoff) when a page does not advance past the
+  previous one, or after ``max_history_pages`` pages.
 
 The sleep watchdog (``SyncSession.tick``) runs no timer of its own while the stream is open:
 a stream that offers :class:`KeepaliveAware` (the WebSocket one) calls it back at every
@@ -30,6 +35,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import sqlite3
 import time
 from collections.abc import Callable, Coroutine, Iterator
 from datetime import UTC, datetime
@@ -45,7 +51,11 @@ from notifier.core.errors import (
 )
 from notifier.core.ports import Clock, EventStream, HelpdeskBackend
 from notifier.core.session import (
+    HEALTHY_AFTER,
+    REPLAY_DEADLINE,
+    AdvanceCursor,
     Apply,
+    ClaimCache,
     Command,
     Connect,
     Disconnect,
@@ -57,12 +67,17 @@ from notifier.core.session import (
     WaitRetry,
 )
 from notifier.core.status import CacheChange, ChangeKind, ConnectionState, ConnectionStatus
-from notifier.core.wire import AgentInfo, ClearScope, Hello, NotificationPage, ResetEvent
+from notifier.core.wire import AgentInfo, ClearScope, NotificationPage
 from notifier.store.cache import ActionKind, Applied, NotificationCache, PendingAction
 
 log = logging.getLogger(__name__)
 
 PAGE_LIMIT = 500
+# A million notifications: beyond any real history, a server that never says has_more=false.
+MAX_HISTORY_PAGES = 2_000
+# What the cache raises for one event it cannot store (a constraint, a value SQLite cannot
+# hold). Anything else from SQLite (disk full, locked, I/O) is the database's, not the event's.
+UNSTORABLE = (sqlite3.IntegrityError, sqlite3.DataError, ValueError, OverflowError)
 # Work between two yields to the event loop, each slice ~1-2 ms (benchmarks/engine_loop_lag.py):
 APPLY_SLICE = 50  # rows of a REST page, applied in one transaction (~20 µs a row)
 STREAM_SLICE = 8  # stream events, one transaction each (~250 µs an event, all included)
@@ -118,7 +133,13 @@ class SyncEngine:
 
     The engine owns ``backend`` (it closes it when :meth:`run` returns); the caller owns
     ``cache``. ``watchdog_interval`` is how often the sleep watchdog looks at the clocks
-    when no keepalive does (see the module docstring).
+    when no keepalive does (see the module docstring). ``healthy_after`` and
+    ``replay_deadline`` are the session's (:class:`~notifier.core.session.SyncSession`).
+
+    ``publish_before_commit`` (``notifier tail``): ``on_change`` is called for the server's
+    changes inside the cache transaction, before it commits, instead of after. A process
+    killed in between has not committed the change, so it is applied and published again on
+    the next start: at-least-once output, where the default (the app) is at-most-once.
     """
 
     def __init__(
@@ -132,19 +153,29 @@ class SyncEngine:
         backoff: Backoff | None = None,
         watchdog_interval: float = WATCHDOG_INTERVAL,
         sleep_threshold: float = 30.0,
+        healthy_after: float = HEALTHY_AFTER,
+        replay_deadline: float = REPLAY_DEADLINE,
         page_limit: int = PAGE_LIMIT,
+        max_history_pages: int = MAX_HISTORY_PAGES,
         online: bool = True,
         notice: str | None = None,
         account: str = "",
+        publish_before_commit: bool = False,
     ) -> None:
         self._backend = backend
         self._cache = cache
         self._clock = clock
         self._on_status = on_status
         self._on_change = on_change
-        self._session = SyncSession(backoff, sleep_threshold=sleep_threshold)
+        self._session = SyncSession(
+            backoff,
+            sleep_threshold=sleep_threshold,
+            healthy_after=healthy_after,
+            replay_deadline=replay_deadline,
+        )
         self._watchdog_interval = watchdog_interval
         self._page_limit = page_limit
+        self._max_history_pages = max_history_pages
         self._online = online
         self._account = account  # the server URL: with the agent id, who owns the cache
         if notice is None and cache.recovered_from is not None:
@@ -153,6 +184,7 @@ class SyncEngine:
                 " and rebuilt from the server"
             )
         self._notice = notice
+        self._publish_before_commit = publish_before_commit
         self._connection_task: asyncio.Task[None] | None = None
         self._retry_task: asyncio.Task[None] | None = None
         self._flush_task: asyncio.Task[None] | None = None
@@ -246,9 +278,12 @@ class SyncEngine:
             if isinstance(command, PublishStatus):
                 self._publish_status(command.status)
             elif isinstance(command, Apply):
-                applied = self._cache.apply_events([command.event])
-                self._publish_changes(changes_for(applied, replay=command.replay))
-                self._maybe_checkpoint()
+                self._apply(command)
+            elif isinstance(command, AdvanceCursor):
+                self._cache.advance_cursor(command.seq)
+            elif isinstance(command, ClaimCache):
+                if not self._claim_cache(command.agent):
+                    self._execute(self._session.agent_changed(command.attempt, self._clock.now()))
             elif isinstance(command, Disconnect):
                 log.info("dropping the connection: %s", command.reason)
                 self._cancel_connection()
@@ -268,6 +303,25 @@ class SyncEngine:
                 self._publish_changes([CacheChange(ChangeKind.RESET, replay=True)])
             elif isinstance(command, FlushPending):
                 self._start_flush()
+
+    def _apply(self, command: Apply) -> None:
+        event = command.event
+        try:
+            # (A failed apply inside the publishing transaction rolls all of it back.)
+            with self._commit_after_publishing():
+                applied = self._cache.apply_events([event])
+                self._publish_changes(changes_for(applied, replay=command.replay))
+        except UNSTORABLE as error:
+            # Dropping the connection would replay it, and fail, on every reconnect.
+            log.warning(
+                "skipped event seq %d: the cache could not store it (%s: %s)",
+                event.seq,
+                type(error).__name__,
+                error,
+            )
+            self._cache.advance_cursor(event.seq)
+            return
+        self._maybe_checkpoint()
 
     def _publish_status(self, status: ConnectionStatus) -> None:
         self._update_watchdog(status.state)
@@ -342,15 +396,7 @@ class SyncEngine:
         session = self._session
         handled = 0
         async for event in stream:
-            if isinstance(event, Hello):
-                if not self._claim_cache(event.agent):
-                    # Another agent's cache: dropped; page this agent's history.
-                    event = ResetEvent(event.last_seq, "signed in as another agent")
-                    self._execute(session.event_received(attempt, event))
-                    continue
-                self._execute(session.connected(attempt, event))
-            else:
-                self._execute(session.event_received(attempt, event))
+            self._execute(session.event_received(attempt, event, self._clock.now()))
             handled += 1
             if handled % STREAM_SLICE == 0:
                 # Buffered frames are read without yielding: during a long replay,
@@ -361,22 +407,32 @@ class SyncEngine:
         session = self._session
         try:
             # Whose history is this? Never mix two agents' notifications in one cache.
-            self._claim_cache(await self._backend.me())
-            first: NotificationPage | None = None
+            agent = await self._backend.me()
+            self._claim_cache(agent)
             after_seq = 0
-            total = 0
+            page = first = await self._backend.list_notifications(after_seq, self._page_limit)
+            pages, total = 1, 0
             while True:
-                page = await self._backend.list_notifications(after_seq, self._page_limit)
-                if first is None:
-                    first = page
                 await self._apply_page_in_slices(page)
                 total += len(page.notifications)
-                if not page.has_more or not page.notifications:
+                if not page.has_more or page.end_seq == 0:
                     break
-                after_seq = page.notifications[-1].seq
+                if page.end_seq <= after_seq:
+                    raise ProtocolViolation(
+                        "loading the notifications did not advance (the server sent the same"
+                        " page again)"
+                    )
+                if pages >= self._max_history_pages:
+                    raise ProtocolViolation(
+                        "the server's list of notifications did not end after"
+                        f" {self._max_history_pages} pages"
+                    )
+                after_seq = page.end_seq
+                page = await self._backend.list_notifications(after_seq, self._page_limit)
+                pages += 1
             log.info("loaded the full history: %d notifications", total)
             self._cache.advance_cursor(first.last_seq)
-            self._execute(session.history_paged(attempt, first.last_seq))
+            self._execute(session.history_paged(attempt, first.last_seq, agent))
         except AuthFailed as error:
             self._execute(session.auth_failed(attempt, str(error)))
         except (ConnectionLost, BackendError) as error:
@@ -403,9 +459,17 @@ class SyncEngine:
         rows = page.notifications
         for start in range(0, len(rows), APPLY_SLICE):
             part = dataclasses.replace(page, notifications=rows[start : start + APPLY_SLICE])
-            self._publish_changes(changes_for(self._cache.apply_page(part), replay=True))
+            with self._commit_after_publishing():
+                self._publish_changes(changes_for(self._cache.apply_page(part), replay=True))
             self._maybe_checkpoint()
             await asyncio.sleep(0)
+
+    def _commit_after_publishing(self) -> contextlib.AbstractContextManager[None]:
+        """With ``publish_before_commit``: one transaction around an apply and the
+        publishing of its changes, so ``on_change`` runs before the commit (see __init__)."""
+        if self._publish_before_commit:
+            return self._cache.transaction()
+        return contextlib.nullcontext()
 
     def _maybe_checkpoint(self) -> None:
         # The cache's checkpoint fsyncs: run it on a worker thread, one at a time.

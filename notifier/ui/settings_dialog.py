@@ -73,7 +73,6 @@ from notifier.core.settings import (
 from notifier.core.wire import (
     AgentInfo,
     EmailFrequency,
-    EmailPreferences,
     NotificationType,
     Preferences,
 )
@@ -91,6 +90,7 @@ TYPE_LABELS = {
 BADGE_LABELS = {BadgeStyle.COUNT: "Unread count", BadgeStyle.DOT: "A dot only"}
 FREQUENCY_LABELS = {
     EmailFrequency.INSTANT: "For each notification",
+    EmailFrequency.HOURLY_DIGEST: "Hourly digest",
     EmailFrequency.DAILY_DIGEST: "Daily digest",
 }
 TAB_ACCOUNT, TAB_NOTIFICATIONS, TAB_QUIET, TAB_EMAIL, TAB_GENERAL = range(5)
@@ -539,7 +539,9 @@ class SettingsDialog(QDialog):
         the tab shows changes; the rest of the document goes back as loaded."""
         if self._preferences is None:
             return None
-        email = EmailPreferences(
+        # The digest time and "only when not connected" go back as loaded too.
+        email = dataclasses.replace(
+            self._preferences.email,
             enabled=self.email_enabled.isChecked(),
             frequency=EmailFrequency(self.email_frequency.currentData()),
             types=frozenset(t for t, box in self.email_type_boxes.items() if box.isChecked()),
