@@ -30,7 +30,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import textwrap
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -132,39 +131,10 @@ def gzip_bytes(data: bytes, mtime: datetime) -> bytes:
 
 
 def render_icons(svg: Path, sizes: Iterable[int], share: Path) -> list[Path]:
-    """PNGs of ``svg`` at each size into hicolor/<n>x<n>/apps/, drawn by Qt's SVG renderer (in
-    a subprocess: Qt wants its application object, offscreen here, before it paints)."""
-    targets = [share / "icons" / "hicolor" / f"{n}x{n}" / "apps" / "notifier.png" for n in sizes]
-    for target in targets:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    script = textwrap.dedent(
-        """
-        import sys
-        from PySide6.QtCore import QRectF
-        from PySide6.QtGui import QGuiApplication, QImage, QPainter
-        from PySide6.QtSvg import QSvgRenderer
-
-        app = QGuiApplication(sys.argv[:1])
-        renderer = QSvgRenderer(sys.argv[1])
-        assert renderer.isValid(), sys.argv[1]
-        for target in sys.argv[2:]:
-            size = int(target.split("/icons/hicolor/")[1].split("x")[0])
-            image = QImage(size, size, QImage.Format.Format_ARGB32)
-            image.fill(0)
-            painter = QPainter(image)
-            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-            renderer.render(painter, QRectF(0, 0, size, size))
-            painter.end()
-            assert image.save(target, "PNG"), target
-        """
-    )
-    subprocess.run(
-        [sys.executable, "-c", script, str(svg), *map(str, targets)],
-        env=dict(os.environ, QT_QPA_PLATFORM="offscreen"),
-        check=True,
-        timeout=120,
-    )
-    return targets
+    """PNGs of ``svg`` at each size into hicolor/<n>x<n>/apps/notifier.png."""
+    targets = {share / "icons" / "hicolor" / f"{n}x{n}" / "apps" / "notifier.png": n for n in sizes}
+    bundle.render_icons(svg, targets)
+    return list(targets)
 
 
 def changelog(package: str, version: str, date: datetime) -> str:

@@ -27,6 +27,7 @@ What is left out of the tray app's bundle, and why:
 from __future__ import annotations
 
 import fnmatch
+import os
 import plistlib
 import posixpath
 import shutil
@@ -268,6 +269,43 @@ def drop_build_runpaths(folder: Path, patchelf: str | None = None) -> list[Path]
             subprocess.run(argv, check=True, capture_output=True)
             changed.append(path)
     return changed
+
+
+ICON_SCRIPT = """
+import sys
+from PySide6.QtCore import QRectF
+from PySide6.QtGui import QGuiApplication, QImage, QPainter
+from PySide6.QtSvg import QSvgRenderer
+
+app = QGuiApplication(sys.argv[:1])
+renderer = QSvgRenderer(sys.argv[1])
+assert renderer.isValid(), sys.argv[1]
+for target, size in zip(sys.argv[2::2], sys.argv[3::2]):
+    image = QImage(int(size), int(size), QImage.Format.Format_ARGB32)
+    image.fill(0)
+    painter = QPainter(image)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    renderer.render(painter, QRectF(0, 0, int(size), int(size)))
+    painter.end()
+    assert image.save(target), target
+"""
+
+
+def render_icons(svg: Path, targets: dict[Path, int]) -> None:
+    """Draw ``svg`` into each target file at its size (pixels square), with Qt's SVG renderer;
+    the format follows the file's suffix (.png, .ico and .icns through Qt's image plugins).
+    In a subprocess: Qt wants its application object, offscreen here, before it paints."""
+    argv = [sys.executable, "-c", ICON_SCRIPT, str(svg)]
+    for target, size in targets.items():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        argv += [str(target), str(size)]
+    subprocess.run(argv, env=dict(os.environ, QT_QPA_PLATFORM="offscreen"), check=True, timeout=120)
+
+
+def render_icon(svg: Path, target: Path, size: int = 256) -> Path:
+    """The app icon for Windows (.ico) or macOS (.icns), made at build time."""
+    render_icons(svg, {target: size})
+    return target
 
 
 def macos_info_plist(version: str) -> dict[str, Any]:
