@@ -17,45 +17,22 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from startup import (
     FAIL_KEYRING,
     ROOT,
     Helpdesk,
-    cpu_seconds,
+    Idle,
     desktop_programs_missing,
-    rss_mb,
+    first_paint_s,
+    idle_of,
     session_envs,
 )
 
-
-def first_paint_s(argv: list[str], env: dict[str, str], marker: Path) -> float:
-    marker.unlink(missing_ok=True)
-    run_env = dict(env, NOTIFIER_STARTUP_MARKER=str(marker), NOTIFIER_EXIT_AFTER_PAINT="1")
-    started = time.time()
-    subprocess.run(argv, env=run_env, check=True, capture_output=True, timeout=60)
-    return float(marker.read_text()) - started
-
-
-def idle(argv: list[str], env: dict[str, str], settle: float) -> tuple[float, float, float]:
-    """(RSS MB, anonymous MB, CPU seconds over the next 5 s) after ``settle`` seconds."""
-    process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        time.sleep(settle)
-        if process.poll() is not None:
-            raise RuntimeError(f"{argv[0]} exited early with {process.returncode}")
-        rss, anon = rss_mb(process.pid), rss_mb(process.pid, "RssAnon")
-        cpu = cpu_seconds(process.pid)
-        time.sleep(5)
-        return rss, anon, cpu_seconds(process.pid) - cpu
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+IDLE_S = 5.0  # the window for idle CPU
 
 
 def main() -> int:
@@ -105,17 +82,17 @@ def main() -> int:
                 for name in apps
             }
             for name, argv in apps.items():  # fill each cache; warm the page cache
-                idle(argv, envs[name], settle=3.0)
+                idle_of(argv, envs[name], settle=3.0, idle=0.1)
             with session_envs(args.session, work, envs["pip"], envs["bundle"]) as (pip, bundled):
                 session = {"pip": pip, "bundle": bundled}
                 startup: dict[str, list[float]] = {name: [] for name in apps}
-                memory: dict[str, list[tuple[float, float, float]]] = {name: [] for name in apps}
+                memory: dict[str, list[Idle]] = {name: [] for name in apps}
                 for _ in range(args.runs):
                     for name, argv in apps.items():
                         startup[name].append(first_paint_s(argv, session[name], work / "marker"))
                 for _ in range(args.runs):
                     for name, argv in apps.items():
-                        memory[name].append(idle(argv, session[name], args.settle))
+                        memory[name].append(idle_of(argv, session[name], args.settle, IDLE_S))
         finally:
             server.stop()
     print(f"session={args.session} runs={args.runs} settle={args.settle}s (medians)")
@@ -123,12 +100,12 @@ def main() -> int:
     for name in apps:
         print(
             f"{name:<8}{statistics.median(startup[name]) * 1000:>13.0f}"
-            f"{statistics.median(m[0] for m in memory[name]):>13.1f}"
-            f"{statistics.median(m[1] for m in memory[name]):>11.1f}"
-            f"{statistics.median(m[2] for m in memory[name]) * 1000 / 5:>10.2f}"
+            f"{statistics.median(m.rss_mb for m in memory[name]):>13.1f}"
+            f"{statistics.median(m.anon_mb for m in memory[name]):>11.1f}"
+            f"{statistics.median(m.cpu_s for m in memory[name]) * 1000 / IDLE_S:>10.2f}"
         )
-    ratio = statistics.median(m[0] for m in memory["bundle"]) / statistics.median(
-        m[0] for m in memory["pip"]
+    ratio = statistics.median(m.rss_mb for m in memory["bundle"]) / statistics.median(
+        m.rss_mb for m in memory["pip"]
     )
     print(f"idle RSS bundle/pip {ratio:.2f}")
     return 0

@@ -412,16 +412,7 @@ def test_install_use_and_purge_the_packages(
     kept_settings = user_settings.read_bytes()
 
     alice = helpdesk.add_agent("alice", "Alice Able")
-    login = subprocess.run(
-        [str(app), "login", "--token-stdin"],
-        input=alice,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=COMMAND_TIMEOUT_S,
-        check=False,
-    )
-    assert login.returncode == 0, login.stderr
+    run([str(app), "login", "--token-stdin"], env=env, input_text=alice)
     assert lookup(desktop_session, helpdesk.url) == alice
     assert user_settings.read_bytes() == kept_settings  # the locked URL is not the user's
 
