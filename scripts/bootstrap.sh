@@ -1,7 +1,8 @@
 # Sourced by scripts/run.sh and scripts/test.sh: everything a fresh machine needs, idempotent.
 #   - as root on Debian/Ubuntu: installs the system libraries Qt needs (and, with
 #     NOTIFIER_DESKTOP_PACKAGES=1, the X server, session bus, notification daemon and keyring the
-#     desktop tests use) when any is missing;
+#     desktop tests use, and the Debian packaging tools tests/test_packaging.py runs) when any
+#     is missing;
 #   - as a user: says which packages are missing and the one command that installs them;
 #   - creates .venv and installs the project with its extras when pyproject.toml changed.
 set -euo pipefail
@@ -16,6 +17,8 @@ QT_PACKAGES=(libgl1 libegl1 libxkbcommon0 libglib2.0-0 libfreetype6 libfontconfi
 DESKTOP_PACKAGES=(xvfb xauth dbus dbus-x11 dunst libnotify-bin gnome-keyring libsecret-tools
   x11-utils xdotool xdg-utils trayer imagemagick iproute2
   haskell-status-notifier-item-utils haskell-gtk-sni-tray-utils)
+# Building and checking the Debian packages (packaging/build.sh, tests/test_packaging.py).
+PACKAGING_PACKAGES=(dpkg-dev lintian desktop-file-utils appstream)
 
 missing_packages() {
   command -v dpkg-query >/dev/null 2>&1 || return 0
@@ -29,7 +32,9 @@ missing_packages() {
 
 ensure_system_packages() {
   local wanted=("${QT_PACKAGES[@]}")
-  if [ "${NOTIFIER_DESKTOP_PACKAGES:-0}" = 1 ]; then wanted+=("${DESKTOP_PACKAGES[@]}"); fi
+  if [ "${NOTIFIER_DESKTOP_PACKAGES:-0}" = 1 ]; then
+    wanted+=("${DESKTOP_PACKAGES[@]}" "${PACKAGING_PACKAGES[@]}")
+  fi
   local missing
   missing=$(missing_packages "${wanted[@]}" | tr '\n' ' ')
   [ -z "${missing// /}" ] && return 0
@@ -61,7 +66,7 @@ ensure_venv() {
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     echo "bootstrap: installing Python packages into $VENV" >&2
     "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
-    "$VENV/bin/python" -m pip install -q -e "$ROOT[server,dev]"
+    "$VENV/bin/python" -m pip install -q -e "$ROOT[server,dev,packaging]"
     echo "$want" >"$stamp"
   fi
 }
