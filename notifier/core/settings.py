@@ -242,9 +242,10 @@ def _from_v0(data: dict[str, Any]) -> dict[str, Any]:
 
 def _from_v1(data: dict[str, Any]) -> dict[str, Any]:
     # Version 2 added the backend kind; every version-1 file was written for the project's
-    # own protocol (the Frappe adapter came with version 2).
+    # own protocol (the Frappe adapter came with version 2), which is what a missing
+    # "backend" reads as. Nothing is added: a sparse file (a site file of IT defaults) must
+    # stay sparse, or the migration would turn a default into a site value.
     data = dict(data)
-    data.setdefault("backend", BackendKind.REFERENCE.value)
     data["version"] = 2
     return data
 
