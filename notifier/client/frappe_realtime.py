@@ -39,7 +39,13 @@ from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+from websockets.exceptions import (
+    ConnectionClosed,
+    InvalidHandshake,
+    InvalidStatus,
+    InvalidURI,
+    ProxyError,
+)
 
 from notifier.client.transport import TransportConfig
 from notifier.core.errors import ConnectionLost
@@ -219,13 +225,14 @@ class SocketIOClient:
         ssl_context: ssl.SSLContext | None = (
             config.ssl_context() if url.startswith("wss://") else None
         )
+        route = config.proxy_for(url)  # the same rule as REST and the reference stream
         try:
             connection = await connect(
                 url,
                 origin=origin,  # type: ignore[arg-type]  # websockets' Origin is a NewType(str)
                 additional_headers=dict(headers),
                 ssl=ssl_context,
-                proxy=config.proxy if config.proxy is not None else True,
+                proxy=route.url if route is not None else None,
                 open_timeout=config.connect_timeout,
                 ping_interval=None,  # Engine.IO's heartbeat instead (see the module docstring)
                 close_timeout=2,
@@ -243,6 +250,9 @@ class SocketIOClient:
             ) from None
         except InvalidURI as error:
             raise ConnectionLost(f"the socket.io URL is not valid ({error})") from None
+        except ProxyError as error:  # the proxy answered, but would not open the tunnel
+            assert route is not None
+            raise route.failed(error, answered=True) from None
         except (InvalidHandshake, TimeoutError) as error:
             raise ConnectionLost(
                 f"the socket.io connection could not be set up ({error})"
@@ -252,6 +262,8 @@ class SocketIOClient:
                 f"the socket.io server's certificate is not trusted ({error.verify_message})"
             ) from None
         except OSError as error:
+            if route is not None:  # connecting goes to the proxy: it is the one that failed
+                raise route.failed(error) from None
             raise ConnectionLost(
                 f"the socket.io server is unreachable ({error.strerror or type(error).__name__})"
             ) from None

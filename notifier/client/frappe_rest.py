@@ -17,8 +17,10 @@ retried (Frappe sessions expire, and an expired ``sid`` makes the caller a Guest
 
 Errors: Frappe answers failures with ``{"exc_type": "...", "exception": "...",
 "_server_messages": "[...]"}``; 401 → ``AuthFailed``, 403 → ``Forbidden``, 404 → ``NotFound``,
-anything else → ``BackendError`` with ``code`` = the ``exc_type``; no answer →
-``ConnectionLost``; a 2xx body of the wrong shape → ``ProtocolViolation``.
+anything else → ``BackendError`` with ``code`` = the ``exc_type``; no answer, or none within
+``TransportConfig.request_deadline`` → ``ConnectionLost`` (``ProxyFailed`` at the proxy), as
+for the reference helpdesk (:class:`~notifier.client.rest.HttpSession`); a 2xx body of the
+wrong shape → ``ProtocolViolation``.
 """
 
 from __future__ import annotations
@@ -32,12 +34,11 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from notifier.client.rest import describe_transport_error
+from notifier.client.rest import HttpSession, json_body
 from notifier.client.transport import TransportConfig
 from notifier.core.errors import (
     AuthFailed,
     BackendError,
-    ConnectionLost,
     Forbidden,
     NotFound,
     ProtocolViolation,
@@ -124,6 +125,11 @@ class FrappeCredentials:
     def uses_token(self) -> bool:
         return bool(self.api_key and self.api_secret)
 
+    @property
+    def authorization(self) -> str:
+        """The ``Authorization`` header of an API key sign-in."""
+        return f"token {self.api_key}:{self.api_secret}"
+
     def __repr__(self) -> str:  # never show a secret
         who = f"api_key={self.api_key!r}" if self.uses_token else f"username={self.username!r}"
         return f"FrappeCredentials({who})"
@@ -150,21 +156,11 @@ class FrappeRest:
         self.site = site
         self._credentials = credentials
         self._sid: str | None = None
-        headers = {"Accept": "application/json", "User-Agent": "notifier"}
-        if site.name:
-            headers["X-Frappe-Site-Name"] = site.name
+        headers = {"X-Frappe-Site-Name": site.name} if site.name else {}
         if credentials.uses_token:
-            headers["Authorization"] = f"token {credentials.api_key}:{credentials.api_secret}"
-        self._client = httpx.AsyncClient(
-            base_url=site.url,
-            headers=headers,
-            timeout=httpx.Timeout(config.request_timeout, connect=config.connect_timeout),
-            verify=config.ssl_context(),
-            proxy=config.proxy,
-            trust_env=True,
-            transport=transport,
-            follow_redirects=False,
-        )
+            headers["Authorization"] = credentials.authorization
+        # The reference client's session: the same proxy rule, TLS trust and request deadline.
+        self._http = HttpSession(site.url, config, headers=headers, transport=transport)
 
     def __repr__(self) -> str:
         return f"FrappeRest({self.site.url!r}, {self._credentials!r})"
@@ -197,7 +193,7 @@ class FrappeRest:
         (Frappe requires one)."""
         headers = {"X-Frappe-Site-Name": self.site.name} if self.site.name else {}
         if self._credentials.uses_token:
-            headers["Authorization"] = self._client.headers["Authorization"]
+            headers["Authorization"] = self._credentials.authorization
             headers["Cookie"] = TOKEN_AUTH_COOKIE
         elif self._sid is not None:
             headers["Cookie"] = f"sid={self._sid}"
@@ -313,7 +309,7 @@ class FrappeRest:
         return found
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._http.aclose()
 
     # ------------------------------------------------------------------ plumbing
 
@@ -328,23 +324,11 @@ class FrappeRest:
 
     async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         headers = {"Cookie": f"sid={self._sid}"} if self._sid is not None else None
-        try:
-            response = await self._client.request(method, path, headers=headers, **kwargs)
-        except httpx.TransportError as error:
-            raise ConnectionLost(describe_transport_error(error)) from error
-        log.debug("%s %s → %s", method, path, response.status_code)
-        return response
+        return await self._http.request(method, self.site.url + path, headers=headers, **kwargs)
 
 
 def _body(response: httpx.Response) -> Any:
-    if response.is_success:
-        try:
-            return decode_json(response.content)
-        except WireError as error:
-            raise ProtocolViolation(
-                f"the site sent a bad answer: {error}", status=response.status_code
-            ) from None
-    raise _error_for(response)
+    return json_body(response, "the site sent a bad answer", _error_for)
 
 
 def _error_for(response: httpx.Response) -> BackendError:
