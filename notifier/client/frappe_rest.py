@@ -121,6 +121,30 @@ class FrappeCredentials:
             raise ValueError("a Frappe API token is '<api key>:<api secret>'")
         return cls(api_key=key, api_secret=secret)
 
+    @classmethod
+    def from_token(cls, token: str) -> FrappeCredentials:
+        """The credentials from the one string the keyring (or ``NOTIFIER_TOKEN``) holds, as
+        :meth:`to_token` wrote it: ``<api key>:<api secret>``, or a username and password as
+        ``{"user": ..., "password": ...}`` (an API key never starts with ``{``)."""
+        text = token.strip()
+        if not text.startswith("{"):
+            return cls.from_api_token(text)
+        try:
+            fields = json.loads(text)
+        except ValueError:
+            fields = None
+        if not isinstance(fields, dict) or not all(
+            isinstance(fields.get(name), str) and fields[name] for name in ("user", "password")
+        ):
+            raise ValueError("a stored Frappe sign-in has a user and a password")
+        return cls(username=fields["user"], password=fields["password"])
+
+    def to_token(self) -> str:
+        """One string for the keyring: see :meth:`from_token`."""
+        if self.uses_token:
+            return f"{self.api_key}:{self.api_secret}"
+        return json.dumps({"user": self.username, "password": self.password})
+
     @property
     def uses_token(self) -> bool:
         return bool(self.api_key and self.api_secret)

@@ -116,6 +116,36 @@ class Settings:
         return data
 
 
+@dataclass(frozen=True, slots=True)
+class HelpdeskChoice:
+    """Which kind of helpdesk ``server_url`` is, with a Frappe site's own fields: what the
+    settings dialog's Account tab and ``notifier login`` choose besides the URL. None means
+    the default (see :class:`Settings`)."""
+
+    backend: BackendKind = BackendKind.REFERENCE
+    frappe_site_name: str | None = None
+    frappe_socketio_url: str | None = None
+    frappe_time_zone: str | None = None
+
+    @classmethod
+    def of(cls, settings: Settings) -> HelpdeskChoice:
+        return cls(
+            settings.backend,
+            settings.frappe_site_name,
+            settings.frappe_socketio_url,
+            settings.frappe_time_zone,
+        )
+
+    def applied_to(self, settings: Settings) -> Settings:
+        """``settings`` with this choice, validated (``SettingsError`` names a bad field)."""
+        return settings.replace(
+            backend=self.backend,
+            frappe_site_name=self.frappe_site_name,
+            frappe_socketio_url=self.frappe_socketio_url,
+            frappe_time_zone=self.frappe_time_zone,
+        )
+
+
 def _check_no_spaces(field_name: str, value: str) -> None:
     if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in value):
         raise SettingsError(field_name, "must not contain spaces or control characters")
