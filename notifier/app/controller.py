@@ -390,7 +390,12 @@ class AppController(QObject):
         if settings.start_at_login != old.start_at_login and self._services is not None:
             self._services.set_start_at_login(settings.start_at_login)
         self._apply_settings(settings)
-        if settings.quiet_hours != old.quiet_hours and self._agent is not None and self._services:
+        if (
+            settings.quiet_hours != old.quiet_hours
+            and settings.backend.keeps_preferences
+            and self._agent is not None
+            and self._services
+        ):
             self._spawn(self._save_quiet_hours_on_helpdesk())
         if _connection(settings) != _connection(old) and self._services:
             if self._restart_task is not None:

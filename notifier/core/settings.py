@@ -51,6 +51,12 @@ class BackendKind(StrEnum):
     REFERENCE = "reference"  # this project's protocol (docs/protocol.md), e.g. notifier-server
     FRAPPE = "frappe"  # a Frappe Helpdesk site (docs/frappe.md)
 
+    @property
+    def keeps_preferences(self) -> bool:
+        """Does this helpdesk keep per-agent notification preferences the tray edits (e-mail,
+        the types it creates, a copy of the quiet hours)? Frappe Helpdesk has none."""
+        return self is BackendKind.REFERENCE
+
 
 class BadgeStyle(StrEnum):
     COUNT = "count"  # the unread number
