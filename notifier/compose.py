@@ -1,8 +1,12 @@
 """Builds the real sync engine and backend from settings and the environment (no Qt here).
 
 The one factory for backends and engines: the tray app (``notifier.main.LiveServices``),
-``notifier tail`` and ``notifier doctor`` all get theirs from :func:`build_backend` and
-:func:`build_engine`, so they reach the helpdesk and fill a cache exactly the same way. Also
+``notifier login``, ``notifier tail`` and ``notifier doctor`` all get theirs from
+:func:`build_backend` and :func:`build_engine`, so they reach the helpdesk and fill a cache
+exactly the same way. :func:`build_backend` is the one place that picks the kind of helpdesk
+(``Settings.backend``): the reference helpdesk (docs/protocol.md) or a Frappe Helpdesk site
+(docs/frappe.md), whose adapter keeps a ledger file beside the cache it fills
+(:func:`frappe_ledger_file`: the tray's and ``notifier tail``'s each have their own). Also
 here: the rotating log file and the filter that keeps tokens out of every log line.
 
 Precedence: ``NOTIFIER_SERVER`` over ``settings.server_url``; ``NOTIFIER_TOKEN`` over the
@@ -18,14 +22,16 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from notifier.client.reference import ReferenceBackend
 from notifier.client.transport import TransportConfig
-from notifier.core.errors import KeyringUnavailable
+from notifier.core.errors import AuthFailed, KeyringUnavailable
 from notifier.core.ports import HelpdeskBackend
-from notifier.core.settings import Settings, validate_server_url
+from notifier.core.settings import BackendKind, Settings, validate_server_url
 from notifier.core.status import CacheChange, ConnectionStatus
+from notifier.core.wire import AgentInfo
 from notifier.store.cache import NotificationCache
 from notifier.store.log_file import RotatingLogFile
 from notifier.store.paths import AppPaths
@@ -101,10 +107,92 @@ def transport_config(
     return config, None
 
 
-def build_backend(server_url: str, token: str, config: TransportConfig) -> HelpdeskBackend:
-    """The adapter for the helpdesk at ``server_url``: the one place that picks the kind of
-    backend (only the reference helpdesk's today), for the engine and one-off calls alike."""
+def frappe_ledger_file(cache_file: Path) -> Path:
+    """The Frappe adapter's ledger (its cursor state) for the cache at ``cache_file``, beside
+    it: ``notifications.sqlite3`` → ``notifications.frappe-ledger.sqlite3``. One per cache,
+    since a cache's cursor is a number of its ledger."""
+    return cache_file.with_name(f"{cache_file.stem}.frappe-ledger.sqlite3")
+
+
+def forget_backend_state(cache_file: Path) -> None:
+    """Sign-out: delete what an adapter kept for the cache at ``cache_file`` (the Frappe
+    ledger holds the agent's notifications too)."""
+    from notifier.client.frappe_ledger import Ledger
+
+    Ledger.delete(frappe_ledger_file(cache_file))
+
+
+def build_backend(
+    settings: Settings,
+    server_url: str,
+    token: str,
+    config: TransportConfig,
+    *,
+    ledger_file: Path,
+) -> HelpdeskBackend:
+    """The adapter for the helpdesk at ``server_url`` of the kind ``settings.backend`` names:
+    the one place that picks it, for the engine and one-off calls alike. ``token`` is the
+    keyring's string (for Frappe: ``KEY:SECRET``, or a username and password, see
+    :meth:`~notifier.client.frappe_rest.FrappeCredentials.from_token`). ``ledger_file`` is
+    where a Frappe adapter keeps its cursor (:func:`frappe_ledger_file` of the cache it
+    fills); one-off calls (``me``, preferences) never open it.
+
+    Raises ``AuthFailed`` when ``token`` cannot be this kind's credentials (sign in again).
+    """
+    if settings.backend is BackendKind.FRAPPE:
+        # Imported here: the reference helpdesk's tray never loads the Frappe adapter.
+        from notifier.client.frappe import FrappeBackend
+        from notifier.client.frappe_rest import FrappeCredentials, FrappeSite
+
+        try:
+            credentials = FrappeCredentials.from_token(token)
+        except ValueError as error:
+            raise AuthFailed(
+                f"the saved sign-in is not one for a Frappe Helpdesk site ({error}); sign in again",
+                status=401,
+                code="unusable_credentials",
+            ) from None
+        site = FrappeSite(
+            server_url, settings.frappe_site_name or "", settings.frappe_socketio_url or ""
+        )
+        return FrappeBackend(
+            site, credentials, ledger_file, config, time_zone=settings.frappe_time_zone
+        )
     return ReferenceBackend(server_url, token, config)
+
+
+async def token_for_password(
+    settings: Settings, server_url: str, username: str, password: str, config: TransportConfig
+) -> str:
+    """What to keep in the keyring for a username and password sign-in. The reference
+    helpdesk trades them for an API token. A Frappe Helpdesk site gives an agent no token
+    (only a System Manager can make API keys), and its sessions expire, so the username and
+    password themselves are kept (README, "Connecting to a Frappe Helpdesk site"); check
+    them with :func:`check_sign_in`."""
+    if settings.backend is BackendKind.FRAPPE:
+        from notifier.client.frappe_rest import FrappeCredentials
+
+        return FrappeCredentials(username=username, password=password).to_token()
+    from notifier.client.auth import request_token
+
+    return await request_token(server_url, username, password, config)
+
+
+async def check_sign_in(
+    settings: Settings,
+    server_url: str,
+    token: str,
+    config: TransportConfig,
+    *,
+    ledger_file: Path,
+) -> AgentInfo:
+    """Who ``token`` signs in as on the helpdesk of ``settings.backend`` at ``server_url``
+    (``AuthFailed``, ``ConnectionLost`` … otherwise). Stores nothing."""
+    backend = build_backend(settings, server_url, token, config, ledger_file=ledger_file)
+    try:
+        return await backend.me()
+    finally:
+        await backend.aclose()
 
 
 def build_engine(
@@ -125,7 +213,9 @@ def build_engine(
     The cache is labelled with the server URL and the agent id: another helpdesk, even with
     the same agent id, gets a fresh cache and cursor. ``transport`` gives the timeouts; the
     CA bundle and the proxy always come from ``settings``. ``publish_before_commit``: see
-    :class:`SyncEngine` (``notifier tail``'s at-least-once output).
+    :class:`SyncEngine` (``notifier tail``'s at-least-once output). A Frappe adapter keeps its
+    ledger in :func:`frappe_ledger_file` of the cache's path. A saved sign-in that cannot be
+    this kind's credentials counts as signed out (logged).
     """
     credentials = resolve_credentials(
         settings, environ, server_override=server_override, token_store=token_store
@@ -134,8 +224,19 @@ def build_engine(
         log.info("signed out (%s)", credentials.token_source)
         return None
     config, notice = transport_config(settings, transport, environ)
+    try:
+        backend = build_backend(
+            settings,
+            credentials.server_url,
+            credentials.token,
+            config,
+            ledger_file=frappe_ledger_file(cache.path),
+        )
+    except AuthFailed as error:
+        log.warning("signed out: %s", error)
+        return None
     return SyncEngine(
-        build_backend(credentials.server_url, credentials.token, config),
+        backend,
         cache,
         SystemClock(),
         on_status=on_status,

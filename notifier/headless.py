@@ -24,19 +24,26 @@ import os
 import re
 import signal
 import sys
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, TextIO
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+from urllib.parse import urlsplit
 
-from notifier.client.auth import check_connection, request_token, revoke_token
+from notifier.client.auth import revoke_token
 from notifier.client.transport import TransportConfig
 from notifier.compose import (
     build_backend,
     build_engine,
+    check_sign_in,
+    forget_backend_state,
+    frappe_ledger_file,
     resolve_credentials,
     resolve_server_url,
     setup_logging,
+    token_for_password,
     transport_config,
 )
 from notifier.core.errors import (
@@ -44,11 +51,12 @@ from notifier.core.errors import (
     BackendError,
     ConnectionLost,
     KeyringUnavailable,
+    NotFound,
     NotifierError,
     ProxyFailed,
 )
 from notifier.core.ports import HelpdeskBackend
-from notifier.core.settings import Settings, SettingsError
+from notifier.core.settings import BackendKind, HelpdeskChoice, Settings, SettingsError
 from notifier.core.status import CacheChange, ChangeKind, ConnectionState, ConnectionStatus
 from notifier.core.text import one_line
 from notifier.core.wire import Hello, Notification
@@ -56,6 +64,9 @@ from notifier.store.cache import NotificationCache
 from notifier.store.paths import AppPaths, app_paths
 from notifier.store.secrets import TokenStore
 from notifier.store.settings_file import load_settings, save_settings
+
+if TYPE_CHECKING:  # the Frappe adapter is imported only when the settings name it
+    from notifier.client.frappe_rest import FrappeSite
 
 EXIT_STDOUT_GONE = 3  # `notifier tail` could not print: its reader went away
 
@@ -133,31 +144,82 @@ def _login(args: argparse.Namespace, paths: AppPaths, settings: Settings, io: Io
     if not server_url:
         io.warn(
             "notifier login: which helpdesk? Use: notifier login --server https://helpdesk.example.com"
+            " (add --backend frappe for a Frappe Helpdesk site)"
         )
         return 2
-    config = TransportConfig.from_settings(settings, defaults=io.transport, environ=io.environ)
+    try:
+        account = _chosen_helpdesk(args, settings, server_url).applied_to(
+            settings.replace(server_url=server_url)
+        )
+    except SettingsError as error:
+        io.warn(f"notifier login: {error}")
+        return 2
+    frappe = account.backend is BackendKind.FRAPPE
+    config = TransportConfig.from_settings(account, defaults=io.transport, environ=io.environ)
     try:
         if getattr(args, "token_stdin", False):
             token = io.stdin.readline().strip()
             if not token:
-                io.warn("notifier login: no token on standard input")
+                io.warn(
+                    "notifier login: no token on standard input"
+                    + (" (a Frappe API key and secret: KEY:SECRET)" if frappe else "")
+                )
                 return 2
+        elif frappe and not getattr(args, "username", None):
+            key = _ask(io, "API key: ")
+            secret = io.read_password(f"API secret for {key} at {server_url}: ").strip()
+            if not key or not secret:
+                io.warn("notifier login: an API key and its secret are needed (or use --username)")
+                return 2
+            token = f"{key}:{secret}"
         else:
             username = getattr(args, "username", None) or _ask(io, "Username: ")
             password = io.read_password(f"Password for {username} at {server_url}: ")
-            token = asyncio.run(request_token(server_url, username, password, config))
-        agent = asyncio.run(check_connection(server_url, token, config))
+            token = asyncio.run(token_for_password(account, server_url, username, password, config))
+        agent = asyncio.run(
+            check_sign_in(
+                account, server_url, token, config, ledger_file=frappe_ledger_file(paths.cache_file)
+            )
+        )
         io.token_store.set(server_url, token)
-    except AuthFailed as error:
-        io.warn(f"notifier login: {error}")
-        return 1
     except (NotifierError, ValueError) as error:
         io.warn(f"notifier login: {error}")
         return 1
-    if settings.server_url != server_url:
-        save_settings(paths.settings_file, settings.replace(server_url=server_url))
-    io.say(f"Signed in to {server_url} as {agent.name} ({agent.username}).")
+    if account != settings:
+        save_settings(paths.settings_file, account)
+    kind = " (Frappe Helpdesk)" if frappe else ""
+    io.say(f"Signed in to {server_url}{kind} as {agent.name} ({agent.username}).")
     return 0
+
+
+FRAPPE_OPTIONS = {
+    "site_name": "--site-name",
+    "socketio_url": "--socketio-url",
+    "time_zone": "--time-zone",
+}
+
+
+def _chosen_helpdesk(
+    args: argparse.Namespace, settings: Settings, server_url: str
+) -> HelpdeskChoice:
+    """The kind of helpdesk and the Frappe fields ``notifier login`` signs in with: the options
+    given, else the settings' (a site's fields are kept only for the same site)."""
+    given = getattr(args, "backend", None)
+    backend = BackendKind(given) if given else settings.backend
+    options = {name: getattr(args, name, None) for name in FRAPPE_OPTIONS}
+    if backend is not BackendKind.FRAPPE:
+        used = [flag for name, flag in FRAPPE_OPTIONS.items() if options[name] is not None]
+        if used:
+            raise SettingsError("backend", f"{', '.join(used)}: only with --backend frappe")
+        return HelpdeskChoice(backend)
+    same_site = server_url == settings.server_url and backend is settings.backend
+    kept = HelpdeskChoice.of(settings) if same_site else HelpdeskChoice(backend)
+    return HelpdeskChoice(
+        backend,
+        frappe_site_name=options["site_name"] or kept.frappe_site_name,
+        frappe_socketio_url=options["socketio_url"] or kept.frappe_socketio_url,
+        frappe_time_zone=options["time_zone"] or kept.frappe_time_zone,
+    )
 
 
 def _ask(io: Io, prompt: str) -> str:
@@ -173,7 +235,13 @@ def _logout(args: argparse.Namespace, paths: AppPaths, settings: Settings, io: I
         return 2
     try:
         token = io.token_store.get(server_url)
-        revoked = _revoke(server_url, token, settings, io) if token else None
+        # Only this project's helpdesk revokes tokens over its API (a Frappe key stays valid
+        # on the site until its owner regenerates it there).
+        revoked = (
+            _revoke(server_url, token, settings, io)
+            if token and settings.backend is BackendKind.REFERENCE
+            else None
+        )
         io.token_store.delete(server_url)
     except KeyringUnavailable as error:
         io.warn(f"notifier logout: {error}")
@@ -185,6 +253,7 @@ def _logout(args: argparse.Namespace, paths: AppPaths, settings: Settings, io: I
             cache.forget()
         finally:
             cache.close()
+        forget_backend_state(cache_file)
     io.say(
         f"Signed out of {server_url}; the stored token and the cached notifications were deleted"
         + (" and the server revoked the token." if revoked else ".")
@@ -454,7 +523,9 @@ async def run_checks(
             server_override=getattr(args, "server", None),
             token_store=io.token_store,
         )
-        checks.extend(await _server_checks(server_url, credentials.token, config, keyring_ok))
+        checks.extend(
+            await _server_checks(settings, server_url, credentials.token, config, keyring_ok)
+        )
 
     checks.append(_cache_check(paths))
     checks.append(_tray_check(io.environ))
@@ -463,23 +534,48 @@ async def run_checks(
 
 
 async def _server_checks(
-    server_url: str, token: str | None, config: TransportConfig, keyring_ok: bool
+    settings: Settings,
+    server_url: str,
+    token: str | None,
+    config: TransportConfig,
+    keyring_ok: bool,
 ) -> list[Check]:
     """The proxy, the server, the token and the live connection, through the backend the
-    engine uses."""
+    engine uses (the kind ``settings.backend`` names)."""
     try:
         route = config.proxy_for(server_url)
     except ProxyFailed as error:
         return [_proxy_check(error)]
+    frappe = settings.backend is BackendKind.FRAPPE
     # Without a token, a made-up one still shows whether the server answers (with a 401).
-    backend = build_backend(server_url, token or "doctor-probe", config)
-    try:
-        checks = await _backend_checks(backend, server_url, token, keyring_ok, config)
-    finally:
-        await backend.aclose()
+    probe = "doctor:probe" if frappe else "doctor-probe"
+    # A ledger of its own: a tray that runs meanwhile keeps its ledger to itself.
+    with tempfile.TemporaryDirectory(prefix="notifier-doctor-") as folder:
+        try:
+            backend = build_backend(
+                settings,
+                server_url,
+                token or probe,
+                config,
+                ledger_file=Path(folder) / "ledger.sqlite3",
+            )
+        except AuthFailed as error:
+            return [Check("sign-in", Outcome.FAIL, f"{error}: run `{_login_command(settings)}`")]
+        try:
+            checks = await _backend_checks(backend, settings, server_url, token, keyring_ok, config)
+        finally:
+            await backend.aclose()
     if route is not None and all(check.name != "proxy" for check in checks):
         checks.insert(0, Check("proxy", Outcome.OK, f"connections go through {route.describe()}"))
     return checks
+
+
+def _login_command(settings: Settings) -> str:
+    return (
+        "notifier login --backend frappe"
+        if settings.backend is BackendKind.FRAPPE
+        else ("notifier login")
+    )
 
 
 def _proxy_check(error: ProxyFailed) -> Check:
@@ -493,33 +589,36 @@ def _proxy_check(error: ProxyFailed) -> Check:
 
 async def _backend_checks(
     backend: HelpdeskBackend,
+    settings: Settings,
     server_url: str,
     token: str | None,
     keyring_ok: bool,
     config: TransportConfig,
 ) -> list[Check]:
+    frappe = settings.backend is BackendKind.FRAPPE
     answers = Check("server", Outcome.OK, f"{server_url} answers")
     try:
         agent = await backend.me()
-    except AuthFailed:
+    except AuthFailed as error:
         if token is None:
             return [
                 answers,
                 Check(
                     "sign-in",
                     Outcome.FAIL,
-                    "no token stored for this server: run `notifier login`"
+                    f"no token stored for this server: run `{_login_command(settings)}`"
                     + ("" if keyring_ok else " (after fixing the keyring) or set NOTIFIER_TOKEN"),
                 ),
             ]
-        return [
-            answers,
-            Check(
-                "sign-in",
-                Outcome.FAIL,
-                "the server rejected the token (expired or revoked): run `notifier login` again",
-            ),
-        ]
+        if error.code == "not_an_agent":  # Frappe: a user without the Agent role
+            return [answers, Check("sign-in", Outcome.FAIL, str(error))]
+        refused = (
+            f"the site refused the saved API key and secret, or password ({error}): run"
+            f" `{_login_command(settings)}` again"
+            if frappe
+            else "the server rejected the token (expired or revoked): run `notifier login` again"
+        )
+        return [answers, Check("sign-in", Outcome.FAIL, refused)]
     except ProxyFailed as error:
         return [_proxy_check(error)]
     except ConnectionLost as error:
@@ -531,6 +630,10 @@ async def _backend_checks(
                 " proxy settings (HTTPS_PROXY / the proxy setting)",
             )
         ]
+    except NotFound as error:
+        if frappe:
+            return [Check("server", Outcome.FAIL, _frappe_not_found(server_url, error))]
+        return [Check("server", Outcome.FAIL, f"{server_url} answered with an error: {error}")]
     except BackendError as error:
         return [Check("server", Outcome.FAIL, f"{server_url} answered with an error: {error}")]
     return [
@@ -538,6 +641,15 @@ async def _backend_checks(
         Check("sign-in", Outcome.OK, f"signed in as {agent.name} ({agent.username})"),
         await _stream_check(backend, config),
     ]
+
+
+def _frappe_not_found(server_url: str, error: NotFound) -> str:
+    return (
+        f"{server_url} answered 404 to helpdesk's sign-in check ({error}): either the site name"
+        " is not this site's (on a bench with several sites the name picks one: set it in"
+        " Settings → Account, or `notifier login --backend frappe --site-name NAME`), or Frappe"
+        " Helpdesk is not installed on this site"
+    )
 
 
 async def _stream_check(backend: HelpdeskBackend, config: TransportConfig) -> Check:
@@ -550,14 +662,85 @@ async def _stream_check(backend: HelpdeskBackend, config: TransportConfig) -> Ch
                         break
             finally:
                 await stream.close()
+    except ProxyFailed as error:
+        return _proxy_check(error)
     except (ConnectionLost, AuthFailed, TimeoutError) as error:
+        frappe = _frappe_realtime_failure(backend, error)
+        if frappe is not None:
+            return Check("live connection", Outcome.FAIL, frappe)
         return Check(
             "live connection",
             Outcome.FAIL,
             f"the WebSocket connection failed ({error or 'timed out'}). A proxy or firewall may"
             " block WebSockets: ask IT to allow them to the helpdesk, or configure the proxy",
         )
+    site = _frappe_site(backend)
+    if site is not None:
+        return Check(
+            "live connection",
+            Outcome.OK,
+            f"socket.io at {site.socketio_url} lets this agent join the site's namespace"
+            f" /{site.name}",
+        )
     return Check("live connection", Outcome.OK, "the WebSocket connects (through any proxy)")
+
+
+def _frappe_site(backend: HelpdeskBackend) -> FrappeSite | None:
+    from notifier.client.frappe import FrappeBackend
+
+    return backend.site if isinstance(backend, FrappeBackend) else None
+
+
+def _frappe_realtime_failure(backend: HelpdeskBackend, error: BaseException) -> str | None:
+    """What went wrong with a Frappe site's socket.io server, and what to do (None: not a
+    Frappe backend). The adapter tells three cases apart: no socket.io server answers, the
+    server refuses to let it join (Frappe's connect_error says why), and a server that never
+    answers the join."""
+    site = _frappe_site(backend)
+    if site is None:
+        return None
+    from notifier.client.frappe_realtime import NamespaceRefused, SocketIOUnreachable
+
+    socketio_host = urlsplit(site.socketio_url).hostname or site.socketio_url
+    if isinstance(error, SocketIOUnreachable):
+        return (
+            f"no socket.io server answers at {site.socketio_url} ({error}). Behind Frappe's"
+            " nginx it is the site's own URL; on a development bench it is port 9000"
+            " (http://HOST:9000): set the socket.io URL in Settings → Account, or"
+            " `notifier login --backend frappe --socketio-url URL`. Check that the site's"
+            " socketio process runs and that no proxy or firewall blocks WebSockets"
+        )
+    if isinstance(error, NamespaceRefused):
+        reason = (error.reason or "").lower()
+        if error.reason is None or "namespace" in reason:
+            what = (
+                "never answered joining the namespace /{0}: the site name is probably wrong"
+                if error.reason is None
+                else "refused the namespace /{0}: the site name is wrong"
+            ).format(site.name)
+            return (
+                f"the socket.io server {what} (live updates would never arrive). Use the Frappe"
+                " site's name (its folder under sites/ on the bench, often the host name):"
+                " Settings → Account, or `notifier login --backend frappe --site-name NAME`"
+            )
+        if "origin" in reason:
+            return (
+                f"the socket.io server refused the Origin {site.origin}: Frappe accepts only"
+                " an Origin whose host is the one the socket.io server is reached at"
+                f" ({socketio_host}). Use the same host name in the site URL and the socket.io"
+                " URL (not localhost in one and 127.0.0.1 in the other), or have the proxy in"
+                " front pass the Host header on"
+            )
+        return (
+            f"the socket.io server refused this sign-in ({error.reason}) though the site"
+            f" accepted it: sign in again (`notifier login --backend frappe`), and check that"
+            f" the socket.io server can reach the site at {site.url}"
+        )
+    return (
+        f"the socket.io connection to {site.socketio_url} failed ({error or 'timed out'}). A"
+        " proxy or firewall may block WebSockets: ask IT to allow them to the site, or"
+        " configure the proxy"
+    )
 
 
 def _cache_check(paths: AppPaths) -> Check:

@@ -40,9 +40,28 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("run", help="start the tray app (the default)")
     login = commands.add_parser("login", help="sign in and store the token in the keyring")
+    login.add_argument(
+        "--backend",
+        choices=["reference", "frappe"],  # notifier.core.settings.BackendKind (not imported)
+        help="the kind of helpdesk: this project's (reference) or a Frappe Helpdesk site"
+        " (frappe); default: the configured one",
+    )
     login.add_argument("--username", "-u", help="agent username (asks for the password)")
     login.add_argument(
-        "--token-stdin", action="store_true", help="read an API token from standard input"
+        "--token-stdin",
+        action="store_true",
+        help="read an API token from standard input (Frappe: API_KEY:API_SECRET)",
+    )
+    login.add_argument(
+        "--site-name", help="Frappe: the site's name (socket.io namespace); default: the URL's host"
+    )
+    login.add_argument(
+        "--socketio-url",
+        help="Frappe: where socket.io answers, e.g. http://host:9000; default: the site URL",
+    )
+    login.add_argument(
+        "--time-zone",
+        help="Frappe: the site's time zone, e.g. Europe/Berlin; default: this computer's",
     )
     commands.add_parser("logout", help="sign out and delete the stored token")
     tail = commands.add_parser("tail", help="print notifications as they arrive, without a UI")
@@ -144,14 +163,23 @@ class LiveServices:
     async def request_token(
         self, settings: Settings, server_url: str, username: str, password: str
     ) -> str:
-        from notifier.client.auth import request_token
+        from notifier.compose import token_for_password
 
-        return await request_token(server_url, username, password, self._config(settings))
+        return await token_for_password(
+            settings, server_url, username, password, self._config(settings)
+        )
 
     async def check_connection(self, settings: Settings, server_url: str, token: str) -> AgentInfo:
-        from notifier.client.auth import check_connection
+        from notifier.compose import check_sign_in
 
-        return await check_connection(server_url, token, self._config(settings))
+        return await check_sign_in(
+            settings, server_url, token, self._config(settings), ledger_file=self._ledger_file()
+        )
+
+    def _ledger_file(self) -> Path:
+        from notifier.compose import frappe_ledger_file
+
+        return frappe_ledger_file(self._paths.cache_file)
 
     def stored_token(self, server_url: str) -> str | None:
         from notifier.store.secrets import TokenStore
@@ -165,8 +193,12 @@ class LiveServices:
         TokenStore().set(server_url, token)
 
     def delete_token(self, server_url: str) -> None:
+        """Delete the token, and what the backend kept for this account (the Frappe ledger
+        holds the agent's notifications, like the cache the controller forgets)."""
+        from notifier.compose import forget_backend_state
         from notifier.store.secrets import TokenStore
 
+        forget_backend_state(self._paths.cache_file)
         if self._environ.get("NOTIFIER_TOKEN", "").strip():
             return  # the token comes from the environment; nothing is stored to delete
         TokenStore().delete(server_url)
@@ -181,7 +213,13 @@ class LiveServices:
         if not credentials.server_url or not credentials.token:
             raise AuthFailed("not signed in", status=401)
         config, _notice = transport_config(settings, self._transport, self._environ)
-        return build_backend(credentials.server_url, credentials.token, config)
+        return build_backend(
+            settings,
+            credentials.server_url,
+            credentials.token,
+            config,
+            ledger_file=self._ledger_file(),
+        )
 
     async def load_preferences(self, settings: Settings) -> Preferences:
         backend = await self._with_backend(settings)

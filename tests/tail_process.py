@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -70,6 +71,13 @@ async def upserted_ids(process: asyncio.subprocess.Process, wanted: set[str]) ->
         if item["change"] == "upserted":
             seen.add(item["notification"]["id"])
     return seen
+
+
+async def stop(process: asyncio.subprocess.Process) -> int:
+    """Stop tail as Ctrl-C or a service manager does (SIGTERM); its exit status."""
+    process.send_signal(signal.SIGTERM)
+    async with asyncio.timeout(TIMEOUT_S):
+        return await process.wait()
 
 
 async def kill(process: asyncio.subprocess.Process) -> None:

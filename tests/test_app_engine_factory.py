@@ -13,7 +13,6 @@ true edges are fakes: the keyring (in memory), the browser and the controller's 
 from __future__ import annotations
 
 import asyncio
-import signal
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -23,7 +22,7 @@ import pytest
 from engine_keyring import MemoryKeyring, installed_memory_keyring
 from helpdesk import Helpdesk, HelpdeskActions, running
 from pytestqt.qtbot import QtBot
-from tail_process import TIMEOUT_S, kill, start_tail, upserted_ids, wait_until_live
+from tail_process import TIMEOUT_S, kill, start_tail, stop, upserted_ids, wait_until_live
 from tray_fakes import FakeClock, FakeScheduler, RecordingUrlOpener
 
 from notifier.app.controller import AppController
@@ -188,12 +187,9 @@ async def test_tail_and_the_app_on_one_home_leave_each_other_alone(
             await asyncio.to_thread(assign_new_tickets, bob, "alice", 1)
             await upserted_ids(process, await asyncio.to_thread(notification_ids, alice) - history)
             await app.until(lambda: app.cache.count() == 4, "the live one")
-            process.send_signal(signal.SIGTERM)
-            async with asyncio.timeout(TIMEOUT_S):
-                await process.wait()
+            assert await stop(process) == 0
         finally:
             await kill(process)
-        assert process.returncode == 0
 
         # The app reconnects (as after a network change): its cache is still its own.
         async with asyncio.timeout(TIMEOUT_S):

@@ -19,6 +19,7 @@ import sys
 from collections.abc import Mapping
 
 import pytest
+from cli_support import report
 from desktop_session import (  # noqa: F401  (the fixtures bare_desktop_session, desktop_session)
     COMMAND_TIMEOUT_S,
     DesktopSession,
@@ -42,17 +43,6 @@ def notifier(
         timeout=COMMAND_TIMEOUT_S,
         check=False,
     )
-
-
-def report(output: str) -> dict[str, str]:
-    """``{check name: "<symbol> <detail>"}`` from doctor's ``<symbol> <name>: <detail>`` lines."""
-    checks: dict[str, str] = {}
-    for line in output.splitlines():
-        symbol, _, rest = line.partition(" ")
-        name, separator, detail = rest.partition(": ")
-        if symbol in ("✓", "!", "✗") and separator:
-            checks[name] = f"{symbol} {detail}"
-    return checks
 
 
 def test_doctor_finds_every_service_of_a_full_session(

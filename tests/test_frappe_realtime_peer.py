@@ -12,7 +12,7 @@ import pytest
 from engine_support import FAST
 from websockets.asyncio.server import ServerConnection, serve
 
-from notifier.client.frappe_realtime import SocketIOClient
+from notifier.client.frappe_realtime import NamespaceRefused, SocketIOClient, SocketIOUnreachable
 from notifier.core.errors import ConnectionLost
 
 pytestmark = pytest.mark.asyncio
@@ -80,4 +80,28 @@ async def test_a_server_that_is_not_socketio_is_refused_with_a_reason() -> None:
     async with serve(handler, "127.0.0.1", 0) as server:
         port = next(iter(server.sockets)).getsockname()[1]
         with pytest.raises(ConnectionLost, match="bad packet"):
+            await connect(f"http://127.0.0.1:{port}")
+
+
+async def test_a_join_that_is_never_answered_is_told_apart() -> None:
+    async def handler(connection: ServerConnection) -> None:
+        await connection.send(OPEN)
+        async for _frame in connection:  # the namespace CONNECT: no ack, no connect_error
+            pass
+
+    async with serve(handler, "127.0.0.1", 0) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        with pytest.raises(NamespaceRefused, match="did not answer joining") as refused:
+            await connect(f"http://127.0.0.1:{port}")
+    assert refused.value.reason is None
+
+
+async def test_a_server_that_never_opens_a_session_is_unreachable() -> None:
+    async def handler(connection: ServerConnection) -> None:
+        async for _frame in connection:  # a WebSocket server, but no Engine.IO open packet
+            pass
+
+    async with serve(handler, "127.0.0.1", 0) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        with pytest.raises(SocketIOUnreachable, match=r"did not open a socket\.io session"):
             await connect(f"http://127.0.0.1:{port}")

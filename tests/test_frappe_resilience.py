@@ -25,7 +25,7 @@ from frappe_support import (
 from tcp_proxy import ChaosProxy
 
 from notifier.client.frappe import FrappeBackend
-from notifier.client.frappe_realtime import SocketIOClient
+from notifier.client.frappe_realtime import NamespaceRefused, SocketIOClient
 from notifier.client.frappe_rest import FrappeCredentials, FrappeSite
 from notifier.core.errors import ConnectionLost
 from notifier.core.status import ChangeKind
@@ -221,7 +221,7 @@ async def test_realtime_refusals_name_the_cause(
     standin = standin_site.standin
     assert standin is not None
     name = site_name or standin.name
-    with pytest.raises(ConnectionLost, match=message):
+    with pytest.raises(NamespaceRefused, match=message) as refused:
         await SocketIOClient.connect(
             standin.socketio_url,
             f"/{name}",
@@ -229,6 +229,8 @@ async def test_realtime_refusals_name_the_cause(
             headers={"X-Frappe-Site-Name": standin.name, "Cookie": "sid=x"},
             config=FAST,
         )
+    assert refused.value.reason == message  # for notifier doctor's advice
+    assert isinstance(refused.value, ConnectionLost)  # the engine retries as for an outage
 
 
 async def test_a_socket_without_a_cookie_is_refused(standin_site: SiteUnderTest) -> None:

@@ -3,49 +3,17 @@ in-memory keyring injected (the default keyring in tests is the failing one)."""
 
 from __future__ import annotations
 
-import io
-import os
 from pathlib import Path
 
 import pytest
+from cli_support import run
 from engine_keyring import MemoryKeyring
 from helpdesk import Helpdesk
 
-from notifier.headless import run_command
-from notifier.main import build_parser
 from notifier.store.cache import NotificationCache
 from notifier.store.paths import app_paths
 from notifier.store.secrets import SERVICE, TokenStore
 from notifier.store.settings_file import load_settings
-
-
-def run(
-    argv: list[str],
-    *,
-    store: TokenStore | None = None,
-    environ: dict[str, str] | None = None,
-    stdin: str = "",
-    password: str = "",
-) -> tuple[int, str, str]:
-    args = build_parser().parse_args(argv)
-    out, err = io.StringIO(), io.StringIO()
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("DISPLAY", "WAYLAND_DISPLAY", "DBUS_SESSION_BUS_ADDRESS")
-    }
-    env.update(environ or {})
-    code = run_command(
-        args.command,
-        args,
-        environ=env,
-        token_store=store,
-        stdin=io.StringIO(stdin),
-        stdout=out,
-        stderr=err,
-        read_password=lambda prompt: password,
-    )
-    return code, out.getvalue(), err.getvalue()
 
 
 def test_login_with_a_password_stores_the_token_and_logout_deletes_it(helpdesk: Helpdesk) -> None:

@@ -22,7 +22,13 @@ from PySide6.QtWidgets import QApplication, QComboBox, QDialog, QLineEdit, QPush
 from pytestqt.qtbot import QtBot
 
 from notifier.core.errors import AuthFailed, ConnectionLost
-from notifier.core.settings import BadgeStyle, LogLevel, Settings, SettingsError
+from notifier.core.settings import (
+    BadgeStyle,
+    HelpdeskChoice,
+    LogLevel,
+    Settings,
+    SettingsError,
+)
 from notifier.core.wire import (
     AgentInfo,
     EmailFrequency,
@@ -59,6 +65,7 @@ class FakeBackend:
         self.agent = agent
         self.saved: list[Settings] = []
         self.calls: list[tuple[object, ...]] = []
+        self.helpdesks: list[HelpdeskChoice | None] = []  # what each account call was given
         self.gate: asyncio.Event | None = None
         self.passwords = {"alice": "correct horse"}
         self.tokens = {"tok-123": ALICE}
@@ -101,25 +108,43 @@ class FakeBackend:
     def set_paused_until(self, until: datetime) -> None:  # what the tray menu does
         self._settings = self._settings.replace(paused_until=until)
 
-    async def sign_in_password(self, server_url: str, username: str, password: str) -> AgentInfo:
+    async def sign_in_password(
+        self,
+        server_url: str,
+        username: str,
+        password: str,
+        *,
+        helpdesk: HelpdeskChoice | None = None,
+    ) -> AgentInfo:
         await self._enter("sign_in_password", server_url, username, password)
+        self.helpdesks.append(helpdesk)
         if self.passwords.get(username) != password:
             raise AuthFailed("invalid credentials", status=401, code="unauthorized")
-        return self._signed_in(server_url, ALICE)
+        return self._signed_in(server_url, ALICE, helpdesk)
 
-    async def sign_in_token(self, server_url: str, token: str) -> AgentInfo:
+    async def sign_in_token(
+        self, server_url: str, token: str, *, helpdesk: HelpdeskChoice | None = None
+    ) -> AgentInfo:
         await self._enter("sign_in_token", server_url, token)
+        self.helpdesks.append(helpdesk)
         if token not in self.tokens:
             raise AuthFailed("invalid token", status=401, code="unauthorized")
-        return self._signed_in(server_url, self.tokens[token])
+        return self._signed_in(server_url, self.tokens[token], helpdesk)
 
-    def _signed_in(self, server_url: str, agent: AgentInfo) -> AgentInfo:
+    def _signed_in(
+        self, server_url: str, agent: AgentInfo, helpdesk: HelpdeskChoice | None
+    ) -> AgentInfo:
         self.agent = agent
         self._settings = self._settings.replace(server_url=server_url)
+        if helpdesk is not None:
+            self._settings = helpdesk.applied_to(self._settings)
         return agent
 
-    async def test_connection(self, server_url: str) -> str:
+    async def test_connection(
+        self, server_url: str, *, helpdesk: HelpdeskChoice | None = None
+    ) -> str:
         await self._enter("test_connection", server_url)
+        self.helpdesks.append(helpdesk)
         return f"Connected as {self.agent.name}" if self.agent else "Not signed in yet."
 
     async def sign_out(self) -> None:

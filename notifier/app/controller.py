@@ -49,7 +49,7 @@ from notifier.core.errors import AuthFailed, NotifierError
 from notifier.core.links import LinkRefused, check_link
 from notifier.core.ports import Clock
 from notifier.core.quiet_hours import QuietSchedule, QuietState, resolve_wall_time
-from notifier.core.settings import Settings, SettingsError, validate_server_url
+from notifier.core.settings import HelpdeskChoice, Settings, SettingsError, validate_server_url
 from notifier.core.status import CacheChange, ChangeKind, ConnectionState, ConnectionStatus
 from notifier.core.toast_policy import Toast, ToastPolicy
 from notifier.core.wire import AgentInfo, ClearScope, Notification, NotificationType, Preferences
@@ -405,27 +405,47 @@ class AppController(QObject):
         if settings.start_at_login != old.start_at_login and self._services is not None:
             self._services.set_start_at_login(settings.start_at_login)
         self._apply_settings(settings)
-        if settings.quiet_hours != old.quiet_hours and self._agent is not None and self._services:
+        if (
+            settings.quiet_hours != old.quiet_hours
+            and settings.backend.keeps_preferences
+            and self._agent is not None
+            and self._services
+        ):
             self._spawn(self._save_quiet_hours_on_helpdesk())
-        connection = (settings.server_url, settings.ca_bundle, settings.proxy)
-        if connection != (old.server_url, old.ca_bundle, old.proxy) and self._services:
+        if _connection(settings) != _connection(old) and self._services:
             if self._restart_task is not None:
                 self._restart_task.cancel()
             self._restart_task = asyncio.ensure_future(self.restart_engine())
 
-    async def sign_in_password(self, server_url: str, username: str, password: str) -> AgentInfo:
+    async def sign_in_password(
+        self,
+        server_url: str,
+        username: str,
+        password: str,
+        *,
+        helpdesk: HelpdeskChoice | None = None,
+    ) -> AgentInfo:
+        """Sign in to ``server_url``, of the kind ``helpdesk`` chooses (None: the settings'
+        kind); the choice is saved with the URL once the sign-in worked."""
         services = self._require_services()
-        server_url = validate_server_url(server_url)
-        token = await services.request_token(self._settings, server_url, username, password)
-        return await self._finish_sign_in(server_url, token)
+        account = self._account(server_url, helpdesk)
+        token = await services.request_token(account, account.server_url, username, password)
+        return await self._finish_sign_in(account, helpdesk, token)
 
-    async def sign_in_token(self, server_url: str, token: str) -> AgentInfo:
-        server_url = validate_server_url(server_url)
-        return await self._finish_sign_in(server_url, token.strip())
+    async def sign_in_token(
+        self, server_url: str, token: str, *, helpdesk: HelpdeskChoice | None = None
+    ) -> AgentInfo:
+        """As :meth:`sign_in_password`, with an API token (Frappe: ``KEY:SECRET``)."""
+        return await self._finish_sign_in(
+            self._account(server_url, helpdesk), helpdesk, token.strip()
+        )
 
-    async def test_connection(self, server_url: str) -> str:
+    async def test_connection(
+        self, server_url: str, *, helpdesk: HelpdeskChoice | None = None
+    ) -> str:
         services = self._require_services()
-        server_url = validate_server_url(server_url)
+        account = self._account(server_url, helpdesk)
+        server_url = account.server_url
         try:
             token = services.stored_token(server_url)
         except NotifierError as error:  # e.g. no usable keyring
@@ -433,8 +453,10 @@ class AppController(QObject):
         if token is None:
             return "Not signed in to this helpdesk yet: sign in to test the connection."
         try:
-            agent = await services.check_connection(self._settings, server_url, token)
-        except AuthFailed:
+            agent = await services.check_connection(account, server_url, token)
+        except AuthFailed as error:
+            if error.code == "not_an_agent":
+                return str(error)
             return "The helpdesk refused the saved token: sign in again."
         except NotifierError as error:
             return f"Could not connect: {error}"
@@ -486,15 +508,23 @@ class AppController(QObject):
 
     # ------------------------------------------------------------------ internals
 
-    async def _finish_sign_in(self, server_url: str, token: str) -> AgentInfo:
+    def _account(self, server_url: str, helpdesk: HelpdeskChoice | None) -> Settings:
+        """The current settings with this helpdesk (validated; raises SettingsError)."""
+        settings = self._settings.replace(server_url=validate_server_url(server_url))
+        return helpdesk.applied_to(settings) if helpdesk is not None else settings
+
+    async def _finish_sign_in(
+        self, account: Settings, helpdesk: HelpdeskChoice | None, token: str
+    ) -> AgentInfo:
         services = self._require_services()
-        agent = await services.check_connection(self._settings, server_url, token)
-        services.save_token(server_url, token)
+        agent = await services.check_connection(account, account.server_url, token)
+        services.save_token(account.server_url, token)
         await self.stop()
         # No wipe here: the engine claims the cache for this account and agent when it
         # connects, and resets it (publishing RESET) if it held someone else's.
         self._agent = agent
-        self._apply_settings(self._settings.replace(server_url=server_url))
+        # On the settings as they are now (a pause set meanwhile stays).
+        self._apply_settings(self._account(account.server_url, helpdesk))
         self.start()
         self._schedule_wake_up()
         return agent
@@ -595,6 +625,16 @@ class AppController(QObject):
         if due:
             emit(self.toastsDue, due)
         self._schedule_wake_up()
+
+
+def _connection(settings: Settings) -> tuple[object, ...]:
+    """The settings that decide how the engine reaches the helpdesk (a change restarts it)."""
+    return (
+        settings.server_url,
+        settings.ca_bundle,
+        settings.proxy,
+        HelpdeskChoice.of(settings),
+    )
 
 
 def changes_from(applied: Applied) -> list[CacheChange]:

@@ -159,7 +159,10 @@ class FrappeBackend:
     # ------------------------------------------------------------------ HelpdeskBackend
 
     async def me(self) -> AgentInfo:
-        return _agent_info(await self._identify())
+        """Who the credentials belong to (``AuthFailed`` ``not_an_agent`` for a user who is
+        not an agent). A check only: the ledger is not opened, so it may run beside an engine
+        that uses the same ledger file."""
+        return _agent_info(await self._agent())
 
     async def open_stream(self, after_seq: int) -> FrappeEventStream:
         user = await self._identify()
@@ -251,8 +254,8 @@ class FrappeBackend:
 
     # ------------------------------------------------------------------ identity
 
-    async def _identify(self) -> FrappeUser:
-        """Who the credentials are (checked on every connection): an agent, or AuthFailed."""
+    async def _agent(self) -> FrappeUser:
+        """Who the credentials are: an agent, or AuthFailed."""
         user = await self._rest.whoami()
         if not user.is_agent:
             raise AuthFailed(
@@ -262,6 +265,11 @@ class FrappeBackend:
                 status=403,
                 code="not_an_agent",
             )
+        return user
+
+    async def _identify(self) -> FrappeUser:
+        """Who the credentials are (checked on every connection), with their ledger open."""
+        user = await self._agent()
         if self._user is None or self._user.user_id != user.user_id or self._ledger is None:
             if self._ledger is not None:
                 self._ledger.close()

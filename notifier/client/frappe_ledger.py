@@ -154,6 +154,11 @@ class Ledger:
     def close(self) -> None:
         self._db.close()
 
+    @staticmethod
+    def delete(path: Path) -> None:
+        """Remove the ledger at ``path`` and its journal files (sign-out); none is fine."""
+        _remove(path)
+
     # ------------------------------------------------------------------ reads
 
     @property

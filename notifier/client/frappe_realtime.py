@@ -39,7 +39,13 @@ from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+from websockets.exceptions import (
+    ConnectionClosed,
+    InvalidHandshake,
+    InvalidStatus,
+    InvalidURI,
+    ProxyError,
+)
 
 from notifier.client.transport import TransportConfig
 from notifier.core.errors import ConnectionLost
@@ -76,6 +82,23 @@ class SocketIOType(IntEnum):
 
 class PacketError(ValueError):
     """A frame that is not a valid Engine.IO / Socket.IO packet."""
+
+
+class SocketIOUnreachable(ConnectionLost):
+    """No socket.io server answered at the URL: nothing listens there, no route, an HTTP
+    answer instead of a WebSocket upgrade, an untrusted certificate, or no Engine.IO session
+    within the connect timeout."""
+
+
+class NamespaceRefused(ConnectionLost):
+    """The socket.io server answered but did not let the client join the namespace.
+    ``reason`` is its ``connect_error`` message (Frappe's ``authenticate.js``: "Invalid
+    namespace", "Invalid origin", "No cookie transmitted.", "Unauthorized"), or None when it
+    never answered the join within the connect timeout (no CONNECT ack)."""
+
+    def __init__(self, message: str, *, reason: str | None) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +179,7 @@ def socketio_url(base_url: str) -> str:
     parts = urlsplit(base_url.rstrip("/"))
     scheme = {"http": "ws", "https": "wss"}.get(parts.scheme)
     if scheme is None:
-        raise ConnectionLost(
+        raise SocketIOUnreachable(
             f"the socket.io URL must start with https:// or http://, not {parts.scheme or '?'}"
         )
     path = parts.path + SOCKETIO_PATH
@@ -219,14 +242,14 @@ class SocketIOClient:
         ssl_context: ssl.SSLContext | None = (
             config.ssl_context() if url.startswith("wss://") else None
         )
+        route = config.proxy_for(url)  # the same rule as REST and the reference stream
         try:
             connection = await connect(
                 url,
                 origin=origin,  # type: ignore[arg-type]  # websockets' Origin is a NewType(str)
                 additional_headers=dict(headers),
                 ssl=ssl_context,
-                # The one proxy rule of REST and the stream (TransportConfig.proxy_for).
-                proxy=route.url if (route := config.proxy_for(url)) is not None else None,
+                proxy=route.url if route is not None else None,
                 open_timeout=config.connect_timeout,
                 ping_interval=None,  # Engine.IO's heartbeat instead (see the module docstring)
                 close_timeout=2,
@@ -238,40 +261,55 @@ class SocketIOClient:
             status = error.response.status_code
             body = error.response.body.decode(errors="replace")[:200] if error.response.body else ""
             hint = " (is this the socket.io URL?)" if status == 404 else ""
-            raise ConnectionLost(
+            raise SocketIOUnreachable(
                 f"the socket.io server refused the connection (HTTP {status}{hint})"
                 + (f": {body}" if body else "")
             ) from None
         except InvalidURI as error:
-            raise ConnectionLost(f"the socket.io URL is not valid ({error})") from None
+            raise SocketIOUnreachable(f"the socket.io URL is not valid ({error})") from None
+        except ProxyError as error:  # the proxy answered, but would not open the tunnel
+            assert route is not None
+            raise route.failed(error, answered=True) from None
         except (InvalidHandshake, TimeoutError) as error:
-            raise ConnectionLost(
-                f"the socket.io connection could not be set up ({error})"
+            raise SocketIOUnreachable(
+                f"the socket.io connection could not be set up ({error or 'timed out'})"
             ) from None
         except ssl.SSLCertVerificationError as error:
-            raise ConnectionLost(
+            raise SocketIOUnreachable(
                 f"the socket.io server's certificate is not trusted ({error.verify_message})"
             ) from None
         except OSError as error:
-            raise ConnectionLost(
+            if route is not None:  # connecting goes to the proxy: it is the one that failed
+                raise route.failed(error) from None
+            raise SocketIOUnreachable(
                 f"the socket.io server is unreachable ({error.strerror or type(error).__name__})"
             ) from None
+        joining = asyncio.Event()  # set once Engine.IO opened: a timeout after is the join's
         try:
             async with asyncio.timeout(config.connect_timeout):
-                return await cls._handshake(connection, namespace)
+                return await cls._handshake(connection, namespace, joining)
         except TimeoutError:
             await connection.close()
-            raise ConnectionLost("the socket.io server did not finish the handshake") from None
+            if joining.is_set():
+                raise NamespaceRefused(
+                    f"the socket.io server did not answer joining namespace {namespace}",
+                    reason=None,
+                ) from None
+            raise SocketIOUnreachable(
+                "the server did not open a socket.io session (is this the socket.io URL?)"
+            ) from None
         except BaseException:
             await connection.close()
             raise
 
     @classmethod
-    async def _handshake(cls, connection: ClientConnection, namespace: str) -> SocketIOClient:
+    async def _handshake(
+        cls, connection: ClientConnection, namespace: str, joining: asyncio.Event
+    ) -> SocketIOClient:
         try:
             opening = decode_engineio(await _text(connection))
             if opening.type is not EngineIOType.OPEN:
-                raise ConnectionLost("the socket.io server did not open an Engine.IO session")
+                raise SocketIOUnreachable("the server did not open an Engine.IO session")
             try:
                 session = json.loads(opening.data)
                 interval = float(session["pingInterval"]) / 1000
@@ -280,6 +318,7 @@ class SocketIOClient:
                 interval, timeout = DEFAULT_PING_INTERVAL, DEFAULT_PING_TIMEOUT
             client = cls(connection, namespace, interval, timeout)
             await connection.send(encode_connect(namespace))
+            joining.set()
             while True:
                 packet = decode_engineio(await _text(connection))
                 if packet.type is EngineIOType.PING:
@@ -293,9 +332,10 @@ class SocketIOClient:
                 if message.type is SocketIOType.CONNECT:
                     return client
                 if message.type is SocketIOType.CONNECT_ERROR:
-                    raise ConnectionLost(
-                        f"the socket.io server refused namespace {namespace}: "
-                        f"{_connect_error_text(message.data)}"
+                    reason = _connect_error_text(message.data)
+                    raise NamespaceRefused(
+                        f"the socket.io server refused namespace {namespace}: {reason}",
+                        reason=reason,
                     )
         except PacketError as error:
             raise ConnectionLost(f"the socket.io server sent a bad packet ({error})") from None

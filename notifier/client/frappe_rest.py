@@ -17,13 +17,14 @@ retried (Frappe sessions expire, and an expired ``sid`` makes the caller a Guest
 
 Errors: Frappe answers failures with ``{"exc_type": "...", "exception": "...",
 "_server_messages": "[...]"}``; 401 → ``AuthFailed``, 403 → ``Forbidden``, 404 → ``NotFound``,
-anything else → ``BackendError`` with ``code`` = the ``exc_type``; no answer →
-``ConnectionLost``; a 2xx body of the wrong shape → ``ProtocolViolation``.
+anything else → ``BackendError`` with ``code`` = the ``exc_type``; no answer, or none within
+``TransportConfig.request_deadline`` → ``ConnectionLost`` (``ProxyFailed`` at the proxy), as
+for the reference helpdesk (:class:`~notifier.client.rest.HttpSession`); a 2xx body of the
+wrong shape → ``ProtocolViolation``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -33,12 +34,11 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from notifier.client.rest import describe_transport_error
+from notifier.client.rest import HttpSession, json_body
 from notifier.client.transport import TransportConfig
 from notifier.core.errors import (
     AuthFailed,
     BackendError,
-    ConnectionLost,
     Forbidden,
     NotFound,
     ProtocolViolation,
@@ -121,9 +121,38 @@ class FrappeCredentials:
             raise ValueError("a Frappe API token is '<api key>:<api secret>'")
         return cls(api_key=key, api_secret=secret)
 
+    @classmethod
+    def from_token(cls, token: str) -> FrappeCredentials:
+        """The credentials from the one string the keyring (or ``NOTIFIER_TOKEN``) holds, as
+        :meth:`to_token` wrote it: ``<api key>:<api secret>``, or a username and password as
+        ``{"user": ..., "password": ...}`` (an API key never starts with ``{``)."""
+        text = token.strip()
+        if not text.startswith("{"):
+            return cls.from_api_token(text)
+        try:
+            fields = json.loads(text)
+        except ValueError:
+            fields = None
+        if not isinstance(fields, dict) or not all(
+            isinstance(fields.get(name), str) and fields[name] for name in ("user", "password")
+        ):
+            raise ValueError("a stored Frappe sign-in has a user and a password")
+        return cls(username=fields["user"], password=fields["password"])
+
+    def to_token(self) -> str:
+        """One string for the keyring: see :meth:`from_token`."""
+        if self.uses_token:
+            return f"{self.api_key}:{self.api_secret}"
+        return json.dumps({"user": self.username, "password": self.password})
+
     @property
     def uses_token(self) -> bool:
         return bool(self.api_key and self.api_secret)
+
+    @property
+    def authorization(self) -> str:
+        """The ``Authorization`` header of an API key sign-in."""
+        return f"token {self.api_key}:{self.api_secret}"
 
     def __repr__(self) -> str:  # never show a secret
         who = f"api_key={self.api_key!r}" if self.uses_token else f"username={self.username!r}"
@@ -151,23 +180,11 @@ class FrappeRest:
         self.site = site
         self._credentials = credentials
         self._sid: str | None = None
-        self._deadline = config.request_deadline
-        headers = {"Accept": "application/json", "User-Agent": "notifier"}
-        if site.name:
-            headers["X-Frappe-Site-Name"] = site.name
+        headers = {"X-Frappe-Site-Name": site.name} if site.name else {}
         if credentials.uses_token:
-            headers["Authorization"] = f"token {credentials.api_key}:{credentials.api_secret}"
-        self._client = httpx.AsyncClient(
-            base_url=site.url,
-            headers=headers,
-            timeout=httpx.Timeout(config.read_timeout, connect=config.connect_timeout),
-            verify=config.ssl_context(),
-            # The one proxy rule of REST and the stream (TransportConfig.proxy_for).
-            proxy=route.url if (route := config.proxy_for(site.url)) is not None else None,
-            trust_env=False,
-            transport=transport,
-            follow_redirects=False,
-        )
+            headers["Authorization"] = credentials.authorization
+        # The reference client's session: the same proxy rule, TLS trust and request deadline.
+        self._http = HttpSession(site.url, config, headers=headers, transport=transport)
 
     def __repr__(self) -> str:
         return f"FrappeRest({self.site.url!r}, {self._credentials!r})"
@@ -200,7 +217,7 @@ class FrappeRest:
         (Frappe requires one)."""
         headers = {"X-Frappe-Site-Name": self.site.name} if self.site.name else {}
         if self._credentials.uses_token:
-            headers["Authorization"] = self._client.headers["Authorization"]
+            headers["Authorization"] = self._credentials.authorization
             headers["Cookie"] = TOKEN_AUTH_COOKIE
         elif self._sid is not None:
             headers["Cookie"] = f"sid={self._sid}"
@@ -316,7 +333,7 @@ class FrappeRest:
         return found
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._http.aclose()
 
     # ------------------------------------------------------------------ plumbing
 
@@ -331,27 +348,11 @@ class FrappeRest:
 
     async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         headers = {"Cookie": f"sid={self._sid}"} if self._sid is not None else None
-        try:
-            # A total deadline, not only one between reads (a trickling answer).
-            async with asyncio.timeout(self._deadline):
-                response = await self._client.request(method, path, headers=headers, **kwargs)
-        except httpx.TransportError as error:
-            raise ConnectionLost(describe_transport_error(error)) from error
-        except TimeoutError:
-            raise ConnectionLost(f"the site did not answer within {self._deadline:g} s") from None
-        log.debug("%s %s → %s", method, path, response.status_code)
-        return response
+        return await self._http.request(method, self.site.url + path, headers=headers, **kwargs)
 
 
 def _body(response: httpx.Response) -> Any:
-    if response.is_success:
-        try:
-            return decode_json(response.content)
-        except WireError as error:
-            raise ProtocolViolation(
-                f"the site sent a bad answer: {error}", status=response.status_code
-            ) from None
-    raise _error_for(response)
+    return json_body(response, "the site sent a bad answer", _error_for)
 
 
 def _error_for(response: httpx.Response) -> BackendError:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -62,9 +63,10 @@ class HttpSession:
         config: TransportConfig,
         *,
         token: str | None = None,
+        headers: Mapping[str, str] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        headers = {"Accept": "application/json", "User-Agent": "notifier"}
+        headers = {"Accept": "application/json", "User-Agent": "notifier", **(headers or {})}
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
         self.route = config.proxy_for(server_url)
@@ -90,9 +92,17 @@ class HttpSession:
 
     async def send(self, method: str, url: str, *, raw: bool = False, **kwargs: Any) -> Any:
         """Send a request and return the decoded JSON body of a 2xx answer (its bytes with
-        ``raw=True``), or raise (see the module docstring). The whole request, answer body
-        included, must be done within the deadline: httpx's timeouts bound each read, not
-        their sum."""
+        ``raw=True``), or raise (see the module docstring)."""
+        response = await self.request(method, url, **kwargs)
+        if raw and response.is_success:
+            return response.content
+        return json_body(response, f"{method} {url}")
+
+    async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """Send a request and return the answer whatever its status (another helpdesk's
+        adapter reads its own error bodies), or raise ``ConnectionLost`` / ``ProxyFailed``.
+        The whole request, answer body included, must be done within the deadline: httpx's
+        timeouts bound each read, not their sum."""
         try:
             async with asyncio.timeout(self._deadline):
                 response = await self._client.request(method, url, **kwargs)
@@ -107,16 +117,23 @@ class HttpSession:
                 " (the connection is too slow)"
             ) from None
         log.debug("%s %s → %s", method, url, response.status_code)
-        if response.is_success:
-            if raw:
-                return response.content
-            try:
-                return decode_json(response.content)
-            except WireError as error:
-                raise ProtocolViolation(
-                    f"{method} {url}: {error}", status=response.status_code
-                ) from None
-        raise _error_for(response)
+        return response
+
+
+def json_body(
+    response: httpx.Response,
+    context: str,
+    error_for: Callable[[httpx.Response], BackendError] | None = None,
+) -> Any:
+    """The decoded JSON body of a 2xx answer (``ProtocolViolation``, prefixed with
+    ``context``, when it is not JSON); for any other status, raise what ``error_for`` makes
+    of the answer (by default: the reference helpdesk's ``ApiError`` body read)."""
+    if response.is_success:
+        try:
+            return decode_json(response.content)
+        except WireError as error:
+            raise ProtocolViolation(f"{context}: {error}", status=response.status_code) from None
+    raise (error_for or _error_for)(response)
 
 
 def _tls_failure(error: Exception) -> bool:

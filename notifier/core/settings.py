@@ -51,6 +51,12 @@ class BackendKind(StrEnum):
     REFERENCE = "reference"  # this project's protocol (docs/protocol.md), e.g. notifier-server
     FRAPPE = "frappe"  # a Frappe Helpdesk site (docs/frappe.md)
 
+    @property
+    def keeps_preferences(self) -> bool:
+        """Does this helpdesk keep per-agent notification preferences the tray edits (e-mail,
+        the types it creates, a copy of the quiet hours)? Frappe Helpdesk has none."""
+        return self is BackendKind.REFERENCE
+
 
 class BadgeStyle(StrEnum):
     COUNT = "count"  # the unread number
@@ -114,6 +120,36 @@ class Settings:
             }
         )
         return data
+
+
+@dataclass(frozen=True, slots=True)
+class HelpdeskChoice:
+    """Which kind of helpdesk ``server_url`` is, with a Frappe site's own fields: what the
+    settings dialog's Account tab and ``notifier login`` choose besides the URL. None means
+    the default (see :class:`Settings`)."""
+
+    backend: BackendKind = BackendKind.REFERENCE
+    frappe_site_name: str | None = None
+    frappe_socketio_url: str | None = None
+    frappe_time_zone: str | None = None
+
+    @classmethod
+    def of(cls, settings: Settings) -> HelpdeskChoice:
+        return cls(
+            settings.backend,
+            settings.frappe_site_name,
+            settings.frappe_socketio_url,
+            settings.frappe_time_zone,
+        )
+
+    def applied_to(self, settings: Settings) -> Settings:
+        """``settings`` with this choice, validated (``SettingsError`` names a bad field)."""
+        return settings.replace(
+            backend=self.backend,
+            frappe_site_name=self.frappe_site_name,
+            frappe_socketio_url=self.frappe_socketio_url,
+            frappe_time_zone=self.frappe_time_zone,
+        )
 
 
 def _check_no_spaces(field_name: str, value: str) -> None:

@@ -64,6 +64,7 @@ from notifier.core.errors import AuthFailed, NotifierError
 from notifier.core.quiet_hours import system_timezone
 from notifier.core.settings import (
     BadgeStyle,
+    HelpdeskChoice,
     LogLevel,
     Settings,
     SettingsError,
@@ -76,6 +77,7 @@ from notifier.core.wire import (
     NotificationType,
     Preferences,
 )
+from notifier.ui.helpdesk_kind import NO_SERVER_PREFERENCES, HelpdeskKindBox
 from notifier.ui.schedule_editor import ScheduleEditor
 
 log = logging.getLogger(__name__)
@@ -112,13 +114,25 @@ class SettingsBackend(Protocol):
         """Validate, store and apply; raise :class:`SettingsError` naming the bad field."""
         ...
 
-    async def sign_in_password(self, server_url: str, username: str, password: str) -> AgentInfo:
-        """Exchange the credentials for a token, keep it in the keyring, connect."""
+    async def sign_in_password(
+        self,
+        server_url: str,
+        username: str,
+        password: str,
+        *,
+        helpdesk: HelpdeskChoice | None = None,
+    ) -> AgentInfo:
+        """Exchange the credentials for a token, keep it in the keyring, connect. ``helpdesk``:
+        the kind of helpdesk and a Frappe site's fields (kept once signed in)."""
         ...
 
-    async def sign_in_token(self, server_url: str, token: str) -> AgentInfo: ...
+    async def sign_in_token(
+        self, server_url: str, token: str, *, helpdesk: HelpdeskChoice | None = None
+    ) -> AgentInfo: ...
 
-    async def test_connection(self, server_url: str) -> str:
+    async def test_connection(
+        self, server_url: str, *, helpdesk: HelpdeskChoice | None = None
+    ) -> str:
         """Words for the agent, e.g. "Connected as Alice"."""
         ...
 
@@ -268,12 +282,14 @@ class SettingsDialog(QDialog):
         token_form = QFormLayout(token_page)
         token_form.setContentsMargins(0, 0, 0, 0)
         token_form.addRow("Token:", self.token)
+        self.helpdesk_kind = HelpdeskKindBox(_error_label, tab)
         self.credentials = QStackedWidget(self.sign_in_box)
         self.credentials.addWidget(password_page)
         self.credentials.addWidget(token_page)
-        self.use_token.toggled.connect(
-            lambda token: self.credentials.setCurrentIndex(1 if token else 0)
-        )
+        self.credentials.addWidget(self.helpdesk_kind.key_page)  # Frappe's key and secret
+        self.use_token.toggled.connect(self._show_credentials_page)
+        self.helpdesk_kind.kindChanged.connect(self._show_credentials_page)
+        self.helpdesk_kind.api_secret.returnPressed.connect(self._on_sign_in_clicked)
         self.sign_in_button = QPushButton("Sign in", self.sign_in_box)
         self.keep_account_button = QPushButton("Keep this account", self.sign_in_box)
         self.keep_account_button.setToolTip("Close the sign-in fields; nothing changes")
@@ -286,6 +302,7 @@ class SettingsDialog(QDialog):
         form = QFormLayout()
         form.addRow("Helpdesk:", self.server_url)
         form.addRow("", self.server_url_error)
+        form.addRow("Kind:", self.helpdesk_kind)
         form.addRow("Signed in as:", self.agent_label)
         account_buttons = QHBoxLayout()
         account_buttons.addWidget(self.test_button)
@@ -374,6 +391,8 @@ class SettingsDialog(QDialog):
             " OK saves them there."
         )
         note.setWordWrap(True)
+        self.email_unsupported = _status_label(tab, "email_unsupported")
+        self.email_unsupported.setText(NO_SERVER_PREFERENCES)
 
         types = QVBoxLayout()
         for box in self.email_type_boxes.values():
@@ -389,6 +408,7 @@ class SettingsDialog(QDialog):
         buttons.addStretch(1)
         layout = QVBoxLayout(tab)
         layout.addWidget(note)
+        layout.addWidget(self.email_unsupported)
         layout.addLayout(form)
         layout.addLayout(buttons)
         layout.addWidget(self.email_status)
@@ -442,6 +462,7 @@ class SettingsDialog(QDialog):
         """Show ``settings`` (and the account state) in the widgets; clear every message."""
         self._switching = False
         self.server_url.setText(self._backend.server_url or settings.server_url)
+        self.helpdesk_kind.load(settings)
         self.password.clear()
         self.token.clear()
         self.toasts_enabled.setChecked(settings.toasts_enabled)
@@ -477,6 +498,7 @@ class SettingsDialog(QDialog):
 
         if self._account_editable():  # signed in, the helpdesk is the account's: kept
             check("server_url", lambda: validate_server_url(self.server_url.text()))
+        check("helpdesk", self.helpdesk_kind.choice)
         check("proxy", lambda: validate_proxy(self.proxy.text()))
         check("ca_bundle", self._checked_ca_bundle)
         changes.update(
@@ -494,7 +516,8 @@ class SettingsDialog(QDialog):
             self._show_error(label, "")
         if not errors:
             try:
-                return self._backend.settings().replace(**changes)
+                helpdesk: HelpdeskChoice = changes.pop("helpdesk")
+                return helpdesk.applied_to(self._backend.settings().replace(**changes))
             except SettingsError as error:
                 errors[error.field_name] = error.reason
         for field_name, reason in errors.items():
@@ -588,6 +611,9 @@ class SettingsDialog(QDialog):
             "quiet_hours": (self.quiet_hours_error, TAB_QUIET),
             "start_at_login": (self.start_at_login_error, TAB_GENERAL),
         }
+        if self.helpdesk_kind.show_error(field_name, reason):
+            self.tabs.setCurrentIndex(TAB_ACCOUNT)
+            return
         label, tab = where.get(field_name, (self.save_error, self.tabs.currentIndex()))
         self._show_error(
             label, reason if label is not self.save_error else f"{field_name}: {reason}"
@@ -609,6 +635,7 @@ class SettingsDialog(QDialog):
         if not editable:
             palette.setColor(QPalette.ColorRole.Base, palette.color(QPalette.ColorRole.Window))
         self.server_url.setPalette(palette)
+        self.helpdesk_kind.setEnabled(editable)  # the account's kind, like its address
         self.sign_in_box.setEnabled(editable and idle)
         self.sign_in_box.setTitle("Sign in to another account" if signed_in else "Sign in")
         self.keep_account_button.setVisible(self._switching)
@@ -623,6 +650,10 @@ class SettingsDialog(QDialog):
         return self._switching or self._backend.signed_in_agent() is None
 
     def _set_email_editable(self, editable: bool) -> None:
+        supported = self._email_supported()
+        self.email_unsupported.setVisible(not supported)
+        self.email_load_button.setEnabled(supported and not self._tasks)
+        editable = editable and supported
         for widget in (
             self.email_enabled,
             self.email_frequency,
@@ -750,22 +781,48 @@ class SettingsDialog(QDialog):
         self._show_error(self.server_url_error, "")
         return server_url
 
+    def _entered_helpdesk(self) -> HelpdeskChoice | None:
+        """The kind of helpdesk and the Frappe fields; None (reasons shown) when unusable."""
+        try:
+            return self.helpdesk_kind.choice()
+        except SettingsError:
+            self.tabs.setCurrentIndex(TAB_ACCOUNT)
+            return None
+
+    def _show_credentials_page(self) -> None:
+        token = self.use_token.isChecked()
+        self.use_token.setText(
+            "API key and secret" if self.helpdesk_kind.is_frappe() else "API token"
+        )
+        page = (2 if self.helpdesk_kind.is_frappe() else 1) if token else 0
+        self.credentials.setCurrentIndex(page)
+
+    def _email_supported(self) -> bool:
+        """Does the helpdesk in use keep the preferences this tab edits?"""
+        return self._backend.settings().backend.keeps_preferences
+
     def _on_sign_in_clicked(self) -> None:
         server_url = self._entered_server_url()
-        if server_url is None:
+        helpdesk = self._entered_helpdesk()
+        if server_url is None or helpdesk is None:
             return
         if self.use_token.isChecked():
-            token = self.token.text().strip()
+            frappe = self.helpdesk_kind.is_frappe()
+            token = self.helpdesk_kind.api_token() if frappe else self.token.text().strip()
             if not token:
-                self.account_status.setText("Paste an API token first.")
+                self.account_status.setText(
+                    "Enter the API key and secret first." if frappe else "Paste an API token first."
+                )
                 return
-            coroutine = self._backend.sign_in_token(server_url, token)
+            coroutine = self._backend.sign_in_token(server_url, token, helpdesk=helpdesk)
         else:
             username = self.username.text().strip()
             if not username or not self.password.text():
                 self.account_status.setText("Enter your user name and password first.")
                 return
-            coroutine = self._backend.sign_in_password(server_url, username, self.password.text())
+            coroutine = self._backend.sign_in_password(
+                server_url, username, self.password.text(), helpdesk=helpdesk
+            )
         self.server_url.setText(server_url)
         self._run(
             coroutine,
@@ -792,6 +849,7 @@ class SettingsDialog(QDialog):
         self._switching = False
         self.password.clear()
         self.token.clear()
+        self.helpdesk_kind.clear_secret()
         self.account_status.setText(f"Signed in as {agent.name}.")
         self._show_agent(agent)
         self._preferences = None
@@ -800,10 +858,11 @@ class SettingsDialog(QDialog):
 
     def _on_test_clicked(self) -> None:
         server_url = self._entered_server_url()
-        if server_url is None:
+        helpdesk = self._entered_helpdesk()
+        if server_url is None or helpdesk is None:
             return
         self._run(
-            self._backend.test_connection(server_url),
+            self._backend.test_connection(server_url, helpdesk=helpdesk),
             self.account_status,
             "Testing the connection…",
             self.account_status.setText,
@@ -820,6 +879,8 @@ class SettingsDialog(QDialog):
         self._show_agent(None)
 
     def _on_email_load_clicked(self) -> None:
+        if not self._email_supported():
+            return  # the reason is on the tab
         self._run(
             self._backend.load_preferences(),
             self.email_status,

@@ -1,0 +1,82 @@
+"""The tray app's engine and ``notifier tail`` built by the one factory (notifier.compose) for a
+Frappe Helpdesk site (the stand-in), on one NOTIFIER_HOME: each fills its own cache through
+its own ledger (``notifications.frappe-ledger.sqlite3`` and ``tail.frappe-ledger.sqlite3``,
+beside the caches), so neither resets the other nor makes it publish anything again. The tray
+is the controller with the composition root's LiveServices; tail is a real subprocess.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from frappe_support import SiteUnderTest, ann_and_bea, site_view
+from pytestqt.qtbot import QtBot
+from tail_process import TIMEOUT_S, kill, start_tail, stop, upserted_ids, wait_until_live
+from test_app_engine_factory import tray
+
+from notifier.core.settings import BackendKind, Settings
+from notifier.core.status import ChangeKind
+from notifier.store.paths import app_paths
+from notifier.store.settings_file import save_settings
+
+
+@pytest.mark.asyncio
+async def test_the_tray_and_tail_on_one_home_keep_their_own_ledgers(
+    qtbot: QtBot, standin_site: SiteUnderTest, tmp_path: Path
+) -> None:
+    standin, driver = standin_site.standin, standin_site.driver
+    assert standin is not None
+    ann, bea = ann_and_bea(driver)
+    ann_client = driver.as_user(ann)
+    token = f"{bea.api_key}:{bea.api_secret}"
+
+    def names() -> set[str]:
+        return {name for name, _read in site_view(standin_site, bea.email)}
+
+    def assign_new_ticket(subject: str) -> None:
+        ann_client.assign(driver.create_ticket(subject), bea.email)
+
+    assign_new_ticket("First")
+    assign_new_ticket("Second")
+    home = tmp_path / "shared-home"
+    paths = app_paths({"NOTIFIER_HOME": str(home)}).ensure()
+    settings = Settings(
+        server_url=standin.url,
+        backend=BackendKind.FRAPPE,
+        frappe_site_name=standin.name,
+        frappe_socketio_url=standin.socketio_url,
+        frappe_time_zone=standin_site.time_zone,
+    )
+    save_settings(paths.settings_file, settings)  # tail reads the kind from the settings
+
+    async with tray(paths, settings, {"NOTIFIER_TOKEN": token}) as app:
+        await app.until(lambda: app.cache.count() == 2, "the history")
+        await app.until_live()
+        before = len(app.changes)
+
+        process = await start_tail(standin.url, token, home)
+        try:
+            history = await asyncio.to_thread(names)
+            await upserted_ids(process, history)
+            await wait_until_live(process)
+            await asyncio.to_thread(assign_new_ticket, "Third")
+            await upserted_ids(process, await asyncio.to_thread(names) - history)
+            await app.until(lambda: app.cache.count() == 3, "the live one")
+            assert await stop(process) == 0
+        finally:
+            await kill(process)
+        ledgers = sorted(p.name for p in paths.cache_dir.glob("*.frappe-ledger.sqlite3"))
+        assert ledgers == ["notifications.frappe-ledger.sqlite3", "tail.frappe-ledger.sqlite3"]
+
+        # The tray reconnects (as after a network change): its ledger and cache are its own.
+        async with asyncio.timeout(TIMEOUT_S):
+            await app.controller.restart_engine()
+        await app.until_live()
+        new: list[Any] = app.changes[before:]
+        assert [c.kind for c in new] == [ChangeKind.UPSERTED]
+        assert len(new[0].notifications) == 1 and not new[0].replay
+        assert app.count(ChangeKind.RESET) == 0
+        assert {n.id for n in app.cache.all_notifications()} == await asyncio.to_thread(names)
