@@ -16,6 +16,8 @@ QT_PACKAGES=(libgl1 libegl1 libxkbcommon0 libglib2.0-0 libfreetype6 libfontconfi
 DESKTOP_PACKAGES=(xvfb xauth dbus dbus-x11 dunst libnotify-bin gnome-keyring libsecret-tools
   x11-utils xdotool xdg-utils trayer imagemagick iproute2
   haskell-status-notifier-item-utils haskell-gtk-sni-tray-utils)
+# The web pages' browser tests (tests/test_web_*.py): Playwright drives Debian's chromium.
+WEB_PACKAGES=(chromium)
 
 missing_packages() {
   command -v dpkg-query >/dev/null 2>&1 || return 0
@@ -28,7 +30,7 @@ missing_packages() {
 }
 
 ensure_system_packages() {
-  local wanted=("${QT_PACKAGES[@]}")
+  local wanted=("${QT_PACKAGES[@]}" "${WEB_PACKAGES[@]}")
   if [ "${NOTIFIER_DESKTOP_PACKAGES:-0}" = 1 ]; then wanted+=("${DESKTOP_PACKAGES[@]}"); fi
   local missing
   missing=$(missing_packages "${wanted[@]}" | tr '\n' ' ')
