@@ -345,7 +345,8 @@ class HelpdeskApp:
         account = username.lower()  # usernames compare case-insensitively
         address = request.client.host if request.client else ""
         self.sign_ins.begin(account, address)
-        record = await self.database.run(repository.password_record, username)
+        # Customers sign in on the web pages only; API tokens are for agents.
+        record = await self.database.run(repository.password_record, username, purpose == "session")
         user = await self.passwords.run(repository.verify_password, record, password)
         if user is None:
             return None

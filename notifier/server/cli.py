@@ -5,7 +5,7 @@ Subcommands (each takes ``--db PATH``)::
     serve        --host 127.0.0.1 --port N [--public-url URL] [--ping-interval S]
                  [--smtp smtp://HOST:PORT] [--mail-from ADDRESS] [--mail-grace S]
     add-agent    USERNAME --name NAME [--password PW] [--team TEAM] [--admin] [--email ADDRESS]
-    add-customer EMAIL --name NAME
+    add-customer EMAIL --name NAME [--password P]
     mail-status  [--all] [--limit N]
     demo         [--host] [--port 8765] [--rate N] [--credentials-file PATH] [--seed N]
                  [--mail-dir PATH] [--mail-grace S]
@@ -121,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     customer = add("add-customer", "create a customer and print a new API token")
     customer.add_argument("email")
     customer.add_argument("--name", help="display name (default: the e-mail address)")
+    customer.add_argument("--password", help="for signing in on the web pages")
 
     demo = add(
         "demo",
@@ -240,7 +241,11 @@ def add_person(args: argparse.Namespace) -> int:
             )
         else:
             _, token = repository.add_user(
-                connection, kind="customer", username=args.email, name=args.name or args.email
+                connection,
+                kind="customer",
+                username=args.email,
+                name=args.name or args.email,
+                password=args.password,
             )
     except ActionError as exc:
         raise CliError(exc.message) from None

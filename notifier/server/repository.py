@@ -249,11 +249,14 @@ class PasswordRecord:
     salt_hex: str | None
 
 
-def password_record(connection: sqlite3.Connection, username: str) -> PasswordRecord:
+def password_record(
+    connection: sqlite3.Connection, username: str, customers: bool = False
+) -> PasswordRecord:
+    """An agent's (with ``customers``, also a customer's: the web sign-in) password record."""
     row = connection.execute(
         f"SELECT {_USER_COLUMNS}, password_hash, password_salt FROM users"  # noqa: S608
-        " WHERE username = ? AND kind = 'agent'",
-        (username,),
+        " WHERE username = ? AND (kind = 'agent' OR ?)",
+        (username, customers),
     ).fetchone()
     if row is None:
         return PasswordRecord(None, None, None)
