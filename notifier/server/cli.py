@@ -344,8 +344,10 @@ def run_server(
     mail: MailConfig | None = None,
     limits: Limits | None = None,
     access_log: bool = False,
+    mail_dir: Path | None = None,
 ) -> None:
-    """Open the database, bind, serve until SIGINT/SIGTERM. Blocks."""
+    """Open the database, bind, serve until SIGINT/SIGTERM. Blocks. ``mail_dir``: the demo's
+    mail catcher folder, shown on the /mail page."""
     raise_file_limit()
     database = Database(db_path)
     database.open()
@@ -364,6 +366,7 @@ def run_server(
                     mail,
                     limits,
                     access_log,
+                    mail_dir,
                 )
             )
         finally:
@@ -407,13 +410,16 @@ async def _serve(
     mail: MailConfig | None = None,
     limits: Limits | None = None,
     access_log: bool = False,
+    mail_dir: Path | None = None,
 ) -> None:
     import uvicorn
 
     from notifier.server.app import HelpdeskApp
 
     bound_url = base_url(sock)
-    helpdesk = HelpdeskApp(database, (public_url or bound_url).rstrip("/"), mail, limits)
+    helpdesk = HelpdeskApp(
+        database, (public_url or bound_url).rstrip("/"), mail, limits, mail_dir=mail_dir
+    )
     config = uvicorn_config(helpdesk, ping_interval, log_level, access_log=access_log)
 
     class _Server(uvicorn.Server):
