@@ -172,7 +172,7 @@ def test_the_phone_list_swipes_details_and_mark_all_read(
 
     # The detail view fills the screen and shows the whole message.
     third = notes(page)[1]
-    page.locator(f"#n-{third} .open").tap()
+    page.locator(f"#n-{third} .note-open").tap()
     detail = page.locator(f"#d-{third}")
     expect(detail).to_be_visible()
     box = detail.bounding_box()

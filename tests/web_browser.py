@@ -86,9 +86,11 @@ class EngineThread:
         asyncio.set_event_loop(self._loop)
         try:
             self._loop.run_until_complete(self._main())
-        except BaseException as exc:  # reported to the test by wait_until / __exit__
+        except BaseException as exc:  # reported to the test by __enter__
             self._failure = exc
             self._ready.set()
+        finally:
+            self._loop.close()
 
     async def _main(self) -> None:
         self._stop = asyncio.Event()

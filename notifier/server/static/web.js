@@ -98,7 +98,7 @@
 
   // ------------------------------------------------------------------ details
   document.addEventListener("click", function (e) {
-    var opener = e.target.closest && e.target.closest(".open");
+    var opener = e.target.closest && e.target.closest(".note-open");
     if (opener) {
       var detail = document.getElementById(opener.getAttribute("aria-controls"));
       if (detail) {
