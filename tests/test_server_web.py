@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from helpdesk import Helpdesk, HelpdeskActions, MakeHelpdesk, web_sign_in
+from helpdesk import Helpdesk, HelpdeskActions, MakeHelpdesk, unique_name, web_sign_in
 
 PASSWORD = "correct horse"
 
@@ -219,3 +219,69 @@ def test_ticket_page_pages_long_threads(shared_helpdesk: Helpdesk, browser: http
     # is on it.
     assert "Later comments" not in browser.get(f"/tickets/{ticket['id']}").text
     assert browser.get(f"/tickets/{ticket['id']}?limit=501").status_code == 400
+
+
+def test_web_forms_refuse_forged_posts_and_hostile_input_with_4xx(
+    shared_helpdesk: Helpdesk, browser: httpx.Client
+) -> None:
+    hd = shared_helpdesk
+    username, agent, ticket = agent_and_ticket(hd)
+    other, _ = hd.new_agent("other")
+    agent.assign(ticket["id"], other)  # assigning away and back: one notification for us
+    hd.actions(hd.add_agent(unique_name("boss"))).assign(ticket["id"], username)
+    sign_in(browser, username)
+    page = browser.get("/notifications")
+    assert page.status_code == 200
+    token = csrf_of(page.text)
+    [note] = agent.notifications()["notifications"]
+    t = ticket["id"]
+    forms = [
+        f"/notifications/{note['id']}/read",
+        f"/notifications/{note['id']}/unread",
+        "/notifications/read-all",
+        "/notifications/clear",
+        f"/notifications/{note['id']}/delete",
+        f"/tickets/{t}/comment",
+        f"/tickets/{t}/assign",
+        f"/tickets/{t}/resolve",
+        f"/tickets/{t}/reply",
+        f"/tickets/{t}/reopen",
+        "/comments/1/react",
+    ]
+    # Without the session's form token (none, another session's, the sign-in form's) every
+    # form is refused and changes nothing.
+    for path in forms:
+        for data in ({}, {"csrf": "guessed"}, {"csrf": csrf_of(browser.get("/login").text)}):
+            assert browser.post(path, data={**data, "body": "x"}).status_code == 403, path
+    assert agent.notifications()["unread_count"] == 1
+    # With the token, hostile values get a 4xx, never a 500.
+    hostile = [
+        ("/notifications/abc/read", {}),
+        ("/notifications/99999999999999999999999/delete", {}),
+        ("/notifications/read-all", {"up_to_seq": "-1"}),
+        (f"/tickets/{t}/comment", {"body": ""}),
+        (f"/tickets/{t}/comment", {"body": "x" * 100_001}),
+        (f"/tickets/{t}/assign", {"to": "agent:nobody"}),
+        (f"/tickets/{t}/assign", {"to": "team:no such team"}),
+        (f"/tickets/{t}/assign", {}),
+        ("/tickets/abc/resolve", {}),
+        (f"/tickets/{t}/reply", {"body": "agents use the comment form"}),
+        ("/comments/abc/react", {"emoji": "👍"}),
+        (f"/comments/{t}/react", {"emoji": "💩"}),
+    ]
+    for path, data in hostile:
+        answer = browser.post(path, data={"csrf": token, **data})
+        assert 400 <= answer.status_code < 500, (path, answer.status_code)
+    broken_utf8 = f"csrf={token}&to=team:%ED%A0%80&body=%FF%FE".encode()
+    for path in (f"/tickets/{t}/assign", f"/tickets/{t}/comment"):
+        answer = browser.post(
+            path,
+            content=broken_utf8,
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+        assert answer.status_code in (303, 422), (path, answer.status_code)
+    for path in ("/static/..%2Fpages.py", "/static/nothing.css", "/icons/..%2F__init__.py"):
+        assert browser.get(path).status_code == 404, path
+    assert browser.get("/mail").status_code == 404  # no demo mail catcher here
+    assert browser.get("/notifications?type=nonsense&show=%00").status_code == 200
+    hd.assert_clean_log()

@@ -317,7 +317,9 @@ class WebPages:
             extra: tuple[object, ...] = args
             if change is repository.mark_all_read:
                 up_to = form.get("up_to_seq", "")
-                extra = (min(int(up_to), repository.MAX_SEQ) if up_to.isdigit() else 0,)
+                if not (up_to.isascii() and up_to.isdigit() and len(up_to) <= 19):
+                    raise ActionError(400, "invalid_field", "up_to_seq must be an integer ≥ 0")
+                extra = (min(int(up_to), repository.MAX_SEQ),)
             elif change is repository.clear:
                 extra = (wire.ClearScope.READ,)
             result = await self.app.database.run(change, user.id, *extra)
