@@ -62,6 +62,10 @@ def test_actions_in_one_browser_reach_another_live_and_the_tray(
     ann_page.keyboard.type("can you order toner?")
     ann_page.get_by_role("button", name="Add internal comment").click()
     expect(ann_page.locator(".comment.internal").last).to_contain_text("can you order toner?")
+    # Times read "just now", the exact time on hover.
+    stamp = ann_page.locator(".comment.internal time").last
+    expect(stamp).to_have_text("just now")
+    expect(stamp).to_have_attribute("title", re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$"))
     # React to Bea's comment; the button then says who reacted.
     reaction = ann_page.locator(f"#comment-{bea_comment['id']} button[value='👍']")
     reaction.click()
@@ -94,6 +98,11 @@ def test_actions_in_one_browser_reach_another_live_and_the_tray(
         expect(bea_page.locator("#unread-count")).to_be_hidden()
         tray.wait_until(lambda cache: cache.unread_count() == 0)
     assert unread_on_server(hd, bea_token) == 0
+    # Ann's home: the ticket is in "All" but not in "Assigned to me" (it is Bea's now).
+    ann_page.goto("/?scope=open")
+    expect(ann_page.locator(".tickets")).to_contain_text("Printer on fire")
+    ann_page.goto("/?scope=mine")
+    expect(ann_page.locator(".tickets")).to_have_count(0)
     ann_context.close()
     bea_context.close()
 

@@ -79,11 +79,43 @@
     };
     socket.onclose = function (close) {
       if (close.code === 4002 || close.code === 1008) return;  // signed out or refused
+      if (close.code === 4001) {
+        // Too many tabs on this session: this one yields until it is looked at again, so
+        // tabs never take turns closing each other.
+        var resume = function () {
+          if (document.visibilityState !== "visible") return;
+          document.removeEventListener("visibilitychange", resume);
+          connect();
+        };
+        document.addEventListener("visibilitychange", resume);
+        return;
+      }
+      if (close.code === 4000) lastSeq = 0;  // the server's log was reset: replay it all
       setTimeout(connect, delay);
       delay = Math.min(delay * 2, 30000);
     };
   }
   if (body.getAttribute("data-stream")) connect();
+
+  // ------------------------------------------------------------------ relative times
+  // The server writes "5 minutes ago" (notifier.core.text.relative_time); keep it true.
+  var MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+  function ago(then) {
+    var minutes = Math.floor((Date.now() - then.getTime()) / 60000);
+    var plural = function (n, word) { return n + " " + word + (n === 1 ? "" : "s") + " ago"; };
+    if (minutes < 1) return "just now";
+    if (minutes < 60) return plural(minutes, "minute");
+    if (minutes < 1440) return plural(Math.floor(minutes / 60), "hour");
+    if (minutes < 2880) return "yesterday";
+    if (minutes < 10080) return Math.floor(minutes / 1440) + " days ago";
+    return then.getDate() + " " + MONTHS[then.getMonth()] + " " + then.getFullYear();
+  }
+  setInterval(function () {
+    Array.prototype.forEach.call(document.querySelectorAll("time[datetime]"), function (t) {
+      var then = new Date(t.getAttribute("datetime"));
+      if (!isNaN(then.getTime())) t.textContent = ago(then);
+    });
+  }, 30000);
 
   // ------------------------------------------------------------------ forms without reload
   document.addEventListener("submit", function (e) {
