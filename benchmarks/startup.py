@@ -205,22 +205,29 @@ def command(which: str) -> list[str]:
 
 
 def startup_once(which: str, env: dict[str, str], work: Path) -> float:
-    marker = work / f"marker-{which}"
+    return first_paint_s(command(which), env, work / f"marker-{which}")
+
+
+def first_paint_s(argv: list[str], env: dict[str, str], marker: Path) -> float:
+    """Seconds from just before starting ``argv`` to its first paint (it exits right there)."""
     marker.unlink(missing_ok=True)
     run_env = dict(env, NOTIFIER_STARTUP_MARKER=str(marker), NOTIFIER_EXIT_AFTER_PAINT="1")
     started = time.time()
-    subprocess.run(command(which), env=run_env, check=True, capture_output=True, timeout=60)
+    subprocess.run(argv, env=run_env, check=True, capture_output=True, timeout=60)
     return float(marker.read_text()) - started
 
 
 def idle_once(which: str, env: dict[str, str], settle: float, idle: float) -> Idle:
-    process = subprocess.Popen(
-        command(which), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    return idle_of(command(which), env, settle, idle)
+
+
+def idle_of(argv: list[str], env: dict[str, str], settle: float, idle: float) -> Idle:
+    """RSS after ``settle`` seconds of running ``argv``, and its CPU time over ``idle`` more."""
+    process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         time.sleep(settle)
         if process.poll() is not None:
-            raise RuntimeError(f"{which} exited early with {process.returncode}")
+            raise RuntimeError(f"{argv[-1]} exited early with {process.returncode}")
         memory, anonymous = rss_mb(process.pid), rss_mb(process.pid, "RssAnon")
         cpu = cpu_seconds(process.pid)
         time.sleep(idle)

@@ -1,7 +1,8 @@
 # Sourced by scripts/run.sh and scripts/test.sh: everything a fresh machine needs, idempotent.
 #   - as root on Debian/Ubuntu: installs the system libraries Qt needs (and, with
 #     NOTIFIER_DESKTOP_PACKAGES=1, the X server, session bus, notification daemon and keyring the
-#     desktop tests use) when any is missing;
+#     desktop tests use, and the Debian packaging tools tests/test_packaging.py runs) when any
+#     is missing;
 #   - as a user: says which packages are missing and the one command that installs them;
 #   - creates .venv and installs the project with its extras when pyproject.toml changed.
 set -euo pipefail
@@ -18,6 +19,8 @@ DESKTOP_PACKAGES=(xvfb xauth dbus dbus-x11 dunst libnotify-bin gnome-keyring lib
   haskell-status-notifier-item-utils haskell-gtk-sni-tray-utils)
 # The web pages' browser tests (tests/test_web_*.py): Playwright drives Debian's chromium.
 WEB_PACKAGES=(chromium)
+# Building and checking the Debian packages (packaging/build.sh, tests/test_packaging.py).
+PACKAGING_PACKAGES=(dpkg-dev lintian desktop-file-utils appstream)
 
 missing_packages() {
   command -v dpkg-query >/dev/null 2>&1 || return 0
@@ -31,7 +34,9 @@ missing_packages() {
 
 ensure_system_packages() {
   local wanted=("${QT_PACKAGES[@]}" "${WEB_PACKAGES[@]}")
-  if [ "${NOTIFIER_DESKTOP_PACKAGES:-0}" = 1 ]; then wanted+=("${DESKTOP_PACKAGES[@]}"); fi
+  if [ "${NOTIFIER_DESKTOP_PACKAGES:-0}" = 1 ]; then
+    wanted+=("${DESKTOP_PACKAGES[@]}" "${PACKAGING_PACKAGES[@]}")
+  fi
   local missing
   missing=$(missing_packages "${wanted[@]}" | tr '\n' ' ')
   [ -z "${missing// /}" ] && return 0
@@ -63,7 +68,7 @@ ensure_venv() {
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     echo "bootstrap: installing Python packages into $VENV" >&2
     "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
-    "$VENV/bin/python" -m pip install -q -e "$ROOT[server,dev]"
+    "$VENV/bin/python" -m pip install -q -e "$ROOT[server,dev,packaging]"
     echo "$want" >"$stamp"
   fi
 }

@@ -1,11 +1,14 @@
-"""Make docs/images/tray-popup.png: the real tray app, offscreen, against the demo helpdesk.
+"""Make the README's pictures: the real tray app, offscreen, against the demo helpdesk.
 
 Starts ``notifier-server demo`` (seeded history, simulator off so the picture is repeatable),
 runs the real controller, engine and widgets signed in as the demo agent, waits until the
-list is synced, opens the popup, and composes one image: the tray badge on a dark and on a
-light panel (enlarged, to show it is readable on both) next to the popup as grabbed.
+list is synced, and composes one picture per desktop: a light one and a dark one. Each shows
+a panel of that colour with the tray badge at the size a tray shows it (24 px) next to the
+popup as it opens below the panel (grabbed, in that desktop's palette), and, enlarged, the
+badge live with unread and new notifications, offline, and in quiet hours, on that panel.
 
-Run: ``QT_QPA_PLATFORM=offscreen .venv/bin/python scripts/screenshot.py [--out PATH]``.
+Writes ``docs/images/tray-popup-light.png`` and ``docs/images/tray-popup-dark.png``.
+Run: ``QT_QPA_PLATFORM=offscreen .venv/bin/python scripts/screenshot.py [--out-dir DIR]``.
 """
 
 from __future__ import annotations
@@ -21,8 +24,31 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_OUT = ROOT / "docs" / "images" / "tray-popup.png"
+DEFAULT_OUT_DIR = ROOT / "docs" / "images"
 DEADLINE_S = 30.0
+# (name, panel colour, palette colours by role name) per desktop.
+DESKTOPS = {
+    "light": ("#e9ebee", {}),
+    "dark": (
+        "#1f2329",
+        {
+            "Window": "#2b2e33",
+            "WindowText": "#e6e6e6",
+            "Base": "#1f2125",
+            "AlternateBase": "#292c31",
+            "Text": "#e6e6e6",
+            "Button": "#35383e",
+            "ButtonText": "#e6e6e6",
+            "PlaceholderText": "#9ba1a8",
+            "Highlight": "#3d7ee0",
+            "HighlightedText": "#ffffff",
+            "Mid": "#4a4e55",
+            "Midlight": "#34373c",
+            "Light": "#45494f",
+            "Dark": "#141517",
+        },
+    ),
+}
 
 
 def start_demo(work: Path) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
@@ -60,13 +86,13 @@ def start_demo(work: Path) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--out-dir", type=Path, default=DEFAULT_OUT_DIR)
     args = parser.parse_args()
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
     import qasync
     from PySide6.QtCore import QPoint, QRect, Qt
-    from PySide6.QtGui import QColor, QFont, QPainter, QPixmap
+    from PySide6.QtGui import QColor, QFont, QPainter, QPalette, QPixmap
     from PySide6.QtWidgets import QApplication
 
     from notifier.app.clock import SystemClock
@@ -78,7 +104,7 @@ def main() -> int:
     from notifier.store.cache import NotificationCache
     from notifier.store.paths import app_paths
     from notifier.ui.application import TrayApp
-    from notifier.ui.badge import paint_badge
+    from notifier.ui.badge import BadgeState, paint_badge
     from notifier.ui.toasts import NullSink
 
     with tempfile.TemporaryDirectory(prefix="notifier-screenshot-") as temp:
@@ -86,6 +112,7 @@ def main() -> int:
         server, credentials = start_demo(work)
         app = QApplication(sys.argv[:1])
         app.setFont(QFont("DejaVu Sans", 9))
+        light_palette = QPalette(app.palette())
         loop = qasync.QEventLoop(app)
         asyncio.set_event_loop(loop)
         paths = app_paths({"NOTIFIER_HOME": str(work / "app")}).ensure()
@@ -101,6 +128,13 @@ def main() -> int:
         )
         tray_app = TrayApp(controller, clock, use_tray=True, sink=NullSink())
         tray_app.show_first_paint()
+
+        def palette_for(colours: dict[str, str]) -> QPalette:
+            palette = QPalette(light_palette)
+            for role, colour in colours.items():
+                for group in (QPalette.ColorGroup.Active, QPalette.ColorGroup.Inactive):
+                    palette.setColor(group, getattr(QPalette.ColorRole, role), QColor(colour))
+            return palette
 
         async def shoot() -> None:
             progressed = asyncio.Event()
@@ -118,31 +152,61 @@ def main() -> int:
             before_looking = tray_app.badge_state()  # with the red "new" mark
             popup = tray_app.popup
             assert popup is not None
-            popup.show_near(QRect(1800, 1040, 24, 24))
-            popup.panel.list_view.setCurrentIndex(popup.panel.model.index(0))
-            await asyncio.sleep(0.3)
-            compose(popup.grab(), before_looking).save(str(args.out))
+            for name, (panel, colours) in DESKTOPS.items():
+                app.setPalette(palette_for(colours))
+                popup.show_near(QRect(1800, 8, 24, 24))  # an icon in a top panel
+                popup.panel.list_view.setCurrentIndex(popup.panel.model.index(0))
+                await asyncio.sleep(0.3)
+                picture = compose(popup.grab(), before_looking, QColor(panel), name == "dark")
+                target = args.out_dir / f"tray-popup-{name}.png"
+                picture.save(str(target))
+                print(f"wrote {target}")
+                popup.hide()
             await tray_app.shutdown()
 
-        def compose(popup_image: QPixmap, state: object) -> QPixmap:
-            badge = QPixmap.fromImage(paint_badge(state, 32, 4.0))  # type: ignore[arg-type]
-            margin = 32
-            tile = 160
-            width = margin * 3 + tile + popup_image.width()
-            height = max(popup_image.height(), 2 * tile + margin) + 2 * margin
+        def compose(popup_image: QPixmap, state: BadgeState, panel: QColor, dark: bool) -> QPixmap:
+            margin, panel_height, icon = 16, 32, 24
+            zoom, tile = 3, 32 * 3 + 24
+            states = [
+                ("live", state),
+                ("offline", BadgeState(unread=state.unread, online=False)),
+                ("quiet hours", BadgeState(unread=state.unread, quiet=True)),
+            ]
+            column = tile + 2 * margin
+            width = column + popup_image.width() + margin
+            height = panel_height + 8 + popup_image.height() + margin
             canvas = QPixmap(width, height)
-            canvas.fill(QColor("#e6e9ee"))
+            canvas.fill(QColor("#c9ced6") if not dark else QColor("#101215"))  # the desktop
             painter = QPainter(canvas)
             painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-            for index, panel in enumerate(("#1f2329", "#f7f7f7")):
-                top = margin + index * (tile + margin)
+            painter.fillRect(QRect(0, 0, width, panel_height), panel)
+            # The tray icon at its size, at the panel's right end, above the popup's corner.
+            icon_x = width - margin - icon
+            badge = QPixmap.fromImage(paint_badge(state, icon, 1.0))
+            painter.drawPixmap(QPoint(icon_x, (panel_height - icon) // 2), badge)
+            painter.drawPixmap(QPoint(column, panel_height + 8), popup_image)
+            # Enlarged, on the panel's colour: the badge in three states.
+            top = panel_height + 8
+            caption = QColor("#1c1f24") if not dark else QColor("#c8ccd2")
+            for index, (label, shown) in enumerate(states):
+                area = QRect(margin, top + index * (tile + 28), tile, tile)
                 painter.setPen(Qt.PenStyle.NoPen)
-                painter.setBrush(QColor(panel))
-                painter.drawRoundedRect(QRect(margin, top, tile, tile), 12, 12)
+                painter.setBrush(panel)
+                painter.drawRoundedRect(area, 10, 10)
+                big = QPixmap.fromImage(paint_badge(shown, 32, zoom))
+                big.setDevicePixelRatio(1.0)
                 painter.drawPixmap(
-                    QRect(margin + (tile - 96) // 2, top + (tile - 96) // 2, 96, 96), badge
+                    QPoint(
+                        area.center().x() - big.width() // 2, area.center().y() - big.height() // 2
+                    ),
+                    big,
                 )
-            painter.drawPixmap(QPoint(margin * 2 + tile, margin), popup_image)
+                painter.setPen(caption)
+                painter.drawText(
+                    QRect(area.left(), area.bottom() + 4, tile, 20),
+                    int(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop),
+                    label,
+                )
             painter.end()
             return canvas
 
@@ -153,7 +217,6 @@ def main() -> int:
             cache.close()
             server.terminate()
             server.wait(timeout=10)
-    print(f"wrote {args.out}")
     return 0
 
 

@@ -684,8 +684,10 @@ class DesktopSession:
             self.stop_process(process)
 
     @contextlib.contextmanager
-    def sni_tray_host(self) -> Iterator[None]:
-        """A StatusNotifierItem tray (D-Bus): the watcher, then a host registered with it."""
+    def sni_tray_host(self) -> Iterator[subprocess.Popen[bytes]]:
+        """A StatusNotifierItem tray (D-Bus): the watcher, then a host registered with it (a
+        panel 30 px high across the top of the screen, its items from the left); yields the
+        host's process."""
         require("status-notifier-watcher", "gtk-sni-tray-standalone")
         watcher = self._spawn("sni-watcher", ["status-notifier-watcher"])
         try:
@@ -698,7 +700,7 @@ class DesktopSession:
                 )
                 if host.poll() is not None:
                     raise self._failed("sni-tray", f"exited with {host.returncode}")
-                yield
+                yield host
             finally:
                 self.stop_process(host)
         finally:

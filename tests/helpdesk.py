@@ -303,8 +303,10 @@ class Helpdesk:
         password: str | None = None,
         team: str | None = None,
         email: str | None = None,
+        *,
+        admin: bool = False,
     ) -> str:
-        """Create an agent; returns their API token."""
+        """Create an agent (an admin with ``admin``); returns their API token."""
         args = ["add-agent", username, "--name", name or username]
         if password is not None:
             args += ["--password", password]
@@ -312,7 +314,14 @@ class Helpdesk:
             args += ["--team", team]
         if email is not None:
             args += ["--email", email]
+        if admin:
+            args.append("--admin")
         return self._run_cli(*args)
+
+    def settings_cli(self, *args: str) -> dict[str, Any]:
+        """``notifier-server settings ARGS --db DB``: the settings document it prints."""
+        result: dict[str, Any] = json.loads(self._run_cli("settings", *args))
+        return result
 
     def add_customer(self, email: str, name: str | None = None, password: str | None = None) -> str:
         """Create a customer; returns their API token."""

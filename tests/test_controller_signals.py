@@ -3,6 +3,7 @@ gives it back. Without that, an app emitting signals all day aborts ("bool_deall
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -33,6 +34,7 @@ def test_emit_keeps_trues_reference_count(qtbot: QtBot) -> None:
     emitter = Emitter()
     received: list[object] = []
     emitter.value.connect(lambda v: received.append(v))
+    gc.collect()  # as below: earlier tests' garbage must not be collected mid-measurement
     before = sys.getrefcount(True)
     for i in range(10_000):
         emit(emitter.number, i)  # no receiver
@@ -49,6 +51,9 @@ def test_a_busy_controller_keeps_trues_reference_count(qtbot: QtBot, tmp_path: P
     clock = FakeClock()
     controller = make_controller(cache, clock)
     try:
+        # Garbage left by earlier tests, collected by the GC during the loop, would drop its
+        # references to True and look like the bug: collect it before measuring.
+        gc.collect()
         before = sys.getrefcount(True)
         for seq in range(1, 301):
             n = make_notification(seq)

@@ -12,6 +12,10 @@ server is involved) and is inspected from outside, through X, with xdotool and x
 * a left click on the tray icon (a real pointer click on X) opens the popup next to the icon,
   inside the screen; Escape closes it; starting ``notifier`` again exits at once and brings
   the running app's popup up instead of a second icon;
+* the same at 2× scaling (QT_SCALE_FACTOR=2: 640 × 400 logical pixels, less than the
+  popup's height), and with a StatusNotifierItem tray, which tells the app nothing about
+  where its icon is: the popup opens below the panel, never over it, inside the screen (it
+  opened at y = 19 over the 30 px panel, and at y = -240 at 2×);
 * without one, the app says so in its output and shows its fallback window
   (notifier/ui/fallback_window.py) instead of running invisibly.
 
@@ -249,5 +253,112 @@ def test_a_click_on_the_tray_icon_opens_the_popup_and_a_second_start_wakes_the_f
             assert second.returncode == 0, second.stderr
             wait_until(lambda: bool(popups()), "the running app's popup", TIMEOUT_S)
             assert icons() == {icon}  # the running app keeps its one icon
+        finally:
+            session.stop_process(app)
+
+
+def popup_after_click(
+    session: DesktopSession, app: subprocess.Popen[bytes], x: int, y: int
+) -> tuple[int, int, int, int]:
+    """Click at (x, y) on the screen and return the geometry of the window that appears.
+
+    The click is repeated every 2 s until it does: a tray host draws a new item a moment
+    after it registered, and a click before that lands on the empty panel.
+    """
+    shown = set(windows_of(session, app.pid, visible=True))
+
+    def popups() -> set[int]:
+        return set(windows_of(session, app.pid, visible=True)) - shown
+
+    def clicked() -> bool:
+        session.run(["xdotool", "mousemove", str(x), str(y), "click", "1"])
+        try:
+            wait_until(lambda: bool(popups()), "the popup", 2.0)
+        except AssertionError:
+            return False
+        return True
+
+    wait_until(clicked, "a click on the icon to open the popup", TIMEOUT_S)
+    (popup,) = popups()
+    return geometry(session, popup)
+
+
+@pytest.mark.parametrize("scale", ["1", "2"])
+def test_with_a_status_notifier_tray_the_popup_opens_below_the_panel(
+    desktop_session: DesktopSession, tmp_path: Path, scale: str
+) -> None:
+    require("xdotool", "xwininfo")
+    session = desktop_session
+    with session.sni_tray_host() as host:
+        app = session.spawn(
+            f"app-sni-{scale}x",
+            [sys.executable, "-m", "notifier"],
+            session.environment(
+                NOTIFIER_STARTUP_MARKER=str(tmp_path / "painted"), QT_SCALE_FACTOR=scale
+            ),
+        )
+        try:
+            wait_until(lambda: (tmp_path / "painted").exists(), "the first paint", TIMEOUT_S)
+
+            def items_of_app() -> list[str]:
+                return [
+                    item
+                    for item in session.sni_items()
+                    if session.connection_pid(item.split("/", 1)[0]) == app.pid
+                ]
+
+            wait_until(lambda: bool(items_of_app()), "the app's StatusNotifierItem", TIMEOUT_S)
+            (panel,) = windows_of(session, host.pid, visible=True)
+            panel_x, panel_y, _, panel_height = geometry(session, panel)
+            wait_until(
+                lambda: (
+                    "Map State: IsViewable" in session.run(["xwininfo", "-id", str(panel)]).stdout
+                ),
+                "the panel",
+                TIMEOUT_S,
+            )
+            # The app's item is the only one, at the panel's left end.
+            click_x, click_y = panel_x + 12, panel_y + panel_height // 2
+            x, y, width, height = popup_after_click(session, app, click_x, click_y)
+            assert 0 <= x <= x + width <= SCREEN[0]  # inside the screen
+            assert 0 <= y <= y + height <= SCREEN[1]
+            assert y >= panel_y + panel_height  # below the panel, not over it
+            assert x <= click_x <= x + width  # next to where the icon was clicked
+        finally:
+            session.stop_process(app)
+
+
+def test_at_2x_the_popup_fits_below_the_icon(
+    desktop_session: DesktopSession, tmp_path: Path
+) -> None:
+    """1280 × 800 at 2× is 640 × 400 logical pixels: the popup (520 high) is made to fit
+    below the panel instead of running off the top of the screen."""
+    require("xdotool", "xwininfo")
+    session = desktop_session
+    with session.tray_host() as trayer:
+        app = session.spawn(
+            "app-2x",
+            [sys.executable, "-m", "notifier"],
+            session.environment(
+                NOTIFIER_STARTUP_MARKER=str(tmp_path / "painted"), QT_SCALE_FACTOR="2"
+            ),
+        )
+        try:
+            wait_until(lambda: (tmp_path / "painted").exists(), "the first paint", TIMEOUT_S)
+
+            def icons() -> set[int]:
+                return set(windows_of(session, app.pid)) & embedded_in(session, trayer.pid)
+
+            wait_until(lambda: bool(icons()), "the tray icon", TIMEOUT_S)
+            (icon,) = icons()
+            wait_until(lambda: is_viewable(session, icon), "the tray icon to show", TIMEOUT_S)
+            icon_x, icon_y, icon_width, icon_height = geometry(session, icon)
+            x, y, width, height = popup_after_click(
+                session, app, icon_x + icon_width // 2, icon_y + icon_height // 2
+            )
+            assert 0 <= x <= x + width <= SCREEN[0]
+            assert 0 <= y <= y + height <= SCREEN[1]
+            assert y >= icon_y + icon_height  # below the icon in the top panel
+            assert x <= icon_x + icon_width // 2 <= x + width
         finally:
             session.stop_process(app)

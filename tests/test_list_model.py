@@ -123,14 +123,38 @@ def test_relative_times_refresh_on_request(qtbot: QtBot, cache: NotificationCach
 def test_read_state_change_is_in_place(qtbot: QtBot, cache: NotificationCache) -> None:
     fill_cache(cache, [make_notification(s) for s in range(1, 6)])
     model = NotificationListModel(cache, FakeClock())
-    model.set_unread_only(True)
+    model.reload()
     with qtbot.waitSignal(model.dataChanged, timeout=1000) as signal:
         model.apply_change(CacheChange(ChangeKind.READ_STATE, ids=("n4", "zz"), read=True))
     assert signal.args[0].row() == signal.args[1].row() == 1
-    # The row stays (under the Unread filter too) and reads as read now.
+    # Under "All" the row stays and reads as read now.
     assert seqs(model) == [5, 4, 3, 2, 1]
     assert model.data(model.index(1), Role.READ) is True
     assert model.data(model.index(1), Qt.ItemDataRole.AccessibleTextRole).startswith("Read.")
+
+
+def test_under_unread_read_rows_leave_at_once_and_unread_ones_come_back(
+    qtbot: QtBot, cache: NotificationCache
+) -> None:
+    fill_cache(cache, [make_notification(s) for s in range(1, 6)])
+    model = NotificationListModel(cache, FakeClock())
+    model.set_unread_only(True)
+    applied = cache.local_mark("n4", True)
+    with qtbot.waitSignal(model.rowsRemoved, timeout=1000):
+        model.apply_change(CacheChange(ChangeKind.READ_STATE, ids=applied.read, read=True))
+    assert seqs(model) == [5, 3, 2, 1]
+    assert model.rowCount() == cache.count(model.list_filter)
+    # Marked unread again (here, or on the web): back in its place.
+    applied = cache.local_mark("n4", False)
+    model.apply_change(CacheChange(ChangeKind.READ_STATE, ids=applied.unread, read=False))
+    assert seqs(model) == [5, 4, 3, 2, 1]
+    # Mark all read: one reset rather than a removal per row, and an empty list.
+    fill_cache(cache, [make_notification(s) for s in range(10, 10 + BULK_RELOAD + 1)])
+    model.reload()
+    applied, _ = cache.local_mark_all_read()
+    with qtbot.waitSignal(model.modelReset, timeout=1000):
+        model.apply_change(CacheChange(ChangeKind.READ_STATE, ids=applied.read, read=True))
+    assert model.rowCount() == 0
 
 
 def test_deletes_remove_rows_and_new_ones_go_on_top(qtbot: QtBot, cache: NotificationCache) -> None:

@@ -9,72 +9,31 @@ import logging
 from datetime import timedelta
 
 import pytest
-from PySide6.QtCore import QEvent, QPoint, QRect, QSize, Qt
-from PySide6.QtGui import QColor, QImage
-from PySide6.QtWidgets import QApplication
+from popup_rig import SERVER, Rig
+from PySide6.QtCore import QEvent, QPoint, QRect, Qt
+from PySide6.QtGui import QColor, QImage, QPalette, QTextLayout, QTextOption
+from PySide6.QtWidgets import QApplication, QFrame, QLabel, QStyle, QStyleOptionSlider
 from pytestqt.qtbot import QtBot
-from tray_fakes import (
-    FakeClock,
-    FakeScheduler,
-    RecordingUrlOpener,
-    fill_cache,
-    make_notification,
-)
+from tray_fakes import fill_cache, make_notification
 
-from notifier.app.controller import AppController
-from notifier.app.list_model import NotificationListModel, Role
+from notifier.app.list_model import Role
 from notifier.app.signals import emit
-from notifier.core.settings import Settings
 from notifier.core.status import ConnectionState, ConnectionStatus
 from notifier.core.wire import NotificationType
 from notifier.store.cache import NotificationCache
-from notifier.ui.delegate import ICON_SIZE, MARGIN, button_rects, paint_row_for_test
-from notifier.ui.popup import NotificationPanel, Popup, place_popup
+from notifier.ui.delegate import (
+    TEXT_LEFT,
+    UNREAD_DOT_ON_DARK,
+    button_rects,
+    paint_row_for_test,
+    row_option,
+)
+from notifier.ui.popup import NO_BREAK_SPACE, NotificationPanel, Popup
 
-SERVER = "https://helpdesk.example.com"
-TEXT_LEFT = 16 + ICON_SIZE + MARGIN
 
-
-class Rig:
-    def __init__(self, qtbot: QtBot, cache: NotificationCache) -> None:
-        self.clock = FakeClock()
-        self.opener = RecordingUrlOpener()
-        self.controller = AppController(
-            settings=Settings(server_url=SERVER),
-            cache=cache,
-            clock=self.clock,
-            scheduler=FakeScheduler(self.clock),
-            url_opener=self.opener,
-        )
-        self.model = NotificationListModel(cache, self.clock)
-        self.panel = NotificationPanel(self.model, self.clock)
-        qtbot.addWidget(self.panel)
-        c, p = self.controller, self.panel
-        c.changeApplied.connect(self.model.apply_change)
-        c.unreadChanged.connect(p.set_unread_count)
-        p.openRequested.connect(c.open_notification)
-        p.toggleReadRequested.connect(c.toggle_read)
-        p.markReadRequested.connect(c.mark_read)
-        p.markUnreadRequested.connect(c.mark_unread)
-        p.deleteRequested.connect(c.delete)
-        p.markAllReadRequested.connect(c.mark_all_read)
-        p.clearReadRequested.connect(c.clear_read)
-        p.set_unread_count(c.counts.unread)
-        self.model.reload()
-        p.resize(420, 520)
-        p.show()
-        qtbot.waitExposed(p)
-
-    def row_rect(self, row: int) -> QRect:
-        return self.panel.list_view.visualRect(self.model.index(row))
-
-    def ids(self) -> list[str]:
-        return [self.model.data(self.model.index(r), Role.ID) for r in range(self.model.rowCount())]
-
-    def read(self, notification_id: str) -> bool:
-        n = self.controller.cache.get(notification_id)
-        assert n is not None
-        return n.read
+def banner(panel: NotificationPanel) -> str:
+    """The banner's words (its non-breaking spaces as plain ones)."""
+    return panel.banner_label.text().replace(NO_BREAK_SPACE, " ")
 
 
 def ink_columns(image: QImage, top: int, bottom: int) -> int:
@@ -92,10 +51,10 @@ def test_message_markup_is_painted_literally(qtbot: QtBot, cache: NotificationCa
     delegate = rig.panel.delegate
     tagged = rig.model.index(1)  # seq 1 is the second row (newest first)
     plain = rig.model.index(0)
-    assert delegate.text_lines(tagged)[1] == "<b>x</b>"
+    assert delegate.texts(tagged).message == "<b>x</b>"
     # The message line of the tagged row has far more ink than a lone "x": the tags show.
-    height = rig.panel.fontMetrics().height() + 2
-    line = (MARGIN - 2 + height + 1, MARGIN - 2 + 2 * height - 1)  # the message line
+    message_rect = delegate.layout(row_option(rig.panel), tagged).message[0]
+    line = (message_rect.top() + 1, message_rect.bottom())  # the message line
     tagged_ink = ink_columns(paint_row_for_test(delegate, tagged, rig.panel), *line)
     plain_ink = ink_columns(paint_row_for_test(delegate, plain, rig.panel), *line)
     assert plain_ink > 0
@@ -248,7 +207,7 @@ def test_offline_banner_counts_down_only_while_visible(
     rig = Rig(qtbot, cache)
     panel = rig.panel
     # Signed out (the controller's first state) says so; live hides the banner.
-    assert panel.banner_label.text() == "Not signed in — open Settings to sign in"
+    assert banner(panel) == "Not signed in — open Settings to sign in"
     assert not panel.retry_button.isVisibleTo(panel)
     panel.set_status(ConnectionStatus(ConnectionState.LIVE))
     assert not panel.banner.isVisibleTo(panel)
@@ -261,11 +220,11 @@ def test_offline_banner_counts_down_only_while_visible(
     )
     panel.set_status(status)
     assert panel.banner.isVisibleTo(panel)
-    assert panel.banner_label.text() == ("Offline — showing saved notifications; retrying in 8 s")
+    assert banner(panel) == "Offline — showing saved notifications; retrying in 8 s"
     assert panel.timers_active() == (True, True)
     rig.clock.set(rig.clock.now() + timedelta(seconds=3))
     emit(panel._countdown.timeout)  # the 1 s tick
-    assert panel.banner_label.text().endswith("retrying in 5 s")
+    assert banner(panel).endswith("retrying in 5 s")
     qtbot.mouseClick(panel.retry_button, Qt.MouseButton.LeftButton)
     assert retries == [True]
     panel.hide()
@@ -274,6 +233,53 @@ def test_offline_banner_counts_down_only_while_visible(
     panel.set_status(ConnectionStatus(ConnectionState.LIVE))
     assert not panel.banner.isVisibleTo(panel)
     assert panel.timers_active() == (True, False)
+
+
+def line_breaks(label: QLabel, width: int) -> list[str]:
+    """The lines a word-wrapping plain-text label of ``width`` shows its text in (QLabel
+    lays plain text out with QTextLayout and word wrap, as here)."""
+    text = label.text()
+    layout = QTextLayout(text, label.font())
+    option = QTextOption()
+    option.setWrapMode(QTextOption.WrapMode.WordWrap)
+    layout.setTextOption(option)
+    layout.beginLayout()
+    lines = []
+    while True:
+        line = layout.createLine()
+        if not line.isValid():
+            break
+        line.setLineWidth(width)
+        lines.append(text[line.textStart() : line.textStart() + line.textLength()])
+    layout.endLayout()
+    return lines
+
+
+def test_the_banner_never_breaks_a_line_inside_a_phrase(
+    qtbot: QtBot, cache: NotificationCache
+) -> None:
+    """The reported "retrying in 1" / "s": at every width of the popup, the countdown stays on
+    one line, whole, and no line starts with the dash."""
+    rig = Rig(qtbot, cache)
+    panel = rig.panel
+    for seconds in (1, 8, 10, 59):
+        panel.set_status(
+            ConnectionStatus(
+                ConnectionState.BACKING_OFF,
+                last_error="server unreachable",
+                next_retry_at=rig.clock.now() + timedelta(seconds=seconds),
+            )
+        )
+        countdown = f"retrying in {seconds} s"
+        for width in range(panel.minimumSizeHint().width(), 700, 7):
+            panel.resize(width, 520)
+            panel.layout().activate()
+            panel.banner.layout().activate()
+            lines = line_breaks(panel.banner_label, panel.banner_label.contentsRect().width())
+            plain = [line.replace(NO_BREAK_SPACE, " ").strip() for line in lines]
+            assert any(countdown in line for line in plain), (width, plain)
+            assert not any(line.startswith("—") for line in plain), (width, plain)
+            assert len(plain) <= 3, (width, plain)
 
 
 def test_popup_closes_on_escape_and_opens_clamped(qtbot: QtBot, cache: NotificationCache) -> None:
@@ -294,29 +300,6 @@ def test_popup_closes_on_escape_and_opens_clamped(qtbot: QtBot, cache: Notificat
     assert not popup.isVisible()
 
 
-@pytest.mark.parametrize(
-    ("anchor", "expected"),
-    [
-        # Tray at the bottom right: above the icon, right edges aligned.
-        (QRect(1880, 1050, 24, 24), QPoint(1904 - 420, 1050 - 520 - 4)),
-        # Tray at the top left: below the icon, left edges aligned.
-        (QRect(5, 2, 24, 24), QPoint(5, 2 + 24 + 4 - 1)),
-        # Near the right edge of a top panel: clamped inside the screen.
-        (QRect(1910, 0, 24, 24), QPoint(1920 - 420, 24 + 4 - 1)),
-    ],
-)
-def test_place_popup(anchor: QRect, expected: QPoint) -> None:
-    available = QRect(0, 0, 1920, 1080)
-    assert place_popup(QSize(420, 520), anchor, QPoint(0, 0), available) == expected
-
-
-def test_place_popup_uses_the_cursor_without_tray_geometry() -> None:
-    available = QRect(0, 0, 1920, 1080)
-    at = place_popup(QSize(420, 520), None, QPoint(1900, 1070), available)
-    # Above the cursor (it is in the lower half), right edge at the cursor.
-    assert at == QPoint(1900 - 420 + 1, 1070 - 520 - 4)
-
-
 def test_accessible_names(qtbot: QtBot, cache: NotificationCache) -> None:
     fill_cache(cache, [make_notification(1)])
     rig = Rig(qtbot, cache)
@@ -332,3 +315,72 @@ def test_accessible_names(qtbot: QtBot, cache: NotificationCache) -> None:
     assert "" not in names and len(names) == 6
     text = rig.model.data(rig.model.index(0), Qt.ItemDataRole.AccessibleTextRole)
     assert text.startswith("Unread. Bea mentioned you on #1 Ticket 1.")
+
+
+def test_the_list_follows_the_desktop_from_light_to_dark(
+    qtbot: QtBot, cache: NotificationCache
+) -> None:
+    """A desktop switched to dark while the app runs: the list's background follows (its style
+    sheet had kept the light palette), and the unread dot is a blue that shows on it."""
+    fill_cache(cache, [make_notification(1)])
+    rig = Rig(qtbot, cache)
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    light = app.palette()
+    dark = QPalette(light)
+    dark.setColor(QPalette.ColorRole.Base, QColor("#1f2125"))
+    dark.setColor(QPalette.ColorRole.Text, QColor("#e6e6e6"))
+    try:
+        app.setPalette(dark)
+        QApplication.processEvents()
+        view = rig.panel.list_view
+        below_rows = QPoint(view.width() // 2, rig.row_rect(0).bottom() + 40)
+        shown = view.grab().toImage().pixelColor(below_rows)
+        assert shown.lightness() < 60, shown.name()
+        row = paint_row_for_test(rig.panel.delegate, rig.model.index(0), view)
+        dot = row.pixelColor(
+            8,
+            rig.panel.delegate.layout(row_option(view), rig.model.index(0))
+            .headline[0]
+            .center()
+            .y(),
+        )
+        assert dot.name() == UNREAD_DOT_ON_DARK.name()
+    finally:
+        app.setPalette(light)
+
+
+def test_the_list_is_flush_with_the_popup_and_its_scroll_bar_has_no_arrows(
+    qtbot: QtBot, cache: NotificationCache
+) -> None:
+    """No box inside a box: the list has no frame of its own and reaches the popup's frame
+    left, right and at the bottom. Under Qt's Fusion style (a Linux desktop without a Qt
+    theme, whose own scroll bars have no arrows) the list's scroll bar is slim and arrowless;
+    native styles keep their own."""
+    fill_cache(cache, [make_notification(s) for s in range(1, 41)])
+    rig = Rig(qtbot, cache)
+    popup = Popup(rig.panel)
+    qtbot.addWidget(popup)
+    popup.show_near(QRect(1800, 8, 24, 24))
+    qtbot.waitExposed(popup)
+    view = rig.panel.list_view
+    assert view.frameShape() == QFrame.Shape.NoFrame
+    inside = popup.contentsRect()
+    placed = QRect(view.mapTo(popup, QPoint(0, 0)), view.size())
+    assert (placed.left(), placed.right(), placed.bottom()) == (
+        inside.left(),
+        inside.right(),
+        inside.bottom(),
+    )
+    assert QApplication.style().name().lower() == "fusion"  # offscreen: Qt's own style
+    bar = view.verticalScrollBar()
+    assert bar.isVisible()
+    option = QStyleOptionSlider()
+    option.initFrom(bar)
+    option.orientation = Qt.Orientation.Vertical
+    option.minimum, option.maximum, option.pageStep = bar.minimum(), bar.maximum(), bar.pageStep()
+    option.subControls = QStyle.SubControl.SC_All
+    for arrow in (QStyle.SubControl.SC_ScrollBarAddLine, QStyle.SubControl.SC_ScrollBarSubLine):
+        rect = bar.style().subControlRect(QStyle.ComplexControl.CC_ScrollBar, option, arrow, bar)
+        assert rect.height() == 0, arrow
+    assert bar.width() <= 10

@@ -25,6 +25,7 @@ from helpdesk import connect_stream, receive_until
 from mail_support import FakeClock, Inbox, LiveHelpdesk, SmtpServer, html_of, text_of
 
 from notifier.core import wire
+from notifier.server import settings
 from notifier.server.digest import DropReason
 from notifier.server.mailer import NO_ADDRESS, MailConfig
 
@@ -182,6 +183,28 @@ async def test_an_instant_mail_after_the_grace_period(live: LiveHelpdesk, smtp: 
     assert smtp.inbox.take() == []
     assert live.rows("SELECT state, attempts FROM email_messages") == [("sent", 1)] * 3
     assert desk.outbox() == [("mailed", None)] * 3
+
+
+@pytest.mark.asyncio
+async def test_the_grace_period_is_the_admin_setting(live: LiveHelpdesk, smtp: SmtpServer) -> None:
+    # No --mail-grace override (the fixture's MailConfig): the admin's mail_grace_seconds rules.
+    await live.database.run(
+        lambda connection: settings.update(
+            connection,
+            settings.validate_changes({"mail_grace_seconds": 600}),
+            expected_version=None,
+            actor="test",
+            via="cli",
+        )
+    )
+    desk = await Desk.create(live, preferences())
+    await desk.mention(await desk.ticket("Printer"), "look")
+    live.clock.advance(seconds=599)
+    await live.flush()
+    assert smtp.inbox.take() == []  # the built-in 120 s would have mailed by now
+    live.clock.advance(seconds=1)
+    await live.flush()
+    assert len(smtp.inbox.take()) == 1
 
 
 @pytest.mark.asyncio

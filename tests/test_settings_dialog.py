@@ -36,6 +36,7 @@ from notifier.ui.settings_dialog import (
     SESSION_REFUSED,
     SIGN_IN_REFUSED,
     TAB_ACCOUNT,
+    TAB_EMAIL,
     TAB_GENERAL,
     TAB_NOTIFICATIONS,
     SettingsBackend,
@@ -72,6 +73,7 @@ class FakeBackend:
         self.autostart_error: Exception | None = None
         self.autostart: list[bool] = []
         self.log_folder_opened = 0
+        self.server_override: str | None = None  # what --server / NOTIFIER_SERVER would set
 
     async def _enter(self, *call: object) -> None:
         self.calls.append(call)
@@ -84,6 +86,10 @@ class FakeBackend:
 
     def settings(self) -> Settings:
         return self._settings
+
+    @property
+    def server_url(self) -> str:
+        return self.server_override or self._settings.server_url
 
     def save_settings(self, settings: Settings) -> None:
         if self.save_error is not None:
@@ -353,10 +359,12 @@ def test_sign_in_with_password_runs_without_blocking_and_shows_the_agent(
     assert dialog.agent_label.text() == "Alice Agent (alice)"
     assert dialog.account_status.text() == "Signed in as Alice Agent."
     assert dialog.password.text() == ""
-    assert dialog.sign_in_button.isEnabled() and dialog.sign_out_button.isEnabled()
+    # Signed in: the sign-in fields close, switching and signing out are offered.
+    assert not dialog.sign_in_button.isEnabled() and not dialog.username.isEnabled()
+    assert dialog.switch_button.isEnabled() and dialog.sign_out_button.isEnabled()
     # the signed-in agent's email preferences were loaded next
     assert ("load_preferences",) in backend.calls
-    assert dialog.email_save_button.isEnabled()
+    assert dialog.email_enabled.isEnabled()
 
 
 def test_wrong_credentials_are_reported_and_the_buttons_come_back(
@@ -477,7 +485,59 @@ def test_sign_out(qtbot: QtBot, run: Runner[None]) -> None:
     assert backend.agent is None
     assert dialog.agent_label.text() == "Not signed in"
     assert not dialog.sign_out_button.isEnabled()
-    assert not dialog.email_save_button.isEnabled()
+    assert not dialog.email_enabled.isEnabled()
+    # Signed out: the sign-in fields are open again.
+    assert dialog.sign_in_button.isEnabled() and dialog.username.isEnabled()
+    assert not dialog.server_url.isReadOnly()
+    assert not dialog.switch_button.isVisibleTo(dialog)
+
+
+def test_signed_in_the_account_tab_shows_the_helpdesk_and_the_agent(qtbot: QtBot) -> None:
+    """The reported case: an empty helpdesk field under "Signed in: Alice" (the helpdesk came
+    from NOTIFIER_SERVER, not the settings), with the sign-in fields still active."""
+    backend = FakeBackend(Settings(), agent=ALICE)
+    backend.server_override = "http://127.0.0.1:8765"
+    dialog = make_dialog(qtbot, backend)
+    assert dialog.server_url.text() == "http://127.0.0.1:8765"
+    assert dialog.server_url.isReadOnly()
+    assert dialog.agent_label.text() == "Alice Agent (alice)"
+    for field in (dialog.username, dialog.password, dialog.use_token, dialog.sign_in_button):
+        assert not field.isEnabled()
+    assert dialog.switch_button.isEnabled() and dialog.sign_out_button.isEnabled()
+    # OK keeps the settings' helpdesk as it was: the override is not written into them.
+    dialog.accept()
+    assert backend.saved[-1].server_url == ""
+
+
+def test_switch_account_opens_the_sign_in_fields_and_keep_closes_them(
+    qtbot: QtBot, run: Runner[None]
+) -> None:
+    backend = FakeBackend(Settings(server_url=SERVER), agent=ALICE)
+    backend.tokens["tok-bob"] = AgentInfo("a2", "bob", "Bob Builder")
+    dialog = make_dialog(qtbot, backend)
+    click(qtbot, dialog.switch_button)
+    assert not dialog.server_url.isReadOnly()
+    assert dialog.username.isEnabled() and dialog.sign_in_button.isEnabled()
+    assert dialog.keep_account_button.isVisibleTo(dialog)
+    assert not dialog.switch_button.isEnabled()
+    # Changed their mind: everything as it was.
+    dialog.server_url.setText("https://elsewhere.example.com")
+    click(qtbot, dialog.keep_account_button)
+    assert dialog.server_url.text() == SERVER and dialog.server_url.isReadOnly()
+    assert not dialog.sign_in_button.isEnabled()
+    # Switch for real: another agent's token.
+    click(qtbot, dialog.switch_button)
+
+    async def scenario() -> None:
+        dialog.use_token.setChecked(True)
+        dialog.token.setText("tok-bob")
+        click(qtbot, dialog.sign_in_button)
+        await dialog.idle()
+
+    run(scenario())
+    assert dialog.agent_label.text() == "Bob Builder (bob)"
+    assert not dialog.sign_in_button.isEnabled()
+    assert not dialog.keep_account_button.isVisibleTo(dialog)
 
 
 def test_names_from_the_helpdesk_are_plain_text(qtbot: QtBot) -> None:
@@ -511,7 +571,7 @@ def test_email_preferences_load_on_open_and_save(qtbot: QtBot, run: Runner[None]
             dialog.email_frequency.findData(EmailFrequency.DAILY_DIGEST)
         )
         dialog.email_type_boxes[R].setChecked(True)
-        click(qtbot, dialog.email_save_button)
+        click(qtbot, dialog.buttons.button(dialog.buttons.StandardButton.Ok))  # the one way
         await dialog.idle()
 
     before = backend.preferences
@@ -523,8 +583,52 @@ def test_email_preferences_load_on_open_and_save(qtbot: QtBot, run: Runner[None]
         email=EmailPreferences(True, EmailFrequency.DAILY_DIGEST, frozenset({A, R})),
         comment_reactions=False,
     )  # the server-side types, quiet hours and time zone went back as loaded
-    assert dialog.email_status.text() == "Saved on the helpdesk."
-    assert backend.saved == []  # server-side only: the client settings are untouched
+    assert backend.saved == [Settings(server_url=SERVER)]  # the client settings, unchanged
+    assert dialog.result() == QDialog.DialogCode.Accepted and not dialog.isVisible()
+    # No second way to save: the tab has no save button of its own.
+    assert [b.text() for b in dialog.tabs.widget(TAB_EMAIL).findChildren(QPushButton)] == [
+        "Reload from the helpdesk"
+    ]
+
+
+def test_ok_without_email_edits_does_not_call_the_helpdesk(qtbot: QtBot, run: Runner[None]) -> None:
+    backend = FakeBackend(Settings(server_url=SERVER), agent=ALICE)
+    dialog = make_dialog(qtbot, backend, show=False)
+
+    async def scenario() -> None:
+        dialog.show()
+        await dialog.idle()
+        dialog.sound.setChecked(False)
+        click(qtbot, dialog.buttons.button(dialog.buttons.StandardButton.Ok))
+        await dialog.idle()
+
+    run(scenario())
+    assert [call[0] for call in backend.calls] == ["load_preferences"]
+    assert backend.saved[-1].sound is False
+    assert not dialog.isVisible()
+
+
+def test_a_refused_email_save_keeps_the_dialog_open_and_saves_nothing(
+    qtbot: QtBot, run: Runner[None]
+) -> None:
+    backend = FakeBackend(Settings(server_url=SERVER), agent=ALICE)
+    dialog = make_dialog(qtbot, backend, show=False)
+
+    async def scenario() -> None:
+        dialog.show()
+        await dialog.idle()
+        dialog.email_enabled.setChecked(True)
+        dialog.sound.setChecked(False)
+        backend.fail_next = ConnectionLost("the helpdesk did not answer")
+        click(qtbot, dialog.buttons.button(dialog.buttons.StandardButton.Ok))
+        await dialog.idle()
+
+    run(scenario())
+    assert dialog.isVisible()
+    assert dialog.tabs.currentIndex() == TAB_EMAIL
+    assert dialog.email_status.text() == "the helpdesk did not answer"
+    assert backend.saved == []  # nothing half-saved: the client settings wait for OK too
+    assert dialog.email_enabled.isChecked()  # the edit is still there to try again
 
 
 def test_email_fields_the_tab_does_not_show_go_back_as_loaded(
@@ -548,7 +652,7 @@ def test_email_fields_the_tab_does_not_show_go_back_as_loaded(
         await dialog.idle()
         assert dialog.email_frequency.currentText() == "Hourly digest"
         dialog.email_type_boxes[M].setChecked(True)
-        click(qtbot, dialog.email_save_button)
+        click(qtbot, dialog.buttons.button(dialog.buttons.StandardButton.Ok))
         await dialog.idle()
 
     run(load_and_save())
@@ -568,7 +672,7 @@ def test_email_load_failure_is_shown_and_editing_stays_off(qtbot: QtBot, run: Ru
 
     run(scenario())
     assert dialog.email_status.text() == "the helpdesk did not answer"
-    assert not dialog.email_save_button.isEnabled()
+    assert not dialog.email_enabled.isEnabled()
     assert not dialog.in_app.isEnabled()
     assert dialog.email_load_button.isEnabled()
 
@@ -609,11 +713,7 @@ def test_open_log_folder(qtbot: QtBot) -> None:
 def widgets(
     editor: ScheduleEditor, row: int
 ) -> tuple[QComboBox, QTimeEdit, QTimeEdit, QPushButton]:
-    cells = [editor.table.cellWidget(row, column) for column in range(4)]
-    day, start, end, remove = cells
-    assert isinstance(day, QComboBox) and isinstance(remove, QPushButton)
-    assert isinstance(start, QTimeEdit) and isinstance(end, QTimeEdit)
-    return day, start, end, remove
+    return editor.row_widgets(row)
 
 
 def test_schedule_editor_round_trips_ranges(qtbot: QtBot) -> None:

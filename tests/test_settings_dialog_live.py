@@ -101,17 +101,17 @@ async def test_sign_in_email_preferences_and_sign_out_through_the_dialog(
             await dialog.idle()
             assert dialog.account_status.text() == "Connected as Alice Able"
 
-            # Email preferences live on the helpdesk: change them there through the dialog.
-            assert dialog.email_save_button.isEnabled(), dialog.email_status.text()
+            # Email preferences live on the helpdesk: OK sends them there, then closes.
+            assert dialog.email_enabled.isEnabled(), dialog.email_status.text()
             dialog.email_enabled.setChecked(True)
             dialog.email_frequency.setCurrentIndex(
                 dialog.email_frequency.findData(EmailFrequency.DAILY_DIGEST)
             )
             for kind, box in dialog.email_type_boxes.items():
                 box.setChecked(kind is NotificationType.MENTION)
-            click(dialog.email_save_button)
+            click(dialog.buttons.button(dialog.buttons.StandardButton.Ok))
             await dialog.idle()
-            assert dialog.email_status.text() == "Saved on the helpdesk."
+            assert not dialog.isVisible()
             alice = helpdesk.actions(token)
             response = await asyncio.to_thread(alice.request, "GET", "/api/v1/me/preferences")
             preferences = Preferences.parse(response.json())
@@ -121,6 +121,12 @@ async def test_sign_in_email_preferences_and_sign_out_through_the_dialog(
             assert email.frequency is EmailFrequency.DAILY_DIGEST
             assert email.types == frozenset({NotificationType.MENTION})
 
+            # Opened again: the helpdesk and the agent are shown, signing in is closed.
+            dialog.show()
+            await dialog.idle()
+            assert dialog.server_url.text() == helpdesk.url and dialog.server_url.isReadOnly()
+            assert not dialog.sign_in_button.isEnabled()
+            assert dialog.email_enabled.isChecked()  # as the helpdesk has it now
             click(dialog.sign_out_button)
             await dialog.idle()
             assert dialog.agent_label.text() == "Not signed in"

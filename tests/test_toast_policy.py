@@ -233,6 +233,30 @@ def test_a_reissued_notification_toasts_once_with_its_newest_content() -> None:
     assert shown.body.endswith("3 people reacted")
 
 
+def test_a_notification_reissued_after_its_toast_updates_that_toast_silently() -> None:
+    clock = FakeClock(MONDAY_NOON)
+    toasts = policy()
+    toasts.offer(upserted(note("n1", R, message="a reply")), clock.now)
+    (first,) = fire(toasts, clock)
+    assert first.sound
+    # A folded burst re-issues the same id, window after window: the same key each time (the
+    # sink replaces the toast shown under it), without sound; another notification still rings.
+    for count in (1, 2, 3):
+        clock.advance(timedelta(seconds=5))
+        toasts.offer(upserted(note("n1", R, message=f"{count} more replies")), clock.now)
+        (update,) = fire(toasts, clock)
+        assert (update.key, update.sound) == ("n1", False)
+        assert update.body.endswith(f"{count} more replies")
+    toasts.offer(upserted(note("n2", M)), clock.advance(timedelta(seconds=5)))
+    (other,) = fire(toasts, clock)
+    assert (other.key, other.sound) == ("n2", True)
+    # Once read (its toast withdrawn), a re-issue is news again: it rings.
+    assert toasts.withdrawn(read_state("n1")) == ["n1"]
+    toasts.offer(upserted(note("n1", R, message="1 more reply")), clock.advance(WINDOW))
+    (again,) = fire(toasts, clock)
+    assert (again.key, again.sound) == ("n1", True)
+
+
 def test_read_or_deleted_meanwhile_drop_out_of_the_burst() -> None:
     clock = FakeClock(MONDAY_NOON)
     toasts = policy(burst_threshold=3)

@@ -146,6 +146,34 @@ async def test_desktop_sink_withdraws_shown_and_in_flight_toasts() -> None:
     assert fake.cleared == ["id-1", "id-2"]
 
 
+@pytest.mark.asyncio
+async def test_desktop_sink_replaces_the_toast_of_a_key_shown_again() -> None:
+    fake = FakeDesktopNotifier()
+    sink = make_sink(fake)
+    sink.show(SampleToast("n1", body="a reply"))
+    async with asyncio.timeout(5):
+        await sink.drain()
+    sink.show(SampleToast("n1", body="1 more reply"))
+    async with asyncio.timeout(5):
+        await sink.drain()
+    assert [sent["message"] for sent in fake.sent] == ["a reply", "1 more reply"]
+    assert fake.cleared == ["id-1"]  # one toast on screen, updated
+    # Two shows of one key in flight: the later show wins, whatever lands first.
+    fake.release = asyncio.Event()
+    sink.show(SampleToast("n1", body="2 more replies"))
+    sink.show(SampleToast("n1", body="3 more replies"))
+    await asyncio.sleep(0)
+    fake.release.set()
+    async with asyncio.timeout(5):
+        await sink.drain()
+    assert [sent["message"] for sent in fake.sent][2:] == ["2 more replies", "3 more replies"]
+    assert sorted(fake.cleared) == ["id-1", "id-2", "id-3"]
+    sink.withdraw("n1")
+    async with asyncio.timeout(5):
+        await sink.drain()
+    assert fake.cleared[-1] == "id-4"
+
+
 def test_tray_message_sink_routes_a_balloon_click_to_the_latest_toast(qtbot: QtBot) -> None:
     tray = QSystemTrayIcon()
     sink = TrayMessageSink(tray)

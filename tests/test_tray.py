@@ -9,8 +9,8 @@ import logging
 from datetime import UTC, timedelta
 
 import pytest
-from PySide6.QtCore import QRect, QTimer
-from PySide6.QtWidgets import QSystemTrayIcon
+from PySide6.QtCore import QRect, QSize, QTimer
+from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 from pytestqt.qtbot import QtBot
 from tray_fakes import (
     FakeClock,
@@ -26,8 +26,11 @@ from notifier.app.controller import AppController
 from notifier.app.signals import emit
 from notifier.core.settings import BadgeStyle, Settings
 from notifier.core.status import CacheChange, ChangeKind, ConnectionState, ConnectionStatus
+from notifier.core.wire import NotificationType
 from notifier.store.cache import NotificationCache
 from notifier.ui.application import TrayApp
+from notifier.ui.badge import BadgeState, paint_badge
+from notifier.ui.tray import TRAY_ICON_SIZES, badge_icon
 
 SERVER = "https://helpdesk.example.com"
 
@@ -137,6 +140,28 @@ def test_menu_actions(qtbot: QtBot, cache: NotificationCache) -> None:
     assert quits == [True]
 
 
+@pytest.mark.parametrize(
+    ("state", "enabled"),
+    [
+        (ConnectionState.LIVE, False),  # connected: nothing to reconnect
+        (ConnectionState.SIGNED_OUT, False),  # nothing to connect to
+        (ConnectionState.AUTH_FAILED, False),
+        (ConnectionState.CONNECTING, True),
+        (ConnectionState.BACKING_OFF, True),
+        (ConnectionState.OFFLINE, True),
+    ],
+)
+def test_reconnect_now_only_when_there_is_something_to_retry(
+    qtbot: QtBot, cache: NotificationCache, state: ConnectionState, enabled: bool
+) -> None:
+    rig = Rig(qtbot, cache)
+    tray = rig.app.tray
+    assert tray is not None
+    assert not tray.reconnect_action.isEnabled()  # signed out at first
+    rig.controller.on_status(ConnectionStatus(state))
+    assert tray.reconnect_action.isEnabled() is enabled
+
+
 def test_activation_opens_the_popup_and_clears_the_new_mark(
     qtbot: QtBot, cache: NotificationCache
 ) -> None:
@@ -241,3 +266,35 @@ def test_settings_action_opens_the_dialog_on_the_controller(
     assert tray.badge_state is not None and tray.badge_state.dot
     tray.settings_action.trigger()
     assert rig.app._settings_dialog is dialog  # one dialog, reused
+
+
+def test_the_tray_gets_the_badge_painted_for_its_own_size(qtbot: QtBot) -> None:
+    """A tray shows icons at 16 (Windows), 22-24 (GNOME, KDE) or 32 px: each is painted at
+    that size (the count and the halo keep their pixel size), none scaled down from 32."""
+    state = BadgeState(unread=42, new_since_seen=True)
+    icon = badge_icon(state)
+    assert [size.width() for size in icon.availableSizes()] == list(TRAY_ICON_SIZES)
+    for size in TRAY_ICON_SIZES:
+        shown = icon.pixmap(QSize(size, size)).toImage()
+        painted = paint_badge(state, size, 1.0).convertToFormat(shown.format())
+        assert shown == painted, size
+
+
+def test_a_burst_of_count_changes_repaints_the_icon_once(
+    qtbot: QtBot, cache: NotificationCache
+) -> None:
+    """Marking the mentions read one by one changes the count once per mention in one turn of
+    the event loop; the shown icon is painted once, for the last count (each picture is four
+    SVG renders), and the state the tray reports is always the current one."""
+    fill_cache(cache, [make_notification(s, type=NotificationType.MENTION) for s in range(1, 6)])
+    rig = Rig(qtbot, cache)
+    tray = rig.app.tray
+    assert tray is not None and tray.isVisible()
+    shown = tray.icon().cacheKey()
+    rig.controller.mark_all_read(frozenset({NotificationType.MENTION}))
+    assert tray.badge_state is not None and tray.badge_state.unread == 0
+    assert tray.icon().cacheKey() == shown  # not painted yet: five changes, no picture
+    QApplication.processEvents()
+    assert tray.icon().cacheKey() != shown
+    picture = tray.icon().pixmap(QSize(22, 22)).toImage()
+    assert picture == paint_badge(tray.badge_state, 22, 1.0).convertToFormat(picture.format())

@@ -15,6 +15,7 @@ from notifier.core.wire import (
     Notification,
     NotificationEvent,
     NotificationType,
+    Reason,
     TicketRef,
 )
 from notifier.store.cache import NotificationCache
@@ -136,6 +137,8 @@ def make_notification(
     ticket_id: str | None = None,
     created_at: datetime | None = None,
     link: str | None = None,
+    reason: Reason | None = None,
+    subject: str | None = None,
 ) -> Notification:
     """A valid notification for tests; ``link`` replaces the ticket URL (and no comment)."""
     ticket = ticket_id or str(seq)
@@ -145,11 +148,16 @@ def make_notification(
         type=type,
         sender=None if sender is None else Actor(ActorKind.AGENT, "a-bea", sender),
         to="alice",
-        ticket=TicketRef(ticket, f"Ticket {ticket}", link or f"{server}/tickets/{ticket}"),
+        ticket=TicketRef(
+            ticket,
+            f"Ticket {ticket}" if subject is None else subject,
+            link or f"{server}/tickets/{ticket}",
+        ),
         comment=None,
         message=message,
         read=read,
         created_at=created_at or datetime(2026, 3, 4, 9, 0, tzinfo=UTC),
+        reason=reason,
     )
 
 

@@ -52,8 +52,8 @@ from notifier.core.quiet_hours import QuietSchedule, QuietState, resolve_wall_ti
 from notifier.core.settings import Settings, SettingsError, validate_server_url
 from notifier.core.status import CacheChange, ChangeKind, ConnectionState, ConnectionStatus
 from notifier.core.toast_policy import Toast, ToastPolicy
-from notifier.core.wire import AgentInfo, ClearScope, Preferences
-from notifier.store.cache import Applied, NotificationCache
+from notifier.core.wire import AgentInfo, ClearScope, Notification, NotificationType, Preferences
+from notifier.store.cache import Applied, ListFilter, NotificationCache
 from notifier.store.settings_file import save_settings
 
 log = logging.getLogger(__name__)
@@ -323,16 +323,31 @@ class AppController(QObject):
         else:
             self.mark_read(notification_id)
 
-    def mark_all_read(self) -> None:
-        self._act(lambda e: e.mark_all_read(), lambda: self.cache.local_mark_all_read()[0])
+    def mark_all_read(self, types: frozenset[NotificationType] | None = None) -> None:
+        """Mark every unread notification read, or only those of ``types`` (the popup's type
+        filter: the helpdesk's read-all takes no type, so those go one by one)."""
+        if types is None:
+            self._act(lambda e: e.mark_all_read(), lambda: self.cache.local_mark_all_read()[0])
+            return
+        for notification in self._all_of(ListFilter(unread_only=True, types=types)):
+            self.mark_read(notification.id)
 
     def delete(self, notification_id: str) -> None:
         self._act(
             lambda e: e.delete(notification_id), lambda: self.cache.local_delete(notification_id)
         )
 
-    def clear_read(self) -> None:
-        self._act(lambda e: e.clear_read(), lambda: self.cache.local_clear(ClearScope.READ))
+    def clear_read(self, types: frozenset[NotificationType] | None = None) -> None:
+        """Delete every read notification, or only those of ``types`` (one by one, as above)."""
+        if types is None:
+            self._act(lambda e: e.clear_read(), lambda: self.cache.local_clear(ClearScope.READ))
+            return
+        for notification in self._all_of(ListFilter(types=types)):
+            if notification.read:
+                self.delete(notification.id)
+
+    def _all_of(self, list_filter: ListFilter) -> list[Notification]:
+        return self.cache.page(list_filter, limit=max(1, self.cache.count(list_filter)))
 
     def retry_now(self) -> None:
         if self._engine is not None:

@@ -9,15 +9,20 @@ cached notifications therefore reads 100 rows (benchmarks/popup.py measures it).
 The engine's :class:`~notifier.core.status.CacheChange` arrives through
 :meth:`NotificationListModel.apply_change` and is turned into the smallest model update:
 
-* READ_STATE: the row stays where it is and emits ``dataChanged`` (even under the "Unread"
-  filter: yanking a row from under the agent's pointer is worse than a read row lingering
-  until the filter is re-applied);
+* READ_STATE: the row stays where it is and emits ``dataChanged``; under the "Unread" filter
+  a row that became read leaves at once and one that became unread comes in (the list always
+  shows what its filter says, so the counts above it agree with it);
 * DELETED: ``beginRemoveRows`` for each loaded row;
 * UPSERTED: a row already loaded is removed and the new version inserted in seq order (a fold
   such as "3 people reacted" moves it to the top); a new one is inserted in seq order when it
   matches the filter and falls within the loaded range (older ones arrive with paging); a
   batch of more than :data:`BULK_RELOAD` (a history page, a long replay) resets instead;
 * RESET: a full model reset.
+
+While the agent's pointer is over the list, :meth:`hold_arrivals` holds rows that would be
+inserted (a new arrival, a fold moving a row to the top): a row must not move under the
+pointer. They wait, counted by ``heldChanged`` (the popup shows "N new"), and go in when the
+hold is released; a held row that is deleted or read meanwhile is dropped or updated.
 
 Relative times ("5 minutes ago") depend on now: :meth:`refresh_times` re-reads the clock and
 emits ``dataChanged`` for the time role only; the popup calls it from a timer that runs only
@@ -38,13 +43,21 @@ from PySide6.QtCore import (
     QObject,
     QPersistentModelIndex,
     Qt,
+    Signal,
 )
 
 from notifier.app.signals import emit
 from notifier.core.ports import Clock
 from notifier.core.status import CacheChange, ChangeKind
-from notifier.core.text import excerpt, one_line, relative_time, summary_line
-from notifier.core.wire import Notification, NotificationType
+from notifier.core.text import (
+    excerpt,
+    headline,
+    one_line,
+    relative_time,
+    summary_line,
+    ticket_label,
+)
+from notifier.core.wire import Notification, NotificationType, Reason
 from notifier.store.cache import ListFilter, NotificationCache
 
 PAGE_SIZE = 100
@@ -65,6 +78,42 @@ class Role(IntEnum):
     RELATIVE_TIME = Qt.ItemDataRole.UserRole + 9
     LINK = Qt.ItemDataRole.UserRole + 10
     NOTIFICATION = Qt.ItemDataRole.UserRole + 11
+    HEADLINE = Qt.ItemDataRole.UserRole + 12  # who did what: "Bea assigned you"
+    TICKET = Qt.ItemDataRole.UserRole + 13  # which ticket: "#2 Invoice shows the wrong VAT"
+    ICON = Qt.ItemDataRole.UserRole + 14  # the icon's name in resources/ (see icon_name)
+
+
+_UPDATE_ICONS = {
+    Reason.CUSTOMER_REPLIED: "reply",
+    Reason.CUSTOMER_REOPENED: "reopened",
+    Reason.COMMENT_REACTION: "reaction",
+}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ScopeCounts:
+    """Counts for the list's type filter (all types when it has none), whatever "Unread" says:
+    what the popup's header, its actions and its empty state talk about."""
+
+    unread: int  # unread notifications of the filtered types
+    read: int  # read ones of those types
+    unread_elsewhere: int  # unread notifications of the other types
+    read_elsewhere: int  # read ones of the other types
+
+    @property
+    def nothing_at_all(self) -> bool:
+        return not (self.unread or self.read or self.unread_elsewhere or self.read_elsewhere)
+
+
+def icon_name(notification: Notification) -> str:
+    """The row icon (``resources/<name>.svg``): one per reason an agent is told something."""
+    if notification.type is NotificationType.ASSIGNMENT:
+        return "assignment"
+    if notification.type is NotificationType.MENTION:
+        return "mention"
+    if notification.reason is None:
+        return "update"
+    return _UPDATE_ICONS.get(notification.reason, "update")
 
 
 def matches(notification: Notification, list_filter: ListFilter) -> bool:
@@ -77,6 +126,16 @@ def sender_name(notification: Notification) -> str:
     if notification.sender is None:
         return "Helpdesk"
     return one_line(notification.sender.name) or "Someone"
+
+
+def tooltip_text(notification: Notification, when: str) -> str:
+    """The whole row in words, for the hover tooltip (the painted row elides)."""
+    lines = [summary_line(notification)]
+    message = excerpt(notification.message, 500)
+    if message:
+        lines.append(message)
+    lines.append(f"{sender_name(notification)} · {when}")
+    return "\n".join(lines)
 
 
 def accessible_text(notification: Notification, when: str) -> str:
@@ -92,6 +151,8 @@ def accessible_text(notification: Notification, when: str) -> str:
 
 class NotificationListModel(QAbstractListModel):
     """Rows are :class:`Notification` values, newest (highest seq) first."""
+
+    heldChanged = Signal(int)  # how many new rows wait for the hold to end (see hold_arrivals)
 
     def __init__(
         self,
@@ -110,6 +171,11 @@ class NotificationListModel(QAbstractListModel):
         self._ids: set[str] = set()
         self._exhausted = True
         self._now = clock.now()
+        self._holding = False
+        self._held: dict[str, Notification] = {}  # id -> the version to insert on release
+        # A batch too big to place row by row arrived during the hold: reload on release.
+        self._held_batch = 0  # how many new rows that batch brought (for "N new")
+        self._reload_on_release = False
 
     # ------------------------------------------------------------------ filter and loading
 
@@ -132,13 +198,61 @@ class NotificationListModel(QAbstractListModel):
         self.set_filter(ListFilter(unread_only=unread_only, types=types))
 
     def reload(self) -> None:
-        """Drop the loaded rows and read the first page again."""
+        """Drop the loaded rows and read the first page again (held arrivals included)."""
         self.beginResetModel()
         self._now = self._clock.now()
         self._rows = self._cache.page(self._filter, limit=self._page_size)
         self._ids = {n.id for n in self._rows}
         self._exhausted = len(self._rows) < self._page_size
         self.endResetModel()
+        self._reload_on_release = False
+        self._set_held({}, batch=0)
+
+    def scope_counts(self) -> ScopeCounts:
+        """Unread and read counts for the current type filter, from the cache."""
+        types = self._filter.types
+        unread_all, total_all = self._cache.unread_count(), self._cache.count()
+        if types is None:
+            unread, total = unread_all, total_all
+        else:
+            unread = self._cache.count(ListFilter(unread_only=True, types=types))
+            total = self._cache.count(ListFilter(types=types))
+        return ScopeCounts(
+            unread=unread,
+            read=total - unread,
+            unread_elsewhere=unread_all - unread,
+            read_elsewhere=(total_all - total) - (unread_all - unread),
+        )
+
+    # ------------------------------------------------------------------ holding arrivals
+
+    @property
+    def held_count(self) -> int:
+        """New rows waiting for the hold to end (folds of loaded rows are not new)."""
+        return self._held_batch + sum(1 for i in self._held if i not in self._ids)
+
+    def hold_arrivals(self, hold: bool) -> None:
+        """Hold (True) or insert (False) the rows that would be inserted."""
+        self._holding = hold
+        if hold:
+            return
+        if self._reload_on_release:
+            self.reload()  # also forgets what was held
+            return
+        if not self._held:
+            return
+        waiting = sorted(self._held.values(), key=lambda n: n.seq)
+        self._set_held({})
+        for notification in waiting:
+            self._upsert(notification)
+
+    def _set_held(self, held: dict[str, Notification], batch: int | None = None) -> None:
+        before = self.held_count
+        self._held = held
+        if batch is not None:
+            self._held_batch = batch
+        if self.held_count != before:
+            emit(self.heldChanged, self.held_count)
 
     def canFetchMore(self, parent: ModelIndex = QModelIndex()) -> bool:  # noqa: B008 (Qt's own default)
         return not parent.isValid() and not self._exhausted
@@ -188,7 +302,13 @@ class NotificationListModel(QAbstractListModel):
         if role == Qt.ItemDataRole.AccessibleTextRole:
             return accessible_text(n, relative_time(n.created_at, self._now))
         if role == Qt.ItemDataRole.ToolTipRole:
-            return excerpt(n.message, 500)
+            return tooltip_text(n, relative_time(n.created_at, self._now))
+        if role == Role.HEADLINE:
+            return headline(n)
+        if role == Role.TICKET:
+            return ticket_label(n)
+        if role == Role.ICON:
+            return icon_name(n)
         if role == Role.ID:
             return n.id
         if role == Role.SEQ:
@@ -230,18 +350,37 @@ class NotificationListModel(QAbstractListModel):
         elif change.kind is ChangeKind.READ_STATE and change.read is not None:
             self._apply_read_state(change.ids, change.read)
         elif change.kind is ChangeKind.DELETED:
+            self._set_held({i: n for i, n in self._held.items() if i not in change.ids})
             for notification_id in change.ids:
                 self._remove(notification_id)
         elif change.kind is ChangeKind.UPSERTED:
             if len(change.notifications) > BULK_RELOAD:
                 # A history page or a long replay: re-reading the first page is cheaper than
                 # placing hundreds of rows one by one (each a search of the loaded rows).
+                if self._holding:
+                    arrived = sum(
+                        1
+                        for n in change.notifications
+                        if n.id not in self._ids and matches(n, self._filter)
+                    )
+                    self._reload_on_release = True
+                    self._set_held(self._held, batch=self._held_batch + arrived)
+                    return
                 self.reload()
                 return
             for notification in change.notifications:
                 self._upsert(notification)
 
     def _apply_read_state(self, ids: tuple[str, ...], read: bool) -> None:
+        held = {
+            i: dataclasses.replace(n, read=read) if i in ids else n for i, n in self._held.items()
+        }
+        self._set_held(
+            {i: n for i, n in held.items() if matches(n, self._filter) or i in self._ids}
+        )
+        if self._filter.unread_only:
+            self._apply_read_state_unread_only(ids, read)
+            return
         wanted = self._ids.intersection(ids)
         if not wanted:
             return
@@ -260,6 +399,19 @@ class NotificationListModel(QAbstractListModel):
                     ],
                 )
 
+    def _apply_read_state_unread_only(self, ids: tuple[str, ...], read: bool) -> None:
+        """Under "Unread": rows that became read leave, rows that became unread come in."""
+        if len(ids) > BULK_RELOAD:  # mark all read: one reset, not a removal per row
+            self.reload()
+            return
+        for notification_id in ids:
+            if read:
+                self._remove(notification_id)
+            elif notification_id not in self._ids:
+                notification = self._cache.get(notification_id)
+                if notification is not None:
+                    self._upsert(notification)
+
     def _remove(self, notification_id: str) -> None:
         row = self.row_of(notification_id)
         if row is None:
@@ -269,7 +421,27 @@ class NotificationListModel(QAbstractListModel):
         self._ids.discard(notification_id)
         self.endRemoveRows()
 
+    def _hold(self, notification: Notification) -> None:
+        """Keep every row where it is: update a loaded one in place, and hold the move (or
+        the arrival) until the pointer leaves the list."""
+        held = dict(self._held)
+        held.pop(notification.id, None)
+        if not matches(notification, self._filter):
+            self._remove(notification.id)
+        else:
+            row = self.row_of(notification.id)
+            if row is not None:
+                # New content, old place: the old seq keeps the loaded rows in seq order
+                # (paging continues from the last row's seq) until the release moves it.
+                self._rows[row] = dataclasses.replace(notification, seq=self._rows[row].seq)
+                emit(self.dataChanged, self.index(row), self.index(row), [])
+            held[notification.id] = notification
+        self._set_held(held)
+
     def _upsert(self, notification: Notification) -> None:
+        if self._holding:
+            self._hold(notification)
+            return
         self._remove(notification.id)
         if not matches(notification, self._filter):
             return

@@ -62,7 +62,8 @@ def _plural(count: int, singular: str, plural: str) -> str:
     return f"{count} {singular if count == 1 else plural}"
 
 
-def _ticket(n: Notification) -> str:
+def ticket_label(n: Notification) -> str:
+    """Which ticket, e.g. "#123 Printer on fire"."""
     subject = one_line(n.ticket.subject)
     ticket_id = one_line(n.ticket.id)
     return f"#{ticket_id} {subject}" if subject else f"#{ticket_id}"
@@ -74,23 +75,31 @@ def _who(n: Notification) -> str:
     return one_line(n.sender.name) or _SOMEONE
 
 
-def summary_line(n: Notification) -> str:
-    """One line saying who did what on which ticket, e.g. "Bea assigned you #123 Printer"."""
-    ticket = _ticket(n)
+def headline(n: Notification) -> str:
+    """Who did what, without the ticket: "Bea assigned you", "Bea mentioned you on".
+
+    :func:`summary_line` is this followed by :func:`ticket_label`; the popup shows the two
+    on lines of their own, so neither a long name nor a long subject can hide the other.
+    """
     who = _who(n)
     if n.type is NotificationType.ASSIGNMENT:
         if n.sender is None or n.reason is Reason.AUTO_ASSIGNED:
-            return f"Assigned to you automatically: {ticket}"
-        return f"{who} assigned you {ticket}"
+            return "Assigned to you automatically:"
+        return f"{who} assigned you"
     if n.type is NotificationType.MENTION:
-        return f"{who} mentioned you on {ticket}"
+        return f"{who} mentioned you on"
     if n.reason is Reason.CUSTOMER_REPLIED:
-        return f"{who} replied on {ticket}"
+        return f"{who} replied on"
     if n.reason is Reason.CUSTOMER_REOPENED:
-        return f"{who} reopened {ticket}"
+        return f"{who} reopened"
     if n.reason is Reason.COMMENT_REACTION:
-        return f"{who} reacted to your comment on {ticket}"
-    return f"{who} on {ticket}"
+        return f"{who} reacted to your comment on"
+    return f"{who} on"
+
+
+def summary_line(n: Notification) -> str:
+    """One line saying who did what on which ticket, e.g. "Bea assigned you #123 Printer"."""
+    return f"{headline(n)} {ticket_label(n)}"
 
 
 def excerpt(message: str, limit: int = 200) -> str:

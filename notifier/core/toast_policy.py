@@ -30,6 +30,9 @@ Rules
 * Notifications read or deleted meanwhile (anywhere) drop out of the pending burst and the
   quiet-hours memory. A ``RESET`` change (the cache was rebuilt) keeps them: the engine's
   later read-state changes still arrive.
+* A re-issued notification (same id, new seq: a folded reaction or a rate-limited burst)
+  whose toast is still shown gives a toast under the same key, without sound: the adapter
+  replaces the shown one, so the agent sees one toast, updated.
 * :meth:`~ToastPolicy.withdrawn`: toasts this policy emitted whose notification became read
   or was deleted (including the agent's own local actions), and summaries all of whose
   notifications did.
@@ -222,6 +225,9 @@ class ToastPolicy:
         message = excerpt(notification.message)
         if message:
             body = f"{body}\n{message}"
+        # A re-issued notification whose toast is still up (a folded burst of replies, more
+        # reactions) updates that toast under the same key, silently: one toast, not N.
+        update = notification.id in self._shown
         self._remember(notification.id, frozenset({notification.id}))
         return Toast(
             key=notification.id,
@@ -229,7 +235,7 @@ class ToastPolicy:
             body=body,
             notification_id=notification.id,
             link=notification.link,
-            sound=self._settings.sound,
+            sound=self._settings.sound and not update,
         )
 
     def _summary(self, title: str, items: dict[str, NotificationType]) -> Toast:

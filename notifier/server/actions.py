@@ -34,9 +34,11 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from notifier.core import wire
+from notifier.server import ratelimit
 from notifier.server.db import transaction
 from notifier.server.repository import (
     ActionError,
+    EventBatch,
     NewNotification,
     User,
     agents_by_usernames,
@@ -49,6 +51,7 @@ from notifier.server.repository import (
     notify,
     now_text,
     parse_id,
+    read_events,
     user_by_id,
     user_by_username,
 )
@@ -69,14 +72,27 @@ MENTION_PATTERN: Final = re.compile(
 class Outcome:
     body: dict[str, Any]
     woken: set[int] = field(default_factory=set)
+    first_seq: dict[int, int] = field(default_factory=dict)  # agent -> first seq appended
+    # Filled by :func:`read_appended` after the commit: what each agent's log gained.
+    appended: dict[int, EventBatch] = field(default_factory=dict)
 
     def notify(
         self, connection: sqlite3.Connection, agent_id: int, content: NewNotification
     ) -> None:
         """Create the notification (the agent's preferences permitting); if it was, the
         agent's live streams are woken once the transaction commits."""
-        if notify(connection, agent_id, content):
+        seq = notify(connection, agent_id, content, ratelimit.limit)
+        if seq:
             self.woken.add(agent_id)
+            self.first_seq.setdefault(agent_id, seq)
+
+
+def read_appended(connection: sqlite3.Connection, outcome: Outcome) -> Outcome:
+    """After an action committed, on the same call: read what it appended to each agent's
+    log, so the app can hand it to the streams without each of them reading it again."""
+    for agent_id, first in outcome.first_seq.items():
+        outcome.appended[agent_id] = read_events(connection, agent_id, first - 1)
+    return outcome
 
 
 TYPE_OF_REASON: Final = {

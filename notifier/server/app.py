@@ -18,7 +18,8 @@ import contextlib
 import logging
 import re
 import secrets
-from collections.abc import Awaitable, Callable, Iterator
+import sqlite3
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +40,7 @@ from notifier.core import wire
 from notifier.server import actions, repository, web
 from notifier.server.actions import Links, Outcome
 from notifier.server.db import Database
-from notifier.server.hub import Hub, OpenStreams
+from notifier.server.hub import Hub, OpenStreams, Published, Subscription
 from notifier.server.limits import (
     MAX_PASSWORD_CHARS,
     MAX_USERNAME_CHARS,
@@ -287,8 +288,38 @@ class HelpdeskApp:
         return data
 
     def _done(self, outcome: Outcome, status: int = 200) -> JSONResponse:
-        self.hub.wake(outcome.woken)
+        self.announce(outcome.appended, outcome.woken)
         return JSONResponse(outcome.body, status_code=status)
+
+    def announce(
+        self, appended: Mapping[int, repository.EventBatch], woken: Iterable[int] = ()
+    ) -> None:
+        """Tell the streams about committed writes: the batches read right after the commit
+        are published to the agents' streams (rendered once, see hub.py); the other agents'
+        streams (``woken``) are woken to read their logs."""
+        to_wake = set(woken)
+        for agent_id, batch in appended.items():
+            to_wake.add(agent_id)
+            # A batch cut short (more than one read's worth) is left to the streams to read.
+            if batch.events and batch.reaches_head and self.hub.subscribed(agent_id):
+                self.hub.publish(agent_id, self._published(agent_id, batch))
+                to_wake.discard(agent_id)
+        self.hub.wake(to_wake)
+
+    def _published(self, agent_id: int, batch: repository.EventBatch) -> Published:
+        """A committed batch rendered once for every stream of the agent."""
+        frames = tuple(
+            (seq, _frame(repository.render_event(agent_id, seq, kind, payload, self.public_url)))
+            for seq, kind, payload in batch.events
+        )
+        return Published(
+            first_seq=batch.events[0][0], frames=frames, head=batch.head, unread=batch.unread
+        )
+
+    async def run_action(self, function: Callable[..., Outcome], *args: object) -> Outcome:
+        """Run a helpdesk action on the database thread and, in the same call, read what it
+        appended to the event logs (for :meth:`_done`)."""
+        return await self.database.run(_action_and_appended, function, *args)
 
     @staticmethod
     def _int_query(request: Request, name: str, default: int, low: int, high: int) -> int:
@@ -453,7 +484,7 @@ class HelpdeskApp:
         user = await self._user(request)
         data = await self._json(request)
         with self.counted_write(user):
-            outcome = await self.database.run(actions.create_ticket, user, data, self.links)
+            outcome = await self.run_action(actions.create_ticket, user, data, self.links)
         return self._done(outcome, 201)
 
     async def _ticket_action(
@@ -477,7 +508,7 @@ class HelpdeskApp:
         if extra is not None:
             args.append(extra(request))
         with self.counted_write(user) if customer_write else contextlib.nullcontext():
-            outcome = await self.database.run(function, *args)
+            outcome = await self.run_action(function, *args)
         return self._done(outcome, status)
 
     async def assign(self, request: Request) -> Response:
@@ -698,7 +729,7 @@ class HelpdeskApp:
                 await websocket.close(this.close_code, this.close_reason)
 
     async def _send(self, websocket: WebSocket, event: Any) -> None:
-        await websocket.send_text(wire.encode_json(event.to_json()))
+        await websocket.send_text(_frame(event))
 
     async def _serve_stream(self, websocket: WebSocket, user: User) -> None:
         head = await self.database.run(repository.head_seq, user.id)
@@ -742,24 +773,38 @@ class HelpdeskApp:
         websocket: WebSocket,
         user: User,
         cursor: int,
-        wake: asyncio.Event,
+        wake: Subscription,
         reader: asyncio.Task[None],
     ) -> None:
         synced = False
         while True:
             wake.clear()
+            published, stale = wake.take()
+            if synced and not stale and _continues(published, cursor):
+                # Live, and the commits published exactly what follows the cursor: send the
+                # frames rendered once for every stream, without reading the log again.
+                unread: int | None = None
+                for write in published:
+                    if write.head <= cursor:
+                        continue
+                    for seq, text in write.frames:
+                        if seq > cursor:
+                            await websocket.send_text(text)
+                            cursor = seq
+                    unread = write.unread
+                if unread is not None:
+                    await self._send(websocket, wire.UnreadCountEvent(seq=cursor, count=unread))
+                if not await _wait_for_wake(wake, reader):
+                    return
+                continue
             while True:
                 batch = await self.database.run(
                     repository.read_events, user.id, cursor, STREAM_BATCH
                 )
-                if cursor > batch.head:
+                reset_reason = _reset_reason(cursor, batch)
+                if reset_reason is not None:
                     await self._send(
-                        websocket,
-                        wire.ResetEvent(
-                            seq=batch.head,
-                            reason=f"the server's event log ends at seq {batch.head}, "
-                            f"before the client's cursor {cursor}",
-                        ),
+                        websocket, wire.ResetEvent(seq=batch.head, reason=reset_reason)
                     )
                     await websocket.close(CLOSE_RESET)
                     return
@@ -775,15 +820,14 @@ class HelpdeskApp:
                 await self._send(websocket, wire.SyncedEvent(seq=cursor))
                 synced = True
             await self._send(websocket, wire.UnreadCountEvent(seq=cursor, count=batch.unread))
-            woken = asyncio.ensure_future(wake.wait())
-            done, _ = await asyncio.wait({woken, reader}, return_when=asyncio.FIRST_COMPLETED)
-            if reader in done:
-                woken.cancel()
+            if not await _wait_for_wake(wake, reader):
                 return
 
     # ----------------------------------------------------------------- assembly
 
     def endpoints(self) -> list[Endpoint]:
+        from notifier.server.admin import AdminApi  # it builds on this module's Endpoint
+
         n = f"{API}/notifications"
         t = f"{API}/tickets"
         ticket_errors = (400, 401, 403, 404, 413, 422)
@@ -1112,6 +1156,7 @@ class HelpdeskApp:
                 response="html",
                 tag="web",
             ),
+            *AdminApi(self).endpoints(),
         ]
 
     def _web_forms(self) -> list[Endpoint]:
@@ -1246,6 +1291,52 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def _frame(event: Any) -> str:
+    return wire.encode_json(event.to_json())
+
+
+def _action_and_appended(
+    connection: sqlite3.Connection, function: Callable[..., Outcome], *args: object
+) -> Outcome:
+    return actions.read_appended(connection, function(connection, *args))
+
+
+def _continues(published: list[Published], cursor: int) -> bool:
+    """Whether the published writes, in order, continue ``cursor`` without a gap."""
+    for write in published:
+        if write.head <= cursor:
+            continue  # already sent (read from the log meanwhile)
+        if write.first_seq > cursor + 1:
+            return False
+        cursor = write.head
+    return True
+
+
+async def _wait_for_wake(wake: asyncio.Event, reader: asyncio.Task[None]) -> bool:
+    """Wait for the next wake-up; False when the client went away instead."""
+    woken = asyncio.ensure_future(wake.wait())
+    done, _ = await asyncio.wait({woken, reader}, return_when=asyncio.FIRST_COMPLETED)
+    if reader in done:
+        woken.cancel()
+        return False
+    return True
+
+
+def _reset_reason(cursor: int, batch: repository.EventBatch) -> str | None:
+    """Why the log cannot be replayed after ``cursor`` (None: it can): the cursor is beyond
+    the head (the server's data was replaced), or below the floor (those events were pruned)."""
+    if cursor > batch.head:
+        return (
+            f"the server's event log ends at seq {batch.head}, before the client's cursor {cursor}"
+        )
+    if cursor < batch.floor:
+        return (
+            f"the server pruned its event log up to seq {batch.floor}, "
+            f"past the client's cursor {cursor}"
+        )
+    return None
 
 
 async def _drain_client_frames(websocket: WebSocket) -> None:

@@ -7,6 +7,7 @@ Subcommands (each takes ``--db PATH``)::
     add-agent    USERNAME --name NAME [--password PW] [--team TEAM] [--admin] [--email ADDRESS]
     add-customer EMAIL --name NAME [--password P]
     mail-status  [--all] [--limit N]
+    settings     show | set KEY VALUE
     demo         [--host] [--port 8765] [--rate N] [--credentials-file PATH] [--seed N]
                  [--mail-dir PATH] [--mail-grace S]
 
@@ -14,7 +15,9 @@ Subcommands (each takes ``--db PATH``)::
 port (``--port 0`` picks a free one) is then known up front for the public URL, and a port in
 use is reported as one clear line. Once the server accepts connections it prints exactly one
 line ``listening on http://HOST:PORT`` and flushes (test fixtures and scripts wait for it).
-``add-agent`` / ``add-customer`` print the new API token alone on stdout.
+``add-agent`` / ``add-customer`` print the new API token alone on stdout; a new agent starts with
+the admin's default preferences. ``settings`` shows or changes the system settings
+(:mod:`notifier.server.settings`) as JSON, audited under the operating-system user.
 
 Starlette and uvicorn are imported only when a server actually starts, so ``--help`` and the
 admin commands stay fast.
@@ -27,6 +30,8 @@ import asyncio
 import contextlib
 import copy
 import errno
+import getpass
+import json
 import os
 import signal
 import socket
@@ -38,10 +43,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from notifier.server import repository
+from notifier.core import wire
+from notifier.server import repository, settings
 from notifier.server.db import Database, DatabaseError, connect
 from notifier.server.limits import Limits
 from notifier.server.repository import ActionError
+from notifier.server.retention import DEFAULT_INTERVAL_S, run_periodically
 
 if TYPE_CHECKING:
     import uvicorn
@@ -103,8 +110,16 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ADDRESS",
         help='From address of notification mail, e.g. "Helpdesk <helpdesk@desk.example>"',
     )
-    _mail_grace_option(serve, default=120.0)
+    _mail_grace_option(serve, default=None)
     _limit_options(serve)
+
+    serve.add_argument(
+        "--retention-interval",
+        type=float,
+        default=DEFAULT_INTERVAL_S,
+        help="seconds between runs of the retention job (default 3600; 0: only when an admin "
+        "runs it)",
+    )
 
     agent = add("add-agent", "create an agent and print a new API token")
     agent.add_argument("username")
@@ -122,6 +137,16 @@ def build_parser() -> argparse.ArgumentParser:
     customer.add_argument("email")
     customer.add_argument("--name", help="display name (default: the e-mail address)")
     customer.add_argument("--password", help="for signing in on the web pages")
+
+    system = add(
+        "settings",
+        "show or change the system settings (audited as the operating-system user)",
+    )
+    system.add_argument("action", choices=["show", "set"])
+    system.add_argument("key", nargs="?", help=f"with set: one of {', '.join(settings.KEYS)}")
+    system.add_argument(
+        "value", nargs="?", help="with set: the value as JSON, e.g. 30 or a preferences document"
+    )
 
     demo = add(
         "demo",
@@ -163,14 +188,16 @@ def _server_options(parser: argparse.ArgumentParser, default_port: int) -> None:
     )
 
 
-def _mail_grace_option(parser: argparse.ArgumentParser, default: float) -> None:
+def _mail_grace_option(parser: argparse.ArgumentParser, default: float | None) -> None:
     parser.add_argument(
         "--mail-grace",
         type=float,
         default=default,
         metavar="SECONDS",
-        help=f"instant mail waits this long and is not sent if the notification was read"
-        f" meanwhile (default {default:g})",
+        help="instant mail waits this long and is not sent if the notification was read"
+        " meanwhile (default "
+        + (f"{default:g}" if default is not None else "the admin setting mail_grace_seconds, 120")
+        + ")",
     )
 
 
@@ -209,6 +236,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_demo(args)
         if args.command == "mail-status":
             return mail_status(args)
+        if args.command == "settings":
+            return system_settings(args)
         return add_person(args)
     except (CliError, DatabaseError) as exc:
         print(f"notifier-server: error: {exc}", file=sys.stderr)
@@ -238,6 +267,7 @@ def add_person(args: argparse.Namespace) -> int:
                 team=args.team,
                 is_admin=args.admin,
                 email=args.email,
+                preferences=settings.current(connection).default_preferences,
             )
         else:
             _, token = repository.add_user(
@@ -276,6 +306,45 @@ def mail_config(args: argparse.Namespace, smtp_url: str | None) -> MailConfig:
         return build_mail_config(smtp_url, getattr(args, "mail_from", None), args.mail_grace)
     except ValueError as exc:
         raise CliError(str(exc)) from None
+
+
+def system_settings(args: argparse.Namespace) -> int:
+    """``settings show`` / ``settings set KEY VALUE``: print the settings document as JSON."""
+    if args.action == "show" and args.key is not None:
+        raise CliError("settings show takes no KEY")
+    if args.action == "set":
+        if args.key is None or args.value is None:
+            raise CliError("settings set needs KEY and VALUE")
+        try:
+            value = wire.decode_json(args.value)
+        except ValueError:
+            raise CliError(
+                f"VALUE must be JSON (a number such as 30, or an object), not {args.value!r}"
+            ) from None
+    connection = connect(args.db)
+    try:
+        if args.action == "show":
+            stored = settings.load(connection)
+        else:
+            changes = settings.validate_changes({args.key: value})
+            stored = settings.update(
+                connection, changes, expected_version=None, actor=_os_user(), via="cli"
+            )
+    except ActionError as exc:
+        raise CliError(exc.message) from None
+    finally:
+        connection.close()
+    print(json.dumps(stored.to_json(), indent=2, ensure_ascii=False), flush=True)
+    return 0
+
+
+def _os_user() -> str:
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError):  # no login name and no passwd entry (a bare container)
+        user = f"uid {os.getuid()}"
+    # Names from the environment may hold undecodable bytes (surrogate escapes).
+    return user.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -328,6 +397,7 @@ def serve(args: argparse.Namespace) -> int:
         mail=mail,
         limits=limits_from(args),
         access_log=args.access_log,
+        retention_interval=args.retention_interval,
     )
     return 0
 
@@ -344,11 +414,12 @@ def run_server(
     mail: MailConfig | None = None,
     limits: Limits | None = None,
     access_log: bool = False,
+    retention_interval: float = DEFAULT_INTERVAL_S,
     mail_dir: Path | None = None,
 ) -> None:
     """Open the database, bind, serve until SIGINT/SIGTERM. Blocks. ``mail_dir``: the demo's
     mail catcher folder, shown on the /mail page."""
-    raise_file_limit()
+    raise_open_file_limit()
     database = Database(db_path)
     database.open()
     try:
@@ -366,6 +437,7 @@ def run_server(
                     mail,
                     limits,
                     access_log,
+                    retention_interval,
                     mail_dir,
                 )
             )
@@ -375,20 +447,23 @@ def run_server(
         database.close()
 
 
-def raise_file_limit() -> None:
-    """Raise the soft limit of open files to the hard one: every stream holds a socket, and
-    the usual soft default (1,024) would refuse connections long before the machine must."""
+def raise_open_file_limit() -> int:
+    """Lift the soft limit of open files to the hard one; returns the soft limit now.
+
+    Every open stream is a socket: Linux's usual soft limit of 1,024 would refuse agents
+    beyond about a thousand (accept fails with EMFILE), while the hard limit is typically far
+    higher and any process may raise its soft limit up to it.
+    """
     try:
         import resource
-    except ImportError:  # Windows: no such limit
-        return
+    except ImportError:  # not on Windows
+        return -1
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    # An unlimited hard limit cannot be the soft one everywhere (macOS caps it); 65,536 can.
-    target = hard if hard != resource.RLIM_INFINITY else max(soft, 65_536)
-    if soft == resource.RLIM_INFINITY or soft >= target:
-        return
-    with contextlib.suppress(ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        with contextlib.suppress(ValueError, OSError):  # a sandbox may refuse
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 def _install_exit_on_sigterm() -> None:
@@ -410,6 +485,7 @@ async def _serve(
     mail: MailConfig | None = None,
     limits: Limits | None = None,
     access_log: bool = False,
+    retention_interval: float = DEFAULT_INTERVAL_S,
     mail_dir: Path | None = None,
 ) -> None:
     import uvicorn
@@ -427,13 +503,23 @@ async def _serve(
             await super().startup(sockets=sockets)
             if self.started and not self.should_exit:
                 print(f"listening on {bound_url}", flush=True)
+                if retention_interval > 0:
+                    background.append(
+                        asyncio.create_task(
+                            run_periodically(database, helpdesk.announce, retention_interval)
+                        )
+                    )
                 if on_started is not None:
                     await on_started(helpdesk)
 
+    background: list[asyncio.Task[None]] = []
     try:
         async with helpdesk.mailer.running():
             await _Server(config).serve(sockets=[sock])
     finally:
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
         helpdesk.close()
 
 
@@ -466,6 +552,9 @@ def uvicorn_config(
         http=with_header_deadline(helpdesk.limits.header_timeout_s),
         ws="websockets-sansio",
         ws_max_size=MAX_FRAME_BYTES,
+        # No permessage-deflate: its zlib state is ~40 KiB per open stream (half of what a
+        # connected agent costs the server), and frames are small JSON (benchmarks/README.md).
+        ws_per_message_deflate=False,
         ws_ping_interval=ping_interval if ping_interval > 0 else None,
         ws_ping_timeout=ping_interval if ping_interval > 0 else None,
         lifespan="off",

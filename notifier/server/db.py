@@ -192,6 +192,47 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     );
     INSERT INTO mail_instance(id, name) VALUES (1, lower(hex(randomblob(6))))
     """,
+    # 3: system settings (one versioned JSON document) and their audit trail; the rate limiter's
+    # recent notifications per recipient; how many notifications were folded into one; when a
+    # notification was (re)issued, as Unix seconds kept by a trigger (every (re)issue writes a
+    # new seq), indexed over the read ones for the retention job.
+    """
+    CREATE TABLE system_settings(
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        version INTEGER NOT NULL,
+        document TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        updated_by TEXT NOT NULL
+    );
+    CREATE TABLE settings_audit(
+        id INTEGER PRIMARY KEY,
+        version INTEGER NOT NULL,
+        changed_at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        via TEXT NOT NULL CHECK (via IN ('api', 'cli')),
+        key TEXT NOT NULL,
+        old_value TEXT NOT NULL,
+        new_value TEXT NOT NULL
+    );
+    CREATE TABLE notification_rate(
+        agent_id INTEGER NOT NULL,
+        ticket_id INTEGER NOT NULL,
+        at REAL NOT NULL
+    );
+    CREATE INDEX notification_rate_agent ON notification_rate(agent_id, at);
+    CREATE INDEX notification_rate_ticket ON notification_rate(agent_id, ticket_id, at);
+    ALTER TABLE notifications ADD COLUMN folded INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE notifications ADD COLUMN folded_reason TEXT;
+    ALTER TABLE notifications ADD COLUMN issued_at REAL;
+    UPDATE notifications SET issued_at =
+        (julianday(json_extract(snapshot, '$.created_at')) - 2440587.5) * 86400.0;
+    CREATE INDEX notifications_read_issued ON notifications(agent_id, issued_at) WHERE read = 1;
+    CREATE TRIGGER notifications_issued AFTER UPDATE OF seq ON notifications
+    BEGIN
+        UPDATE notifications SET issued_at = (julianday('now') - 2440587.5) * 86400.0
+            WHERE id = NEW.id;
+    END
+    """,
 )
 
 
@@ -261,11 +302,15 @@ def migrate(connection: sqlite3.Connection) -> int:
 
 
 def _statements(script: str) -> Iterator[str]:
-    # executescript() would COMMIT the surrounding transaction; split instead. The scripts are
-    # ours and contain no semicolons inside literals.
-    for statement in script.split(";"):
-        if statement.strip():
-            yield statement
+    # executescript() would COMMIT the surrounding transaction; split instead, at the
+    # semicolons that end a complete statement (a trigger's body has its own).
+    statement = ""
+    for piece in script.split(";"):
+        statement += piece + ";"
+        if sqlite3.complete_statement(statement):
+            if statement.strip().strip(";").strip():
+                yield statement
+            statement = ""
 
 
 @contextlib.contextmanager

@@ -5,7 +5,14 @@ event log, then waits on it. Every committed write calls :meth:`Hub.wake` for th
 logs grew. Because the handler clears *before* it reads, a write that commits while it reads
 sets the event again and the next wait returns at once: no event can fall into a gap.
 
-Listeners (:meth:`Hub.add_listener`) hear of every wake-up: the mailer looks at its outbox then.
+A write that already read what it appended (the helpdesk actions do, in the same call on the
+database thread) hands that to :meth:`Hub.publish` instead: the events rendered once, as JSON
+text, for every stream of the agent. A stream whose cursor they continue sends them as they
+are, with no read of its own; anything else (a plain wake, a gap, too many pending) makes it
+read the log, as before.
+
+Listeners (:meth:`Hub.add_listener`) hear of every wake-up and publication: the mailer looks
+at its outbox then.
 """
 
 from __future__ import annotations
@@ -14,21 +21,49 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
+
+MAX_PENDING: Final = 64  # published writes a stream may have unsent before it reads the log
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """What one commit appended to an agent's log: seqs ``first_seq`` to ``head``."""
+
+    first_seq: int
+    frames: tuple[tuple[int, str], ...]  # (seq, the event as JSON text)
+    head: int
+    unread: int  # the agent's unread count right after the commit
+
+
+class Subscription(asyncio.Event):
+    """A stream's wake-up, with what was published for it since it last looked."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.published: list[Published] = []
+        self.stale = False  # woken without the events: the stream must read the log
+
+    def take(self) -> tuple[list[Published], bool]:
+        """The published writes and whether a read is needed; resets both."""
+        published, stale = self.published, self.stale
+        self.published, self.stale = [], False
+        return published, stale
 
 
 class Hub:
     def __init__(self) -> None:
-        self._waiters: dict[int, set[asyncio.Event]] = {}
+        self._waiters: dict[int, set[Subscription]] = {}
         self._listeners: list[Callable[[], None]] = []
 
     def add_listener(self, listener: Callable[[], None]) -> None:
-        """Call ``listener()`` after every :meth:`wake` (a committed write); it must be quick."""
+        """Call ``listener()`` after every :meth:`wake` and :meth:`publish` (a committed
+        write); it must be quick."""
         self._listeners.append(listener)
 
     @contextlib.contextmanager
-    def subscribe(self, agent_id: int) -> Iterator[asyncio.Event]:
-        event = asyncio.Event()
+    def subscribe(self, agent_id: int) -> Iterator[Subscription]:
+        event = Subscription()
         self._waiters.setdefault(agent_id, set()).add(event)
         try:
             yield event
@@ -42,7 +77,21 @@ class Hub:
     def wake(self, agent_ids: Iterable[int]) -> None:
         for agent_id in agent_ids:
             for event in self._waiters.get(agent_id, ()):
+                event.stale = True
                 event.set()
+        for listener in self._listeners:
+            listener()
+
+    def subscribed(self, agent_id: int) -> bool:
+        return agent_id in self._waiters
+
+    def publish(self, agent_id: int, published: Published) -> None:
+        for event in self._waiters.get(agent_id, ()):
+            if len(event.published) < MAX_PENDING:
+                event.published.append(published)
+            else:
+                event.stale = True
+            event.set()
         for listener in self._listeners:
             listener()
 

@@ -43,7 +43,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from notifier.core import wire
 from notifier.core.backoff import Backoff
-from notifier.server import digest, outbox, repository
+from notifier.server import digest, outbox, repository, settings
 from notifier.server.db import Database, transaction
 from notifier.server.mail import Recipient, Sender, render
 from notifier.server.smtp import (
@@ -57,7 +57,6 @@ from notifier.server.smtp import (
 
 log = logging.getLogger(__name__)
 
-DEFAULT_GRACE: Final = timedelta(minutes=2)
 MAIL_SETTINGS_PATH: Final = "/mail/{token}"
 # CRLF line ends; header lines up to RFC 5322's limit, so a long List-Unsubscribe URL is not
 # folded (some clients do not unfold it).
@@ -73,9 +72,9 @@ class MailConfig:
     smtp: SmtpSettings | None = None  # None: no mail server, rows are dropped with NO_SERVER
     mail_from: str = "helpdesk@localhost"
     mail_from_name: str = "Helpdesk"
-    # The admin's grace period for instant mail. The one place it is read is
-    # Mailer._grace(); the admin settings can take over there.
-    grace: timedelta = DEFAULT_GRACE
+    # The grace period of instant mail: None follows the admin setting mail_grace_seconds
+    # (notifier/server/settings.py); a value (serve --mail-grace) overrides it.
+    grace: timedelta | None = None
     retry_first_s: float = 5.0
     retry_cap_s: float = 600.0
     give_up_after: timedelta = timedelta(days=2)
@@ -87,10 +86,11 @@ class MailConfig:
 
 
 def build_mail_config(
-    smtp_url: str | None, mail_from: str | None, grace_s: float, **options: Any
+    smtp_url: str | None, mail_from: str | None, grace_s: float | None, **options: Any
 ) -> MailConfig:
-    """A :class:`MailConfig` from the command line's text; ValueError with a sentence."""
-    if not grace_s >= 0:  # also refuses NaN
+    """A :class:`MailConfig` from the command line's text; ValueError with a sentence.
+    ``grace_s`` None: the admin setting decides."""
+    if grace_s is not None and not grace_s >= 0:  # also refuses NaN
         raise ValueError("--mail-grace must be 0 or more seconds")
     defaults = MailConfig()
     name, address = parseaddr(mail_from or defaults.mail_from)
@@ -100,7 +100,7 @@ def build_mail_config(
         smtp=parse_smtp_url(smtp_url) if smtp_url is not None else None,
         mail_from=address,
         mail_from_name=name or defaults.mail_from_name,
-        grace=timedelta(seconds=grace_s),
+        grace=timedelta(seconds=grace_s) if grace_s is not None else None,
         **options,
     )
 
@@ -248,8 +248,11 @@ class Mailer:
     # ----------------------------------------------------------------- deciding
 
     def _grace(self, connection: sqlite3.Connection) -> timedelta:
-        """The grace period of instant mail (an admin setting; the CLI's --mail-grace)."""
-        return self.config.grace
+        """The grace period of instant mail: the CLI's --mail-grace if given, else the admin
+        setting ``mail_grace_seconds``."""
+        if self.config.grace is not None:
+            return self.config.grace
+        return timedelta(seconds=settings.current(connection).mail_grace_seconds)
 
     def _decide(self, connection: sqlite3.Connection, now: datetime) -> datetime | None:
         """On the database thread: plan every agent with pending rows, one transaction each."""

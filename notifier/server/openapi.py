@@ -15,6 +15,7 @@ from importlib import metadata
 from typing import TYPE_CHECKING, Any, Final
 
 from notifier.core import wire
+from notifier.server import settings
 from notifier.server.actions import MAX_BODY_CHARS
 from notifier.server.app import MAX_JSON_DEPTH
 from notifier.server.limits import MAX_PASSWORD_CHARS, MAX_USERNAME_CHARS
@@ -40,6 +41,56 @@ _INT: Final = {"type": "integer", "minimum": 0}
 _BOOL: Final = {"type": "boolean"}
 _BODY: Final = {"type": "string", "maxLength": MAX_BODY_CHARS}
 _TYPES: Final = {"type": "array", "items": {"enum": [t.value for t in wire.NotificationType]}}
+
+
+def _settings_schema() -> dict[str, Any]:
+    properties: dict[str, Any] = {settings.PREFERENCES_KEY: _ref("Preferences")}
+    for setting in settings.INT_SETTINGS:
+        properties[setting.key] = {
+            "type": "integer",
+            "minimum": setting.low,
+            "maximum": setting.high,
+            "default": setting.default,
+            "description": setting.help,
+        }
+    return {"type": "object", "properties": properties, "additionalProperties": False}
+
+
+ADMIN_SCHEMAS: Final[dict[str, Any]] = {
+    "SystemSettings": _obj(
+        ["version", "updated_at", "updated_by", "settings"],
+        version=_INT,
+        updated_at={"type": ["string", "null"], "format": "date-time"},
+        updated_by={"type": ["string", "null"]},
+        settings=_settings_schema(),
+    ),
+    "SettingsChange": _obj(
+        ["version", "settings"],
+        version={**_INT, "description": "the version you read; another one answers 409"},
+        settings={**_settings_schema(), "description": "only the keys to change"},
+    ),
+    "AuditPage": _obj(
+        ["entries", "has_more"],
+        entries={
+            "type": "array",
+            "items": _obj(
+                ["id", "version", "changed_at", "actor", "via", "key", "old", "new"],
+                id=_INT,
+                version=_INT,
+                changed_at={"type": "string", "format": "date-time"},
+                actor=_STR,
+                via={"enum": ["api", "cli"]},
+                key=_STR,
+                old={},
+                new={},
+            ),
+        },
+        has_more=_BOOL,
+    ),
+    "RetentionReport": _obj(
+        ["deleted", "pruned_events", "agents"], deleted=_INT, pruned_events=_INT, agents=_INT
+    ),
+}
 
 SCHEMAS: Final[dict[str, Any]] = {
     "ApiError": _obj(
@@ -199,6 +250,7 @@ SCHEMAS: Final[dict[str, Any]] = {
         active=_BOOL,
         reactions={"type": "object", "additionalProperties": _INT},
     ),
+    **ADMIN_SCHEMAS,
 }
 
 _STATUS_TEXT: Final = {
@@ -237,7 +289,7 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
         "operationId": f"{endpoint.method.lower()}_{endpoint.handler.__name__}",
         "tags": [endpoint.tag],
     }
-    if endpoint.auth in ("agent", "customer", "user"):
+    if endpoint.auth in ("agent", "customer", "user", "admin"):
         operation["security"] = [{"bearer": []}]
         operation["x-caller"] = endpoint.auth
     elif endpoint.auth == "session":

@@ -225,10 +225,10 @@ class WebPages:
             # (#comment-N) is then on the first page for any thread of a usual length.
             comments = self.app.comments_page(request, actions.COMMENTS_PAGE_MAX)
             if user.is_agent:
-                outcome = await self.app.database.run(
+                outcome = await self.app.run_action(
                     actions.view, user, ticket_id, self.app.links, comments
                 )
-                self.app.hub.wake(outcome.woken)
+                self.app.announce(outcome.appended, outcome.woken)
                 ticket = outcome.body
             else:
                 ticket = await self.app.database.run(
@@ -373,10 +373,10 @@ class WebPages:
             user, form = await self._form(request)
             function, args = run(user, form)
             with self.app.counted_write(user):
-                outcome = await self.app.database.run(function, user, *args)
+                outcome = await self.app.run_action(function, user, *args)
         except ActionError as exc:
             return self._refused(request, exc)
-        self.app.hub.wake(outcome.woken)
+        self.app.announce(outcome.appended, outcome.woken)
         body = outcome.body
         if "emoji" in body:  # a reaction: back to its comment
             target = f"/comments/{body['comment_id']}"

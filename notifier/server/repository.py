@@ -22,7 +22,7 @@ import json
 import re
 import secrets
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -133,10 +133,13 @@ def add_user(
     team: str | None = None,
     is_admin: bool = False,
     email: str | None = None,
+    preferences: wire.Preferences | None = None,
 ) -> tuple[User, str]:
     """Create an agent or customer and a first API token; returns both.
 
-    ``email`` is where an agent's notification mail goes (customers' username is theirs)."""
+    ``email`` is where an agent's notification mail goes (customers' username is theirs);
+    ``preferences`` are an agent's first preferences (the admin's defaults; None: the
+    built-in ones)."""
     if kind == "agent" and not USERNAME_PATTERN.match(username):
         raise invalid(
             "a username is 1 to 64 letters, digits, '_', '.' or '-', "
@@ -157,7 +160,7 @@ def add_user(
             connection.execute("INSERT OR IGNORE INTO teams(name) VALUES (?)", (team,))
         cursor = connection.execute(
             "INSERT INTO users(kind, username, name, password_hash, password_salt, team,"
-            " is_admin, created_at, email) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " is_admin, created_at, email, preferences) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 kind,
                 username,
@@ -168,6 +171,7 @@ def add_user(
                 int(is_admin),
                 now_text(),
                 email,
+                wire.encode_json(preferences.to_json()) if preferences is not None else None,
             ),
         )
         user_id = int(cursor.lastrowid or 0)
@@ -373,12 +377,22 @@ class NewNotification:
     fold_key: str | None = None  # notifications with the same key are re-issued, not added
 
 
-def notify(connection: sqlite3.Connection, agent_id: int, content: NewNotification) -> int | None:
+Limiter = Callable[[sqlite3.Connection, int, NewNotification], NewNotification]
+
+
+def notify(
+    connection: sqlite3.Connection,
+    agent_id: int,
+    content: NewNotification,
+    limiter: Limiter | None = None,
+) -> int | None:
     """Create (or re-issue, for a ``fold_key`` already present) a notification for an agent.
 
     Applies the agent's preferences: nothing in-app when ``in_app`` is off or the type is
-    switched off; an ``email_outbox`` row when e-mail is on for the type. Call inside a
-    transaction. Returns the new event's seq, or None when nothing was created.
+    switched off; an ``email_outbox`` row when e-mail is on for the type. Then ``limiter``
+    (:func:`notifier.server.ratelimit.limit`) may turn the content into a fold into an
+    existing notification. Call inside a transaction. Returns the new event's seq, or None
+    when nothing was created.
     """
     preferences = get_preferences(connection, agent_id)
     created_at = wire.format_timestamp(clock_now(connection))
@@ -387,6 +401,8 @@ def notify(connection: sqlite3.Connection, agent_id: int, content: NewNotificati
         if wants_email:
             _queue_email(connection, agent_id, None, preferences, content, created_at)
         return None
+    if limiter is not None:
+        content = limiter(connection, agent_id, content)
     existing = None
     if content.fold_key is not None:
         existing = connection.execute(
@@ -496,6 +512,7 @@ class EventBatch:
     events: list[tuple[int, str, str]]  # (seq, kind, payload)
     head: int
     unread: int
+    floor: int = 0  # events up to this seq were pruned: a cursor below it cannot be replayed
 
     @property
     def reaches_head(self) -> bool:
@@ -521,7 +538,20 @@ def read_events(
             events=[(int(r[0]), r[1], r[2]) for r in rows],
             head=head,
             unread=unread_count(connection, agent_id),
+            floor=log_floor(connection, agent_id),
         )
+
+
+def log_floor(connection: sqlite3.Connection, agent_id: int) -> int:
+    """The seq up to which the agent's log was pruned (0: nothing was).
+
+    Seqs have no gaps and pruning (:mod:`notifier.server.retention`) always keeps the head
+    event, so the floor is one below the oldest event still stored.
+    """
+    row = connection.execute(
+        "SELECT MIN(seq) FROM events WHERE agent_id = ?", (agent_id,)
+    ).fetchone()
+    return int(row[0]) - 1 if row[0] is not None else 0
 
 
 # --------------------------------------------------------------------------- the agent's list
@@ -581,6 +611,11 @@ def _mark(connection: sqlite3.Connection, agent_id: int, ids: list[int], read: b
     for chunk in _chunks([str(i) for i in ids]):
         append_event(connection, agent_id, "read_state", {"ids": chunk, "read": read})
     return len(ids)
+
+
+def remove_notifications(connection: sqlite3.Connection, agent_id: int, ids: list[int]) -> int:
+    """Delete the agent's notifications ``ids`` and log it; call inside a transaction."""
+    return _remove(connection, agent_id, ids)
 
 
 def _remove(connection: sqlite3.Connection, agent_id: int, ids: list[int]) -> int:

@@ -1,4 +1,8 @@
-"""Reads and atomically writes the settings file (JSON, versioned; see core.settings)."""
+"""Reads and atomically writes the settings file (JSON, versioned; see core.settings).
+
+The user's file is combined with the system-wide defaults IT may set
+(:mod:`notifier.store.site_settings`): read with them merged in, written without them.
+"""
 
 from __future__ import annotations
 
@@ -8,34 +12,39 @@ import os
 import tempfile
 from pathlib import Path
 
-from notifier.core.settings import Settings, SettingsError, from_json
+from notifier.core.settings import Settings, SettingsError, from_json, migrate
+from notifier.store.site_settings import SiteSettings, current_site_settings
 
 log = logging.getLogger(__name__)
 
 
-def load_settings(path: Path) -> Settings:
-    """The settings in ``path``; defaults when it does not exist.
+def load_settings(path: Path, site: SiteSettings | None = None) -> Settings:
+    """The settings in ``path`` merged with the site settings (``None``: those in force, see
+    :func:`~notifier.store.site_settings.current_site_settings`); the site's and the built-in
+    defaults when ``path`` does not exist.
 
     A file that cannot be read as settings (not UTF-8, not JSON, invalid values, or written
     by a newer version) is moved aside to ``<name>.broken`` (``.broken-2``... if that exists,
     so the user's values are never lost) and defaults are used; the reason is logged.
     """
+    if site is None:
+        site = current_site_settings()
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        return Settings()
+        return from_json(site.merge({}))
     try:
         data = json.loads(raw.decode("utf-8"))
         if not isinstance(data, dict):
             raise SettingsError("settings", "the file does not hold a JSON object")
-        return from_json(data)
+        return from_json(site.merge(migrate(data)))
     except (UnicodeDecodeError, json.JSONDecodeError, SettingsError) as error:
         aside = _aside_name(path)
         os.replace(path, aside)
         log.warning(
             "settings file %s is unusable (%s); moved to %s, using defaults", path, error, aside
         )
-        return Settings()
+        return from_json(site.merge({}))
 
 
 def _aside_name(path: Path) -> Path:
@@ -48,10 +57,16 @@ def _aside_name(path: Path) -> Path:
     return candidate
 
 
-def save_settings(path: Path, settings: Settings) -> None:
-    """Write atomically: a temp file in the same folder, fsync, then rename over the old one."""
+def save_settings(path: Path, settings: Settings, site: SiteSettings | None = None) -> None:
+    """Write atomically: a temp file in the same folder, fsync, then rename over the old one.
+
+    What the site settings (``None``: those in force) lock or set to the same value is left
+    out, so the site's later changes reach this user.
+    """
+    if site is None:
+        site = current_site_settings()
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = json.dumps(settings.to_json(), indent=2, ensure_ascii=False) + "\n"
+    data = json.dumps(site.strip(settings.to_json()), indent=2, ensure_ascii=False) + "\n"
     handle, temp_name = tempfile.mkstemp(prefix=".settings-", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as temp:

@@ -39,12 +39,12 @@ from PySide6.QtGui import QDesktopServices
 from notifier.app.controller import AppController
 from notifier.app.reachability import NetworkChanged, ReachabilityWatch, watch_reachability
 from notifier.app.signals import emit
-from notifier.app.status_text import tooltip_text
+from notifier.app.status_text import can_retry, tooltip_text
 from notifier.core.links import is_on_this_machine
 from notifier.core.ports import Clock
 from notifier.core.settings import BadgeStyle
 from notifier.core.status import CacheChange, ConnectionState, ConnectionStatus
-from notifier.ui.badge import BadgeState
+from notifier.ui.badge import MAX_SHOWN_COUNT, BadgeState
 from notifier.ui.toasts import NullSink, ToastRequest, ToastSink, choose_sink
 from notifier.ui.tray import TrayIcon, TrayShell
 
@@ -57,6 +57,18 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PAUSE_HOUR = timedelta(hours=1)
+
+
+def connect_panel(p: NotificationPanel, c: AppController) -> None:
+    """The list panel's intents to the controller's methods."""
+    p.openRequested.connect(c.open_notification)
+    p.toggleReadRequested.connect(c.toggle_read)
+    p.markReadRequested.connect(c.mark_read)
+    p.markUnreadRequested.connect(c.mark_unread)
+    p.deleteRequested.connect(c.delete)
+    p.markAllReadRequested.connect(c.mark_all_read)
+    p.clearReadRequested.connect(c.clear_read)
+    p.retryRequested.connect(c.retry_now)
 
 
 class DesktopUrlOpener:
@@ -134,7 +146,7 @@ class TrayApp(QObject):
             from notifier.ui.popup import NotificationPanel
 
             panel = NotificationPanel(self.model, self._clock)
-            self._connect_panel(panel)
+            connect_panel(panel, self.controller)
             panel.set_status(self.controller.status)
             panel.set_unread_count(self.controller.counts.unread)
             self._panel = panel
@@ -262,7 +274,7 @@ class TrayApp(QObject):
         if self.tray is not None:
             t = self.tray
             t.openRequested.connect(self.open_popup)
-            t.mark_all_action.triggered.connect(c.mark_all_read)
+            t.mark_all_action.triggered.connect(lambda: c.mark_all_read())  # every type
             t.pause_hour_action.triggered.connect(lambda: c.pause_for(PAUSE_HOUR))
             t.pause_morning_action.triggered.connect(c.pause_until_morning)
             t.resume_action.triggered.connect(c.resume)
@@ -272,17 +284,6 @@ class TrayApp(QObject):
         if self.fallback is not None:
             self.fallback.quitRequested.connect(self.request_quit)
             self.fallback.settingsRequested.connect(self.open_settings)
-
-    def _connect_panel(self, p: NotificationPanel) -> None:
-        c = self.controller
-        p.openRequested.connect(c.open_notification)
-        p.toggleReadRequested.connect(c.toggle_read)
-        p.markReadRequested.connect(c.mark_read)
-        p.markUnreadRequested.connect(c.mark_unread)
-        p.deleteRequested.connect(c.delete)
-        p.markAllReadRequested.connect(c.mark_all_read)
-        p.clearReadRequested.connect(c.clear_read)
-        p.retryRequested.connect(c.retry_now)
 
     def _on_popup_opened(self) -> None:
         self.controller.popup_opened()
@@ -321,7 +322,8 @@ class TrayApp(QObject):
     def badge_state(self) -> BadgeState:
         c = self.controller
         return BadgeState(
-            unread=c.counts.unread,
+            # As shown: every count above 99 is "99+", one picture (no repaint from 120 to 121).
+            unread=min(c.counts.unread, MAX_SHOWN_COUNT + 1),
             new_since_seen=c.counts.new_since_seen > 0,
             online=c.status.state is ConnectionState.LIVE,
             quiet=c.quiet_reason is not None,
@@ -336,12 +338,13 @@ class TrayApp(QObject):
         state = self.badge_state()
         text = self.tooltip()
         if self._panel is not None:
-            self._panel.set_unread_count(state.unread)
+            self._panel.set_unread_count(self.controller.counts.unread)
         if self.tray is not None:
             self.tray.set_badge(state)
             self.tray.set_tooltip_text(text)
             self.tray.set_paused(self.controller.settings().paused_until is not None)
-            self.tray.set_unread(state.unread)
+            self.tray.set_unread(self.controller.counts.unread)
+            self.tray.set_can_reconnect(can_retry(self.controller.status))
         if self.fallback is not None:
             self.fallback.set_badge(state)
             self.fallback.set_tooltip_text(text)

@@ -2,11 +2,17 @@
 
 Row layout (fixed height, so the view can use uniform item sizes and scroll 100,000 rows)::
 
-    ● [icon]  Bea assigned you #123 Printer on fire              [✓] [✕]
-              The printer on floor 3 is on fire again, can you…
-              Bea Lopez · 5 minutes ago
+    ● [icon]  Bea Baker assigned you                            5 minutes ago
+              #123 Printer on fire on the third floor, ag…         [✓] [✕]
+              The printer on floor 3 is on fire again, can…
 
-* the blue dot on the left marks unread rows (and the summary is bold);
+* who did what, which ticket, and the message each get a line of their own, so a long
+  subject never hides who did it, and a long name never hides the ticket: the first line
+  shortens the name (never the action) when it must, and gives the time's place to the
+  action when that is not enough (the time then ends the last line); the other two lines
+  elide at their end; the whole text is the row's tooltip;
+* the blue dot on the left marks unread rows (and the first line is bold); the icon says
+  why the agent is told (``resources/<name>.svg``, see :func:`~notifier.app.list_model.icon_name`);
 * every piece of text is painted with ``QPainter.drawText`` after eliding: it is never handed
   to anything that interprets markup, so "<b>x</b>" in a message shows as those characters;
 * on the hovered (or current) row two buttons appear on the right: toggle read and delete.
@@ -14,10 +20,14 @@ Row layout (fixed height, so the view can use uniform item sizes and scroll 100,
   :attr:`~NotificationDelegate.toggleReadClicked` / :attr:`~NotificationDelegate.deleteClicked`
   with the notification id; a click anywhere else on the row emits
   :attr:`~NotificationDelegate.rowClicked`.
+
+The geometry lives in :func:`row_layout`, a pure function of the row's rectangle, fonts and
+texts, so tests can check that every piece fits where it is drawn.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 
 from PySide6.QtCore import (
@@ -32,34 +42,162 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
-from PySide6.QtGui import QColor, QFont, QImage, QMouseEvent, QPainter, QPalette, QPen
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QFontMetrics,
+    QImage,
+    QMouseEvent,
+    QPainter,
+    QPalette,
+    QPen,
+)
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
 from notifier.app.list_model import Role
 from notifier.app.signals import emit
 from notifier.ui.icons import render_svg
 
-ROW_HEIGHT = 66
 ICON_SIZE = 24
-MARGIN = 8
+MARGIN = 8  # left and right padding, and the gap between columns
+PADDING = 7  # above the first line and below the last
+LINE_GAP = 2
 BUTTON_SIZE = 22
+BUTTON_GAP = 4
+TEXT_LEFT = 16 + ICON_SIZE + MARGIN  # from the row's left edge
+MIN_NAME_WIDTH = 48  # a shortened name keeps at least this much (then the action shortens)
 UNREAD_DOT = QColor("#1a5fd6")
+UNREAD_DOT_ON_DARK = QColor("#5b9bf5")  # the same blue, light enough for a dark list
 
 ModelIndex = QModelIndex | QPersistentModelIndex
 
 
 @cache
-def type_icon(type_name: str, ratio: float) -> QImage:
-    """The row icon for a notification type (resources/<type>.svg), cached per ratio."""
-    return render_svg(type_name, ICON_SIZE, ratio)
+def type_icon(name: str, ratio: float) -> QImage:
+    """The row icon ``resources/<name>.svg``, cached per name and device pixel ratio."""
+    return render_svg(name, ICON_SIZE, ratio)
+
+
+def line_height(metrics: QFontMetrics) -> int:
+    return metrics.height() + LINE_GAP
+
+
+def row_height(metrics: QFontMetrics) -> int:
+    """Three lines of text in ``metrics``' font, the padding above and below."""
+    return 2 * PADDING + 3 * line_height(metrics)
 
 
 def button_rects(row: QRect) -> tuple[QRect, QRect]:
-    """(toggle read, delete) button rectangles inside ``row``."""
-    top = row.top() + MARGIN - 2
-    delete = QRect(row.right() - MARGIN - BUTTON_SIZE, top, BUTTON_SIZE, BUTTON_SIZE)
-    toggle = QRect(delete.left() - 4 - BUTTON_SIZE, top, BUTTON_SIZE, BUTTON_SIZE)
+    """(toggle read, delete) button rectangles inside ``row``: at the right, centred on the
+    second and third lines (the first holds the time)."""
+    line = (row.height() - 2 * PADDING) // 3  # the row is three lines high (row_height)
+    lower_centre = row.top() + PADDING + line + line  # between the 2nd and 3rd line
+    top = lower_centre - BUTTON_SIZE // 2
+    delete = QRect(row.right() - MARGIN - BUTTON_SIZE + 1, top, BUTTON_SIZE, BUTTON_SIZE)
+    toggle = QRect(delete.left() - BUTTON_GAP - BUTTON_SIZE, top, BUTTON_SIZE, BUTTON_SIZE)
     return toggle, delete
+
+
+@dataclass(frozen=True, slots=True)
+class RowTexts:
+    headline: str  # who did what: "Bea Baker assigned you"
+    who: str  # the name that headline starts with ("" when it starts with none)
+    ticket: str  # "#2 Invoice shows the wrong VAT"
+    message: str  # one line
+    when: str  # "5 minutes ago"
+
+
+@dataclass(frozen=True, slots=True)
+class RowLayout:
+    """Where each piece of a row goes, and the text painted there (elided to fit)."""
+
+    headline: tuple[QRect, str]
+    time: tuple[QRect, str]
+    ticket: tuple[QRect, str]
+    message: tuple[QRect, str]
+    buttons: tuple[QRect, QRect] | None
+
+
+def fit_headline(metrics: QFontMetrics, text: str, who: str, width: int) -> str | None:
+    """``text`` in ``width`` with its action whole: the name it starts with shortened if
+    need be (to :data:`MIN_NAME_WIDTH` at the least); None if even that does not fit."""
+    if metrics.horizontalAdvance(text) <= width:
+        return text
+    if not who or not text.startswith(who):
+        return None
+    action = text[len(who) :]
+    room = width - metrics.horizontalAdvance(action)
+    if room < MIN_NAME_WIDTH:
+        return None
+    name = metrics.elidedText(who, Qt.TextElideMode.ElideRight, room)
+    return name + action if metrics.horizontalAdvance(name + action) <= width else None
+
+
+@dataclass(frozen=True, slots=True)
+class RowFonts:
+    """The fonts of a row and their metrics (made once per base font and read state: a
+    QFontMetrics per piece per paint would cost more than the painting)."""
+
+    headline: QFont  # bold while unread
+    body: QFont  # the ticket and the message
+    small: QFont  # the time
+    headline_metrics: QFontMetrics
+    body_metrics: QFontMetrics
+    small_metrics: QFontMetrics
+
+    @classmethod
+    def of(cls, base: QFont, read: bool) -> RowFonts:
+        headline = QFont(base)
+        headline.setBold(not read)
+        small = QFont(base)
+        small.setPointSizeF(max(6.0, base.pointSizeF() * 0.9))
+        body = QFont(base)
+        return cls(
+            headline, body, small, QFontMetrics(headline), QFontMetrics(body), QFontMetrics(small)
+        )
+
+
+def row_layout(rect: QRect, texts: RowTexts, fonts: RowFonts, *, show_buttons: bool) -> RowLayout:
+    """The geometry of one row (see the module docstring).
+
+    The time goes at the end of the first line; when who-did-what needs that room (a long
+    name and action, a narrow popup, large text), it moves to the end of the last line.
+    """
+    base, bold, small = fonts.body_metrics, fonts.headline_metrics, fonts.small_metrics
+    line = line_height(base)
+    left = rect.left() + TEXT_LEFT
+    right = rect.right() - MARGIN + 1  # exclusive
+    top = rect.top() + PADDING
+    buttons = button_rects(rect) if show_buttons else None
+    lower_right = buttons[0].left() - MARGIN if buttons is not None else right
+
+    when_width = small.horizontalAdvance(texts.when)
+    beside_time = max(0, right - when_width - MARGIN - left)
+    headline = fit_headline(bold, texts.headline, texts.who, beside_time)
+    if headline is not None:
+        headline_rect = QRect(left, top, beside_time, line)
+        time_rect = QRect(right - when_width, top, when_width, line)
+        message_right = lower_right
+    else:
+        headline_rect = QRect(left, top, max(0, right - left), line)
+        headline = fit_headline(bold, texts.headline, texts.who, headline_rect.width())
+        if headline is None:  # too narrow for the action itself: the end goes
+            headline = bold.elidedText(
+                texts.headline, Qt.TextElideMode.ElideRight, headline_rect.width()
+            )
+        time_rect = QRect(lower_right - when_width, top + 2 * line, when_width, line)
+        message_right = time_rect.left() - MARGIN
+
+    ticket_rect = QRect(left, top + line, max(0, lower_right - left), line)
+    message_rect = QRect(left, top + 2 * line, max(0, message_right - left), line)
+    elide = Qt.TextElideMode.ElideRight
+    return RowLayout(
+        headline=(headline_rect, headline),
+        time=(time_rect, texts.when),
+        ticket=(ticket_rect, base.elidedText(texts.ticket, elide, ticket_rect.width())),
+        message=(message_rect, base.elidedText(texts.message, elide, message_rect.width())),
+        buttons=buttons,
+    )
 
 
 class NotificationDelegate(QStyledItemDelegate):
@@ -70,16 +208,39 @@ class NotificationDelegate(QStyledItemDelegate):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.hovered_row: int | None = None
+        self._fonts: dict[tuple[str, bool], RowFonts] = {}
+
+    def fonts(self, base: QFont, read: bool) -> RowFonts:
+        key = (base.key(), read)
+        fonts = self._fonts.get(key)
+        if fonts is None:
+            fonts = self._fonts[key] = RowFonts.of(base, read)
+        return fonts
 
     def sizeHint(self, option: QStyleOptionViewItem, index: ModelIndex) -> QSize:
-        return QSize(320, ROW_HEIGHT)
+        return QSize(320, row_height(option.fontMetrics))
 
-    def text_lines(self, index: ModelIndex) -> tuple[str, str, str]:
-        """(summary, message, "who · when") exactly as painted, before eliding."""
-        summary = str(index.data(Role.SUMMARY) or "")
-        message = " ".join(str(index.data(Role.MESSAGE) or "").split())
-        meta = f"{index.data(Role.SENDER)} · {index.data(Role.RELATIVE_TIME)}"
-        return summary, message, meta
+    def texts(self, index: ModelIndex) -> RowTexts:
+        """The row's texts as painted, before eliding."""
+        headline = str(index.data(Role.HEADLINE) or "")
+        sender = str(index.data(Role.SENDER) or "")
+        return RowTexts(
+            headline=headline,
+            who=sender if sender and headline.startswith(sender) else "",
+            ticket=str(index.data(Role.TICKET) or ""),
+            message=" ".join(str(index.data(Role.MESSAGE) or "").split()),
+            when=str(index.data(Role.RELATIVE_TIME) or ""),
+        )
+
+    def layout(
+        self, option: QStyleOptionViewItem, index: ModelIndex, fonts: RowFonts | None = None
+    ) -> RowLayout:
+        state: QStyle.StateFlag = option.state
+        hovered = bool(state & QStyle.StateFlag.State_MouseOver) or index.row() == self.hovered_row
+        show_buttons = hovered or bool(state & QStyle.StateFlag.State_Selected)
+        if fonts is None:
+            fonts = self.fonts(option.font, bool(index.data(Role.READ)))
+        return row_layout(option.rect, self.texts(index), fonts, show_buttons=show_buttons)
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: ModelIndex) -> None:
         painter.save()
@@ -90,67 +251,55 @@ class NotificationDelegate(QStyledItemDelegate):
         selected = bool(state & QStyle.StateFlag.State_Selected)
         hovered = bool(state & QStyle.StateFlag.State_MouseOver) or index.row() == self.hovered_row
         if selected:
-            painter.fillRect(rect, palette.color(QPalette.ColorRole.Highlight).lighter(170))
+            # A tint of the highlight, not the highlight itself: the row's text keeps the
+            # Text colour, readable on light and dark palettes alike.
+            tint = QColor(palette.color(QPalette.ColorRole.Highlight))
+            tint.setAlpha(56)
+            painter.fillRect(rect, tint)
         elif hovered:
             painter.fillRect(rect, palette.color(QPalette.ColorRole.AlternateBase))
         read = bool(index.data(Role.READ))
         text_color = palette.color(QPalette.ColorRole.Text)
         muted = palette.color(QPalette.ColorRole.PlaceholderText)
+        fonts = self.fonts(option.font, read)
+        layout = self.layout(option, index, fonts)
 
         if not read:
             painter.setPen(Qt.PenStyle.NoPen)
-            painter.setBrush(UNREAD_DOT)
-            painter.drawEllipse(QPoint(rect.left() + 7, rect.top() + MARGIN + 9), 4, 4)
+            dark = palette.color(QPalette.ColorRole.Base).lightness() < 128
+            painter.setBrush(UNREAD_DOT_ON_DARK if dark else UNREAD_DOT)
+            dot_y = layout.headline[0].center().y()
+            painter.drawEllipse(QPoint(rect.left() + 8, dot_y), 4, 4)
 
         ratio = painter.device().devicePixelRatioF() if painter.device() else 1.0
-        icon = type_icon(str(index.data(Role.TYPE)), ratio)
-        painter.drawImage(QPoint(rect.left() + 16, rect.top() + MARGIN), icon)
+        icon = type_icon(str(index.data(Role.ICON)), ratio)
+        painter.drawImage(QPoint(rect.left() + 16, rect.top() + PADDING), icon)
 
-        left = rect.left() + 16 + ICON_SIZE + MARGIN
-        show_buttons = hovered or selected
-        right = button_rects(rect)[0].left() - 4 if show_buttons else rect.right() - MARGIN
-        summary, message, meta = self.text_lines(index)
-        base_font = QFont(option.font)
-        line = painter.fontMetrics().height() + 2
+        self._draw(painter, layout.headline, fonts.headline, text_color)
+        self._draw(painter, layout.time, fonts.small, muted)
+        self._draw(painter, layout.ticket, fonts.body, muted if read else text_color)
+        self._draw(painter, layout.message, fonts.body, muted)
 
-        summary_font = QFont(base_font)
-        summary_font.setBold(not read)
-        painter.setFont(summary_font)
-        painter.setPen(text_color)
-        self._draw_line(painter, QRect(left, rect.top() + MARGIN - 2, right - left, line), summary)
-
-        painter.setFont(base_font)
-        painter.setPen(text_color if not read else muted)
-        message_rect = QRect(
-            left, rect.top() + MARGIN - 2 + line, rect.right() - MARGIN - left, line
-        )
-        self._draw_line(painter, message_rect, message)
-
-        small = QFont(base_font)
-        small.setPointSizeF(max(6.0, base_font.pointSizeF() * 0.9))
-        painter.setFont(small)
-        painter.setPen(muted)
-        meta_rect = QRect(
-            left, rect.top() + MARGIN - 2 + 2 * line, rect.right() - MARGIN - left, line
-        )
-        self._draw_line(painter, meta_rect, meta)
-
-        if show_buttons:
-            self._draw_buttons(painter, rect, read, text_color)
-        painter.setPen(QPen(palette.color(QPalette.ColorRole.Mid), 1))
+        if layout.buttons is not None:
+            self._draw_buttons(painter, layout.buttons, read, text_color)
+        painter.setPen(QPen(palette.color(QPalette.ColorRole.Midlight), 1))
         painter.drawLine(rect.bottomLeft(), rect.bottomRight())
         painter.restore()
 
     @staticmethod
-    def _draw_line(painter: QPainter, rect: QRect, text: str) -> None:
-        elided = painter.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, rect.width())
+    def _draw(painter: QPainter, piece: tuple[QRect, str], font: QFont, color: QColor) -> None:
+        rect, text = piece
+        painter.setFont(font)
+        painter.setPen(color)
         painter.drawText(
-            rect, int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter), elided
+            rect, int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter), text
         )
 
     @staticmethod
-    def _draw_buttons(painter: QPainter, rect: QRect, read: bool, color: QColor) -> None:
-        toggle, delete = button_rects(rect)
+    def _draw_buttons(
+        painter: QPainter, buttons: tuple[QRect, QRect], read: bool, color: QColor
+    ) -> None:
+        toggle, delete = buttons
         painter.setPen(QPen(color, 1.6))
         painter.setBrush(Qt.BrushStyle.NoBrush)
         for button in (toggle, delete):
@@ -191,16 +340,33 @@ class NotificationDelegate(QStyledItemDelegate):
         return True
 
 
-def paint_row_for_test(
-    delegate: NotificationDelegate, index: ModelIndex, widget: QWidget, width: int = 360
-) -> QImage:
-    """Render one row into an image (tests check its pixels)."""
-    image = QImage(width, ROW_HEIGHT, QImage.Format.Format_ARGB32_Premultiplied)
-    image.fill(QColor("white"))
+def row_option(
+    widget: QWidget, width: int = 360, *, selected: bool = False
+) -> QStyleOptionViewItem:
+    """The style option of one row at (0, 0), ``width`` wide, in ``widget``'s font and palette
+    (what tests lay out and paint rows with)."""
     option = QStyleOptionViewItem()
     option.initFrom(widget)
-    option.rect = QRect(0, 0, width, ROW_HEIGHT)
+    option.font = widget.font()  # as a view sets it (initFrom leaves the item font alone)
+    option.rect = QRect(0, 0, width, row_height(widget.fontMetrics()))
     option.state = QStyle.StateFlag.State_Enabled
+    if selected:
+        option.state |= QStyle.StateFlag.State_Selected
+    return option
+
+
+def paint_row_for_test(
+    delegate: NotificationDelegate,
+    index: ModelIndex,
+    widget: QWidget,
+    width: int = 360,
+    *,
+    selected: bool = False,
+) -> QImage:
+    """Render one row into an image (tests check its pixels)."""
+    option = row_option(widget, width, selected=selected)
+    image = QImage(option.rect.size(), QImage.Format.Format_ARGB32_Premultiplied)
+    image.fill(QColor("white"))
     painter = QPainter(image)
     delegate.paint(painter, option, index)
     painter.end()

@@ -5,10 +5,19 @@ wraps it in a ``Qt.Popup`` window, which closes on a click anywhere outside it a
 Escape. The fallback window (no system tray) embeds the same panel in a normal window.
 
 The panel never changes state itself: it emits intents (``openRequested(id)``,
-``deleteRequested(id)``, ``markAllReadRequested()`` …) that the application connects to the
-controller, and it shows what the controller says (unread count, connection status). The
+``deleteRequested(id)``, ``markAllReadRequested(types)`` …) that the application connects to
+the controller, and it shows what the controller says (unread count, connection status). The
 list is a plain QListView over :class:`~notifier.app.list_model.NotificationListModel` with
 :class:`~notifier.ui.delegate.NotificationDelegate`, so its rows are never rich text.
+
+Filters: "Show" (all or unread) and the type. Everything in the header speaks for the type
+filter: the count ("2 unread mentions"), and the actions, whose labels name what they act
+on ("Mark all mentions read" marks only mentions). When the list is empty, it says why and
+offers the one change of filter that would show something ("Show all types").
+
+While the pointer is over the list, new arrivals do not push the rows down under it: the
+model holds them and a "N new" button at the top of the list says how many; they go in when
+the pointer leaves the list, when the list is scrolled back to the top, or on a click on it.
 
 Mouse: click a row to open it (the controller checks the link and marks it read); the hover
 buttons toggle read and delete; right click for a menu with the same actions.
@@ -16,14 +25,31 @@ Keyboard: arrows move, Enter opens, Delete deletes, R toggles read, Escape close
 
 Timers run only while the panel is visible: relative times refresh every 30 s, and the
 offline banner's "retrying in N s" counts down once a second only while the banner shows.
+
+Look: the list is flush with the popup's edges (no frame of its own inside the popup's);
+where the style is Qt's own Fusion (a Linux desktop without a Qt theme, where native
+scroll bars have no arrows), the list's scroll bar is a slim one without arrows.
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+from enum import Enum
+
 from PySide6.QtCore import QEvent, QModelIndex, QObject, QPoint, QRect, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QCursor, QGuiApplication, QHideEvent, QKeyEvent, QShowEvent
+from PySide6.QtGui import (
+    QCursor,
+    QFontMetrics,
+    QGuiApplication,
+    QHideEvent,
+    QKeyEvent,
+    QPalette,
+    QShowEvent,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QComboBox,
     QFrame,
     QHBoxLayout,
@@ -35,38 +61,138 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from notifier.app.list_model import NotificationListModel, Role
+from notifier.app.list_model import NotificationListModel, Role, ScopeCounts
 from notifier.app.signals import emit
 from notifier.app.status_text import banner_text, can_retry
 from notifier.core.ports import Clock
 from notifier.core.status import ConnectionState, ConnectionStatus
 from notifier.core.wire import NotificationType
 from notifier.ui.delegate import NotificationDelegate
+from notifier.ui.placement import popup_geometry
 
-POPUP_SIZE = QSize(420, 520)
+POPUP_SIZE = QSize(420, 520)  # at the reference font (a line of text 14 px high)
+REFERENCE_LINE = 14
 TIME_REFRESH_MS = 30_000
 COUNTDOWN_MS = 1_000
-TYPE_CHOICES: tuple[tuple[str, frozenset[NotificationType] | None], ...] = (
-    ("All types", None),
-    ("Assignments", frozenset({NotificationType.ASSIGNMENT})),
-    ("Mentions", frozenset({NotificationType.MENTION})),
-    ("Ticket updates", frozenset({NotificationType.REACTION})),
+SHOW_ALL, SHOW_UNREAD = 0, 1
+SLIM_SCROLL_BAR = """
+QScrollBar:vertical { background: transparent; width: 10px; margin: 0; border: none; }
+QScrollBar::handle:vertical {
+    background: palette(mid); min-height: 32px; margin: 2px 2px 2px 3px; border-radius: 2px;
+}
+QScrollBar::add-line:vertical, QScrollBar::sub-line:vertical { height: 0; border: none; }
+QScrollBar::add-page:vertical, QScrollBar::sub-page:vertical { background: transparent; }
+"""
+NEW_BUTTON_STYLE = """
+QPushButton { background-color: palette(highlight); color: palette(highlighted-text);
+              border: 1px solid palette(highlight); border-radius: 11px;
+              min-height: 20px; padding: 0 12px; font-weight: bold; }
+QPushButton:hover { background-color: palette(dark); border-color: palette(dark); }
+"""
+
+
+# Phrases of the banner a line must never break inside: a countdown split as "retrying in 1"
+# / "s" reads as nonsense, and its width changes every second.
+_KEEP_TOGETHER = re.compile(r"retrying in \d+ s|retrying now|Offline —")
+NO_BREAK_SPACE = "\u00a0"
+
+
+def banner_words(text: str) -> str:
+    """``text`` with the spaces inside :data:`_KEEP_TOGETHER`'s phrases made non-breaking, so
+    a word-wrapping label moves each phrase to the next line whole."""
+    return _KEEP_TOGETHER.sub(lambda match: match.group().replace(" ", NO_BREAK_SPACE), text)
+
+
+@dataclass(frozen=True, slots=True)
+class TypeChoice:
+    """One entry of the type filter, and the words for what it shows."""
+
+    label: str
+    types: frozenset[NotificationType] | None
+    singular: str
+    plural: str
+
+    def count(self, number: int) -> str:
+        return f"{number} {self.singular if number == 1 else self.plural}"
+
+
+TYPE_CHOICES: tuple[TypeChoice, ...] = (
+    TypeChoice("All types", None, "notification", "notifications"),
+    TypeChoice(
+        "Assignments", frozenset({NotificationType.ASSIGNMENT}), "assignment", "assignments"
+    ),
+    TypeChoice("Mentions", frozenset({NotificationType.MENTION}), "mention", "mentions"),
+    TypeChoice(
+        "Ticket updates", frozenset({NotificationType.REACTION}), "ticket update", "ticket updates"
+    ),
 )
+ALL_TYPES = TYPE_CHOICES[0]
 
 
-def place_popup(size: QSize, anchor: QRect | None, cursor: QPoint, available: QRect) -> QPoint:
-    """Top-left corner for a popup of ``size`` next to ``anchor`` (the tray icon's geometry,
-    or the cursor when the platform does not tell), kept inside ``available``."""
-    target = anchor if anchor is not None and anchor.isValid() else QRect(cursor, QSize(1, 1))
-    # Open away from the panel edge the icon sits on: above a bottom panel, below a top one.
-    below = target.center().y() < available.center().y()
-    y = target.bottom() + 4 if below else target.top() - size.height() - 4
-    x = target.right() - size.width() + 1
-    if target.center().x() < available.center().x():
-        x = target.left()
-    x = min(max(x, available.left()), available.right() - size.width() + 1)
-    y = min(max(y, available.top()), available.bottom() - size.height() + 1)
-    return QPoint(x, y)
+class Widen(Enum):
+    """How an empty list can show something: the button under the empty-state text."""
+
+    TYPES = "Show all types"
+    READ = "Show read ones too"
+    EVERYTHING = "Show everything"
+
+
+def popup_size(metrics: QFontMetrics) -> QSize:
+    """:data:`POPUP_SIZE` grown with the font: desktops with larger text (GNOME's 11 pt, text
+    scaling for accessibility) get a popup as many lines wide and high."""
+    scale = max(1.0, metrics.height() / REFERENCE_LINE)
+    return QSize(round(POPUP_SIZE.width() * scale), round(POPUP_SIZE.height() * scale))
+
+
+def header_text(choice: TypeChoice, counts: ScopeCounts) -> str:
+    """The count above the list: "3 unread", or for one type "1 unread mention"."""
+    if choice.types is None:
+        return f"{counts.unread} unread"
+    noun = choice.singular if counts.unread == 1 else choice.plural
+    return f"{counts.unread} unread {noun}"
+
+
+def action_labels(choice: TypeChoice) -> tuple[str, str]:
+    """(mark all read, clear read) as the buttons say it for ``choice``."""
+    if choice.types is None:
+        return "Mark all read", "Clear read"
+    return f"Mark all {choice.plural} read", f"Clear read {choice.plural}"
+
+
+@dataclass(frozen=True, slots=True)
+class EmptyState:
+    """What an empty list says: why it is empty, more detail, and the way to widen it."""
+
+    title: str
+    detail: str
+    widen: Widen | None
+
+
+def empty_state(choice: TypeChoice, unread_only: bool, counts: ScopeCounts) -> EmptyState:
+    """Why the list is empty, and the change of filter that would show something."""
+    if counts.nothing_at_all:
+        return EmptyState(
+            "No notifications yet",
+            "Tickets assigned to you, mentions, and customer replies on your tickets will "
+            "show up here.",
+            None,
+        )
+    if unread_only and counts.unread == 0:
+        title = f"No unread {choice.plural}"
+        others = counts.unread_elsewhere
+        if others:
+            detail = f"{ALL_TYPES.count(others)} of other types {_are(others)} unread."
+            return EmptyState(title, detail, Widen.TYPES)
+        detail = "You are all caught up."
+        return EmptyState(title, detail, Widen.READ if counts.read else Widen.EVERYTHING)
+    # "All" shown, one type chosen, and none of that type at all.
+    others = counts.unread_elsewhere + counts.read_elsewhere
+    detail = f"{ALL_TYPES.count(others)} of other types {_are(others)} in the list."
+    return EmptyState(f"No {choice.plural}", detail, Widen.TYPES)
+
+
+def _are(number: int) -> str:
+    return "is" if number == 1 else "are"
 
 
 class NotificationPanel(QWidget):
@@ -75,8 +201,8 @@ class NotificationPanel(QWidget):
     markReadRequested = Signal(str)
     markUnreadRequested = Signal(str)
     deleteRequested = Signal(str)
-    markAllReadRequested = Signal()
-    clearReadRequested = Signal()
+    markAllReadRequested = Signal(object)  # frozenset[NotificationType] | None (all types)
+    clearReadRequested = Signal(object)  # the same
     retryRequested = Signal()
 
     def __init__(
@@ -86,17 +212,23 @@ class NotificationPanel(QWidget):
         self.model = model
         self._clock = clock
         self._status = ConnectionStatus(ConnectionState.SIGNED_OUT)
+        self._counts = ScopeCounts(0, 0, 0, 0)
+        self._pointer_over_list = False
+        self._scroll_watched = False
         self.setAccessibleName("Helpdesk notifications")
 
         self.count_label = QLabel("0 unread")
         self.count_label.setTextFormat(Qt.TextFormat.PlainText)
         self.count_label.setAccessibleName("Unread count")
+        title_font = self.count_label.font()
+        title_font.setBold(True)
+        self.count_label.setFont(title_font)
         self.show_filter = QComboBox()
         self.show_filter.addItems(["All", "Unread"])
         self.show_filter.setAccessibleName("Show")
         self.type_filter = QComboBox()
-        for label, _types in TYPE_CHOICES:
-            self.type_filter.addItem(label)
+        for choice in TYPE_CHOICES:
+            self.type_filter.addItem(choice.label)
         self.type_filter.setAccessibleName("Notification type")
         self.mark_all_button = QPushButton("Mark all read")
         self.mark_all_button.setAccessibleName("Mark all read")
@@ -117,10 +249,11 @@ class NotificationPanel(QWidget):
         self.banner.setObjectName("offlineBanner")
         self.banner.setStyleSheet(
             "#offlineBanner { background: #fff4ce; border: 1px solid #e0c060; border-radius: 4px; }"
+            " #offlineBanner QLabel { color: #3d3000; }"
         )
         self.banner_label = QLabel()
         self.banner_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.banner_label.setWordWrap(True)
+        self.banner_label.setWordWrap(True)  # between phrases only: see banner_words
         self.retry_button = QPushButton("Retry now")
         self.retry_button.setAccessibleName("Retry connecting now")
         banner_layout = QHBoxLayout(self.banner)
@@ -135,11 +268,15 @@ class NotificationPanel(QWidget):
         self.list_view.setItemDelegate(self.delegate)
         self.list_view.setUniformItemSizes(True)
         self.list_view.setMouseTracking(True)
+        self.list_view.setFrameShape(QFrame.Shape.NoFrame)  # flush: the popup has the frame
+        self.list_view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.list_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.list_view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.list_view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.list_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.list_view.setAccessibleName("Notifications")
+        if QApplication.style().name().lower() == "fusion":
+            self.list_view.setStyleSheet(SLIM_SCROLL_BAR)
         # Hover from the view's own signals, not an event filter on its viewport: the first
         # Python handle on that C++-made widget makes PySide6 load the Python types of the
         # widget classes it had not loaded yet (134 here, 0.9 MB), which a window that shows
@@ -147,17 +284,55 @@ class NotificationPanel(QWidget):
         self.list_view.installEventFilter(self)
         self.list_view.entered.connect(self._on_row_entered)
         self.list_view.viewportEntered.connect(self._clear_hover)
-        self.empty_label = QLabel("No notifications")
-        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.empty_label.hide()
 
+        # Over the list (children of the view, so showing them moves no row): the empty
+        # state, and the "N new" button of arrivals held while the pointer is on the list.
+        self.empty_state = QWidget(self.list_view)
+        self.empty_label = QLabel(self.empty_state)
+        self.empty_detail = QLabel(self.empty_state)
+        for label in (self.empty_label, self.empty_detail):
+            label.setTextFormat(Qt.TextFormat.PlainText)
+            label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            label.setWordWrap(True)
+        big = self.empty_label.font()
+        big.setBold(True)
+        big.setPointSizeF(big.pointSizeF() * 1.15)
+        self.empty_label.setFont(big)
+        self.empty_label.setAccessibleName("The list is empty")
+        self.empty_detail.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.empty_detail.setAccessibleName("Why the list is empty")
+        self.widen_button = QPushButton(self.empty_state)
+        self._widen: Widen | None = None
+        empty_layout = QVBoxLayout(self.empty_state)
+        empty_layout.addStretch(1)
+        empty_layout.addWidget(self.empty_label)
+        empty_layout.addWidget(self.empty_detail)
+        empty_layout.addSpacing(6)
+        empty_layout.addWidget(self.widen_button, 0, Qt.AlignmentFlag.AlignHCenter)
+        empty_layout.addStretch(2)
+        self.empty_state.hide()
+        self.new_button = QPushButton(self.list_view)
+        self.new_button.setStyleSheet(NEW_BUTTON_STYLE)
+        self.new_button.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.new_button.setAccessibleName("Show the new notifications")
+        self.new_button.hide()
+
+        top = QWidget()
+        top_layout = QVBoxLayout(top)
+        top_layout.setContentsMargins(8, 8, 8, 8)
+        top_layout.addLayout(header)
+        top_layout.addLayout(actions)
+        top_layout.addWidget(self.banner)
+        separator = QFrame()
+        separator.setFrameShape(QFrame.Shape.HLine)
+        separator.setFrameShadow(QFrame.Shadow.Plain)
+        separator.setStyleSheet("color: palette(mid);")
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(8, 8, 8, 8)
-        layout.addLayout(header)
-        layout.addLayout(actions)
-        layout.addWidget(self.banner)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(top)
+        layout.addWidget(separator)
         layout.addWidget(self.list_view, 1)
-        layout.addWidget(self.empty_label)
 
         self._time_timer = QTimer(self)
         self._time_timer.setInterval(TIME_REFRESH_MS)
@@ -168,22 +343,26 @@ class NotificationPanel(QWidget):
 
         self.show_filter.currentIndexChanged.connect(self._on_filter_changed)
         self.type_filter.currentIndexChanged.connect(self._on_filter_changed)
-        self.mark_all_button.clicked.connect(self.markAllReadRequested)
-        self.clear_read_button.clicked.connect(self.clearReadRequested)
+        self.mark_all_button.clicked.connect(self._on_mark_all_clicked)
+        self.clear_read_button.clicked.connect(self._on_clear_read_clicked)
         self.retry_button.clicked.connect(self.retryRequested)
+        self.widen_button.clicked.connect(self._on_widen_clicked)
+        self.new_button.clicked.connect(self._on_new_button_clicked)
         self.delegate.rowClicked.connect(self.openRequested)
         self.delegate.toggleReadClicked.connect(self.toggleReadRequested)
         self.delegate.deleteClicked.connect(self.deleteRequested)
         self.list_view.customContextMenuRequested.connect(self._on_list_context_menu)
-        model.modelReset.connect(self._update_empty)
-        model.rowsInserted.connect(self._update_empty)
-        model.rowsRemoved.connect(self._update_empty)
+        model.modelReset.connect(self._update_scope)
+        model.rowsInserted.connect(self._update_scope)
+        model.rowsRemoved.connect(self._update_scope)
+        model.heldChanged.connect(self._on_model_held_changed)
 
     # ------------------------------------------------------------------ what the app tells us
 
     def set_unread_count(self, unread: int) -> None:
-        self.count_label.setText(f"{unread} unread")
-        self.mark_all_button.setEnabled(unread > 0)
+        """The number of unread notifications changed (``unread`` of every type: the words
+        above the list are for the type filter, so they are counted again here)."""
+        self._update_scope()
 
     def set_status(self, status: ConnectionStatus) -> None:
         self._status = status
@@ -197,6 +376,18 @@ class NotificationPanel(QWidget):
         index = self.list_view.currentIndex()
         return str(index.data(Role.ID)) if index.isValid() else None
 
+    @property
+    def type_choice(self) -> TypeChoice:
+        return TYPE_CHOICES[max(0, self.type_filter.currentIndex())]
+
+    @property
+    def unread_only(self) -> bool:
+        return self.show_filter.currentIndex() == SHOW_UNREAD
+
+    @property
+    def counts(self) -> ScopeCounts:
+        return self._counts
+
     # ------------------------------------------------------------------ internals
 
     def _update_banner(self) -> None:
@@ -205,7 +396,7 @@ class NotificationPanel(QWidget):
             self.banner.hide()
             self._countdown.stop()
             return
-        self.banner_label.setText(text)
+        self.banner_label.setText(banner_words(text))
         self.retry_button.setVisible(can_retry(self._status))
         self.banner.show()
         counting = (
@@ -218,33 +409,106 @@ class NotificationPanel(QWidget):
         else:
             self._countdown.stop()
 
-    def _update_empty(self) -> None:
-        empty = self.model.rowCount() == 0
-        self.empty_label.setVisible(empty)
+    def _update_scope(self) -> None:
+        """The header's words, the actions and the empty state, for the current filter."""
+        counts = self._counts = self.model.scope_counts()
+        choice = self.type_choice
+        self.count_label.setText(header_text(choice, counts))
+        mark_label, clear_label = action_labels(choice)
+        self.mark_all_button.setText(mark_label)
+        self.mark_all_button.setAccessibleName(mark_label)
+        self.mark_all_button.setEnabled(counts.unread > 0)
+        self.clear_read_button.setText(clear_label)
+        self.clear_read_button.setAccessibleName(clear_label)
+        self.clear_read_button.setEnabled(counts.read > 0)
+        empty = self.model.rowCount() == 0 and self.model.held_count == 0
+        self.empty_state.setVisible(empty)
         if empty:
-            unread_only = self.show_filter.currentIndex() == 1
-            self.empty_label.setText(
-                "No unread notifications" if unread_only else "No notifications"
-            )
+            state = empty_state(choice, self.unread_only, counts)
+            self.empty_label.setText(state.title)
+            self.empty_detail.setText(state.detail)
+            self._widen = state.widen
+            self.widen_button.setVisible(state.widen is not None)
+            if state.widen is not None:
+                self.widen_button.setText(state.widen.value)
+            self._place_overlays()
 
     def _on_filter_changed(self) -> None:
-        types = TYPE_CHOICES[max(0, self.type_filter.currentIndex())][1]
-        self.model.set_view(unread_only=self.show_filter.currentIndex() == 1, types=types)
+        self.model.set_view(unread_only=self.unread_only, types=self.type_choice.types)
+
+    def _on_mark_all_clicked(self) -> None:
+        emit(self.markAllReadRequested, self.type_choice.types)
+
+    def _on_clear_read_clicked(self) -> None:
+        emit(self.clearReadRequested, self.type_choice.types)
+
+    def _on_widen_clicked(self) -> None:
+        widen = self._widen
+        # One reload for both filter changes: the combo boxes' signals are held meanwhile.
+        for combo in (self.show_filter, self.type_filter):
+            combo.blockSignals(True)
+        if widen in (Widen.TYPES, Widen.EVERYTHING):
+            self.type_filter.setCurrentIndex(0)
+        if widen in (Widen.READ, Widen.EVERYTHING):
+            self.show_filter.setCurrentIndex(SHOW_ALL)
+        for combo in (self.show_filter, self.type_filter):
+            combo.blockSignals(False)
+        self._on_filter_changed()
+
+    def _on_model_held_changed(self, held: int) -> None:
+        self.new_button.setVisible(held > 0)
+        if held > 0:
+            self.new_button.setText(f"↑ {held} new")
+            self.new_button.adjustSize()
+            self._place_overlays()
+        self._update_scope()
+
+    def _on_new_button_clicked(self) -> None:
+        self._release_held()
+        self.list_view.scrollToTop()
+
+    def _hold_arrivals(self, hold: bool) -> None:
+        self._pointer_over_list = hold
+        self.model.hold_arrivals(hold)
+
+    def _release_held(self) -> None:
+        """Let the held arrivals in now; keep holding later ones while the pointer stays."""
+        self.model.hold_arrivals(False)
+        self.model.hold_arrivals(self._pointer_over_list)
+
+    def _on_scrolled(self, value: int) -> None:
+        if value == 0 and self.model.held_count:
+            self._release_held()  # scrolled back to the top: the agent wants the newest
+
+    def _place_overlays(self) -> None:
+        area = self.list_view.rect()
+        if self.new_button.isVisible():
+            self.new_button.move(area.center().x() - self.new_button.width() // 2, 6)
+            self.new_button.raise_()
+        self.empty_state.setGeometry(area.adjusted(16, 8, -16, -8))
 
     def _on_time_timer_timeout(self) -> None:
         self.model.refresh_times()
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange and self.list_view.styleSheet():
+            # A style sheet keeps the palette it was polished with: set it again, so the
+            # list follows the desktop from light to dark (and back) like the rest.
+            self.list_view.setStyleSheet(self.list_view.styleSheet())
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         self.model.refresh_times()
         self._time_timer.start()
         self._update_banner()
-        self._update_empty()
+        self._update_scope()
 
     def hideEvent(self, event: QHideEvent) -> None:
         super().hideEvent(event)
         self._time_timer.stop()
         self._countdown.stop()
+        self._hold_arrivals(False)
 
     def _on_list_context_menu(self, position: QPoint) -> None:
         index = self.list_view.indexAt(position)
@@ -273,12 +537,27 @@ class NotificationPanel(QWidget):
         return menu
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if watched is self.list_view and event.type() == QEvent.Type.KeyPress:
-            assert isinstance(event, QKeyEvent)
-            return self._on_list_key(event)
-        if watched is self.list_view and event.type() == QEvent.Type.Leave:
-            self._clear_hover()  # the pointer left the list (Qt sends the view its own Leave)
+        if watched is self.list_view:
+            kind = event.type()
+            if kind == QEvent.Type.KeyPress:
+                assert isinstance(event, QKeyEvent)
+                return self._on_list_key(event)
+            if kind == QEvent.Type.Enter:
+                self._on_list_entered()
+            elif kind == QEvent.Type.Leave:
+                self._clear_hover()  # the pointer left the list (Qt sends the view its own Leave)
+                self._hold_arrivals(False)
+            elif kind == QEvent.Type.Resize:
+                self._place_overlays()
         return super().eventFilter(watched, event)
+
+    def _on_list_entered(self) -> None:
+        if not self._pointer_over_list and self.isVisible():
+            if not self._scroll_watched:
+                # Connected on the first visit, not at start-up (see the hover note above).
+                self.list_view.verticalScrollBar().valueChanged.connect(self._on_scrolled)
+                self._scroll_watched = True
+            self._hold_arrivals(True)
 
     def _set_hovered_row(self, row: int | None) -> None:
         previous, self.delegate.hovered_row = self.delegate.hovered_row, row
@@ -288,6 +567,7 @@ class NotificationPanel(QWidget):
 
     def _on_row_entered(self, index: QModelIndex) -> None:
         self._set_hovered_row(index.row())
+        self._on_list_entered()  # entered fires on every row change: holding is idempotent
 
     def _clear_hover(self) -> None:
         self._set_hovered_row(None)
@@ -317,24 +597,24 @@ class Popup(QFrame):
 
     def __init__(self, panel: NotificationPanel) -> None:
         super().__init__(None, Qt.WindowType.Popup | Qt.WindowType.FramelessWindowHint)
-        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setFrameShape(QFrame.Shape.StyledPanel)  # the one frame: the list inside is flush
         self.setAccessibleName("Helpdesk notifications")
         self.panel = panel
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(panel)
-        self.resize(POPUP_SIZE)
+        self.resize(popup_size(self.fontMetrics()))
 
     def show_near(self, anchor: QRect | None) -> None:
+        """Open next to ``anchor`` (the tray icon's geometry; None or invalid where the
+        platform does not tell, then next to the pointer): see notifier/ui/placement.py."""
         cursor = QCursor.pos()
-        screen = (
-            QGuiApplication.screenAt(
-                anchor.center() if anchor is not None and anchor.isValid() else cursor
-            )
-            or QGuiApplication.primaryScreen()
-        )
-        available = screen.availableGeometry() if screen is not None else QRect(0, 0, 1920, 1080)
-        self.move(place_popup(self.size(), anchor, cursor, available))
+        known = anchor is not None and anchor.isValid() and not anchor.isEmpty()
+        at = anchor.center() if anchor is not None and known else cursor
+        screen = QGuiApplication.screenAt(at) or QGuiApplication.primaryScreen()
+        whole, available = screen.geometry(), screen.availableGeometry()
+        preferred = popup_size(self.fontMetrics())
+        self.setGeometry(popup_geometry(preferred, anchor, cursor, whole, available))
         emit(self.opened)
         self.show()
         self.raise_()

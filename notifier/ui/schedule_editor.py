@@ -2,10 +2,16 @@
 
 It edits a tuple of :class:`~notifier.core.wire.QuietRange` and nothing else; the meaning of
 the ranges (crossing midnight, 24 hours, DST) is :mod:`notifier.core.quiet_hours`'s, and the
-hint under the table says it in words. The time pickers only produce valid ``HH:MM`` values,
+hint under the rows says it in words. The time pickers only produce valid ``HH:MM`` values,
 so the editor cannot hold an invalid range; overlapping ranges are allowed (quiet is their
 union). A plain-text preview line ("Quiet now, until 07:00" / "Next quiet hours: Mon 22:00")
 lets the agent check the schedule against the clock without waiting for night.
+
+The rows are widgets in a grid layout inside a scroll area, not cells of a table: a table's
+columns do not grow with the widgets in them, and at the dialog's default size (with a
+large font, or at 2× scaling) it cut its cells to "22", "(" and "emov". A layout never gives
+a widget less than its minimum size, and the scroll area is made as wide as the rows need,
+so every day, time and button stays readable; only the height scrolls.
 """
 
 from __future__ import annotations
@@ -15,13 +21,13 @@ from datetime import UTC, datetime, tzinfo
 
 from PySide6.QtCore import Qt, QTime, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
+    QFrame,
+    QGridLayout,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QPushButton,
-    QTableWidget,
+    QScrollArea,
     QTimeEdit,
     QVBoxLayout,
     QWidget,
@@ -32,8 +38,8 @@ from notifier.core.quiet_hours import QuietSchedule, QuietState
 from notifier.core.wire import QuietRange
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_COLUMN_DAY, _COLUMN_START, _COLUMN_END, _COLUMN_REMOVE = range(4)
 _TIME_FORMAT = "HH:mm"
+MIN_VISIBLE_ROWS = 3  # the rows' area is never lower than this many rows (then it scrolls)
 
 
 def _to_qtime(hhmm: str) -> QTime:
@@ -43,6 +49,42 @@ def _to_qtime(hhmm: str) -> QTime:
 
 def _from_qtime(value: QTime) -> str:
     return f"{value.hour():02d}:{value.minute():02d}"
+
+
+class RangeRow:
+    """The widgets of one range: day, from, to, and its Remove button."""
+
+    def __init__(self, parent: QWidget, quiet_range: QuietRange) -> None:
+        self.day = QComboBox(parent)
+        self.day.addItems(WEEKDAYS)
+        self.day.setCurrentIndex(quiet_range.day)
+        self.day.setAccessibleName("Day")
+        self.start = _time_edit(parent, quiet_range.start, "From")
+        self.end = _time_edit(parent, quiet_range.end, "To")
+        self.remove = QPushButton("Remove", parent)
+        self.remove.setAccessibleName("Remove this range")
+
+    def widgets(self) -> tuple[QComboBox, QTimeEdit, QTimeEdit, QPushButton]:
+        return self.day, self.start, self.end, self.remove
+
+    def value(self) -> QuietRange:
+        return QuietRange(
+            day=self.day.currentIndex(),
+            start=_from_qtime(self.start.time()),
+            end=_from_qtime(self.end.time()),
+        )
+
+    def delete(self) -> None:
+        for widget in self.widgets():
+            widget.hide()
+            widget.deleteLater()
+
+
+def _time_edit(parent: QWidget | None, hhmm: str, name: str) -> QTimeEdit:
+    edit = QTimeEdit(_to_qtime(hhmm), parent)
+    edit.setDisplayFormat(_TIME_FORMAT)
+    edit.setAccessibleName(name)
+    return edit
 
 
 class ScheduleEditor(QWidget):
@@ -61,15 +103,20 @@ class ScheduleEditor(QWidget):
         self._tz = tz if tz is not None else UTC
         self._now = now if now is not None else (lambda: datetime.now(UTC))
 
-        self.table = QTableWidget(0, 4, self)
-        self.table.setHorizontalHeaderLabels(["Day", "From", "To", ""])
-        self.table.verticalHeader().setVisible(False)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(_COLUMN_DAY, QHeaderView.ResizeMode.Stretch)
-        for column in (_COLUMN_START, _COLUMN_END, _COLUMN_REMOVE):
-            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
-        self.table.setAccessibleName("Quiet hours ranges")
+        self._rows: list[RangeRow] = []
+        self.rows_area = QWidget()
+        self._grid = QGridLayout(self.rows_area)
+        self._grid.setColumnStretch(0, 1)
+        for column, title in enumerate(("Day", "From", "To")):
+            heading = QLabel(title, self.rows_area)
+            heading.setTextFormat(Qt.TextFormat.PlainText)
+            self._grid.addWidget(heading, 0, column)
+        self.rows_scroll = QScrollArea(self)
+        self.rows_scroll.setWidget(self.rows_area)
+        self.rows_scroll.setWidgetResizable(True)
+        self.rows_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.rows_scroll.setFrameShape(QFrame.Shape.StyledPanel)
+        self.rows_scroll.setAccessibleName("Quiet hours ranges")
 
         self.add_button = QPushButton("Add range", self)
         self.add_button.setAccessibleName("Add a quiet hours range")
@@ -100,33 +147,32 @@ class ScheduleEditor(QWidget):
         buttons.addStretch(1)
         buttons.addWidget(self.clear_button)
         layout = QVBoxLayout(self)
-        layout.addWidget(self.table, 1)
+        layout.addWidget(self.rows_scroll, 1)
         layout.addLayout(buttons)
         layout.addWidget(self.preview)
         layout.addWidget(self.hint)
         self.changed.connect(self._update_preview)
+        self._relayout()
         self._update_preview()
 
     # ----------------------------------------------------------------------- API
 
     def set_ranges(self, ranges: Sequence[QuietRange]) -> None:
-        self.table.setRowCount(0)
-        for quiet_range in ranges:
-            self._append_row(quiet_range)
+        for row in self._rows:
+            row.delete()
+        self._rows = [self._new_row(quiet_range) for quiet_range in ranges]
+        self._relayout()
         emit(self.changed)
 
     def ranges(self) -> tuple[QuietRange, ...]:
-        found = []
-        for row in range(self.table.rowCount()):
-            day, start, end = self._row_widgets(row)
-            found.append(
-                QuietRange(
-                    day=day.currentIndex(),
-                    start=_from_qtime(start.time()),
-                    end=_from_qtime(end.time()),
-                )
-            )
-        return tuple(found)
+        return tuple(row.value() for row in self._rows)
+
+    def row_count(self) -> int:
+        return len(self._rows)
+
+    def row_widgets(self, row: int) -> tuple[QComboBox, QTimeEdit, QTimeEdit, QPushButton]:
+        """(day, from, to, remove) of the ``row``-th range."""
+        return self._rows[row].widgets()
 
     def add_range(self, quiet_range: QuietRange | None = None) -> None:
         """Add ``quiet_range``, or a 22:00-07:00 night on the day after the last row."""
@@ -134,55 +180,48 @@ class ScheduleEditor(QWidget):
             rows = self.ranges()
             day = (rows[-1].day + 1) % 7 if rows else 0
             quiet_range = QuietRange(day, "22:00", "07:00")
-        self._append_row(quiet_range)
+        self._rows.append(self._new_row(quiet_range))
+        self._relayout()
         emit(self.changed)
 
     def remove_row(self, row: int) -> None:
-        self.table.removeRow(row)
+        self._rows.pop(row).delete()
+        self._relayout()
         emit(self.changed)
 
     # ----------------------------------------------------------------------- rows
 
-    def _append_row(self, quiet_range: QuietRange) -> None:
-        row = self.table.rowCount()
-        self.table.insertRow(row)
-        day = QComboBox(self.table)
-        day.addItems(WEEKDAYS)
-        day.setCurrentIndex(quiet_range.day)
-        day.setAccessibleName("Day")
-        start = self._time_edit(quiet_range.start, "From")
-        end = self._time_edit(quiet_range.end, "To")
-        remove = QPushButton("Remove", self.table)
-        remove.setAccessibleName("Remove this range")
-        day.currentIndexChanged.connect(self.changed)
-        start.timeChanged.connect(self.changed)
-        end.timeChanged.connect(self.changed)
-        # The row of a button changes when rows above it go; find it at click time.
-        remove.clicked.connect(lambda: self.remove_row(self._row_of(remove)))
-        self.table.setCellWidget(row, _COLUMN_DAY, day)
-        self.table.setCellWidget(row, _COLUMN_START, start)
-        self.table.setCellWidget(row, _COLUMN_END, end)
-        self.table.setCellWidget(row, _COLUMN_REMOVE, remove)
+    def _new_row(self, quiet_range: QuietRange) -> RangeRow:
+        row = RangeRow(self.rows_area, quiet_range)
+        row.day.currentIndexChanged.connect(self.changed)
+        row.start.timeChanged.connect(self.changed)
+        row.end.timeChanged.connect(self.changed)
+        # The row's index changes when rows above it go; find it at click time.
+        row.remove.clicked.connect(lambda: self.remove_row(self._rows.index(row)))
+        return row
 
-    def _time_edit(self, hhmm: str, name: str) -> QTimeEdit:
-        edit = QTimeEdit(_to_qtime(hhmm), self.table)
-        edit.setDisplayFormat(_TIME_FORMAT)
-        edit.setAccessibleName(name)
-        return edit
-
-    def _row_widgets(self, row: int) -> tuple[QComboBox, QTimeEdit, QTimeEdit]:
-        day = self.table.cellWidget(row, _COLUMN_DAY)
-        start = self.table.cellWidget(row, _COLUMN_START)
-        end = self.table.cellWidget(row, _COLUMN_END)
-        assert isinstance(day, QComboBox)
-        assert isinstance(start, QTimeEdit) and isinstance(end, QTimeEdit)
-        return day, start, end
-
-    def _row_of(self, widget: QWidget) -> int:
-        for row in range(self.table.rowCount()):
-            if self.table.cellWidget(row, _COLUMN_REMOVE) is widget:
-                return row
-        raise LookupError("the button's row is gone")
+    def _relayout(self) -> None:
+        """The rows in order under the headings (row 0), then a stretch; the scroll area as
+        wide as they need and at least :data:`MIN_VISIBLE_ROWS` rows high."""
+        for index, row in enumerate(self._rows, start=1):
+            for column, widget in enumerate(row.widgets()):
+                self._grid.addWidget(widget, index, column)
+                widget.show()
+        for index in range(self._grid.rowCount()):
+            self._grid.setRowStretch(index, 0)
+        self._grid.setRowStretch(len(self._rows) + 1, 1)
+        self._grid.activate()
+        frame = 2 * self.rows_scroll.frameWidth()
+        bar = self.rows_scroll.verticalScrollBar().sizeHint().width()
+        self.rows_scroll.setMinimumWidth(self.rows_area.minimumSizeHint().width() + bar + frame)
+        # A row's height, with or without rows (a widget never shown: no parent).
+        probe = QTimeEdit()
+        probe.setFont(self.font())
+        line = probe.sizeHint().height() + max(0, self._grid.verticalSpacing())
+        margins = self._grid.contentsMargins()
+        self.rows_scroll.setMinimumHeight(
+            (MIN_VISIBLE_ROWS + 1) * line + margins.top() + margins.bottom() + frame
+        )
 
     # ----------------------------------------------------------------------- slots
 

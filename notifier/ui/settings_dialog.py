@@ -4,16 +4,24 @@ The dialog knows the app only through :class:`SettingsBackend` (the controller i
 it; tests pass a fake with the same Protocol). It never touches files, the keyring or the
 network itself.
 
-* Client settings (everything but Account actions and Email) are edited in the widgets and
-  saved together on OK: every field is validated first with the core validators, and each
-  refusal is shown as a reason next to its field (the dialog switches to that tab and does
-  not close). The new value is built on the backend's *current* settings, so a pause set from
-  the tray menu while the dialog was open is kept.
-* Account actions (sign in, test connection, sign out), the email preferences (kept on the
-  helpdesk) and "start at login" act at once. The async ones run as tasks on the running
-  asyncio loop (qasync in the app): the dialog never blocks; while one runs, the action
-  buttons are disabled and the result or the error is shown in the tab's status line.
-  :meth:`SettingsDialog.idle` waits for them (tests, and a clean shutdown).
+* Everything but the Account actions is edited in the widgets and saved by OK, the one way
+  to save: every field is validated first with the core validators, and each refusal is
+  shown as a reason next to its field (the dialog switches to that tab and does not close).
+  The new value is built on the backend's *current* settings, so a pause set from the tray
+  menu while the dialog was open is kept. The Email tab's preferences live on the helpdesk:
+  when they were edited, OK sends them first and saves and closes only once the helpdesk
+  took them (a refusal or an outage is shown on the Email tab, nothing is saved).
+* The Account tab shows the helpdesk in use (also when it comes from ``--server`` or
+  ``NOTIFIER_SERVER``) and who is signed in. Signed in, the sign-in fields are disabled and
+  the tab offers "Test connection", "Switch account…" (which opens the sign-in fields; the
+  current account stays until another sign-in succeeds) and "Sign out".
+* Account actions (sign in, test connection, sign out) and "start at login" act at once.
+  The async ones run as tasks on the running asyncio loop (qasync in the app): the dialog
+  never blocks; while one runs, the action buttons are disabled and the result or the error
+  is shown in the tab's status line. :meth:`SettingsDialog.idle` waits for them (tests, and
+  a clean shutdown).
+* The dialog opens at least as large as its contents need (no explicit minimum width, which
+  would override the layout's and let a large font squeeze the widgets).
 * The password is an echo-less field, cleared after use. A token is never shown back: the
   token field is always empty when the dialog opens.
 * Every label shows plain text; nothing from the helpdesk is interpreted as markup.
@@ -28,8 +36,8 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QShowEvent
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QPalette, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractButton,
     QButtonGroup,
@@ -39,6 +47,7 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFileDialog,
     QFormLayout,
+    QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -85,12 +94,19 @@ FREQUENCY_LABELS = {
     EmailFrequency.DAILY_DIGEST: "Daily digest",
 }
 TAB_ACCOUNT, TAB_NOTIFICATIONS, TAB_QUIET, TAB_EMAIL, TAB_GENERAL = range(5)
+PREFERRED_WIDTH = 520  # the dialog opens this wide, or wider when its contents need it
 
 
 class SettingsBackend(Protocol):
     """What the dialog needs from the app (implemented by ``notifier.app.controller``)."""
 
     def settings(self) -> Settings: ...
+
+    @property
+    def server_url(self) -> str:
+        """The helpdesk in use: a ``--server`` / ``NOTIFIER_SERVER`` override, else the
+        settings' one."""
+        ...
 
     def save_settings(self, settings: Settings) -> None:
         """Validate, store and apply; raise :class:`SettingsError` naming the bad field."""
@@ -182,8 +198,8 @@ class SettingsDialog(QDialog):
         self._tasks: set[asyncio.Task[None]] = set()
         self._after_idle: list[Callable[[], None]] = []
         self._preferences: Preferences | None = None
+        self._switching = False  # "Switch account…": the sign-in fields are open while signed in
         self.setWindowTitle("notifier settings")
-        self.setMinimumWidth(520)
 
         self.tabs = QTabWidget(self)
         self.tabs.addTab(self._build_account_tab(), "Account")
@@ -204,6 +220,7 @@ class SettingsDialog(QDialog):
         layout.addWidget(self.save_error)
         layout.addWidget(self.buttons)
         self.load(backend.settings())
+        self.resize(self.sizeHint().expandedTo(QSize(PREFERRED_WIDTH, 0)))
 
     # ----------------------------------------------------------------------- tabs
 
@@ -213,68 +230,84 @@ class SettingsDialog(QDialog):
         self.server_url.setPlaceholderText("https://helpdesk.example.com")
         self.server_url.setAccessibleName("Helpdesk server URL")
         self.server_url_error = _error_label(tab, "server_url_error")
+        self.agent_label = _status_label(tab, "agent_label")
+        self.test_button = QPushButton("Test connection", tab)
+        self.switch_button = QPushButton("Switch account…", tab)
+        self.switch_button.setToolTip(
+            "Sign in as someone else, or to another helpdesk; this account stays signed in"
+            " until that works"
+        )
+        self.sign_out_button = QPushButton("Sign out", tab)
+        self.sign_out_button.setToolTip("Disconnect and delete the saved token from the keyring")
+        self.test_button.clicked.connect(self._on_test_clicked)
+        self.switch_button.clicked.connect(self._on_switch_clicked)
+        self.sign_out_button.clicked.connect(self._on_sign_out_clicked)
 
-        self.use_password = QRadioButton("User name and password", tab)
-        self.use_token = QRadioButton("API token", tab)
+        self.sign_in_box = QGroupBox("Sign in", tab)
+        self.use_password = QRadioButton("User name and password", self.sign_in_box)
+        self.use_token = QRadioButton("API token", self.sign_in_box)
         self.use_password.setChecked(True)
         self._method = QButtonGroup(tab)
         self._method.addButton(self.use_password)
         self._method.addButton(self.use_token)
-
-        self.username = QLineEdit(tab)
+        self.username = QLineEdit(self.sign_in_box)
         self.username.setAccessibleName("User name")
-        self.password = QLineEdit(tab)
+        self.password = QLineEdit(self.sign_in_box)
         self.password.setEchoMode(QLineEdit.EchoMode.Password)
         self.password.setAccessibleName("Password")
-        self.token = QLineEdit(tab)
+        self.token = QLineEdit(self.sign_in_box)
         self.token.setEchoMode(QLineEdit.EchoMode.Password)
         self.token.setPlaceholderText("Paste a token from your helpdesk profile")
         self.token.setAccessibleName("API token")
-        password_page = QWidget(tab)
+        password_page = QWidget(self.sign_in_box)
         password_form = QFormLayout(password_page)
+        password_form.setContentsMargins(0, 0, 0, 0)
         password_form.addRow("User name:", self.username)
         password_form.addRow("Password:", self.password)
-        token_page = QWidget(tab)
+        token_page = QWidget(self.sign_in_box)
         token_form = QFormLayout(token_page)
+        token_form.setContentsMargins(0, 0, 0, 0)
         token_form.addRow("Token:", self.token)
-        self.credentials = QStackedWidget(tab)
+        self.credentials = QStackedWidget(self.sign_in_box)
         self.credentials.addWidget(password_page)
         self.credentials.addWidget(token_page)
         self.use_token.toggled.connect(
             lambda token: self.credentials.setCurrentIndex(1 if token else 0)
         )
-
-        self.sign_in_button = QPushButton("Sign in", tab)
-        self.test_button = QPushButton("Test connection", tab)
-        self.sign_out_button = QPushButton("Sign out", tab)
-        self.sign_out_button.setToolTip("Disconnect and delete the saved token from the keyring")
+        self.sign_in_button = QPushButton("Sign in", self.sign_in_box)
+        self.keep_account_button = QPushButton("Keep this account", self.sign_in_box)
+        self.keep_account_button.setToolTip("Close the sign-in fields; nothing changes")
         self.sign_in_button.clicked.connect(self._on_sign_in_clicked)
-        self.test_button.clicked.connect(self._on_test_clicked)
-        self.sign_out_button.clicked.connect(self._on_sign_out_clicked)
+        self.keep_account_button.clicked.connect(self._on_keep_account_clicked)
         self.password.returnPressed.connect(self._on_sign_in_clicked)
         self.token.returnPressed.connect(self._on_sign_in_clicked)
-
-        self.agent_label = _status_label(tab, "agent_label")
         self.account_status = _status_label(tab, "account_status")
 
         form = QFormLayout()
         form.addRow("Helpdesk:", self.server_url)
         form.addRow("", self.server_url_error)
-        form.addRow("Signed in:", self.agent_label)
+        form.addRow("Signed in as:", self.agent_label)
+        account_buttons = QHBoxLayout()
+        account_buttons.addWidget(self.test_button)
+        account_buttons.addWidget(self.switch_button)
+        account_buttons.addStretch(1)
+        account_buttons.addWidget(self.sign_out_button)
+        form.addRow("", account_buttons)
         method = QHBoxLayout()
         method.addWidget(self.use_password)
         method.addWidget(self.use_token)
         method.addStretch(1)
-        form.addRow("Sign in with:", method)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.sign_in_button)
-        buttons.addWidget(self.test_button)
-        buttons.addStretch(1)
-        buttons.addWidget(self.sign_out_button)
+        sign_in_buttons = QHBoxLayout()
+        sign_in_buttons.addWidget(self.sign_in_button)
+        sign_in_buttons.addWidget(self.keep_account_button)
+        sign_in_buttons.addStretch(1)
+        box = QVBoxLayout(self.sign_in_box)
+        box.addLayout(method)
+        box.addWidget(self.credentials)
+        box.addLayout(sign_in_buttons)
         layout = QVBoxLayout(tab)
         layout.addLayout(form)
-        layout.addWidget(self.credentials)
-        layout.addLayout(buttons)
+        layout.addWidget(self.sign_in_box)
         layout.addWidget(self.account_status)
         layout.addStretch(1)
         return tab
@@ -332,14 +365,13 @@ class SettingsDialog(QDialog):
         self.email_type_boxes = {t: QCheckBox(label, tab) for t, label in TYPE_LABELS.items()}
         self.in_app = QCheckBox("Create notifications for me at all (off: nothing arrives)", tab)
         self.comment_reactions = QCheckBox("Tell me when people react to my comments", tab)
-        self.email_load_button = QPushButton("Reload", tab)
-        self.email_save_button = QPushButton("Save helpdesk settings", tab)
+        self.email_load_button = QPushButton("Reload from the helpdesk", tab)
+        self.email_load_button.setToolTip("Show what the helpdesk has now (undoes edits here)")
         self.email_load_button.clicked.connect(self._on_email_load_clicked)
-        self.email_save_button.clicked.connect(self._on_email_save_clicked)
         self.email_status = _status_label(tab, "email_status")
         note = QLabel(
-            "These settings are kept on the helpdesk (they follow you to other devices) and "
-            "are saved with their own button."
+            "These settings are kept on the helpdesk, so they follow you to other devices;"
+            " OK saves them there."
         )
         note.setWordWrap(True)
 
@@ -353,7 +385,6 @@ class SettingsDialog(QDialog):
         form.addRow("On the helpdesk:", self.in_app)
         form.addRow("", self.comment_reactions)
         buttons = QHBoxLayout()
-        buttons.addWidget(self.email_save_button)
         buttons.addWidget(self.email_load_button)
         buttons.addStretch(1)
         layout = QVBoxLayout(tab)
@@ -409,7 +440,8 @@ class SettingsDialog(QDialog):
 
     def load(self, settings: Settings) -> None:
         """Show ``settings`` (and the account state) in the widgets; clear every message."""
-        self.server_url.setText(settings.server_url)
+        self._switching = False
+        self.server_url.setText(self._backend.server_url or settings.server_url)
         self.password.clear()
         self.token.clear()
         self.toasts_enabled.setChecked(settings.toasts_enabled)
@@ -443,7 +475,8 @@ class SettingsDialog(QDialog):
             except SettingsError as error:
                 errors.setdefault(error.field_name, error.reason)
 
-        check("server_url", lambda: validate_server_url(self.server_url.text()))
+        if self._account_editable():  # signed in, the helpdesk is the account's: kept
+            check("server_url", lambda: validate_server_url(self.server_url.text()))
         check("proxy", lambda: validate_proxy(self.proxy.text()))
         check("ca_bundle", self._checked_ca_bundle)
         changes.update(
@@ -470,8 +503,27 @@ class SettingsDialog(QDialog):
         raise SettingsError(*first)
 
     def accept(self) -> None:
+        """OK: validate, send edited email preferences to the helpdesk (and wait for it),
+        then save the client settings and close."""
         try:
             settings = self.collect()
+        except SettingsError as error:
+            self._show_field_error(error.field_name, error.reason)
+            return
+        edited = self.edited_preferences()
+        if edited is None or edited == self._preferences:
+            self._save_and_close(settings)
+            return
+        self._run(
+            self._backend.save_preferences(edited),
+            self.email_status,
+            "Saving to the helpdesk…",
+            lambda saved: self._on_preferences_saved(saved, settings),
+            on_failure=lambda: self.tabs.setCurrentIndex(TAB_EMAIL),
+        )
+
+    def _save_and_close(self, settings: Settings) -> None:
+        try:
             self._backend.save_settings(settings)
         except SettingsError as error:
             self._show_field_error(error.field_name, error.reason)
@@ -481,6 +533,25 @@ class SettingsDialog(QDialog):
             self._show_error(self.save_error, f"Could not save the settings: {error}")
             return
         super().accept()
+
+    def edited_preferences(self) -> Preferences | None:
+        """The email preferences as the Email tab shows them (None until loaded): only what
+        the tab shows changes; the rest of the document goes back as loaded."""
+        if self._preferences is None:
+            return None
+        # The digest time and "only when not connected" go back as loaded too.
+        email = dataclasses.replace(
+            self._preferences.email,
+            enabled=self.email_enabled.isChecked(),
+            frequency=EmailFrequency(self.email_frequency.currentData()),
+            types=frozenset(t for t, box in self.email_type_boxes.items() if box.isChecked()),
+        )
+        return dataclasses.replace(
+            self._preferences,
+            email=email,
+            in_app=self.in_app.isChecked(),
+            comment_reactions=self.comment_reactions.isChecked(),
+        )
 
     def _checked_ca_bundle(self) -> str | None:
         text = self.ca_bundle.text().strip()
@@ -526,16 +597,35 @@ class SettingsDialog(QDialog):
     def _show_agent(self, agent: AgentInfo | None) -> None:
         if agent is None:
             self.agent_label.setText("Not signed in")
+            self._switching = False
         else:
             self.agent_label.setText(f"{agent.name} ({agent.username})")
-        self.sign_out_button.setEnabled(agent is not None and not self._tasks)
-        self._set_email_editable(agent is not None and self._preferences is not None)
+        idle = not self._tasks
+        signed_in = agent is not None
+        editable = self._account_editable()
+        self.server_url.setReadOnly(not editable)
+        # Read-only looks read-only: the window's colour behind the text, not the field's.
+        palette = self.palette()
+        if not editable:
+            palette.setColor(QPalette.ColorRole.Base, palette.color(QPalette.ColorRole.Window))
+        self.server_url.setPalette(palette)
+        self.sign_in_box.setEnabled(editable and idle)
+        self.sign_in_box.setTitle("Sign in to another account" if signed_in else "Sign in")
+        self.keep_account_button.setVisible(self._switching)
+        self.switch_button.setVisible(signed_in)
+        self.switch_button.setEnabled(signed_in and not self._switching and idle)
+        self.sign_out_button.setEnabled(signed_in and idle)
+        self.test_button.setEnabled(idle)
+        self._set_email_editable(signed_in and self._preferences is not None)
+
+    def _account_editable(self) -> bool:
+        """Whether the helpdesk and the sign-in fields are open: signed out, or switching."""
+        return self._switching or self._backend.signed_in_agent() is None
 
     def _set_email_editable(self, editable: bool) -> None:
         for widget in (
             self.email_enabled,
             self.email_frequency,
-            self.email_save_button,
             self.in_app,
             self.comment_reactions,
         ):
@@ -556,10 +646,11 @@ class SettingsDialog(QDialog):
     def _action_buttons(self) -> list[QAbstractButton]:
         return [
             self.sign_in_button,
+            self.keep_account_button,
             self.test_button,
+            self.switch_button,
             self.sign_out_button,
             self.email_load_button,
-            self.email_save_button,
             self.buttons.button(QDialogButtonBox.StandardButton.Ok),
         ]
 
@@ -577,8 +668,10 @@ class SettingsDialog(QDialog):
         on_success: Callable[[_T], None],
         *,
         refused: str = SESSION_REFUSED,
+        on_failure: Callable[[], None] | None = None,
     ) -> None:
-        """Run one backend call as a task; buttons off meanwhile; outcome in ``status``."""
+        """Run one backend call as a task; buttons off meanwhile; outcome in ``status``
+        (and ``on_failure`` called when it failed)."""
         if self._tasks:  # one call at a time; the buttons are off, but Enter is not
             coroutine.close()
             return
@@ -588,7 +681,9 @@ class SettingsDialog(QDialog):
             status.setText("This needs the app's event loop, which is not running.")
             return
         status.setText(doing)
-        task = asyncio.ensure_future(self._guarded(coroutine, status, on_success, refused))
+        task = asyncio.ensure_future(
+            self._guarded(coroutine, status, on_success, refused, on_failure)
+        )
         self._tasks.add(task)
         self._set_busy(True)
 
@@ -607,6 +702,7 @@ class SettingsDialog(QDialog):
         status: QLabel,
         on_success: Callable[[_T], None],
         refused: str,
+        on_failure: Callable[[], None] | None,
     ) -> None:
         try:
             result = await coroutine
@@ -622,6 +718,9 @@ class SettingsDialog(QDialog):
             status.setText(describe_error(error, refused))
         else:
             on_success(result)
+            return
+        if on_failure is not None:
+            on_failure()
 
     # ----------------------------------------------------------------------- slots
 
@@ -676,7 +775,21 @@ class SettingsDialog(QDialog):
             refused=SIGN_IN_REFUSED,
         )
 
+    def _on_switch_clicked(self) -> None:
+        self._switching = True
+        self._show_agent(self._backend.signed_in_agent())
+        self.username.setFocus()
+
+    def _on_keep_account_clicked(self) -> None:
+        self._switching = False
+        self.server_url.setText(self._backend.server_url)
+        self.password.clear()
+        self.token.clear()
+        self._show_error(self.server_url_error, "")
+        self._show_agent(self._backend.signed_in_agent())
+
     def _on_signed_in(self, agent: AgentInfo) -> None:
+        self._switching = False
         self.password.clear()
         self.token.clear()
         self.account_status.setText(f"Signed in as {agent.name}.")
@@ -726,34 +839,10 @@ class SettingsDialog(QDialog):
         self.email_status.setText("")
         self._set_email_editable(True)
 
-    def _on_email_save_clicked(self) -> None:
-        if self._preferences is None:
-            self.email_status.setText("Load the helpdesk settings first.")
-            return
-        # Only what this tab shows changes; the rest of the document (the digest time and
-        # "only when not connected" included) goes back as loaded.
-        email = dataclasses.replace(
-            self._preferences.email,
-            enabled=self.email_enabled.isChecked(),
-            frequency=EmailFrequency(self.email_frequency.currentData()),
-            types=frozenset(t for t, box in self.email_type_boxes.items() if box.isChecked()),
-        )
-        preferences = dataclasses.replace(
-            self._preferences,
-            email=email,
-            in_app=self.in_app.isChecked(),
-            comment_reactions=self.comment_reactions.isChecked(),
-        )
-        self._run(
-            self._backend.save_preferences(preferences),
-            self.email_status,
-            "Saving to the helpdesk…",
-            self._on_preferences_saved,
-        )
-
-    def _on_preferences_saved(self, preferences: Preferences) -> None:
+    def _on_preferences_saved(self, preferences: Preferences, settings: Settings) -> None:
         self._on_preferences_loaded(preferences)
         self.email_status.setText("Saved on the helpdesk.")
+        self._save_and_close(settings)
 
     def _on_start_at_login_clicked(self, enabled: bool) -> None:
         try:

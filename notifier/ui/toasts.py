@@ -173,7 +173,12 @@ def plain_body(text: str) -> str:
 
 
 class DesktopNotifierSink:
-    """Native toasts through ``desktop-notifier`` (verified against its 6.2 API)."""
+    """Native toasts through ``desktop-notifier`` (verified against its 6.2 API).
+
+    One toast per key on screen: showing a key again (a re-issued notification, such as a
+    folded burst of replies) replaces the toast shown under it instead of stacking another;
+    of two sends of one key in flight, the later :meth:`show` wins.
+    """
 
     name = "desktop-notifier"
 
@@ -191,6 +196,9 @@ class DesktopNotifierSink:
         self._body_click_supported = body_click_supported
         self._identifiers: dict[str, str] = {}
         self._withdrawn_early: set[str] = set()
+        # Keys with sends in flight: key -> (number of its newest show(), sends in flight).
+        self._in_flight: dict[str, tuple[int, int]] = {}
+        self._shows = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._on_clicked: Callable[[str], None] = _ignore_click
         self._on_action: Callable[[str, str], None] = _ignore_action
@@ -203,7 +211,10 @@ class DesktopNotifierSink:
 
     def show(self, toast: ToastRequest) -> None:
         self._withdrawn_early.discard(toast.key)
-        self._spawn(self._send(toast))
+        self._shows += 1
+        _, sending = self._in_flight.get(toast.key, (0, 0))
+        self._in_flight[toast.key] = (self._shows, sending + 1)
+        self._spawn(self._send(toast, self._shows))
 
     def withdraw(self, key: str) -> None:
         identifier = self._identifiers.pop(key, None)
@@ -238,7 +249,15 @@ class DesktopNotifierSink:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _send(self, toast: ToastRequest) -> None:
+    async def _send(self, toast: ToastRequest, show_number: int) -> None:
+        try:
+            await self._send_and_replace(toast, show_number)
+        finally:
+            newest, sending = self._in_flight.pop(toast.key)
+            if sending > 1:
+                self._in_flight[toast.key] = (newest, sending - 1)
+
+    async def _send_and_replace(self, toast: ToastRequest, show_number: int) -> None:
         key = toast.key
         buttons = []
         if toast.notification_id is not None:
@@ -262,7 +281,13 @@ class DesktopNotifierSink:
             self._withdrawn_early.discard(key)
             await self._clear(key, identifier)
             return
+        if self._in_flight[key][0] != show_number:
+            await self._clear(key, identifier)  # a newer show() of this key replaces it
+            return
+        previous = self._identifiers.get(key)
         self._identifiers[key] = identifier
+        if previous is not None:
+            await self._clear(key, previous)
 
     async def _clear(self, key: str, identifier: str) -> None:
         try:

@@ -16,7 +16,7 @@ import logging
 import sys
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QRect, Signal
+from PySide6.QtCore import QRect, QTimer, Signal
 from PySide6.QtGui import QAction, QGuiApplication, QIcon, QPixmap
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
@@ -29,6 +29,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TRAY_ICON_SIZE = 32
+# The sizes trays show icons at (Windows 16, GNOME and KDE panels 22-24, trayer and macOS
+# menus up to 32): the badge is painted for each, so the tray scales nothing down and the
+# count and halo keep their size in pixels (paint_badge lays them out per size).
+TRAY_ICON_SIZES = (16, 22, 24, TRAY_ICON_SIZE)
 NO_TRAY_MESSAGE = "this desktop has no system tray; showing a small window instead of a tray icon"
 
 
@@ -38,8 +42,13 @@ def screen_ratio() -> float:
 
 
 def badge_icon(state: BadgeState) -> QIcon:
-    """The badge painted at the primary screen's device pixel ratio."""
-    return QIcon(QPixmap.fromImage(paint_badge(state, TRAY_ICON_SIZE, screen_ratio())))
+    """The badge painted at each of :data:`TRAY_ICON_SIZES`, at the primary screen's device
+    pixel ratio (the tray picks the size it shows)."""
+    ratio = screen_ratio()
+    icon = QIcon()
+    for size in TRAY_ICON_SIZES:
+        icon.addPixmap(QPixmap.fromImage(paint_badge(state, size, ratio)))
+    return icon
 
 
 class TrayIcon(QSystemTrayIcon):
@@ -48,6 +57,7 @@ class TrayIcon(QSystemTrayIcon):
     def __init__(self) -> None:
         super().__init__()
         self.badge_state: BadgeState | None = None
+        self._paint_pending = False
         self.set_badge(BadgeState())
         self.setToolTip("Helpdesk notifications")
         self.menu = QMenu()
@@ -74,14 +84,30 @@ class TrayIcon(QSystemTrayIcon):
         self.open_action.triggered.connect(self._on_open_action_triggered)
         self.activated.connect(self._on_activated)
         self.set_paused(False)
+        self.set_can_reconnect(False)
 
     def set_badge(self, state: BadgeState) -> bool:
-        """Repaint for ``state``; False (and no work) when it is what is shown already."""
+        """Show ``state``; False (and no work) when it is what is shown already.
+
+        Before the icon is shown it is painted at once (the first paint must show the cached
+        count). Once shown, painting waits for the event loop's next turn and paints only the
+        last state: marking 300 mentions read one by one changes the count 300 times in one
+        turn, and each picture is four SVG renders (one per tray size).
+        """
         if state == self.badge_state:
             return False
         self.badge_state = state
-        self.setIcon(badge_icon(state))
+        if not self.isVisible():
+            self._paint()
+        elif not self._paint_pending:
+            self._paint_pending = True
+            QTimer.singleShot(0, self._paint)
         return True
+
+    def _paint(self) -> None:
+        self._paint_pending = False
+        if self.badge_state is not None:
+            self.setIcon(badge_icon(self.badge_state))
 
     def set_tooltip_text(self, text: str) -> None:
         self.setToolTip(text)
@@ -91,6 +117,11 @@ class TrayIcon(QSystemTrayIcon):
 
     def set_unread(self, unread: int) -> None:
         self.mark_all_action.setEnabled(unread > 0)
+
+    def set_can_reconnect(self, can: bool) -> None:
+        """Enable "Reconnect now" only when there is a connection to retry: not while connected
+        (it would do nothing), nor signed out (there is nothing to connect)."""
+        self.reconnect_action.setEnabled(can)
 
     def _on_open_action_triggered(self) -> None:
         emit(self.openRequested, self.geometry())

@@ -1,0 +1,162 @@
+"""Nothing in the settings dialog is cut off at its default size: at 1×, at 2× scaling
+(QT_SCALE_FACTOR=2) and with 1.5× and 2× text, every tab is shown and every button,
+box, time field and label is measured against the room it got (its width and height against
+its minimum size hint, the text of the Quiet hours cells against the cell, and each widget
+inside the visible part of its tab). The reported case: the Quiet hours tab cut its From/To
+cells to "22", its day cells to "(" and its Remove buttons to "emov".
+
+The 2× runs need a QApplication made with those settings, so they run this module as a
+script in a fresh process (offscreen), which prints what it found as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QPoint, QRect
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QAbstractSpinBox,
+    QApplication,
+    QComboBox,
+    QLabel,
+    QLineEdit,
+    QTimeEdit,
+    QWidget,
+)
+
+HERE = Path(__file__).resolve().parent
+TIMEOUT_S = 60
+
+
+def problems_in_tab(tab: QWidget) -> list[str]:
+    """Every way a widget of ``tab`` (shown) is cut off, in words; empty when none is."""
+    found: list[str] = []
+    visible = tab.rect()
+    kinds = (QAbstractButton, QComboBox, QAbstractSpinBox, QLabel, QLineEdit)
+    for widget in tab.findChildren(QWidget):
+        if not widget.isVisible() or not isinstance(widget, kinds):
+            continue
+        if isinstance(widget, QLineEdit) and isinstance(widget.parent(), QAbstractSpinBox):
+            continue  # the spin box's own editor: measured with the spin box below
+        name = f"{type(widget).__name__} {describe(widget)!r}"
+        hint = widget.minimumSizeHint()
+        if isinstance(widget, QLabel) and widget.wordWrap():
+            hint.setWidth(0)  # wraps: any width will do, the height is what counts
+            hint.setHeight(widget.heightForWidth(widget.width()))
+        if widget.width() < hint.width() or widget.height() < hint.height():
+            found.append(f"{name} is {widget.size().toTuple()}, needs {hint.toTuple()}")
+        area = QRect(widget.mapTo(tab, QPoint(0, 0)), widget.size())
+        scroller = scroll_viewport(widget, tab)
+        if scroller is not None:
+            # Rows below the fold are what the scroll bar is for; across, nothing may hide.
+            if area.left() < scroller.left() or area.right() > scroller.right():
+                found.append(f"{name} at {area.getRect()} is cut by {scroller.getRect()}")
+            area = area.intersected(scroller)
+        if not area.isEmpty() and not visible.contains(area):
+            found.append(f"{name} at {area.getRect()} is outside its tab {visible.getRect()}")
+        if isinstance(widget, QTimeEdit):
+            editor = widget.findChild(QLineEdit)
+            assert editor is not None
+            needed = widget.fontMetrics().horizontalAdvance(widget.text())
+            if needed > editor.width() - 2:
+                found.append(f"{name}: {needed} px of text in a {editor.width()} px field")
+    return found
+
+
+def scroll_viewport(widget: QWidget, tab: QWidget) -> QRect | None:
+    """Where the scroll area holding ``widget`` shows its contents (in ``tab``), if any."""
+    from PySide6.QtWidgets import QScrollArea
+
+    parent = widget.parentWidget()
+    while parent is not None and parent is not tab:
+        if isinstance(parent, QScrollArea):
+            viewport = parent.viewport()
+            return QRect(viewport.mapTo(tab, QPoint(0, 0)), viewport.size())
+        parent = parent.parentWidget()
+    return None
+
+
+def describe(widget: QWidget) -> str:
+    if isinstance(widget, QAbstractButton | QLabel | QLineEdit):
+        return widget.text()[:30]
+    if isinstance(widget, QComboBox):
+        return widget.currentText()
+    if isinstance(widget, QAbstractSpinBox):
+        return widget.text()
+    return widget.objectName()
+
+
+def dialog_problems() -> dict[str, list[str]]:
+    """Open the dialog (signed in, a work week of quiet hours) at its default size and look
+    at every tab."""
+    from datetime import UTC
+
+    from test_settings_dialog import ALICE, SERVER, FakeBackend
+
+    from notifier.core.settings import Settings
+    from notifier.core.wire import QuietRange
+    from notifier.ui.schedule_editor import ScheduleEditor
+    from notifier.ui.settings_dialog import SettingsDialog
+
+    week = tuple(QuietRange(day, "22:00", "07:00") for day in range(7))
+    backend = FakeBackend(Settings(server_url=SERVER, quiet_hours=week), agent=ALICE)
+    dialog = SettingsDialog(backend, schedule_editor=ScheduleEditor(UTC))
+    dialog.show()
+    app = QApplication.instance()
+    assert app is not None
+    found: dict[str, list[str]] = {}
+    for index in range(dialog.tabs.count()):
+        dialog.tabs.setCurrentIndex(index)
+        app.processEvents()
+        found[dialog.tabs.tabText(index)] = problems_in_tab(dialog.tabs.widget(index))
+    dialog.close()
+    return found
+
+
+def run_scaled(**env: str) -> dict[str, list[str]]:
+    result = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve())],
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen", **env},
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        check=False,
+        cwd=HERE,
+    )
+    assert result.returncode == 0, result.stderr
+    found: dict[str, list[str]] = json.loads(result.stdout.strip().splitlines()[-1])
+    return found
+
+
+def test_nothing_is_cut_off_at_the_default_size(qtbot: object) -> None:
+    found = dialog_problems()
+    assert set(found) == {"Account", "Notifications", "Quiet hours", "Email", "General"}
+    assert found == {tab: [] for tab in found}
+
+
+@pytest.mark.parametrize(
+    "env",
+    [{"QT_SCALE_FACTOR": "2"}, {"TEST_FONT_SCALE": "1.5"}, {"TEST_FONT_SCALE": "2"}],
+    ids=["2x scaling", "1.5x text", "2x text"],
+)
+def test_nothing_is_cut_off_at_2x(env: dict[str, str]) -> None:
+    found = run_scaled(**env)
+    assert found == {tab: [] for tab in found}
+    assert "Quiet hours" in found
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(HERE))
+    application = QApplication(sys.argv[:1])
+    # Larger text, as a desktop's text scaling sets it (the offscreen platform ignores
+    # QT_FONT_DPI): the application font's size times TEST_FONT_SCALE.
+    font = application.font()
+    font.setPointSizeF(font.pointSizeF() * float(os.environ.get("TEST_FONT_SCALE", "1")))
+    application.setFont(font)
+    print(json.dumps(dialog_problems()))
