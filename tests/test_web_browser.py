@@ -145,6 +145,10 @@ def test_a_customer_replies_and_reopens_and_never_sees_internal_comments(
     summaries = cal_page.locator(".note .summary").all_inner_texts()
     assert summaries[0].startswith("Dora Dean reopened")
     assert summaries[1].startswith("Dora Dean replied")
+    # The type icons are the tray's, by reason.
+    icons = cal_page.eval_on_selector_all(".note .type", "images => images.map(i => i.src)")
+    assert [icon.rsplit("/", 1)[1] for icon in icons] == ["reopened.svg", "reply.svg"]
+    assert cal_page.evaluate("[...document.images].every(i => i.complete && i.naturalWidth)")
     cal_context.close()
     dora_context.close()
 

@@ -82,11 +82,8 @@ def exact(value: str | datetime) -> str:
 
 
 def icon_url(notification: wire.Notification) -> str:
-    """The type icon from resources/: one named after the reason if there is one (e.g.
-    ``customer_replied.svg``), else after the type."""
-    if notification.reason is not None and _ICONS.joinpath(f"{notification.reason}.svg").is_file():
-        return f"/icons/{notification.reason}.svg"
-    return f"/icons/{notification.type}.svg"
+    """The type icon from resources/, chosen as the tray chooses it."""
+    return f"/icons/{text.icon_name(notification)}.svg"
 
 
 def local_link(notification: wire.Notification) -> str:
