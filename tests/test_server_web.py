@@ -285,3 +285,52 @@ def test_web_forms_refuse_forged_posts_and_hostile_input_with_4xx(
     assert browser.get("/mail").status_code == 404  # no demo mail catcher here
     assert browser.get("/notifications?type=nonsense&show=%00").status_code == 200
     hd.assert_clean_log()
+
+
+def test_admins_change_the_system_settings_on_the_admin_page(
+    shared_helpdesk: Helpdesk, browser: httpx.Client
+) -> None:
+    hd = shared_helpdesk
+    admin = unique_name("admin")
+    admin_api = hd.actions(hd.add_agent(admin, password=PASSWORD, admin=True))
+    sign_in(browser, admin)
+    page = browser.get("/admin")
+    assert page.status_code == 200 and "Retention days" in page.text
+    version = int(re.search(r'name=version value="(\d+)"', page.text).group(1))  # type: ignore[union-attr]
+    current = admin_api.request("GET", "/api/v1/admin/settings").json()["settings"]
+    form = {k: str(v) for k, v in current.items() if k != "default_preferences"}
+    saved = browser.post(
+        "/admin",
+        data={**form, "retention_days": "45", "csrf": csrf_of(page.text), "version": str(version)},
+    )
+    assert saved.status_code == 200 and "Saved." in saved.text
+    stored = admin_api.request("GET", "/api/v1/admin/settings").json()
+    assert stored["settings"]["retention_days"] == 45 and stored["version"] == version + 1
+    audit = admin_api.request("GET", "/api/v1/admin/audit").json()["entries"][0]
+    assert (audit["key"], audit["new"], audit["via"], audit["actor"]) == (
+        "retention_days",
+        45,
+        "api",
+        admin,
+    )
+    # A stale page (its version is old) is refused: 409, nothing changes.
+    stale = browser.post(
+        "/admin",
+        data={**form, "retention_days": "7", "csrf": csrf_of(page.text), "version": str(version)},
+    )
+    assert stale.status_code == 409
+    # Out-of-range values get the API's 422; non-admins and forged posts 403.
+    fresh = browser.get("/admin").text
+    out_of_range = browser.post(
+        "/admin",
+        data={**form, "retention_days": "-5", "csrf": csrf_of(fresh), "version": str(version + 1)},
+    )
+    assert out_of_range.status_code == 422
+    assert browser.post("/admin", data={**form, "version": "0"}).status_code == 403
+    with httpx.Client(base_url=hd.url, trust_env=False) as other:
+        plain, _ = hd.new_agent("plain", password=PASSWORD)
+        sign_in(other, plain)
+        assert other.get("/admin").status_code == 403
+        assert "/admin" not in other.get("/").text
+    assert admin_api.request("GET", "/api/v1/admin/settings").json()["version"] == version + 1
+    hd.assert_clean_log()

@@ -1195,6 +1195,8 @@ class HelpdeskApp:
                 "the notification center's list alone (the page's live updates)",
             ),
             page("/mail", p.mail, "the demo's mail (the mail catcher's folder)"),
+            page("/admin", p.admin, "the system settings (admins)"),
+            form("/admin", p.save_admin, "save the integer system settings (version, KEY=N)"),
             Endpoint(
                 "GET",
                 "/static/{name}",

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import email
 import email.policy
+import functools
+import json
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -30,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from notifier.core import text, wire
-from notifier.server import actions, repository, web
+from notifier.server import actions, repository, settings, web
 from notifier.server.actions import Outcome
 from notifier.server.repository import ActionError, User
 
@@ -40,6 +42,8 @@ if TYPE_CHECKING:
 PRODUCT: Final = "Notifier Helpdesk"
 NOTIFICATIONS_SHOWN: Final = 200
 MAILS_SHOWN: Final = 100
+ADMIN_AUDIT_SHOWN: Final = 20
+MAX_ID: Final = repository.MAX_SEQ
 SEEN_COOKIE: Final = "helpdesk_seen"  # the newest notification seq the agent has looked at
 TICKET_SCOPES: Final = (("mine", "Assigned to me"), ("team", "My team's"), ("open", "All"))
 NOTIFICATION_FILTERS: Final = (
@@ -303,6 +307,58 @@ class WebPages:
 
     async def icon(self, request: Request) -> Response:
         return _package_file(_ICONS, request.path_params["name"])
+
+    async def admin(self, request: Request) -> Response:
+        """The system settings (admins): the integer settings as a form, the default
+        preferences, the audit's newest entries."""
+        user = await self._signed_in(request, agent=True)
+        if isinstance(user, Response):
+            return user
+        if not user.is_admin:
+            return self.error(request, "This page is for admins.", 403)
+        return await self._admin_page(request, user, saved=False)
+
+    async def _admin_page(self, request: Request, user: User, *, saved: bool) -> HTMLResponse:
+        stored = await self.app.database.run(settings.load)
+        audit = await self.app.database.run(settings.audit_page, ADMIN_AUDIT_SHOWN, MAX_ID)
+        preferences = json.dumps(stored.settings.default_preferences.to_json(), indent=2)
+        return await self._page(
+            request,
+            user,
+            "admin.html",
+            "admin",
+            stored=stored,
+            int_settings=settings.INT_SETTINGS,
+            preferences=preferences,
+            audit=audit["entries"],
+            saved=saved,
+        )
+
+    async def save_admin(self, request: Request) -> Response:
+        """The settings form: one new version (audited, ``via`` web) if the page's version is
+        still current, else 409; the same validation as the admin API, and audited as it (via
+        "api": the audit table knows api and cli)."""
+        try:
+            user, form = await self._form(request, agent=True)
+            if not user.is_admin:
+                raise ActionError(403, "forbidden", "this is for admins")
+            version = form.get("version", "")
+            if not (version.isascii() and version.isdigit() and len(version) <= 18):
+                raise ActionError(400, "invalid_field", "version must be an integer ≥ 0")
+            raw: dict[str, object] = {}
+            for setting in settings.INT_SETTINGS:
+                value = form.get(setting.key, "").strip()
+                if not (value.isascii() and value.lstrip("-").isdigit() and len(value) <= 18):
+                    raise ActionError(422, "invalid_field", f"{setting.key} must be an integer")
+                raw[setting.key] = int(value)
+            changes = settings.validate_changes(raw)
+            update = functools.partial(
+                settings.update, expected_version=int(version), actor=user.username, via="api"
+            )
+            await self.app.database.run(update, changes)
+        except ActionError as exc:
+            return self._refused(request, exc)
+        return await self._admin_page(request, user, saved=True)
 
     # ----------------------------------------------------------------- notification changes
 
