@@ -17,6 +17,8 @@ QT_PACKAGES=(libgl1 libegl1 libxkbcommon0 libglib2.0-0 libfreetype6 libfontconfi
 DESKTOP_PACKAGES=(xvfb xauth dbus dbus-x11 dunst libnotify-bin gnome-keyring libsecret-tools
   x11-utils xdotool xdg-utils trayer imagemagick iproute2
   haskell-status-notifier-item-utils haskell-gtk-sni-tray-utils)
+# The web pages' browser tests (tests/test_web_*.py): Playwright drives Debian's chromium.
+WEB_PACKAGES=(chromium)
 # Building and checking the Debian packages (packaging/build.sh, tests/test_packaging.py).
 PACKAGING_PACKAGES=(dpkg-dev lintian desktop-file-utils appstream)
 
@@ -31,7 +33,7 @@ missing_packages() {
 }
 
 ensure_system_packages() {
-  local wanted=("${QT_PACKAGES[@]}")
+  local wanted=("${QT_PACKAGES[@]}" "${WEB_PACKAGES[@]}")
   if [ "${NOTIFIER_DESKTOP_PACKAGES:-0}" = 1 ]; then
     wanted+=("${DESKTOP_PACKAGES[@]}" "${PACKAGING_PACKAGES[@]}")
   fi

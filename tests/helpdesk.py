@@ -323,9 +323,10 @@ class Helpdesk:
         result: dict[str, Any] = json.loads(self._run_cli("settings", *args))
         return result
 
-    def add_customer(self, email: str, name: str | None = None) -> str:
+    def add_customer(self, email: str, name: str | None = None, password: str | None = None) -> str:
         """Create a customer; returns their API token."""
-        return self._run_cli("add-customer", email, "--name", name or email)
+        extra = ["--password", password] if password is not None else []
+        return self._run_cli("add-customer", email, "--name", name or email, *extra)
 
     def actions(self, token: str) -> HelpdeskActions:
         client = HelpdeskActions(self.url, token)
@@ -348,11 +349,11 @@ class Helpdesk:
         return username, self.actions(self.add_agent(username, name, password, team))
 
     def new_customer(
-        self, prefix: str = "customer", name: str | None = None
+        self, prefix: str = "customer", name: str | None = None, password: str | None = None
     ) -> tuple[str, HelpdeskActions]:
         """A fresh customer with a unique e-mail: (email, their actions client)."""
         email = f"{unique_name(prefix)}@example.com"
-        return email, self.actions(self.add_customer(email, name))
+        return email, self.actions(self.add_customer(email, name, password))
 
 
 def web_sign_in(

@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from helpdesk import (
     Helpdesk,
@@ -21,6 +22,7 @@ from helpdesk import (
     receive_until,
     start_demo,
     stop_demo,
+    web_sign_in,
 )
 
 from notifier.core import wire
@@ -305,6 +307,44 @@ def test_serving_without_the_server_extra_says_what_to_install(tmp_path: Path) -
     assert result.returncode == 1
     assert "pip install 'notifier[server]'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.asyncio
+async def test_the_demo_prints_how_to_drive_it_from_a_browser(tmp_path: Path) -> None:
+    process = await start_demo("--db", str(tmp_path / "demo.db"), "--port", "0", "--rate", "0")
+    assert process.stdout is not None
+    lines: list[str] = []
+    try:
+        async with asyncio.timeout(30):
+            while not lines or not lines[-1].lstrip().startswith("customers"):
+                lines.append((await process.stdout.readline()).decode())
+                assert lines[-1], "the demo ended early"
+        output = "".join(lines)
+        url = re.search(r"in a browser: (http://127\.0\.0\.1:\d+)/", output)
+        assert url is not None, output
+        assert "alice / alice" in output and "bea / bea" in output
+        customer = re.search(r"customers \(password (\S+)\): (\S+?)[,\s]", output)
+        assert customer is not None, output
+        await asyncio.to_thread(
+            _sign_in_as_printed, url.group(1), customer.group(2), customer.group(1)
+        )
+    finally:
+        await stop_demo(process)
+
+
+def _sign_in_as_printed(url: str, customer: str, customer_password: str) -> None:
+    """The printed accounts work on the sign-in page (an agent and a customer) and the demo's
+    mail page is there."""
+    for username, password, page in (
+        ("alice", "alice", "/notifications"),
+        (customer, customer_password, "/"),
+    ):
+        with httpx.Client(base_url=url, trust_env=False) as browser:
+            signed_in = web_sign_in(browser, username, password, page)
+            assert signed_in.status_code == 303, signed_in.text
+            assert browser.get(page).status_code == 200
+            if username == "alice":
+                assert "The demo's mail" in browser.get("/mail").text
 
 
 def _open_file_limits(pid: int) -> tuple[int, int]:

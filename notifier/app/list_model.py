@@ -52,12 +52,13 @@ from notifier.core.status import CacheChange, ChangeKind
 from notifier.core.text import (
     excerpt,
     headline,
+    icon_name,
     one_line,
     relative_time,
     summary_line,
     ticket_label,
 )
-from notifier.core.wire import Notification, NotificationType, Reason
+from notifier.core.wire import Notification, NotificationType
 from notifier.store.cache import ListFilter, NotificationCache
 
 PAGE_SIZE = 100
@@ -83,13 +84,6 @@ class Role(IntEnum):
     ICON = Qt.ItemDataRole.UserRole + 14  # the icon's name in resources/ (see icon_name)
 
 
-_UPDATE_ICONS = {
-    Reason.CUSTOMER_REPLIED: "reply",
-    Reason.CUSTOMER_REOPENED: "reopened",
-    Reason.COMMENT_REACTION: "reaction",
-}
-
-
 @dataclasses.dataclass(frozen=True, slots=True)
 class ScopeCounts:
     """Counts for the list's type filter (all types when it has none), whatever "Unread" says:
@@ -103,17 +97,6 @@ class ScopeCounts:
     @property
     def nothing_at_all(self) -> bool:
         return not (self.unread or self.read or self.unread_elsewhere or self.read_elsewhere)
-
-
-def icon_name(notification: Notification) -> str:
-    """The row icon (``resources/<name>.svg``): one per reason an agent is told something."""
-    if notification.type is NotificationType.ASSIGNMENT:
-        return "assignment"
-    if notification.type is NotificationType.MENTION:
-        return "mention"
-    if notification.reason is None:
-        return "update"
-    return _UPDATE_ICONS.get(notification.reason, "update")
 
 
 def matches(notification: Notification, list_filter: ListFilter) -> bool:

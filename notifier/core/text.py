@@ -197,3 +197,22 @@ def html_to_text(markup: str) -> str:
     extractor.close()
     lines = (" ".join(line.split()) for line in "".join(extractor.parts).split("\n"))
     return _BLANK_LINES.sub("\n", "\n".join(lines)).strip()
+
+
+_UPDATE_ICONS: Final = {
+    Reason.CUSTOMER_REPLIED: "reply",
+    Reason.CUSTOMER_REOPENED: "reopened",
+    Reason.COMMENT_REACTION: "reaction",
+}
+
+
+def icon_name(n: Notification) -> str:
+    """The type icon (``resources/<name>.svg``): one per reason an agent is told something.
+    The tray's list and the web notification center both use it."""
+    if n.type is NotificationType.ASSIGNMENT:
+        return "assignment"
+    if n.type is NotificationType.MENTION:
+        return "mention"
+    if n.reason is None:
+        return "update"
+    return _UPDATE_ICONS.get(n.reason, "update")

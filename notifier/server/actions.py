@@ -442,33 +442,48 @@ def assign(
     links: Links,
 ) -> Outcome:
     _require_agent(user, "assign tickets")
-    username = data.get("agent")
-    if not isinstance(username, str) or not username:
+    username, team = data.get("agent"), data.get("team")
+    if team is not None and username is None:
+        if not isinstance(team, str) or not team.strip():
+            raise invalid("team must be a team name")
+    elif not isinstance(username, str) or not username:
         raise invalid("agent must be an agent's username")
     outcome = Outcome({})
     with transaction(connection):
         ticket = _load_ticket(connection, user, ticket_id)
-        assignee = user_by_username(connection, username)
-        if assignee is None or not assignee.is_agent:
-            raise invalid(f"no agent {username!r}")
-        if ticket.assignee_id != assignee.id:
+        if isinstance(username, str):
+            assignee = user_by_username(connection, username)
+            if assignee is None or not assignee.is_agent:
+                raise invalid(f"no agent {username!r}")
+            team_name = ticket.team
+        else:
+            team_row = connection.execute(
+                "SELECT name, last_agent_id FROM teams WHERE name = ?", (str(team).strip(),)
+            ).fetchone()
+            if team_row is None:
+                raise invalid(f"no team {team!r}")
+            team_name = str(team_row[0])
+            assignee = _next_in_team(connection, team_name, team_row[1])
+            if assignee is None:
+                raise invalid(f"the team {team_name!r} has no agents")
+        if ticket.assignee_id != assignee.id or ticket.team != team_name:
             connection.execute(
-                "UPDATE tickets SET assignee_id = ?, updated_at = ? WHERE id = ?",
-                (assignee.id, now_text(), ticket.id),
+                "UPDATE tickets SET assignee_id = ?, team = ?, updated_at = ? WHERE id = ?",
+                (assignee.id, team_name, now_text(), ticket.id),
             )
-            if assignee.id != user.id:
-                outcome.notify(
-                    connection,
-                    assignee.id,
-                    about(
-                        wire.Reason.ASSIGNED,
-                        user,
-                        ticket.id,
-                        ticket.subject,
-                        None,
-                        _assignment_message(ticket.subject, ticket.body),
-                    ),
-                )
+        if ticket.assignee_id != assignee.id and assignee.id != user.id:
+            outcome.notify(
+                connection,
+                assignee.id,
+                about(
+                    wire.Reason.ASSIGNED,
+                    user,
+                    ticket.id,
+                    ticket.subject,
+                    None,
+                    _assignment_message(ticket.subject, ticket.body),
+                ),
+            )
         outcome.body = ticket_json(connection, _load_ticket(connection, user, ticket_id), links)
     return outcome
 
@@ -582,6 +597,23 @@ def reply(
             )
         outcome.body = comment_json(connection, reply_id, links)
     return outcome
+
+
+def answer_customer(
+    connection: sqlite3.Connection,
+    user: User,
+    ticket_id: str,
+    data: dict[str, Any],
+    links: Links,
+) -> Outcome:
+    """An agent's reply to the customer: a ``reply`` the customer sees (internal comments
+    they never see). It notifies no agent; @mentions belong in internal comments."""
+    _require_agent(user, "answer the customer")
+    body = _text(data, "body", required=True)
+    with transaction(connection):
+        ticket = _load_ticket(connection, user, ticket_id)
+        reply_id = _insert_comment(connection, ticket.id, user.id, "reply", body)
+        return Outcome(comment_json(connection, reply_id, links))
 
 
 def resolve(connection: sqlite3.Connection, user: User, ticket_id: str, links: Links) -> Outcome:
@@ -741,3 +773,70 @@ def view(
         outcome.body = ticket_page(connection, user, ticket_id, links, comments)
         outcome.body["marked_read"] = marked
     return outcome
+
+
+TICKET_LIST_LIMIT: Final = 200
+TICKET_SCOPES: Final = ("mine", "team", "open")
+
+
+def ticket_list(
+    connection: sqlite3.Connection, user: User, scope: str, status: str
+) -> list[dict[str, Any]]:
+    """Tickets for the web home page, newest activity first: a customer's own; for an agent
+    ``scope`` "mine" (assigned to them), "team" (their team's) or "open" (everyone's), with
+    ``status`` "open", "resolved" or "all"."""
+    where: list[str] = []
+    args: list[object] = []
+    if not user.is_agent:
+        where.append("tickets.customer_id = ?")
+        args.append(user.id)
+    elif scope == "mine":
+        where.append("tickets.assignee_id = ?")
+        args.append(user.id)
+    elif scope == "team":
+        where.append("tickets.team = ?")
+        args.append(user.team or "")
+    if status in ("open", "resolved"):
+        where.append("tickets.status = ?")
+        args.append(status)
+    # Only the fixed conditions above are joined in; every value is a parameter.
+    condition = " WHERE " + " AND ".join(where) if where else ""
+    rows = connection.execute(
+        "SELECT tickets.id, tickets.subject, tickets.status, tickets.team, tickets.updated_at,"  # noqa: S608
+        " assignee.name, customer.name FROM tickets"
+        " LEFT JOIN users AS assignee ON assignee.id = tickets.assignee_id"
+        f" LEFT JOIN users AS customer ON customer.id = tickets.customer_id{condition}"
+        " ORDER BY tickets.updated_at DESC, tickets.id DESC LIMIT ?",
+        (*args, TICKET_LIST_LIMIT),
+    ).fetchall()
+    return [
+        {
+            "id": str(row[0]),
+            "subject": row[1],
+            "status": row[2],
+            "team": row[3],
+            "updated_at": row[4],
+            "assignee": row[5],
+            "customer": row[6],
+        }
+        for row in rows
+    ]
+
+
+def reactors(
+    connection: sqlite3.Connection, comment_ids: Iterable[int]
+) -> dict[int, dict[str, list[str]]]:
+    """{comment id: {emoji: [names of who reacted]}}: the ticket page shows who reacted."""
+    ids = list(comment_ids)
+    found: dict[int, dict[str, list[str]]] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        for comment_id, emoji, name in connection.execute(
+            "SELECT reactions.comment_id, reactions.emoji, users.name FROM reactions"  # noqa: S608
+            f" JOIN users ON users.id = reactions.user_id WHERE reactions.comment_id IN ({marks})"
+            " ORDER BY reactions.created_at, users.id",
+            chunk,
+        ):
+            found.setdefault(int(comment_id), {}).setdefault(emoji, []).append(name)
+    return found

@@ -22,7 +22,9 @@ import sqlite3
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.datastructures import MutableHeaders
@@ -49,6 +51,7 @@ from notifier.server.limits import (
     rate_limited,
 )
 from notifier.server.mailer import MAIL_SETTINGS_PATH, MailConfig, Mailer, mail_settings_for
+from notifier.server.pages import WebPages
 from notifier.server.repository import ActionError, User
 
 log = logging.getLogger(__name__)
@@ -208,8 +211,11 @@ class HelpdeskApp:
         public_url: str,
         mail: MailConfig | None = None,
         limits: Limits | None = None,
+        mail_dir: Path | None = None,
     ) -> None:
         self.database = database
+        self.session_cookie = SESSION_COOKIE
+        self.pages = WebPages(self, mail_dir)
         self.hub = Hub()
         self.streams = OpenStreams()
         self.links = Links(public_url)
@@ -244,7 +250,7 @@ class HelpdeskApp:
             raise ActionError(403, "forbidden", "this endpoint is for agents")
         return user
 
-    async def _body(self, request: Request) -> bytes:
+    async def read_body(self, request: Request) -> bytes:
         declared = request.headers.get("content-length", "")
         if declared.isascii() and declared.isdigit() and int(declared) > wire.MAX_FRAME_BYTES:
             raise ActionError(413, "too_large", f"the body exceeds {wire.MAX_FRAME_BYTES} bytes")
@@ -268,7 +274,7 @@ class HelpdeskApp:
         return b"".join(chunks)
 
     async def _json(self, request: Request, *, required: bool = True) -> dict[str, Any]:
-        raw = await self._body(request)
+        raw = await self.read_body(request)
         if not raw.strip():
             if required:
                 raise ActionError(400, "bad_request", "a JSON object body is required")
@@ -310,7 +316,7 @@ class HelpdeskApp:
             first_seq=batch.events[0][0], frames=frames, head=batch.head, unread=batch.unread
         )
 
-    async def _run_action(self, function: Callable[..., Outcome], *args: object) -> Outcome:
+    async def run_action(self, function: Callable[..., Outcome], *args: object) -> Outcome:
         """Run a helpdesk action on the database thread and, in the same call, read what it
         appended to the event logs (for :meth:`_done`)."""
         return await self.database.run(_action_and_appended, function, *args)
@@ -325,7 +331,7 @@ class HelpdeskApp:
         return int(raw)
 
     @contextlib.contextmanager
-    def _counted_write(self, user: User) -> Iterator[None]:
+    def counted_write(self, user: User) -> Iterator[None]:
         """Counts a customer's write (ticket, reply, reopening) against their limit: 429 when
         it is reached. Counted before the action runs (parallel requests cannot slip past)
         and taken back when the action fails. Agents are not limited."""
@@ -343,7 +349,7 @@ class HelpdeskApp:
             self.customer_writes.take_back(key)
             raise
 
-    def _comments_page(self, request: Request, default_limit: int) -> actions.CommentsPage:
+    def comments_page(self, request: Request, default_limit: int) -> actions.CommentsPage:
         return actions.CommentsPage(
             after=self._int_query(request, "after", 0, 0, repository.MAX_SEQ),
             limit=self._int_query(request, "limit", default_limit, 1, actions.COMMENTS_PAGE_MAX),
@@ -370,7 +376,8 @@ class HelpdeskApp:
         account = username.lower()  # usernames compare case-insensitively
         address = request.client.host if request.client else ""
         self.sign_ins.begin(account, address)
-        record = await self.database.run(repository.password_record, username)
+        # Customers sign in on the web pages only; API tokens are for agents.
+        record = await self.database.run(repository.password_record, username, purpose == "session")
         user = await self.passwords.run(repository.verify_password, record, password)
         if user is None:
             return None
@@ -476,8 +483,8 @@ class HelpdeskApp:
     async def create_ticket(self, request: Request) -> Response:
         user = await self._user(request)
         data = await self._json(request)
-        with self._counted_write(user):
-            outcome = await self._run_action(actions.create_ticket, user, data, self.links)
+        with self.counted_write(user):
+            outcome = await self.run_action(actions.create_ticket, user, data, self.links)
         return self._done(outcome, 201)
 
     async def _ticket_action(
@@ -491,7 +498,7 @@ class HelpdeskApp:
         customer_write: bool = False,
     ) -> Response:
         """Run ``function(user, id, [body,] links, [extra(request)])`` and answer with it;
-        ``customer_write`` counts it against a customer's limit (:meth:`_counted_write`)."""
+        ``customer_write`` counts it against a customer's limit (:meth:`counted_write`)."""
         user = await self._user(request)
         ticket_id = request.path_params["id"]
         args: list[object] = [user, ticket_id]
@@ -500,8 +507,8 @@ class HelpdeskApp:
         args.append(self.links)
         if extra is not None:
             args.append(extra(request))
-        with self._counted_write(user) if customer_write else contextlib.nullcontext():
-            outcome = await self._run_action(function, *args)
+        with self.counted_write(user) if customer_write else contextlib.nullcontext():
+            outcome = await self.run_action(function, *args)
         return self._done(outcome, status)
 
     async def assign(self, request: Request) -> Response:
@@ -524,12 +531,12 @@ class HelpdeskApp:
             request,
             actions.view,
             body=False,
-            extra=lambda r: self._comments_page(r, actions.COMMENTS_PAGE_DEFAULT),
+            extra=lambda r: self.comments_page(r, actions.COMMENTS_PAGE_DEFAULT),
         )
 
     async def get_ticket(self, request: Request) -> Response:
         user = await self._user(request)
-        comments = self._comments_page(request, actions.COMMENTS_PAGE_DEFAULT)
+        comments = self.comments_page(request, actions.COMMENTS_PAGE_DEFAULT)
         page = await self.database.run(
             actions.ticket_page, user, request.path_params["id"], self.links, comments
         )
@@ -543,7 +550,7 @@ class HelpdeskApp:
 
     # ----------------------------------------------------------------- web pages
 
-    async def _session_user(self, request: Request) -> User | None:
+    async def session_user(self, request: Request) -> User | None:
         token = request.cookies.get(SESSION_COOKIE)
         if not token:
             return None
@@ -551,11 +558,11 @@ class HelpdeskApp:
             repository.user_for_token, token, "session", self.limits.session_max_age_s
         )
 
-    def _to_login(self, request: Request) -> Response:
+    def to_login(self, request: Request) -> Response:
         target = request.url.path
         return RedirectResponse(web.login_url(target), status_code=303)
 
-    def _set_cookie(
+    def set_cookie(
         self, response: Response, name: str, value: str, max_age: int | None = None
     ) -> None:
         """HttpOnly, SameSite=Strict (a link from another site carries no cookie, so it
@@ -577,15 +584,17 @@ class HelpdeskApp:
         csrf = request.cookies.get(CSRF_COOKIE, "")
         if not _CSRF_PATTERN.match(csrf):
             csrf = secrets.token_urlsafe(32)
-        response = HTMLResponse(web.login_page(target, error, csrf), status_code=status)
-        self._set_cookie(response, CSRF_COOKIE, csrf)
+        response = self.pages.render(
+            "login.html", status, next=target, error=error, csrf=csrf, page="login"
+        )
+        self.set_cookie(response, CSRF_COOKIE, csrf)
         return response
 
     async def login_form(self, request: Request) -> Response:
         return self._sign_in_page(request, safe_next(request.query_params.get("next")), None)
 
     async def login(self, request: Request) -> Response:
-        form = web.parse_form(await self._body(request))
+        form = web.parse_form(await self.read_body(request))
         target = safe_next(form.get("next"))
         if not web.same_token(form.get("csrf", ""), request.cookies.get(CSRF_COOKIE, "")):
             # Login CSRF: another site posting its own credentials in the agent's browser.
@@ -606,19 +615,16 @@ class HelpdeskApp:
         if token is None:
             return self._sign_in_page(request, target, "Wrong username or password.", 401)
         response = RedirectResponse(target, status_code=303)
-        self._set_cookie(
-            response, SESSION_COOKIE, token, int(self.limits.session_max_age_s) or None
-        )
+        self.set_cookie(response, SESSION_COOKIE, token, int(self.limits.session_max_age_s) or None)
         return response
 
     async def logout(self, request: Request) -> Response:
         token = request.cookies.get(SESSION_COOKIE)
         if token:
-            form = web.parse_form(await self._body(request))
-            if not web.same_token(form.get("csrf", ""), web.logout_csrf(token)):
-                return HTMLResponse(
-                    web.error_page("Sign out with the button on the helpdesk's own page."),
-                    status_code=403,
+            form = web.parse_form(await self.read_body(request))
+            if not web.same_token(form.get("csrf", ""), web.session_csrf(token)):
+                return self.pages.error(
+                    request, "Sign out with the button on the helpdesk's own page.", 403
                 )
             # The session ends on the server, not only in this browser.
             await self.database.run(repository.revoke_token, token)
@@ -626,39 +632,16 @@ class HelpdeskApp:
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
 
-    async def home(self, request: Request) -> Response:
-        user = await self._session_user(request)
-        if user is None:
-            return self._to_login(request)
-        token = request.cookies.get(SESSION_COOKIE, "")
-        return HTMLResponse(web.home_page(user, web.logout_csrf(token)))
-
-    async def ticket_web(self, request: Request) -> Response:
-        user = await self._session_user(request)
-        if user is None:
-            return self._to_login(request)
-        try:
-            # The page shows the most a request may ask for: a notification's link
-            # (#comment-N) is then on the first page for any thread of a usual length.
-            comments = self._comments_page(request, actions.COMMENTS_PAGE_MAX)
-            outcome = await self.database.run(
-                actions.view, user, request.path_params["id"], self.links, comments
-            )
-        except ActionError as exc:
-            return HTMLResponse(web.error_page(exc.message), status_code=exc.status)
-        self.hub.wake(outcome.woken)
-        return HTMLResponse(web.ticket_page(outcome.body, comments.after))
-
     async def comment_web(self, request: Request) -> Response:
-        user = await self._session_user(request)
+        user = await self.session_user(request)
         if user is None:
-            return self._to_login(request)
+            return self.to_login(request)
         try:
             ticket_id, comment_id = await self.database.run(
                 actions.comment_ticket, user, request.path_params["id"]
             )
         except ActionError as exc:
-            return HTMLResponse(web.error_page(exc.message), status_code=exc.status)
+            return self.pages.error(request, exc.message, exc.status)
         return RedirectResponse(f"/tickets/{ticket_id}#comment-{comment_id}", status_code=303)
 
     async def mail_settings(self, request: Request) -> Response:
@@ -667,7 +650,7 @@ class HelpdeskApp:
         unsubscribe) turns e-mail off. The token in the URL is the only credential."""
         unsubscribe = request.method == "POST"
         if unsubscribe:
-            await self._body(request)  # read (size-checked) and ignored
+            await self.read_body(request)  # read (size-checked) and ignored
         found = await self.database.run(
             mail_settings_for, request.path_params["token"], unsubscribe
         )
@@ -686,13 +669,37 @@ class HelpdeskApp:
 
     # ----------------------------------------------------------------- the stream
 
-    async def stream(self, websocket: WebSocket) -> None:
+    def _own_origin(self, origin: str) -> bool:
+        """Whether a browser's ``Origin`` is this helpdesk's public origin."""
+        own = urlsplit(self.public_url)
+        given = urlsplit(origin)
+        return (given.scheme, given.netloc.lower()) == (own.scheme, own.netloc.lower())
+
+    async def _stream_user(self, websocket: WebSocket) -> tuple[str | None, User | None, str]:
+        """(token, user, why refused): a Bearer token (the tray), or the web pages' session
+        cookie, accepted only from a page of this helpdesk's own origin: a page on another
+        site must not open an agent's stream with the cookie their browser sends along."""
         token = bearer_token(websocket.headers.get("authorization"))
-        user = await self.database.run(repository.user_for_token, token) if token else None
+        if token:
+            return token, await self.database.run(repository.user_for_token, token), ""
+        token = websocket.cookies.get(SESSION_COOKIE)
+        if not token:
+            return None, None, ""
+        if not self._own_origin(websocket.headers.get("origin", "")):
+            return None, None, "the stream takes the session cookie only from this site's pages"
+        user = await self.database.run(
+            repository.user_for_token, token, "session", self.limits.session_max_age_s
+        )
+        return token, user, ""
+
+    async def stream(self, websocket: WebSocket) -> None:
+        token, user, refused = await self._stream_user(websocket)
         if user is None or not user.is_agent:
             _denied_handshake.set(True)
             await websocket.send_denial_response(
-                api_error(401, "unauthorized", "a valid Bearer token is required")
+                api_error(403, "forbidden", refused)
+                if refused
+                else api_error(401, "unauthorized", "a valid Bearer token is required")
                 if user is None
                 else api_error(403, "forbidden", "the stream is for agents")
             )
@@ -1073,8 +1080,9 @@ class HelpdeskApp:
             Endpoint(
                 "GET",
                 "/",
-                self.home,
-                "Web: home page (signed-in agents)",
+                self.pages.home,
+                "Web: tickets (an agent's: assigned to them, their team's, all; a customer's"
+                " own), filtered by ?scope=mine|team|open and ?status=open|resolved|all",
                 "session",
                 response="html",
                 tag="web",
@@ -1113,12 +1121,13 @@ class HelpdeskApp:
             Endpoint(
                 "GET",
                 "/tickets/{id}",
-                self.ticket_web,
+                self.pages.ticket,
                 "Web: the ticket page; viewing it marks the agent's notifications about it read",
                 "session",
                 response="html",
                 tag="web",
             ),
+            *self._web_forms(),
             Endpoint(
                 "GET",
                 "/comments/{id}",
@@ -1148,6 +1157,79 @@ class HelpdeskApp:
                 tag="web",
             ),
             *AdminApi(self).endpoints(),
+        ]
+
+    def _web_forms(self) -> list[Endpoint]:
+        """The signed-in pages beyond home and ticket, and their forms: every change a POST
+        with the session's form token (field ``csrf``), running the REST API's own action.
+        A form answers 303 back to its page, or JSON (the REST answer) to ``Accept:
+        application/json``."""
+        p = self.pages
+
+        def page(path: str, handler: Handler, summary: str) -> Endpoint:
+            return Endpoint(
+                "GET", path, handler, f"Web: {summary}", "session", response="html", tag="web"
+            )
+
+        def form(path: str, handler: Handler, summary: str) -> Endpoint:
+            return Endpoint(
+                "POST",
+                path,
+                handler,
+                f"Web form (csrf): {summary}",
+                "session",
+                response="redirect",
+                tag="web",
+                extra={"form": "SessionForm"},
+            )
+
+        return [
+            page(
+                "/notifications",
+                p.notifications,
+                "the notification center (?show=unread, ?type=assignment|mention|reaction)",
+            ),
+            page(
+                "/notifications/list",
+                p.notification_list,
+                "the notification center's list alone (the page's live updates)",
+            ),
+            page("/mail", p.mail, "the demo's mail (the mail catcher's folder)"),
+            page("/admin", p.admin, "the system settings (admins)"),
+            form("/admin", p.save_admin, "save the integer system settings (version, KEY=N)"),
+            Endpoint(
+                "GET",
+                "/static/{name}",
+                p.static,
+                "Web: the pages' stylesheet and script",
+                "none",
+                response="file",
+                tag="web",
+            ),
+            Endpoint(
+                "GET",
+                "/icons/{name}",
+                p.icon,
+                "Web: the notification type icons (SVG)",
+                "none",
+                response="file",
+                tag="web",
+            ),
+            form("/notifications/{id}/read", p.mark_read, "mark a notification read"),
+            form("/notifications/{id}/unread", p.mark_unread, "mark a notification unread"),
+            form("/notifications/{id}/delete", p.delete, "delete a notification"),
+            form("/notifications/read-all", p.read_all, "mark read up to up_to_seq"),
+            form("/notifications/clear", p.clear, "delete the read notifications"),
+            form(
+                "/tickets/{id}/comment",
+                p.comment,
+                "body; kind=comment (internal, @mentions notify) or reply (to the customer)",
+            ),
+            form("/tickets/{id}/reply", p.reply, "the customer replies (body)"),
+            form("/tickets/{id}/reopen", p.reopen, "the customer reopens (optional body)"),
+            form("/tickets/{id}/resolve", p.resolve, "resolve the ticket"),
+            form("/tickets/{id}/assign", p.assign, "to=agent:USERNAME or team:NAME"),
+            form("/comments/{id}/react", p.react, "toggle a reaction (emoji)"),
         ]
 
     def routes(self) -> list[BaseRoute]:

@@ -5,7 +5,7 @@ Subcommands (each takes ``--db PATH``)::
     serve        --host 127.0.0.1 --port N [--public-url URL] [--ping-interval S]
                  [--smtp smtp://HOST:PORT] [--mail-from ADDRESS] [--mail-grace S]
     add-agent    USERNAME --name NAME [--password PW] [--team TEAM] [--admin] [--email ADDRESS]
-    add-customer EMAIL --name NAME
+    add-customer EMAIL --name NAME [--password P]
     mail-status  [--all] [--limit N]
     settings     show | set KEY VALUE
     demo         [--host] [--port 8765] [--rate N] [--credentials-file PATH] [--seed N]
@@ -136,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     customer = add("add-customer", "create a customer and print a new API token")
     customer.add_argument("email")
     customer.add_argument("--name", help="display name (default: the e-mail address)")
+    customer.add_argument("--password", help="for signing in on the web pages")
 
     system = add(
         "settings",
@@ -270,7 +271,11 @@ def add_person(args: argparse.Namespace) -> int:
             )
         else:
             _, token = repository.add_user(
-                connection, kind="customer", username=args.email, name=args.name or args.email
+                connection,
+                kind="customer",
+                username=args.email,
+                name=args.name or args.email,
+                password=args.password,
             )
     except ActionError as exc:
         raise CliError(exc.message) from None
@@ -410,8 +415,10 @@ def run_server(
     limits: Limits | None = None,
     access_log: bool = False,
     retention_interval: float = DEFAULT_INTERVAL_S,
+    mail_dir: Path | None = None,
 ) -> None:
-    """Open the database, bind, serve until SIGINT/SIGTERM. Blocks."""
+    """Open the database, bind, serve until SIGINT/SIGTERM. Blocks. ``mail_dir``: the demo's
+    mail catcher folder, shown on the /mail page."""
     raise_open_file_limit()
     database = Database(db_path)
     database.open()
@@ -431,6 +438,7 @@ def run_server(
                     limits,
                     access_log,
                     retention_interval,
+                    mail_dir,
                 )
             )
         finally:
@@ -478,13 +486,16 @@ async def _serve(
     limits: Limits | None = None,
     access_log: bool = False,
     retention_interval: float = DEFAULT_INTERVAL_S,
+    mail_dir: Path | None = None,
 ) -> None:
     import uvicorn
 
     from notifier.server.app import HelpdeskApp
 
     bound_url = base_url(sock)
-    helpdesk = HelpdeskApp(database, (public_url or bound_url).rstrip("/"), mail, limits)
+    helpdesk = HelpdeskApp(
+        database, (public_url or bound_url).rstrip("/"), mail, limits, mail_dir=mail_dir
+    )
     config = uvicorn_config(helpdesk, ping_interval, log_level, access_log=access_log)
 
     class _Server(uvicorn.Server):

@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 DEMO_USERNAME: Final = "alice"
 DEMO_PASSWORD: Final = "alice"  # noqa: S105 (the demo's published password)
 
+CUSTOMER_PASSWORD: Final = "customer"  # noqa: S105 (the demo customers' published password)
 AGENTS: Final = (
     ("alice", "Alice Archer", "support"),
     ("bea", "Bea Baker", "support"),
@@ -152,7 +153,9 @@ def seed(connection: sqlite3.Connection, links: Links) -> None:
                 connection, agents[username].id, wire.Preferences(email=DEMO_EMAIL[username])
             )
     customers = [
-        repository.add_user(connection, kind="customer", username=email, name=name)[0]
+        repository.add_user(
+            connection, kind="customer", username=email, name=name, password=CUSTOMER_PASSWORD
+        )[0]
         for email, name in CUSTOMERS
     ]
     alice, bea, carl = agents["alice"], agents["bea"], agents["carl"]
@@ -360,6 +363,17 @@ def run_demo(args: argparse.Namespace) -> int:
             temp_dir.cleanup()
 
 
+def demo_accounts(url: str) -> str:
+    """The lines telling a new user how to drive the demo from a browser."""
+    agents = ", ".join(f"{u} / {DEMO_PASSWORD if u == DEMO_USERNAME else u}" for u, _, _ in AGENTS)
+    customers = ", ".join(email for email, _ in CUSTOMERS)
+    return (
+        f"in a browser: {url}/  (notifications: {url}/notifications, demo mail: {url}/mail)\n"
+        f"  agents: {agents}\n"
+        f"  customers (password {CUSTOMER_PASSWORD}): {customers}"
+    )
+
+
 def start_mail_catcher(folder: Path) -> tuple[subprocess.Popen[bytes], int]:
     """The mail catcher process and its port (see notifier.server.mailcatcher)."""
     command = [sys.executable, "-m", "notifier.server.mailcatcher", "--dir", str(folder)]
@@ -435,6 +449,7 @@ def _run_demo_mailing(
             flush=True,
         )
         print(f"demo mail (one .eml file per mail): {mail_dir}", flush=True)
+        print(demo_accounts(helpdesk.public_url), flush=True)
         if args.rate > 0:
             task = asyncio.create_task(Simulator(helpdesk, world, args.rate, rng).run())
             background.add(task)
@@ -449,5 +464,6 @@ def _run_demo_mailing(
         log_level=args.log_level,
         on_started=on_started,
         mail=mail,
+        mail_dir=mail_dir,
     )
     return 0

@@ -113,6 +113,10 @@ SCHEMAS: Final[dict[str, Any]] = {
     "LogoutForm": _obj(
         ["csrf"], csrf={"type": "string", "description": "the token of the home page's form"}
     ),
+    "SessionForm": {
+        **_obj(["csrf"], csrf={"type": "string", "description": "the signed-in page's token"}),
+        "additionalProperties": {"type": "string"},
+    },
     "Revoked": _obj(["revoked"], revoked={"const": True}),
     "Me": _obj(
         ["id", "username", "name", "kind"],
@@ -231,7 +235,11 @@ SCHEMAS: Final[dict[str, Any]] = {
             ),
         ]
     },
-    "Assign": _obj(["agent"], agent={"type": "string", "description": "the agent's username"}),
+    "Assign": _obj(
+        [],
+        agent={"type": "string", "description": "the agent's username"},
+        team={"type": "string", "description": "or a team: its next agent in turn"},
+    ),
     "Body": _obj(["body"], body={**_BODY, "minLength": 1}),
     "OptionalBody": _obj([], body=_BODY),
     "Reaction": _obj(["emoji"], emoji={"enum": ["👍", "👎", "❤️", "🎉", "👀", "✅"]}),
@@ -328,6 +336,9 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
             responses["303"] = {"description": "Not signed in: to /login?next=…"}
     elif endpoint.response == "redirect":
         responses["303"] = {"description": "Redirect"}
+    elif endpoint.response == "file":
+        responses["200"] = {"description": "The file (CSS, JavaScript or SVG)"}
+        responses["404"] = {"description": "No such file"}
     elif endpoint.response == "object":
         responses["200"] = {
             "description": "OK",

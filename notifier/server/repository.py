@@ -253,11 +253,14 @@ class PasswordRecord:
     salt_hex: str | None
 
 
-def password_record(connection: sqlite3.Connection, username: str) -> PasswordRecord:
+def password_record(
+    connection: sqlite3.Connection, username: str, customers: bool = False
+) -> PasswordRecord:
+    """An agent's (with ``customers``, also a customer's: the web sign-in) password record."""
     row = connection.execute(
         f"SELECT {_USER_COLUMNS}, password_hash, password_salt FROM users"  # noqa: S608
-        " WHERE username = ? AND kind = 'agent'",
-        (username,),
+        " WHERE username = ? AND (kind = 'agent' OR ?)",
+        (username, customers),
     ).fetchone()
     if row is None:
         return PasswordRecord(None, None, None)
@@ -698,3 +701,57 @@ def clear(
             )
         ]
         return _result(connection, agent_id, _remove(connection, agent_id, ids))
+
+
+def recent_notifications(
+    connection: sqlite3.Connection,
+    agent_id: int,
+    base_url: str,
+    *,
+    limit: int,
+    unread_only: bool = False,
+    kind: wire.NotificationType | None = None,
+) -> list[wire.Notification]:
+    """The agent's newest notifications first (the web notification center), filtered."""
+    where = "agent_id = ?" + (" AND read = 0" if unread_only else "")
+    args: list[object] = [agent_id]
+    if kind is not None:
+        where += " AND json_extract(snapshot, '$.type') = ?"
+        args.append(kind.value)
+    rows = connection.execute(
+        f"SELECT seq, read, snapshot FROM notifications WHERE {where}"  # noqa: S608
+        " ORDER BY seq DESC LIMIT ?",
+        (*args, limit),
+    ).fetchall()
+    return [
+        render_notification(
+            json.loads(row[2]),
+            seq=int(row[0]),
+            read=bool(row[1]),
+            agent_id=agent_id,
+            base_url=base_url,
+        )
+        for row in rows
+    ]
+
+
+def newest_notification_seq(connection: sqlite3.Connection, agent_id: int) -> int:
+    """The seq of the agent's newest notification (0: none): the bell's "new since" mark."""
+    row = connection.execute(
+        "SELECT MAX(seq) FROM notifications WHERE agent_id = ?", (agent_id,)
+    ).fetchone()
+    return int(row[0] or 0)
+
+
+def agents(connection: sqlite3.Connection) -> list[User]:
+    """Every agent, by name (the assign menu and the @mention picker)."""
+    return [
+        _user(row)
+        for row in connection.execute(
+            f"SELECT {_USER_COLUMNS} FROM users WHERE kind = 'agent' ORDER BY name"  # noqa: S608
+        )
+    ]
+
+
+def team_names(connection: sqlite3.Connection) -> list[str]:
+    return [str(row[0]) for row in connection.execute("SELECT name FROM teams ORDER BY name")]

@@ -1,10 +1,11 @@
-"""Minimal server-rendered pages: sign-in, home, the ticket page.
+"""Web plumbing shared by the pages: the Content-Security-Policy, form parsing and tokens,
+and the two pages that do without the templates of :mod:`notifier.server.pages` (the e-mail
+settings page a mail links to, and its error page).
 
-They exist so that the links the tray opens lead somewhere real. Every piece of text from the
-database goes through :func:`html.escape`; there is no template engine to forget it. Forms are
-``application/x-www-form-urlencoded`` and parsed here (no multipart dependency); each carries a
-``csrf`` field (see :func:`logout_csrf` and the app's sign-in form). The pages have no script
-and one inline style, allowed by its hash in the Content-Security-Policy (:data:`CSP`).
+Forms are ``application/x-www-form-urlencoded`` and parsed here (no multipart dependency);
+each carries a ``csrf`` field (:func:`session_csrf`, or the sign-in form's cookie-bound one).
+These two pages have no script and one inline style, allowed by its hash in :data:`CSP`; every
+text from the database goes through :func:`html.escape`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import base64
 import hashlib
 import hmac
 import html
-from typing import Any, Final
+from typing import Final
 from urllib.parse import parse_qs, urlencode
 
 from notifier.core import wire
@@ -31,18 +32,19 @@ pre{white-space:pre-wrap;font-family:inherit;margin:.3rem 0}
 
 
 _STYLE_HASH: Final = base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()
-# Sent with every answer of the server (app.SecurityHeaders): nothing but our own origin, no
-# script at all, the one inline style by its hash, no framing (clickjacking), forms only to us.
+# Sent with every answer of the server (app.SecurityHeaders): nothing but our own origin:
+# scripts and styles only from our files (static/), plus this module's one inline style by its
+# hash; no inline script, no framing (clickjacking), forms and fetches only to us.
 CSP: Final = (
-    f"default-src 'self'; script-src 'none'; style-src 'sha256-{_STYLE_HASH}'; "
-    "img-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
-    "frame-ancestors 'none'"
+    f"default-src 'self'; script-src 'self'; style-src 'self' 'sha256-{_STYLE_HASH}'; "
+    "img-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
 )
 
 
-def logout_csrf(session_token: str) -> str:
-    """The sign-out form's token: derived from the session token, which another site never
-    has, and useless without it."""
+def session_csrf(session_token: str) -> str:
+    """The signed-in pages' form token (sign-out, every change): derived from the session
+    token, which another site never has, and useless without it."""
     return hashlib.sha256(b"helpdesk-logout\0" + session_token.encode()).hexdigest()
 
 
@@ -72,71 +74,8 @@ def login_url(next_path: str) -> str:
     return "/login?" + urlencode({"next": next_path})
 
 
-def login_page(next_path: str, error: str | None, csrf: str) -> str:
-    message = f"<p role=alert>{html.escape(error)}</p>" if error else ""
-    return _page(
-        "Sign in · helpdesk",
-        "<h1>Sign in</h1>"
-        f"{message}"
-        '<form method=post action="/login">'
-        f"{_csrf_field(csrf)}"
-        f'<input type=hidden name=next value="{html.escape(next_path)}">'
-        "<p><label>Username <input name=username autocomplete=username required></label></p>"
-        "<p><label>Password <input name=password type=password"
-        " autocomplete=current-password required></label></p>"
-        "<p><button type=submit>Sign in</button></p></form>",
-    )
-
-
-def home_page(user: User, logout_token: str) -> str:
-    return _page(
-        "Helpdesk",
-        f"<h1>Helpdesk</h1><p>Signed in as {html.escape(user.name)}"
-        f" ({html.escape(user.username)}).</p>"
-        "<p>Open a ticket from a notification in the tray.</p>"
-        f'<form method=post action="/logout">{_csrf_field(logout_token)}'
-        "<button type=submit>Sign out</button></form>",
-    )
-
-
 def error_page(message: str) -> str:
     return _page("Helpdesk", f"<h1>Sorry</h1><p>{html.escape(message)}</p>")
-
-
-def _who(person: dict[str, Any] | None) -> str:
-    return html.escape(person["name"]) if person else "nobody"
-
-
-def ticket_page(ticket: dict[str, Any], after: int = 0) -> str:
-    """The ticket and the page of comments in ``ticket`` (after comment id ``after``), with
-    links to the first page and the next one."""
-    parts = [
-        f"<h1>{html.escape(ticket['subject'])}</h1>",
-        f"<p><span class=status>{html.escape(ticket['status'])}</span>",
-        f" · customer: {_who(ticket['customer'])} · assigned to: {_who(ticket['assignee'])}</p>",
-        f"<pre class=body>{html.escape(ticket['body'])}</pre>",
-    ]
-    for comment in ticket["comments"]:
-        kind = "reply" if comment["kind"] == "reply" else "comment"
-        reactions = " ".join(
-            f"{html.escape(emoji)} {count}" for emoji, count in comment["reactions"].items()
-        )
-        parts.append(
-            f'<div class="comment {kind}" id="comment-{html.escape(comment["id"])}">'
-            f"<div class=meta>{_who(comment['author'])}"
-            f" · {'customer reply' if kind == 'reply' else 'internal comment'}"
-            f" · {html.escape(comment['created_at'])}</div>"
-            f"<pre>{html.escape(comment['body'])}</pre>"
-            + (f"<div class=meta>{reactions}</div>" if reactions else "")
-            + "</div>"
-        )
-    here = f"/tickets/{html.escape(ticket['id'])}"
-    if after:
-        parts.insert(4, f'<p class=meta><a href="{here}">From the first comment</a></p>')
-    if ticket.get("has_more_comments"):
-        last = html.escape(ticket["comments"][-1]["id"])
-        parts.append(f'<p class=meta><a href="{here}?after={last}">Later comments</a></p>')
-    return _page(f"{ticket['subject']} · helpdesk", "".join(parts))
 
 
 _FREQUENCY_WORDS = {

@@ -1,0 +1,532 @@
+"""The helpdesk's web pages for agents and customers (issue 12): Jinja2 templates, one
+stylesheet and one small script served from the package, no request to any other origin.
+
+* Every page is server-rendered from ``templates/`` (autoescaped); the script only adds live
+  updates, state changes without a reload, swipes and the @mention picker.
+* Every state change is a POST carrying the session's form token (:func:`web.session_csrf`,
+  derived from the session cookie, which another site can neither read nor send: the cookie is
+  SameSite=Strict). The one change on a GET is the spec's: viewing a ticket marks the viewer's
+  notifications about it read.
+* The rules are those of the REST API: each form runs the same :mod:`actions` or
+  :mod:`repository` function as its REST endpoint.
+* The live bell and list use the agent's event stream with the session cookie
+  (:meth:`HelpdeskApp.stream` checks the Origin); no token ever appears in a page or URL.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import functools
+import json
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from importlib import resources
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+
+from notifier.core import text, wire
+from notifier.server import actions, repository, settings, web
+from notifier.server.actions import Outcome
+from notifier.server.repository import ActionError, User
+
+if TYPE_CHECKING:
+    from notifier.server.app import HelpdeskApp
+
+PRODUCT: Final = "Notifier Helpdesk"
+NOTIFICATIONS_SHOWN: Final = 200
+MAILS_SHOWN: Final = 100
+ADMIN_AUDIT_SHOWN: Final = 20
+MAX_ID: Final = repository.MAX_SEQ
+SEEN_COOKIE: Final = "helpdesk_seen"  # the newest notification seq the agent has looked at
+TICKET_SCOPES: Final = (("mine", "Assigned to me"), ("team", "My team's"), ("open", "All"))
+NOTIFICATION_FILTERS: Final = (
+    ("", "All types"),
+    ("assignment", "Assignments"),
+    ("mention", "Mentions"),
+    ("reaction", "Reactions"),
+)
+_ICONS: Final = resources.files("notifier.resources")
+_STATIC: Final = resources.files("notifier.server").joinpath("static")
+_FILE_NAME: Final = re.compile(r"^[a-z0-9_-]{1,64}\.(css|js|svg)$")
+_CONTENT_TYPES: Final = {
+    "css": "text/css; charset=utf-8",
+    "js": "text/javascript; charset=utf-8",
+    "svg": "image/svg+xml",
+}
+# The files change only with the package; a short cache keeps pages fast without going stale.
+STATIC_MAX_AGE_S: Final = 300
+
+
+def parse_time(value: str | datetime) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    return wire.parse_timestamp(value)
+
+
+def ago(value: str | datetime) -> str:
+    """ "5 minutes ago" (the exact time is the element's title)."""
+    try:
+        return text.relative_time(parse_time(value), datetime.now(UTC))
+    except ValueError:
+        return str(value)
+
+
+def exact(value: str | datetime) -> str:
+    try:
+        return parse_time(value).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except ValueError:
+        return str(value)
+
+
+def icon_url(notification: wire.Notification) -> str:
+    """The type icon from resources/, chosen as the tray chooses it."""
+    return f"/icons/{text.icon_name(notification)}.svg"
+
+
+def local_link(notification: wire.Notification) -> str:
+    """The notification's target on this site, as a path (the page is always on this origin)."""
+    anchor = f"#comment-{notification.comment.id}" if notification.comment else ""
+    return f"/tickets/{notification.ticket.id}{anchor}"
+
+
+def _environment() -> Environment:
+    environment = Environment(
+        loader=PackageLoader("notifier.server", "templates"),
+        autoescape=select_autoescape(default=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters["ago"] = ago
+    environment.filters["exact"] = exact
+    environment.globals.update(
+        product=PRODUCT,
+        summary=text.summary_line,
+        excerpt=text.excerpt,
+        icon=icon_url,
+        local=local_link,
+    )
+    return environment
+
+
+def read_mails(folder: Path, limit: int = MAILS_SHOWN) -> list[dict[str, str]]:
+    """The newest ``.eml`` files of the demo's mail catcher, parsed for the mail page."""
+    found: list[dict[str, str]] = []
+    for path in sorted(folder.glob("*.eml"), reverse=True)[:limit]:
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        part = message.get_body(preferencelist=("plain", "html"))
+        found.append(
+            {
+                "subject": str(message.get("subject", "(no subject)")),
+                "to": str(message.get("to", "")),
+                "date": str(message.get("date", "")),
+                "text": part.get_content() if part is not None else "",
+            }
+        )
+    return found
+
+
+class WebPages:
+    """The page handlers; they share the app's database, hub, sign-in and limits."""
+
+    def __init__(self, app: HelpdeskApp, mail_dir: Path | None = None) -> None:
+        self.app = app
+        self.mail_dir = mail_dir
+        self.templates = _environment()
+
+    # ----------------------------------------------------------------- rendering
+
+    def render(self, name: str, code: int = 200, /, **context: Any) -> HTMLResponse:
+        context.setdefault("me", None)
+        context.setdefault("mail_page", self.mail_dir is not None)
+        html = self.templates.get_template(name).render(**context)
+        return HTMLResponse(html, status_code=code)
+
+    async def _page(
+        self, request: Request, user: User, name: str, page: str, /, **context: Any
+    ) -> HTMLResponse:
+        """A signed-in page: the header's bell and the session's form token added."""
+        bell: dict[str, int] = {}
+        if user.is_agent:
+            bell = await self.app.database.run(_bell, user.id)
+            seen = request.cookies.get(SEEN_COOKIE, "")
+            bell["seen"] = int(seen) if seen.isdigit() and len(seen) < 19 else 0
+        response = self.render(
+            name,
+            me=user,
+            bell=bell,
+            page=page,
+            csrf=web.session_csrf(request.cookies.get(self.app.session_cookie, "")),
+            **context,
+        )
+        if page == "notifications" and bell:
+            self.app.set_cookie(response, SEEN_COOKIE, str(bell["newest"]))
+        return response
+
+    def error(self, request: Request, message: str, status: int) -> HTMLResponse:
+        return self.render("error.html", status, message=message)
+
+    async def _signed_in(self, request: Request, *, agent: bool = False) -> User | Response:
+        user = await self.app.session_user(request)
+        if user is None:
+            return self.app.to_login(request)
+        if agent and not user.is_agent:
+            return self.error(request, "This page is for agents.", 403)
+        return user
+
+    async def _form(self, request: Request, *, agent: bool = False) -> tuple[User, dict[str, str]]:
+        """The signed-in user and the posted form, if its token is this session's: else an
+        ActionError (403), so a cross-site post changes nothing."""
+        user = await self.app.session_user(request)
+        form = web.parse_form(await self.app.read_body(request))
+        token = request.cookies.get(self.app.session_cookie, "")
+        if user is None or not web.same_token(form.get("csrf", ""), web.session_csrf(token)):
+            raise ActionError(403, "forbidden", "this form has expired or came from another site")
+        if agent and not user.is_agent:
+            raise ActionError(403, "forbidden", "this is for agents")
+        return user, form
+
+    # ----------------------------------------------------------------- pages
+
+    async def home(self, request: Request) -> Response:
+        user = await self._signed_in(request)
+        if isinstance(user, Response):
+            return user
+        scope = request.query_params.get("scope", "mine")
+        if scope not in actions.TICKET_SCOPES:
+            scope = "mine"
+        status = request.query_params.get("status", "open")
+        if status not in ("open", "resolved", "all"):
+            status = "open"
+        tickets = await self.app.database.run(actions.ticket_list, user, scope, status)
+        return await self._page(
+            request,
+            user,
+            "home.html",
+            "home",
+            tickets=tickets,
+            scope=scope,
+            status=status,
+            scopes=TICKET_SCOPES,
+        )
+
+    async def ticket(self, request: Request) -> Response:
+        user = await self._signed_in(request)
+        if isinstance(user, Response):
+            return user
+        ticket_id = request.path_params["id"]
+        try:
+            # The page shows the most a request may ask for: a notification's link
+            # (#comment-N) is then on the first page for any thread of a usual length.
+            comments = self.app.comments_page(request, actions.COMMENTS_PAGE_MAX)
+            if user.is_agent:
+                outcome = await self.app.run_action(
+                    actions.view, user, ticket_id, self.app.links, comments
+                )
+                self.app.announce(outcome.appended, outcome.woken)
+                ticket = outcome.body
+            else:
+                ticket = await self.app.database.run(
+                    actions.ticket_page, user, ticket_id, self.app.links, comments
+                )
+            extra = await self.app.database.run(_ticket_extra, user, ticket)
+        except ActionError as exc:
+            return self.error(request, exc.message, exc.status)
+        return await self._page(
+            request,
+            user,
+            "ticket.html",
+            "ticket",
+            t=ticket,
+            after=comments.after,
+            emojis=actions.REACTION_EMOJIS,
+            **extra,
+        )
+
+    async def notifications(self, request: Request) -> Response:
+        user = await self._signed_in(request, agent=True)
+        if isinstance(user, Response):
+            return user
+        return await self._page(
+            request, user, "notifications.html", "notifications", **await self._list(request, user)
+        )
+
+    async def notification_list(self, request: Request) -> Response:
+        """The list alone: what the script swaps in when the stream says something changed."""
+        user = await self._signed_in(request, agent=True)
+        if isinstance(user, Response):
+            return user
+        token = request.cookies.get(self.app.session_cookie, "")
+        return self.render(
+            "notification_list.html",
+            csrf=web.session_csrf(token),
+            **await self._list(request, user),
+        )
+
+    async def _list(self, request: Request, user: User) -> dict[str, Any]:
+        show = "unread" if request.query_params.get("show") == "unread" else "all"
+        try:
+            kind = wire.NotificationType(request.query_params.get("type", ""))
+        except ValueError:
+            kind = None
+        found = await self.app.database.run(
+            lambda connection: repository.recent_notifications(
+                connection,
+                user.id,
+                self.app.public_url,
+                limit=NOTIFICATIONS_SHOWN,
+                unread_only=show == "unread",
+                kind=kind,
+            )
+        )
+        return {
+            "notifications": found,
+            "show": show,
+            "kind": kind.value if kind else "",
+            "filters": NOTIFICATION_FILTERS,
+        }
+
+    async def mail(self, request: Request) -> Response:
+        user = await self._signed_in(request, agent=True)
+        if isinstance(user, Response):
+            return user
+        if self.mail_dir is None:
+            return self.error(request, "This helpdesk has no demo mail catcher.", 404)
+        folder = self.mail_dir
+        mails = await self.app.database.run(lambda _connection: read_mails(folder))
+        return await self._page(request, user, "mail.html", "mail", mails=mails)
+
+    async def static(self, request: Request) -> Response:
+        return _package_file(_STATIC, request.path_params["name"])
+
+    async def icon(self, request: Request) -> Response:
+        return _package_file(_ICONS, request.path_params["name"])
+
+    async def admin(self, request: Request) -> Response:
+        """The system settings (admins): the integer settings as a form, the default
+        preferences, the audit's newest entries."""
+        user = await self._signed_in(request, agent=True)
+        if isinstance(user, Response):
+            return user
+        if not user.is_admin:
+            return self.error(request, "This page is for admins.", 403)
+        return await self._admin_page(request, user, saved=False)
+
+    async def _admin_page(self, request: Request, user: User, *, saved: bool) -> HTMLResponse:
+        stored = await self.app.database.run(settings.load)
+        audit = await self.app.database.run(settings.audit_page, ADMIN_AUDIT_SHOWN, MAX_ID)
+        preferences = json.dumps(stored.settings.default_preferences.to_json(), indent=2)
+        return await self._page(
+            request,
+            user,
+            "admin.html",
+            "admin",
+            stored=stored,
+            int_settings=settings.INT_SETTINGS,
+            preferences=preferences,
+            audit=audit["entries"],
+            saved=saved,
+        )
+
+    async def save_admin(self, request: Request) -> Response:
+        """The settings form: one new version (audited, ``via`` web) if the page's version is
+        still current, else 409; the same validation as the admin API, and audited as it (via
+        "api": the audit table knows api and cli)."""
+        try:
+            user, form = await self._form(request, agent=True)
+            if not user.is_admin:
+                raise ActionError(403, "forbidden", "this is for admins")
+            version = form.get("version", "")
+            if not (version.isascii() and version.isdigit() and len(version) <= 18):
+                raise ActionError(400, "invalid_field", "version must be an integer ≥ 0")
+            raw: dict[str, object] = {}
+            for setting in settings.INT_SETTINGS:
+                value = form.get(setting.key, "").strip()
+                if not (value.isascii() and value.lstrip("-").isdigit() and len(value) <= 18):
+                    raise ActionError(422, "invalid_field", f"{setting.key} must be an integer")
+                raw[setting.key] = int(value)
+            changes = settings.validate_changes(raw)
+            update = functools.partial(
+                settings.update, expected_version=int(version), actor=user.username, via="api"
+            )
+            await self.app.database.run(update, changes)
+        except ActionError as exc:
+            return self._refused(request, exc)
+        return await self._admin_page(request, user, saved=True)
+
+    # ----------------------------------------------------------------- notification changes
+
+    async def _notification_change(
+        self, request: Request, change: Callable[..., wire.ActionResult], *args: object
+    ) -> Response:
+        try:
+            user, form = await self._form(request, agent=True)
+            extra: tuple[object, ...] = args
+            if change is repository.mark_all_read:
+                up_to = form.get("up_to_seq", "")
+                if not (up_to.isascii() and up_to.isdigit() and len(up_to) <= 19):
+                    raise ActionError(400, "invalid_field", "up_to_seq must be an integer ≥ 0")
+                extra = (min(int(up_to), repository.MAX_SEQ),)
+            elif change is repository.clear:
+                extra = (wire.ClearScope.READ,)
+            result = await self.app.database.run(change, user.id, *extra)
+        except ActionError as exc:
+            return self._refused(request, exc)
+        if result.changed:
+            self.app.hub.wake([user.id])
+        if _wants_json(request):
+            return JSONResponse(result.to_json())
+        return RedirectResponse("/notifications", status_code=303)
+
+    def _refused(self, request: Request, exc: ActionError) -> Response:
+        if _wants_json(request):
+            return JSONResponse(
+                wire.ApiError(code=exc.code, message=exc.message).to_json(),
+                status_code=exc.status,
+            )
+        return self.error(request, exc.message, exc.status)
+
+    async def mark_read(self, request: Request) -> Response:
+        return await self._notification_change(
+            request, repository.set_read, request.path_params["id"], True
+        )
+
+    async def mark_unread(self, request: Request) -> Response:
+        return await self._notification_change(
+            request, repository.set_read, request.path_params["id"], False
+        )
+
+    async def delete(self, request: Request) -> Response:
+        return await self._notification_change(
+            request, repository.delete, request.path_params["id"]
+        )
+
+    async def read_all(self, request: Request) -> Response:
+        return await self._notification_change(request, repository.mark_all_read)
+
+    async def clear(self, request: Request) -> Response:
+        return await self._notification_change(request, repository.clear)
+
+    # ----------------------------------------------------------------- ticket changes
+
+    async def _ticket_change(
+        self,
+        request: Request,
+        run: Callable[[User, dict[str, str]], tuple[Callable[..., Outcome], list[object]]],
+    ) -> Response:
+        """Check the form, run the action ``run`` picks with its arguments, go back to the
+        ticket (303)."""
+        try:
+            user, form = await self._form(request)
+            function, args = run(user, form)
+            with self.app.counted_write(user):
+                outcome = await self.app.run_action(function, user, *args)
+        except ActionError as exc:
+            return self._refused(request, exc)
+        self.app.announce(outcome.appended, outcome.woken)
+        body = outcome.body
+        if "emoji" in body:  # a reaction: back to its comment
+            target = f"/comments/{body['comment_id']}"
+        elif "kind" in body:  # a comment or reply: to it
+            target = f"/tickets/{body['ticket_id']}#comment-{body['id']}"
+        else:
+            target = f"/tickets/{body['id']}"
+        return RedirectResponse(target, status_code=303)
+
+    async def comment(self, request: Request) -> Response:
+        ticket_id = request.path_params["id"]
+        links = self.app.links
+
+        def run(user: User, form: dict[str, str]) -> tuple[Callable[..., Outcome], list[object]]:
+            function = actions.answer_customer if form.get("kind") == "reply" else actions.comment
+            return function, [ticket_id, {"body": form.get("body", "")}, links]
+
+        return await self._ticket_change(request, run)
+
+    async def reply(self, request: Request) -> Response:
+        ticket_id = request.path_params["id"]
+        links = self.app.links
+        return await self._ticket_change(
+            request,
+            lambda user, form: (actions.reply, [ticket_id, {"body": form.get("body", "")}, links]),
+        )
+
+    async def reopen(self, request: Request) -> Response:
+        ticket_id = request.path_params["id"]
+        links = self.app.links
+        return await self._ticket_change(
+            request,
+            lambda user, form: (actions.reopen, [ticket_id, {"body": form.get("body", "")}, links]),
+        )
+
+    async def resolve(self, request: Request) -> Response:
+        ticket_id = request.path_params["id"]
+        links = self.app.links
+        return await self._ticket_change(
+            request, lambda user, form: (actions.resolve, [ticket_id, links])
+        )
+
+    async def assign(self, request: Request) -> Response:
+        ticket_id = request.path_params["id"]
+        links = self.app.links
+
+        def run(user: User, form: dict[str, str]) -> tuple[Callable[..., Outcome], list[object]]:
+            kind, _, name = form.get("to", "").partition(":")
+            data = {"team": name} if kind == "team" else {"agent": name}
+            return actions.assign, [ticket_id, data, links]
+
+        return await self._ticket_change(request, run)
+
+    async def react(self, request: Request) -> Response:
+        comment_id = request.path_params["id"]
+        links = self.app.links
+        return await self._ticket_change(
+            request,
+            lambda user, form: (
+                actions.react,
+                [comment_id, {"emoji": form.get("emoji", "")}, links],
+            ),
+        )
+
+
+def _package_file(folder: Traversable, name: str) -> Response:
+    """A file shipped in the package, by a plain name only (no paths): 404 otherwise."""
+    found = _FILE_NAME.match(name)
+    path = folder.joinpath(name) if found else None
+    if found is None or path is None or not path.is_file():
+        raise ActionError(404, "not_found", "no such file")
+    return Response(
+        path.read_bytes(),
+        media_type=_CONTENT_TYPES[found.group(1)],
+        headers={"cache-control": f"public, max-age={STATIC_MAX_AGE_S}"},
+    )
+
+
+def _wants_json(request: Request) -> bool:
+    return "application/json" in request.headers.get("accept", "")
+
+
+def _bell(connection: Any, agent_id: int) -> dict[str, int]:
+    return {
+        "unread": repository.unread_count(connection, agent_id),
+        "newest": repository.newest_notification_seq(connection, agent_id),
+        "head": repository.head_seq(connection, agent_id),
+    }
+
+
+def _ticket_extra(connection: Any, user: User, ticket: dict[str, Any]) -> dict[str, Any]:
+    """What the ticket page shows besides the ticket: agents and teams (assign, @mentions)
+    and who reacted with what."""
+    if not user.is_agent:
+        return {"agents": [], "teams": [], "reactors": {}}
+    return {
+        "agents": repository.agents(connection),
+        "teams": repository.team_names(connection),
+        "reactors": actions.reactors(connection, [int(c["id"]) for c in ticket["comments"]]),
+    }

@@ -1,0 +1,279 @@
+"""The web side in a real browser (issue 12): Debian's chromium driven by Playwright against
+the reference helpdesk as a subprocess; a tray engine checks the same notifications."""
+
+from __future__ import annotations
+
+import http.server
+import re
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from helpdesk import Helpdesk
+from playwright.sync_api import Browser, Page, expect
+from web_browser import PASSWORD, PHONE, EngineThread, chromium, signed_in, swipe
+
+__all__ = ["chromium"]  # the module-scoped browser fixture
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def notes(page: Page) -> list[str]:
+    """The ids of the visible notifications on a /notifications page, newest first."""
+    ids: list[str] = page.eval_on_selector_all(
+        ".note:not([hidden])", "items => items.map(i => i.dataset.id)"
+    )
+    return ids
+
+
+def unread_on_server(hd: Helpdesk, token: str) -> int:
+    page = hd.actions(token).notifications(limit=500)
+    return int(page["unread_count"])
+
+
+def test_actions_in_one_browser_reach_another_live_and_the_tray(
+    shared_helpdesk: Helpdesk, chromium: Browser, tmp_path: Path
+) -> None:
+    hd = shared_helpdesk
+    ann_name, _ = hd.new_agent("ann", name="Ann Archer", password=PASSWORD)
+    bea_name, bea = hd.new_agent("bea", name="Bea Baker", password=PASSWORD)
+    bea_token = bea.token
+    _, customer = hd.new_customer()
+    ticket = customer.create_ticket("Printer on fire", "It smokes.")
+    bea_comment = bea.comment(ticket["id"], "I had a look at it")
+
+    bea_context, bea_page = signed_in(chromium, hd.url, bea_name, "/notifications")
+    expect(bea_page.locator(".empty")).to_be_visible()
+    bea_page.evaluate("window.notReloaded = true")
+    ann_context, ann_page = signed_in(chromium, hd.url, ann_name, f"/tickets/{ticket['id']}")
+
+    # Assign to Bea.
+    ann_page.select_option("#assign-to", f"agent:{bea_name}")
+    ann_page.get_by_role("button", name="Assign", exact=True).click()
+    expect(ann_page.locator(".meta strong").first).to_have_text("Bea Baker")
+    # Mention her with the picker: type "@" and part of her name, pick her with Enter.
+    ann_page.click("#body")
+    ann_page.keyboard.type("Thanks @Bea")
+    expect(ann_page.locator("#mention-list")).to_be_visible()
+    ann_page.keyboard.press("Enter")
+    expect(ann_page.locator("#body")).to_have_value(f"Thanks @{bea_name} ")
+    ann_page.keyboard.type("can you order toner?")
+    ann_page.get_by_role("button", name="Add internal comment").click()
+    expect(ann_page.locator(".comment.internal").last).to_contain_text("can you order toner?")
+    # Times read "just now", the exact time on hover.
+    stamp = ann_page.locator(".comment.internal time").last
+    expect(stamp).to_have_text("just now")
+    expect(stamp).to_have_attribute("title", re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$"))
+    # React to Bea's comment; the button then says who reacted.
+    reaction = ann_page.locator(f"#comment-{bea_comment['id']} button[value='👍']")
+    reaction.click()
+    expect(ann_page.locator(f"#comment-{bea_comment['id']} button[value='👍']")).to_have_attribute(
+        "title", "Ann Archer"
+    )
+
+    # Bea's page shows all three without a reload, newest first, and the badge follows.
+    expect(bea_page.locator(".note")).to_have_count(3)
+    assert bea_page.evaluate("window.notReloaded") is True
+    summaries = bea_page.locator(".note .summary").all_inner_texts()
+    assert summaries[0].startswith("Ann Archer reacted to your comment")
+    assert summaries[1].startswith("Ann Archer mentioned you")
+    assert summaries[2].startswith("Ann Archer assigned you")
+    expect(bea_page.locator("#unread-count")).to_have_text("3")
+    web_ids = notes(bea_page)
+    # No token appears in the page (the stream uses the HttpOnly session cookie).
+    session = next(c["value"] for c in bea_context.cookies() if c["name"] == "helpdesk_session")
+    assert session not in bea_page.content() and bea_token not in bea_page.content()
+
+    with EngineThread(hd.url, bea_token, tmp_path / "bea.sqlite") as tray:
+        # The tray engine signed in as Bea has the same three.
+        tray.wait_until(
+            lambda cache: sorted(n.id for n in cache.all_notifications()) == sorted(web_ids)
+        )
+        # Scenario 4: Bea opens the ticket: its notifications clear in the list and the tray.
+        ticket_tab = bea_context.new_page()
+        ticket_tab.goto(f"/tickets/{ticket['id']}")
+        expect(bea_page.locator(".note.unread")).to_have_count(0)
+        expect(bea_page.locator("#unread-count")).to_be_hidden()
+        tray.wait_until(lambda cache: cache.unread_count() == 0)
+    assert unread_on_server(hd, bea_token) == 0
+    # Ann's home: the ticket is in "All" but not in "Assigned to me" (it is Bea's now).
+    ann_page.goto("/?scope=open")
+    expect(ann_page.locator(".tickets")).to_contain_text("Printer on fire")
+    ann_page.goto("/?scope=mine")
+    expect(ann_page.locator(".tickets")).to_have_count(0)
+    ann_context.close()
+    bea_context.close()
+
+
+def test_a_customer_replies_and_reopens_and_never_sees_internal_comments(
+    shared_helpdesk: Helpdesk, chromium: Browser
+) -> None:
+    hd = shared_helpdesk
+    cal_name, cal = hd.new_agent("cal", name="Cal Cole", password=PASSWORD)
+    email, customer = hd.new_customer(name="Dora Dean", password=PASSWORD)
+    ticket = customer.create_ticket("VPN drops", "Every hour.")
+    cal.assign(ticket["id"], cal_name)
+    cal.comment(ticket["id"], "internal: secret plan, do not tell")
+    cal_context, cal_page = signed_in(chromium, hd.url, cal_name, "/notifications")
+    # Cal answers the customer from the ticket page.
+    cal_tab = cal_context.new_page()
+    cal_tab.goto(f"/tickets/{ticket['id']}")
+    cal_tab.fill("#body", "Please try the new client.")
+    cal_tab.get_by_role("button", name="Reply to customer").click()
+    expect(cal_tab.locator(".comment.reply")).to_contain_text("Please try the new client.")
+
+    dora_context, dora = signed_in(chromium, hd.url, email)
+    expect(dora.locator(".tickets")).to_contain_text("VPN drops")
+    dora.click("text=VPN drops")
+    expect(dora.locator(".comment.reply")).to_contain_text("Please try the new client.")
+    dora.fill("#body", "Still drops.")
+    dora.get_by_role("button", name="Send reply").click()
+    expect(dora.locator(".comment.reply").last).to_contain_text("Still drops.")
+    cal.resolve(ticket["id"])
+    dora.reload()
+    dora.fill("#body", "Back again")
+    dora.get_by_role("button", name="Reopen ticket").click()
+    expect(dora.locator(".status")).to_have_text("open")
+    for shown in (dora.content(), dora.goto("/").text()):
+        assert "secret plan" not in shown
+    # Dora has no notification center and no stream.
+    assert dora.goto("/notifications").status == 403
+
+    expect(cal_page.locator(".note")).to_have_count(2)
+    summaries = cal_page.locator(".note .summary").all_inner_texts()
+    assert summaries[0].startswith("Dora Dean reopened")
+    assert summaries[1].startswith("Dora Dean replied")
+    # The type icons are the tray's, by reason.
+    icons = cal_page.eval_on_selector_all(".note .type", "images => images.map(i => i.src)")
+    assert [icon.rsplit("/", 1)[1] for icon in icons] == ["reopened.svg", "reply.svg"]
+    assert cal_page.evaluate("[...document.images].every(i => i.complete && i.naturalWidth)")
+    cal_context.close()
+    dora_context.close()
+
+
+def test_the_phone_list_swipes_details_and_mark_all_read(
+    shared_helpdesk: Helpdesk, chromium: Browser
+) -> None:
+    hd = shared_helpdesk
+    eve_name, eve = hd.new_agent("eve", name="Eve Evans", password=PASSWORD)
+    _, boss = hd.new_agent("boss", name="Bo Boss")
+    _, customer = hd.new_customer()
+    for n in range(4):
+        ticket = customer.create_ticket(f"Laptop {n}", f"Problem number {n} " + "long " * 60)
+        boss.assign(ticket["id"], eve_name)
+    context, page = signed_in(chromium, hd.url, eve_name, "/notifications", **PHONE)
+    expect(page.locator(".note")).to_have_count(4)
+    expect(page.locator("#unread-count")).to_have_text("4")
+    first, second = notes(page)[:2]
+
+    # Left: mark read.
+    swipe(page, f"#n-{first} .note-body", -150)
+    expect(page.locator(f"#n-{first}")).not_to_have_class(re.compile(r"\bunread\b"))
+    expect(page.locator("#unread-count")).to_have_text("3")
+    # Right: delete, with undo.
+    swipe(page, f"#n-{second} .note-body", 150)
+    expect(page.locator(f"#n-{second}")).to_be_hidden()
+    page.click("#undo")
+    expect(page.locator(f"#n-{second}")).to_be_visible()
+    swipe(page, f"#n-{second} .note-body", 150)
+    expect(page.locator("#toast")).to_be_hidden(timeout=10_000)
+    expect(page.locator(".note")).to_have_count(3)
+    assert second not in [n["id"] for n in eve.notifications()["notifications"]]
+    expect(page.locator("#unread-count")).to_have_text("2")
+
+    # The detail view fills the screen and shows the whole message.
+    third = notes(page)[1]
+    page.locator(f"#n-{third} .note-open").tap()
+    detail = page.locator(f"#d-{third}")
+    expect(detail).to_be_visible()
+    box = detail.bounding_box()
+    assert box is not None and box["width"] >= 375 and box["height"] >= 812
+    expect(detail.locator(".full")).to_contain_text("long long")
+    detail.locator(".back").tap()
+    expect(detail).to_be_hidden()
+
+    page.locator("#read-all").tap()
+    expect(page.locator(".note.unread")).to_have_count(0)
+    expect(page.locator("#unread-count")).to_be_hidden()
+    assert unread_on_server(hd, eve.token) == 0
+    context.close()
+
+
+class _OtherSite(http.server.BaseHTTPRequestHandler):
+    page = b""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("content-type", "text/html")
+        self.end_headers()
+        self.wfile.write(self.page)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def other_site() -> Iterator[tuple[str, type[_OtherSite]]]:
+    """A real small web server on another loopback port: another origin (the same site for
+    cookies, so the browser does send the helpdesk's SameSite=Strict cookie along)."""
+    handler = type("Page", (_OtherSite,), {})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", handler
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_another_origin_can_neither_open_the_stream_nor_post_forms(
+    shared_helpdesk: Helpdesk, chromium: Browser, other_site: tuple[str, type[_OtherSite]]
+) -> None:
+    hd = shared_helpdesk
+    fay_name, fay = hd.new_agent("fay", password=PASSWORD)
+    _, boss = hd.new_agent("boss")
+    _, customer = hd.new_customer()
+    boss.assign(customer.create_ticket("Mouse", "broken")["id"], fay_name)
+    context, page = signed_in(chromium, hd.url, fay_name, "/notifications")
+    # Her own page's stream works (the list is live) ...
+    expect(page.locator(".note")).to_have_count(1)
+    url, handler = other_site
+    stream = hd.url.replace("http://", "ws://") + "/api/v1/stream"
+    handler.page = (
+        "<!doctype html><script>"
+        f"const ws = new WebSocket({stream!r});"
+        "window.result = new Promise(done => {"
+        " ws.onopen = () => done('open'); ws.onerror = () => done('refused');"
+        " ws.onmessage = m => done('message ' + m.data); });"
+        "</script>"
+        f'<form id=f method=post action="{hd.url}/notifications/read-all">'
+        "<input name=up_to_seq value=999999></form>"
+    ).encode()
+    evil = context.new_page()
+    evil.goto(url)
+    assert evil.evaluate("window.result") == "refused"
+    # ... a cross-site form post (no form token) changes nothing.
+    with evil.expect_navigation():
+        evil.evaluate("document.getElementById('f').submit()")
+    assert evil.evaluate("document.body.innerText").count("another site") == 1
+    assert unread_on_server(hd, fay.token) == 1
+    # The handshake itself: the cookie from another origin is refused with 403.
+    cookie = next(c for c in context.cookies() if c["name"] == "helpdesk_session")["value"]
+    answer = httpx.get(
+        f"{hd.url}/api/v1/stream",
+        headers={
+            "cookie": f"helpdesk_session={cookie}",
+            "origin": url,
+            "connection": "Upgrade",
+            "upgrade": "websocket",
+            "sec-websocket-version": "13",
+            "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+        },
+        trust_env=False,
+        timeout=5,
+    )
+    assert answer.status_code == 403
+    context.close()
