@@ -273,9 +273,11 @@ def run_tray(args: argparse.Namespace, environ: Mapping[str, str] | None = None)
     from notifier.core.settings import validate_server_url
     from notifier.store.cache import NotificationCache
     from notifier.store.settings_file import load_settings
+    from notifier.store.site_settings import current_site_settings
     from notifier.ui.application import DesktopUrlOpener, TrayApp
 
-    settings = load_settings(paths.settings_file)
+    site = current_site_settings(env)
+    settings = load_settings(paths.settings_file, site)
     setup_logging(paths, settings.log_level.value)
     # Warnings and errors also go to stderr, for an agent who started notifier in a terminal.
     console = logging.StreamHandler()
@@ -296,6 +298,7 @@ def run_tray(args: argparse.Namespace, environ: Mapping[str, str] | None = None)
         services=LiveServices(paths, env, override),
         settings_path=paths.settings_file,
         server_override=validate_server_url(override) if override else None,
+        site=site,
     )
     tray_app = TrayApp(controller, clock, shell=shell)
     single.activated.connect(tray_app.on_another_start)
