@@ -198,12 +198,9 @@ class LiveServices:
             await backend.aclose()
 
     def set_start_at_login(self, enabled: bool) -> None:
-        from notifier.store.autostart import AutostartEntry
+        from notifier.store.autostart import AutostartEntry, current_command, default_config_home
 
-        config_home = Path(
-            self._environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
-        ).expanduser()
-        entry = AutostartEntry(config_home, [sys.executable, "-m", "notifier"])
+        entry = AutostartEntry(default_config_home(self._environ), current_command())
         if enabled:
             entry.enable()
         else:
