@@ -221,7 +221,7 @@ def run_tray(args: argparse.Namespace, environ: Mapping[str, str] | None = None)
     from notifier.app import pyside_imports
 
     pyside_imports.install()  # first: every import below would be cached as source lines
-    from notifier.app.first_paint import peek
+    from notifier.app.first_paint import peek, peek_site_file
     from notifier.store.paths import app_paths
     from notifier.ui.badge import BadgeState
     from notifier.ui.single_instance import instance_name, single_instance
@@ -237,7 +237,7 @@ def run_tray(args: argparse.Namespace, environ: Mapping[str, str] | None = None)
     if not single.claim():
         return 0
     paths = app_paths(dict(env)).ensure()
-    cached = peek(paths.cache_file, paths.settings_file)
+    cached = peek(paths.cache_file, paths.settings_file, peek_site_file(env))
     first = BadgeState(
         unread=cached.unread,
         new_since_seen=cached.new_since_seen > 0,
