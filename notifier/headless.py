@@ -64,6 +64,7 @@ from notifier.store.cache import NotificationCache
 from notifier.store.paths import AppPaths, app_paths
 from notifier.store.secrets import TokenStore
 from notifier.store.settings_file import load_settings, save_settings
+from notifier.store.site_settings import NO_SITE_SETTINGS, SiteSettings, current_site_settings
 
 if TYPE_CHECKING:  # the Frappe adapter is imported only when the settings name it
     from notifier.client.frappe_rest import FrappeSite
@@ -82,6 +83,7 @@ class Io:
     token_store: TokenStore
     read_password: Callable[[str], str]
     transport: TransportConfig | None = None  # the timeouts (tests shorten them)
+    site: SiteSettings = NO_SITE_SETTINGS  # IT's system-wide defaults and locks
 
     def say(self, text: str) -> None:
         self.stdout.write(text + "\n")
@@ -104,17 +106,19 @@ def run_command(
     read_password: Callable[[str], str] = getpass.getpass,
     transport: TransportConfig | None = None,
 ) -> int:
+    env = os.environ if environ is None else environ
     io = Io(
-        environ=os.environ if environ is None else environ,
+        environ=env,
         stdin=stdin or sys.stdin,
         stdout=stdout or sys.stdout,
         stderr=stderr or sys.stderr,
         token_store=token_store if token_store is not None else TokenStore(),
         read_password=read_password,
         transport=transport,
+        site=current_site_settings(env),
     )
     paths = app_paths(dict(io.environ))
-    settings = load_settings(paths.settings_file)
+    settings = load_settings(paths.settings_file, io.site)
     commands: dict[str, Callable[[argparse.Namespace, AppPaths, Settings, Io], int]] = {
         "login": _login,
         "logout": _logout,
@@ -145,6 +149,14 @@ def _login(args: argparse.Namespace, paths: AppPaths, settings: Settings, io: Io
         io.warn(
             "notifier login: which helpdesk? Use: notifier login --server https://helpdesk.example.com"
             " (add --backend frappe for a Frappe Helpdesk site)"
+        )
+        return 2
+    named = getattr(args, "server", None)
+    if named and "server_url" in io.site.locked and server_url != settings.server_url:
+        # The app would keep using the locked helpdesk: a token for this one is no use.
+        io.warn(
+            f"notifier login: your IT department set the helpdesk to {settings.server_url}"
+            f" ({io.site.path}); sign in there: notifier login"
         )
         return 2
     try:
@@ -186,7 +198,7 @@ def _login(args: argparse.Namespace, paths: AppPaths, settings: Settings, io: Io
         io.warn(f"notifier login: {error}")
         return 1
     if account != settings:
-        save_settings(paths.settings_file, account)
+        save_settings(paths.settings_file, account, io.site)
     kind = " (Frappe Helpdesk)" if frappe else ""
     io.say(f"Signed in to {server_url}{kind} as {agent.name} ({agent.username}).")
     return 0

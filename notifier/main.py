@@ -236,12 +236,9 @@ class LiveServices:
             await backend.aclose()
 
     def set_start_at_login(self, enabled: bool) -> None:
-        from notifier.store.autostart import AutostartEntry
+        from notifier.store.autostart import AutostartEntry, current_command, default_config_home
 
-        config_home = Path(
-            self._environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
-        ).expanduser()
-        entry = AutostartEntry(config_home, [sys.executable, "-m", "notifier"])
+        entry = AutostartEntry(default_config_home(self._environ), current_command())
         if enabled:
             entry.enable()
         else:
@@ -262,7 +259,7 @@ def run_tray(args: argparse.Namespace, environ: Mapping[str, str] | None = None)
     from notifier.app import pyside_imports
 
     pyside_imports.install()  # first: every import below would be cached as source lines
-    from notifier.app.first_paint import peek
+    from notifier.app.first_paint import peek, peek_site_file
     from notifier.store.paths import app_paths
     from notifier.ui.badge import BadgeState
     from notifier.ui.single_instance import instance_name, single_instance
@@ -278,7 +275,7 @@ def run_tray(args: argparse.Namespace, environ: Mapping[str, str] | None = None)
     if not single.claim():
         return 0
     paths = app_paths(dict(env)).ensure()
-    cached = peek(paths.cache_file, paths.settings_file)
+    cached = peek(paths.cache_file, paths.settings_file, peek_site_file(env))
     first = BadgeState(
         unread=cached.unread,
         new_since_seen=cached.new_since_seen > 0,
@@ -311,9 +308,11 @@ def run_tray(args: argparse.Namespace, environ: Mapping[str, str] | None = None)
     from notifier.core.settings import validate_server_url
     from notifier.store.cache import NotificationCache
     from notifier.store.settings_file import load_settings
+    from notifier.store.site_settings import current_site_settings
     from notifier.ui.application import DesktopUrlOpener, TrayApp
 
-    settings = load_settings(paths.settings_file)
+    site = current_site_settings(env)
+    settings = load_settings(paths.settings_file, site)
     setup_logging(paths, settings.log_level.value)
     # Warnings and errors also go to stderr, for an agent who started notifier in a terminal.
     console = logging.StreamHandler()
@@ -334,6 +333,7 @@ def run_tray(args: argparse.Namespace, environ: Mapping[str, str] | None = None)
         services=LiveServices(paths, env, override),
         settings_path=paths.settings_file,
         server_override=validate_server_url(override) if override else None,
+        site=site,
     )
     tray_app = TrayApp(controller, clock, shell=shell)
     single.activated.connect(tray_app.on_another_start)

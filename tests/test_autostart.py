@@ -184,3 +184,28 @@ def test_current_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("PATH", str(script.parent))
     assert current_command("notifier") == [str(script.resolve())]
     assert current_command("/somewhere/else/main.py") == [sys.executable, "-m", "notifier"]
+
+
+def test_in_a_bundle_the_command_is_the_bundle_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+    # PyInstaller sets sys.frozen; sys.executable is then the app, which knows no "-m".
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(sys, "executable", "/opt/notifier/notifier")
+    assert current_command("notifier") == ["/opt/notifier/notifier"]
+    assert current_command("/somewhere/else/main.py") == ["/opt/notifier/notifier"]
+
+
+def test_the_apps_start_at_login_writes_the_bundles_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from notifier.main import LiveServices
+    from notifier.store.paths import app_paths
+
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(sys, "executable", "/opt/notifier/notifier")
+    environ = {"NOTIFIER_HOME": str(tmp_path / "app"), "XDG_CONFIG_HOME": str(tmp_path / "cfg")}
+    services = LiveServices(app_paths(environ), environ)
+    services.set_start_at_login(True)
+    entry = tmp_path / "cfg" / "autostart" / "notifier.desktop"
+    assert parse_exec(read_keys(entry)["Exec"]) == ["/opt/notifier/notifier"]
+    services.set_start_at_login(False)
+    assert not entry.exists()

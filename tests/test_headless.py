@@ -3,6 +3,7 @@ in-memory keyring injected (the default keyring in tests is the failing one)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -165,3 +166,34 @@ def test_logout_offline_still_deletes_the_token_here_and_says_so(helpdesk: Helpd
     assert "could not revoke the token" in err and "on this computer only" in err
     assert "Signed out" in out and "revoked" not in out
     assert token not in out + err
+
+
+def test_login_to_another_helpdesk_than_the_locked_one_is_refused(
+    helpdesk: Helpdesk, tmp_path: Path
+) -> None:
+    # IT locked the helpdesk (issue 15): a token for another one would never be used.
+    site = tmp_path / "site.json"
+    site.write_text(
+        json.dumps({"version": 1, "server_url": helpdesk.url, "locked": ["server_url"]}),
+        encoding="utf-8",
+    )
+    environ = {"NOTIFIER_SITE_CONFIG": str(site)}
+    token = helpdesk.add_agent("bob", "Bob Brown")
+    keyring = MemoryKeyring()
+    elsewhere = "http://127.0.0.1:9"
+    code, out, err = run(
+        ["--server", elsewhere, "login", "--token-stdin"],
+        store=TokenStore(keyring),
+        environ=environ,
+        stdin=token + "\n",
+    )
+    assert code == 2, err
+    assert "IT department" in err and helpdesk.url in err and str(site) in err
+    assert out == ""
+    assert keyring.entries == {}
+    assert not app_paths().settings_file.exists()
+    # The locked helpdesk itself, named or not, signs in as usual.
+    for argv in (["--server", helpdesk.url, "login", "--token-stdin"], ["login", "--token-stdin"]):
+        code, out, err = run(argv, store=TokenStore(keyring), environ=environ, stdin=token + "\n")
+        assert code == 0, err
+        assert keyring.entries == {(SERVICE, helpdesk.url): token}

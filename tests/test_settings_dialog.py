@@ -81,6 +81,7 @@ class FakeBackend:
         self.autostart: list[bool] = []
         self.log_folder_opened = 0
         self.server_override: str | None = None  # what --server / NOTIFIER_SERVER would set
+        self.locked: frozenset[str] = frozenset()  # what a site file would lock
 
     async def _enter(self, *call: object) -> None:
         self.calls.append(call)
@@ -171,6 +172,9 @@ class FakeBackend:
 
     def open_log_folder(self) -> None:
         self.log_folder_opened += 1
+
+    def locked_settings(self) -> frozenset[str]:
+        return self.locked
 
 
 def _typed(backend: FakeBackend) -> SettingsBackend:

@@ -10,10 +10,20 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from tray_fakes import fill_cache, make_notification
 
-from notifier.app.first_paint import peek, peek_badge_dot, peek_counts
+from notifier.app.first_paint import (
+    SITE_CONFIG_ENV,
+    peek,
+    peek_badge_dot,
+    peek_counts,
+    peek_site_file,
+)
+from notifier.core.settings import BadgeStyle
+from notifier.store import site_settings
 from notifier.store.cache import NotificationCache
+from notifier.store.settings_file import load_settings
 
 HEAVY = ("httpx", "websockets", "keyring", "desktop_notifier", "asyncio", "qasync")
 
@@ -45,6 +55,49 @@ def test_missing_or_broken_files_peek_as_nothing(tmp_path: Path) -> None:
     assert peek_badge_dot(tmp_path / "dot.json") is True
     first = peek(junk, tmp_path / "dot.json")
     assert (first.unread, first.new_since_seen, first.dot) == (0, 0, True)
+
+
+@pytest.mark.parametrize(
+    ("site", "user"),
+    [
+        ({"badge_style": "dot"}, {}),  # the site's default, the user never chose
+        ({"badge_style": "dot"}, {"badge_style": "count"}),  # the user's choice wins
+        ({"badge_style": "count"}, {"badge_style": "dot"}),
+        ({"badge_style": "dot", "locked": ["badge_style"]}, {"badge_style": "count"}),
+        ({"badge_style": "count", "locked": ["badge_style"]}, {"badge_style": "dot"}),
+        ({"locked": ["badge_style"]}, {"badge_style": "dot"}),  # locked to the default
+        ({"locked": ["proxy"]}, {"badge_style": "dot"}),
+    ],
+)
+def test_the_peeked_badge_style_is_what_the_settings_load_as(
+    tmp_path: Path, site: dict[str, object], user: dict[str, object]
+) -> None:
+    site_file, user_file = tmp_path / "site.json", tmp_path / "user.json"
+    site_file.write_text(json.dumps({"version": 1, **site}), encoding="utf-8")
+    user_file.write_text(json.dumps({"version": 1, **user}), encoding="utf-8")
+    loaded = load_settings(user_file, site_settings.load_site_settings(site_file))
+    assert peek_badge_dot(user_file, site_file) is (loaded.badge_style is BadgeStyle.DOT)
+
+
+@pytest.mark.skipif(sys.platform in ("win32", "darwin"), reason="the cheap lookup is XDG's")
+@pytest.mark.parametrize("xdg_dirs", [None, "", "relative:{b}", "{a}:{b}", "{b}:{a}"])
+def test_the_peeked_site_file_is_the_one_the_settings_use(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, xdg_dirs: str | None
+) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    for folder in (a, b / "notifier"):
+        folder.mkdir(parents=True)
+    (b / "notifier" / "settings.json").write_text("{}", encoding="utf-8")
+    monkeypatch.delenv(SITE_CONFIG_ENV, raising=False)
+    if xdg_dirs is None:
+        monkeypatch.delenv("XDG_CONFIG_DIRS", raising=False)
+    else:
+        monkeypatch.setenv("XDG_CONFIG_DIRS", xdg_dirs.format(a=a, b=b))
+    assert peek_site_file(os.environ) == site_settings.site_settings_file(os.environ)
+    assert SITE_CONFIG_ENV == site_settings.SITE_CONFIG_ENV
+    for named in (str(tmp_path / "named.json"), "", "  "):
+        env = {SITE_CONFIG_ENV: named}
+        assert peek_site_file(env) == site_settings.site_settings_file(env)
 
 
 def test_first_paint_comes_before_the_heavy_imports(tmp_path: Path) -> None:

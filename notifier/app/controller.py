@@ -49,12 +49,19 @@ from notifier.core.errors import AuthFailed, NotifierError
 from notifier.core.links import LinkRefused, check_link
 from notifier.core.ports import Clock
 from notifier.core.quiet_hours import QuietSchedule, QuietState, resolve_wall_time
-from notifier.core.settings import HelpdeskChoice, Settings, SettingsError, validate_server_url
+from notifier.core.settings import (
+    HelpdeskChoice,
+    Settings,
+    SettingsError,
+    from_json,
+    validate_server_url,
+)
 from notifier.core.status import CacheChange, ChangeKind, ConnectionState, ConnectionStatus
 from notifier.core.toast_policy import Toast, ToastPolicy
 from notifier.core.wire import AgentInfo, ClearScope, Notification, NotificationType, Preferences
 from notifier.store.cache import Applied, ListFilter, NotificationCache
 from notifier.store.settings_file import save_settings
+from notifier.store.site_settings import SiteSettings, current_site_settings
 
 log = logging.getLogger(__name__)
 
@@ -153,10 +160,13 @@ class AppController(QObject):
         settings_path: Path | None = None,
         tz: tzinfo | None = None,
         server_override: str | None = None,
+        site: SiteSettings | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
         self._server_override = server_override
+        # IT's system-wide defaults (None: those in force now); their locked keys hold.
+        self._site = site if site is not None else current_site_settings()
         self._settings = settings
         self.cache = cache
         self._clock = clock
@@ -398,9 +408,13 @@ class AppController(QObject):
     def settings(self) -> Settings:
         return self._settings
 
+    def locked_settings(self) -> frozenset[str]:
+        return self._site.locked
+
     def save_settings(self, settings: Settings) -> None:
-        """Validate, write the file, apply (restarting the engine if the connection changed)."""
-        settings = settings.replace()  # validates; raises SettingsError
+        """Validate, write the file, apply (restarting the engine if the connection changed).
+        A locked setting keeps the site's value whatever ``settings`` holds."""
+        settings = self._with_locks(settings.replace())  # validates; raises SettingsError
         old = self._settings
         if settings.start_at_login != old.start_at_login and self._services is not None:
             self._services.set_start_at_login(settings.start_at_login)
@@ -428,7 +442,7 @@ class AppController(QObject):
         """Sign in to ``server_url``, of the kind ``helpdesk`` chooses (None: the settings'
         kind); the choice is saved with the URL once the sign-in worked."""
         services = self._require_services()
-        account = self._account(server_url, helpdesk)
+        account = self._account(self._allowed_server_url(server_url), helpdesk)
         token = await services.request_token(account, account.server_url, username, password)
         return await self._finish_sign_in(account, helpdesk, token)
 
@@ -437,7 +451,7 @@ class AppController(QObject):
     ) -> AgentInfo:
         """As :meth:`sign_in_password`, with an API token (Frappe: ``KEY:SECRET``)."""
         return await self._finish_sign_in(
-            self._account(server_url, helpdesk), helpdesk, token.strip()
+            self._account(self._allowed_server_url(server_url), helpdesk), helpdesk, token.strip()
         )
 
     async def test_connection(
@@ -577,10 +591,26 @@ class AppController(QObject):
         )
         return QuietState(schedule, settings.paused_until)
 
+    def _with_locks(self, settings: Settings) -> Settings:
+        """``settings`` with the site's value for every locked key."""
+        if not self._site.locked:
+            return settings
+        return from_json(self._site.merge(settings.to_json()))
+
+    def _allowed_server_url(self, server_url: str) -> str:
+        """``server_url`` validated; refused when IT locked the helpdesk to another one."""
+        server_url = validate_server_url(server_url)
+        if "server_url" in self._site.locked and server_url != self._settings.server_url:
+            raise SettingsError(
+                "server_url", f"your IT department set the helpdesk to {self._settings.server_url}"
+            )
+        return server_url
+
     def _apply_settings(self, settings: Settings) -> None:
+        settings = self._with_locks(settings)
         self._settings = settings
         if self._settings_path is not None:
-            save_settings(self._settings_path, settings)
+            save_settings(self._settings_path, settings, self._site)
         self._quiet = self._quiet_state(settings)
         self._policy.update(settings, self._quiet)
         emit(self.settingsChanged, settings)

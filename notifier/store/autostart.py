@@ -59,9 +59,13 @@ def exec_line(command: Sequence[str]) -> str:
 def current_command(argv0: str | None = None) -> list[str]:
     """How this app was started, as an absolute command for the autostart entry.
 
-    The installed ``notifier`` script when that is what runs, else ``python -m notifier``
-    with this interpreter (a development checkout or a venv without the script on PATH).
+    The bundle's own executable in a PyInstaller bundle (``sys.executable`` is the app
+    there, not a Python that takes ``-m``); the installed ``notifier`` script when that is
+    what runs; else ``python -m notifier`` with this interpreter (a development checkout or
+    a venv without the script on PATH).
     """
+    if getattr(sys, "frozen", False):
+        return [sys.executable]
     name = sys.argv[0] if argv0 is None else argv0
     if Path(name).name == "notifier":
         found = shutil.which(name)

@@ -139,8 +139,12 @@ def _parse(path: Path, raw: bytes) -> SiteSettings:
     locked_raw = data.pop(LOCKED_KEY, [])
     if not isinstance(locked_raw, list) or not all(isinstance(n, str) for n in locked_raw):
         raise SettingsError(LOCKED_KEY, "must be a list of setting names")
-    data = migrate(data)
-    data.pop("version")
+    written = set(data)
+    migrated = migrate(data)
+    # A default a migration fills in (e.g. version 2's "backend") is not the admin's choice.
+    filled = set(migrate({"version": data.get("version", 0)})) - written
+    data = {name: value for name, value in migrated.items() if name not in filled}
+    data.pop("version", None)
     unknown = sorted(set(data) - SETTING_NAMES) + sorted(set(locked_raw) - SETTING_NAMES)
     if unknown:
         log.warning("site settings %s: ignoring unknown names %s", path, ", ".join(unknown))

@@ -25,6 +25,9 @@ network itself.
 * The password is an echo-less field, cleared after use. A token is never shown back: the
   token field is always empty when the dialog opens.
 * Every label shows plain text; nothing from the helpdesk is interpreted as markup.
+* Settings the site file locks (:meth:`SettingsBackend.locked_settings`, IT's system-wide
+  defaults) are shown but disabled, with a tooltip and a note saying IT set them; OK keeps
+  the backend's value for each of them whatever the widget holds.
 """
 
 from __future__ import annotations
@@ -97,6 +100,8 @@ FREQUENCY_LABELS = {
 }
 TAB_ACCOUNT, TAB_NOTIFICATIONS, TAB_QUIET, TAB_EMAIL, TAB_GENERAL = range(5)
 PREFERRED_WIDTH = 520  # the dialog opens this wide, or wider when its contents need it
+LOCKED_TIP = "Set by your IT department"
+LOCKED_NOTE = "Settings shown greyed out are set by your IT department and cannot be changed here."
 
 
 class SettingsBackend(Protocol):
@@ -148,6 +153,10 @@ class SettingsBackend(Protocol):
 
     def set_start_at_login(self, enabled: bool) -> None:
         """Write or remove the autostart entry; raise with a message where unsupported."""
+        ...
+
+    def locked_settings(self) -> frozenset[str]:
+        """The names of the settings IT locked (site file): shown, not editable."""
         ...
 
     def open_log_folder(self) -> None: ...
@@ -229,8 +238,12 @@ class SettingsDialog(QDialog):
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         self.save_error = _error_label(self, "save_error")
+        self.locked_note = _status_label(self, "locked_note")
+        self.locked_note.setText(LOCKED_NOTE)
+        self._locked: frozenset[str] = frozenset()
         layout = QVBoxLayout(self)
         layout.addWidget(self.tabs)
+        layout.addWidget(self.locked_note)
         layout.addWidget(self.save_error)
         layout.addWidget(self.buttons)
         self.load(backend.settings())
@@ -477,6 +490,7 @@ class SettingsDialog(QDialog):
         self.ca_bundle.setText(settings.ca_bundle or "")
         self.proxy.setText(settings.proxy or "")
         self.log_level.setCurrentIndex(self.log_level.findData(settings.log_level))
+        self._apply_locks(self._backend.locked_settings())
         self._on_toasts_enabled_toggled(settings.toasts_enabled)
         for label in self._error_labels():
             self._show_error(label, "")
@@ -512,6 +526,9 @@ class SettingsDialog(QDialog):
             start_at_login=self.start_at_login.isChecked(),
             log_level=LogLevel(self.log_level.currentData()),
         )
+        for name in self._locked:  # the backend's value stands
+            changes.pop(name, None)
+            errors.pop(name, None)
         for label in self._error_labels():
             self._show_error(label, "")
         if not errors:
@@ -765,8 +782,43 @@ class SettingsDialog(QDialog):
         super().showEvent(event)
 
     def _on_toasts_enabled_toggled(self, enabled: bool) -> None:
-        for widget in (*self.type_boxes.values(), self.sound, self.burst_threshold):
-            widget.setEnabled(enabled)
+        for name, widgets in (
+            ("toast_types", self.type_boxes.values()),
+            ("sound", [self.sound]),
+            ("burst_threshold", [self.burst_threshold]),
+        ):
+            for widget in widgets:
+                widget.setEnabled(enabled and name not in self._locked)
+
+    def _widgets_by_setting(self) -> dict[str, list[QWidget]]:
+        """The widgets that edit each setting (the account's server URL included)."""
+        return {
+            "server_url": [self.server_url],
+            "toasts_enabled": [self.toasts_enabled],
+            "toast_types": list(self.type_boxes.values()),
+            "sound": [self.sound],
+            "summary_after_quiet": [self.summary_after_quiet],
+            "burst_threshold": [self.burst_threshold],
+            "badge_style": [self.badge_style],
+            "quiet_hours": [self.schedule_editor],
+            "start_at_login": [self.start_at_login],
+            "ca_bundle": [self.ca_bundle, self.ca_bundle_browse],
+            "proxy": [self.proxy],
+            "log_level": [self.log_level],
+        }
+
+    def _apply_locks(self, locked: frozenset[str]) -> None:
+        """Disable the widgets of the ``locked`` settings, with a tooltip saying why; enable
+        the others (a later site file may have unlocked them)."""
+        self._locked = locked
+        for name, widgets in self._widgets_by_setting().items():
+            for widget in widgets:
+                tip = widget.toolTip().removesuffix(f"\n{LOCKED_TIP}").removesuffix(LOCKED_TIP)
+                if name in locked:
+                    tip = f"{tip}\n{LOCKED_TIP}" if tip else LOCKED_TIP
+                widget.setToolTip(tip)
+                widget.setEnabled(name not in locked)
+        self.locked_note.setVisible(bool(locked & self._widgets_by_setting().keys()))
 
     def _entered_server_url(self) -> str | None:
         """The server URL field, normalised; None (with the reason shown) when unusable."""
