@@ -67,7 +67,11 @@ APP_EXCLUDES = (
 LINUX_ONLY_EXCLUDES = ("PySide6.QtNetwork",)
 # uvicorn picks its protocol implementations by name (notifier/server/cli.py asks for the
 # websockets-sansio one); the rest of its choices are covered by PyInstaller's uvicorn hook.
-SERVER_HIDDEN_IMPORTS = ("uvicorn.protocols.websockets.websockets_sansio_impl",)
+# notifier.resources holds the icons the web pages serve (imported by name in pages.py).
+SERVER_HIDDEN_IMPORTS = (
+    "uvicorn.protocols.websockets.websockets_sansio_impl",
+    "notifier.resources",
+)
 # The server needs neither Qt nor the desktop libraries.
 SERVER_EXCLUDES = (
     "PySide6",
@@ -147,6 +151,17 @@ def app_datas(stage: Path) -> list[tuple[str, str]]:
     return [
         (str(stage / "notifier" / "resources" / "*.svg"), "notifier/resources"),
         *collect_data_files("desktop_notifier"),
+    ]
+
+
+def server_datas(stage: Path) -> list[tuple[str, str]]:
+    """The web pages' templates and static files (found by package at run time, pages.py)
+    and the type icons they serve."""
+    server = stage / "notifier" / "server"
+    return [
+        (str(server / "templates" / "*.html"), "notifier/server/templates"),
+        (str(server / "static" / "*"), "notifier/server/static"),
+        (str(stage / "notifier" / "resources" / "*.svg"), "notifier/resources"),
     ]
 
 
