@@ -43,6 +43,15 @@ asyncio loop, or the headless loop). Reads are indexed lookups; writes are one s
 transaction each. WAL checkpoints (which fsync) are not automatic on that connection:
 :meth:`NotificationCache.checkpoint` runs them from a worker thread on a connection of its
 own. Numbers: benchmarks/cache_writes.py and benchmarks/engine_loop_lag.py.
+
+The write-ahead log stays bounded (:data:`WAL_LIMIT`). SQLite starts the log over from its
+beginning only when a checkpoint has copied *all* of it and nothing was written since; a
+checkpoint on a worker thread while the owner keeps writing (a first sign-in, a long replay)
+never gets there, and the log grew without end (286 MB beside a 31 MB cache after 100,000
+notifications). So the writer asks :attr:`NotificationCache.wal_over_limit` between slices
+and, when it is, waits for a checkpoint with no write beside it (the engine awaits it on the
+worker thread; the event loop keeps running); the next write then starts the log over, and
+``journal_size_limit`` cuts the file back to :data:`WAL_LIMIT`.
 """
 
 from __future__ import annotations
@@ -175,6 +184,10 @@ def _schema_v3(db: sqlite3.Connection) -> None:
 MIGRATIONS: Final[Sequence[Migration]] = (_schema_v1, _schema_v2, _schema_v3)
 CHECKPOINT_AFTER: Final = 200  # write transactions before a worker-thread checkpoint is due
 INLINE_CHECKPOINT_AFTER: Final = 5_000  # ... and before the GUI thread does one itself
+# The write-ahead log's size beyond which the writer waits for a full checkpoint, and what
+# journal_size_limit cuts the file back to when the log starts over: a few thousand rows of a
+# first sign-in (~2 KB of log a row), one checkpoint of ~10-40 ms on a worker thread.
+WAL_LIMIT: Final = 4 * 1024 * 1024
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 # --------------------------------------------------------------------------- public values
@@ -332,6 +345,7 @@ class NotificationCache:
         self._tuples.row_factory = None
         self.path = path
         self.recovered_from = recovered_from
+        self._wal_path = path.with_name(path.name + "-wal")
         self._writes_since_checkpoint = 0
 
     # ------------------------------------------------------------------ opening
@@ -741,8 +755,19 @@ class NotificationCache:
         """Enough writes since the last checkpoint that a worker thread should run one."""
         return self._writes_since_checkpoint >= CHECKPOINT_AFTER
 
-    def checkpoint(self) -> None:
-        """Copy the write-ahead log into the database file (a PASSIVE checkpoint).
+    @property
+    def wal_over_limit(self) -> bool:
+        """The write-ahead log has grown past :data:`WAL_LIMIT`: the writer should wait for a
+        :meth:`checkpoint` with no write beside it before it writes on (see the module
+        docstring). A stat of one file: cheap enough to ask between slices."""
+        try:
+            return self._wal_path.stat().st_size > WAL_LIMIT
+        except FileNotFoundError:
+            return False
+
+    def checkpoint(self) -> bool:
+        """Copy the write-ahead log into the database file (a PASSIVE checkpoint); True when
+        all of it was copied (the next write then starts the log over).
 
         Blocking (it fsyncs), so the engine calls it with ``asyncio.to_thread``: it uses a
         connection of its own and never touches the GUI thread's connection, and a passive
@@ -751,11 +776,13 @@ class NotificationCache:
         self._writes_since_checkpoint = 0
         db = sqlite3.connect(self.path, timeout=5.0)
         try:
-            db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            busy, log_frames, copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         except sqlite3.Error as error:
             log.info("cache checkpoint skipped: %s", error)
+            return False
         finally:
             db.close()
+        return not busy and log_frames == copied
 
 
 # --------------------------------------------------------------------------- helpers
@@ -800,6 +827,9 @@ def _connect_and_migrate(path: Path) -> sqlite3.Connection:
         # took 2-6 ms inside an ordinary commit (measured). checkpoint() runs them on a
         # worker thread instead; see NotificationCache.checkpoint.
         db.execute("PRAGMA wal_autocheckpoint = 0")
+        # When the log starts over after a full checkpoint, cut its file back to this size
+        # (without it the file keeps its largest size for good).
+        db.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT}")
         for index in range(version, SCHEMA_VERSION):
             db.execute("BEGIN IMMEDIATE")
             try:

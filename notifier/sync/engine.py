@@ -181,7 +181,7 @@ class SyncEngine:
         self._connection_task: asyncio.Task[None] | None = None
         self._retry_task: asyncio.Task[None] | None = None
         self._flush_task: asyncio.Task[None] | None = None
-        self._checkpoint_task: asyncio.Task[None] | None = None
+        self._checkpoint_task: asyncio.Task[bool] | None = None
         self._helpers: set[asyncio.Task[None]] = set()
         self._stopped = asyncio.Event()
         # Set while the engine's own watchdog timer must tick (no keepalive carries the check).
@@ -393,6 +393,7 @@ class SyncEngine:
                 # Buffered frames are read without yielding: during a long replay,
                 # give the GUI's event loop a turn every slice of events.
                 await asyncio.sleep(0)
+                await self._bound_wal()
 
     async def _page_history(self, attempt: int) -> None:
         session = self._session
@@ -453,6 +454,7 @@ class SyncEngine:
             self._publish_changes(changes_for(self._cache.apply_page(part), replay=True))
             self._maybe_checkpoint()
             await asyncio.sleep(0)
+            await self._bound_wal()
 
     def _maybe_checkpoint(self) -> None:
         # The cache's checkpoint fsyncs: run it on a worker thread, one at a time.
@@ -462,6 +464,23 @@ class SyncEngine:
             self._checkpoint_task = asyncio.create_task(
                 asyncio.to_thread(self._cache.checkpoint), name="cache-checkpoint"
             )
+
+    async def _bound_wal(self) -> None:
+        # A checkpoint beside a busy writer never copies the whole log, and only a whole copy
+        # lets the log start over: past its limit, wait for one with no write beside it (on
+        # the worker thread; the event loop runs on). See notifier/store/cache.py.
+        if not self._cache.wal_over_limit:
+            return
+        for _attempt in range(2):  # a running one had writes beside it: then one more
+            task = self._checkpoint_task
+            if task is None or task.done():
+                task = self._checkpoint_task = asyncio.create_task(
+                    asyncio.to_thread(self._cache.checkpoint), name="cache-checkpoint"
+                )
+            # shield: a cancelled sync must not leave a thread on the cache unawaited (run()
+            # waits for the checkpoint task before it returns)
+            if await asyncio.shield(task):
+                return
 
     async def _wait_retry(self, attempt: int, delay: float) -> None:
         await asyncio.sleep(delay)
