@@ -196,6 +196,12 @@ class Helpdesk:
         return [*self.command_prefix, sys.executable, "-m", "notifier.server.cli", *args]
 
     @property
+    def pid(self) -> int:
+        """The server process's id (benchmarks read its CPU time); it must be running."""
+        assert self._process is not None, "the helpdesk is not running"
+        return self._process.pid
+
+    @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
