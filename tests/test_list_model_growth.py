@@ -14,13 +14,16 @@ from PySide6.QtWidgets import QApplication, QListView
 from pytestqt.qtbot import QtBot
 from tray_fakes import FakeClock, make_notification
 
-from notifier.app.list_model import NotificationListModel, Role
+from notifier.app.list_model import BULK_RELOAD, NotificationListModel, Role
 from notifier.core.wire import NotificationPage
 from notifier.store.cache import NotificationCache
-from notifier.sync.engine import APPLY_SLICE, changes_for
+from notifier.sync.engine import changes_for
 
 PAGE = 20  # the model's page size here: small, so that the pages below are many times it
 PAGES = 40  # slices applied, as the engine applies a first sign-in's history
+# Rows per slice: the most the model still places row by row (a bigger change reloads the
+# first page instead), the path where the list grew.
+SLICE = BULK_RELOAD
 
 
 class CountingModel(NotificationListModel):
@@ -36,8 +39,8 @@ class CountingModel(NotificationListModel):
 def apply_history_slice(
     cache: NotificationCache, model: NotificationListModel, first_seq: int
 ) -> None:
-    """One slice of a REST history page, written and published the way the engine does."""
-    rows = tuple(make_notification(seq) for seq in range(first_seq, first_seq + APPLY_SLICE))
+    """A slice of a REST history page, written and published the way the engine does."""
+    rows = tuple(make_notification(seq) for seq in range(first_seq, first_seq + SLICE))
     page = NotificationPage(notifications=rows, unread_count=0, last_seq=10**6, has_more=True)
     for change in changes_for(cache.apply_page(page), replay=True):
         model.apply_change(change)
@@ -61,7 +64,7 @@ def test_an_open_list_holds_what_was_paged_to_while_a_sync_writes(
     work: list[int] = []
     for index in range(PAGES):
         model.calls = 0
-        apply_history_slice(cache, model, 1 + index * APPLY_SLICE)
+        apply_history_slice(cache, model, 1 + index * SLICE)
         QApplication.processEvents()  # the view lays out and paints, as the event loop would
         held.append(model.rowCount())
         work.append(model.calls)
@@ -71,7 +74,7 @@ def test_an_open_list_holds_what_was_paged_to_while_a_sync_writes(
     # So the view's work per page stays what it was on the first pages instead of growing
     # with the rows written so far (on the old code ~40x from the first page to the last).
     assert max(work[-5:]) <= 2 * max(work[:5]), work
-    total = PAGES * APPLY_SLICE
+    total = PAGES * SLICE
     assert seqs(model) == list(range(total, total - held[0], -1))  # the newest, in order
 
     # Scrolling down reads the rows pushed out again: every one, once, in order.
@@ -98,5 +101,5 @@ def test_rows_paged_to_stay_loaded_as_new_ones_arrive(
     assert model.rowCount() == 3 * PAGE
     apply_history_slice(cache, model, 101)
     # As many rows as the agent paged to, the newest first; the older ones come on scrolling.
-    assert seqs(model) == list(range(100 + APPLY_SLICE, 100 + APPLY_SLICE - 3 * PAGE, -1))
+    assert seqs(model) == list(range(100 + SLICE, 100 + SLICE - 3 * PAGE, -1))
     assert model.canFetchMore()
