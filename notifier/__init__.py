@@ -4,7 +4,7 @@ Layers, with imports pointing one way (tests/test_layers.py holds the line)::
 
     ui ──► app ──► sync ──► store ──► core ◄── client
                                        ▲
-    server (reference helpdesk) ───────┘ (wire models only)
+    server (reference helpdesk) ───────┘ (wire models, and pure core helpers for mail)
 
 * ``core``   pure Python, stdlib only: wire models, ports, the sans-I/O sync session, quiet
              hours, toast policy, link allow-list, settings model. Time is passed in.
@@ -14,7 +14,8 @@ Layers, with imports pointing one way (tests/test_layers.py holds the line)::
 * ``sync``   the asyncio sync engine: drives core's session with a backend and the cache.
 * ``app``    QtCore orchestration: controller, list model, scheduler.
 * ``ui``     QtWidgets / QtGui: tray, badge, popup, toasts, dialogs.
-* ``server`` the reference helpdesk backend; shares only ``core.wire`` with the client.
+* ``server`` the reference helpdesk backend; shares ``core.wire`` with the client, and for
+             mail the pure core helpers (quiet hours, summary text, backoff).
 * ``main``   the one composition root.
 """
 

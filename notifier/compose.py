@@ -1,12 +1,13 @@
-"""Builds the real sync engine from paths, settings and the environment (no Qt here).
+"""Builds the real sync engine and backend from settings and the environment (no Qt here).
 
-The tray app's composition (``notifier.ui``/``notifier.main``) and the headless commands both
-call :func:`build_engine`, so they sync exactly the same way. Also here: the rotating log file
-and the filter that keeps tokens out of every log line.
+The one factory for backends and engines: the tray app (``notifier.main.LiveServices``),
+``notifier tail`` and ``notifier doctor`` all get theirs from :func:`build_backend` and
+:func:`build_engine`, so they reach the helpdesk and fill a cache exactly the same way. Also
+here: the rotating log file and the filter that keeps tokens out of every log line.
 
 Precedence: ``NOTIFIER_SERVER`` over ``settings.server_url``; ``NOTIFIER_TOKEN`` over the
-keyring. No server URL or no token means signed out: no engine, but the cache is still opened
-so the UI can show what was synced before.
+keyring. No server URL or no token means signed out: no engine (the caller's cache still
+shows what was synced before).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING
 from notifier.client.reference import ReferenceBackend
 from notifier.client.transport import TransportConfig
 from notifier.core.errors import KeyringUnavailable
+from notifier.core.ports import HelpdeskBackend
 from notifier.core.settings import Settings, validate_server_url
 from notifier.core.status import CacheChange, ConnectionStatus
 from notifier.store.cache import NotificationCache
@@ -77,9 +79,37 @@ def resolve_credentials(
     return Credentials(server_url, token, "keyring" if token else "not signed in")
 
 
-def build_engine(
-    paths: AppPaths,
+def transport_config(
     settings: Settings,
+    defaults: TransportConfig | None = None,
+    environ: Mapping[str, str] = os.environ,
+) -> tuple[TransportConfig, str | None]:
+    """How to reach the helpdesk with ``settings`` and the proxy variables of ``environ``
+    (timeouts from ``defaults``), and a notice when a setting cannot be used.
+
+    An unusable CA bundle (missing, not PEM) is dropped with a notice instead of raising: the
+    tray must start and say what is wrong. Verification stays on with the system's trust
+    store; a server signed by the missing CA then fails with a certificate error the status
+    shows. Verification is never turned off.
+    """
+    config = TransportConfig.from_settings(settings, defaults=defaults, environ=environ)
+    try:
+        config.ssl_context()
+    except ValueError as error:
+        log.warning("%s", error)
+        return dataclasses.replace(config, ca_bundle=None), str(error)
+    return config, None
+
+
+def build_backend(server_url: str, token: str, config: TransportConfig) -> HelpdeskBackend:
+    """The adapter for the helpdesk at ``server_url``: the one place that picks the kind of
+    backend (only the reference helpdesk's today), for the engine and one-off calls alike."""
+    return ReferenceBackend(server_url, token, config)
+
+
+def build_engine(
+    settings: Settings,
+    cache: NotificationCache,
     *,
     on_status: Callable[[ConnectionStatus], None],
     on_change: Callable[[CacheChange], None],
@@ -87,37 +117,33 @@ def build_engine(
     token_store: TokenStore | None = None,
     server_override: str | None = None,
     transport: TransportConfig | None = None,
-) -> tuple[SyncEngine | None, NotificationCache]:
-    """The engine (None when signed out) and the opened cache (the caller closes it)."""
-    paths.ensure()
-    cache = NotificationCache.open(paths.cache_file)
+    publish_before_commit: bool = False,
+) -> SyncEngine | None:
+    """The engine that keeps ``cache`` in sync (None when signed out): the tray app's
+    (``LiveServices``) and ``notifier tail``'s, so both label and fill a cache the same way.
+
+    The cache is labelled with the server URL and the agent id: another helpdesk, even with
+    the same agent id, gets a fresh cache and cursor. ``transport`` gives the timeouts; the
+    CA bundle and the proxy always come from ``settings``. ``publish_before_commit``: see
+    :class:`SyncEngine` (``notifier tail``'s at-least-once output).
+    """
     credentials = resolve_credentials(
         settings, environ, server_override=server_override, token_store=token_store
     )
     if not credentials.server_url or not credentials.token:
         log.info("signed out (%s)", credentials.token_source)
-        return None, cache
-    config = transport if transport is not None else TransportConfig.from_settings(settings)
-    notice = None
-    try:
-        config.ssl_context()
-    except ValueError as error:
-        # Verification stays on with the system's trust store; a server signed by the missing
-        # CA then fails with a certificate error the status shows. Never turn verification off.
-        log.warning("%s", error)
-        notice = str(error)
-        config = dataclasses.replace(config, ca_bundle=None)
-    backend = ReferenceBackend(credentials.server_url, credentials.token, config)
-    engine = SyncEngine(
-        backend,
+        return None
+    config, notice = transport_config(settings, transport, environ)
+    return SyncEngine(
+        build_backend(credentials.server_url, credentials.token, config),
         cache,
         SystemClock(),
         on_status=on_status,
         on_change=on_change,
         notice=notice,
         account=credentials.server_url,
+        publish_before_commit=publish_before_commit,
     )
-    return engine, cache
 
 
 # --------------------------------------------------------------------------- logging

@@ -1,12 +1,15 @@
 """Headless commands: ``login``, ``logout``, ``tail`` and ``doctor`` (no Qt unless needed).
 
-They use the same parts as the tray app (:func:`notifier.compose.build_engine`, the keyring
-:class:`~notifier.store.secrets.TokenStore`, the cache), so ``notifier tail`` syncs exactly
-like the app and ``notifier doctor`` checks what the app needs.
+They use the same parts as the tray app (:func:`notifier.compose.build_engine` and
+:func:`~notifier.compose.build_backend`, the keyring :class:`~notifier.store.secrets.TokenStore`),
+so ``notifier tail`` syncs exactly like the app and ``notifier doctor`` checks what the app
+needs. ``tail`` keeps its own cache file (``AppPaths.tail_cache_file``): its cursor is what it
+printed, and it prints each change before committing it (at-least-once output).
 
 Everything a test needs to replace is a keyword argument of :func:`run_command` (the token
-store, the environment, the password prompt, the streams); ``main.py`` passes none of them.
-Exit codes: 0 success, 1 a failure the output explains, 2 a usage problem (nothing to do).
+store, the environment, the password prompt, the streams, the timeouts); ``main.py`` passes
+none of them. Exit codes: 0 success, 1 a failure the output explains, 2 a usage problem
+(nothing to do), 3 ``tail`` could not print (its standard output went away).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import getpass
 import json
 import logging
 import os
+import re
 import signal
 import sys
 from collections.abc import Callable, Mapping
@@ -25,24 +29,35 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TextIO
 
-from notifier.client.auth import check_connection, request_token
-from notifier.client.stream import open_event_stream
+from notifier.client.auth import check_connection, request_token, revoke_token
 from notifier.client.transport import TransportConfig
-from notifier.compose import build_engine, resolve_credentials, resolve_server_url, setup_logging
+from notifier.compose import (
+    build_backend,
+    build_engine,
+    resolve_credentials,
+    resolve_server_url,
+    setup_logging,
+    transport_config,
+)
 from notifier.core.errors import (
     AuthFailed,
     BackendError,
     ConnectionLost,
     KeyringUnavailable,
     NotifierError,
+    ProxyFailed,
 )
+from notifier.core.ports import HelpdeskBackend
 from notifier.core.settings import Settings, SettingsError
 from notifier.core.status import CacheChange, ChangeKind, ConnectionState, ConnectionStatus
+from notifier.core.text import one_line
 from notifier.core.wire import Hello, Notification
 from notifier.store.cache import NotificationCache
 from notifier.store.paths import AppPaths, app_paths
 from notifier.store.secrets import TokenStore
 from notifier.store.settings_file import load_settings, save_settings
+
+EXIT_STDOUT_GONE = 3  # `notifier tail` could not print: its reader went away
 
 
 @dataclass
@@ -55,6 +70,7 @@ class Io:
     stderr: TextIO
     token_store: TokenStore
     read_password: Callable[[str], str]
+    transport: TransportConfig | None = None  # the timeouts (tests shorten them)
 
     def say(self, text: str) -> None:
         self.stdout.write(text + "\n")
@@ -75,6 +91,7 @@ def run_command(
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
     read_password: Callable[[str], str] = getpass.getpass,
+    transport: TransportConfig | None = None,
 ) -> int:
     io = Io(
         environ=os.environ if environ is None else environ,
@@ -83,6 +100,7 @@ def run_command(
         stderr=stderr or sys.stderr,
         token_store=token_store if token_store is not None else TokenStore(),
         read_password=read_password,
+        transport=transport,
     )
     paths = app_paths(dict(io.environ))
     settings = load_settings(paths.settings_file)
@@ -117,7 +135,7 @@ def _login(args: argparse.Namespace, paths: AppPaths, settings: Settings, io: Io
             "notifier login: which helpdesk? Use: notifier login --server https://helpdesk.example.com"
         )
         return 2
-    config = TransportConfig.from_settings(settings)
+    config = TransportConfig.from_settings(settings, defaults=io.transport, environ=io.environ)
     try:
         if getattr(args, "token_stdin", False):
             token = io.stdin.readline().strip()
@@ -154,21 +172,39 @@ def _logout(args: argparse.Namespace, paths: AppPaths, settings: Settings, io: I
         io.warn("notifier logout: no helpdesk is configured; nothing to do")
         return 2
     try:
+        token = io.token_store.get(server_url)
+        revoked = _revoke(server_url, token, settings, io) if token else None
         io.token_store.delete(server_url)
     except KeyringUnavailable as error:
         io.warn(f"notifier logout: {error}")
         return 1
     # Like the app's sign-out: this agent's notifications and unsent actions stay private.
-    paths.cache_dir.mkdir(parents=True, exist_ok=True)
-    cache = NotificationCache.open(paths.cache_file)
-    try:
-        cache.forget()
-    finally:
-        cache.close()
+    for cache_file in (paths.cache_file, paths.tail_cache_file):
+        cache = NotificationCache.open(cache_file)
+        try:
+            cache.forget()
+        finally:
+            cache.close()
     io.say(
-        f"Signed out of {server_url}; the stored token and the cached notifications were deleted."
+        f"Signed out of {server_url}; the stored token and the cached notifications were deleted"
+        + (" and the server revoked the token." if revoked else ".")
     )
     return 0
+
+
+def _revoke(server_url: str, token: str, settings: Settings, io: Io) -> bool:
+    """Ask the server to revoke the token (best effort: signing out works offline too)."""
+    try:
+        asyncio.run(revoke_token(server_url, token, TransportConfig.from_settings(settings)))
+    except AuthFailed:
+        return True  # the server had already forgotten it
+    except (NotifierError, ValueError) as error:
+        io.warn(
+            f"notifier logout: the server could not revoke the token ({error}); "
+            "it is deleted on this computer only"
+        )
+        return False
+    return True
 
 
 # --------------------------------------------------------------------------- tail
@@ -191,35 +227,77 @@ def change_to_json(change: CacheChange) -> list[dict[str, Any]]:
     return [{"change": change.kind.value, **flags}]
 
 
+# Terminal escape sequences, removed whole so that nothing of them is left to print: CSI
+# (ESC [ … final), OSC (ESC ] … BEL or ST), DCS/SOS/PM/APC strings (… ST), the two-character
+# ones (ESC c resets the terminal), and the 8-bit CSI and OSC. The stray control characters
+# left (a lone ESC, C0, C1, DEL) and the format characters (bidi overrides) go in one_line.
+_ESCAPE_SEQUENCE = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"
+    r"|\x1b\][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+    r"|\x1b[PX^_][^\x1b\x9c]*(?:\x1b\\|\x9c)?"
+    r"|\x1b[ -/]*[0-~]"
+    r"|\x9b[0-?]*[ -/]*[@-~]"
+    r"|\x9d[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+)
+# Characters that line-splitting readers (JavaScript, Python's str.splitlines) take for line
+# ends, and C1 controls a terminal may act on: json.dumps leaves them raw with
+# ensure_ascii=False, so they are written as \uXXXX escapes (they only occur inside strings).
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029]")
+
+
+def terminal_text(text: str) -> str:
+    """Text from the server made safe to print on a terminal, on one line: no escape
+    sequence, control character or bidi override can reach the terminal."""
+    return one_line(_ESCAPE_SEQUENCE.sub("", text))
+
+
+def json_line(item: Mapping[str, Any]) -> str:
+    """``item`` as one line of JSON that every line-splitting reader splits only at its end."""
+    text = json.dumps(item, ensure_ascii=False)
+    return _JSON_UNSAFE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+
+
 def change_to_text(change: CacheChange) -> list[str]:
+    """Lines for a terminal; every field from the server goes through terminal_text."""
     if change.kind is ChangeKind.UPSERTED:
         return [_notification_line(n, change.replay) for n in change.notifications]
+    ids = ", ".join(terminal_text(i) for i in change.ids)
     if change.kind is ChangeKind.READ_STATE:
         word = "read" if change.read else "unread"
-        return [f"marked {word}: {', '.join(change.ids)}"]
+        return [f"marked {word}: {ids}"]
     if change.kind is ChangeKind.DELETED:
-        return [f"deleted: {', '.join(change.ids)}"]
+        return [f"deleted: {ids}"]
     return ["the cache was reloaded from the server"]
 
 
 def _notification_line(n: Notification, replay: bool) -> str:
-    who = n.sender.name if n.sender else "helpdesk"
+    who = terminal_text(n.sender.name) if n.sender else "helpdesk"
     state = "" if n.read else "* "
     first_line = n.message.splitlines()[0] if n.message else ""
     prefix = "(earlier) " if replay else ""
-    return f"{prefix}{state}[{n.type.value}] {n.ticket.subject} — {who}: {first_line}  {n.link}"
+    subject, message, link = (terminal_text(t) for t in (n.ticket.subject, first_line, n.link))
+    return f"{prefix}{state}[{n.type.value}] {subject} — {who}: {message}  {link}"
 
 
 def _tail(args: argparse.Namespace, paths: AppPaths, settings: Settings, io: Io) -> int:
     as_json = bool(getattr(args, "json", False))
 
     def on_change(change: CacheChange) -> None:
-        if as_json:
-            for item in change_to_json(change):
-                io.say(json.dumps(item, ensure_ascii=False))
-        else:
-            for line in change_to_text(change):
+        # Runs before the engine commits the change (publish_before_commit): a line is
+        # printed, then committed, so a kill in between prints it again on the next start.
+        lines = (
+            [json_line(i) for i in change_to_json(change)] if as_json else change_to_text(change)
+        )
+        try:
+            for line in lines:
                 io.say(line)
+        except OSError as error:
+            # Standard output is gone (the reader closed the pipe). Exit at once, before the
+            # engine commits this change, so the next run prints it again; returning would
+            # commit it, and go on syncing with nobody to print to.
+            logging.getLogger(__name__).warning("notifier tail: cannot print (%s); exiting", error)
+            logging.shutdown()
+            os._exit(EXIT_STDOUT_GONE)
 
     try:
         return asyncio.run(_tail_async(args, paths, settings, io, on_change))
@@ -263,14 +341,17 @@ async def _tail_async(
     handler = setup_logging(
         paths, settings.log_level.value, secrets=(credentials.token,) if credentials.token else ()
     )
-    engine, cache = build_engine(
-        paths,
+    cache = NotificationCache.open(paths.tail_cache_file)
+    engine = build_engine(
         settings,
+        cache,
         on_status=on_status,
         on_change=on_change,
         environ=io.environ,
         token_store=io.token_store,
         server_override=getattr(args, "server", None),
+        transport=io.transport,
+        publish_before_commit=True,
     )
     try:
         if engine is None:
@@ -343,12 +424,9 @@ async def run_checks(
 ) -> list[Check]:
     checks: list[Check] = []
     server_url = _server(args, settings, io)
-    try:
-        config = TransportConfig.from_settings(settings)
-        config.ssl_context()
-    except ValueError as error:
-        checks.append(Check("TLS settings", Outcome.FAIL, str(error)))
-        config = TransportConfig()
+    config, tls_notice = transport_config(settings, io.transport, io.environ)
+    if tls_notice is not None:
+        checks.append(Check("TLS settings", Outcome.FAIL, tls_notice))
 
     # keyring
     keyring_ok = True
@@ -387,70 +465,85 @@ async def run_checks(
 async def _server_checks(
     server_url: str, token: str | None, config: TransportConfig, keyring_ok: bool
 ) -> list[Check]:
-    checks: list[Check] = []
-    if token is None:
-        reachable = await _reachable(server_url, config)
-        checks.append(reachable)
-        checks.append(
-            Check(
-                "sign-in",
-                Outcome.FAIL,
-                "no token stored for this server: run `notifier login`"
-                + ("" if keyring_ok else " (after fixing the keyring) or set NOTIFIER_TOKEN"),
-            )
-        )
-        return checks
+    """The proxy, the server, the token and the live connection, through the backend the
+    engine uses."""
     try:
-        agent = await check_connection(server_url, token, config)
+        route = config.proxy_for(server_url)
+    except ProxyFailed as error:
+        return [_proxy_check(error)]
+    # Without a token, a made-up one still shows whether the server answers (with a 401).
+    backend = build_backend(server_url, token or "doctor-probe", config)
+    try:
+        checks = await _backend_checks(backend, server_url, token, keyring_ok, config)
+    finally:
+        await backend.aclose()
+    if route is not None and all(check.name != "proxy" for check in checks):
+        checks.insert(0, Check("proxy", Outcome.OK, f"connections go through {route.describe()}"))
+    return checks
+
+
+def _proxy_check(error: ProxyFailed) -> Check:
+    fix = (
+        "correct or clear it in Settings → General"
+        if error.route == "the proxy setting"
+        else f"correct {error.route}, or unset it to connect directly"
+    )
+    return Check("proxy", Outcome.FAIL, f"{error}: start the proxy, or {fix}")
+
+
+async def _backend_checks(
+    backend: HelpdeskBackend,
+    server_url: str,
+    token: str | None,
+    keyring_ok: bool,
+    config: TransportConfig,
+) -> list[Check]:
+    answers = Check("server", Outcome.OK, f"{server_url} answers")
+    try:
+        agent = await backend.me()
     except AuthFailed:
-        checks.append(Check("server", Outcome.OK, f"{server_url} answers"))
-        checks.append(
+        if token is None:
+            return [
+                answers,
+                Check(
+                    "sign-in",
+                    Outcome.FAIL,
+                    "no token stored for this server: run `notifier login`"
+                    + ("" if keyring_ok else " (after fixing the keyring) or set NOTIFIER_TOKEN"),
+                ),
+            ]
+        return [
+            answers,
             Check(
                 "sign-in",
                 Outcome.FAIL,
                 "the server rejected the token (expired or revoked): run `notifier login` again",
-            )
-        )
-        return checks
+            ),
+        ]
+    except ProxyFailed as error:
+        return [_proxy_check(error)]
     except ConnectionLost as error:
-        checks.append(
+        return [
             Check(
                 "server",
                 Outcome.FAIL,
                 f"{server_url} cannot be reached: {error}. Check the URL, your network, VPN and"
                 " proxy settings (HTTPS_PROXY / the proxy setting)",
             )
-        )
-        return checks
+        ]
     except BackendError as error:
-        checks.append(
-            Check("server", Outcome.FAIL, f"{server_url} answered with an error: {error}")
-        )
-        return checks
-    checks.append(Check("server", Outcome.OK, f"{server_url} answers"))
-    checks.append(Check("sign-in", Outcome.OK, f"signed in as {agent.name} ({agent.username})"))
-    checks.append(await _stream_check(server_url, token, config))
-    return checks
+        return [Check("server", Outcome.FAIL, f"{server_url} answered with an error: {error}")]
+    return [
+        answers,
+        Check("sign-in", Outcome.OK, f"signed in as {agent.name} ({agent.username})"),
+        await _stream_check(backend, config),
+    ]
 
 
-async def _reachable(server_url: str, config: TransportConfig) -> Check:
-    try:
-        await check_connection(server_url, "doctor-probe", config)
-    except (AuthFailed, BackendError):
-        return Check("server", Outcome.OK, f"{server_url} answers")
-    except ConnectionLost as error:
-        return Check(
-            "server",
-            Outcome.FAIL,
-            f"{server_url} cannot be reached: {error}. Check the URL, network, VPN and proxy",
-        )
-    return Check("server", Outcome.OK, f"{server_url} answers")
-
-
-async def _stream_check(server_url: str, token: str, config: TransportConfig) -> Check:
+async def _stream_check(backend: HelpdeskBackend, config: TransportConfig) -> Check:
     try:
         async with asyncio.timeout(config.connect_timeout + 5):
-            stream = await open_event_stream(server_url, token, config, after_seq=0)
+            stream = await backend.open_stream(0)
             try:
                 async for event in stream:
                     if isinstance(event, Hello):

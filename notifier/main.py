@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 from notifier import __version__
 
 if TYPE_CHECKING:  # only for annotations: importing these at start-up would cost time
-    from notifier.client.reference import ReferenceBackend
+    from notifier.client.transport import TransportConfig
+    from notifier.core.ports import HelpdeskBackend
     from notifier.core.settings import Settings
     from notifier.core.status import CacheChange, ConnectionStatus
     from notifier.core.wire import AgentInfo, Preferences
@@ -94,14 +95,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 class LiveServices:
     """The controller's :class:`notifier.app.controller.Services` over the real client layer,
-    keyring and autostart entry. Every heavy import happens inside the method that needs it."""
+    keyring and autostart entry. Every heavy import happens inside the method that needs it.
+
+    Engines and backends come from :mod:`notifier.compose`, the factory ``notifier tail`` and
+    ``notifier doctor`` use too. ``transport`` gives the timeouts (tests shorten them); the CA
+    bundle and the proxy always come from the settings.
+    """
 
     def __init__(
-        self, paths: AppPaths, environ: Mapping[str, str], server_override: str | None = None
+        self,
+        paths: AppPaths,
+        environ: Mapping[str, str],
+        server_override: str | None = None,
+        transport: TransportConfig | None = None,
     ) -> None:
         self._paths = paths
         self._environ = environ
         self._server_override = server_override
+        self._transport = transport
 
     def build_engine(
         self,
@@ -111,37 +122,36 @@ class LiveServices:
         on_status: Callable[[ConnectionStatus], None],
         on_change: Callable[[CacheChange], None],
     ) -> SyncEngine | None:
-        from notifier.app.clock import SystemClock
-        from notifier.client.reference import ReferenceBackend
-        from notifier.client.transport import TransportConfig
-        from notifier.compose import resolve_credentials
-        from notifier.sync.engine import SyncEngine
+        from notifier.compose import build_engine
 
-        credentials = resolve_credentials(
-            settings, self._environ, server_override=self._server_override
+        return build_engine(
+            settings,
+            cache,
+            on_status=on_status,
+            on_change=on_change,
+            environ=self._environ,
+            server_override=self._server_override,
+            transport=self._transport,
         )
-        if not credentials.server_url or not credentials.token:
-            return None
-        backend = ReferenceBackend(
-            credentials.server_url, credentials.token, TransportConfig.from_settings(settings)
+
+    def _config(self, settings: Settings) -> TransportConfig:
+        from notifier.client.transport import TransportConfig
+
+        return TransportConfig.from_settings(
+            settings, defaults=self._transport, environ=self._environ
         )
-        return SyncEngine(backend, cache, SystemClock(), on_status=on_status, on_change=on_change)
 
     async def request_token(
         self, settings: Settings, server_url: str, username: str, password: str
     ) -> str:
         from notifier.client.auth import request_token
-        from notifier.client.transport import TransportConfig
 
-        return await request_token(
-            server_url, username, password, TransportConfig.from_settings(settings)
-        )
+        return await request_token(server_url, username, password, self._config(settings))
 
     async def check_connection(self, settings: Settings, server_url: str, token: str) -> AgentInfo:
         from notifier.client.auth import check_connection
-        from notifier.client.transport import TransportConfig
 
-        return await check_connection(server_url, token, TransportConfig.from_settings(settings))
+        return await check_connection(server_url, token, self._config(settings))
 
     def stored_token(self, server_url: str) -> str | None:
         from notifier.store.secrets import TokenStore
@@ -161,10 +171,8 @@ class LiveServices:
             return  # the token comes from the environment; nothing is stored to delete
         TokenStore().delete(server_url)
 
-    async def _with_backend(self, settings: Settings) -> ReferenceBackend:
-        from notifier.client.reference import ReferenceBackend
-        from notifier.client.transport import TransportConfig
-        from notifier.compose import resolve_credentials
+    async def _with_backend(self, settings: Settings) -> HelpdeskBackend:
+        from notifier.compose import build_backend, resolve_credentials, transport_config
         from notifier.core.errors import AuthFailed
 
         credentials = resolve_credentials(
@@ -172,9 +180,8 @@ class LiveServices:
         )
         if not credentials.server_url or not credentials.token:
             raise AuthFailed("not signed in", status=401)
-        return ReferenceBackend(
-            credentials.server_url, credentials.token, TransportConfig.from_settings(settings)
-        )
+        config, _notice = transport_config(settings, self._transport, self._environ)
+        return build_backend(credentials.server_url, credentials.token, config)
 
     async def load_preferences(self, settings: Settings) -> Preferences:
         backend = await self._with_backend(settings)

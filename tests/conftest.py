@@ -15,7 +15,7 @@ import pytest
 from notifier.app.signals import immortalize_singletons
 from notifier.store.cache import NotificationCache
 
-pytest_plugins = ["helpdesk"]
+pytest_plugins = ["helpdesk", "pki", "frappe_support"]
 
 # PySide6 6.12.0 on Python 3.11 drops references to None/True on repaints and signal
 # emissions; without this a long test session aborts (see notifier/app/signals.py).

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
+import keyring
 import keyring.backend
 import keyring.errors
 
@@ -23,3 +27,16 @@ class MemoryKeyring(keyring.backend.KeyringBackend):
         if (service, username) not in self.entries:
             raise keyring.errors.PasswordDeleteError("not found")
         del self.entries[(service, username)]
+
+
+@contextlib.contextmanager
+def installed_memory_keyring() -> Iterator[MemoryKeyring]:
+    """Make a fresh :class:`MemoryKeyring` the process's keyring for a ``with`` block (for
+    parts that use the default keyring, like the tray's ``LiveServices``)."""
+    previous: keyring.backend.KeyringBackend = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    try:
+        yield backend
+    finally:
+        keyring.set_keyring(previous)

@@ -116,7 +116,7 @@ class LogModel:
 # --------------------------------------------------------------------------- engine harness
 
 
-FAST = TransportConfig(ping_interval=0.5, ping_timeout=0.5, connect_timeout=2, request_timeout=5)
+FAST = TransportConfig(ping_interval=0.5, ping_timeout=0.5, connect_timeout=2, read_timeout=5)
 
 
 class FakeClock:
@@ -236,7 +236,20 @@ async def running_engine(
     config: TransportConfig = FAST,
     **engine_kwargs: Any,
 ) -> AsyncIterator[Harness]:
-    backend = CountingBackend(ReferenceBackend(server_url, token, config), garble=garble)
+    backend = ReferenceBackend(server_url, token, config)
+    async with running_engine_on(
+        backend, cache_path, clock=clock, garble=garble, **engine_kwargs
+    ) as harness:
+        yield harness
+
+
+@asynccontextmanager
+async def running_engine_on(
+    inner: Any, cache_path: Path, *, clock: Any = None, garble: bool = False, **engine_kwargs: Any
+) -> AsyncIterator[Harness]:
+    """A running SyncEngine syncing through ``inner`` (any HelpdeskBackend, wrapped in a
+    :class:`CountingBackend`) into a real cache at ``cache_path``; stopped afterwards."""
+    backend = CountingBackend(inner, garble=garble)
     cache = NotificationCache.open(cache_path)
     harness: Harness
     engine = SyncEngine(

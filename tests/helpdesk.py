@@ -33,18 +33,20 @@ import ctypes
 import itertools
 import json
 import os
+import re
 import selectors
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 START_DEADLINE_S = 20.0
 STOP_GRACE_S = 5.0
@@ -258,6 +260,12 @@ class Helpdesk:
     def log_text(self) -> str:
         return self._log.read_text(errors="replace") if self._log.exists() else ""
 
+    def assert_clean_log(self) -> None:
+        """Fails the test if the server logged an error or a traceback so far."""
+        log = self.log_text()
+        for word in ("Traceback", "ERROR", "Exception in ASGI", "unhandled"):
+            assert word not in log, log
+
     def stop(self) -> None:
         for client in self._clients:
             client.close()
@@ -298,6 +306,7 @@ class Helpdesk:
         name: str | None = None,
         password: str | None = None,
         team: str | None = None,
+        email: str | None = None,
     ) -> str:
         """Create an agent; returns their API token."""
         args = ["add-agent", username, "--name", name or username]
@@ -305,6 +314,8 @@ class Helpdesk:
             args += ["--password", password]
         if team is not None:
             args += ["--team", team]
+        if email is not None:
+            args += ["--email", email]
         return self._run_cli(*args)
 
     def seed_assignments(
@@ -373,6 +384,50 @@ class Helpdesk:
         return email, self.actions(self.add_customer(email, name))
 
 
+def web_sign_in(
+    browser: httpx.Client, username: str, password: str, next_path: str = "/"
+) -> httpx.Response:
+    """Sign in on the web form as a browser does: fetch the form (which sets its anti-forgery
+    cookie and field), then post it. Returns the answer to the post."""
+    form = browser.get("/login")
+    found = re.search(r'name=csrf value="([^"]+)"', form.text)
+    assert found is not None, form.text
+    return browser.post(
+        "/login",
+        data={
+            "username": username,
+            "password": password,
+            "next": next_path,
+            "csrf": found.group(1),
+        },
+    )
+
+
+async def start_demo(
+    *args: str, env: Mapping[str, str] | None = None
+) -> asyncio.subprocess.Process:
+    """``notifier-server demo ARGS`` as a subprocess, stdout and stderr piped."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "notifier.server.cli",
+        "demo",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+
+
+async def stop_demo(process: asyncio.subprocess.Process) -> tuple[str, str]:
+    """Terminate the demo (if still running) and return its whole stdout and stderr."""
+    if process.returncode is None:
+        process.terminate()
+    async with asyncio.timeout(10):
+        out, err = await process.communicate()
+    return out.decode(), err.decode()
+
+
 def stream_url(base_url: str) -> str:
     return base_url.replace("http://", "ws://", 1).replace("https://", "wss://", 1) + (
         "/api/v1/stream"
@@ -393,6 +448,26 @@ async def receive_json(websocket: ClientConnection, within_s: float = 10.0) -> d
     return data
 
 
+async def open_stream(base_url: str, token: str, *, resume: bool = True) -> ClientConnection:
+    """A stream past its ``hello`` and, with ``resume``, past the replay of everything
+    (``resume`` after 0, then up to the first ``unread_count``). The caller closes it."""
+    websocket = await connect_stream(base_url, token)
+    await receive_json(websocket)
+    if resume:
+        await websocket.send(json.dumps({"type": "resume", "after_seq": 0}))
+        await receive_until(websocket, "unread_count")
+    return websocket
+
+
+async def close_of(websocket: ClientConnection, within_s: float = 10.0) -> tuple[int | None, str]:
+    """Reads until the server closes the stream: (close code, reason)."""
+    async with asyncio.timeout(within_s):
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                await websocket.recv()
+    return websocket.close_code, websocket.close_reason or ""
+
+
 async def receive_until(
     websocket: ClientConnection, event_type: str, within_s: float = 10.0
 ) -> list[dict[str, Any]]:
@@ -408,13 +483,20 @@ __all__ = [
     "ClientConnection",
     "Helpdesk",
     "HelpdeskActions",
+    "MakeHelpdesk",
+    "close_of",
     "connect_stream",
     "helpdesk",
+    "make_helpdesk",
+    "open_stream",
     "receive_json",
     "receive_until",
     "shared_helpdesk",
+    "start_demo",
+    "stop_demo",
     "stream_url",
     "unique_name",
+    "web_sign_in",
 ]
 
 
@@ -448,6 +530,28 @@ def shared_helpdesk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Helpde
         yield server
     finally:
         server.stop()
+
+
+MakeHelpdesk = Callable[..., Helpdesk]
+
+
+@pytest.fixture
+def make_helpdesk(tmp_path: Path, isolated_home: Path) -> Iterator[MakeHelpdesk]:
+    """``make_helpdesk(*flags)`` starts a helpdesk for this test with extra ``serve`` flags
+    (lowered limits, a log level …); all are stopped at teardown."""
+    started: list[Helpdesk] = []
+
+    def make(*flags: str) -> Helpdesk:
+        server = Helpdesk(tmp_path / f"helpdesk-{len(started)}", extra_args=flags)
+        started.append(server)
+        server.start()
+        return server
+
+    try:
+        yield make
+    finally:
+        for server in started:
+            server.stop()
 
 
 @contextlib.contextmanager

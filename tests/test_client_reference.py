@@ -35,7 +35,7 @@ from notifier.core.wire import (
     UnknownEvent,
 )
 
-CONFIG = TransportConfig(ping_interval=5, ping_timeout=5, connect_timeout=5, request_timeout=10)
+CONFIG = TransportConfig(ping_interval=5, ping_timeout=5, connect_timeout=5, read_timeout=10)
 
 
 def assign_to(helpdesk: Helpdesk, boss_token: str, agent: str, subject: str) -> dict[str, Any]:

@@ -198,9 +198,10 @@ async def test_a_corrupt_cache_is_rebuilt_from_the_server_with_a_notice(
     paths = AppPaths(tmp_path / "config", tmp_path / "cache", tmp_path / "logs").ensure()
     paths.cache_file.write_bytes(b"garbage, not SQLite" * 64)
     run = Harness(None, None, None)  # type: ignore[arg-type]
-    engine, cache = build_engine(
-        paths,
+    cache = NotificationCache.open(paths.cache_file)
+    engine = build_engine(
         Settings(),
+        cache,
         on_status=run.on_status,
         on_change=run.on_change,
         environ={"NOTIFIER_SERVER": helpdesk.url, "NOTIFIER_TOKEN": alice},
@@ -224,9 +225,8 @@ async def test_a_corrupt_cache_is_rebuilt_from_the_server_with_a_notice(
 def test_signed_out_without_a_server_or_a_token(tmp_path: Path) -> None:
     paths = AppPaths(tmp_path / "config", tmp_path / "cache", tmp_path / "logs")
     for environ in ({}, {"NOTIFIER_SERVER": "http://127.0.0.1:1"}):
-        engine, cache = build_engine(
-            paths, Settings(), on_status=print, on_change=print, environ=environ
-        )
+        cache = NotificationCache.open(paths.cache_file)
+        engine = build_engine(Settings(), cache, on_status=print, on_change=print, environ=environ)
         assert engine is None
         cache.close()
 
@@ -310,9 +310,10 @@ async def test_an_unusable_ca_bundle_is_reported_and_verification_stays_on(
     bundle.write_text("not a certificate")
     paths = AppPaths(tmp_path / "config", tmp_path / "cache", tmp_path / "logs")
     run = Harness(None, None, None)  # type: ignore[arg-type]
-    engine, cache = build_engine(
-        paths,
+    cache = NotificationCache.open(paths.cache_file)
+    engine = build_engine(
         Settings(ca_bundle=str(bundle)),
+        cache,
         on_status=run.on_status,
         on_change=run.on_change,
         environ={"NOTIFIER_SERVER": helpdesk.url, "NOTIFIER_TOKEN": alice},

@@ -317,3 +317,35 @@ async def test_an_event_the_cache_refuses_is_skipped_and_later_ones_are_stored(
         db.commit()
     script = replay_with(notification_frame(make_notification("n-4", 4)), LATER, synced=5)
     await assert_only_the_later_event_is_stored(script, path, caplog, resumed_after=5)
+
+
+@pytest.mark.asyncio
+async def test_an_unreadable_notification_in_the_history_does_not_block_the_sign_in(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Page 1 ends on a notification with a lone surrogate; page 2 holds the rest. Before, the
+    # whole page was refused on every attempt and the first sign-in never loaded anything.
+    good = [make_notification("n-1", 1), make_notification("n-3", 3)]
+
+    def history(after_seq: int) -> dict[str, Any]:
+        if after_seq == 0:
+            page = page_json(good[:1], last_seq=3, has_more=True)
+            poisoned_row = make_notification("n-2", 2).to_json()
+            poisoned_row["message"] = "broken \ud800 text"
+            page["notifications"].append(poisoned_row)
+            return page
+        assert after_seq == 2, after_seq  # paging moved past the skipped row
+        return page_json(good[1:], last_seq=3)
+
+    async def live(connection: ServerConnection, desk: HostileHelpdesk) -> None:
+        await connection.send(hello(last_seq=3))
+        await connection.send(event("synced", 3))
+        await stay_open(connection)
+
+    caplog.set_level(logging.INFO)
+    async with engine_against(live, tmp_path / "c.sqlite3", history=history) as (desk, run):
+        await run.wait_until(lambda: run.engine.status.is_live)
+        assert sorted(n.id for n in run.cache.all_notifications()) == ["n-1", "n-3"]
+        assert desk.resumed_after == [3]
+    assert any("seq 2" in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+    assert not [r.getMessage() for r in caplog.records if r.exc_info], "a traceback was logged"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from pathlib import Path
 
 import pytest
@@ -26,11 +27,18 @@ TIMEOUT_S = 30
 
 
 async def sync_until_live(
-    url: str, token: str, cache: NotificationCache, head: int
+    url: str, token: str, cache: NotificationCache, head: int, *, busy_s: float = 0.0
 ) -> list[CacheChange]:
-    """Run the engine until it is live with ``head`` cached; the changes it published."""
+    """Run the engine until it is live with ``head`` cached; the changes it published. With
+    ``busy_s``, the first change holds the event loop that long, as a GUI busy painting does:
+    meanwhile the server's frames pile up in the socket, to be read as a replay's are."""
     changes: list[CacheChange] = []
     done = asyncio.Event()
+
+    def on_change(change: CacheChange) -> None:
+        if not changes:
+            time.sleep(busy_s)
+        changes.append(change)
 
     def on_status(status: ConnectionStatus) -> None:
         if status.state is ConnectionState.LIVE and cache.cursor() >= head:
@@ -41,7 +49,7 @@ async def sync_until_live(
         cache,
         SystemClock(),
         on_status=on_status,
-        on_change=changes.append,
+        on_change=on_change,
     )
     task = asyncio.create_task(engine.run())
     try:
@@ -66,13 +74,13 @@ async def test_a_replay_is_written_and_published_in_slices(
     try:
         await sync_until_live(helpdesk.url, alice, cache, head)  # the first sign-in (REST)
         seqs = helpdesk.seed_assignments("alice", "bob", ticket, REPLAY)  # while it was away
-        changes = await sync_until_live(helpdesk.url, alice, cache, seqs[-1])
+        changes = await sync_until_live(helpdesk.url, alice, cache, seqs[-1], busy_s=1.0)
     finally:
         cache.close()
     upserts = [c for c in changes if c.kind is ChangeKind.UPSERTED]
     published = [n.seq for change in upserts for n in change.notifications]
     assert sorted(published) == seqs  # every one, once
     assert all(change.replay for change in upserts)
-    # One change per slice of the replay (the stream hands them over as they arrive, so a
-    # slice can be cut short; the old code published one change per event, 400 here).
-    assert len(upserts) <= 2 * math.ceil(REPLAY / STREAM_SLICE), len(upserts)
+    # About one change per slice of the replay (what arrived while the loop was busy is read
+    # in slices; the old code published one change per event, 400 here).
+    assert len(upserts) <= 4 * math.ceil(REPLAY / STREAM_SLICE), len(upserts)

@@ -171,3 +171,29 @@ def test_tail_when_signed_out_says_how_to_sign_in() -> None:
     code, _, err = run(["tail"])
     assert code == 2
     assert "notifier login" in err
+
+
+def test_logout_revokes_the_token_on_the_server_before_deleting_it(helpdesk: Helpdesk) -> None:
+    token = helpdesk.add_agent("carol")
+    keyring = MemoryKeyring()
+    keyring.entries[(SERVICE, helpdesk.url)] = token
+    me = helpdesk.actions(token)
+    assert me.request("GET", "/api/v1/me").status_code == 200
+    code, out, err = run(["--server", helpdesk.url, "logout"], store=TokenStore(keyring))
+    assert code == 0, err
+    assert "the server revoked the token" in out
+    assert (SERVICE, helpdesk.url) not in keyring.entries
+    assert me.request("GET", "/api/v1/me").status_code == 401
+
+
+def test_logout_offline_still_deletes_the_token_here_and_says_so(helpdesk: Helpdesk) -> None:
+    token = helpdesk.add_agent("dave")
+    keyring = MemoryKeyring()
+    keyring.entries[(SERVICE, helpdesk.url)] = token
+    helpdesk.stop()  # the server is unreachable now
+    code, out, err = run(["--server", helpdesk.url, "logout"], store=TokenStore(keyring))
+    assert code == 0, err
+    assert (SERVICE, helpdesk.url) not in keyring.entries
+    assert "could not revoke the token" in err and "on this computer only" in err
+    assert "Signed out" in out and "revoked" not in out
+    assert token not in out + err

@@ -4,39 +4,12 @@ applied change, a clean exit 0 on SIGTERM and SIGINT, tokens never printed or lo
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import signal
-import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 from helpdesk import Helpdesk
-
-
-async def read_json_line(process: asyncio.subprocess.Process) -> dict[str, Any]:
-    assert process.stdout is not None
-    async with asyncio.timeout(20):
-        line = await process.stdout.readline()
-    assert line, "tail exited early"
-    result: dict[str, Any] = json.loads(line)
-    return result
-
-
-async def wait_until_live(process: asyncio.subprocess.Process) -> None:
-    """Status lines go to stderr; live means the replay is over and new events are live."""
-    assert process.stderr is not None
-    async with asyncio.timeout(20):
-        while (line := await process.stderr.readline()) != b"[live]\n":
-            assert line, "tail exited early"
-
-
-async def wait_for_change(process: asyncio.subprocess.Process, change: str) -> dict[str, Any]:
-    while True:
-        item = await read_json_line(process)
-        if item["change"] == change:
-            return item
+from tail_process import start_tail, wait_for_change, wait_until_live
 
 
 @pytest.mark.asyncio
@@ -49,22 +22,7 @@ async def test_tail_prints_created_read_and_deleted_and_exits_cleanly(
     earlier = bob.create_ticket("Earlier ticket", "from before")
     bob.assign(earlier["id"], "alice")
     home = tmp_path / "tail-home"
-    env = {
-        **os.environ,
-        "NOTIFIER_SERVER": helpdesk.url,
-        "NOTIFIER_TOKEN": alice,
-        "NOTIFIER_HOME": str(home),
-    }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "notifier",
-        "tail",
-        "--json",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
-    )
+    process = await start_tail(helpdesk.url, alice, home)
     try:
         history = await wait_for_change(process, "upserted")
         assert history["replay"] is True

@@ -14,7 +14,14 @@ import time
 from pathlib import Path
 
 import pytest
-from helpdesk import Helpdesk, connect_stream, receive_json, receive_until
+from helpdesk import (
+    Helpdesk,
+    connect_stream,
+    receive_json,
+    receive_until,
+    start_demo,
+    stop_demo,
+)
 
 from notifier.core import wire
 from notifier.server import db as server_db
@@ -133,11 +140,7 @@ def test_serve_stops_cleanly_on_sigterm(helpdesk: Helpdesk) -> None:
 @pytest.mark.asyncio
 async def test_demo_writes_credentials_and_simulates_activity_for_alice(tmp_path: Path) -> None:
     credentials_file = tmp_path / "state" / "credentials.json"
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "notifier.server.cli",
-        "demo",
+    process = await start_demo(
         "--db",
         str(tmp_path / "demo.db"),
         "--port",
@@ -148,8 +151,6 @@ async def test_demo_writes_credentials_and_simulates_activity_for_alice(tmp_path
         "7",
         "--credentials-file",
         str(credentials_file),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
     )
     try:
         deadline = time.monotonic() + 20
@@ -182,11 +183,7 @@ async def test_demo_writes_credentials_and_simulates_activity_for_alice(tmp_path
                     assert event.notification.ticket.url.startswith(credentials["server"])
                     live.append(event)
     finally:
-        if process.returncode is None:
-            process.terminate()
-        async with asyncio.timeout(10):
-            out_bytes, err_bytes = await process.communicate()
-    out, err = out_bytes.decode(), err_bytes.decode()
+        out, err = await stop_demo(process)
     assert process.returncode == 0, err
     lines = out.splitlines()
     assert lines[0] == f"listening on {credentials['server']}"
@@ -270,18 +267,8 @@ def test_public_url_sets_the_links(tmp_path: Path) -> None:
 async def test_demo_without_db_uses_a_temporary_database_removed_at_exit(tmp_path: Path) -> None:
     temp_root = tmp_path / "tmp"
     temp_root.mkdir()
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "notifier.server.cli",
-        "demo",
-        "--port",
-        "0",
-        "--rate",
-        "0",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "TMPDIR": str(temp_root)},
+    process = await start_demo(
+        "--port", "0", "--rate", "0", env={**os.environ, "TMPDIR": str(temp_root)}
     )
     assert process.stdout is not None
     try:
@@ -291,10 +278,7 @@ async def test_demo_without_db_uses_a_temporary_database_removed_at_exit(tmp_pat
         [folder] = temp_root.glob("notifier-demo-*")
         assert (folder / "helpdesk.db").exists()
     finally:
-        if process.returncode is None:
-            process.terminate()
-        async with asyncio.timeout(10):
-            await process.communicate()
+        await stop_demo(process)
     assert process.returncode == 0
     assert list(temp_root.iterdir()) == []
 

@@ -109,6 +109,26 @@ def test_paging_by_seq(shared_helpdesk: Helpdesk) -> None:
         assert error_of(response).code == "invalid_field"
 
 
+def test_a_tickets_comments_are_paged(shared_helpdesk: Helpdesk) -> None:
+    _, agent = shared_helpdesk.new_agent("pager")
+    ticket = agent.create_ticket("Long thread", "")
+    ids = [agent.comment(ticket["id"], f"comment {n}")["id"] for n in range(5)]
+    url = f"/api/v1/tickets/{ticket['id']}"
+    everything = agent.request("GET", url).json()
+    assert [c["id"] for c in everything["comments"]] == ids
+    assert everything["has_more_comments"] is False
+    first = agent.request("GET", f"{url}?limit=2").json()
+    assert [c["id"] for c in first["comments"]] == ids[:2] and first["has_more_comments"]
+    rest = agent.request("GET", f"{url}?after={ids[1]}&limit=3").json()
+    assert [c["id"] for c in rest["comments"]] == ids[2:] and not rest["has_more_comments"]
+    viewed = agent.request("POST", f"{url}/view?after={ids[3]}").json()
+    assert [c["id"] for c in viewed["comments"]] == ids[4:]
+    for query in ("limit=0", "limit=501", "after=-1", "limit=x", f"after={'9' * 30}"):
+        response = agent.request("GET", f"{url}?{query}")
+        assert response.status_code == 400, query
+        assert error_of(response).code == "invalid_field"
+
+
 def test_read_unread_are_idempotent_and_report_changes(shared_helpdesk: Helpdesk) -> None:
     agent, ids = agent_with_notifications(shared_helpdesk, 2)
 
@@ -272,6 +292,59 @@ def test_unknown_routes_and_methods_get_json_errors(shared_helpdesk: Helpdesk) -
     assert missing.status_code == 404 and error_of(missing).code == "not_found"
     wrong_method = agent.request("PUT", "/api/v1/notifications")
     assert wrong_method.status_code == 405 and error_of(wrong_method).code == "method_not_allowed"
+
+
+def test_a_wrong_method_gets_405_with_every_allowed_method(shared_helpdesk: Helpdesk) -> None:
+    _, agent = shared_helpdesk.new_agent("allow")
+    for method, path, allowed in (
+        ("PUT", "/api/v1/notifications", {"GET", "HEAD"}),
+        ("DELETE", "/api/v1/me/preferences", {"GET", "HEAD", "PUT"}),
+        ("GET", "/api/v1/auth/token", {"POST", "DELETE"}),
+        ("PUT", "/login", {"GET", "HEAD", "POST"}),
+        ("POST", "/api/v1/stream", {"GET", "HEAD"}),
+    ):
+        response = agent.request(method, path)
+        assert response.status_code == 405, path
+        assert error_of(response).code == "method_not_allowed"
+        assert {m.strip() for m in response.headers["allow"].split(",")} == allowed, path
+
+
+def test_the_stream_without_an_upgrade_gets_426(shared_helpdesk: Helpdesk) -> None:
+    _, agent = shared_helpdesk.new_agent("noupgrade")
+    response = agent.request("GET", "/api/v1/stream")
+    assert response.status_code == 426
+    assert response.headers["upgrade"] == "websocket"
+    assert error_of(response).code == "upgrade_required"
+
+
+def test_openapi_states_the_bounds_the_server_enforces(shared_helpdesk: Helpdesk) -> None:
+    from notifier.server.actions import COMMENTS_PAGE_MAX, MAX_BODY_CHARS
+
+    document = httpx.get(f"{shared_helpdesk.url}/openapi.json", trust_env=False).json()
+    paths, schemas = document["paths"], document["components"]["schemas"]
+
+    def query(path: str, method: str) -> dict[str, Any]:
+        return {p["name"]: p["schema"] for p in paths[path][method].get("parameters", [])}
+
+    page = query("/api/v1/notifications", "get")
+    assert page["limit"] == {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}
+    assert page["after_seq"]["minimum"] == 0
+    for method, path in (("get", "/api/v1/tickets/{id}"), ("post", "/api/v1/tickets/{id}/view")):
+        comments = query(path, method)
+        assert (
+            comments["limit"]["maximum"] == COMMENTS_PAGE_MAX and comments["after"]["minimum"] == 0
+        )
+    assert schemas["NewTicket"]["properties"]["subject"]["maxLength"] == wire.MAX_SUBJECT_CHARS
+    assert schemas["Body"]["properties"]["body"]["maxLength"] == MAX_BODY_CHARS
+    assert schemas["Credentials"]["properties"]["username"]["maxLength"] == 254
+    assert schemas["Credentials"]["properties"]["password"]["maxLength"] == 1024
+    sign_in = paths["/api/v1/auth/token"]["post"]["responses"]
+    assert "Retry-After" in sign_in["429"]["headers"] and "Retry-After" in sign_in["503"]["headers"]
+    assert {"408", "413"} <= set(sign_in)
+    assert "429" in paths["/api/v1/tickets/{id}/replies"]["post"]["responses"]
+    assert "426" in paths["/api/v1/stream"]["get"]["responses"]
+    assert "4001" in paths["/api/v1/stream"]["get"]["description"]
+    assert str(wire.MAX_FRAME_BYTES) in document["info"]["description"]
 
 
 def test_openapi_documents_every_route(shared_helpdesk: Helpdesk) -> None:

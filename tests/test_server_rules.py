@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from helpdesk import Helpdesk, HelpdeskActions
+from helpdesk import Helpdesk, HelpdeskActions, web_sign_in
 
 from notifier.core import wire
 
@@ -176,6 +176,40 @@ def test_customers_act_only_on_their_own_tickets(shared_helpdesk: Helpdesk) -> N
     # A customer cannot open a ticket for someone else.
     other_email = stranger.request("GET", "/api/v1/me").json()["username"]
     assert status_of(owner.create_ticket, "x", "y", other_email) == 403
+
+
+def test_customers_see_only_replies_never_internal_comments(shared_helpdesk: Helpdesk) -> None:
+    hd = shared_helpdesk
+    _, agent = hd.new_agent("priv")
+    colleague_name, colleague = hd.new_agent("privc")
+    email, customer = hd.new_customer()
+    ticket = customer.create_ticket("Refund", "I want my money back")
+    first_reply = customer.reply(ticket["id"], "any news?")
+    internal = agent.comment(ticket["id"], f"INTERNAL-ONLY @{colleague_name} is this a scam?")
+    colleague.react(internal["id"], "👀")
+    colleague.react(first_reply["id"], "👀")
+    second_reply = customer.reply(ticket["id"], "hello??")
+
+    seen = customer.request("GET", f"/api/v1/tickets/{ticket['id']}")
+    assert seen.status_code == 200
+    assert [c["id"] for c in seen.json()["comments"]] == [first_reply["id"], second_reply["id"]]
+    assert all(c["kind"] == "reply" for c in seen.json()["comments"])
+    # Nothing of the internal comment, its @mention or the agents' reactions leaks.
+    for secret in ("INTERNAL-ONLY", colleague_name, "👀"):
+        assert secret not in seen.text, secret
+    # Agents still see the whole thread.
+    full = agent.request("GET", f"/api/v1/tickets/{ticket['id']}").json()
+    assert [c["id"] for c in full["comments"]] == [
+        first_reply["id"],
+        internal["id"],
+        second_reply["id"],
+    ]
+    # The only other paths to a ticket's thread are the agents' web pages (customers cannot
+    # sign in there) and the agent-only view action.
+    with httpx.Client(base_url=hd.url, trust_env=False) as browser:
+        refused = web_sign_in(browser, email, "")
+        assert refused.status_code in (401, 403)
+    assert status_of(customer.view, ticket["id"]) == 403
 
 
 def test_reactions_fold_into_one_reissued_notification(shared_helpdesk: Helpdesk) -> None:

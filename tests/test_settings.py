@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from notifier.core.settings import (
     MIGRATIONS,
     SETTINGS_VERSION,
+    BackendKind,
     BadgeStyle,
     LogLevel,
     Settings,
@@ -31,6 +32,10 @@ from notifier.store.settings_file import load_settings, save_settings
 
 CUSTOM = Settings(
     server_url="https://helpdesk.example.com",
+    backend=BackendKind.FRAPPE,
+    frappe_site_name="helpdesk.example.com",
+    frappe_socketio_url="https://helpdesk.example.com:9000",
+    frappe_time_zone="Asia/Kolkata",
     ca_bundle="/etc/ssl/company.pem",
     proxy="socks5://proxy.example.com:1080",
     log_level=LogLevel.DEBUG,
@@ -78,6 +83,10 @@ HHMM = st.builds(lambda h, m: f"{h:02d}:{m:02d}", st.integers(0, 23), st.integer
 SETTINGS = st.builds(
     Settings,
     server_url=st.sampled_from(["", "https://helpdesk.example.com", "http://127.0.0.1:8765"]),
+    backend=st.sampled_from(BackendKind),
+    frappe_site_name=st.sampled_from([None, "hd.localhost", "helpdesk.example.com"]),
+    frappe_socketio_url=st.sampled_from([None, "http://127.0.0.1:9000"]),
+    frappe_time_zone=st.sampled_from([None, "UTC", "Europe/Berlin"]),
     ca_bundle=st.one_of(st.none(), st.text(min_size=1).filter(str.strip)),
     proxy=st.sampled_from([None, "http://proxy:3128", "socks5h://10.0.0.1:1080"]),
     log_level=st.sampled_from(LogLevel),
@@ -112,6 +121,24 @@ def test_version_0_is_migrated() -> None:
     assert settings.server_url == "https://helpdesk.example.com"
     assert settings.sound is False
     assert "server" not in settings.extra
+
+
+def test_version_1_files_were_for_the_reference_backend() -> None:
+    settings = from_json({"version": 1, "server_url": "https://helpdesk.example.com"})
+    assert settings.backend is BackendKind.REFERENCE
+    assert (settings.frappe_site_name, settings.frappe_socketio_url) == (None, None)
+    assert migrate({"version": 1})["backend"] == "reference"
+
+
+def test_a_version_2_file_keeps_the_frappe_backend(tmp_path: Path) -> None:
+    path = tmp_path / "settings.json"
+    path.write_text(
+        json.dumps({"version": 2, "server_url": "https://hd.example.com", "backend": "frappe"}),
+        encoding="utf-8",
+    )
+    settings = load_settings(path)
+    assert settings.backend is BackendKind.FRAPPE
+    assert settings.frappe_site_name is None  # the URL's host name is used
 
 
 def test_a_version_0_file_loads_and_is_saved_as_the_current_version(tmp_path: Path) -> None:
@@ -171,6 +198,10 @@ def test_a_malformed_version_is_refused(version: object) -> None:
         ({"quiet_hours": (QuietRange(1, "7:00", "08:00"),)}, "quiet_hours", "HH:MM"),
         ({"paused_until": datetime(2026, 1, 1)}, "paused_until", "time zone"),
         ({"toast_types": frozenset({"mention"})}, "toast_types", "notification types"),
+        ({"backend": "frappe"}, "backend", "one of reference, frappe"),
+        ({"frappe_site_name": "-bad-"}, "frappe_site_name", "site name"),
+        ({"frappe_socketio_url": "http://user:pw@x:9000"}, "frappe_socketio_url", "password"),
+        ({"frappe_time_zone": "Nowhere/Atall"}, "frappe_time_zone", "time zone"),
     ],
 )
 def test_invalid_values_are_refused_with_the_field_and_a_reason(
@@ -200,6 +231,12 @@ def test_invalid_values_are_refused_with_the_field_and_a_reason(
         ({"version": 1, "log_level": "LOUD"}, "log_level", "'LOUD'"),
         ({"version": 1, "badge_style": 3}, "badge_style", "str"),
         ({"version": 1, "server_url": "gopher://x"}, "server_url", "https://"),
+        ({"version": 2, "backend": "zammad"}, "backend", "'zammad'"),
+        ({"version": 2, "backend": 1}, "backend", "str"),
+        ({"version": 2, "frappe_site_name": "hd example"}, "frappe_site_name", "site name"),
+        ({"version": 2, "frappe_site_name": "a/b"}, "frappe_site_name", "site name"),
+        ({"version": 2, "frappe_socketio_url": "ws://x:9000"}, "frappe_socketio_url", "https://"),
+        ({"version": 2, "frappe_time_zone": "Mars/Olympus"}, "frappe_time_zone", "time zone"),
     ],
 )  # fmt: skip
 def test_invalid_files_name_the_field(
@@ -209,6 +246,23 @@ def test_invalid_files_name_the_field(
         from_json(data)
     assert caught.value.field_name == field_name
     assert reason_part in caught.value.reason
+
+
+def test_frappe_fields_are_normalised() -> None:
+    settings = Settings().replace(
+        frappe_site_name=" /hd.localhost ",
+        frappe_socketio_url="http://127.0.0.1:9000/",
+        frappe_time_zone=" UTC ",
+    )
+    assert settings.frappe_site_name == "hd.localhost"
+    assert settings.frappe_socketio_url == "http://127.0.0.1:9000"
+    assert settings.frappe_time_zone == "UTC"
+    blank = Settings().replace(frappe_site_name="  ", frappe_socketio_url="", frappe_time_zone="")
+    assert (blank.frappe_site_name, blank.frappe_socketio_url, blank.frappe_time_zone) == (
+        None,
+        None,
+        None,
+    )
 
 
 def test_validators_normalise() -> None:
@@ -249,7 +303,7 @@ def test_save_is_atomic_and_private(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         b'"just a string"',
         b"\xff\xfe\x00 not utf-8",
         b'{"version": 1, "burst_threshold": -5}',
-        b'{"version": 2, "server_url": "https://newer.example.com"}',
+        b'{"version": %d, "server_url": "https://newer.example.com"}' % (SETTINGS_VERSION + 1),
     ],
     ids=["not-json", "list", "string", "not-utf8", "invalid-value", "newer-version"],
 )

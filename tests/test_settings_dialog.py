@@ -527,6 +527,36 @@ def test_email_preferences_load_on_open_and_save(qtbot: QtBot, run: Runner[None]
     assert backend.saved == []  # server-side only: the client settings are untouched
 
 
+def test_email_fields_the_tab_does_not_show_go_back_as_loaded(
+    qtbot: QtBot, run: Runner[None]
+) -> None:
+    backend = FakeBackend(Settings(server_url=SERVER), agent=ALICE)
+    backend.preferences = dataclasses.replace(
+        backend.preferences,
+        email=EmailPreferences(
+            True,
+            EmailFrequency.HOURLY_DIGEST,
+            frozenset({A}),
+            digest_time="18:30",
+            only_when_disconnected=False,
+        ),
+    )
+    dialog = make_dialog(qtbot, backend, show=False)
+
+    async def load_and_save() -> None:
+        dialog.show()
+        await dialog.idle()
+        assert dialog.email_frequency.currentText() == "Hourly digest"
+        dialog.email_type_boxes[M].setChecked(True)
+        click(qtbot, dialog.email_save_button)
+        await dialog.idle()
+
+    run(load_and_save())
+    saved = backend.preferences.email
+    assert saved.frequency is EmailFrequency.HOURLY_DIGEST and saved.types == {A, M}
+    assert (saved.digest_time, saved.only_when_disconnected) == ("18:30", False)
+
+
 def test_email_load_failure_is_shown_and_editing_stays_off(qtbot: QtBot, run: Runner[None]) -> None:
     backend = FakeBackend(Settings(server_url=SERVER), agent=ALICE)
     backend.fail_next = ConnectionLost("the helpdesk did not answer")

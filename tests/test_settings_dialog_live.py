@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from datetime import UTC
+from datetime import UTC, tzinfo
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
-import keyring
-import keyring.backend
 import pytest
-from engine_keyring import MemoryKeyring
+from engine_keyring import MemoryKeyring, installed_memory_keyring
 from helpdesk import Helpdesk
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
@@ -24,7 +23,7 @@ from tray_fakes import FakeClock, FakeScheduler, RecordingUrlOpener
 
 from notifier.app.controller import AppController
 from notifier.core.settings import Settings
-from notifier.core.wire import EmailFrequency, NotificationType, Preferences
+from notifier.core.wire import EmailFrequency, NotificationType, Preferences, QuietRange
 from notifier.main import LiveServices
 from notifier.store.cache import NotificationCache
 from notifier.store.paths import app_paths
@@ -38,13 +37,29 @@ TIMEOUT_S = 20
 
 @pytest.fixture
 def memory_keyring() -> Iterator[MemoryKeyring]:
-    previous: keyring.backend.KeyringBackend = keyring.get_keyring()
-    backend = MemoryKeyring()
-    keyring.set_keyring(backend)
-    try:
+    with installed_memory_keyring() as backend:
         yield backend
-    finally:
-        keyring.set_keyring(previous)
+
+
+def live_controller(
+    tmp_path: Path, tz: tzinfo | None = None
+) -> tuple[AppController, NotificationCache, Path]:
+    """The real controller with LiveServices, signed out, its files in ``tmp_path``; also
+    its cache and settings file."""
+    paths = app_paths({"NOTIFIER_HOME": str(tmp_path / "app")}).ensure()
+    cache = NotificationCache.open(paths.cache_file)
+    clock = FakeClock()
+    controller = AppController(
+        settings=Settings(),
+        cache=cache,
+        clock=clock,
+        scheduler=FakeScheduler(clock),
+        url_opener=RecordingUrlOpener(),
+        services=LiveServices(paths, {}),
+        settings_path=paths.settings_file,
+        tz=tz,
+    )
+    return controller, cache, paths.settings_file
 
 
 def click(button: QPushButton) -> None:
@@ -57,18 +72,7 @@ async def test_sign_in_email_preferences_and_sign_out_through_the_dialog(
     qtbot: QtBot, helpdesk: Helpdesk, tmp_path: Path, memory_keyring: MemoryKeyring
 ) -> None:
     helpdesk.add_agent("alice", "Alice Able", password="correct horse battery")
-    paths = app_paths({"NOTIFIER_HOME": str(tmp_path / "app")}).ensure()
-    cache = NotificationCache.open(paths.cache_file)
-    clock = FakeClock()
-    controller = AppController(
-        settings=Settings(),
-        cache=cache,
-        clock=clock,
-        scheduler=FakeScheduler(clock),
-        url_opener=RecordingUrlOpener(),
-        services=LiveServices(paths, {}),
-        settings_path=paths.settings_file,
-    )
+    controller, cache, settings_file = live_controller(tmp_path)
     dialog = SettingsDialog(controller, schedule_editor=ScheduleEditor(UTC))
     qtbot.addWidget(dialog)
     dialog.show()
@@ -91,7 +95,7 @@ async def test_sign_in_email_preferences_and_sign_out_through_the_dialog(
             assert dialog.password.text() == ""
             token = memory_keyring.entries[(SERVICE, helpdesk.url)]
             assert token and token not in dialog.account_status.text()
-            assert load_settings(paths.settings_file).server_url == helpdesk.url
+            assert load_settings(settings_file).server_url == helpdesk.url
 
             click(dialog.test_button)
             await dialog.idle()
@@ -121,6 +125,33 @@ async def test_sign_in_email_preferences_and_sign_out_through_the_dialog(
             await dialog.idle()
             assert dialog.agent_label.text() == "Not signed in"
             assert memory_keyring.entries == {}  # the token left the keyring
+    finally:
+        async with asyncio.timeout(TIMEOUT_S):
+            await controller.stop()
+        cache.close()
+
+
+@pytest.mark.asyncio
+async def test_saving_quiet_hours_also_saves_them_on_the_helpdesk(
+    qtbot: QtBot, helpdesk: Helpdesk, tmp_path: Path, memory_keyring: MemoryKeyring
+) -> None:
+    # The helpdesk holds e-mail during the agent's quiet hours, read in their time zone.
+    helpdesk.add_agent("quinn", "Quinn Quiet", password="quiet hours please")
+    controller, cache, _ = live_controller(tmp_path, ZoneInfo("Europe/Berlin"))
+    nights = (QuietRange(day=0, start="22:00", end="07:00"), QuietRange(4, "18:00", "09:00"))
+    try:
+        async with asyncio.timeout(TIMEOUT_S):
+            await controller.sign_in_password(helpdesk.url, "quinn", "quiet hours please")
+            controller.save_settings(controller.settings().replace(quiet_hours=nights))
+            agent = helpdesk.actions(memory_keyring.entries[(SERVICE, helpdesk.url)])
+            while True:  # the controller saves them in the background
+                response = await asyncio.to_thread(agent.request, "GET", "/api/v1/me/preferences")
+                stored = Preferences.parse(response.json())
+                if stored.quiet_hours:
+                    break
+                await asyncio.sleep(0.05)
+            assert stored.quiet_hours == nights and stored.timezone == "Europe/Berlin"
+            assert stored.email == Preferences().email  # the rest is left as it was
     finally:
         async with asyncio.timeout(TIMEOUT_S):
             await controller.stop()

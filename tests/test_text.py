@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from notifier.core.text import (
     count_summary,
     excerpt,
+    html_to_text,
     one_line,
     relative_time,
     summary_line,
@@ -99,6 +100,16 @@ def test_one_line_never_contains_control_or_line_breaks(text: str) -> None:
     assert line == line.strip()
 
 
+@given(st.text())
+def test_one_line_fast_path_equals_the_character_by_character_rule(text: str) -> None:
+    by_character = "".join(
+        " " if ch.isspace() else ch
+        for ch in text
+        if ch.isspace() or unicodedata.category(ch) not in ("Cc", "Cf")
+    )
+    assert one_line(text) == " ".join(by_character.split())
+
+
 def test_excerpt_cuts_at_a_word_with_an_ellipsis() -> None:
     message = "word " * 100
     cut = excerpt(message, limit=50)
@@ -171,3 +182,24 @@ def test_count_summary(counts: dict[NotificationType, int], expected: str) -> No
 def test_summary_uses_the_notification_not_a_copy_of_its_sender() -> None:
     renamed = dataclasses.replace(make(), sender=Actor(ActorKind.AGENT, "a2", "  "))
     assert summary_line(renamed) == "Someone assigned you #123 Printer on fire"
+
+
+@pytest.mark.parametrize(
+    ("markup", "text"),
+    [
+        (
+            '<p><span class="mention" data-type="mention" data-id="agent.b@example.com"'
+            ' data-label="Agent B">@Agent B</span> please take a look</p>',
+            "@Agent B please take a look",
+        ),
+        ("<p>one &amp; two</p><p>three<br>four</p>", "one & two\nthree\nfour"),
+        ("<ul><li>a</li><li>b</li></ul>", "a\nb"),
+        ("<p>x<script>alert(1)</script><style>p{}</style></p>", "x"),
+        ('<p>see <img src="/files/a.png" alt="screenshot"></p>', "see [screenshot]"),
+        ("&lt;b&gt;not bold&lt;/b&gt;", "<b>not bold</b>"),
+        ("plain   text", "plain text"),
+        ("<p>unclosed <b>tags", "unclosed tags"),
+    ],
+)
+def test_html_messages_become_plain_text(markup: str, text: str) -> None:
+    assert html_to_text(markup) == text

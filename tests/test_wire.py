@@ -334,6 +334,27 @@ def test_preferences_round_trip_and_validation() -> None:
     assert info.value.code == "unknown_type"
 
 
+def test_email_fields_added_after_version_1_are_optional_and_checked() -> None:
+    newer = wire.EmailPreferences(
+        enabled=True,
+        frequency=wire.EmailFrequency.HOURLY_DIGEST,
+        digest_time="18:30",
+        only_when_disconnected=False,
+    )
+    assert wire.EmailPreferences.parse(json.loads(json.dumps(newer.to_json()))) == newer
+    version_1 = {"enabled": True, "frequency": "daily_digest", "types": ["mention"], "x": 1}
+    parsed = wire.EmailPreferences.parse(version_1)
+    assert (parsed.digest_time, parsed.only_when_disconnected) == ("08:00", True)
+    for key, value in (
+        ("digest_time", "8:00"),
+        ("digest_time", 800),
+        ("only_when_disconnected", 1),
+    ):
+        with pytest.raises(WireError) as info:
+            wire.EmailPreferences.parse({**version_1, key: value})
+        assert key in str(info.value)
+
+
 texts = st.text(max_size=60)
 
 
@@ -397,3 +418,24 @@ def test_reason_is_optional_and_unknown_reasons_are_dropped() -> None:
     assert with_reason.to_json()["reason"] == "customer_reopened"
     assert Notification.parse(notification_json(reason="gossip")).reason is None
     assert "reason" not in Notification.parse(notification_json()).to_json()
+
+
+def test_a_client_reading_its_history_skips_a_bad_item_and_keeps_its_seq() -> None:
+    good = notification_json(seq=3)
+    bad_text = {**notification_json(seq=4), "message": "broken \ud800 text"}
+    bad_type = notification_json(type="like", seq=5)
+    no_seq = {**notification_json(), "seq": "x"}
+    body = {
+        "notifications": [good, bad_text, bad_type, no_seq],
+        "unread_count": 1,
+        "last_seq": 9,
+        "has_more": True,
+    }
+    with pytest.raises(WireError):
+        NotificationPage.parse(body)  # strict unless asked
+    page = NotificationPage.parse(body, skip_bad=True)
+    assert [n.seq for n in page.notifications] == [3]
+    assert [seq for seq, _why in page.skipped] == [4, 5, None]
+    assert all(why for _seq, why in page.skipped)
+    assert page.end_seq == 5  # the next page starts after the skipped ones
+    assert NotificationPage.parse(body | {"notifications": []}).end_seq == 0

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -389,6 +390,8 @@ class AppController(QObject):
         if settings.start_at_login != old.start_at_login and self._services is not None:
             self._services.set_start_at_login(settings.start_at_login)
         self._apply_settings(settings)
+        if settings.quiet_hours != old.quiet_hours and self._agent is not None and self._services:
+            self._spawn(self._save_quiet_hours_on_helpdesk())
         connection = (settings.server_url, settings.ca_bundle, settings.proxy)
         if connection != (old.server_url, old.ca_bundle, old.proxy) and self._services:
             if self._restart_task is not None:
@@ -440,6 +443,22 @@ class AppController(QObject):
 
     async def save_preferences(self, preferences: Preferences) -> Preferences:
         return await self._require_services().save_preferences(self._settings, preferences)
+
+    async def _save_quiet_hours_on_helpdesk(self) -> None:
+        """The helpdesk holds e-mail during quiet hours too, so it gets a copy of them (and of
+        the time zone they are read in); the tray keeps using its own copy, offline as well.
+        A failure is logged; the next save of the quiet hours sends them again."""
+        services = self._require_services()
+        preferences = await services.load_preferences(self._settings)
+        zone = getattr(self._quiet.schedule.tz, "key", None)
+        updated = dataclasses.replace(
+            preferences,
+            quiet_hours=self._settings.quiet_hours,
+            # Only a real IANA name means the same on the helpdesk ("localtime" does not).
+            timezone=zone if zone == "UTC" or (zone and "/" in zone) else preferences.timezone,
+        )
+        if updated != preferences:
+            await services.save_preferences(self._settings, updated)
 
     def set_start_at_login(self, enabled: bool) -> None:
         self._require_services().set_start_at_login(enabled)

@@ -1,7 +1,7 @@
-"""Sign-in: trade a username and password for an API token, and check a token works.
+"""Sign-in: trade a username and password for an API token, check a token works, revoke it.
 
-Used by ``notifier login`` and the UI's settings dialog. Neither function stores anything:
-the caller puts the token in the keyring (:class:`notifier.store.secrets.TokenStore`).
+Used by ``notifier login`` / ``logout`` and the UI's settings dialog. No function stores
+anything: the caller keeps the token in the keyring (:class:`notifier.store.secrets.TokenStore`).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from notifier.client.rest import RestClient, build_http_client, send
+from notifier.client.rest import HttpSession, RestClient
 from notifier.client.transport import TransportConfig, api_url
 from notifier.core.errors import AuthFailed, ProtocolViolation
 from notifier.core.wire import AgentInfo
@@ -25,10 +25,9 @@ async def request_token(
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> str:
     """POST /auth/token; raises ``AuthFailed`` on wrong credentials, ``ConnectionLost`` etc."""
-    async with build_http_client(config, transport=transport) as client:
+    async with HttpSession(server_url, config, transport=transport) as http:
         try:
-            body: Any = await send(
-                client,
+            body: Any = await http.send(
                 "POST",
                 api_url(server_url, "/auth/token"),
                 json={"username": username, "password": password},
@@ -41,6 +40,20 @@ async def request_token(
     if not isinstance(token, str) or not token or len(token) > 512:
         raise ProtocolViolation("the server's token answer has no usable token")
     return token
+
+
+async def revoke_token(
+    server_url: str,
+    token: str,
+    config: TransportConfig,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> None:
+    """DELETE /auth/token: the server forgets the token and closes its streams. Raises
+    ``AuthFailed`` when the server no longer knew it, ``ConnectionLost`` when unreachable,
+    ``BackendError`` when it cannot revoke (a helpdesk without the endpoint)."""
+    async with HttpSession(server_url, config, token=token, transport=transport) as http:
+        await http.send("DELETE", api_url(server_url, "/auth/token"))
 
 
 async def check_connection(

@@ -6,16 +6,19 @@ Error mapping (the tree is in :mod:`notifier.core.errors`):
 * any other non-2xx → ``BackendError`` (with the server's code and message when it sent an
   ``ApiError`` body);
 * a 2xx body that breaks the contract (not JSON, wrong shape) → ``ProtocolViolation``;
-* no answer at all (refused, timed out, TLS failure, proxy failure) → ``ConnectionLost``.
+* no answer at all (refused, timed out, TLS failure), or no complete answer within
+  ``TransportConfig.request_deadline`` → ``ConnectionLost``; a failure at the proxy (down,
+  refusing the tunnel, an unusable proxy value) → its subclass ``ProxyFailed``, naming it.
 
 Tests inject ``transport=`` (``httpx.MockTransport``) for malformed answers; everything else is
 tested against the reference server. The token travels only in the ``Authorization`` header;
-the logging filter in :mod:`notifier.logsetup` redacts it anywhere else.
+the logging filter in :mod:`notifier.compose` redacts it anywhere else.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from typing import Any
 from urllib.parse import quote
@@ -46,60 +49,98 @@ from notifier.core.wire import (
 log = logging.getLogger(__name__)
 
 
-def build_http_client(
-    config: TransportConfig,
-    *,
-    token: str | None = None,
-    transport: httpx.AsyncBaseTransport | None = None,
-) -> httpx.AsyncClient:
-    headers = {"Accept": "application/json", "User-Agent": "notifier"}
-    if token is not None:
-        headers["Authorization"] = f"Bearer {token}"
-    return httpx.AsyncClient(
-        headers=headers,
-        timeout=httpx.Timeout(config.request_timeout, connect=config.connect_timeout),
-        verify=config.ssl_context(),
-        proxy=config.proxy,
-        trust_env=True,
-        transport=transport,
-        follow_redirects=False,
-    )
+class HttpSession:
+    """httpx's client for one helpdesk: the proxy :meth:`TransportConfig.proxy_for` chose
+    (httpx's own environment lookup is off, so REST and the stream always agree), TLS, and
+    the total deadline of each request. Close with :meth:`aclose` (or ``async with``).
+
+    Raises ``ProxyFailed`` at once for a proxy value that cannot be used."""
+
+    def __init__(
+        self,
+        server_url: str,
+        config: TransportConfig,
+        *,
+        token: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        headers = {"Accept": "application/json", "User-Agent": "notifier"}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        self.route = config.proxy_for(server_url)
+        self._deadline = config.request_deadline
+        self._client = httpx.AsyncClient(
+            headers=headers,
+            timeout=httpx.Timeout(config.read_timeout, connect=config.connect_timeout),
+            verify=config.ssl_context(),
+            proxy=self.route.url if self.route is not None else None,
+            trust_env=False,
+            transport=transport,
+            follow_redirects=False,
+        )
+
+    async def __aenter__(self) -> HttpSession:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def send(self, method: str, url: str, *, raw: bool = False, **kwargs: Any) -> Any:
+        """Send a request and return the decoded JSON body of a 2xx answer (its bytes with
+        ``raw=True``), or raise (see the module docstring). The whole request, answer body
+        included, must be done within the deadline: httpx's timeouts bound each read, not
+        their sum."""
+        try:
+            async with asyncio.timeout(self._deadline):
+                response = await self._client.request(method, url, **kwargs)
+        except httpx.TransportError as error:
+            if self.route is not None and _at_the_proxy(error):
+                answered = isinstance(error, httpx.ProxyError)
+                raise self.route.failed(error, answered=answered) from error
+            raise ConnectionLost(describe_transport_error(error)) from error
+        except TimeoutError:
+            raise ConnectionLost(
+                f"the server did not answer within {self._deadline:g} s"
+                " (the connection is too slow)"
+            ) from None
+        log.debug("%s %s → %s", method, url, response.status_code)
+        if response.is_success:
+            if raw:
+                return response.content
+            try:
+                return decode_json(response.content)
+            except WireError as error:
+                raise ProtocolViolation(
+                    f"{method} {url}: {error}", status=response.status_code
+                ) from None
+        raise _error_for(response)
+
+
+def _tls_failure(error: Exception) -> bool:
+    text = str(error).lower()
+    return "certificate" in text or "ssl" in text
+
+
+def _at_the_proxy(error: httpx.TransportError) -> bool:
+    """Did this fail at the proxy? Connecting goes to the proxy, so a connect failure that is
+    not the server's TLS is the proxy's; ProxyError is the proxy refusing the tunnel."""
+    if isinstance(error, httpx.ProxyError):
+        return True
+    return isinstance(error, httpx.ConnectError | httpx.ConnectTimeout) and not _tls_failure(error)
 
 
 def describe_transport_error(error: Exception) -> str:
-    """An httpx transport failure in words an agent understands."""
+    """An httpx transport failure (on a direct connection) in words an agent understands."""
     if isinstance(error, httpx.ConnectTimeout | httpx.ConnectError):
-        text = str(error).lower()
-        if "certificate" in text or "ssl" in text:
+        if _tls_failure(error):
             return f"the server's certificate is not trusted ({error}); check the CA bundle"
         return "the server is unreachable (connection refused or no route)"
-    if isinstance(error, httpx.ProxyError):
-        return f"the proxy refused the connection ({error})"
     if isinstance(error, httpx.TimeoutException):
         return "the server did not answer in time"
     return f"the connection failed ({type(error).__name__})"
-
-
-async def send(
-    client: httpx.AsyncClient, method: str, url: str, *, raw: bool = False, **kwargs: Any
-) -> Any:
-    """Send a request and return the decoded JSON body of a 2xx answer (its bytes with
-    ``raw=True``), or raise (see the module docstring)."""
-    try:
-        response = await client.request(method, url, **kwargs)
-    except httpx.TransportError as error:
-        raise ConnectionLost(describe_transport_error(error)) from error
-    log.debug("%s %s → %s", method, url, response.status_code)
-    if response.is_success:
-        if raw:
-            return response.content
-        try:
-            return decode_json(response.content)
-        except WireError as error:
-            raise ProtocolViolation(
-                f"{method} {url}: {error}", status=response.status_code
-            ) from None
-    raise _error_for(response)
 
 
 def _error_for(response: httpx.Response) -> BackendError:
@@ -137,34 +178,35 @@ class RestClient:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.server_url = server_url
-        self._client = build_http_client(config, token=token, transport=transport)
+        self._http = HttpSession(server_url, config, token=token, transport=transport)
 
-    def _url(self, path: str) -> str:
-        return api_url(self.server_url, path)
+    async def _send(self, method: str, path: str, **kwargs: Any) -> Any:
+        return await self._http.send(method, api_url(self.server_url, path), **kwargs)
 
     async def me(self) -> AgentInfo:
-        body = await send(self._client, "GET", self._url("/me"))
+        body = await self._send("GET", "/me")
         result: AgentInfo = _parsed("agent", AgentInfo.parse, body)
         return result
 
     async def list_notifications(self, after_seq: int, limit: int) -> NotificationPage:
         limit = max(1, min(limit, MAX_PAGE_LIMIT))
-        body = await send(
-            self._client,
-            "GET",
-            self._url("/notifications"),
-            params={"after_seq": after_seq, "limit": limit},
-            raw=True,
+        body = await self._send(
+            "GET", "/notifications", params={"after_seq": after_seq, "limit": limit}, raw=True
         )
         # Decoding and validating 500 notifications takes ~8 ms of CPU: on a worker thread
         # the GUI's event loop gets turns in between (the GIL switches every 5 ms at most).
         page: NotificationPage = await asyncio.to_thread(
-            _parsed, "notification page", NotificationPage.parse, body
+            _parsed,
+            "notification page",
+            functools.partial(NotificationPage.parse, skip_bad=True),
+            body,
         )
+        for seq, why in page.skipped:
+            log.warning("skipped an unreadable notification (seq %s) in the history: %s", seq, why)
         return page
 
     async def _action(self, method: str, path: str, json: Any = None) -> ActionResult:
-        body = await send(self._client, method, self._url(path), json=json)
+        body = await self._send(method, path, json=json)
         result: ActionResult = _parsed("action result", ActionResult.parse, body)
         return result
 
@@ -184,19 +226,17 @@ class RestClient:
         return await self._action("POST", "/notifications/clear", {"scope": scope.value})
 
     async def get_preferences(self) -> Preferences:
-        body = await send(self._client, "GET", self._url("/me/preferences"))
+        body = await self._send("GET", "/me/preferences")
         result: Preferences = _parsed("preferences", Preferences.parse, body)
         return result
 
     async def put_preferences(self, preferences: Preferences) -> Preferences:
-        body = await send(
-            self._client, "PUT", self._url("/me/preferences"), json=preferences.to_json()
-        )
+        body = await self._send("PUT", "/me/preferences", json=preferences.to_json())
         result: Preferences = _parsed("preferences", Preferences.parse, body)
         return result
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._http.aclose()
 
 
 def _segment(notification_id: str) -> str:

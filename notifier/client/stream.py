@@ -2,10 +2,11 @@
 
 websockets' asyncio client does the protocol work: the handshake (token in the
 ``Authorization: Bearer`` header, never in the URL), TLS (the shared ssl context with any
-custom CA bundle), proxies (an explicit one, or the environment's ``HTTPS_PROXY``/``NO_PROXY``
-through ``proxy=True``), frame size limits (``wire.MAX_FRAME_BYTES``) and keepalive: a ping
-every ``ping_interval`` seconds, and the connection is closed when no pong came within
-``ping_timeout`` — that is how a stalled, half-open connection is noticed.
+custom CA bundle), proxies (the one :meth:`TransportConfig.proxy_for` chooses, the same rule as
+REST; websockets' own environment lookup is never used), frame size limits
+(``wire.MAX_FRAME_BYTES``) and keepalive: a ping every ``ping_interval`` seconds, and the
+connection is closed when no pong came within ``ping_timeout`` — that is how a stalled,
+half-open connection is noticed.
 
 Reconnection is deliberately NOT done here (websockets' own ``async for connect(...)`` loop is
 not used): the sync session owns the policy, so the UI can show the state and next retry time.
@@ -34,6 +35,7 @@ from websockets.exceptions import (
     InvalidHandshake,
     InvalidStatus,
     InvalidURI,
+    ProxyError,
 )
 from websockets.typing import DataLike
 
@@ -141,12 +143,13 @@ async def open_event_stream(
     """Connect, authenticate and send the resume request."""
     url = stream_url(server_url)
     ssl_context: ssl.SSLContext | None = config.ssl_context() if url.startswith("wss://") else None
+    route = config.proxy_for(url)
     try:
         connection = await connect(
             url,
             additional_headers={"Authorization": f"Bearer {token}"},
             ssl=ssl_context,
-            proxy=config.proxy if config.proxy is not None else True,
+            proxy=route.url if route is not None else None,
             open_timeout=config.connect_timeout,
             ping_interval=config.ping_interval,
             ping_timeout=config.ping_timeout,
@@ -169,6 +172,9 @@ async def open_event_stream(
         raise ConnectionLost(
             f"the server URL is not valid for a live connection ({error})"
         ) from None
+    except ProxyError as error:  # the proxy answered, but would not open the tunnel
+        assert route is not None
+        raise route.failed(error, answered=True) from None
     except (InvalidHandshake, TimeoutError) as error:
         raise ConnectionLost(f"the live connection could not be set up ({error})") from None
     except ssl.SSLCertVerificationError as error:
@@ -176,6 +182,8 @@ async def open_event_stream(
             f"the server's certificate is not trusted ({error.verify_message}); check the CA bundle"
         ) from None
     except OSError as error:
+        if route is not None:  # connecting goes to the proxy: it is the one that failed
+            raise route.failed(error) from None
         raise ConnectionLost(
             f"the server is unreachable ({error.strerror or type(error).__name__})"
         ) from None

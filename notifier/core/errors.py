@@ -7,6 +7,7 @@ NotifierError
 │   ├── NotFound            404
 │   └── ProtocolViolation   the answer broke docs/protocol.md (bad JSON, wrong shape)
 ├── ConnectionLost          the network or the server went away; retry with backoff
+│   └── ProxyFailed         the proxy in between: unreachable, refused, or not usable
 ├── KeyringUnavailable      no working OS keyring backend; never fall back to plain text
 └── CacheCorrupt            the local cache file cannot be used; set aside and rebuild
 """
@@ -43,6 +44,15 @@ class ProtocolViolation(BackendError):
 
 class ConnectionLost(NotifierError):
     pass
+
+
+class ProxyFailed(ConnectionLost):
+    """The connection failed at the proxy, not at the server; ``route`` names the setting
+    that chose the proxy (``"ALL_PROXY"``, ``"the proxy setting"``) so the fix is findable."""
+
+    def __init__(self, message: str, *, route: str) -> None:
+        super().__init__(message)
+        self.route = route
 
 
 class KeyringUnavailable(NotifierError):

@@ -8,6 +8,7 @@ format is JSON; reading and atomic writing are in :mod:`notifier.store.settings_
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final
 from urllib.parse import SplitResult, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from notifier.core.wire import (
     NotificationType,
@@ -24,7 +26,7 @@ from notifier.core.wire import (
     parse_timestamp,
 )
 
-SETTINGS_VERSION: Final = 1
+SETTINGS_VERSION: Final = 2
 
 
 class SettingsError(ValueError):
@@ -43,6 +45,13 @@ class LogLevel(StrEnum):
     ERROR = "ERROR"
 
 
+class BackendKind(StrEnum):
+    """Which helpdesk ``server_url`` is, so which adapter talks to it."""
+
+    REFERENCE = "reference"  # this project's protocol (docs/protocol.md), e.g. notifier-server
+    FRAPPE = "frappe"  # a Frappe Helpdesk site (docs/frappe.md)
+
+
 class BadgeStyle(StrEnum):
     COUNT = "count"  # the unread number
     DOT = "dot"  # a dot only, for agents who find numbers stressful
@@ -51,6 +60,14 @@ class BadgeStyle(StrEnum):
 @dataclass(frozen=True, slots=True)
 class Settings:
     server_url: str = ""
+    backend: BackendKind = BackendKind.REFERENCE
+    # Frappe Helpdesk only (docs/frappe.md). The site name is the socket.io namespace (None:
+    # the URL's host name); the socket.io URL is where Frappe's realtime server answers (None:
+    # the site itself, as behind Frappe's nginx); the time zone is the site's (None: this
+    # computer's), since Frappe sends naive local times.
+    frappe_site_name: str | None = None
+    frappe_socketio_url: str | None = None
+    frappe_time_zone: str | None = None
     ca_bundle: str | None = None  # path to a PEM file of extra trusted CAs
     proxy: str | None = None  # http://, https://, socks5:// URL; None: use the environment
     log_level: LogLevel = LogLevel.INFO
@@ -76,6 +93,10 @@ class Settings:
             {
                 "version": SETTINGS_VERSION,
                 "server_url": self.server_url,
+                "backend": self.backend.value,
+                "frappe_site_name": self.frappe_site_name,
+                "frappe_socketio_url": self.frappe_socketio_url,
+                "frappe_time_zone": self.frappe_time_zone,
                 "ca_bundle": self.ca_bundle,
                 "proxy": self.proxy,
                 "log_level": self.log_level.value,
@@ -112,23 +133,52 @@ def _check_port(field_name: str, parts: SplitResult) -> int | None:
     return port
 
 
-def validate_server_url(url: str) -> str:
+def validate_server_url(url: str, field_name: str = "server_url") -> str:
     """Normalise and check a helpdesk URL: http(s), a host, no credentials, no query."""
     url = url.strip().rstrip("/")
     if not url:
         return ""
-    _check_no_spaces("server_url", url)
+    _check_no_spaces(field_name, url)
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
-        raise SettingsError("server_url", "must start with https:// (or http:// for a local one)")
+        raise SettingsError(field_name, "must start with https:// (or http:// for a local one)")
     if not parts.hostname:
-        raise SettingsError("server_url", "must name a host, like https://helpdesk.example.com")
-    _check_port("server_url", parts)
+        raise SettingsError(field_name, "must name a host, like https://helpdesk.example.com")
+    _check_port(field_name, parts)
     if parts.username or parts.password:
-        raise SettingsError("server_url", "must not contain a user name or password")
+        raise SettingsError(field_name, "must not contain a user name or password")
     if parts.query or parts.fragment:
-        raise SettingsError("server_url", "must not contain ? or #")
+        raise SettingsError(field_name, "must not contain ? or #")
     return url
+
+
+_SITE_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
+
+
+def validate_frappe_site_name(name: str | None) -> str | None:
+    """A Frappe site name (the socket.io namespace without its slash), like hd.example.com."""
+    if name is None or not name.strip():
+        return None
+    name = name.strip().lstrip("/")
+    if not _SITE_NAME.match(name):
+        raise SettingsError(
+            "frappe_site_name",
+            "must be a site name like helpdesk.example.com (letters, digits, dots and dashes)",
+        )
+    return name
+
+
+def validate_time_zone(name: str | None, field_name: str = "frappe_time_zone") -> str | None:
+    if name is None or not name.strip():
+        return None
+    name = name.strip()
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(
+            field_name, f"{name!r} is not a time zone name like Europe/Berlin"
+        ) from None
+    return name
 
 
 def validate_proxy(proxy: str | None) -> str | None:
@@ -161,10 +211,18 @@ def validate(settings: Settings) -> Settings:
         raise SettingsError("paused_until", "must carry a time zone")
     if settings.ca_bundle is not None and not settings.ca_bundle.strip():
         settings = dataclasses.replace(settings, ca_bundle=None)
+    if not isinstance(settings.backend, BackendKind):
+        raise SettingsError("backend", "must be one of " + ", ".join(k.value for k in BackendKind))
+    socketio_url = settings.frappe_socketio_url
+    if socketio_url is not None:
+        socketio_url = validate_server_url(socketio_url, "frappe_socketio_url") or None
     return dataclasses.replace(
         settings,
         server_url=validate_server_url(settings.server_url),
         proxy=validate_proxy(settings.proxy),
+        frappe_site_name=validate_frappe_site_name(settings.frappe_site_name),
+        frappe_socketio_url=socketio_url,
+        frappe_time_zone=validate_time_zone(settings.frappe_time_zone),
     )
 
 
@@ -182,7 +240,16 @@ def _from_v0(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-MIGRATIONS: dict[int, Migration] = {0: _from_v0}
+def _from_v1(data: dict[str, Any]) -> dict[str, Any]:
+    # Version 2 added the backend kind; every version-1 file was written for the project's
+    # own protocol (the Frappe adapter came with version 2).
+    data = dict(data)
+    data.setdefault("backend", BackendKind.REFERENCE.value)
+    data["version"] = 2
+    return data
+
+
+MIGRATIONS: dict[int, Migration] = {0: _from_v0, 1: _from_v1}
 
 
 def migrate(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -246,8 +313,14 @@ def from_json(raw: Mapping[str, Any]) -> Settings:
         log_level = LogLevel(_typed(data, "log_level", str, defaults.log_level.value))
     with _field("badge_style"):
         badge_style = BadgeStyle(_typed(data, "badge_style", str, defaults.badge_style.value))
+    with _field("backend"):
+        backend = BackendKind(_typed(data, "backend", str, defaults.backend.value))
     settings = Settings(
         server_url=_typed(data, "server_url", str, ""),
+        backend=backend,
+        frappe_site_name=_typed(data, "frappe_site_name", str, None),
+        frappe_socketio_url=_typed(data, "frappe_socketio_url", str, None),
+        frappe_time_zone=_typed(data, "frappe_time_zone", str, None),
         ca_bundle=_typed(data, "ca_bundle", str, None),
         proxy=_typed(data, "proxy", str, None),
         log_level=log_level,

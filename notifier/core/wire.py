@@ -71,6 +71,7 @@ class ActorKind(StrEnum):
 
 class EmailFrequency(StrEnum):
     INSTANT = "instant"
+    HOURLY_DIGEST = "hourly_digest"
     DAILY_DIGEST = "daily_digest"
 
 
@@ -423,38 +424,61 @@ class QuietRange:
         day = _int(obj, "day", path)
         if day > 6:
             raise WireError("invalid_field", f"{_where(path, 'day')} must be 0 (Monday) to 6")
-        times = []
-        for key in ("start", "end"):
-            value = _str(obj, key, path, max_chars=5)
-            if not _HHMM.match(value):
-                raise WireError(
-                    "invalid_field", f"{_where(path, key)} must be HH:MM, got {value!r}"
-                )
-            times.append(value)
-        return cls(day=day, start=times[0], end=times[1])
+        return cls(day=day, start=_hhmm(obj, "start", path), end=_hhmm(obj, "end", path))
+
+
+def _hhmm(obj: JsonObject, key: str, path: str) -> str:
+    value = _str(obj, key, path, max_chars=5)
+    if not _HHMM.match(value):
+        raise WireError("invalid_field", f"{_where(path, key)} must be HH:MM, got {value!r}")
+    return value
 
 
 @dataclass(frozen=True, slots=True)
 class EmailPreferences:
+    """What the helpdesk mails the agent, and when.
+
+    ``digest_time`` is the local time (in :attr:`Preferences.timezone`) of the daily digest.
+    ``only_when_disconnected``: instant mail is sent only for a notification that arrived while
+    the agent had no stream open and that is still unread after the server's grace period.
+    Both were added after protocol version 1 shipped, so a peer may omit them: they then take
+    these defaults (and the reference server keeps the stored value on ``PUT``).
+    """
+
     enabled: bool = False
     frequency: EmailFrequency = EmailFrequency.INSTANT
     types: frozenset[NotificationType] = frozenset(NotificationType)
+    digest_time: str = "08:00"  # "HH:MM"
+    only_when_disconnected: bool = True
 
     def to_json(self) -> dict[str, Any]:
         return {
             "enabled": self.enabled,
             "frequency": self.frequency.value,
             "types": _types_to_json(self.types),
+            "digest_time": self.digest_time,
+            "only_when_disconnected": self.only_when_disconnected,
         }
 
     @classmethod
     def parse(cls, data: object, path: str = "email") -> EmailPreferences:
         obj = _obj(data, path)
+        defaults = cls()
         return cls(
             enabled=_bool(obj, "enabled", path),
             frequency=_enum(obj, "frequency", path, EmailFrequency),
             types=_parse_types(obj, "types", path),
+            digest_time=_hhmm(obj, "digest_time", path)
+            if "digest_time" in obj
+            else defaults.digest_time,
+            only_when_disconnected=_bool(obj, "only_when_disconnected", path)
+            if "only_when_disconnected" in obj
+            else defaults.only_when_disconnected,
         )
+
+
+# Fields of :class:`EmailPreferences` a version 1 peer may omit (see its docstring).
+EMAIL_OPTIONAL_FIELDS: Final = ("digest_time", "only_when_disconnected")
 
 
 def _types_to_json(types: Iterable[NotificationType]) -> list[str]:
@@ -755,6 +779,17 @@ class NotificationPage:
     unread_count: int
     last_seq: int
     has_more: bool
+    # Client side only (never sent): the items ``parse(skip_bad=True)`` left out, as
+    # (seq or None when unreadable, why), so paging can move past them.
+    skipped: tuple[tuple[int | None, str], ...] = ()
+
+    @property
+    def end_seq(self) -> int:
+        """The highest seq on this page, skipped items included (0 for an empty page): the
+        next page starts after it."""
+        seqs = [n.seq for n in self.notifications[-1:]]
+        seqs += [seq for seq, _why in self.skipped if seq is not None]
+        return max(seqs, default=0)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -765,19 +800,40 @@ class NotificationPage:
         }
 
     @classmethod
-    def parse(cls, raw: str | bytes | JsonObject) -> NotificationPage:
+    def parse(cls, raw: str | bytes | JsonObject, *, skip_bad: bool = False) -> NotificationPage:
+        """Strict by default (any bad item rejects the page, naming it). With ``skip_bad``
+        (the client reading its history) a bad item is left out and listed in ``skipped``,
+        as a bad stream event is: one unreadable notification must not block the others."""
         data = _obj(raw if isinstance(raw, Mapping) else decode_json(raw), "")
         items = _present(data, "notifications", "")
         if not isinstance(items, list):
             raise WireError("invalid_field", "notifications must be a list")
+        notifications: list[Notification] = []
+        skipped: list[tuple[int | None, str]] = []
+        for i, item in enumerate(items):
+            try:
+                notifications.append(Notification.parse(item, f"notifications[{i}]"))
+            except WireError as error:
+                if not skip_bad:
+                    raise
+                skipped.append((_readable_seq(item), str(error)))
         return cls(
-            notifications=tuple(
-                Notification.parse(item, f"notifications[{i}]") for i, item in enumerate(items)
-            ),
+            notifications=tuple(notifications),
             unread_count=_int(data, "unread_count", ""),
             last_seq=_seq(data, "last_seq", ""),
             has_more=_bool(data, "has_more", ""),
+            skipped=tuple(skipped),
         )
+
+
+def _readable_seq(item: object) -> int | None:
+    """The ``seq`` of an item that failed to parse, if that field itself is valid."""
+    if not isinstance(item, Mapping):
+        return None
+    try:
+        return _seq(item, "seq", "")
+    except WireError:
+        return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,6 +55,9 @@ from notifier.server.repository import (
 
 REACTION_EMOJIS: Final = ("👍", "👎", "❤️", "🎉", "👀", "✅")
 MAX_BODY_CHARS: Final = 100_000
+# Comments of a ticket per page: GET /api/v1/tickets/{id}?after=COMMENT_ID&limit=N.
+COMMENTS_PAGE_DEFAULT: Final = 100
+COMMENTS_PAGE_MAX: Final = 500
 ASSIGNMENT_EXCERPT_CHARS: Final = 500
 # "@bob" but not "bob@example.com"; a username never ends in "." or "-".
 MENTION_PATTERN: Final = re.compile(
@@ -190,48 +193,106 @@ def ticket_json(connection: sqlite3.Connection, ticket: Ticket, links: Links) ->
     }
 
 
-def _reaction_counts(connection: sqlite3.Connection, comment_id: int) -> dict[str, int]:
-    counts = dict(
-        connection.execute(
-            "SELECT emoji, COUNT(*) FROM reactions WHERE comment_id = ? GROUP BY emoji",
-            (comment_id,),
-        ).fetchall()
-    )
-    return {emoji: int(counts[emoji]) for emoji in REACTION_EMOJIS if emoji in counts}
-
-
-def comment_json(connection: sqlite3.Connection, comment_id: int, links: Links) -> dict[str, Any]:
-    row = connection.execute(
-        "SELECT id, ticket_id, author_id, kind, body, created_at, updated_at FROM comments"
-        " WHERE id = ?",
-        (comment_id,),
-    ).fetchone()
+def _reaction_counts(
+    connection: sqlite3.Connection, where: str, args: tuple[object, ...]
+) -> dict[int, dict[str, int]]:
+    """{comment id: {emoji: count}} for the comments ``where`` selects, in one query."""
+    counts: dict[int, dict[str, int]] = {}
+    for comment_id, emoji, count in connection.execute(
+        "SELECT comment_id, emoji, COUNT(*) FROM reactions"  # noqa: S608
+        f" WHERE comment_id IN (SELECT id FROM comments WHERE {where}) GROUP BY comment_id, emoji",
+        args,
+    ):
+        counts.setdefault(int(comment_id), {})[emoji] = int(count)
     return {
-        "id": str(row[0]),
-        "ticket_id": str(row[1]),
-        "author": _person(connection, row[2]),
-        "kind": row[3],
-        "body": row[4],
-        "url": links.comment(row[1], row[0]),
-        "reactions": _reaction_counts(connection, row[0]),
-        "created_at": row[5],
-        "updated_at": row[6],
+        cid: {emoji: found[emoji] for emoji in REACTION_EMOJIS if emoji in found}
+        for cid, found in counts.items()
     }
 
 
-def ticket_page(
-    connection: sqlite3.Connection, user: User, ticket_id: str, links: Links
+def _comment_reactions(connection: sqlite3.Connection, comment_id: int) -> dict[str, int]:
+    return _reaction_counts(connection, "id = ?", (comment_id,)).get(comment_id, {})
+
+
+# A comment with its author, in one row (see _comment_from_row).
+_COMMENT_QUERY: Final = (
+    "SELECT comments.id, comments.ticket_id, comments.kind, comments.body, comments.created_at,"
+    " comments.updated_at, users.kind, users.id, users.username, users.name"
+    " FROM comments JOIN users ON users.id = comments.author_id"
+)
+
+
+def _comment_from_row(
+    row: tuple[Any, ...], links: Links, reactions: dict[str, int]
 ) -> dict[str, Any]:
-    """Everything the web page shows: the ticket and its comments and replies, in order."""
+    return {
+        "id": str(row[0]),
+        "ticket_id": str(row[1]),
+        "author": {"kind": row[6], "id": str(row[7]), "username": row[8], "name": row[9]},
+        "kind": row[2],
+        "body": row[3],
+        "url": links.comment(row[1], row[0]),
+        "reactions": reactions,
+        "created_at": row[4],
+        "updated_at": row[5],
+    }
+
+
+def comment_json(connection: sqlite3.Connection, comment_id: int, links: Links) -> dict[str, Any]:
+    row = connection.execute(f"{_COMMENT_QUERY} WHERE comments.id = ?", (comment_id,)).fetchone()
+    return _comment_from_row(tuple(row), links, _comment_reactions(connection, comment_id))
+
+
+@dataclass(frozen=True, slots=True)
+class CommentsPage:
+    """Which comments of a ticket to return: those with an id above ``after``, at most
+    ``limit`` (1..COMMENTS_PAGE_MAX)."""
+
+    after: int = 0
+    limit: int = COMMENTS_PAGE_DEFAULT
+
+
+FIRST_PAGE: Final = CommentsPage()
+
+
+def ticket_page(
+    connection: sqlite3.Connection,
+    user: User,
+    ticket_id: str,
+    links: Links,
+    comments: CommentsPage = FIRST_PAGE,
+) -> dict[str, Any]:
+    """The ticket and one page of its comments and replies, in order, in a constant number of
+    queries however long the thread (the comments with their authors, then their reactions);
+    ``has_more_comments`` says whether more follow the page.
+
+    A customer gets the replies only: internal comments (and the @mentions in them) and the
+    agents' reactions are the helpdesk's own business.
+    """
     ticket = _load_ticket(connection, user, ticket_id)
-    comment_ids = [
-        int(r[0])
-        for r in connection.execute(
-            "SELECT id FROM comments WHERE ticket_id = ? ORDER BY id", (ticket.id,)
+    only_replies = "" if user.is_agent else " AND comments.kind = 'reply'"
+    rows = [
+        tuple(row)
+        for row in connection.execute(
+            f"{_COMMENT_QUERY} WHERE comments.ticket_id = ? AND comments.id > ?{only_replies}"
+            " ORDER BY comments.id LIMIT ?",
+            (ticket.id, comments.after, comments.limit + 1),
         )
     ]
+    has_more = len(rows) > comments.limit
+    rows = rows[: comments.limit]
+    reactions = (
+        _reaction_counts(
+            connection,
+            "ticket_id = ? AND id > ? AND id <= ?",
+            (ticket.id, comments.after, rows[-1][0]),
+        )
+        if user.is_agent and rows
+        else {}
+    )
     page = ticket_json(connection, ticket, links)
-    page["comments"] = [comment_json(connection, cid, links) for cid in comment_ids]
+    page["comments"] = [_comment_from_row(row, links, reactions.get(row[0], {})) for row in rows]
+    page["has_more_comments"] = has_more
     return page
 
 
@@ -583,7 +644,7 @@ def react(
             "comment_id": str(comment_key),
             "emoji": emoji,
             "active": not removed,
-            "reactions": _reaction_counts(connection, comment_key),
+            "reactions": _comment_reactions(connection, comment_key),
         }
     return outcome
 
@@ -645,8 +706,15 @@ def reaction_message(names: Iterable[str], emojis: Iterable[str]) -> str:
     return f"{who} reacted {shown} to your comment"
 
 
-def view(connection: sqlite3.Connection, user: User, ticket_id: str, links: Links) -> Outcome:
-    """The ticket for an agent, marking their notifications about it read."""
+def view(
+    connection: sqlite3.Connection,
+    user: User,
+    ticket_id: str,
+    links: Links,
+    comments: CommentsPage = FIRST_PAGE,
+) -> Outcome:
+    """The ticket for an agent (one page of comments), marking their notifications about it
+    read."""
     _require_agent(user, "view tickets here")
     outcome = Outcome({})
     with transaction(connection):
@@ -654,6 +722,6 @@ def view(connection: sqlite3.Connection, user: User, ticket_id: str, links: Link
         marked = mark_ticket_read(connection, user.id, ticket.id)
         if marked:
             outcome.woken.add(user.id)
-        outcome.body = ticket_page(connection, user, ticket_id, links)
+        outcome.body = ticket_page(connection, user, ticket_id, links, comments)
         outcome.body["marked_read"] = marked
     return outcome

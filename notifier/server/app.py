@@ -16,23 +16,38 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+import re
+import secrets
+from collections.abc import Awaitable, Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from starlette.applications import Starlette
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from notifier.core import wire
 from notifier.server import actions, repository, web
 from notifier.server.actions import Links, Outcome
 from notifier.server.db import Database
-from notifier.server.hub import Hub
+from notifier.server.hub import Hub, OpenStreams
+from notifier.server.limits import (
+    MAX_PASSWORD_CHARS,
+    MAX_USERNAME_CHARS,
+    Limits,
+    PasswordPool,
+    SignInGuard,
+    SlidingWindow,
+    rate_limited,
+)
+from notifier.server.mailer import MAIL_SETTINGS_PATH, MailConfig, Mailer, mail_settings_for
 from notifier.server.repository import ActionError, User
 
 log = logging.getLogger(__name__)
@@ -42,14 +57,53 @@ STREAM_PATH: Final = f"{API}/stream"
 RESUME_TIMEOUT_S: Final = 10.0
 STREAM_BATCH: Final = 500
 SESSION_COOKIE: Final = "helpdesk_session"
+# The sign-in form's anti-forgery secret: a cookie and the same value in the form (another
+# site can make a browser post the form, but can neither read nor set this cookie).
+CSRF_COOKIE: Final = "helpdesk_csrf"
+_CSRF_PATTERN: Final = re.compile(r"^[A-Za-z0-9_-]{43}$")  # secrets.token_urlsafe(32)
 # Close codes of the stream (RFC 6455 and the application range).
 CLOSE_POLICY: Final = 1008
 CLOSE_RESET: Final = 4000
+CLOSE_TOO_MANY_STREAMS: Final = 4001
+CLOSE_TOKEN_REVOKED: Final = 4002
+# No request body or stream frame of the protocol nests deeper than 4; anything deeper than
+# this is refused before a handler sees it.
+MAX_JSON_DEPTH: Final = 32
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
 
 Handler = Callable[[Request], Awaitable[Response]]
 
 # Set in the connection's task when the stream refuses a handshake on purpose (401 / 403).
 _denied_handshake: ContextVar[bool] = ContextVar("denied_handshake", default=False)
+
+
+class RedactSecrets(logging.Filter):
+    """Removes credentials from every log record before a handler writes it: Bearer and Basic
+    credentials, whole ``Authorization`` and ``Cookie`` header values (the websockets library
+    logs the handshake's headers at debug level) and the session cookie. Installed on every
+    handler of the server's log configuration (cli.py), so no level or logger can leak one."""
+
+    _PATTERNS: Final = (
+        (
+            re.compile(r"(?im)\b((?:proxy-)?authorization|cookie)(\s*[:=]\s*)[^\r\n]*"),
+            r"\1\2[redacted]",
+        ),
+        (re.compile(r"(?i)(authorization['\"]?,\s*b?['\"])[^'\"]*"), r"\1[redacted]"),  # repr
+        (re.compile(r"(?i)\b(bearer|basic)\s+[^\s'\",;]+"), r"\1 [redacted]"),
+        (re.compile(rf"(?i)\b({SESSION_COOKIE}=)[^\s;'\",]+"), r"\1[redacted]"),
+    )
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken record: the handler reports it, it holds no header
+            return True
+        redacted = message
+        for pattern, replacement in self._PATTERNS:
+            redacted = pattern.sub(replacement, redacted)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
 
 
 class _DeniedHandshakeFilter(logging.Filter):
@@ -65,6 +119,17 @@ class _DeniedHandshakeFilter(logging.Filter):
 
 
 @dataclass(frozen=True, slots=True)
+class QueryParam:
+    """An integer query parameter and the bounds the handler enforces (400 outside them)."""
+
+    name: str
+    description: str
+    minimum: int
+    maximum: int
+    default: int
+
+
+@dataclass(frozen=True, slots=True)
 class Endpoint:
     """One HTTP route and what the OpenAPI document says about it."""
 
@@ -75,7 +140,7 @@ class Endpoint:
     auth: str  # "agent" | "customer" | "user" (either) | "session" | "none"
     request: str | None = None  # component schema of the JSON body
     response: str | None = None  # component schema of the 2xx JSON body, "html", "redirect"
-    query: tuple[tuple[str, str], ...] = ()  # (name, description) integer query parameters
+    query: tuple[QueryParam, ...] = ()
     errors: tuple[int, ...] = ()
     tag: str = "helpdesk"
     extra: dict[str, Any] = field(default_factory=dict)
@@ -83,6 +148,33 @@ class Endpoint:
 
 def api_error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse(wire.ApiError(code=code, message=message).to_json(), status_code=status)
+
+
+def parse_json(raw: str | bytes) -> Any:
+    """:func:`wire.decode_json` (which refuses what json's recursion limit refuses), refusing
+    too with :class:`wire.WireError` (code ``malformed_json``) what the server could neither
+    store nor answer anywhere in the document, before a handler picks fields out of it:
+    nesting deeper than :data:`MAX_JSON_DEPTH` and lone surrogates, which are valid JSON escapes
+    but not Unicode text (SQLite and UTF-8 cannot take them)."""
+    data = wire.decode_json(raw)
+    pending: list[tuple[Any, int]] = [(data, 0)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, str):
+            if not value.isascii() and _SURROGATE.search(value):
+                raise wire.WireError(
+                    "malformed_json", "a string holds a lone surrogate, which is not Unicode text"
+                )
+            continue
+        if not isinstance(value, dict | list):
+            continue
+        if depth >= MAX_JSON_DEPTH:
+            raise wire.WireError(
+                "malformed_json", f"the JSON is nested deeper than {MAX_JSON_DEPTH} levels"
+            )
+        items = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+        pending.extend((item, depth + 1) for item in items)
+    return data
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -109,10 +201,28 @@ def safe_next(target: str | None) -> str:
 class HelpdeskApp:
     """Holds the database, the wake-up hub and the public URL; builds the Starlette app."""
 
-    def __init__(self, database: Database, public_url: str) -> None:
+    def __init__(
+        self,
+        database: Database,
+        public_url: str,
+        mail: MailConfig | None = None,
+        limits: Limits | None = None,
+    ) -> None:
         self.database = database
         self.hub = Hub()
+        self.streams = OpenStreams()
         self.links = Links(public_url)
+        self.mailer = Mailer(database, self.links.base_url, mail or MailConfig())
+        self.hub.add_listener(self.mailer.wake)
+        self.limits = limits or Limits()
+        self.sign_ins = SignInGuard(self.limits)
+        self.customer_writes = SlidingWindow(
+            self.limits.customer_writes, self.limits.customer_window_s
+        )
+        self.passwords = PasswordPool(self.limits.password_workers, self.limits.password_queue)
+
+    def close(self) -> None:
+        self.passwords.close()
 
     @property
     def public_url(self) -> str:
@@ -139,13 +249,21 @@ class HelpdeskApp:
             raise ActionError(413, "too_large", f"the body exceeds {wire.MAX_FRAME_BYTES} bytes")
         chunks: list[bytes] = []
         size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > wire.MAX_FRAME_BYTES:
-                raise ActionError(
-                    413, "too_large", f"the body exceeds {wire.MAX_FRAME_BYTES} bytes"
-                )
-            chunks.append(chunk)
+        try:
+            async with asyncio.timeout(self.limits.body_timeout_s or None):
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > wire.MAX_FRAME_BYTES:
+                        raise ActionError(
+                            413, "too_large", f"the body exceeds {wire.MAX_FRAME_BYTES} bytes"
+                        )
+                    chunks.append(chunk)
+        except TimeoutError:
+            raise ActionError(
+                408,
+                "request_timeout",
+                f"the body did not arrive within {self.limits.body_timeout_s:g} s",
+            ) from None
         return b"".join(chunks)
 
     async def _json(self, request: Request, *, required: bool = True) -> dict[str, Any]:
@@ -155,12 +273,9 @@ class HelpdeskApp:
                 raise ActionError(400, "bad_request", "a JSON object body is required")
             return {}
         try:
-            data = wire.decode_json(raw)
-        except ValueError as exc:
-            # WireError, or json's own ValueError for an integer literal over Python's
-            # 4,300-digit limit, which decode_json lets through.
-            code = exc.code if isinstance(exc, wire.WireError) else "malformed_json"
-            raise ActionError(400, code, str(exc)) from None
+            data = parse_json(raw)
+        except wire.WireError as exc:
+            raise ActionError(400, exc.code, str(exc)) from None
         if not isinstance(data, dict):
             raise ActionError(400, "invalid_field", "the body must be a JSON object")
         return data
@@ -178,14 +293,57 @@ class HelpdeskApp:
             raise ActionError(400, "invalid_field", f"{name} must be an integer {low}..{high}")
         return int(raw)
 
+    @contextlib.contextmanager
+    def _counted_write(self, user: User) -> Iterator[None]:
+        """Counts a customer's write (ticket, reply, reopening) against their limit: 429 when
+        it is reached. Counted before the action runs (parallel requests cannot slip past)
+        and taken back when the action fails. Agents are not limited."""
+        if user.is_agent:
+            yield
+            return
+        key = str(user.id)
+        wait = self.customer_writes.wait(key)
+        if wait > 0:
+            raise rate_limited(wait, "too many tickets and replies at once; try again later")
+        self.customer_writes.add(key)
+        try:
+            yield
+        except BaseException:
+            self.customer_writes.take_back(key)
+            raise
+
+    def _comments_page(self, request: Request, default_limit: int) -> actions.CommentsPage:
+        return actions.CommentsPage(
+            after=self._int_query(request, "after", 0, 0, repository.MAX_SEQ),
+            limit=self._int_query(request, "limit", default_limit, 1, actions.COMMENTS_PAGE_MAX),
+        )
+
     # ----------------------------------------------------------------- auth and me
 
-    async def _sign_in(self, username: str, password: str, purpose: str) -> str | None:
-        """A new token for a correct agent username and password, else None."""
+    async def _sign_in(
+        self, request: Request, username: str, password: str, purpose: str
+    ) -> str | None:
+        """A new token for a correct agent username and password, else None.
+
+        Attempts are limited per account and per client address (429), and the password check
+        runs in the small bounded :class:`PasswordPool` (503 when full), never on the database
+        thread or the event loop, so sign-ins cannot starve the streams.
+        """
+        if len(username) > MAX_USERNAME_CHARS or len(password) > MAX_PASSWORD_CHARS:
+            raise ActionError(
+                400,
+                "invalid_field",
+                f"username and password have at most {MAX_USERNAME_CHARS} and "
+                f"{MAX_PASSWORD_CHARS} characters",
+            )
+        account = username.lower()  # usernames compare case-insensitively
+        address = request.client.host if request.client else ""
+        self.sign_ins.begin(account, address)
         record = await self.database.run(repository.password_record, username)
-        user = await asyncio.to_thread(repository.verify_password, record, password)
+        user = await self.passwords.run(repository.verify_password, record, password)
         if user is None:
             return None
+        self.sign_ins.succeeded(account, address)
         return await self.database.run(repository.create_token, user.id, purpose)
 
     async def issue_token(self, request: Request) -> Response:
@@ -193,10 +351,24 @@ class HelpdeskApp:
         username, password = data.get("username"), data.get("password")
         if not isinstance(username, str) or not isinstance(password, str):
             raise ActionError(400, "invalid_field", "username and password must be strings")
-        token = await self._sign_in(username, password, "api")
+        token = await self._sign_in(request, username, password, "api")
         if token is None:
             raise ActionError(401, "unauthorized", "wrong username or password")
         return JSONResponse({"token": token})
+
+    async def revoke_token(self, request: Request) -> Response:
+        """Revoke the calling token: every later request with it gets 401, and its open
+        streams close with 4002."""
+        await self._user(request)
+        token = bearer_token(request.headers.get("authorization"))
+        assert token is not None  # _user accepted it
+        await self.database.run(repository.revoke_token, token)
+        self.streams.end_all(
+            repository.hash_token(token),
+            CLOSE_TOKEN_REVOKED,
+            "the token was revoked; sign in again",
+        )
+        return JSONResponse({"revoked": True})
 
     async def me(self, request: Request) -> Response:
         user = await self._user(request)
@@ -209,8 +381,14 @@ class HelpdeskApp:
 
     async def put_preferences(self, request: Request) -> Response:
         user = await self._agent(request)
-        preferences = repository.validate_preferences(await self._json(request))
-        stored = await self.database.run(repository.put_preferences, user.id, preferences)
+        data = await self._json(request)
+        preferences = repository.validate_preferences(data)
+        stored = await self.database.run(
+            repository.put_preferences,
+            user.id,
+            preferences,
+            repository.omitted_email_fields(data),
+        )
         return JSONResponse(stored.to_json())
 
     # ----------------------------------------------------------------- notifications
@@ -267,7 +445,8 @@ class HelpdeskApp:
     async def create_ticket(self, request: Request) -> Response:
         user = await self._user(request)
         data = await self._json(request)
-        outcome = await self.database.run(actions.create_ticket, user, data, self.links)
+        with self._counted_write(user):
+            outcome = await self.database.run(actions.create_ticket, user, data, self.links)
         return self._done(outcome, 201)
 
     async def _ticket_action(
@@ -277,14 +456,21 @@ class HelpdeskApp:
         *,
         body: bool = True,
         status: int = 200,
+        extra: Callable[[Request], object] | None = None,
+        customer_write: bool = False,
     ) -> Response:
+        """Run ``function(user, id, [body,] links, [extra(request)])`` and answer with it;
+        ``customer_write`` counts it against a customer's limit (:meth:`_counted_write`)."""
         user = await self._user(request)
         ticket_id = request.path_params["id"]
+        args: list[object] = [user, ticket_id]
         if body:
-            data = await self._json(request, required=False)
-            outcome = await self.database.run(function, user, ticket_id, data, self.links)
-        else:
-            outcome = await self.database.run(function, user, ticket_id, self.links)
+            args.append(await self._json(request, required=False))
+        args.append(self.links)
+        if extra is not None:
+            args.append(extra(request))
+        with self._counted_write(user) if customer_write else contextlib.nullcontext():
+            outcome = await self.database.run(function, *args)
         return self._done(outcome, status)
 
     async def assign(self, request: Request) -> Response:
@@ -294,21 +480,27 @@ class HelpdeskApp:
         return await self._ticket_action(request, actions.comment, status=201)
 
     async def reply(self, request: Request) -> Response:
-        return await self._ticket_action(request, actions.reply, status=201)
+        return await self._ticket_action(request, actions.reply, status=201, customer_write=True)
 
     async def resolve(self, request: Request) -> Response:
         return await self._ticket_action(request, actions.resolve, body=False)
 
     async def reopen(self, request: Request) -> Response:
-        return await self._ticket_action(request, actions.reopen)
+        return await self._ticket_action(request, actions.reopen, customer_write=True)
 
     async def view(self, request: Request) -> Response:
-        return await self._ticket_action(request, actions.view, body=False)
+        return await self._ticket_action(
+            request,
+            actions.view,
+            body=False,
+            extra=lambda r: self._comments_page(r, actions.COMMENTS_PAGE_DEFAULT),
+        )
 
     async def get_ticket(self, request: Request) -> Response:
         user = await self._user(request)
+        comments = self._comments_page(request, actions.COMMENTS_PAGE_DEFAULT)
         page = await self.database.run(
-            actions.ticket_page, user, request.path_params["id"], self.links
+            actions.ticket_page, user, request.path_params["id"], self.links, comments
         )
         return JSONResponse(page)
 
@@ -324,37 +516,80 @@ class HelpdeskApp:
         token = request.cookies.get(SESSION_COOKIE)
         if not token:
             return None
-        return await self.database.run(repository.user_for_token, token, "session")
+        return await self.database.run(
+            repository.user_for_token, token, "session", self.limits.session_max_age_s
+        )
 
     def _to_login(self, request: Request) -> Response:
         target = request.url.path
         return RedirectResponse(web.login_url(target), status_code=303)
 
+    def _set_cookie(
+        self, response: Response, name: str, value: str, max_age: int | None = None
+    ) -> None:
+        """HttpOnly, SameSite=Strict (a link from another site carries no cookie, so it
+        cannot act as the agent, not even mark a ticket read), Secure on https."""
+        response.set_cookie(
+            name,
+            value,
+            httponly=True,
+            samesite="strict",
+            secure=self.public_url.startswith("https://"),
+            path="/",
+            max_age=max_age,
+        )
+
+    def _sign_in_page(
+        self, request: Request, target: str, error: str | None, status: int = 200
+    ) -> HTMLResponse:
+        """The sign-in form with this browser's anti-forgery secret (a new one if it has none)."""
+        csrf = request.cookies.get(CSRF_COOKIE, "")
+        if not _CSRF_PATTERN.match(csrf):
+            csrf = secrets.token_urlsafe(32)
+        response = HTMLResponse(web.login_page(target, error, csrf), status_code=status)
+        self._set_cookie(response, CSRF_COOKIE, csrf)
+        return response
+
     async def login_form(self, request: Request) -> Response:
-        return HTMLResponse(web.login_page(safe_next(request.query_params.get("next")), None))
+        return self._sign_in_page(request, safe_next(request.query_params.get("next")), None)
 
     async def login(self, request: Request) -> Response:
         form = web.parse_form(await self._body(request))
         target = safe_next(form.get("next"))
-        token = await self._sign_in(form.get("username", ""), form.get("password", ""), "session")
-        if token is None:
-            return HTMLResponse(
-                web.login_page(target, "Wrong username or password."), status_code=401
+        if not web.same_token(form.get("csrf", ""), request.cookies.get(CSRF_COOKIE, "")):
+            # Login CSRF: another site posting its own credentials in the agent's browser.
+            return self._sign_in_page(
+                request,
+                target,
+                "This sign-in form has expired or came from another site; please sign in here.",
+                403,
             )
+        try:
+            token = await self._sign_in(
+                request, form.get("username", ""), form.get("password", ""), "session"
+            )
+        except ActionError as exc:  # too many attempts, busy, a 2 KB username
+            refused = self._sign_in_page(request, target, exc.message, exc.status)
+            refused.headers.update(_retry_after(exc))
+            return refused
+        if token is None:
+            return self._sign_in_page(request, target, "Wrong username or password.", 401)
         response = RedirectResponse(target, status_code=303)
-        response.set_cookie(
-            SESSION_COOKIE,
-            token,
-            httponly=True,
-            samesite="lax",
-            secure=self.public_url.startswith("https://"),
-            path="/",
+        self._set_cookie(
+            response, SESSION_COOKIE, token, int(self.limits.session_max_age_s) or None
         )
         return response
 
     async def logout(self, request: Request) -> Response:
         token = request.cookies.get(SESSION_COOKIE)
         if token:
+            form = web.parse_form(await self._body(request))
+            if not web.same_token(form.get("csrf", ""), web.logout_csrf(token)):
+                return HTMLResponse(
+                    web.error_page("Sign out with the button on the helpdesk's own page."),
+                    status_code=403,
+                )
+            # The session ends on the server, not only in this browser.
             await self.database.run(repository.revoke_token, token)
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/")
@@ -364,20 +599,24 @@ class HelpdeskApp:
         user = await self._session_user(request)
         if user is None:
             return self._to_login(request)
-        return HTMLResponse(web.home_page(user))
+        token = request.cookies.get(SESSION_COOKIE, "")
+        return HTMLResponse(web.home_page(user, web.logout_csrf(token)))
 
     async def ticket_web(self, request: Request) -> Response:
         user = await self._session_user(request)
         if user is None:
             return self._to_login(request)
         try:
+            # The page shows the most a request may ask for: a notification's link
+            # (#comment-N) is then on the first page for any thread of a usual length.
+            comments = self._comments_page(request, actions.COMMENTS_PAGE_MAX)
             outcome = await self.database.run(
-                actions.view, user, request.path_params["id"], self.links
+                actions.view, user, request.path_params["id"], self.links, comments
             )
         except ActionError as exc:
             return HTMLResponse(web.error_page(exc.message), status_code=exc.status)
         self.hub.wake(outcome.woken)
-        return HTMLResponse(web.ticket_page(outcome.body))
+        return HTMLResponse(web.ticket_page(outcome.body, comments.after))
 
     async def comment_web(self, request: Request) -> Response:
         user = await self._session_user(request)
@@ -390,6 +629,24 @@ class HelpdeskApp:
         except ActionError as exc:
             return HTMLResponse(web.error_page(exc.message), status_code=exc.status)
         return RedirectResponse(f"/tickets/{ticket_id}#comment-{comment_id}", status_code=303)
+
+    async def mail_settings(self, request: Request) -> Response:
+        """The page every notification mail links to (and ``List-Unsubscribe`` names): the
+        agent's e-mail settings; ``POST`` (its button, or a mail client's RFC 8058 one-click
+        unsubscribe) turns e-mail off. The token in the URL is the only credential."""
+        unsubscribe = request.method == "POST"
+        if unsubscribe:
+            await self._body(request)  # read (size-checked) and ignored
+        found = await self.database.run(
+            mail_settings_for, request.path_params["token"], unsubscribe
+        )
+        if found is None:
+            return HTMLResponse(
+                web.error_page("This e-mail settings link is not valid."), status_code=404
+            )
+        user, preferences = found
+        page = web.mail_settings_page(user, preferences, request.url.path, unsubscribe)
+        return HTMLResponse(page)
 
     async def openapi(self, request: Request) -> Response:
         from notifier.server.openapi import build_document
@@ -410,8 +667,28 @@ class HelpdeskApp:
             )
             return
         await websocket.accept()
-        with contextlib.suppress(WebSocketDisconnect, OSError):
-            await self._serve_stream(websocket, user)
+        assert token is not None
+        token_hash = repository.hash_token(token)
+        serving = asyncio.create_task(self._serve_stream(websocket, user))
+        with (
+            contextlib.suppress(WebSocketDisconnect, OSError),
+            self.streams.track(token_hash, serving) as this,
+        ):
+            if self.limits.streams_per_token:
+                self.streams.end_oldest(
+                    token_hash,
+                    self.limits.streams_per_token,
+                    CLOSE_TOO_MANY_STREAMS,
+                    f"more than {self.limits.streams_per_token} streams on this token;"
+                    " the oldest was closed",
+                )
+            try:
+                await serving
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if this.close_code is None or (current is not None and current.cancelling()):
+                    raise  # the server is stopping, not ending this stream
+                await websocket.close(this.close_code, this.close_reason)
 
     async def _send(self, websocket: WebSocket, event: Any) -> None:
         await websocket.send_text(wire.encode_json(event.to_json()))
@@ -432,15 +709,22 @@ class HelpdeskApp:
         if first["type"] == "websocket.disconnect":
             return
         try:
-            resume = wire.ResumeRequest.parse(first.get("text") or first.get("bytes") or b"")
+            data = parse_json(first.get("text") or first.get("bytes") or b"")
+            if not isinstance(data, dict):
+                raise wire.WireError("invalid_field", "the resume message must be a JSON object")
+            resume = wire.ResumeRequest.parse(data)
         except ValueError as exc:  # WireError, or an integer over Python's digit limit
             await self._send(websocket, wire.ErrorEvent("bad_message", str(exc)))
             await websocket.close(CLOSE_POLICY)
             return
+        async with self.mailer.stream_presence(user.id):
+            await self._stream_subscribed(websocket, user, resume.after_seq)
+
+    async def _stream_subscribed(self, websocket: WebSocket, user: User, cursor: int) -> None:
         with self.hub.subscribe(user.id) as wake:
             reader = asyncio.create_task(_drain_client_frames(websocket))
             try:
-                await self._stream_events(websocket, user, resume.after_seq, wake, reader)
+                await self._stream_events(websocket, user, cursor, wake, reader)
             finally:
                 reader.cancel()
                 with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, OSError):
@@ -496,6 +780,17 @@ class HelpdeskApp:
         n = f"{API}/notifications"
         t = f"{API}/tickets"
         ticket_errors = (400, 401, 403, 404, 413, 422)
+        customer_write_errors = (*ticket_errors, 429)
+        comments_page = (
+            QueryParam("after", "return comments with a greater id", 0, repository.MAX_SEQ, 0),
+            QueryParam(
+                "limit",
+                "comments per page",
+                1,
+                actions.COMMENTS_PAGE_MAX,
+                actions.COMMENTS_PAGE_DEFAULT,
+            ),
+        )
         return [
             Endpoint(
                 "POST",
@@ -505,7 +800,17 @@ class HelpdeskApp:
                 "none",
                 request="Credentials",
                 response="Token",
-                errors=(400, 401, 413),
+                errors=(400, 401, 413, 429, 503),
+                tag="auth",
+            ),
+            Endpoint(
+                "DELETE",
+                f"{API}/auth/token",
+                self.revoke_token,
+                "Revoke the calling token (401 with it from then on; its streams close with 4002)",
+                "user",
+                response="Revoked",
+                errors=(401,),
                 tag="auth",
             ),
             Endpoint(
@@ -547,8 +852,14 @@ class HelpdeskApp:
                 "agent",
                 response="NotificationPage",
                 query=(
-                    ("after_seq", "return notifications with a greater seq (≥ 0)"),
-                    ("limit", "page size, 1..500, default 100"),
+                    QueryParam(
+                        "after_seq",
+                        "return notifications with a greater seq",
+                        0,
+                        repository.MAX_SEQ,
+                        0,
+                    ),
+                    QueryParam("limit", "page size", 1, wire.MAX_PAGE_LIMIT, 100),
                 ),
                 errors=(400, 401, 403),
                 tag="notifications",
@@ -614,16 +925,18 @@ class HelpdeskApp:
                 "user",
                 request="NewTicket",
                 response="Ticket",
-                errors=ticket_errors,
+                errors=customer_write_errors,
             ),
             Endpoint(
                 "GET",
                 f"{t}/{{id}}",
                 self.get_ticket,
-                "A ticket with its comments and replies (does not mark anything read)",
+                "A ticket with one page of its comments and replies (a customer: replies only);"
+                " marks nothing read",
                 "user",
                 response="TicketPage",
-                errors=(401, 404),
+                query=comments_page,
+                errors=(400, 401, 404),
             ),
             Endpoint(
                 "POST",
@@ -653,7 +966,7 @@ class HelpdeskApp:
                 "customer",
                 request="Body",
                 response="Comment",
-                errors=ticket_errors,
+                errors=customer_write_errors,
             ),
             Endpoint(
                 "POST",
@@ -672,7 +985,7 @@ class HelpdeskApp:
                 "customer",
                 request="OptionalBody",
                 response="Ticket",
-                errors=(401, 403, 404, 409, 413, 422),
+                errors=(401, 403, 404, 409, 413, 422, 429),
             ),
             Endpoint(
                 "POST",
@@ -681,7 +994,8 @@ class HelpdeskApp:
                 "The agent viewed the ticket: marks their notifications about it read",
                 "agent",
                 response="TicketPage",
-                errors=(401, 403, 404),
+                query=comments_page,
+                errors=(400, 401, 403, 404),
             ),
             Endpoint(
                 "PATCH",
@@ -734,21 +1048,23 @@ class HelpdeskApp:
                 "POST",
                 "/login",
                 self.login,
-                "Web: sign in (form: username, password, next); sets an HttpOnly,"
-                " SameSite=Lax session cookie",
+                "Web: sign in (form: username, password, next, csrf: the form's token, which"
+                " must match this browser's helpdesk_csrf cookie); sets an HttpOnly,"
+                " SameSite=Strict session cookie",
                 "none",
                 response="redirect",
                 tag="web",
-                extra={"form": True},
+                extra={"form": "LoginForm"},
             ),
             Endpoint(
                 "POST",
                 "/logout",
                 self.logout,
-                "Web: sign out",
+                "Web: sign out (form: csrf, from the signed-in home page); revokes the session",
                 "session",
                 response="redirect",
                 tag="web",
+                extra={"form": "LogoutForm"},
             ),
             Endpoint(
                 "GET",
@@ -768,12 +1084,38 @@ class HelpdeskApp:
                 response="redirect",
                 tag="web",
             ),
+            Endpoint(
+                "GET",
+                MAIL_SETTINGS_PATH,
+                self.mail_settings,
+                "Web: the e-mail settings page every notification mail links to",
+                "none",
+                response="html",
+                tag="web",
+            ),
+            Endpoint(
+                "POST",
+                MAIL_SETTINGS_PATH,
+                self.mail_settings,
+                "Web: turn the agent's e-mail off (the page's button, or RFC 8058 one-click"
+                " List-Unsubscribe)",
+                "none",
+                response="html",
+                tag="web",
+            ),
         ]
 
     def routes(self) -> list[BaseRoute]:
+        """One route per path with all of its methods, so a wrong method gets a 405 whose
+        ``Allow`` names every method of the path."""
+        handlers: dict[str, dict[str, Handler]] = {}
+        for e in self.endpoints():
+            handlers.setdefault(e.path, {})[e.method] = e.handler
         routes: list[BaseRoute] = [
-            Route(e.path, e.handler, methods=[e.method]) for e in self.endpoints()
+            Route(path, _by_method(by_method), methods=list(by_method))
+            for path, by_method in handlers.items()
         ]
+        routes.append(Route(STREAM_PATH, _stream_without_upgrade, methods=["GET"]))
         routes.append(WebSocketRoute(STREAM_PATH, self.stream))
         return routes
 
@@ -783,12 +1125,47 @@ class HelpdeskApp:
             uvicorn_errors.addFilter(_DeniedHandshakeFilter())
         return Starlette(
             routes=self.routes(),
+            middleware=[Middleware(SecurityHeaders)],
             exception_handlers={
                 ActionError: _action_error,
+                ClientDisconnect: _client_gone,
                 HTTPException: _http_error,
                 Exception: _internal_error,
             },
         )
+
+
+class SecurityHeaders:
+    """Adds the browser-facing safety headers to every HTTP answer (pages, API, errors):
+    the Content-Security-Policy of :data:`web.CSP` (framing forbidden too, also as
+    ``X-Frame-Options`` for old browsers), ``nosniff``, a same-origin referrer, and
+    ``Cache-Control: no-store``: answers hold an agent's data or a form's secret, and a
+    shared computer's cache must not keep them."""
+
+    HEADERS: Final = {
+        "content-security-policy": web.CSP,
+        "x-frame-options": "DENY",
+        "x-content-type-options": "nosniff",
+        "referrer-policy": "same-origin",
+        "cache-control": "no-store",
+    }
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in self.HEADERS.items():
+                    headers.setdefault(name, value)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 async def _drain_client_frames(websocket: WebSocket) -> None:
@@ -800,9 +1177,15 @@ async def _drain_client_frames(websocket: WebSocket) -> None:
             return
 
 
+def _retry_after(exc: ActionError) -> dict[str, str]:
+    return {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else {}
+
+
 async def _action_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ActionError)
-    return api_error(exc.status, exc.code, exc.message)
+    response = api_error(exc.status, exc.code, exc.message)
+    response.headers.update(_retry_after(exc))
+    return response
 
 
 _HTTP_CODES: Final = {
@@ -814,13 +1197,42 @@ _HTTP_CODES: Final = {
     409: "conflict",
     413: "too_large",
     422: "validation_failed",
-}
+}  # 426 upgrade_required: _stream_without_upgrade
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = _HTTP_CODES.get(exc.status_code, "error")
-    return api_error(exc.status_code, code, str(exc.detail))
+    response = api_error(exc.status_code, code, str(exc.detail))
+    response.headers.update(exc.headers or {})  # Allow, on a 405
+    return response
+
+
+def _by_method(handlers: dict[str, Handler]) -> Handler:
+    """One handler for a path's methods (HEAD is answered like GET)."""
+    if len(handlers) == 1:
+        return next(iter(handlers.values()))
+
+    async def dispatch(request: Request) -> Response:
+        method = "GET" if request.method == "HEAD" else request.method
+        return await handlers[method](request)
+
+    return dispatch
+
+
+async def _stream_without_upgrade(request: Request) -> Response:
+    response = api_error(
+        426, "upgrade_required", "the stream is a WebSocket: connect with Upgrade: websocket"
+    )
+    response.headers.update({"Upgrade": "websocket", "Connection": "Upgrade"})
+    return response
+
+
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    # Normal network life (a closed laptop, a killed script), not a server fault: no traceback.
+    # Nobody reads the answer.
+    log.debug("the client hung up during %s %s", request.method, request.url.path)
+    return Response(status_code=400)
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:

@@ -3,9 +3,12 @@
 Subcommands (each takes ``--db PATH``)::
 
     serve        --host 127.0.0.1 --port N [--public-url URL] [--ping-interval S]
-    add-agent    USERNAME --name NAME [--password PW] [--team TEAM] [--admin]
+                 [--smtp smtp://HOST:PORT] [--mail-from ADDRESS] [--mail-grace S]
+    add-agent    USERNAME --name NAME [--password PW] [--team TEAM] [--admin] [--email ADDRESS]
     add-customer EMAIL --name NAME
+    mail-status  [--all] [--limit N]
     demo         [--host] [--port 8765] [--rate N] [--credentials-file PATH] [--seed N]
+                 [--mail-dir PATH] [--mail-grace S]
 
 ``serve`` and ``demo`` bind the listening socket themselves before starting uvicorn: the bound
 port (``--port 0`` picks a free one) is then known up front for the public URL, and a port in
@@ -21,6 +24,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import copy
 import errno
 import os
 import signal
@@ -28,16 +33,21 @@ import socket
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from notifier.server import repository
 from notifier.server.db import Database, DatabaseError, connect
+from notifier.server.limits import Limits
 from notifier.server.repository import ActionError
 
 if TYPE_CHECKING:
+    import uvicorn
+
     from notifier.server.app import HelpdeskApp
+    from notifier.server.mailer import MailConfig
 
 DEFAULT_DB = "helpdesk.db"
 
@@ -75,6 +85,26 @@ def build_parser() -> argparse.ArgumentParser:
         default=20.0,
         help="seconds between WebSocket keepalive pings (the pong timeout is the same)",
     )
+    serve.add_argument(
+        "--access-log",
+        action="store_true",
+        help="log every request line (credentials are redacted from every log line)",
+    )
+    serve.add_argument(
+        "--smtp",
+        metavar="URL",
+        help="send notification mail through this server: smtp://HOST:PORT (STARTTLS when"
+        " offered) or smtps://HOST:PORT (TLS); user and password from NOTIFIER_SMTP_USER and"
+        " NOTIFIER_SMTP_PASSWORD",
+    )
+    serve.add_argument(
+        "--mail-from",
+        default="helpdesk@localhost",
+        metavar="ADDRESS",
+        help='From address of notification mail, e.g. "Helpdesk <helpdesk@desk.example>"',
+    )
+    _mail_grace_option(serve, default=120.0)
+    _limit_options(serve)
 
     agent = add("add-agent", "create an agent and print a new API token")
     agent.add_argument("username")
@@ -82,6 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
     agent.add_argument("--password", help="password for the web page and token sign-in")
     agent.add_argument("--team", help="team for round-robin assignment")
     agent.add_argument("--admin", action="store_true", help="mark the agent as an admin")
+    agent.add_argument("--email", help="where the agent's notification mail goes")
+
+    status = add("mail-status", "list queued and failed notification mail, with the reasons")
+    status.add_argument("--all", action="store_true", help="also list mail that was sent")
+    status.add_argument("--limit", type=int, default=20, help="mails per list (default 20)")
 
     customer = add("add-customer", "create a customer and print a new API token")
     customer.add_argument("email")
@@ -104,6 +139,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--credentials-file", type=Path, help="write the demo agent's credentials here as JSON"
     )
     demo.add_argument("--seed", type=int, help="random seed for the simulator")
+    demo.add_argument(
+        "--mail-dir",
+        type=Path,
+        help="folder for the demo's mail as .eml files (default: next to the database)",
+    )
+    _mail_grace_option(demo, default=30.0)
     demo.add_argument("--ping-interval", type=float, default=20.0, help=argparse.SUPPRESS)
     return parser
 
@@ -121,6 +162,38 @@ def _server_options(parser: argparse.ArgumentParser, default_port: int) -> None:
     )
 
 
+def _mail_grace_option(parser: argparse.ArgumentParser, default: float) -> None:
+    parser.add_argument(
+        "--mail-grace",
+        type=float,
+        default=default,
+        metavar="SECONDS",
+        help=f"instant mail waits this long and is not sent if the notification was read"
+        f" meanwhile (default {default:g})",
+    )
+
+
+def _limit_options(parser: argparse.ArgumentParser) -> None:
+    """One flag per :class:`Limits` field (docs/server.md lists them)."""
+    limits = parser.add_argument_group("limits (0 turns a count limit off)")
+    for item in fields(Limits):
+        limits.add_argument(
+            item.metadata["flag"],
+            dest=item.name,
+            type=type(item.default),
+            default=item.default,
+            metavar="S" if isinstance(item.default, float) else "N",
+            help=f"{item.metadata['help']} (default {item.default:g})",
+        )
+
+
+def limits_from(args: argparse.Namespace) -> Limits:
+    try:
+        return Limits(**{item.name: getattr(args, item.name) for item in fields(Limits)})
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "rate", 0) < 0:
@@ -133,6 +206,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from notifier.server.demo import run_demo
 
             return run_demo(args)
+        if args.command == "mail-status":
+            return mail_status(args)
         return add_person(args)
     except (CliError, DatabaseError) as exc:
         print(f"notifier-server: error: {exc}", file=sys.stderr)
@@ -161,6 +236,7 @@ def add_person(args: argparse.Namespace) -> int:
                 password=args.password,
                 team=args.team,
                 is_admin=args.admin,
+                email=args.email,
             )
         else:
             _, token = repository.add_user(
@@ -172,6 +248,29 @@ def add_person(args: argparse.Namespace) -> int:
         connection.close()
     print(token, flush=True)
     return 0
+
+
+def mail_status(args: argparse.Namespace) -> int:
+    from notifier.server.outbox import format_mail_status
+
+    if args.limit < 1:
+        raise CliError("--limit must be at least 1")
+    connection = connect(args.db)
+    try:
+        print(format_mail_status(connection, include_sent=args.all, limit=args.limit), flush=True)
+    finally:
+        connection.close()
+    return 0
+
+
+def mail_config(args: argparse.Namespace, smtp_url: str | None) -> MailConfig:
+    """The mail options of ``serve`` / ``demo`` as a :class:`MailConfig`."""
+    from notifier.server.mailer import build_mail_config
+
+    try:
+        return build_mail_config(smtp_url, getattr(args, "mail_from", None), args.mail_grace)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -213,6 +312,7 @@ def check_public_url(url: str | None) -> str | None:
 
 def serve(args: argparse.Namespace) -> int:
     public_url = check_public_url(args.public_url)
+    mail = mail_config(args, args.smtp)
     run_server(
         db_path=args.db,
         host=args.host,
@@ -220,6 +320,9 @@ def serve(args: argparse.Namespace) -> int:
         public_url=public_url,
         ping_interval=args.ping_interval,
         log_level=args.log_level,
+        mail=mail,
+        limits=limits_from(args),
+        access_log=args.access_log,
     )
     return 0
 
@@ -233,19 +336,51 @@ def run_server(
     ping_interval: float,
     log_level: str,
     on_started: Callable[[HelpdeskApp], Awaitable[None]] | None = None,
+    mail: MailConfig | None = None,
+    limits: Limits | None = None,
+    access_log: bool = False,
 ) -> None:
     """Open the database, bind, serve until SIGINT/SIGTERM. Blocks."""
+    raise_file_limit()
     database = Database(db_path)
     database.open()
     try:
         sock = bind_socket(host, port)
         try:
             _install_exit_on_sigterm()
-            asyncio.run(_serve(database, sock, public_url, ping_interval, log_level, on_started))
+            asyncio.run(
+                _serve(
+                    database,
+                    sock,
+                    public_url,
+                    ping_interval,
+                    log_level,
+                    on_started,
+                    mail,
+                    limits,
+                    access_log,
+                )
+            )
         finally:
             sock.close()
     finally:
         database.close()
+
+
+def raise_file_limit() -> None:
+    """Raise the soft limit of open files to the hard one: every stream holds a socket, and
+    the usual soft default (1,024) would refuse connections long before the machine must."""
+    try:
+        import resource
+    except ImportError:  # Windows: no such limit
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    # An unlimited hard limit cannot be the soft one everywhere (macOS caps it); 65,536 can.
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 65_536)
+    if soft == resource.RLIM_INFINITY or soft >= target:
+        return
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 def _install_exit_on_sigterm() -> None:
@@ -264,25 +399,17 @@ async def _serve(
     ping_interval: float,
     log_level: str,
     on_started: Callable[[HelpdeskApp], Awaitable[None]] | None,
+    mail: MailConfig | None = None,
+    limits: Limits | None = None,
+    access_log: bool = False,
 ) -> None:
     import uvicorn
 
-    from notifier.core.wire import MAX_FRAME_BYTES
     from notifier.server.app import HelpdeskApp
 
     bound_url = base_url(sock)
-    helpdesk = HelpdeskApp(database, (public_url or bound_url).rstrip("/"))
-    config = uvicorn.Config(
-        helpdesk.build(),
-        ws="websockets-sansio",
-        ws_max_size=MAX_FRAME_BYTES,
-        ws_ping_interval=ping_interval if ping_interval > 0 else None,
-        ws_ping_timeout=ping_interval if ping_interval > 0 else None,
-        lifespan="off",
-        log_level=log_level,
-        access_log=False,  # tokens never travel in URLs, but keep logs quiet and small
-        timeout_graceful_shutdown=3,
-    )
+    helpdesk = HelpdeskApp(database, (public_url or bound_url).rstrip("/"), mail, limits)
+    config = uvicorn_config(helpdesk, ping_interval, log_level, access_log=access_log)
 
     class _Server(uvicorn.Server):
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
@@ -292,7 +419,50 @@ async def _serve(
                 if on_started is not None:
                     await on_started(helpdesk)
 
-    await _Server(config).serve(sockets=[sock])
+    try:
+        async with helpdesk.mailer.running():
+            await _Server(config).serve(sockets=[sock])
+    finally:
+        helpdesk.close()
+
+
+def uvicorn_config(
+    helpdesk: HelpdeskApp, ping_interval: float, log_level: str, *, access_log: bool = False
+) -> uvicorn.Config:
+    """How uvicorn serves the helpdesk (also used by tests that run it in-process): the
+    header deadline of ``helpdesk.limits``, and logs without credentials."""
+    import uvicorn
+
+    from notifier.core.wire import MAX_FRAME_BYTES
+    from notifier.server.app import RedactSecrets
+    from notifier.server.http_protocol import with_header_deadline
+
+    log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    # Every handler drops credentials from what it writes, whatever the level.
+    log_config["filters"] = {"redact": {"()": RedactSecrets}}
+    for handler in log_config["handlers"].values():
+        handler["filters"] = ["redact"]
+    # stdout carries only the "listening on" line; the access log goes to stderr too.
+    log_config["handlers"]["access"]["stream"] = "ext://sys.stderr"
+    # The server's own records (notifier.server.*) go where uvicorn's go, at the same level.
+    log_config["loggers"]["notifier.server"] = {
+        "handlers": ["default"],
+        "level": log_level.upper(),
+        "propagate": False,
+    }
+    return uvicorn.Config(
+        helpdesk.build(),
+        http=with_header_deadline(helpdesk.limits.header_timeout_s),
+        ws="websockets-sansio",
+        ws_max_size=MAX_FRAME_BYTES,
+        ws_ping_interval=ping_interval if ping_interval > 0 else None,
+        ws_ping_timeout=ping_interval if ping_interval > 0 else None,
+        lifespan="off",
+        log_config=log_config,
+        log_level=log_level,
+        access_log=access_log,
+        timeout_graceful_shutdown=3,
+    )
 
 
 def write_atomically(path: Path, text: str) -> None:

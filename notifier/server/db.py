@@ -23,11 +23,20 @@ import contextlib
 import sqlite3
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Final, TypeVar
 
 _T = TypeVar("_T")
+
+Clock = Callable[[], datetime]
+"""Wall-clock time, aware. The server's is :func:`system_clock`; tests inject their own."""
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
 
 # Ordered; index + 1 is the schema version a script produces. Never edit a released script:
 # append a new one.
@@ -123,6 +132,66 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         sent_at TEXT
     );
     """,
+    # 2: mail delivery (notifier/server/mailer.py). email_outbox is rebuilt: one row per
+    # notification that may become mail, pending until the mailer mails it (in an instant mail
+    # or a digest, email_messages) or drops it, with why. Rows from before this version were
+    # never meant to be sent: they are kept, dropped. agent_presence counts each agent's open
+    # streams ("only when I am not connected"); mail_instance names this database in the
+    # Message-IDs that thread a ticket's mails.
+    """
+    ALTER TABLE users ADD COLUMN email TEXT;
+    CREATE TABLE email_messages(
+        id INTEGER PRIMARY KEY,
+        agent_id INTEGER NOT NULL REFERENCES users(id),
+        kind TEXT NOT NULL CHECK (kind IN ('instant', 'digest')),
+        recipient TEXT NOT NULL,
+        message_id TEXT NOT NULL UNIQUE,
+        subject TEXT NOT NULL,
+        content BLOB NOT NULL,
+        created_at TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'sent', 'failed')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT NOT NULL,
+        last_error TEXT,
+        sent_at TEXT
+    );
+    CREATE INDEX email_messages_queued ON email_messages(next_attempt_at) WHERE state = 'queued';
+    CREATE TABLE email_outbox_new(
+        id INTEGER PRIMARY KEY,
+        agent_id INTEGER NOT NULL REFERENCES users(id),
+        notification_id INTEGER,
+        delivery TEXT NOT NULL CHECK (delivery IN ('instant', 'hourly_digest', 'daily_digest')),
+        subject TEXT NOT NULL,
+        body TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        snapshot TEXT NOT NULL DEFAULT '{}',
+        connected INTEGER NOT NULL DEFAULT 0,
+        state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'mailed', 'dropped')),
+        reason TEXT,
+        message_id INTEGER REFERENCES email_messages(id)
+    );
+    INSERT INTO email_outbox_new(id, agent_id, notification_id, delivery, subject, body,
+        created_at, state, reason)
+        SELECT id, agent_id, notification_id, delivery, subject, body, created_at, 'dropped',
+            'queued before this server sent mail' FROM email_outbox;
+    DROP TABLE email_outbox;
+    ALTER TABLE email_outbox_new RENAME TO email_outbox;
+    CREATE INDEX email_outbox_pending ON email_outbox(agent_id, id) WHERE state = 'pending';
+    CREATE INDEX email_outbox_message ON email_outbox(message_id) WHERE message_id IS NOT NULL;
+    CREATE TABLE agent_presence(
+        agent_id INTEGER PRIMARY KEY,
+        streams INTEGER NOT NULL
+    );
+    CREATE TABLE email_unsubscribe(
+        agent_id INTEGER PRIMARY KEY REFERENCES users(id),
+        token TEXT NOT NULL UNIQUE
+    );
+    CREATE TABLE mail_instance(
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        name TEXT NOT NULL
+    );
+    INSERT INTO mail_instance(id, name) VALUES (1, lower(hex(randomblob(6))))
+    """,
 )
 
 
@@ -130,13 +199,27 @@ class DatabaseError(Exception):
     """The database file cannot be opened, created or migrated; ``str()`` says why."""
 
 
-def connect(path: Path) -> sqlite3.Connection:
+class _ClockedConnection(sqlite3.Connection):
+    # The connection travels into every repository function, so it also carries the server's
+    # clock: times that decide when mail goes out are read with clock_now(connection).
+    clock: Clock = staticmethod(system_clock)
+
+
+def clock_now(connection: sqlite3.Connection) -> datetime:
+    """Now, by the clock the connection was opened with (:func:`connect`)."""
+    clock: Clock = getattr(connection, "clock", system_clock)
+    return clock()
+
+
+def connect(path: Path, clock: Clock | None = None) -> sqlite3.Connection:
     """Open (creating if needed) and migrate the database at ``path``.
 
     Raises :class:`DatabaseError` with a one-line reason for an unwritable or foreign file.
     """
     try:
-        connection = sqlite3.connect(path, isolation_level=None)
+        connection = sqlite3.connect(path, isolation_level=None, factory=_ClockedConnection)
+        if clock is not None:
+            connection.clock = clock
     except sqlite3.Error as exc:
         raise DatabaseError(f"cannot open database {path}: {exc}") from None
     try:
@@ -200,14 +283,17 @@ def transaction(connection: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 class Database:
     """The server's one connection, driven by one worker thread (see the module docstring)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, clock: Clock | None = None) -> None:
         self.path = path
+        self.clock = clock or system_clock
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="helpdesk-db")
         self._connection: sqlite3.Connection | None = None
 
     def open(self) -> None:
         """Connect and migrate on the worker thread; raises :class:`DatabaseError`."""
-        self._connection = self._executor.submit(partial(_connect_checked, self.path)).result()
+        self._connection = self._executor.submit(
+            partial(_connect_checked, self.path, self.clock)
+        ).result()
 
     async def run(self, function: Callable[..., _T], *args: object) -> _T:
         """Run ``function(connection, *args)`` on the database thread."""
@@ -225,7 +311,7 @@ class Database:
         self._executor.shutdown(wait=True)
 
 
-def _connect_checked(path: Path) -> sqlite3.Connection:
+def _connect_checked(path: Path, clock: Clock) -> sqlite3.Connection:
     if path.parent and not path.parent.exists():
         raise DatabaseError(f"cannot open database {path}: folder {path.parent} does not exist")
-    return connect(path)
+    return connect(path, clock)

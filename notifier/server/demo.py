@@ -7,27 +7,38 @@ server process; each step is one realistic helpdesk event, chosen at random (``-
 the sequence repeatable), mostly ones that concern alice: a ticket assigned to her (by a
 colleague or the support team's round-robin), an @alice mention, a customer reply on her
 ticket, a customer reopening her resolved ticket, colleagues reacting to her comment.
+
+Mail: a local mail catcher (:mod:`notifier.server.mailcatcher`) runs in a process of its own
+and the server mails it; every mail lands as an ``.eml`` file in a folder the demo names in
+its output. Alice gets instant mail for what she has not read within the grace period (30 s
+in the demo), connected or not, so the mail shows up while the tray runs; Bea gets an hourly
+digest.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import logging
 import random
 import sqlite3
+import subprocess
+import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from notifier.core import wire
 from notifier.server import actions, repository
 from notifier.server.actions import Links, Outcome
-from notifier.server.cli import run_server, write_atomically
+from notifier.server.cli import CliError, mail_config, run_server, write_atomically
 from notifier.server.db import connect
 from notifier.server.repository import User
+from notifier.server.smtp import SmtpSettings
 
 if TYPE_CHECKING:  # keeps starlette out of this module's imports until a server starts
     from notifier.server.app import HelpdeskApp
@@ -98,6 +109,12 @@ ALICE_NOTES: Final = (
 )
 
 
+DEMO_EMAIL: Final = {
+    "alice": wire.EmailPreferences(enabled=True, only_when_disconnected=False),
+    "bea": wire.EmailPreferences(enabled=True, frequency=wire.EmailFrequency.HOURLY_DIGEST),
+}
+
+
 @dataclass
 class DemoWorld:
     """Who is who in the demo database (looked up once after seeding)."""
@@ -122,8 +139,18 @@ def seed(connection: sqlite3.Connection, links: Links) -> None:
     for username, name, team in AGENTS:
         password = DEMO_PASSWORD if username == DEMO_USERNAME else username
         agents[username], _ = repository.add_user(
-            connection, kind="agent", username=username, name=name, password=password, team=team
+            connection,
+            kind="agent",
+            username=username,
+            name=name,
+            password=password,
+            team=team,
+            email=f"{username}@example.com",
         )
+        if username in DEMO_EMAIL:
+            repository.put_preferences(
+                connection, agents[username].id, wire.Preferences(email=DEMO_EMAIL[username])
+            )
     customers = [
         repository.add_user(connection, kind="customer", username=email, name=name)[0]
         for email, name in CUSTOMERS
@@ -333,7 +360,54 @@ def run_demo(args: argparse.Namespace) -> int:
             temp_dir.cleanup()
 
 
+def start_mail_catcher(folder: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """The mail catcher process and its port (see notifier.server.mailcatcher)."""
+    command = [sys.executable, "-m", "notifier.server.mailcatcher", "--dir", str(folder)]
+    process = subprocess.Popen(  # noqa: S603 (our own module, no shell)
+        [*command, "--port", "0", "--exit-with-stdin"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline().decode(errors="replace").strip()
+    prefix = "listening on smtp://"
+    if not line.startswith(prefix):
+        stop_process(process)
+        raise CliError(f"the demo's mail catcher did not start: {line or 'no output'}")
+    return process, int(line.rsplit(":", 1)[1])
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+    for pipe in (process.stdin, process.stdout):
+        if pipe is not None:
+            pipe.close()
+
+
 def _run_demo(args: argparse.Namespace, db_path: Path) -> int:
+    mail_dir = Path(args.mail_dir) if args.mail_dir else db_path.with_name(f"{db_path.stem}-mail")
+    catcher, smtp_port = start_mail_catcher(mail_dir)
+    try:
+        return _run_demo_mailing(args, db_path, mail_dir, smtp_port)
+    finally:
+        stop_process(catcher)
+
+
+def _run_demo_mailing(
+    args: argparse.Namespace, db_path: Path, mail_dir: Path, smtp_port: int
+) -> int:
+    mail = dataclasses.replace(
+        mail_config(args, None),
+        smtp=SmtpSettings(host="127.0.0.1", port=smtp_port, implicit_tls=False),
+        mail_from="helpdesk@example.com",
+        mail_from_name="Demo helpdesk",
+    )
     # Seed with the final public URL unknown: links are rendered when sent, never stored.
     connection = connect(db_path)
     try:
@@ -360,6 +434,7 @@ def _run_demo(args: argparse.Namespace, db_path: Path) -> int:
             + (f" (credentials in {args.credentials_file})" if args.credentials_file else ""),
             flush=True,
         )
+        print(f"demo mail (one .eml file per mail): {mail_dir}", flush=True)
         if args.rate > 0:
             task = asyncio.create_task(Simulator(helpdesk, world, args.rate, rng).run())
             background.add(task)
@@ -373,5 +448,6 @@ def _run_demo(args: argparse.Namespace, db_path: Path) -> int:
         ping_interval=args.ping_interval,
         log_level=args.log_level,
         on_started=on_started,
+        mail=mail,
     )
     return 0

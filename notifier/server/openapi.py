@@ -9,11 +9,15 @@ docs/protocol.md.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from importlib import metadata
 from typing import TYPE_CHECKING, Any, Final
 
 from notifier.core import wire
+from notifier.server.actions import MAX_BODY_CHARS
+from notifier.server.app import MAX_JSON_DEPTH
+from notifier.server.limits import MAX_PASSWORD_CHARS, MAX_USERNAME_CHARS
 
 if TYPE_CHECKING:
     from notifier.server.app import Endpoint
@@ -34,6 +38,7 @@ def _obj(required: Iterable[str], **properties: Any) -> dict[str, Any]:
 _STR: Final = {"type": "string"}
 _INT: Final = {"type": "integer", "minimum": 0}
 _BOOL: Final = {"type": "boolean"}
+_BODY: Final = {"type": "string", "maxLength": MAX_BODY_CHARS}
 _TYPES: Final = {"type": "array", "items": {"enum": [t.value for t in wire.NotificationType]}}
 
 SCHEMAS: Final[dict[str, Any]] = {
@@ -41,8 +46,23 @@ SCHEMAS: Final[dict[str, Any]] = {
         ["error"],
         error=_obj(["code", "message"], code=_STR, message=_STR),
     ),
-    "Credentials": _obj(["username", "password"], username=_STR, password=_STR),
+    "Credentials": _obj(
+        ["username", "password"],
+        username={"type": "string", "maxLength": MAX_USERNAME_CHARS},
+        password={"type": "string", "maxLength": MAX_PASSWORD_CHARS},
+    ),
     "Token": _obj(["token"], token=_STR),
+    "LoginForm": _obj(
+        ["username", "password", "csrf"],
+        username={"type": "string", "maxLength": MAX_USERNAME_CHARS},
+        password={"type": "string", "maxLength": MAX_PASSWORD_CHARS},
+        next={"type": "string", "description": "a local path to go to afterwards"},
+        csrf={"type": "string", "description": "the sign-in form's token"},
+    ),
+    "LogoutForm": _obj(
+        ["csrf"], csrf={"type": "string", "description": "the token of the home page's form"}
+    ),
+    "Revoked": _obj(["revoked"], revoked={"const": True}),
     "Me": _obj(
         ["id", "username", "name", "kind"],
         id=_STR,
@@ -99,6 +119,8 @@ SCHEMAS: Final[dict[str, Any]] = {
             enabled=_BOOL,
             frequency={"enum": [f.value for f in wire.EmailFrequency]},
             types=_TYPES,
+            digest_time={"type": "string", "pattern": "^([01]\\d|2[0-3]):[0-5]\\d$"},
+            only_when_disconnected=_BOOL,
         ),
         quiet_hours={
             "type": "array",
@@ -121,8 +143,8 @@ SCHEMAS: Final[dict[str, Any]] = {
     ),
     "NewTicket": _obj(
         ["subject"],
-        subject={"type": "string", "maxLength": wire.MAX_SUBJECT_CHARS},
-        body=_STR,
+        subject={"type": "string", "minLength": 1, "maxLength": wire.MAX_SUBJECT_CHARS},
+        body=_BODY,
         customer={"type": "string", "description": "the customer's e-mail (agents only)"},
         team={"type": "string", "description": "assign round-robin within this team"},
     ),
@@ -159,8 +181,8 @@ SCHEMAS: Final[dict[str, Any]] = {
         ]
     },
     "Assign": _obj(["agent"], agent={"type": "string", "description": "the agent's username"}),
-    "Body": _obj(["body"], body=_STR),
-    "OptionalBody": _obj([], body=_STR),
+    "Body": _obj(["body"], body={**_BODY, "minLength": 1}),
+    "OptionalBody": _obj([], body=_BODY),
     "Reaction": _obj(["emoji"], emoji={"enum": ["👍", "👎", "❤️", "🎉", "👀", "✅"]}),
     "ReactionResult": _obj(
         ["comment_id", "emoji", "active", "reactions"],
@@ -177,16 +199,27 @@ _STATUS_TEXT: Final = {
     403: "Not allowed for this kind of user (forbidden)",
     404: "No such resource, or not yours (not_found)",
     409: "The resource is not in a state that allows this (conflict)",
+    408: "The body did not arrive in time (request_timeout)",
     413: "Request body over 1 MiB (too_large)",
     422: "The body is well-formed but invalid (validation_failed)",
+    429: "Too many attempts or writes (rate_limited); wait Retry-After seconds",
+    503: "Too many sign-ins at once (busy); try again after Retry-After seconds",
+}
+_RETRY_AFTER: Final = {
+    "Retry-After": {
+        "description": "seconds to wait before trying again",
+        "schema": {"type": "integer", "minimum": 1},
+    }
 }
 
 STREAM_DESCRIPTION: Final = (
     "WebSocket upgrade (Authorization: Bearer on the handshake). The server sends `hello`; the "
     'client sends `{"type":"resume","after_seq":N}`; the server replays every event after '
     "N in order (notification, read_state, deleted), then `synced`, then live events, each drain "
-    "followed by `unread_count`. Close codes: 1008 bad first message, 1009 frame over 1 MiB, "
-    "4000 after `reset` (client ahead of the log). See docs/protocol.md."
+    "followed by `unread_count`. Close codes: 1008 bad first message (an `error` event first), "
+    "1009 frame over 1 MiB, 4000 after `reset` (client ahead of the log), 4001 one stream too "
+    "many on this token (the oldest is closed), 4002 the token was revoked. A plain GET without "
+    "the upgrade gets 426. See docs/protocol.md."
 )
 
 
@@ -203,20 +236,24 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
         operation["security"] = [{"session": []}]
     else:
         operation["security"] = []
-    parameters = (
-        [{"name": "id", "in": "path", "required": True, "schema": _STR}]
-        if "{id}" in endpoint.path
-        else []
-    )
+    parameters = [
+        {"name": name, "in": "path", "required": True, "schema": _STR}
+        for name in re.findall(r"\{(\w+)\}", endpoint.path)
+    ]
     parameters += [
         {
-            "name": name,
+            "name": param.name,
             "in": "query",
             "required": False,
-            "description": text,
-            "schema": {"type": "integer", "minimum": 0},
+            "description": param.description,
+            "schema": {
+                "type": "integer",
+                "minimum": param.minimum,
+                "maximum": param.maximum,
+                "default": param.default,
+            },
         }
-        for name, text in endpoint.query
+        for param in endpoint.query
     ]
     if parameters:
         operation["parameters"] = parameters
@@ -229,11 +266,7 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
         operation["requestBody"] = {
             "required": True,
             "content": {
-                "application/x-www-form-urlencoded": {
-                    "schema": _obj(
-                        ["username", "password"], username=_STR, password=_STR, next=_STR
-                    )
-                }
+                "application/x-www-form-urlencoded": {"schema": _ref(endpoint.extra["form"])}
             },
         }
     responses: dict[str, Any] = {}
@@ -259,11 +292,16 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
             "description": "OK",
             "content": {"application/json": {"schema": _ref(endpoint.response)}},
         }
-    for code in endpoint.errors:
+    errors = endpoint.errors
+    if endpoint.request is not None:
+        errors = (*errors, 408)  # every JSON body has a deadline
+    for code in sorted(set(errors)):
         responses[str(code)] = {
             "description": _STATUS_TEXT[code],
             "content": {"application/json": {"schema": _ref("ApiError")}},
         }
+        if code in (429, 503):
+            responses[str(code)]["headers"] = _RETRY_AFTER
     operation["responses"] = responses
     return operation
 
@@ -296,6 +334,11 @@ def build_document(endpoints: Iterable[Endpoint], server_url: str) -> dict[str, 
                     "description": "A customer token: the stream is for agents",
                     "content": {"application/json": {"schema": _ref("ApiError")}},
                 },
+                "426": {
+                    "description": "No WebSocket upgrade (upgrade_required)",
+                    "headers": {"Upgrade": {"schema": {"const": "websocket"}}},
+                    "content": {"application/json": {"schema": _ref("ApiError")}},
+                },
             },
         }
     }
@@ -305,7 +348,9 @@ def build_document(endpoints: Iterable[Endpoint], server_url: str) -> dict[str, 
             "title": "notifier reference helpdesk",
             "version": _version(),
             "description": "The wire contract of docs/protocol.md (protocol "
-            f"{wire.PROTOCOL_VERSION}) plus the helpdesk actions that drive it.",
+            f"{wire.PROTOCOL_VERSION}) plus the helpdesk actions that drive it. Every body is "
+            f"at most {wire.MAX_FRAME_BYTES} bytes (413) and nests JSON at most "
+            f"{MAX_JSON_DEPTH} levels deep (400); docs/server.md lists every limit.",
         },
         "servers": [{"url": server_url}],
         "paths": paths,

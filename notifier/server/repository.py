@@ -15,6 +15,7 @@ server's current public URL.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -23,12 +24,13 @@ import secrets
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from notifier.core import wire
-from notifier.server.db import transaction
+from notifier.server import outbox
+from notifier.server.db import clock_now, transaction
 
 USERNAME_PATTERN: Final = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,62}[A-Za-z0-9_])?$")
 EMAIL_PATTERN: Final = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}$")
@@ -39,11 +41,14 @@ _SCRYPT_N: Final = 2**14
 class ActionError(Exception):
     """A request the helpdesk refuses; the app turns it into an ``ApiError`` with ``status``."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, *, retry_after: int | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.retry_after = retry_after  # seconds, sent as Retry-After (429, 503)
 
 
 def not_found(what: str) -> ActionError:
@@ -127,8 +132,11 @@ def add_user(
     password: str | None = None,
     team: str | None = None,
     is_admin: bool = False,
+    email: str | None = None,
 ) -> tuple[User, str]:
-    """Create an agent or customer and a first API token; returns both."""
+    """Create an agent or customer and a first API token; returns both.
+
+    ``email`` is where an agent's notification mail goes (customers' username is theirs)."""
     if kind == "agent" and not USERNAME_PATTERN.match(username):
         raise invalid(
             "a username is 1 to 64 letters, digits, '_', '.' or '-', "
@@ -136,6 +144,8 @@ def add_user(
         )
     if kind == "customer" and not EMAIL_PATTERN.match(username):
         raise invalid(f"not an e-mail address: {username!r}")
+    if email is not None and not EMAIL_PATTERN.match(email):
+        raise invalid(f"not an e-mail address: {email!r}")
     name = name.strip() or username
     if len(name) > wire.MAX_NAME_CHARS:
         raise invalid(f"a name has at most {wire.MAX_NAME_CHARS} characters")
@@ -147,7 +157,7 @@ def add_user(
             connection.execute("INSERT OR IGNORE INTO teams(name) VALUES (?)", (team,))
         cursor = connection.execute(
             "INSERT INTO users(kind, username, name, password_hash, password_salt, team,"
-            " is_admin, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            " is_admin, created_at, email) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 kind,
                 username,
@@ -157,6 +167,7 @@ def add_user(
                 team or None,
                 int(is_admin),
                 now_text(),
+                email,
             ),
         )
         user_id = int(cursor.lastrowid or 0)
@@ -183,13 +194,25 @@ def revoke_token(connection: sqlite3.Connection, token: str) -> None:
         connection.execute("DELETE FROM tokens WHERE token_hash = ?", (hash_token(token),))
 
 
-def user_for_token(connection: sqlite3.Connection, token: str, purpose: str = "api") -> User | None:
+def user_for_token(
+    connection: sqlite3.Connection, token: str, purpose: str = "api", max_age_s: float = 0
+) -> User | None:
+    """The token's user, or None for an unknown token, one of another purpose, or one older
+    than ``max_age_s`` seconds (0: no age limit; an expired token is deleted)."""
     row = connection.execute(
-        f"SELECT {_USER_COLUMNS} FROM users JOIN tokens ON tokens.user_id = users.id"  # noqa: S608
+        f"SELECT {_USER_COLUMNS}, tokens.created_at FROM users"  # noqa: S608
+        " JOIN tokens ON tokens.user_id = users.id"
         " WHERE tokens.token_hash = ? AND tokens.purpose = ?",
         (hash_token(token), purpose),
     ).fetchone()
-    return _user(row) if row else None
+    if row is None:
+        return None
+    if max_age_s and wire.parse_timestamp(row[6]) < datetime.now(UTC) - timedelta(
+        seconds=max_age_s
+    ):
+        revoke_token(connection, token)
+        return None
+    return _user(row)
 
 
 def user_by_username(connection: sqlite3.Connection, username: str) -> User | None:
@@ -274,10 +297,29 @@ def validate_preferences(data: object) -> wire.Preferences:
     return preferences
 
 
+def omitted_email_fields(data: object) -> tuple[str, ...]:
+    """The e-mail fields added after protocol version 1 that a ``PUT`` body leaves out."""
+    email = data.get("email") if isinstance(data, dict) else None
+    if not isinstance(email, dict):
+        return ()
+    return tuple(key for key in wire.EMAIL_OPTIONAL_FIELDS if key not in email)
+
+
 def put_preferences(
-    connection: sqlite3.Connection, agent_id: int, preferences: wire.Preferences
+    connection: sqlite3.Connection,
+    agent_id: int,
+    preferences: wire.Preferences,
+    keep: Sequence[str] = (),
 ) -> wire.Preferences:
+    """Store the whole document, except the e-mail fields in ``keep`` (a client too old to
+    know them left them out): those keep their stored value instead of falling to defaults."""
     with transaction(connection):
+        if keep:
+            stored = get_preferences(connection, agent_id).email
+            kept = {key: getattr(stored, key) for key in keep}
+            preferences = dataclasses.replace(
+                preferences, email=dataclasses.replace(preferences.email, **kept)
+            )
         connection.execute(
             "UPDATE users SET preferences = ? WHERE id = ?",
             (wire.encode_json(preferences.to_json()), agent_id),
@@ -336,7 +378,7 @@ def notify(connection: sqlite3.Connection, agent_id: int, content: NewNotificati
     transaction. Returns the new event's seq, or None when nothing was created.
     """
     preferences = get_preferences(connection, agent_id)
-    created_at = now_text()
+    created_at = wire.format_timestamp(clock_now(connection))
     wants_email = preferences.email.enabled and content.type in preferences.email.types
     if not preferences.in_app or content.type not in preferences.types:
         if wants_email:
@@ -357,16 +399,7 @@ def notify(connection: sqlite3.Connection, agent_id: int, content: NewNotificati
             (agent_id, content.ticket_id, content.fold_key),
         )
         notification_id = int(cursor.lastrowid or 0)
-    snapshot = {
-        "id": str(notification_id),
-        "type": content.type.value,
-        "reason": content.reason.value,
-        "from": content.sender.to_json() if content.sender else None,
-        "ticket": {"id": str(content.ticket_id), "subject": content.subject},
-        "comment_id": str(content.comment_id) if content.comment_id is not None else None,
-        "message": clip(content.message),
-        "created_at": created_at,
-    }
+    snapshot = _snapshot(notification_id, content, created_at)
     seq = append_event(connection, agent_id, "notification", snapshot)
     connection.execute(
         "UPDATE notifications SET seq = ?, snapshot = ?, read = 0 WHERE id = ?",
@@ -377,6 +410,21 @@ def notify(connection: sqlite3.Connection, agent_id: int, content: NewNotificati
     return seq
 
 
+def _snapshot(
+    notification_id: int | None, content: NewNotification, created_at: str
+) -> dict[str, Any]:
+    return {
+        "id": str(notification_id) if notification_id is not None else None,
+        "type": content.type.value,
+        "reason": content.reason.value,
+        "from": content.sender.to_json() if content.sender else None,
+        "ticket": {"id": str(content.ticket_id), "subject": content.subject},
+        "comment_id": str(content.comment_id) if content.comment_id is not None else None,
+        "message": clip(content.message),
+        "created_at": created_at,
+    }
+
+
 def _queue_email(
     connection: sqlite3.Connection,
     agent_id: int,
@@ -385,19 +433,15 @@ def _queue_email(
     content: NewNotification,
     created_at: str,
 ) -> None:
-    # The reference server sends no mail; the outbox records what a real one would send,
-    # now (instant) or in the day's digest.
-    connection.execute(
-        "INSERT INTO email_outbox(agent_id, notification_id, delivery, subject, body,"
-        " created_at) VALUES (?, ?, ?, ?, ?, ?)",
-        (
-            agent_id,
-            notification_id,
-            preferences.email.frequency.value,
-            content.subject,
-            clip(content.message),
-            created_at,
-        ),
+    # Committed with the notification; the mailer (notifier.server.mailer) decides later
+    # whether and when it becomes mail (grace period, digests, quiet hours).
+    outbox.enqueue(
+        connection,
+        agent_id,
+        notification_id,
+        preferences.email.frequency,
+        _snapshot(notification_id, content, created_at),
+        created_at,
     )
 
 
@@ -526,8 +570,10 @@ def _mark(connection: sqlite3.Connection, agent_id: int, ids: list[int], read: b
     """Set ``read`` on ``ids`` (all currently in the other state) and log it; in a transaction."""
     if not ids:
         return 0
-    connection.executemany(
-        "UPDATE notifications SET read = ? WHERE id = ?", [(int(read), i) for i in ids]
+    # One statement for any number of ids (viewing a ticket must not cost one per notification).
+    connection.execute(
+        "UPDATE notifications SET read = ? WHERE id IN (SELECT value FROM json_each(?))",
+        (int(read), json.dumps(ids)),
     )
     for chunk in _chunks([str(i) for i in ids]):
         append_event(connection, agent_id, "read_state", {"ids": chunk, "read": read})

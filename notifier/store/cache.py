@@ -61,7 +61,7 @@ import logging
 import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -782,6 +782,13 @@ class NotificationCache:
                 format_timestamp(datetime.now(UTC)),
             ),
         )
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """Group writes into one commit: every write call inside the block joins it, and it
+        commits when the block ends, or rolls back if the block raises (or the process dies
+        first). ``notifier tail`` prints each change inside, so a kill between the print and
+        the commit leaves the change to be applied, and printed, again."""
+        return self._write()
 
     @contextmanager
     def _write(self) -> Iterator[None]:

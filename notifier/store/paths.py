@@ -29,6 +29,13 @@ class AppPaths:
         return self.cache_dir / "notifications.sqlite3"
 
     @property
+    def tail_cache_file(self) -> Path:
+        """``notifier tail``'s own cache: its cursor is what it printed, so the tray app
+        (which may run at the same time) never takes a line from it, nor it a toast from the
+        app."""
+        return self.cache_dir / "tail.sqlite3"
+
+    @property
     def log_file(self) -> Path:
         return self.log_dir / "notifier.log"
 

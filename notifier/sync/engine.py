@@ -139,6 +139,11 @@ class SyncEngine:
     ``cache``. ``watchdog_interval`` is how often the sleep watchdog looks at the clocks
     when no keepalive does (see the module docstring). ``healthy_after`` and
     ``replay_deadline`` are the session's (:class:`~notifier.core.session.SyncSession`).
+
+    ``publish_before_commit`` (``notifier tail``): ``on_change`` is called for the server's
+    changes inside the cache transaction, before it commits, instead of after. A process
+    killed in between has not committed the change, so it is applied and published again on
+    the next start: at-least-once output, where the default (the app) is at-most-once.
     """
 
     def __init__(
@@ -159,6 +164,7 @@ class SyncEngine:
         online: bool = True,
         notice: str | None = None,
         account: str = "",
+        publish_before_commit: bool = False,
     ) -> None:
         self._backend = backend
         self._cache = cache
@@ -182,6 +188,7 @@ class SyncEngine:
                 " and rebuilt from the server"
             )
         self._notice = notice
+        self._publish_before_commit = publish_before_commit
         self._connection_task: asyncio.Task[None] | None = None
         self._retry_task: asyncio.Task[None] | None = None
         self._flush_task: asyncio.Task[None] | None = None
@@ -331,19 +338,23 @@ class SyncEngine:
         if not batch:
             return
         try:
-            applied = self._cache.apply_events([command.event for command in batch])
+            with self._commit_after_publishing():
+                applied = self._cache.apply_events([command.event for command in batch])
+                self._publish_changes(changes_for(applied, replay=batch[0].replay))
         except UNSTORABLE:
             # One of them cannot be stored: one at a time, so that only that one is skipped.
             for command in batch:
                 self._apply(command)
             return
-        self._publish_changes(changes_for(applied, replay=batch[0].replay))
         self._maybe_checkpoint()
 
     def _apply(self, command: Apply) -> None:
         event = command.event
         try:
-            applied = self._cache.apply_events([event])
+            # (A failed apply inside the publishing transaction rolls all of it back.)
+            with self._commit_after_publishing():
+                applied = self._cache.apply_events([event])
+                self._publish_changes(changes_for(applied, replay=command.replay))
         except UNSTORABLE as error:
             # Dropping the connection would replay it, and fail, on every reconnect.
             log.warning(
@@ -354,7 +365,6 @@ class SyncEngine:
             )
             self._cache.advance_cursor(event.seq)
             return
-        self._publish_changes(changes_for(applied, replay=command.replay))
         self._maybe_checkpoint()
 
     def _publish_status(self, status: ConnectionStatus) -> None:
@@ -451,9 +461,9 @@ class SyncEngine:
             while True:
                 await self._apply_page_in_slices(page)
                 total += len(page.notifications)
-                if not page.has_more or not page.notifications:
+                if not page.has_more or page.end_seq == 0:
                     break
-                if page.notifications[-1].seq <= after_seq:
+                if page.end_seq <= after_seq:
                     raise ProtocolViolation(
                         "loading the notifications did not advance (the server sent the same"
                         " page again)"
@@ -463,7 +473,7 @@ class SyncEngine:
                         "the server's list of notifications did not end after"
                         f" {self._max_history_pages} pages"
                     )
-                after_seq = page.notifications[-1].seq
+                after_seq = page.end_seq
                 page = await self._backend.list_notifications(after_seq, self._page_limit)
                 pages += 1
             log.info("loaded the full history: %d notifications", total)
@@ -495,10 +505,18 @@ class SyncEngine:
         rows = page.notifications
         for start in range(0, len(rows), APPLY_SLICE):
             part = dataclasses.replace(page, notifications=rows[start : start + APPLY_SLICE])
-            self._publish_changes(changes_for(self._cache.apply_page(part), replay=True))
+            with self._commit_after_publishing():
+                self._publish_changes(changes_for(self._cache.apply_page(part), replay=True))
             self._maybe_checkpoint()
             await asyncio.sleep(0)
             await self._bound_wal()
+
+    def _commit_after_publishing(self) -> contextlib.AbstractContextManager[None]:
+        """With ``publish_before_commit``: one transaction around an apply and the
+        publishing of its changes, so ``on_change`` runs before the commit (see __init__)."""
+        if self._publish_before_commit:
+            return self._cache.transaction()
+        return contextlib.nullcontext()
 
     def _maybe_checkpoint(self) -> None:
         # The cache's checkpoint fsyncs: run it on a worker thread, one at a time.

@@ -64,7 +64,6 @@ from notifier.core.settings import (
 from notifier.core.wire import (
     AgentInfo,
     EmailFrequency,
-    EmailPreferences,
     NotificationType,
     Preferences,
 )
@@ -82,6 +81,7 @@ TYPE_LABELS = {
 BADGE_LABELS = {BadgeStyle.COUNT: "Unread count", BadgeStyle.DOT: "A dot only"}
 FREQUENCY_LABELS = {
     EmailFrequency.INSTANT: "For each notification",
+    EmailFrequency.HOURLY_DIGEST: "Hourly digest",
     EmailFrequency.DAILY_DIGEST: "Daily digest",
 }
 TAB_ACCOUNT, TAB_NOTIFICATIONS, TAB_QUIET, TAB_EMAIL, TAB_GENERAL = range(5)
@@ -730,12 +730,14 @@ class SettingsDialog(QDialog):
         if self._preferences is None:
             self.email_status.setText("Load the helpdesk settings first.")
             return
-        email = EmailPreferences(
+        # Only what this tab shows changes; the rest of the document (the digest time and
+        # "only when not connected" included) goes back as loaded.
+        email = dataclasses.replace(
+            self._preferences.email,
             enabled=self.email_enabled.isChecked(),
             frequency=EmailFrequency(self.email_frequency.currentData()),
             types=frozenset(t for t, box in self.email_type_boxes.items() if box.isChecked()),
         )
-        # Only what this tab shows changes; the rest of the document goes back as loaded.
         preferences = dataclasses.replace(
             self._preferences,
             email=email,

@@ -1,0 +1,135 @@
+"""Tokens on the reference helpdesk: revocation (``DELETE /api/v1/auth/token``), the expiry of
+web sessions, and no credential in the server's log at any level."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import pytest
+from helpdesk import Helpdesk, MakeHelpdesk, close_of, open_stream, receive_until, web_sign_in
+from websockets.exceptions import InvalidStatus
+
+from notifier.core import wire
+
+PASSWORD = "correct horse battery"
+
+
+def sign_in(url: str, username: str) -> str:
+    with httpx.Client(base_url=url, trust_env=False) as client:
+        response = client.post(
+            "/api/v1/auth/token", json={"username": username, "password": PASSWORD}
+        )
+        response.raise_for_status()
+        token: str = response.json()["token"]
+        return token
+
+
+def test_revoking_a_token_refuses_it_everywhere_and_closes_its_streams(
+    shared_helpdesk: Helpdesk,
+) -> None:
+    hd = shared_helpdesk
+    username, agent = hd.new_agent("revoke", password=PASSWORD)
+    _, colleague = hd.new_agent("revokec")
+    ticket = colleague.create_ticket("Revocation", "")
+    signed_in = hd.actions(sign_in(hd.url, username))
+
+    async def scenario() -> None:
+        async with asyncio.timeout(40):
+            live = await open_stream(hd.url, signed_in.token)
+            waiting = await open_stream(hd.url, signed_in.token, resume=False)
+            other = await open_stream(hd.url, agent.token)
+            revoked = signed_in.request("DELETE", "/api/v1/auth/token")
+            assert revoked.status_code == 200 and revoked.json() == {"revoked": True}
+            for ws in (live, waiting):
+                code, reason = await close_of(ws)
+                assert code == 4002 and "revoked" in reason
+            with pytest.raises(InvalidStatus) as refused:
+                await open_stream(hd.url, signed_in.token)
+            assert refused.value.response.status_code == 401
+            # The agent's other token and its stream are untouched.
+            colleague.comment(ticket["id"], f"@{username} still there")
+            frames = await receive_until(other, "unread_count")
+            assert frames[0]["notification"]["message"] == f"@{username} still there"
+            await other.close()
+
+    asyncio.run(scenario())
+    for method, path in (
+        ("GET", "/api/v1/me"),
+        ("GET", "/api/v1/notifications"),
+        ("DELETE", "/api/v1/auth/token"),
+    ):
+        response = signed_in.request(method, path)
+        assert response.status_code == 401, path
+        assert wire.ApiError.parse(response.content).code == "unauthorized"
+    assert agent.request("GET", "/api/v1/me").status_code == 200
+    # Customers can revoke theirs too.
+    _, customer = hd.new_customer()
+    assert customer.request("DELETE", "/api/v1/auth/token").status_code == 200
+    assert customer.request("GET", "/api/v1/me").status_code == 401
+
+
+def test_web_sessions_expire_after_the_session_max_age(make_helpdesk: MakeHelpdesk) -> None:
+    hd = make_helpdesk("--session-max-age", "1")
+    hd.add_agent("shorty", password=PASSWORD)
+    with httpx.Client(base_url=hd.url, trust_env=False) as browser:
+        signed_in = web_sign_in_ok(browser, "shorty")
+        assert "max-age=1" in signed_in.headers["set-cookie"].lower()
+        assert browser.get("/").status_code == 200
+        time.sleep(1.3)
+        expired = browser.get("/")
+        assert expired.status_code == 303 and expired.headers["location"].startswith("/login")
+    # API tokens have no age limit.
+    assert (
+        httpx.get(
+            f"{hd.url}/api/v1/me",
+            headers={"Authorization": f"Bearer {sign_in(hd.url, 'shorty')}"},
+            trust_env=False,
+        ).status_code
+        == 200
+    )
+
+
+def web_sign_in_ok(browser: httpx.Client, username: str) -> httpx.Response:
+    response = web_sign_in(browser, username, PASSWORD)
+    assert response.status_code == 303, response.text
+    return response
+
+
+def test_no_credential_reaches_the_log_at_debug_level_with_the_access_log(
+    make_helpdesk: MakeHelpdesk,
+) -> None:
+    hd = make_helpdesk("--log-level", "debug", "--access-log")
+    api_token = hd.add_agent("talker", password=PASSWORD)
+    signed_in = sign_in(hd.url, "talker")
+    secrets = [api_token, signed_in, PASSWORD, "Zm9vOmJhcg==", "not-a-real-token-1234"]
+    with httpx.Client(base_url=hd.url, trust_env=False) as client:
+        for token in (api_token, signed_in):
+            client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+        client.get("/api/v1/me", headers={"Authorization": "Basic Zm9vOmJhcg=="})
+        client.get("/api/v1/me", headers={"Authorization": "Bearer not-a-real-token-1234"})
+    with httpx.Client(base_url=hd.url, trust_env=False) as browser:
+        cookie = web_sign_in_ok(browser, "talker").headers["set-cookie"]
+        secrets.append(cookie.split(";")[0].split("=", 1)[1])
+        assert browser.get("/").status_code == 200
+
+    async def streams() -> None:
+        async with asyncio.timeout(20):
+            ws = await open_stream(hd.url, api_token)
+            await ws.close()
+            with pytest.raises(InvalidStatus):
+                await open_stream(hd.url, "not-a-real-token-1234")
+
+    asyncio.run(streams())
+    deadline = time.monotonic() + 10
+    while '"GET / HTTP/1.1" 200' not in hd.log_text():
+        assert time.monotonic() < deadline, hd.log_text()
+        time.sleep(0.05)
+    log = hd.log_text()
+    # The log was as talkative as it gets: request lines, handshake headers at debug.
+    assert '"GET /api/v1/me HTTP/1.1" 200' in log
+    assert "[redacted]" in log
+    for secret in secrets:
+        assert secret not in log, secret
+    assert "Traceback" not in log
