@@ -10,17 +10,15 @@ the log's size is sampled at every change the engine publishes.
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
+from engine_support import sync_until_live
 from helpdesk import Helpdesk
 
 import notifier.store.cache as cache_module
-from notifier.client.reference import ReferenceBackend
-from notifier.core.status import CacheChange, ConnectionState, ConnectionStatus
+from notifier.core.status import CacheChange
 from notifier.store.cache import NotificationCache
-from notifier.sync.engine import SyncEngine, SystemClock
 
 LIMIT = 1024 * 1024  # bytes; the history below writes ~2 KB of log a row, ~5x this
 HISTORY = 2_500
@@ -28,38 +26,19 @@ REPLAY = 600  # stream events, one transaction each: ~30 KB of log an event, ~18
 # The bound, plus what the writer adds between two looks at it (a slice: 50 rows of a page,
 # or 8 stream events, ~250 KB).
 BOUND = LIMIT + 512 * 1024
-TIMEOUT_S = 45
 
 
-async def sync_until_live(url: str, token: str, cache: NotificationCache, head: int) -> int:
-    """Run the engine until it is live with everything up to ``head`` cached; return the
-    largest size the log had at any change the engine published."""
+async def largest_log(url: str, token: str, cache: NotificationCache, head: int) -> int:
+    """Sync until live with ``head`` cached; the largest size the log had at any change the
+    engine published."""
     wal = cache.path.with_name(cache.path.name + "-wal")
     largest = 0
-    done = asyncio.Event()
 
     def on_change(_: CacheChange) -> None:
         nonlocal largest
         largest = max(largest, wal.stat().st_size if wal.exists() else 0)
 
-    def on_status(status: ConnectionStatus) -> None:
-        if status.state is ConnectionState.LIVE and cache.cursor() >= head:
-            done.set()
-
-    engine = SyncEngine(
-        ReferenceBackend(url, token), cache, SystemClock(), on_status=on_status, on_change=on_change
-    )
-    task = asyncio.create_task(engine.run())
-    try:
-        async with asyncio.timeout(TIMEOUT_S):
-            while not done.is_set():
-                # The replay ends without a status change: poll the cursor too.
-                on_status(engine.status)
-                await asyncio.wait([asyncio.ensure_future(done.wait())], timeout=0.05)
-    finally:
-        await engine.stop()
-        async with asyncio.timeout(TIMEOUT_S):
-            await task
+    await sync_until_live(url, token, cache, head, on_change)
     return largest
 
 
@@ -74,13 +53,13 @@ async def test_the_log_stays_bounded_through_a_first_sign_in_and_a_long_replay(
     head = helpdesk.seed_assignments("alice", "bob", ticket, HISTORY)[-1]
     cache = NotificationCache.open(tmp_path / "cache.sqlite3")
     try:
-        largest = await sync_until_live(helpdesk.url, alice, cache, head)
+        largest = await largest_log(helpdesk.url, alice, cache, head)
         assert cache.count() == HISTORY
         assert largest <= BOUND, f"the log reached {largest} bytes"
 
         # Offline meanwhile: the next start replays the rest over the stream.
         head = helpdesk.seed_assignments("alice", "bob", ticket, REPLAY)[-1]
-        largest = await sync_until_live(helpdesk.url, alice, cache, head)
+        largest = await largest_log(helpdesk.url, alice, cache, head)
         assert cache.count() == HISTORY + REPLAY
         assert largest <= BOUND, f"the log reached {largest} bytes in the replay"
     finally:

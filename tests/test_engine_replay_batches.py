@@ -9,56 +9,35 @@ publishes one change for them. Counted here against the reference server, not ti
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 from pathlib import Path
 
 import pytest
+from engine_support import sync_until_live
 from helpdesk import Helpdesk
 
-from notifier.client.reference import ReferenceBackend
-from notifier.core.status import CacheChange, ChangeKind, ConnectionState, ConnectionStatus
+from notifier.core.status import CacheChange, ChangeKind
 from notifier.store.cache import NotificationCache
-from notifier.sync.engine import STREAM_SLICE, SyncEngine, SystemClock
+from notifier.sync.engine import STREAM_SLICE
 
 REPLAY = 400
-TIMEOUT_S = 30
 
 
-async def sync_until_live(
+async def replay_changes(
     url: str, token: str, cache: NotificationCache, head: int, *, busy_s: float = 0.0
 ) -> list[CacheChange]:
-    """Run the engine until it is live with ``head`` cached; the changes it published. With
+    """Sync until live with ``head`` cached; the changes the engine published. With
     ``busy_s``, the first change holds the event loop that long, as a GUI busy painting does:
     meanwhile the server's frames pile up in the socket, to be read as a replay's are."""
     changes: list[CacheChange] = []
-    done = asyncio.Event()
 
     def on_change(change: CacheChange) -> None:
         if not changes:
             time.sleep(busy_s)
         changes.append(change)
 
-    def on_status(status: ConnectionStatus) -> None:
-        if status.state is ConnectionState.LIVE and cache.cursor() >= head:
-            done.set()
-
-    engine = SyncEngine(
-        ReferenceBackend(url, token),
-        cache,
-        SystemClock(),
-        on_status=on_status,
-        on_change=on_change,
-    )
-    task = asyncio.create_task(engine.run())
-    try:
-        async with asyncio.timeout(TIMEOUT_S):
-            await done.wait()
-    finally:
-        await engine.stop()
-        async with asyncio.timeout(TIMEOUT_S):
-            await task
+    await sync_until_live(url, token, cache, head, on_change)
     return changes
 
 
@@ -72,9 +51,9 @@ async def test_a_replay_is_written_and_published_in_slices(
     head = helpdesk.seed_assignments("alice", "bob", ticket, 1)[-1]
     cache = NotificationCache.open(tmp_path / "cache.sqlite3")
     try:
-        await sync_until_live(helpdesk.url, alice, cache, head)  # the first sign-in (REST)
+        await replay_changes(helpdesk.url, alice, cache, head)  # the first sign-in (REST)
         seqs = helpdesk.seed_assignments("alice", "bob", ticket, REPLAY)  # while it was away
-        changes = await sync_until_live(helpdesk.url, alice, cache, seqs[-1], busy_s=1.0)
+        changes = await replay_changes(helpdesk.url, alice, cache, seqs[-1], busy_s=1.0)
     finally:
         cache.close()
     upserts = [c for c in changes if c.kind is ChangeKind.UPSERTED]
