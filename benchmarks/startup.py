@@ -77,6 +77,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from desktop_session import DesktopSession  # noqa: E402 (Xvfb, bus, dunst, trayer)
+from e2e_support import FAIL_KEYRING, base_environment  # noqa: E402
 from helpdesk import Helpdesk  # noqa: E402 (the reference server fixture, outside pytest)
 from netns import NetworkNamespace  # noqa: E402 (a private network namespace)
 
@@ -85,7 +86,6 @@ from notifier.store.paths import app_paths  # noqa: E402
 
 PING_INTERVAL = TransportConfig().ping_interval  # the client's keepalive
 SERVER_PING_INTERVAL = 20.0  # the reference server's default (notifier/server/cli.py)
-FAIL_KEYRING = "keyring.backends.fail.Keyring"  # the token comes from NOTIFIER_TOKEN
 OUTAGE_S = 8.0
 OUTAGE_SERVER_ADDRESS = "10.8.0.1"  # on lo inside the namespace, not a loopback address
 FOLLOWING = "following the OS's network reachability"
@@ -530,26 +530,7 @@ def main() -> int:
     results: dict[str, SessionResult] = {}
     with tempfile.TemporaryDirectory(prefix="notifier-startup-") as temp:
         work = Path(temp)
-        home = work / "home"
-        home.mkdir()
-        base_env = {
-            k: v
-            for k, v in os.environ.items()
-            if k not in ("DISPLAY", "WAYLAND_DISPLAY", "DBUS_SESSION_BUS_ADDRESS")
-        }
-        # Byte-code caching on (an installed app has its .pyc files; this environment may set
-        # PYTHONDONTWRITEBYTECODE), kept out of the source tree.
-        base_env.pop("PYTHONDONTWRITEBYTECODE", None)
-        base_env.update(
-            PYTHONPYCACHEPREFIX=str(work / "pycache"),
-            HOME=str(home),
-            XDG_CONFIG_HOME=str(home / ".config"),
-            XDG_CACHE_HOME=str(home / ".cache"),
-            XDG_RUNTIME_DIR=str(work / "runtime"),
-            QT_QPA_PLATFORM="offscreen",
-            PYTHON_KEYRING_BACKEND=FAIL_KEYRING,
-        )
-        (work / "runtime").mkdir(mode=0o700)
+        base_env = base_environment(work)  # tmp HOME and XDG folders, byte code cached
         server = Helpdesk(work / "server", env=base_env)
         server.start()
         try:

@@ -306,3 +306,38 @@ async def converge(harness: Harness, server_url: str, token: str) -> None:
     rows, unread, _ = server_view(server_url, token)
     assert cache_view(harness.cache) == rows
     assert harness.cache.unread_count() == unread
+
+
+async def sync_until_live(
+    server_url: str,
+    token: str,
+    cache: NotificationCache,
+    head: int,
+    on_change: Callable[[CacheChange], None],
+    timeout_s: float = 45.0,
+) -> None:
+    """Run the real engine (system clock, default slices and backoff) into ``cache`` until it
+    is live with every event up to ``head`` applied; ``on_change`` sees every change."""
+    from notifier.sync.engine import SystemClock
+
+    done = asyncio.Event()
+
+    def on_status(status: ConnectionStatus) -> None:
+        if status.state is ConnectionState.LIVE and cache.cursor() >= head:
+            done.set()
+
+    engine = SyncEngine(
+        ReferenceBackend(server_url, token),
+        cache,
+        SystemClock(),
+        on_status=on_status,
+        on_change=on_change,
+    )
+    task = asyncio.create_task(engine.run())
+    try:
+        async with asyncio.timeout(timeout_s):
+            await done.wait()
+    finally:
+        await engine.stop()
+        async with asyncio.timeout(timeout_s):
+            await task

@@ -15,6 +15,9 @@ Loaded for every test through ``pytest_plugins = ["helpdesk"]`` in tests/conftes
   the port and the database, so a client can reconnect to the same URL.
 * :class:`HelpdeskActions` is a small synchronous httpx client for the helpdesk actions; each
   method raises :class:`httpx.HTTPStatusError` on a non-2xx answer (``request`` does not).
+* :meth:`Helpdesk.seed_assignments` writes many notifications straight into the database
+  through the server's own ``repository.notify`` (thousands a second, where HTTP manages a
+  few hundred): for histories of 10,000 or 100,000; open streams are not woken by it.
 * ``helpdesk`` (function scope) gives each test its own server; ``shared_helpdesk`` (module
   scope) shares one per test module, for suites whose tests use distinct agents.
 * :func:`stream_url` and :func:`connect_stream` open the WebSocket stream with a token.
@@ -196,6 +199,7 @@ class Helpdesk:
 
     @property
     def pid(self) -> int:
+        """The server process's id (benchmarks read its CPU time); it must be running."""
         assert self._process is not None, "the helpdesk is not running"
         return self._process.pid
 
@@ -322,6 +326,40 @@ class Helpdesk:
         """``notifier-server settings ARGS --db DB``: the settings document it prints."""
         result: dict[str, Any] = json.loads(self._run_cli("settings", *args))
         return result
+
+    def seed_assignments(
+        self, agent: str, sender: str, ticket_id: int, count: int, prefix: str = "Ticket"
+    ) -> list[int]:
+        """``count`` assignment notifications for ``agent`` from ``sender`` about
+        ``ticket_id``, written into the database as the server's own actions write them (one
+        transaction per thousand); returns their seqs. Open streams are not woken: seed
+        before a client connects, or while the server is stopped."""
+        from notifier.core.wire import Reason
+        from notifier.server import actions, db, repository
+
+        connection = db.connect(self.db)
+        seqs: list[int] = []
+        try:
+            recipient = repository.user_by_username(connection, agent)
+            author = repository.user_by_username(connection, sender)
+            assert recipient is not None and author is not None, "add both people first"
+            for start in range(0, count, 1000):
+                with db.transaction(connection):
+                    for index in range(start, min(start + 1000, count)):
+                        content = actions.about(
+                            Reason.ASSIGNED,
+                            author,
+                            ticket_id,
+                            f"{prefix} {index}: the printer on floor {index % 7} jams",
+                            None,
+                            f"Seeded notification {index}: please have a look today.",
+                        )
+                        seq = repository.notify(connection, recipient.id, content)
+                        assert seq is not None, "the agent's preferences refused it"
+                        seqs.append(seq)
+        finally:
+            connection.close()
+        return seqs
 
     def add_customer(self, email: str, name: str | None = None, password: str | None = None) -> str:
         """Create a customer; returns their API token."""

@@ -16,7 +16,9 @@ The engine's :class:`~notifier.core.status.CacheChange` arrives through
 * UPSERTED: a row already loaded is removed and the new version inserted in seq order (a fold
   such as "3 people reacted" moves it to the top); a new one is inserted in seq order when it
   matches the filter and falls within the loaded range (older ones arrive with paging); a
-  batch of more than :data:`BULK_RELOAD` (a history page, a long replay) resets instead;
+  batch of more than :data:`BULK_RELOAD` (a history page, a long replay) resets instead.
+  The model never holds more rows than the agent has paged to: rows arriving on top push
+  the oldest loaded ones out, and paging reads them again (see ``_drop_beyond_paged``);
 * RESET: a full model reset.
 
 While the agent's pointer is over the list, :meth:`hold_arrivals` holds rows that would be
@@ -153,6 +155,9 @@ class NotificationListModel(QAbstractListModel):
         self._rows: list[Notification] = []
         self._ids: set[str] = set()
         self._exhausted = True
+        # How many rows the agent has paged to (the first page, plus one per fetchMore): the
+        # most rows the model holds (see _drop_beyond_paged).
+        self._paged = page_size
         self._now = clock.now()
         self._holding = False
         self._held: dict[str, Notification] = {}  # id -> the version to insert on release
@@ -187,6 +192,7 @@ class NotificationListModel(QAbstractListModel):
         self._rows = self._cache.page(self._filter, limit=self._page_size)
         self._ids = {n.id for n in self._rows}
         self._exhausted = len(self._rows) < self._page_size
+        self._paged = self._page_size
         self.endResetModel()
         self._reload_on_release = False
         self._set_held({}, batch=0)
@@ -247,6 +253,7 @@ class NotificationListModel(QAbstractListModel):
         page = self._cache.page(self._filter, before_seq=before, limit=self._page_size)
         page = [n for n in page if n.id not in self._ids]
         self._exhausted = len(page) < self._page_size
+        self._paged = max(self._paged, len(self._rows)) + self._page_size
         if not page:
             return
         first = len(self._rows)
@@ -353,6 +360,7 @@ class NotificationListModel(QAbstractListModel):
                 return
             for notification in change.notifications:
                 self._upsert(notification)
+            self._drop_beyond_paged()
 
     def _apply_read_state(self, ids: tuple[str, ...], read: bool) -> None:
         held = {
@@ -429,11 +437,28 @@ class NotificationListModel(QAbstractListModel):
         if not matches(notification, self._filter):
             return
         # Rows are in descending seq order; find the slot by the negated seq.
-        keys = [-n.seq for n in self._rows]
-        row = bisect.bisect_left(keys, -notification.seq)
+        row = bisect.bisect_left(self._rows, -notification.seq, key=_newest_first)
         if row == len(self._rows) and not self._exhausted:
             return  # older than everything loaded: it comes with the next page
         self.beginInsertRows(QModelIndex(), row, row)
         self._rows.insert(row, notification)
         self._ids.add(notification.id)
         self.endInsertRows()
+
+    def _drop_beyond_paged(self) -> None:
+        """Hold no more rows than the agent has paged to; drop the oldest loaded ones (paging
+        reads them again). Without this, an open list (the fallback window, where there is no
+        tray) grew by every row a sync wrote, and the view's layout of all loaded rows after
+        each change made a first sync of 100,000 take 267 s instead of under 10 s."""
+        first = self._paged
+        if len(self._rows) <= first:
+            return
+        self.beginRemoveRows(QModelIndex(), first, len(self._rows) - 1)
+        self._ids.difference_update(n.id for n in self._rows[first:])
+        del self._rows[first:]
+        self._exhausted = False
+        self.endRemoveRows()
+
+
+def _newest_first(notification: Notification) -> int:
+    return -notification.seq

@@ -43,10 +43,20 @@ asyncio loop, or the headless loop). Reads are indexed lookups; writes are one s
 transaction each. WAL checkpoints (which fsync) are not automatic on that connection:
 :meth:`NotificationCache.checkpoint` runs them from a worker thread on a connection of its
 own. Numbers: benchmarks/cache_writes.py and benchmarks/engine_loop_lag.py.
+
+The write-ahead log stays bounded (:data:`WAL_LIMIT`). SQLite starts the log over from its
+beginning only when a checkpoint has copied *all* of it and nothing was written since; a
+checkpoint on a worker thread while the owner keeps writing (a first sign-in, a long replay)
+never gets there, and the log grew without end (286 MB beside a 31 MB cache after 100,000
+notifications). So the writer asks :attr:`NotificationCache.wal_over_limit` between slices
+and, when it is, waits for a checkpoint with no write beside it (the engine awaits it on the
+worker thread; the event loop keeps running); the next write then starts the log over, and
+``journal_size_limit`` cuts the file back to :data:`WAL_LIMIT`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import sqlite3
@@ -175,6 +185,10 @@ def _schema_v3(db: sqlite3.Connection) -> None:
 MIGRATIONS: Final[Sequence[Migration]] = (_schema_v1, _schema_v2, _schema_v3)
 CHECKPOINT_AFTER: Final = 200  # write transactions before a worker-thread checkpoint is due
 INLINE_CHECKPOINT_AFTER: Final = 5_000  # ... and before the GUI thread does one itself
+# The write-ahead log's size beyond which the writer waits for a full checkpoint, and what
+# journal_size_limit cuts the file back to when the log starts over: a few thousand rows of a
+# first sign-in (~2 KB of log a row), one checkpoint of ~10-40 ms on a worker thread.
+WAL_LIMIT: Final = 4 * 1024 * 1024
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 # --------------------------------------------------------------------------- public values
@@ -248,6 +262,22 @@ class _AppliedBuilder:
 
 
 CacheEvent = NotificationEvent | ReadStateEvent | DeletedEvent
+_PREFETCH_CHUNK: Final = 500  # ids per "IN (...)" query, well under SQLite's variable limit
+
+
+@dataclass(frozen=True, slots=True)
+class _Prefetched:
+    """What one batch needs to know about notifications it writes exactly once and touches
+    in no other way: each one's tombstone seq, stored (seq, read_seq, read) and early read
+    state (seq, read). Three queries per batch instead of three per row: a replay or a
+    history page applies in about half the time (benchmarks/replay_burst.py). An id the batch
+    touches twice is not in ``ids`` and is looked up as it is applied."""
+
+    ids: frozenset[str]
+    tombs: dict[str, int]
+    rows: dict[str, tuple[int, int, int]]
+    early: dict[str, tuple[int, int]]
+
 
 _COLUMNS: Final = (
     "id, seq, read_seq, type, read, sender_kind, sender_id, sender_name, recipient, ticket_id,"
@@ -332,6 +362,7 @@ class NotificationCache:
         self._tuples.row_factory = None
         self.path = path
         self.recovered_from = recovered_from
+        self._wal_path = path.with_name(path.name + "-wal")
         self._writes_since_checkpoint = 0
 
     # ------------------------------------------------------------------ opening
@@ -448,12 +479,14 @@ class NotificationCache:
         reordering change nothing beyond what the in-order log gives.
         """
         changes = _AppliedBuilder()
+        events = list(events)
         with self._write():
+            known = self._prefetch(events)
             highest = 0
             for event in events:
                 highest = max(highest, event.seq)
                 if isinstance(event, NotificationEvent):
-                    self._apply_notification(event.notification, event.seq, changes)
+                    self._apply_notification(event.notification, event.seq, changes, known=known)
                 elif isinstance(event, ReadStateEvent):
                     self._apply_read_state(event.ids, event.read, event.seq, changes)
                 else:
@@ -470,9 +503,10 @@ class NotificationCache:
         """
         changes = _AppliedBuilder()
         with self._write():
+            known = self._prefetch([NotificationEvent(n.seq, n) for n in page.notifications])
             for notification in page.notifications:
                 self._apply_notification(
-                    notification, notification.seq, changes, read_seq=page.last_seq
+                    notification, notification.seq, changes, read_seq=page.last_seq, known=known
                 )
         return changes.build()
 
@@ -524,6 +558,38 @@ class NotificationCache:
         self.reset(owner=owner)
         return False
 
+    def _prefetch(self, events: Sequence[CacheEvent]) -> _Prefetched:
+        """Read, with three queries, what :meth:`_apply_notification` needs to know about
+        each notification the batch writes once and touches in no other way."""
+        seen: dict[str, int] = {}
+        for event in events:
+            if isinstance(event, NotificationEvent):
+                nid = event.notification.id
+                seen[nid] = seen.get(nid, 0) + 1
+            else:
+                for nid in event.ids:
+                    seen[nid] = 2  # also read or deleted in this batch: look it up live
+        ids = [nid for nid, times in seen.items() if times == 1]
+        tombs: dict[str, int] = {}
+        rows: dict[str, tuple[int, int, int]] = {}
+        early: dict[str, tuple[int, int]] = {}
+        for start in range(0, len(ids), _PREFETCH_CHUNK):
+            chunk = ids[start : start + _PREFETCH_CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            query = self._tuples.execute
+            tombs.update(query(f"SELECT id, seq FROM tombstones WHERE id IN ({marks})", chunk))  # noqa: S608
+            for nid, seq, read_seq, read in query(
+                f"SELECT id, seq, read_seq, read FROM notifications WHERE id IN ({marks})",  # noqa: S608
+                chunk,
+            ):
+                rows[nid] = (seq, read_seq, read)
+            for nid, seq, read in query(
+                f"SELECT id, seq, read FROM early_read_states WHERE id IN ({marks})",  # noqa: S608
+                chunk,
+            ):
+                early[nid] = (seq, read)
+        return _Prefetched(frozenset(ids), tombs, rows, early)
+
     def _apply_notification(
         self,
         n: Notification,
@@ -531,38 +597,51 @@ class NotificationCache:
         changes: _AppliedBuilder,
         *,
         read_seq: int | None = None,
+        known: _Prefetched | None = None,
     ) -> None:
         read_seq = max(seq, read_seq or 0)
-        tomb = self._db.execute("SELECT seq FROM tombstones WHERE id = ?", (n.id,)).fetchone()
-        if tomb is not None and tomb[0] >= seq:
+        prefetched = known is not None and n.id in known.ids
+        if known is not None and prefetched:
+            tomb = known.tombs.get(n.id)
+            row = known.rows.get(n.id)
+        else:
+            found = self._tuples.execute(
+                "SELECT seq FROM tombstones WHERE id = ?", (n.id,)
+            ).fetchone()
+            tomb = None if found is None else found[0]
+            row = self._tuples.execute(
+                "SELECT seq, read_seq, read FROM notifications WHERE id = ?", (n.id,)
+            ).fetchone()
+        if tomb is not None and tomb >= seq:
             return  # deleted after this version was written
-        row = self._db.execute(
-            "SELECT seq, read_seq, read FROM notifications WHERE id = ?", (n.id,)
-        ).fetchone()
         read = n.read
         if row is not None:
-            if row["read_seq"] >= read_seq:
-                read, read_seq = bool(row["read"]), row["read_seq"]
-            if row["seq"] >= seq:
+            row_seq, row_read_seq, row_read = row
+            if row_read_seq >= read_seq:
+                read, read_seq = bool(row_read), row_read_seq
+            if row_seq >= seq:
                 # Same or older content: only the read flag can be newer (a REST page).
-                if bool(row["read"]) != read:
+                if bool(row_read) != read:
                     self._db.execute(
                         "UPDATE notifications SET read = ?, read_seq = ? WHERE id = ?",
                         (int(read), read_seq, n.id),
                     )
                     changes.flag(n.id, read)
-                elif read_seq > row["read_seq"]:
+                elif read_seq > row_read_seq:
                     self._db.execute(
                         "UPDATE notifications SET read_seq = ? WHERE id = ?", (read_seq, n.id)
                     )
                 return
-        early = self._db.execute(
-            "SELECT seq, read FROM early_read_states WHERE id = ?", (n.id,)
-        ).fetchone()
+        if known is not None and prefetched:
+            early = known.early.get(n.id)
+        else:
+            early = self._tuples.execute(
+                "SELECT seq, read FROM early_read_states WHERE id = ?", (n.id,)
+            ).fetchone()
         # The early state is kept, not consumed: if this version is deleted and re-issued out
         # of order, the re-issue needs it too. A later deletion prunes it; reset() clears all.
-        if early is not None and early["seq"] > read_seq:
-            read, read_seq = bool(early["read"]), early["seq"]
+        if early is not None and early[0] > read_seq:
+            read, read_seq = bool(early[1]), early[0]
         if tomb is not None:
             self._db.execute("DELETE FROM tombstones WHERE id = ?", (n.id,))
         self._db.execute(
@@ -570,20 +649,7 @@ class NotificationCache:
             f" ON CONFLICT (id) DO UPDATE SET {_UPSERT_SET}",
             _row_values(n, read_seq, read),
         )
-        stored = Notification(
-            id=n.id,
-            seq=n.seq,
-            type=n.type,
-            sender=n.sender,
-            to=n.to,
-            ticket=n.ticket,
-            comment=n.comment,
-            message=n.message,
-            read=read,
-            created_at=n.created_at,
-            reason=n.reason,
-        )
-        changes.upserted[n.id] = stored
+        changes.upserted[n.id] = n if n.read == read else dataclasses.replace(n, read=read)
 
     def _apply_read_state(
         self, ids: Iterable[str], read: bool, seq: int, changes: _AppliedBuilder
@@ -748,8 +814,19 @@ class NotificationCache:
         """Enough writes since the last checkpoint that a worker thread should run one."""
         return self._writes_since_checkpoint >= CHECKPOINT_AFTER
 
-    def checkpoint(self) -> None:
-        """Copy the write-ahead log into the database file (a PASSIVE checkpoint).
+    @property
+    def wal_over_limit(self) -> bool:
+        """The write-ahead log has grown past :data:`WAL_LIMIT`: the writer should wait for a
+        :meth:`checkpoint` with no write beside it before it writes on (see the module
+        docstring). A stat of one file: cheap enough to ask between slices."""
+        try:
+            return self._wal_path.stat().st_size > WAL_LIMIT
+        except FileNotFoundError:
+            return False
+
+    def checkpoint(self) -> bool:
+        """Copy the write-ahead log into the database file (a PASSIVE checkpoint); True when
+        all of it was copied (the next write then starts the log over).
 
         Blocking (it fsyncs), so the engine calls it with ``asyncio.to_thread``: it uses a
         connection of its own and never touches the GUI thread's connection, and a passive
@@ -758,11 +835,13 @@ class NotificationCache:
         self._writes_since_checkpoint = 0
         db = sqlite3.connect(self.path, timeout=5.0)
         try:
-            db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            busy, log_frames, copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         except sqlite3.Error as error:
             log.info("cache checkpoint skipped: %s", error)
+            return False
         finally:
             db.close()
+        return not busy and log_frames == copied
 
 
 # --------------------------------------------------------------------------- helpers
@@ -807,6 +886,9 @@ def _connect_and_migrate(path: Path) -> sqlite3.Connection:
         # took 2-6 ms inside an ordinary commit (measured). checkpoint() runs them on a
         # worker thread instead; see NotificationCache.checkpoint.
         db.execute("PRAGMA wal_autocheckpoint = 0")
+        # When the log starts over after a full checkpoint, cut its file back to this size
+        # (without it the file keeps its largest size for good).
+        db.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT}")
         for index in range(version, SCHEMA_VERSION):
             db.execute("BEGIN IMMEDIATE")
             try:

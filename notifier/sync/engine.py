@@ -11,7 +11,10 @@ Obligations kept here (see the session's docstring for the state machine):
 * a task started for attempt N reports only for N; a :class:`~notifier.core.session.Disconnect`
   cancels the current task, whose cancellation is never reported;
 * ``on_change`` is called after the cache commit, once per applied change that changed
-  something (a duplicate or the server's echo of a local action publishes nothing);
+  something (a duplicate or the server's echo of a local action publishes nothing); stream
+  events that arrive together (a replay) are written in one transaction and published as one
+  change, up to ``STREAM_SLICE`` at a time; a live event is written as soon as the event loop
+  gets control, and before anything else the session commands;
 * offline actions are removed from the queue only after the server acknowledged them (a 404
   means the notification is already gone: dropped too); a network failure stops the flush and
   the next LIVE state starts it again, so the order is kept;
@@ -78,9 +81,10 @@ MAX_HISTORY_PAGES = 2_000
 # What the cache raises for one event it cannot store (a constraint, a value SQLite cannot
 # hold). Anything else from SQLite (disk full, locked, I/O) is the database's, not the event's.
 UNSTORABLE = (sqlite3.IntegrityError, sqlite3.DataError, ValueError, OverflowError)
-# Work between two yields to the event loop, each slice ~1-2 ms (benchmarks/engine_loop_lag.py):
-APPLY_SLICE = 50  # rows of a REST page, applied in one transaction (~20 µs a row)
-STREAM_SLICE = 8  # stream events, one transaction each (~250 µs an event, all included)
+# Work between two yields to the event loop, one transaction and one published change each
+# (figures in benchmarks/README.md: engine_loop_lag.py, replay_burst.py):
+APPLY_SLICE = 250  # rows of a REST page (~40 µs a row)
+STREAM_SLICE = 64  # stream events of a replay (~200 µs an event with its frame and parsing)
 # The client's default keepalive ping interval (notifier/client/transport.py): the watchdog's
 # own cadence when no keepalive carries it, so a wake from sleep is noticed as soon either way.
 WATCHDOG_INTERVAL = 20.0
@@ -188,7 +192,10 @@ class SyncEngine:
         self._connection_task: asyncio.Task[None] | None = None
         self._retry_task: asyncio.Task[None] | None = None
         self._flush_task: asyncio.Task[None] | None = None
-        self._checkpoint_task: asyncio.Task[None] | None = None
+        self._checkpoint_task: asyncio.Task[bool] | None = None
+        # Stream events received and not written yet: see _flush_applies.
+        self._applying: list[Apply] = []
+        self._flush_scheduled = False
         self._helpers: set[asyncio.Task[None]] = set()
         self._stopped = asyncio.Event()
         # Set while the engine's own watchdog timer must tick (no keepalive carries the check).
@@ -275,10 +282,12 @@ class SyncEngine:
 
     def _execute(self, commands: list[Command]) -> None:
         for command in commands:
+            if isinstance(command, Apply):
+                self._queue_apply(command)
+                continue
+            self._flush_applies()  # whatever comes next comes after those events
             if isinstance(command, PublishStatus):
                 self._publish_status(command.status)
-            elif isinstance(command, Apply):
-                self._apply(command)
             elif isinstance(command, AdvanceCursor):
                 self._cache.advance_cursor(command.seq)
             elif isinstance(command, ClaimCache):
@@ -303,6 +312,41 @@ class SyncEngine:
                 self._publish_changes([CacheChange(ChangeKind.RESET, replay=True)])
             elif isinstance(command, FlushPending):
                 self._start_flush()
+
+    def _queue_apply(self, command: Apply) -> None:
+        if self._applying and self._applying[-1].replay != command.replay:
+            self._flush_applies()  # each published change is a replay or not, never both
+        self._applying.append(command)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            try:
+                asyncio.get_running_loop().call_soon(self._flush_applies)
+            except RuntimeError:  # no loop (never in the app): nothing to wait for
+                self._flush_applies()
+
+    def _flush_applies(self) -> None:
+        """Write the stream events received so far in one transaction; publish one change.
+
+        A replay's buffered frames are read without the event loop getting control, so they
+        gather here and are written together at the end of each slice (per event, the commit
+        and the badge's repaint cost ~1.4 ms: 10,000 replayed events took 36 s). A live event
+        waits for nothing: this runs as soon as the loop gets control, before the next
+        frame is awaited, and before any other command of the session.
+        """
+        self._flush_scheduled = False
+        batch, self._applying = self._applying, []
+        if not batch:
+            return
+        try:
+            with self._commit_after_publishing():
+                applied = self._cache.apply_events([command.event for command in batch])
+                self._publish_changes(changes_for(applied, replay=batch[0].replay))
+        except UNSTORABLE:
+            # One of them cannot be stored: one at a time, so that only that one is skipped.
+            for command in batch:
+                self._apply(command)
+            return
+        self._maybe_checkpoint()
 
     def _apply(self, command: Apply) -> None:
         event = command.event
@@ -399,9 +443,11 @@ class SyncEngine:
             self._execute(session.event_received(attempt, event, self._clock.now()))
             handled += 1
             if handled % STREAM_SLICE == 0:
-                # Buffered frames are read without yielding: during a long replay,
-                # give the GUI's event loop a turn every slice of events.
+                # Buffered frames are read without yielding: during a long replay, write
+                # the slice and give the GUI's event loop a turn.
+                self._flush_applies()
                 await asyncio.sleep(0)
+                await self._bound_wal()
 
     async def _page_history(self, attempt: int) -> None:
         session = self._session
@@ -463,6 +509,7 @@ class SyncEngine:
                 self._publish_changes(changes_for(self._cache.apply_page(part), replay=True))
             self._maybe_checkpoint()
             await asyncio.sleep(0)
+            await self._bound_wal()
 
     def _commit_after_publishing(self) -> contextlib.AbstractContextManager[None]:
         """With ``publish_before_commit``: one transaction around an apply and the
@@ -479,6 +526,23 @@ class SyncEngine:
             self._checkpoint_task = asyncio.create_task(
                 asyncio.to_thread(self._cache.checkpoint), name="cache-checkpoint"
             )
+
+    async def _bound_wal(self) -> None:
+        # A checkpoint beside a busy writer never copies the whole log, and only a whole copy
+        # lets the log start over: past its limit, wait for one with no write beside it (on
+        # the worker thread; the event loop runs on). See notifier/store/cache.py.
+        if not self._cache.wal_over_limit:
+            return
+        for _attempt in range(2):  # a running one had writes beside it: then one more
+            task = self._checkpoint_task
+            if task is None or task.done():
+                task = self._checkpoint_task = asyncio.create_task(
+                    asyncio.to_thread(self._cache.checkpoint), name="cache-checkpoint"
+                )
+            # shield: a cancelled sync must not leave a thread on the cache unawaited (run()
+            # waits for the checkpoint task before it returns)
+            if await asyncio.shield(task):
+                return
 
     async def _wait_retry(self, attempt: int, delay: float) -> None:
         await asyncio.sleep(delay)
