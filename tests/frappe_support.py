@@ -10,6 +10,7 @@ both, so the stand-in is held to what a real site does.
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -45,10 +46,32 @@ class SiteUnderTest:
         return FrappeBackend(self.site, self.credentials(account), ledger, FAST, **kwargs)
 
 
+# The stand-in runs Python on a thread of its own all the time (socket.io pings every second),
+# so the garbage collector may run there. Qt objects left in reference cycles by Qt tests (a
+# closed qasync loop's timers, a dialog) would then be freed off the GUI thread, which crashes
+# the test process later ("QObject::~QObject: Timers cannot be stopped from another thread",
+# then a segmentation fault in the next event processing). So garbage is collected on the
+# main thread before the stand-in starts and after each test while one runs.
+_running_standins: list[FrappeStandin] = []
+
+
 @pytest.fixture(scope="module")
 def frappe_standin() -> Iterator[FrappeStandin]:
+    gc.collect()
     with FrappeStandin(ping_interval=1.0, ping_timeout=1.0) as standin:
-        yield standin
+        _running_standins.append(standin)
+        try:
+            yield standin
+        finally:
+            _running_standins.remove(standin)
+            gc.collect()
+
+
+@pytest.fixture(autouse=True)
+def _garbage_freed_on_the_main_thread() -> Iterator[None]:
+    yield
+    if _running_standins:
+        gc.collect()
 
 
 def _standin_under_test(standin: FrappeStandin) -> SiteUnderTest:
