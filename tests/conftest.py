@@ -6,6 +6,7 @@ so nothing reads or writes the developer's real settings, cache, logs or keyring
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,36 @@ pytest_plugins = ["helpdesk", "pki", "frappe_support"]
 # PySide6 6.12.0 on Python 3.11 drops references to None/True on repaints and signal
 # emissions; without this a long test session aborts (see notifier/app/signals.py).
 immortalize_singletons()
+
+
+# Python's cyclic garbage collector runs on whichever thread happens to allocate. Several tests
+# run Python on threads of their own (the Frappe stand-in, a browser driver, a tray engine), so
+# Qt objects that earlier tests left in reference cycles (a closed qasync loop's timers, a
+# dialog) could be freed off the GUI thread: "QObject::~QObject: Timers cannot be stopped from
+# another thread", then a segmentation fault in pytest-qt's next event processing (seen in CI).
+# So automatic collection is off for the test session and garbage is collected on the main
+# thread between tests: the young generation after each test, everything every 25 tests.
+_tests_since_full_collection = 0
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    gc.disable()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    gc.enable()
+
+
+@pytest.fixture(autouse=True)
+def _garbage_collected_on_the_main_thread() -> Iterator[None]:
+    global _tests_since_full_collection
+    yield
+    _tests_since_full_collection += 1
+    if _tests_since_full_collection >= 25:
+        _tests_since_full_collection = 0
+        gc.collect()
+    else:
+        gc.collect(0)
 
 
 @pytest.fixture(autouse=True)
