@@ -76,7 +76,11 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 def spread(values: Sequence[float]) -> str:
     """ "median (min–max)" of repeated runs, for the reader to judge the noise."""
-    return f"{statistics.median(values):.3g} ({min(values):.3g}–{max(values):.3g})"
+
+    def shown(value: float) -> str:
+        return f"{value:.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+    return f"{shown(statistics.median(values))} ({shown(min(values))}–{shown(max(values))})"
 
 
 def file_mb(path: Path) -> float:
