@@ -587,16 +587,29 @@ def reply(
     with transaction(connection):
         ticket = _customer_ticket(connection, user, ticket_id)
         reply_id = _insert_comment(connection, ticket.id, user.id, "reply", body)
-        if ticket.assignee_id is not None:
-            outcome.notify(
-                connection,
-                ticket.assignee_id,
-                about(
-                    wire.Reason.CUSTOMER_REPLIED, user, ticket.id, ticket.subject, reply_id, body
-                ),
-            )
+        _notify_assignee(
+            connection, outcome, ticket, wire.Reason.CUSTOMER_REPLIED, user, reply_id, body
+        )
         outcome.body = comment_json(connection, reply_id, links)
     return outcome
+
+
+def _notify_assignee(
+    connection: sqlite3.Connection,
+    outcome: Outcome,
+    ticket: Ticket,
+    reason: wire.Reason,
+    customer: User,
+    comment_id: int | None,
+    message: str,
+) -> None:
+    """Tell the ticket's assignee (if any) what its customer did."""
+    if ticket.assignee_id is not None:
+        outcome.notify(
+            connection,
+            ticket.assignee_id,
+            about(reason, customer, ticket.id, ticket.subject, comment_id, message),
+        )
 
 
 def answer_customer(
@@ -647,19 +660,10 @@ def reopen(
             (now_text(), ticket.id),
         )
         reply_id = _insert_comment(connection, ticket.id, user.id, "reply", body) if body else None
-        if ticket.assignee_id is not None:
-            outcome.notify(
-                connection,
-                ticket.assignee_id,
-                about(
-                    wire.Reason.CUSTOMER_REOPENED,
-                    user,
-                    ticket.id,
-                    ticket.subject,
-                    reply_id,
-                    f"Reopened: {body}" if body else "The customer reopened the ticket",
-                ),
-            )
+        message = f"Reopened: {body}" if body else "The customer reopened the ticket"
+        _notify_assignee(
+            connection, outcome, ticket, wire.Reason.CUSTOMER_REOPENED, user, reply_id, message
+        )
         outcome.body = ticket_json(connection, _load_ticket(connection, user, ticket_id), links)
     return outcome
 
