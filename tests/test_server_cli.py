@@ -345,24 +345,3 @@ def _sign_in_as_printed(url: str, customer: str, customer_password: str) -> None
             assert browser.get(page).status_code == 200
             if username == "alice":
                 assert "The demo's mail" in browser.get("/mail").text
-
-
-def _open_file_limits(pid: int) -> tuple[int, int]:
-    for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
-        if line.startswith("Max open files"):
-            soft, hard = line.split()[3:5]
-            return int(soft), int(hard)
-    raise AssertionError("no open-file limit in /proc")
-
-
-@pytest.mark.skipif(not Path("/usr/bin/prlimit").exists(), reason="needs util-linux prlimit")
-def test_serve_lifts_its_open_file_limit_for_thousands_of_streams(tmp_path: Path) -> None:
-    # Started with a soft limit of 256 files (a thousand agents' streams would not fit).
-    server = Helpdesk(tmp_path / "files", command_prefix=("/usr/bin/prlimit", "--nofile=256:"))
-    server.start()
-    try:
-        assert server._process is not None
-        soft, hard = _open_file_limits(server._process.pid)
-        assert soft == hard and hard > 256
-    finally:
-        server.stop()
