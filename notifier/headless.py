@@ -58,7 +58,7 @@ from notifier.core.errors import (
 from notifier.core.ports import HelpdeskBackend
 from notifier.core.settings import BackendKind, HelpdeskChoice, Settings, SettingsError
 from notifier.core.status import CacheChange, ChangeKind, ConnectionState, ConnectionStatus
-from notifier.core.text import one_line
+from notifier.core.text import one_line, reason_label
 from notifier.core.wire import Hello, Notification
 from notifier.store.cache import NotificationCache
 from notifier.store.paths import AppPaths, app_paths
@@ -357,7 +357,7 @@ def _notification_line(n: Notification, replay: bool) -> str:
     first_line = n.message.splitlines()[0] if n.message else ""
     prefix = "(earlier) " if replay else ""
     subject, message, link = (terminal_text(t) for t in (n.ticket.subject, first_line, n.link))
-    return f"{prefix}{state}[{n.type.value}] {subject} — {who}: {message}  {link}"
+    return f"{prefix}{state}[{reason_label(n)}] {subject} — {who}: {message}  {link}"
 
 
 def _tail(args: argparse.Namespace, paths: AppPaths, settings: Settings, io: Io) -> int:
