@@ -9,7 +9,7 @@ the server process, plays the live stories one event every ``60 / rate`` seconds
 tickets at a time (``--seed`` makes the order repeatable), mostly about alice. Both use the
 same action functions as the REST API (:mod:`notifier.server.actions`), so every
 notification the tray shows in the demo was produced by the real rules. When every live
-story has played (about 10 minutes at the default rate), they start again from the first.
+story has played (70 events, about 12 minutes at the default rate), they start again from the first.
 
 Mail: a local mail catcher (:mod:`notifier.server.mailcatcher`) runs in a process of its own
 and the server mails it; every mail lands as an ``.eml`` file in a folder the demo names in
