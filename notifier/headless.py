@@ -58,7 +58,7 @@ from notifier.core.errors import (
 from notifier.core.ports import HelpdeskBackend
 from notifier.core.settings import BackendKind, HelpdeskChoice, Settings, SettingsError
 from notifier.core.status import CacheChange, ChangeKind, ConnectionState, ConnectionStatus
-from notifier.core.text import one_line
+from notifier.core.text import one_line, reason_label
 from notifier.core.wire import Hello, Notification
 from notifier.store.cache import NotificationCache
 from notifier.store.paths import AppPaths, app_paths
@@ -357,7 +357,7 @@ def _notification_line(n: Notification, replay: bool) -> str:
     first_line = n.message.splitlines()[0] if n.message else ""
     prefix = "(earlier) " if replay else ""
     subject, message, link = (terminal_text(t) for t in (n.ticket.subject, first_line, n.link))
-    return f"{prefix}{state}[{n.type.value}] {subject} — {who}: {message}  {link}"
+    return f"{prefix}{state}[{reason_label(n)}] {subject} — {who}: {message}  {link}"
 
 
 def _tail(args: argparse.Namespace, paths: AppPaths, settings: Settings, io: Io) -> int:
@@ -477,27 +477,89 @@ class Outcome(StrEnum):
     OK = "ok"
     WARN = "warn"
     FAIL = "FAIL"
+    SKIPPED = "skipped"  # not needed here (the keyring when NOTIFIER_TOKEN is set)
+
+
+SYMBOLS = {Outcome.OK: "✓", Outcome.WARN: "!", Outcome.FAIL: "✗", Outcome.SKIPPED: "–"}
 
 
 @dataclass(frozen=True, slots=True)
 class Check:
+    """One line of the report. A warning always carries ``advice`` (what to do); failures
+    give it in ``advice`` or, the older ones, inside ``detail``."""
+
     name: str
     outcome: Outcome
     detail: str
+    advice: str = ""
+
+    def __post_init__(self) -> None:
+        if self.outcome is Outcome.WARN and not self.advice:
+            raise ValueError(f"the warning {self.name!r} says nothing about what to do")
+
+    def line(self) -> str:
+        text = f"{self.detail.rstrip('. ')}: {self.advice}" if self.advice else self.detail
+        return f"{SYMBOLS[self.outcome]} {self.name}: {text}"
+
+
+def summary(checks: list[Check]) -> str:
+    """The last line: "All checks passed." only when nothing failed or warned."""
+    failed = sum(c.outcome is Outcome.FAIL for c in checks)
+    warned = sum(c.outcome is Outcome.WARN for c in checks)
+    warnings = f"{warned} warning{'s' if warned != 1 else ''}"
+    if failed:
+        also = f" and {warnings}" if warned else ""
+        return f"{failed} check(s) failed{also}; fix them in the order above."
+    if warned:
+        return f"No check failed, but {warnings}: see what to do above."
+    return "All checks passed."
 
 
 def _doctor(args: argparse.Namespace, paths: AppPaths, settings: Settings, io: Io) -> int:
     checks = asyncio.run(run_checks(args, paths, settings, io))
-    symbols = {Outcome.OK: "✓", Outcome.WARN: "!", Outcome.FAIL: "✗"}
     for check in checks:
-        io.say(f"{symbols[check.outcome]} {check.name}: {check.detail}")
-    failed = [c for c in checks if c.outcome is Outcome.FAIL]
-    io.say(
-        "All checks passed."
-        if not failed
-        else f"{len(failed)} check(s) failed; fix them in the order above."
-    )
-    return 1 if failed else 0
+        io.say(check.line())
+    io.say(summary(checks))
+    return 1 if any(c.outcome is Outcome.FAIL for c in checks) else 0
+
+
+@dataclass(frozen=True, slots=True)
+class _DoctorToken:
+    """The token doctor checks with, and what to say when there is none."""
+
+    token: str | None
+    missing: str  # the sign-in advice when the server wants a token and there is none
+    withheld: bool = False  # it may be in the keyring, left closed: reading it would prompt
+
+
+def _keyring_check(server_url: str, settings: Settings, io: Io) -> tuple[Check, _DoctorToken]:
+    """The keyring line and the token. With NOTIFIER_TOKEN the keyring is not opened at all
+    (on a desktop, opening it may start a daemon and ask for a password); without it, the
+    token is read only when that asks for nothing (:meth:`TokenStore.prompt_risk`)."""
+    login = f"run `{_login_command(settings)}`"
+    env_token = io.environ.get("NOTIFIER_TOKEN", "").strip()
+    if env_token:
+        skipped = Check(
+            "keyring",
+            Outcome.SKIPPED,
+            "not used: the token comes from NOTIFIER_TOKEN, so doctor did not open the keyring",
+        )
+        return skipped, _DoctorToken(env_token, login)
+    try:
+        risk = io.token_store.prompt_risk()
+        if risk is not None:
+            return (
+                Check("keyring", Outcome.WARN, risk.reason, risk.advice),
+                _DoctorToken(None, login, withheld=True),
+            )
+        token = io.token_store.get(server_url) if server_url else None
+    except KeyringUnavailable as error:
+        return (
+            Check("keyring", Outcome.FAIL, str(error)),
+            _DoctorToken(None, f"{login} (after fixing the keyring) or set NOTIFIER_TOKEN"),
+        )
+    usable = Check("keyring", Outcome.OK, f"usable ({io.token_store.backend_name()})")
+    return usable, _DoctorToken(token, login)
 
 
 async def run_checks(
@@ -509,15 +571,8 @@ async def run_checks(
     if tls_notice is not None:
         checks.append(Check("TLS settings", Outcome.FAIL, tls_notice))
 
-    # keyring
-    keyring_ok = True
-    try:
-        io.token_store.get(server_url or "https://example.invalid")
-        checks.append(Check("keyring", Outcome.OK, f"usable ({io.token_store.backend_name()})"))
-    except KeyringUnavailable as error:
-        keyring_ok = False
-        env_token = bool(io.environ.get("NOTIFIER_TOKEN"))
-        checks.append(Check("keyring", Outcome.WARN if env_token else Outcome.FAIL, f"{error}"))
+    keyring_check, token = _keyring_check(server_url, settings, io)
+    checks.append(keyring_check)
 
     if not server_url:
         checks.append(
@@ -529,15 +584,7 @@ async def run_checks(
             )
         )
     else:
-        credentials = resolve_credentials(
-            settings,
-            io.environ,
-            server_override=getattr(args, "server", None),
-            token_store=io.token_store,
-        )
-        checks.extend(
-            await _server_checks(settings, server_url, credentials.token, config, keyring_ok)
-        )
+        checks.extend(await _server_checks(settings, server_url, token, config))
 
     checks.append(_cache_check(paths))
     checks.append(_tray_check(io.environ))
@@ -548,9 +595,8 @@ async def run_checks(
 async def _server_checks(
     settings: Settings,
     server_url: str,
-    token: str | None,
+    token: _DoctorToken,
     config: TransportConfig,
-    keyring_ok: bool,
 ) -> list[Check]:
     """The proxy, the server, the token and the live connection, through the backend the
     engine uses (the kind ``settings.backend`` names)."""
@@ -567,14 +613,14 @@ async def _server_checks(
             backend = build_backend(
                 settings,
                 server_url,
-                token or probe,
+                token.token or probe,
                 config,
                 ledger_file=Path(folder) / "ledger.sqlite3",
             )
         except AuthFailed as error:
             return [Check("sign-in", Outcome.FAIL, f"{error}: run `{_login_command(settings)}`")]
         try:
-            checks = await _backend_checks(backend, settings, server_url, token, keyring_ok, config)
+            checks = await _backend_checks(backend, settings, server_url, token, config)
         finally:
             await backend.aclose()
     if route is not None and all(check.name != "proxy" for check in checks):
@@ -603,8 +649,7 @@ async def _backend_checks(
     backend: HelpdeskBackend,
     settings: Settings,
     server_url: str,
-    token: str | None,
-    keyring_ok: bool,
+    token: _DoctorToken,
     config: TransportConfig,
 ) -> list[Check]:
     frappe = settings.backend is BackendKind.FRAPPE
@@ -612,16 +657,20 @@ async def _backend_checks(
     try:
         agent = await backend.me()
     except AuthFailed as error:
-        if token is None:
-            return [
-                answers,
-                Check(
-                    "sign-in",
-                    Outcome.FAIL,
-                    f"no token stored for this server: run `{_login_command(settings)}`"
-                    + ("" if keyring_ok else " (after fixing the keyring) or set NOTIFIER_TOKEN"),
-                ),
-            ]
+        if token.withheld:
+            not_read = Check(
+                "sign-in",
+                Outcome.WARN,
+                "not checked: the token was not read from the keyring, since that would ask"
+                " for its password",
+                "see the keyring line above, then run notifier doctor again",
+            )
+            return [answers, not_read]
+        if token.token is None:
+            missing = Check(
+                "sign-in", Outcome.FAIL, "no token stored for this server", token.missing
+            )
+            return [answers, missing]
         if error.code == "not_an_agent":  # Frappe: a user without the Agent role
             return [answers, Check("sign-in", Outcome.FAIL, str(error))]
         refused = (
@@ -638,21 +687,32 @@ async def _backend_checks(
             Check(
                 "server",
                 Outcome.FAIL,
-                f"{server_url} cannot be reached: {error}. Check the URL, your network, VPN and"
-                " proxy settings (HTTPS_PROXY / the proxy setting)",
+                f"{server_url} cannot be reached: {error}",
+                "check the URL, your network, VPN and proxy settings (HTTPS_PROXY / the proxy"
+                " setting)",
             )
         ]
     except NotFound as error:
         if frappe:
             return [Check("server", Outcome.FAIL, _frappe_not_found(server_url, error))]
-        return [Check("server", Outcome.FAIL, f"{server_url} answered with an error: {error}")]
+        return [_server_error(server_url, error)]
     except BackendError as error:
-        return [Check("server", Outcome.FAIL, f"{server_url} answered with an error: {error}")]
+        return [_server_error(server_url, error)]
     return [
         answers,
         Check("sign-in", Outcome.OK, f"signed in as {agent.name} ({agent.username})"),
         await _stream_check(backend, config),
     ]
+
+
+def _server_error(server_url: str, error: BackendError) -> Check:
+    return Check(
+        "server",
+        Outcome.FAIL,
+        f"{server_url} answered with an error: {error}",
+        "check that the URL is your helpdesk's address (the one you open in the browser),"
+        " and ask its administrator to look at the server's log",
+    )
 
 
 def _frappe_not_found(server_url: str, error: NotFound) -> str:
@@ -773,7 +833,9 @@ def _cache_check(paths: AppPaths) -> Check:
                 "cache",
                 Outcome.WARN,
                 f"the cache was unreadable and was rebuilt empty (old file kept as"
-                f" {cache.recovered_from.name}); it refills from the server",
+                f" {cache.recovered_from.name})",
+                "nothing to do: it refills from the server the next time the app or tail"
+                f" connects; delete {cache.recovered_from.name} once you no longer need it",
             )
         return Check("cache", Outcome.OK, f"{paths.cache_file} readable ({count} notifications)")
     finally:
@@ -791,8 +853,9 @@ def _tray_check(environ: Mapping[str, str]) -> Check:
         return Check(
             "system tray",
             Outcome.WARN,
-            "no desktop session here (no DISPLAY / WAYLAND_DISPLAY): the tray app needs one;"
-            " the headless commands work",
+            "no desktop session here (no DISPLAY / WAYLAND_DISPLAY), and the tray app needs one",
+            "start the tray app from a desktop session; here, `notifier tail` prints the"
+            " notifications instead",
         )
     try:
         from PySide6.QtWidgets import QApplication, QSystemTrayIcon
@@ -819,7 +882,8 @@ def _notification_service_check(environ: Mapping[str, str]) -> Check:
         return Check(
             "notification service",
             Outcome.WARN,
-            "no D-Bus session bus (no desktop session): pop-up notifications need one",
+            "no D-Bus session bus (no desktop session), and pop-up notifications need one",
+            "run the tray app in a desktop session, where it shows them; here, use `notifier tail`",
         )
     name = "org.freedesktop.Notifications"
     try:
@@ -845,6 +909,8 @@ def _notification_service_check(environ: Mapping[str, str]) -> Check:
             "notification service",
             Outcome.FAIL,
             f"the session bus cannot be asked ({type(error).__name__}: {error})",
+            "check that DBUS_SESSION_BUS_ADDRESS names your desktop session's bus (log out"
+            " and in again if it does)",
         )
     if has_owner or can_start:
         return Check("notification service", Outcome.OK, f"{name} is available")

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
+import sys
+from collections.abc import Mapping
 
 from notifier.client.transport import TransportConfig
 from notifier.headless import run_command
@@ -46,12 +49,27 @@ def run(
     return code, out.getvalue(), err.getvalue()
 
 
+def run_process(
+    argv: list[str], env: Mapping[str, str], stdin: str = "", timeout_s: float = 30.0
+) -> subprocess.CompletedProcess[str]:
+    """``notifier <argv>`` as a subprocess with exactly ``env``, as an agent runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "notifier", *argv],
+        input=stdin,
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+
+
 def report(output: str) -> dict[str, str]:
     """``{check name: "<symbol> <detail>"}`` from doctor's ``<symbol> <name>: <detail>`` lines."""
     checks: dict[str, str] = {}
     for line in output.splitlines():
         symbol, _, rest = line.partition(" ")
         name, separator, detail = rest.partition(": ")
-        if symbol in ("✓", "!", "✗") and separator:
+        if symbol in ("✓", "!", "✗", "–") and separator:
             checks[name] = f"{symbol} {detail}"
     return checks

@@ -650,6 +650,15 @@ class DesktopSession:
         process.stdin.close()
         self._wait_for_name(SECRETS, process, "gnome-keyring")
 
+    def start_keyring_without_a_login_keyring(self) -> None:
+        """gnome-keyring as on a desktop whose login never created a keyring: no default
+        collection, so storing or reading a secret first asks to create one."""
+        require("gnome-keyring-daemon")
+        process = self._spawn(
+            "gnome-keyring", ["gnome-keyring-daemon", "--foreground", "--components=secrets"]
+        )
+        self._wait_for_name(SECRETS, process, "gnome-keyring")
+
     @contextlib.contextmanager
     def tray_host(self) -> Iterator[subprocess.Popen[bytes]]:
         """An XEmbed system tray (trayer) for the ``with`` block."""
@@ -741,8 +750,9 @@ class DesktopSession:
         return result
 
     @contextlib.contextmanager
-    def monitor(self) -> Iterator[NotificationMonitor]:
-        """Record every call and signal of org.freedesktop.Notifications for the block."""
+    def monitor(self, *rules: str) -> Iterator[NotificationMonitor]:
+        """Record every call and signal of org.freedesktop.Notifications for the block, or
+        of what the match ``rules`` name (``"destination='org.freedesktop.secrets'"``)."""
         require("dbus-monitor")
         process = self._spawn(
             "dbus-monitor",
@@ -751,7 +761,7 @@ class DesktopSession:
                 "--address",
                 self.bus_address,
                 "--binary",
-                "interface='org.freedesktop.Notifications'",
+                *(rules or ("interface='org.freedesktop.Notifications'",)),
             ],
             stdout=subprocess.PIPE,
         )
@@ -830,4 +840,28 @@ def bare_desktop_session_fixture(
     """Only Xvfb and a session bus: no notification service, no keyring, no tray."""
     yield from _start(
         tmp_path_factory.mktemp("bare-desktop"), DesktopSession.start_x, DesktopSession.start_bus
+    )
+
+
+@pytest.fixture(scope="module", name="keyring_desktop_session")
+def keyring_desktop_session_fixture(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[DesktopSession]:
+    """A session bus and gnome-keyring with an unlocked login keyring, nothing else."""
+    yield from _start(
+        tmp_path_factory.mktemp("keyring-desktop"),
+        DesktopSession.start_bus,
+        DesktopSession.start_keyring,
+    )
+
+
+@pytest.fixture(scope="module", name="new_keyring_desktop_session")
+def new_keyring_desktop_session_fixture(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[DesktopSession]:
+    """A session bus and gnome-keyring that has no login keyring (no default collection)."""
+    yield from _start(
+        tmp_path_factory.mktemp("new-keyring-desktop"),
+        DesktopSession.start_bus,
+        DesktopSession.start_keyring_without_a_login_keyring,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import plistlib
 import stat
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from notifier.store.autostart import (
     AutostartEntry,
     AutostartUnsupported,
+    WinregRegistry,
     current_command,
     default_config_home,
     exec_line,
@@ -155,15 +157,155 @@ def test_an_empty_command_is_refused(tmp_path: Path) -> None:
         AutostartEntry(tmp_path, [])
 
 
-@pytest.mark.parametrize(("platform", "name"), [("darwin", "macOS"), ("win32", "Windows")])
-def test_other_platforms_say_it_is_unsupported(tmp_path: Path, platform: str, name: str) -> None:
-    entry = AutostartEntry(tmp_path, ["notifier"], platform=platform)
-    assert not entry.supported
+MAC_APP = "/Applications/Helpdesk notifier.app/Contents/MacOS/notifier"
+
+
+def test_macos_gets_a_launch_agent_that_runs_once_at_login(tmp_path: Path) -> None:
+    entry = AutostartEntry(tmp_path / "cfg", [MAC_APP], platform="darwin", home=tmp_path)
+    assert entry.supported and not entry.is_enabled()
+    entry.enable()
+    agents = tmp_path / "Library" / "LaunchAgents"
+    assert entry.path == agents / "org.notifier.Notifier.plist"
+    assert plistlib.loads(entry.path.read_bytes()) == {
+        "Label": "org.notifier.Notifier",
+        "ProgramArguments": [MAC_APP],
+        "RunAtLoad": True,
+        "LimitLoadToSessionType": "Aqua",
+        "ProcessType": "Interactive",
+    }  # no KeepAlive: launchd must not restart the app after Quit
+    assert stat.S_IMODE(entry.path.stat().st_mode) == 0o644
+    assert os.listdir(agents) == ["org.notifier.Notifier.plist"]  # no temp file left
+    assert not (tmp_path / "cfg").exists()  # no XDG entry on a Mac
+    assert entry.is_enabled()
+    entry.disable()
+    assert not entry.path.exists() and not entry.is_enabled()
+    entry.disable()  # nothing to remove is fine
+
+
+def test_a_launch_agent_disabled_or_unreadable_is_not_enabled(tmp_path: Path) -> None:
+    entry = AutostartEntry(tmp_path, ["/usr/local/bin/notifier"], platform="darwin", home=tmp_path)
+    entry.enable()
+    assert entry.path is not None
+    agent = plistlib.loads(entry.path.read_bytes())
+    entry.path.write_bytes(plistlib.dumps({**agent, "Disabled": True}))
     assert not entry.is_enabled()
+    entry.path.write_bytes(b"not a plist")
+    assert not entry.is_enabled()
+    entry.enable()  # replaces it
+    assert plistlib.loads(entry.path.read_bytes())["ProgramArguments"] == [
+        "/usr/local/bin/notifier"
+    ]
+
+
+class MemoryRegistry:
+    """HKEY_CURRENT_USER's values in memory: the registry is a true edge (winreg exists on
+    Windows only); same interface as notifier.store.autostart.WinregRegistry."""
+
+    def __init__(self) -> None:
+        self.values: dict[tuple[str, str], str | bytes] = {}
+
+    def get(self, key: str, name: str) -> str | bytes | None:
+        return self.values.get((key, name))
+
+    def set_string(self, key: str, name: str, value: str) -> None:
+        self.values[(key, name)] = value
+
+    def delete(self, key: str, name: str) -> None:
+        self.values.pop((key, name), None)
+
+
+RUN = r"Software\Microsoft\Windows\CurrentVersion\Run"
+APPROVED = r"Software\Microsoft\Windows\CurrentVersion\Explorer\StartupApproved\Run"
+
+
+@pytest.mark.parametrize(
+    ("command", "value"),
+    [
+        (
+            [r"C:\Program Files\Helpdesk notifier\notifier.exe"],
+            r'"C:\Program Files\Helpdesk notifier\notifier.exe"',
+        ),
+        (
+            [r"C:\Users\Ann Lee\venv\Scripts\pythonw.exe", "-m", "notifier"],
+            r'"C:\Users\Ann Lee\venv\Scripts\pythonw.exe" -m notifier',
+        ),
+        (
+            [r"C:\notifier\notifier.exe", "--profile", "a b"],
+            r'"C:\notifier\notifier.exe" --profile "a b"',
+        ),
+    ],
+)
+def test_windows_gets_the_run_value_with_a_quoted_command(command: list[str], value: str) -> None:
+    registry = MemoryRegistry()
+    entry = AutostartEntry(Path("unused"), command, platform="win32", registry=registry)
+    assert entry.supported and entry.path is None and not entry.is_enabled()
+    entry.enable()
+    assert registry.values == {(RUN, "notifier"): value}
+    assert entry.is_enabled()
+    entry.disable()
+    assert registry.values == {}
+    assert not entry.is_enabled()
+    entry.disable()  # nothing to remove is fine
+
+
+def test_windows_honours_the_task_managers_startup_switch() -> None:
+    registry = MemoryRegistry()
+    entry = AutostartEntry(
+        Path("unused"), ["C:\\n\\notifier.exe"], platform="win32", registry=registry
+    )
+    entry.enable()
+    registry.values[(APPROVED, "notifier")] = b"\x03" + bytes(11)  # switched off
+    assert not entry.is_enabled()
+    registry.values[(APPROVED, "notifier")] = b"\x02" + bytes(11)  # switched on again
+    assert entry.is_enabled()
+
+
+def test_cygwin_says_it_is_unsupported(tmp_path: Path) -> None:
+    entry = AutostartEntry(tmp_path, ["notifier"], platform="cygwin")
+    assert not entry.supported and not entry.is_enabled()
     for action in (entry.enable, entry.disable):
-        with pytest.raises(AutostartUnsupported, match=f"not available on {name}"):
+        with pytest.raises(AutostartUnsupported, match="Cygwin"):
             action()
-    assert not (tmp_path / "autostart").exists()
+
+
+def test_the_real_registry_is_only_on_windows() -> None:
+    if sys.platform == "win32":
+        pytest.skip("this checks the refusal elsewhere")
+    with pytest.raises(AutostartUnsupported, match="only on Windows"):
+        WinregRegistry().get(RUN, "notifier")
+
+
+def test_on_windows_the_command_opens_no_console(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "python.exe").write_text("")
+    (tmp_path / "pythonw.exe").write_text("")
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "python.exe"))
+    assert current_command("notifier", platform="win32") == [
+        str(tmp_path / "pythonw.exe"),
+        "-m",
+        "notifier",
+    ]
+
+
+def test_the_apps_start_at_login_writes_a_launch_agent_on_macos(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What the settings dialog's checkbox calls (through the controller): on a Mac it writes
+    # the LaunchAgent instead of failing with "unsupported".
+    from notifier.main import LiveServices
+    from notifier.store.paths import app_paths
+
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(sys, "executable", MAC_APP)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    environ = {"NOTIFIER_HOME": str(tmp_path / "app"), "XDG_CONFIG_HOME": str(tmp_path / "cfg")}
+    services = LiveServices(app_paths(environ), environ)
+    monkeypatch.setattr(sys, "platform", "darwin")
+    services.set_start_at_login(True)
+    monkeypatch.undo()
+    agent = tmp_path / "Library" / "LaunchAgents" / "org.notifier.Notifier.plist"
+    assert plistlib.loads(agent.read_bytes())["ProgramArguments"] == [MAC_APP]
 
 
 def test_default_config_home_follows_xdg(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from tail_process import TIMEOUT_S, kill, start_tail
 from tray_fakes import make_notification
 
 from notifier.core.status import CacheChange, ChangeKind
-from notifier.core.wire import TicketRef
+from notifier.core.wire import NotificationType, Reason, TicketRef
 from notifier.headless import change_to_text, json_line, terminal_text
 
 HOSTILE_SUBJECT = (
@@ -60,6 +60,28 @@ def test_a_notification_line_has_no_control_character_from_any_field() -> None:
     assert line == (
         "* [mention] Printer on fire — Bea: first line  https://hd.example.com/tickets/7"
     )
+
+
+@pytest.mark.parametrize(
+    ("type_", "reason", "label"),
+    [
+        (NotificationType.ASSIGNMENT, Reason.ASSIGNED, "assignment"),
+        (NotificationType.ASSIGNMENT, Reason.AUTO_ASSIGNED, "assignment"),
+        (NotificationType.MENTION, Reason.MENTIONED, "mention"),
+        (NotificationType.REACTION, Reason.CUSTOMER_REPLIED, "customer reply"),
+        (NotificationType.REACTION, Reason.CUSTOMER_REOPENED, "reopened"),
+        (NotificationType.REACTION, Reason.COMMENT_REACTION, "reaction"),
+        (NotificationType.REACTION, None, "ticket update"),  # a helpdesk that gives no reason
+    ],
+)
+def test_a_notification_line_is_labelled_in_the_popups_words(
+    type_: NotificationType, reason: Reason | None, label: str
+) -> None:
+    # The wire calls every customer reply, reopening and reaction "reaction"; the agent reads
+    # what the popup shows: its icon's word ("customer reply"), not the wire's.
+    notification = make_notification(3, type=type_, reason=reason, subject="Refund", message="Hi")
+    [line] = change_to_text(CacheChange(ChangeKind.UPSERTED, notifications=(notification,)))
+    assert line == f"* [{label}] Refund — Bea: Hi  http://127.0.0.1:8000/tickets/3"
 
 
 @pytest.mark.parametrize("kind", [ChangeKind.READ_STATE, ChangeKind.DELETED])

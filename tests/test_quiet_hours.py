@@ -4,10 +4,8 @@ minute-by-minute reference that walks real instants and watches the local clock.
 from __future__ import annotations
 
 import bisect
-import shutil
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -18,7 +16,6 @@ from notifier.core.quiet_hours import (
     QuietSchedule,
     QuietState,
     resolve_wall_time,
-    system_timezone,
 )
 from notifier.core.wire import QuietRange
 
@@ -272,33 +269,6 @@ def test_an_expired_pause_does_nothing() -> None:
     assert not state.is_suppressed(utc(2026, 1, 2))
     assert state.next_change(utc(2026, 1, 2)) is None
     assert not QuietState.none().is_suppressed(utc(2026, 1, 2))
-
-
-# --------------------------------------------------------------------------- system zone
-
-
-def test_system_timezone_from_tz_key_and_path(tmp_path: Path) -> None:
-    assert system_timezone({"TZ": "Europe/Berlin"}, tmp_path / "none") == BERLIN
-    assert system_timezone({"TZ": ":America/New_York"}, tmp_path / "none") == NEW_YORK
-    zone = system_timezone({"TZ": "/usr/share/zoneinfo/Europe/Berlin"}, tmp_path / "none")
-    assert zone.utcoffset(datetime(2026, 7, 1)) == timedelta(hours=2)
-
-
-def test_system_timezone_from_localtime_link_or_copy(tmp_path: Path) -> None:
-    link = tmp_path / "localtime"
-    link.symlink_to("/usr/share/zoneinfo/America/New_York")
-    assert system_timezone({}, link) == NEW_YORK
-    copy = tmp_path / "copied"
-    shutil.copyfile("/usr/share/zoneinfo/Australia/Lord_Howe", copy)
-    zone = system_timezone({"TZ": "No/Such_Zone"}, copy)
-    assert zone.utcoffset(datetime(2026, 1, 1)) == timedelta(hours=11)
-    assert zone.utcoffset(datetime(2026, 7, 1)) == timedelta(hours=10, minutes=30)
-
-
-def test_system_timezone_falls_back_to_the_fixed_local_offset(tmp_path: Path) -> None:
-    zone = system_timezone({"TZ": "CET-1CEST,M3.5.0,M10.5.0/3"}, tmp_path / "missing")
-    now = datetime.now(UTC)
-    assert zone.utcoffset(now) == now.astimezone().utcoffset()
 
 
 # --------------------------------------------------------------------------- properties

@@ -722,11 +722,11 @@ def test_start_at_login_acts_at_once(qtbot: QtBot) -> None:
 
 def test_start_at_login_failure_reverts_and_explains(qtbot: QtBot) -> None:
     backend = FakeBackend()
-    backend.autostart_error = RuntimeError("Start at login is not available on macOS yet")
+    backend.autostart_error = PermissionError("the autostart folder cannot be written")
     dialog = make_dialog(qtbot, backend)
     QTest.mouseClick(dialog.start_at_login, Qt.MouseButton.LeftButton)
     assert not dialog.start_at_login.isChecked()
-    assert dialog.start_at_login_error.text() == "Start at login is not available on macOS yet"
+    assert dialog.start_at_login_error.text() == "the autostart folder cannot be written"
 
 
 def test_open_log_folder(qtbot: QtBot) -> None:

@@ -14,7 +14,9 @@ from notifier.core.text import (
     count_summary,
     excerpt,
     html_to_text,
+    icon_name,
     one_line,
+    reason_label,
     relative_time,
     summary_line,
     type_title,
@@ -203,3 +205,18 @@ def test_summary_uses_the_notification_not_a_copy_of_its_sender() -> None:
 )
 def test_html_messages_become_plain_text(markup: str, text: str) -> None:
     assert html_to_text(markup) == text
+
+
+def test_reason_labels_name_each_icon_in_one_word_each() -> None:
+    updates = [None, *Reason]
+    notifications = [make(NotificationType.REACTION, CAROL, reason) for reason in updates]
+    notifications += [make(), make(NotificationType.MENTION)]
+    by_icon = {icon_name(n): reason_label(n) for n in notifications}
+    assert by_icon == {
+        "assignment": "assignment",
+        "mention": "mention",
+        "reply": "customer reply",
+        "reopened": "reopened",
+        "reaction": "reaction",
+        "update": "ticket update",
+    }

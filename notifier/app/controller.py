@@ -43,6 +43,7 @@ from typing import Any, Protocol
 
 from PySide6.QtCore import QObject, Signal
 
+from notifier.app.local_zone import local_zone
 from notifier.app.scheduler import Scheduler, WakeUpHandle
 from notifier.app.signals import emit
 from notifier.core.errors import AuthFailed, NotifierError
@@ -584,12 +585,9 @@ class AppController(QObject):
             emit(self.newSinceSeenChanged, counts.new_since_seen)
 
     def _quiet_state(self, settings: Settings) -> QuietState:
-        schedule = (
-            QuietSchedule(settings.quiet_hours, self._tz)
-            if self._tz is not None
-            else QuietSchedule(settings.quiet_hours)
-        )
-        return QuietState(schedule, settings.paused_until)
+        # No zone given: the computer's, looked up again each time (it may have changed).
+        zone = self._tz if self._tz is not None else local_zone()
+        return QuietState(QuietSchedule(settings.quiet_hours, zone), settings.paused_until)
 
     def _with_locks(self, settings: Settings) -> Settings:
         """``settings`` with the site's value for every locked key."""

@@ -2,9 +2,10 @@
 
 A :class:`QuietSchedule` is a set of weekly ranges (:class:`~notifier.core.wire.QuietRange`:
 a weekday, 0 = Monday, and ``"HH:MM"`` start and end) read as *local wall-clock* times in one
-time zone (the system's by default, see :func:`system_timezone`). A range whose end is not
-after its start crosses midnight into the next day; an end equal to the start means 24 hours.
-Overlapping ranges simply join: quiet is their union.
+time zone, given by the caller (the app looks the computer's up with tzlocal, in
+:mod:`notifier.app.local_zone`; this module stays stdlib-only and never guesses it). A range
+whose end is not after its start crosses midnight into the next day; an end equal to the
+start means 24 hours. Overlapping ranges simply join: quiet is their union.
 
 Time zones and DST
 ------------------
@@ -37,17 +38,11 @@ Everything takes ``now`` (an aware datetime) from the caller and returns aware U
 
 from __future__ import annotations
 
-import logging
-import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from notifier.core.wire import QuietRange
-
-log = logging.getLogger(__name__)
 
 _DAY = timedelta(days=1)
 # next_change looks this many local days ahead. A weekly schedule flips within 7 days unless
@@ -102,8 +97,8 @@ def _require_aware(now: datetime) -> None:
 class QuietSchedule:
     """Weekly quiet ranges in one time zone (see the module docstring for DST)."""
 
-    def __init__(self, ranges: Sequence[QuietRange], tz: tzinfo | None = None) -> None:
-        self._tz = tz if tz is not None else system_timezone()
+    def __init__(self, ranges: Sequence[QuietRange], tz: tzinfo) -> None:
+        self._tz = tz
         self._ranges = tuple(ranges)
         # (weekday, start, end, crosses into the next day) with parsed times
         self._parsed = tuple(
@@ -239,55 +234,3 @@ class QuietState:
 
 _WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-
-
-def system_timezone(
-    environ: Mapping[str, str] | None = None, localtime: Path = Path("/etc/localtime")
-) -> tzinfo:
-    """The system time zone as a :class:`~zoneinfo.ZoneInfo`.
-
-    ``TZ`` first (a key like ``Europe/Berlin``, optionally with a leading ``:``, or a path to
-    a zone file), then ``/etc/localtime`` (its symlink target names the key; a copied file is
-    read as is). When neither gives a zone (Windows, or a POSIX ``TZ`` rule string), the
-    current fixed local offset: correct now, but blind to DST changes, which is logged.
-    """
-    env = os.environ if environ is None else environ
-    tz_value = env.get("TZ", "").strip().removeprefix(":")
-    if tz_value:
-        zone = _zone_from_tz(tz_value)
-        if zone is not None:
-            return zone
-    zone = _zone_from_localtime(localtime)
-    if zone is not None:
-        return zone
-    fixed = datetime.now().astimezone().tzinfo
-    log.warning("could not determine the system time zone; using the fixed offset %s", fixed)
-    return fixed if fixed is not None else UTC
-
-
-def _zone_from_tz(value: str) -> tzinfo | None:
-    try:
-        if value.startswith("/"):
-            with open(value, "rb") as handle:
-                return ZoneInfo.from_file(handle, key=value)
-        return ZoneInfo(value)
-    except (OSError, ValueError, ZoneInfoNotFoundError):
-        # ZoneInfo raises ValueError for keys that are not relative paths (POSIX TZ rules).
-        return None
-
-
-def _zone_from_localtime(localtime: Path) -> tzinfo | None:
-    try:
-        if localtime.is_symlink():
-            target = str(localtime.resolve())
-            marker = "zoneinfo/"
-            if marker in target:
-                key = target.split(marker, 1)[1]
-                try:
-                    return ZoneInfo(key)
-                except (ValueError, ZoneInfoNotFoundError):
-                    pass
-        with localtime.open("rb") as handle:
-            return ZoneInfo.from_file(handle, key="localtime")
-    except (OSError, ValueError):
-        return None

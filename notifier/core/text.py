@@ -216,3 +216,22 @@ def icon_name(n: Notification) -> str:
     if n.reason is None:
         return "update"
     return _UPDATE_ICONS.get(n.reason, "update")
+
+
+# What each icon stands for, in the words of the popup (its type filter says "Ticket updates"
+# for the type the wire calls "reaction"; its headlines say "replied on", "reopened",
+# "reacted to your comment on"). Keyed by icon, so the word and the picture always agree.
+_REASON_WORDS: Final = {
+    "assignment": "assignment",
+    "mention": "mention",
+    "reply": "customer reply",
+    "reopened": "reopened",
+    "reaction": "reaction",
+    "update": "ticket update",
+}
+
+
+def reason_label(n: Notification) -> str:
+    """Why the agent is told, as a short label ("customer reply", "mention"): the word for
+    :func:`icon_name`'s icon, for text-only output such as ``notifier tail``."""
+    return _REASON_WORDS[icon_name(n)]

@@ -1,12 +1,15 @@
 """``notifier-server demo``: a throw-away helpdesk with people, history and simulated activity.
 
-The demo agent is ``alice`` / ``alice``. Seeding and the simulator use the same action
-functions as the REST API (:mod:`notifier.server.actions`), so every notification the tray
-shows in the demo was produced by the real rules. The simulator is one asyncio task in the
-server process; each step is one realistic helpdesk event, chosen at random (``--seed`` makes
-the sequence repeatable), mostly ones that concern alice: a ticket assigned to her (by a
-colleague or the support team's round-robin), an @alice mention, a customer reply on her
-ticket, a customer reopening her resolved ticket, colleagues reacting to her comment.
+The demo agent is ``alice`` / ``alice``; her colleagues are in three teams (support, billing,
+engineering). What happens is written as stories (:mod:`notifier.server.demo_stories`): one
+ticket each, with a thread that fits it (a customer's question, the agent's answer, internal
+comments that @mention colleagues, emoji reactions, the customer's follow-up, a resolution,
+sometimes a reopening). Seeding plays the history in full; the simulator, one asyncio task in
+the server process, plays the live stories one event every ``60 / rate`` seconds, a few
+tickets at a time (``--seed`` makes the order repeatable), mostly about alice. Both use the
+same action functions as the REST API (:mod:`notifier.server.actions`), so every
+notification the tray shows in the demo was produced by the real rules. When every live
+story has played (70 events, about 12 minutes at the default rate), they start again from the first.
 
 Mail: a local mail catcher (:mod:`notifier.server.mailcatcher`) runs in a process of its own
 and the server mails it; every mail lands as an ``.eml`` file in a folder the demo names in
@@ -23,20 +26,34 @@ import dataclasses
 import json
 import logging
 import random
+import shlex
 import sqlite3
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 from notifier.core import wire
 from notifier.server import actions, repository
 from notifier.server.actions import Links, Outcome
 from notifier.server.cli import CliError, mail_config, run_server, write_atomically
 from notifier.server.db import connect
+from notifier.server.demo_stories import (
+    ASSIGNEE,
+    HISTORY,
+    LIVE,
+    Answer,
+    CustomerReply,
+    Note,
+    React,
+    Reopen,
+    Resolve,
+    Step,
+    Story,
+)
 from notifier.server.repository import User
 from notifier.server.smtp import SmtpSettings
 
@@ -52,62 +69,19 @@ CUSTOMER_PASSWORD: Final = "customer"  # noqa: S105 (the demo customers' publish
 AGENTS: Final = (
     ("alice", "Alice Archer", "support"),
     ("bea", "Bea Baker", "support"),
-    ("carl", "Carl Diaz", "support"),
+    ("carl", "Carl Diaz", "engineering"),
     ("dana", "Dana Evans", "billing"),
+    ("erin", "Erin Fischer", "engineering"),
 )
 CUSTOMERS: Final = (
     ("maria@example.com", "Maria Lopez"),
     ("tom@example.com", "Tom Becker"),
     ("yuki@example.com", "Yuki Tanaka"),
     ("sam@example.org", "Sam Okafor"),
+    ("priya@example.net", "Priya Nair"),
+    ("lars@example.com", "Lars Holm"),
 )
-PROBLEMS: Final = (
-    (
-        "Cannot log in after password reset",
-        "I reset my password but the login page says it is wrong. I tried twice. Can you help?",
-    ),
-    (
-        "Invoice shows the wrong VAT number",
-        "Our March invoice lists an old VAT number. We need "
-        "a corrected invoice for our accountant.",
-    ),
-    (
-        "Export to CSV is empty",
-        "When I export last month's orders to CSV the file only has the header row.",
-    ),
-    (
-        "Two-factor codes arrive late",
-        "The SMS codes take several minutes and expire before they arrive.",
-    ),
-    ("Please add a second admin", "Our team lead is leaving; please make Jo an administrator."),
-    (
-        "App crashes when attaching a photo",
-        "On my phone the app closes as soon as I attach a photo from the gallery.",
-    ),
-    ("Charged twice this month", "My card was charged twice on the 3rd. Please refund one."),
-    (
-        "Webhook deliveries failing",
-        "Since yesterday our endpoint gets no webhooks; the log says 'timeout'.",
-    ),
-)
-REPLIES: Final = (
-    "Thanks, that worked!",
-    "It still happens, I attached a screenshot.",
-    "Any news on this? It is blocking our team.",
-    "I tried again this morning, same result.",
-    "Great, thank you for the quick help.",
-)
-COMMENTS_FOR_ALICE: Final = (
-    "@alice could you take a look? You fixed something similar last week.",
-    "@alice the customer asked for you by name.",
-    "Looping in @alice: is this the known sync bug?",
-    "@alice can you confirm the refund went through?",
-)
-ALICE_NOTES: Final = (
-    "Checked the logs: the request times out at the proxy. Workaround sent.",
-    "Refund issued; it shows up in 3-5 business days.",
-    "Reproduced on Android 14, filed a bug with the app team.",
-)
+ACTIVE_STORIES: Final = 3  # live tickets in play at once, so threads interleave as in a day
 
 
 DEMO_EMAIL: Final = {
@@ -121,25 +95,141 @@ class DemoWorld:
     """Who is who in the demo database (looked up once after seeding)."""
 
     agents: dict[str, User]
-    customers: list[User]
+    customers: dict[str, User]  # by e-mail address (their username)
 
     @property
     def alice(self) -> User:
         return self.agents[DEMO_USERNAME]
 
+    def person(self, username: str) -> User:
+        return self.agents.get(username) or self.customers[username]
+
+
+@dataclass
+class Playing:
+    """A story on its way: its ticket and the next step to play."""
+
+    story: Story
+    ticket_id: str
+    assignee: User
+    customer: User
+    next_step: int = 0
+    latest_note: str | None = None  # the comment a React step reacts to
+
     @property
-    def colleagues(self) -> list[User]:
-        return [a for a in self.agents.values() if a.username != DEMO_USERNAME]
+    def done(self) -> bool:
+        return self.next_step >= len(self.story.steps)
+
+
+def _woken_together(outcomes: Sequence[Outcome]) -> Outcome:
+    """One outcome waking everyone the ``outcomes`` woke (a story's ticket and assignment)."""
+    merged = Outcome(outcomes[-1].body)
+    for outcome in outcomes:
+        merged.woken |= outcome.woken
+    return merged
+
+
+class StoryPlayer:
+    """Plays stories with the helpdesk's actions, on the caller's database connection."""
+
+    def __init__(self, world: DemoWorld, links: Callable[[], Links]) -> None:
+        self.world = world
+        self._links = links
+
+    def open_ticket(self, connection: sqlite3.Connection, story: Story) -> tuple[Playing, Outcome]:
+        """The customer's question, and its assignment (by a colleague or the round-robin)."""
+        customer = self.world.customers[story.customer]
+        data: dict[str, object] = {"subject": story.subject, "body": story.question}
+        if story.assigned_by is None:
+            data["team"] = story.team
+        created = actions.create_ticket(connection, customer, data, self._links())
+        ticket_id = str(created.body["id"])
+        outcomes = [created]
+        if story.assigned_by is not None:
+            by = self.world.agents[story.assigned_by]
+            assignment = {"agent": story.assignee}
+            outcomes.append(actions.assign(connection, by, ticket_id, assignment, self._links()))
+        assignee_id = connection.execute(
+            "SELECT assignee_id FROM tickets WHERE id = ?", (int(ticket_id),)
+        ).fetchone()[0]
+        assignee = repository.user_by_id(connection, int(assignee_id))
+        assert assignee is not None, f"nobody was given {story.subject!r}"
+        return Playing(story, ticket_id, assignee, customer), _woken_together(outcomes)
+
+    def _agent(self, playing: Playing, username: str) -> User:
+        return playing.assignee if username == ASSIGNEE else self.world.agents[username]
+
+    def play_step(self, connection: sqlite3.Connection, playing: Playing) -> Outcome:
+        """The story's next step."""
+        step: Step = playing.story.steps[playing.next_step]
+        playing.next_step += 1
+        links, ticket = self._links(), playing.ticket_id
+        if isinstance(step, Answer):
+            body = {"body": step.text}
+            return actions.answer_customer(connection, playing.assignee, ticket, body, links)
+        if isinstance(step, CustomerReply):
+            return actions.reply(connection, playing.customer, ticket, {"body": step.text}, links)
+        if isinstance(step, Note):
+            author = self._agent(playing, step.author)
+            note = actions.comment(connection, author, ticket, {"body": step.text}, links)
+            playing.latest_note = str(note.body["id"])
+            return note
+        if isinstance(step, React):
+            assert playing.latest_note is not None, f"nothing to react to in {ticket}"
+            who = self._agent(playing, step.who)
+            emoji = {"emoji": step.emoji}
+            return actions.react(connection, who, playing.latest_note, emoji, links)
+        if isinstance(step, Resolve):
+            return actions.resolve(connection, playing.assignee, ticket, links)
+        assert isinstance(step, Reopen)
+        return actions.reopen(connection, playing.customer, ticket, {"body": step.text}, links)
+
+    def play_whole(self, connection: sqlite3.Connection, story: Story) -> None:
+        playing, _ = self.open_ticket(connection, story)
+        while not playing.done:
+            self.play_step(connection, playing)
+
+
+@dataclass
+class DemoDay:
+    """The live stories as a stream of events: each :meth:`next_event` opens the next
+    story's ticket (while fewer than ``ACTIVE_STORIES`` are in play) or plays the next step
+    of one in play, chosen by ``rng``. After the last story, the first starts again."""
+
+    player: StoryPlayer
+    rng: random.Random
+    stories: Sequence[Story] = LIVE
+    playing: list[Playing] = field(default_factory=list)
+    started: int = 0  # stories opened so far
+
+    def next_event(self, connection: sqlite3.Connection) -> Outcome:
+        if len(self.playing) < ACTIVE_STORIES and (
+            self.started < len(self.stories) or not self.playing
+        ):
+            story = self.stories[self.started % len(self.stories)]
+            self.started += 1
+            playing, outcome = self.player.open_ticket(connection, story)
+            self.playing.append(playing)
+            return outcome
+        playing = self.rng.choice(self.playing)
+        outcome = self.player.play_step(connection, playing)
+        if playing.done:
+            self.playing.remove(playing)
+        return outcome
+
+    @property
+    def played_once(self) -> bool:
+        """Every story has been opened and played to its end."""
+        return self.started >= len(self.stories) and not self.playing
 
 
 def seed(connection: sqlite3.Connection, links: Links) -> None:
-    """People and a short history; does nothing when the database already has people."""
+    """People and the day's history; does nothing when the database already has people."""
     if connection.execute("SELECT 1 FROM users LIMIT 1").fetchone():
         return
-    agents: dict[str, User] = {}
     for username, name, team in AGENTS:
         password = DEMO_PASSWORD if username == DEMO_USERNAME else username
-        agents[username], _ = repository.add_user(
+        agent, _ = repository.add_user(
             connection,
             kind="agent",
             username=username,
@@ -150,36 +240,17 @@ def seed(connection: sqlite3.Connection, links: Links) -> None:
         )
         if username in DEMO_EMAIL:
             repository.put_preferences(
-                connection, agents[username].id, wire.Preferences(email=DEMO_EMAIL[username])
+                connection, agent.id, wire.Preferences(email=DEMO_EMAIL[username])
             )
-    customers = [
+    for email, name in CUSTOMERS:
         repository.add_user(
             connection, kind="customer", username=email, name=name, password=CUSTOMER_PASSWORD
-        )[0]
-        for email, name in CUSTOMERS
-    ]
-    alice, bea, carl = agents["alice"], agents["bea"], agents["carl"]
-
-    def ticket(customer: User, index: int, team: str | None = None) -> str:
-        subject, body = PROBLEMS[index]
-        data: dict[str, Any] = {"subject": subject, "body": body}
-        if team:
-            data["team"] = team
-        return str(actions.create_ticket(connection, customer, data, links).body["id"])
-
-    first = ticket(customers[0], 0, "support")  # round-robin: alice
-    second = ticket(customers[1], 1, "support")  # bea
-    third = ticket(customers[2], 2)
-    actions.comment(connection, bea, second, {"body": "@alice can you check the VAT field?"}, links)
-    actions.assign(connection, bea, third, {"agent": "alice"}, links)
-    actions.reply(connection, customers[0], first, {"body": REPLIES[3]}, links)
-    note = actions.comment(connection, alice, first, {"body": ALICE_NOTES[0]}, links).body
-    actions.react(connection, bea, note["id"], {"emoji": "👍"}, links)
-    actions.react(connection, carl, note["id"], {"emoji": "❤️"}, links)
-    fourth = ticket(customers[3], 6)
-    actions.assign(connection, carl, fourth, {"agent": "alice"}, links)
-    actions.resolve(connection, alice, fourth, links)
+        )
+    player = StoryPlayer(load_world(connection), lambda: links)
+    for story in HISTORY:
+        player.play_whole(connection, story)
     # Alice has seen the oldest one already.
+    alice = load_world(connection).alice
     page = repository.list_notifications(connection, alice.id, 0, 1, links.base_url)
     if page.notifications:
         repository.set_read(connection, alice.id, page.notifications[0].id, True)
@@ -187,166 +258,36 @@ def seed(connection: sqlite3.Connection, links: Links) -> None:
 
 def load_world(connection: sqlite3.Connection) -> DemoWorld:
     agents: dict[str, User] = {}
-    customers: list[User] = []
+    customers: dict[str, User] = {}
     for (user_id,) in connection.execute("SELECT id FROM users ORDER BY id").fetchall():
         user = repository.user_by_id(connection, int(user_id))
         if user is None:
             continue
-        if user.is_agent:
-            agents[user.username] = user
-        else:
-            customers.append(user)
+        (agents if user.is_agent else customers)[user.username] = user
     return DemoWorld(agents, customers)
 
 
 class Simulator:
-    """Plays one helpdesk event every ``60 / rate`` seconds against the live server."""
+    """Plays one event of the :class:`DemoDay` every ``60 / rate`` seconds against the live
+    server."""
 
     def __init__(
         self, helpdesk: HelpdeskApp, world: DemoWorld, rate: float, rng: random.Random
     ) -> None:
         self.helpdesk = helpdesk
-        self.world = world
+        self.day = DemoDay(StoryPlayer(world, lambda: helpdesk.links), rng)
         self.interval = 60.0 / rate
-        self.rng = rng
 
     async def run(self) -> None:
-        steps: list[tuple[Callable[[sqlite3.Connection], Outcome | None], int]] = [
-            (self.new_ticket, 3),
-            (self.assign_to_alice, 2),
-            (self.mention_alice, 3),
-            (self.customer_reply, 3),
-            (self.reopen, 1),
-            (self.react_to_alice, 2),
-        ]
-        functions = [s for s, _ in steps]
-        weights = [w for _, w in steps]
         while True:
             await asyncio.sleep(self.interval)
-            step = self.rng.choices(functions, weights)[0]
             try:
-                outcome = await self.helpdesk.database.run(_call, step)
+                outcome = await self.helpdesk.database.run(self.day.next_event)
             except repository.ActionError as exc:
-                log.info("demo step %s skipped: %s", step.__name__, exc.message)
+                # An agent on the web changed the ticket under the story (resolved it, say).
+                log.info("demo event skipped: %s", exc.message)
                 continue
-            if outcome is not None:
-                self.helpdesk.hub.wake(outcome.woken)
-
-    # Each step runs on the database thread with the server's connection.
-
-    @property
-    def links(self) -> Links:
-        return self.helpdesk.links
-
-    def _tickets(self, connection: sqlite3.Connection, where: str, *args: object) -> list[str]:
-        return [
-            str(r[0])
-            for r in connection.execute(
-                f"SELECT id FROM tickets WHERE {where} ORDER BY id DESC LIMIT 20",  # noqa: S608
-                args,
-            )
-        ]
-
-    def new_ticket(self, connection: sqlite3.Connection) -> Outcome:
-        customer = self.rng.choice(self.world.customers)
-        subject, body = self.rng.choice(PROBLEMS)
-        team = self.rng.choice(["support", "support", "billing"])
-        return actions.create_ticket(
-            connection, customer, {"subject": subject, "body": body, "team": team}, self.links
-        )
-
-    def assign_to_alice(self, connection: sqlite3.Connection) -> Outcome | None:
-        candidates = self._tickets(
-            connection,
-            "status = 'open' AND (assignee_id IS NULL OR assignee_id != ?)",
-            self.world.alice.id,
-        )
-        if not candidates:
-            return self.new_ticket(connection)
-        by = self.rng.choice(self.world.colleagues)
-        return actions.assign(
-            connection, by, self.rng.choice(candidates), {"agent": DEMO_USERNAME}, self.links
-        )
-
-    def mention_alice(self, connection: sqlite3.Connection) -> Outcome | None:
-        candidates = self._tickets(connection, "status = 'open'")
-        if not candidates:
-            return self.new_ticket(connection)
-        by = self.rng.choice(self.world.colleagues)
-        body = self.rng.choice(COMMENTS_FOR_ALICE)
-        return actions.comment(
-            connection, by, self.rng.choice(candidates), {"body": body}, self.links
-        )
-
-    def customer_reply(self, connection: sqlite3.Connection) -> Outcome | None:
-        rows = connection.execute(
-            "SELECT id, customer_id FROM tickets WHERE assignee_id = ? AND status = 'open'"
-            " AND customer_id IS NOT NULL ORDER BY id DESC LIMIT 20",
-            (self.world.alice.id,),
-        ).fetchall()
-        if not rows:
-            return self.assign_to_alice(connection)
-        ticket_id, customer_id = self.rng.choice(rows)
-        customer = repository.user_by_id(connection, int(customer_id))
-        assert customer is not None
-        return actions.reply(
-            connection, customer, str(ticket_id), {"body": self.rng.choice(REPLIES)}, self.links
-        )
-
-    def reopen(self, connection: sqlite3.Connection) -> Outcome | None:
-        rows = connection.execute(
-            "SELECT id, customer_id FROM tickets WHERE assignee_id = ? AND status = 'resolved'"
-            " AND customer_id IS NOT NULL ORDER BY id DESC LIMIT 20",
-            (self.world.alice.id,),
-        ).fetchall()
-        if rows:
-            ticket_id, customer_id = self.rng.choice(rows)
-            customer = repository.user_by_id(connection, int(customer_id))
-            assert customer is not None
-            body = self.rng.choice(["", "It broke again after the update."])
-            return actions.reopen(connection, customer, str(ticket_id), {"body": body}, self.links)
-        # Nothing to reopen yet: alice resolves one of hers (on the web), to reopen later.
-        open_ones = self._tickets(
-            connection, "assignee_id = ? AND status = 'open'", self.world.alice.id
-        )
-        if open_ones:
-            actions.resolve(connection, self.world.alice, self.rng.choice(open_ones), self.links)
-        return self.customer_reply(connection)
-
-    def react_to_alice(self, connection: sqlite3.Connection) -> Outcome | None:
-        comments = [
-            str(r[0])
-            for r in connection.execute(
-                "SELECT id FROM comments WHERE author_id = ? AND kind = 'comment'"
-                " ORDER BY id DESC LIMIT 5",
-                (self.world.alice.id,),
-            )
-        ]
-        if not comments or self.rng.random() < 0.3:
-            tickets = self._tickets(connection, "assignee_id = ?", self.world.alice.id)
-            if not tickets:
-                return self.assign_to_alice(connection)
-            note = actions.comment(
-                connection,
-                self.world.alice,
-                self.rng.choice(tickets),
-                {"body": self.rng.choice(ALICE_NOTES)},
-                self.links,
-            )
-            comments = [note.body["id"]]
-        by = self.rng.choice(self.world.colleagues)
-        emoji = self.rng.choice(actions.REACTION_EMOJIS)
-        outcome = actions.react(connection, by, comments[0], {"emoji": emoji}, self.links)
-        if not outcome.body["active"]:  # it was a toggle-off: react again with another emoji
-            other = self.rng.choice([e for e in actions.REACTION_EMOJIS if e != emoji])
-            outcome = actions.react(connection, by, comments[0], {"emoji": other}, self.links)
-        return outcome
-
-
-def _call(
-    connection: sqlite3.Connection, step: Callable[[sqlite3.Connection], Outcome | None]
-) -> Outcome | None:
-    return step(connection)
+            self.helpdesk.hub.wake(outcome.woken)
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -371,6 +312,23 @@ def demo_accounts(url: str) -> str:
         f"in a browser: {url}/  (notifications: {url}/notifications, demo mail: {url}/mail)\n"
         f"  agents: {agents}\n"
         f"  customers (password {CUSTOMER_PASSWORD}): {customers}"
+    )
+
+
+def headless_commands(url: str, token: str, home: Path) -> str:
+    """The lines telling how to run ``notifier tail`` and ``notifier doctor`` as alice
+    against this demo: her token in NOTIFIER_TOKEN (a throw-away demo token) and the demo's
+    own NOTIFIER_HOME, so the agent's real settings, cache and keyring stay out of it."""
+    beside = Path(sys.executable).with_name("notifier")  # the demo's own install of the app
+    program = shlex.quote(str(beside)) if beside.exists() else "notifier"
+    env = (
+        f"NOTIFIER_HOME={shlex.quote(str(home))} NOTIFIER_SERVER={shlex.quote(url)}"
+        f" NOTIFIER_TOKEN={shlex.quote(token)}"
+    )
+    return (
+        f"in a terminal, as {DEMO_USERNAME} (your own settings and keyring are left alone):\n"
+        f"  {env} {program} tail\n"
+        f"  {env} {program} doctor"
     )
 
 
@@ -450,6 +408,7 @@ def _run_demo_mailing(
         )
         print(f"demo mail (one .eml file per mail): {mail_dir}", flush=True)
         print(demo_accounts(helpdesk.public_url), flush=True)
+        print(headless_commands(helpdesk.public_url, token, db_path.parent / "home"), flush=True)
         if args.rate > 0:
             task = asyncio.create_task(Simulator(helpdesk, world, args.rate, rng).run())
             background.add(task)

@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
 
 from notifier.core.settings import Settings, SettingsError, from_json, migrate
+from notifier.store.atomic_file import write_atomically
 from notifier.store.site_settings import SiteSettings, current_site_settings
 
 log = logging.getLogger(__name__)
@@ -65,16 +65,5 @@ def save_settings(path: Path, settings: Settings, site: SiteSettings | None = No
     """
     if site is None:
         site = current_site_settings()
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = json.dumps(site.strip(settings.to_json()), indent=2, ensure_ascii=False) + "\n"
-    handle, temp_name = tempfile.mkstemp(prefix=".settings-", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as temp:
-            temp.write(data)
-            temp.flush()
-            os.fsync(temp.fileno())
-        os.chmod(temp_name, 0o600)
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+    write_atomically(path, data.encode("utf-8"), mode=0o600, prefix=".settings-")

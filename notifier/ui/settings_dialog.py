@@ -63,8 +63,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from notifier.app.local_zone import local_zone
 from notifier.core.errors import AuthFailed, NotifierError
-from notifier.core.quiet_hours import system_timezone
 from notifier.core.settings import (
     BadgeStyle,
     HelpdeskChoice,
@@ -227,7 +227,7 @@ class SettingsDialog(QDialog):
         self.tabs = QTabWidget(self)
         self.tabs.addTab(self._build_account_tab(), "Account")
         self.tabs.addTab(self._build_notifications_tab(), "Notifications")
-        self.schedule_editor = schedule_editor or ScheduleEditor(system_timezone())
+        self.schedule_editor = schedule_editor or ScheduleEditor(local_zone())
         self.tabs.addTab(self._build_quiet_tab(), "Quiet hours")
         self.tabs.addTab(self._build_email_tab(), "Email")
         self.tabs.addTab(self._build_general_tab(), "General")

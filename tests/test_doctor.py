@@ -1,0 +1,120 @@
+"""``notifier doctor``'s report as an agent reads it: every warning says what to do, no
+doubled period, "All checks passed." only when nothing failed or warned, and nothing
+interactive started. With NOTIFIER_TOKEN set the keyring is not needed, so doctor must not
+open it at all: run as a subprocess (keyring choosing its backend as it does for an agent)
+with a backend that records every use, against the real reference server.
+
+The real Secret Service cases (a locked keyring, one without a default collection: no
+unlock or create prompt) are in test_desktop_doctor_keyring.py."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import keyring.errors
+import pytest
+from cli_support import run, run_process
+from engine_keyring import MemoryKeyring
+from helpdesk import Helpdesk
+from recording_keyring import RECORD_VARIABLE
+
+from notifier.headless import Check, Outcome, summary
+from notifier.store.paths import app_paths
+from notifier.store.secrets import SERVICE, TokenStore
+
+TESTS = Path(__file__).parent
+NO_DESKTOP = ("DISPLAY", "WAYLAND_DISPLAY", "DBUS_SESSION_BUS_ADDRESS")
+TRAY_WARNING = (
+    "! system tray: no desktop session here (no DISPLAY / WAYLAND_DISPLAY), and the tray app"
+    " needs one: start the tray app from a desktop session; here, `notifier tail` prints the"
+    " notifications instead"
+)
+NOTIFICATIONS_WARNING = (
+    "! notification service: no D-Bus session bus (no desktop session), and pop-up"
+    " notifications need one: run the tray app in a desktop session, where it shows them;"
+    " here, use `notifier tail`"
+)
+
+
+def test_doctor_with_notifier_token_leaves_the_keyring_alone(
+    helpdesk: Helpdesk, tmp_path: Path
+) -> None:
+    token = helpdesk.add_agent("dora", "Dora Doctor")
+    record = tmp_path / "keyring-record"
+    env = {k: v for k, v in os.environ.items() if k not in NO_DESKTOP}
+    env.update(
+        NOTIFIER_SERVER=helpdesk.url,
+        NOTIFIER_TOKEN=token,
+        PYTHON_KEYRING_BACKEND="recording_keyring.RecordingKeyring",
+        PYTHONPATH=os.pathsep.join([str(TESTS), env.get("PYTHONPATH", "")]),
+        **{RECORD_VARIABLE: str(record)},
+    )
+    doctor = run_process(["doctor"], env)
+    cache_file = app_paths(env).cache_file
+    assert doctor.stdout.splitlines() == [
+        "– keyring: not used: the token comes from NOTIFIER_TOKEN, so doctor did not open the"
+        " keyring",
+        f"✓ server: {helpdesk.url} answers",
+        "✓ sign-in: signed in as Dora Doctor (dora)",
+        "✓ live connection: the WebSocket connects (through any proxy)",
+        f"✓ cache: {cache_file} readable (0 notifications)",
+        TRAY_WARNING,
+        NOTIFICATIONS_WARNING,
+        "No check failed, but 2 warnings: see what to do above.",
+    ], doctor.stderr
+    assert doctor.returncode == 0
+    assert not record.exists(), record.read_text()  # not even built, let alone read
+    assert token not in doctor.stdout + doctor.stderr
+
+
+class DismissedKeyring(MemoryKeyring):
+    """keyring's Secret Service backend when its prompt to create a collection is dismissed
+    (keyring 25.7 adds a period to secretstorage's "Prompt dismissed.")."""
+
+    def get_password(self, service: str, username: str) -> str | None:
+        raise keyring.errors.InitError("Failed to create the collection: Prompt dismissed..")
+
+
+def test_a_keyring_error_is_one_sentence_with_advice(helpdesk: Helpdesk) -> None:
+    code, out, _ = run(["--server", helpdesk.url, "doctor"], store=TokenStore(DismissedKeyring()))
+    assert code == 1
+    assert ".." not in out
+    lines = out.splitlines()
+    assert lines[0] == (
+        "✗ keyring: the keyring could not be read (Failed to create the collection: Prompt"
+        " dismissed): check that your desktop's keyring is unlocked (GNOME: Passwords and Keys;"
+        " KDE: KWallet), or set the NOTIFIER_TOKEN environment variable instead"
+    )
+    assert lines[2] == (
+        "✗ sign-in: no token stored for this server: run `notifier login` (after fixing the"
+        " keyring) or set NOTIFIER_TOKEN"
+    )
+    assert lines[-1] == "2 check(s) failed and 2 warnings; fix them in the order above."
+
+
+def test_a_readable_keyring_gives_doctor_the_token(helpdesk: Helpdesk) -> None:
+    token = helpdesk.add_agent("kim", "Kim Keyring")
+    keyring = MemoryKeyring()
+    keyring.entries[(SERVICE, helpdesk.url)] = token
+    code, out, _ = run(["--server", helpdesk.url, "doctor"], store=TokenStore(keyring))
+    assert code == 0, out
+    lines = out.splitlines()
+    assert lines[0].startswith("✓ keyring: usable (")
+    assert "✓ sign-in: signed in as Kim Keyring (kim)" in lines
+
+
+def test_only_a_clean_report_says_all_checks_passed() -> None:
+    ok = Check("cache", Outcome.OK, "readable")
+    warned = Check("system tray", Outcome.WARN, "no desktop session", "start one")
+    failed = Check("server", Outcome.FAIL, "cannot be reached.", "check the URL")
+    skipped = Check("keyring", Outcome.SKIPPED, "not used")
+    assert summary([ok, skipped]) == "All checks passed."
+    assert summary([ok, warned]) == "No check failed, but 1 warning: see what to do above."
+    assert summary([failed, warned]) == (
+        "1 check(s) failed and 1 warning; fix them in the order above."
+    )
+    assert summary([failed]) == "1 check(s) failed; fix them in the order above."
+    assert failed.line() == "✗ server: cannot be reached: check the URL"
+    with pytest.raises(ValueError, match="says nothing about what to do"):
+        Check("cache", Outcome.WARN, "rebuilt")
