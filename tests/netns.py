@@ -34,14 +34,31 @@ class NetworkNamespace:
             pytest.skip(f"cannot create a network namespace here: {probe.stderr.strip()}")
         self._holder = subprocess.Popen([*UNSHARE, "sleep", "infinity"])
         # nsenter must never run before unshare has switched: it would change *our* network.
+        # Nor before unshare has written the user namespace's uid map (it does so after the
+        # switch): entered unmapped, ``ip`` gets "Operation not permitted". Both are done
+        # once the holder has become ``sleep``.
         ours = os.readlink("/proc/self/ns/net")
         deadline = time.monotonic() + COMMAND_TIMEOUT_S
-        while os.readlink(f"/proc/{self._holder.pid}/ns/net") == ours:
+        while not self._holder_ready(ours):
             if self._holder.poll() is not None or time.monotonic() > deadline:
                 self.close()
                 raise RuntimeError("unshare did not create a network namespace")
             time.sleep(0.01)
-        self.ip("link", "set", "lo", "up")
+        try:
+            self.ip("link", "set", "lo", "up")
+        except BaseException:
+            self.close()
+            raise
+
+    def _holder_ready(self, our_namespace: str) -> bool:
+        proc = f"/proc/{self._holder.pid}"
+        try:
+            switched = os.readlink(f"{proc}/ns/net") != our_namespace
+            with open(f"{proc}/comm", encoding="utf-8") as comm:
+                became_sleep = comm.read().strip() == "sleep"
+        except OSError:  # the holder is gone; poll() will say so
+            return False
+        return switched and became_sleep
 
     def command(self, argv: Sequence[str]) -> list[str]:
         """``argv`` run inside the namespace."""
