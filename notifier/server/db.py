@@ -233,6 +233,13 @@ MIGRATIONS: Final[tuple[str, ...]] = (
             WHERE id = NEW.id;
     END
     """,
+    # 4: retention of the mail tables (notifier/server/retention.py): the finished mails
+    # (sent or given up) by when they were made, and the dropped outbox rows in order.
+    """
+    CREATE INDEX email_messages_finished ON email_messages(created_at)
+        WHERE state IN ('sent', 'failed');
+    CREATE INDEX email_outbox_dropped ON email_outbox(id) WHERE state = 'dropped'
+    """,
 )
 
 

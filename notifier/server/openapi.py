@@ -88,7 +88,12 @@ ADMIN_SCHEMAS: Final[dict[str, Any]] = {
         has_more=_BOOL,
     ),
     "RetentionReport": _obj(
-        ["deleted", "pruned_events", "agents"], deleted=_INT, pruned_events=_INT, agents=_INT
+        ["deleted", "pruned_events", "agents", "deleted_mails", "deleted_outbox"],
+        deleted=_INT,
+        pruned_events=_INT,
+        agents=_INT,
+        deleted_mails=_INT,
+        deleted_outbox=_INT,
     ),
 }
 
