@@ -334,3 +334,77 @@ def test_admins_change_the_system_settings_on_the_admin_page(
         assert "/admin" not in other.get("/").text
     assert admin_api.request("GET", "/api/v1/admin/settings").json()["version"] == version + 1
     hd.assert_clean_log()
+
+
+def bell_is_new(page: str) -> bool:
+    found = re.search(r'<a class="bell( new)?"', page)
+    assert found is not None, page
+    return found.group(1) is not None
+
+
+def test_the_new_mark_is_the_agents_on_the_server_so_every_browser_agrees(
+    shared_helpdesk: Helpdesk,
+) -> None:
+    hd = shared_helpdesk
+    username, _ = hd.new_agent("seer", password=PASSWORD)
+    _, boss = hd.new_agent("boss")
+    _, customer = hd.new_customer()
+    ticket = customer.create_ticket("Screen", "flickers")["id"]
+    boss.assign(ticket, username)
+    with (
+        httpx.Client(base_url=hd.url, trust_env=False) as desktop,
+        httpx.Client(base_url=hd.url, trust_env=False) as phone,
+    ):
+        sign_in(desktop, username)
+        sign_in(phone, username)
+        assert bell_is_new(desktop.get("/").text) and bell_is_new(phone.get("/").text)
+        # The desktop opens the notification center: the phone's mark is gone too.
+        center = desktop.get("/notifications").text
+        assert not bell_is_new(center)
+        assert not bell_is_new(phone.get("/").text)
+        first = phone.get("/notifications/bell").json()
+        assert first["seen"] == first["newest"] > 0 and first["unread_count"] == 1
+
+        # Something new: both show it, until the center says it was on screen.
+        boss.comment(ticket, f"@{username} look")
+        assert bell_is_new(desktop.get("/").text) and bell_is_new(phone.get("/").text)
+        token = csrf_of(center)
+        kept = desktop.post(
+            "/notifications/seen",
+            data={"csrf": token, "up_to_seq": str(first["newest"])},
+            headers={"accept": "application/json"},
+        ).json()
+        assert kept["seen"] == first["newest"] < kept["newest"]  # not up to the new one
+        assert bell_is_new(phone.get("/").text)
+        # Beyond everything: up to the newest notification, not past it.
+        moved = desktop.post("/notifications/seen", data={"csrf": token, "up_to_seq": "9" * 19})
+        assert moved.status_code == 303
+        assert not bell_is_new(phone.get("/").text)
+        boss.comment(ticket, f"@{username} and this")
+        assert bell_is_new(phone.get("/").text)
+        # Never down: an older seq changes nothing.
+        assert (
+            desktop.post(
+                "/notifications/seen",
+                data={"csrf": token, "up_to_seq": "1"},
+                headers={"accept": "application/json"},
+            ).json()["seen"]
+            == phone.get("/notifications/bell").json()["seen"]
+            > first["newest"]
+        )
+
+        # Forged and hostile posts: 403 / 400, nothing moves.
+        before = phone.get("/notifications/bell").json()
+        for data in ({"up_to_seq": "99"}, {"csrf": "guessed", "up_to_seq": "99"}):
+            assert desktop.post("/notifications/seen", data=data).status_code == 403
+        for bad in ("-1", "abc", "1" * 25, "", "٣"):
+            answer = desktop.post("/notifications/seen", data={"csrf": token, "up_to_seq": bad})
+            assert answer.status_code == 400, bad
+        assert phone.get("/notifications/bell").json() == before
+    with httpx.Client(base_url=hd.url, trust_env=False) as stranger:
+        assert stranger.get("/notifications/bell").status_code == 401
+        email, _ = hd.new_customer(password=PASSWORD)
+        sign_in(stranger, email)
+        assert stranger.get("/notifications/bell").status_code == 403
+        assert stranger.post("/notifications/seen", data={"up_to_seq": "1"}).status_code == 403
+    hd.assert_clean_log()

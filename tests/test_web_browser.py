@@ -277,3 +277,60 @@ def test_another_origin_can_neither_open_the_stream_nor_post_forms(
     )
     assert answer.status_code == 403
     context.close()
+
+
+NEW = re.compile(r"\bnew\b")
+
+
+def test_the_new_mark_is_the_agents_so_phone_and_desktop_agree(
+    shared_helpdesk: Helpdesk, chromium: Browser
+) -> None:
+    hd = shared_helpdesk
+    gil_name, _ = hd.new_agent("gil", password=PASSWORD)
+    _, boss = hd.new_agent("boss", name="Bo Boss")
+    _, customer = hd.new_customer()
+    ticket = customer.create_ticket("Docking station", "No signal")["id"]
+    boss.assign(ticket, gil_name)
+    desktop_context, desktop = signed_in(chromium, hd.url, gil_name)
+    phone_context, phone = signed_in(chromium, hd.url, gil_name, **PHONE)
+    for page in (desktop, phone):
+        expect(page.locator("#bell")).to_have_class(NEW)
+        expect(page.locator("#bell")).to_have_attribute(
+            "aria-label", "Notifications, 1 unread, new since you last looked"
+        )
+
+    def look_at_the_phone() -> None:
+        """The agent comes back to the phone's tab (it was in another app meanwhile)."""
+        phone.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+
+    # Gil opens the bell on the desktop: the phone's mark goes as soon as he looks at it.
+    desktop.click("#bell")
+    desktop.wait_for_url("**/notifications")
+    expect(desktop.locator("#bell")).not_to_have_class(NEW)
+    look_at_the_phone()
+    expect(phone.locator("#bell")).not_to_have_class(NEW)
+    expect(phone.locator("#bell")).to_have_attribute("aria-label", "Notifications, 1 unread")
+
+    # A mention arrives live: the phone (on its ticket list) shows the mark; the desktop's
+    # open center shows the mention itself, so for Gil it is seen, on the phone too.
+    boss.comment(ticket, f"@{gil_name} the dock is back")
+    expect(phone.locator("#bell")).to_have_class(NEW)
+    expect(phone.locator("#unread-count")).to_have_text("2")
+    expect(desktop.locator(".note")).to_have_count(2)
+    expect(desktop.locator("#bell")).not_to_have_class(NEW)
+    look_at_the_phone()
+    expect(phone.locator("#bell")).not_to_have_class(NEW)
+    phone.reload()
+    expect(phone.locator("#bell")).not_to_have_class(NEW)
+
+    # Away from the center, the desktop keeps the mark until Gil opens the bell, on either.
+    desktop.goto("/")
+    boss.comment(ticket, f"@{gil_name} one more")
+    for page in (desktop, phone):
+        expect(page.locator("#bell")).to_have_class(NEW)
+    phone.locator("#bell").tap()
+    phone.wait_for_url("**/notifications")
+    desktop.reload()
+    expect(desktop.locator("#bell")).not_to_have_class(NEW)
+    desktop_context.close()
+    phone_context.close()

@@ -240,6 +240,15 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         WHERE state IN ('sent', 'failed');
     CREATE INDEX email_outbox_dropped ON email_outbox(id) WHERE state = 'dropped'
     """,
+    # 5: the bell's "new since you last looked" mark (notifier/server/pages.py): the newest
+    # notification seq each agent has looked at in the notification center, kept here rather
+    # than in a browser cookie so that all of an agent's browsers agree.
+    """
+    CREATE TABLE notification_seen(
+        agent_id INTEGER PRIMARY KEY REFERENCES users(id),
+        seq INTEGER NOT NULL
+    )
+    """,
 )
 
 

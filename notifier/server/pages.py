@@ -20,6 +20,7 @@ import email.policy
 import functools
 import json
 import re
+import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import resources
@@ -34,6 +35,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from notifier.core import text, wire
 from notifier.server import actions, repository, settings, web
 from notifier.server.actions import Outcome
+from notifier.server.db import transaction
 from notifier.server.repository import ActionError, User
 
 if TYPE_CHECKING:
@@ -44,7 +46,6 @@ NOTIFICATIONS_SHOWN: Final = 200
 MAILS_SHOWN: Final = 100
 ADMIN_AUDIT_SHOWN: Final = 20
 MAX_ID: Final = repository.MAX_SEQ
-SEEN_COOKIE: Final = "helpdesk_seen"  # the newest notification seq the agent has looked at
 TICKET_SCOPES: Final = (("mine", "Assigned to me"), ("team", "My team's"), ("open", "All"))
 NOTIFICATION_FILTERS: Final = (
     ("", "All types"),
@@ -154,10 +155,10 @@ class WebPages:
         """A signed-in page: the header's bell and the session's form token added."""
         bell: dict[str, int] = {}
         if user.is_agent:
-            bell = await self.app.database.run(_bell, user.id)
-            seen = request.cookies.get(SEEN_COOKIE, "")
-            bell["seen"] = int(seen) if seen.isdigit() and len(seen) < 19 else 0
-        response = self.render(
+            # Opening the notification center is looking at it: the "new" mark goes.
+            looked = MAX_ID if page == "notifications" else 0
+            bell = await self.app.database.run(bell_state, user.id, looked)
+        return self.render(
             name,
             me=user,
             bell=bell,
@@ -165,9 +166,6 @@ class WebPages:
             csrf=web.session_csrf(request.cookies.get(self.app.session_cookie, "")),
             **context,
         )
-        if page == "notifications" and bell:
-            self.app.set_cookie(response, SEEN_COOKIE, str(bell["newest"]))
-        return response
 
     def error(self, request: Request, message: str, status: int) -> HTMLResponse:
         return self.render("error.html", status, message=message)
@@ -362,6 +360,29 @@ class WebPages:
 
     # ----------------------------------------------------------------- notification changes
 
+    async def bell(self, request: Request) -> Response:
+        """The bell as JSON (``unread_count``, ``newest``, ``seen``): what a page asks when it
+        is looked at again, so that a mark cleared in another browser clears here too."""
+        user = await self.app.session_user(request)
+        if user is None:
+            raise ActionError(401, "unauthorized", "sign in first")
+        if not user.is_agent:
+            raise ActionError(403, "forbidden", "this is for agents")
+        return JSONResponse(await self.app.database.run(bell_state, user.id, 0))
+
+    async def seen(self, request: Request) -> Response:
+        """The notification center was looked at with notifications up to ``up_to_seq`` on
+        screen (the page's script says so while it is visible): the mark moves up to there."""
+        try:
+            user, form = await self._form(request, agent=True)
+            up_to = _seq_field(form, "up_to_seq")
+            bell = await self.app.database.run(bell_state, user.id, up_to)
+        except ActionError as exc:
+            return self._refused(request, exc)
+        if _wants_json(request):
+            return JSONResponse(bell)
+        return RedirectResponse("/notifications", status_code=303)
+
     async def _notification_change(
         self, request: Request, change: Callable[..., wire.ActionResult], *args: object
     ) -> Response:
@@ -369,10 +390,7 @@ class WebPages:
             user, form = await self._form(request, agent=True)
             extra: tuple[object, ...] = args
             if change is repository.mark_all_read:
-                up_to = form.get("up_to_seq", "")
-                if not (up_to.isascii() and up_to.isdigit() and len(up_to) <= 19):
-                    raise ActionError(400, "invalid_field", "up_to_seq must be an integer ≥ 0")
-                extra = (min(int(up_to), repository.MAX_SEQ),)
+                extra = (_seq_field(form, "up_to_seq"),)
             elif change is repository.clear:
                 extra = (wire.ClearScope.READ,)
             result = await self.app.database.run(change, user.id, *extra)
@@ -512,10 +530,40 @@ def _wants_json(request: Request) -> bool:
     return "application/json" in request.headers.get("accept", "")
 
 
-def _bell(connection: Any, agent_id: int) -> dict[str, int]:
+def _seq_field(form: dict[str, str], name: str) -> int:
+    """A seq posted in a form (ASCII digits), capped at :data:`MAX_ID`; 400 otherwise."""
+    value = form.get(name, "")
+    if not (value.isascii() and value.isdigit() and len(value) <= 19):
+        raise ActionError(400, "invalid_field", f"{name} must be an integer ≥ 0")
+    return min(int(value), MAX_ID)
+
+
+def bell_state(connection: sqlite3.Connection, agent_id: int, looked_up_to: int) -> dict[str, int]:
+    """The header's bell: the unread count, the seq of the newest notification, the log's head
+    and the "new since you last looked" mark (``seen``: the newest notification seq the agent
+    has looked at; the dot shows while ``newest > seen``).
+
+    ``looked_up_to`` > 0: the agent looked at the notification center with everything up to
+    that seq on screen; the mark moves there first (never past the newest notification, never
+    down). It is kept per agent on the server (table ``notification_seen``), not per browser,
+    so the agent's phone and desktop agree."""
+    newest = repository.newest_notification_seq(connection, agent_id)
+    row = connection.execute(
+        "SELECT seq FROM notification_seen WHERE agent_id = ?", (agent_id,)
+    ).fetchone()
+    seen = int(row[0]) if row is not None else 0
+    if min(looked_up_to, newest) > seen:
+        seen = min(looked_up_to, newest)
+        with transaction(connection):
+            connection.execute(
+                "INSERT INTO notification_seen(agent_id, seq) VALUES (?, ?)"
+                " ON CONFLICT(agent_id) DO UPDATE SET seq = MAX(seq, excluded.seq)",
+                (agent_id, seen),
+            )
     return {
-        "unread": repository.unread_count(connection, agent_id),
-        "newest": repository.newest_notification_seq(connection, agent_id),
+        "unread_count": repository.unread_count(connection, agent_id),
+        "newest": newest,
+        "seen": seen,
         "head": repository.head_seq(connection, agent_id),
     }
 
