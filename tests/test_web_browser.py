@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.server
 import re
 import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -334,3 +335,63 @@ def test_the_new_mark_is_the_agents_so_phone_and_desktop_agree(
     expect(desktop.locator("#bell")).not_to_have_class(NEW)
     desktop_context.close()
     phone_context.close()
+
+
+def test_an_admin_changes_the_default_preferences_and_a_new_agent_gets_them(
+    shared_helpdesk: Helpdesk, chromium: Browser
+) -> None:
+    hd = shared_helpdesk
+    admin = f"admin{uuid.uuid4().hex[:8]}"
+    admin_api = hd.actions(hd.add_agent(admin, name="Ada Admin", password=PASSWORD, admin=True))
+    version = admin_api.request("GET", "/api/v1/admin/settings").json()["version"]
+    context, page = signed_in(chromium, hd.url, admin, "/admin")
+    form = page.locator("form[action^='/admin/preferences']")
+
+    # A person's way through the form: labels to click, a select, times, a text field.
+    form.get_by_role("group", name="About", exact=True).get_by_label("Reactions").uncheck()
+    form.get_by_label("Send e-mail notifications").check()
+    form.get_by_label("How often").select_option(label="A daily digest")
+    form.get_by_label("Daily digest at").fill("07:30")
+    form.get_by_label("Quiet hours, row 1, Day").select_option(label="Friday")
+    form.get_by_label("Quiet hours, row 1, From").fill("18:00")
+    form.get_by_label("Quiet hours, row 1, To").fill("08:00")
+    form.get_by_label("Time zone").fill("Mars/Olympus")
+    form.get_by_role("button", name="Save default preferences").click()
+
+    # Refused: the error is next to the field, announced, and what was typed is kept.
+    error = page.locator("#e-p-timezone")
+    expect(error).to_have_text("Not a known IANA time zone: 'Mars/Olympus'")
+    expect(page.get_by_label("Time zone")).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_label("Time zone")).to_have_accessible_description(re.compile("Mars"))
+    expect(page.locator(".form-errors[role=alert]")).to_contain_text("Time zone")
+    expect(page.get_by_label("Quiet hours, row 1, From")).to_have_value("18:00")
+    assert admin_api.request("GET", "/api/v1/admin/settings").json()["version"] == version
+
+    page.get_by_label("Time zone").fill("Europe/Berlin")
+    page.get_by_role("button", name="Save default preferences").click()
+    expect(page.get_by_role("status").filter(has_text="Saved.")).to_be_visible()
+    # The saved values are on the page; the audit names what changed.
+    page.reload()
+    expect(page.get_by_label("How often")).to_have_value("daily_digest")
+    expect(page.get_by_label("Quiet hours, row 1, Day")).to_have_value("4")
+    expect(page.locator(".audit")).to_contain_text(f"{admin} via web")
+    expect(page.locator(".audit")).to_contain_text("email.frequency: instant → daily_digest")
+
+    # Applied: an agent added now starts with them.
+    newcomer = hd.actions(hd.add_agent(f"new{uuid.uuid4().hex[:8]}"))
+    preferences = newcomer.request("GET", "/api/v1/me/preferences").json()
+    assert preferences["types"] == ["assignment", "mention"]
+    assert preferences["email"]["enabled"] is True
+    assert preferences["email"]["frequency"] == "daily_digest"
+    assert preferences["email"]["digest_time"] == "07:30"
+    assert preferences["quiet_hours"] == [{"day": 4, "start": "18:00", "end": "08:00"}]
+    assert preferences["timezone"] == "Europe/Berlin"
+
+    # Not an admin: 403, and no way there from the menu.
+    plain, _ = hd.new_agent("plain", password=PASSWORD)
+    plain_context, plain_page = signed_in(chromium, hd.url, plain)
+    expect(plain_page.get_by_role("navigation", name="Main")).not_to_contain_text("Settings")
+    answer = plain_page.goto("/admin")
+    assert answer is not None and answer.status == 403
+    plain_context.close()
+    context.close()

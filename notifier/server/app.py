@@ -1212,6 +1212,11 @@ class HelpdeskApp:
             page("/mail", p.mail, "the demo's mail (the mail catcher's folder)"),
             page("/admin", p.admin, "the system settings (admins)"),
             form("/admin", p.save_admin, "save the integer system settings (version, KEY=N)"),
+            form(
+                "/admin/preferences",
+                p.save_default_preferences,
+                "save the default preferences of new agents (version and the page's fields)",
+            ),
             Endpoint(
                 "GET",
                 "/static/{name}",

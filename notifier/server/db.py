@@ -249,6 +249,24 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         seq INTEGER NOT NULL
     )
     """,
+    # 6: the admin page (/admin) is a third way to change the settings, audited as such:
+    # settings_audit is rebuilt with 'web' allowed in its via check (SQLite cannot alter one).
+    """
+    CREATE TABLE settings_audit_new(
+        id INTEGER PRIMARY KEY,
+        version INTEGER NOT NULL,
+        changed_at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        via TEXT NOT NULL CHECK (via IN ('api', 'cli', 'web')),
+        key TEXT NOT NULL,
+        old_value TEXT NOT NULL,
+        new_value TEXT NOT NULL
+    );
+    INSERT INTO settings_audit_new(id, version, changed_at, actor, via, key, old_value, new_value)
+        SELECT id, version, changed_at, actor, via, key, old_value, new_value FROM settings_audit;
+    DROP TABLE settings_audit;
+    ALTER TABLE settings_audit_new RENAME TO settings_audit
+    """,
 )
 
 

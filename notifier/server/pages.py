@@ -18,10 +18,9 @@ from __future__ import annotations
 import email
 import email.policy
 import functools
-import json
 import re
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -33,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from notifier.core import text, wire
-from notifier.server import actions, repository, settings, web
+from notifier.server import actions, admin_form, repository, settings, web
 from notifier.server.actions import Outcome
 from notifier.server.db import transaction
 from notifier.server.repository import ActionError, User
@@ -150,7 +149,7 @@ class WebPages:
         return HTMLResponse(html, status_code=code)
 
     async def _page(
-        self, request: Request, user: User, name: str, page: str, /, **context: Any
+        self, request: Request, user: User, name: str, page: str, /, code: int = 200, **context: Any
     ) -> HTMLResponse:
         """A signed-in page: the header's bell and the session's form token added."""
         bell: dict[str, int] = {}
@@ -160,6 +159,7 @@ class WebPages:
             bell = await self.app.database.run(bell_state, user.id, looked)
         return self.render(
             name,
+            code,
             me=user,
             bell=bell,
             page=page,
@@ -314,49 +314,102 @@ class WebPages:
             return user
         if not user.is_admin:
             return self.error(request, "This page is for admins.", 403)
-        return await self._admin_page(request, user, saved=False)
+        return await self._admin_page(request, user)
 
-    async def _admin_page(self, request: Request, user: User, *, saved: bool) -> HTMLResponse:
+    async def _admin_page(
+        self,
+        request: Request,
+        user: User,
+        code: int = 200,
+        *,
+        saved: str = "",
+        failed: str = "",
+        errors: Mapping[str, str] | None = None,
+        posted_settings: Mapping[str, str] | None = None,
+        posted_preferences: admin_form.PreferencesForm | None = None,
+    ) -> HTMLResponse:
+        """The admin page; after a refused post (``failed``: "settings" or "preferences",
+        ``code`` 422 or 409) with the posted values and ``errors`` by field id."""
         stored = await self.app.database.run(settings.load)
         audit = await self.app.database.run(settings.audit_page, ADMIN_AUDIT_SHOWN, MAX_ID)
-        preferences = json.dumps(stored.settings.default_preferences.to_json(), indent=2)
+        current = stored.settings.to_json()
         return await self._page(
             request,
             user,
             "admin.html",
             "admin",
+            code=code,
             stored=stored,
             int_settings=settings.INT_SETTINGS,
-            preferences=preferences,
+            values=posted_settings or {s.key: str(current[s.key]) for s in settings.INT_SETTINGS},
+            prefs=posted_preferences
+            or admin_form.PreferencesForm.of(stored.settings.default_preferences),
+            days=admin_form.DAYS,
+            types=admin_form.TYPES,
+            frequencies=admin_form.FREQUENCIES,
+            label_of=admin_form.label_of,
             audit=audit["entries"],
+            audit_changes=admin_form.audit_changes,
             saved=saved,
+            failed=failed,
+            errors=errors or {},
         )
 
+    async def _admin_form(self, request: Request) -> tuple[User, dict[str, str], int]:
+        """An admin's posted settings form with its token checked, and the settings version
+        the page showed."""
+        user, form = await self._form(request, agent=True)
+        if not user.is_admin:
+            raise ActionError(403, "forbidden", "this is for admins")
+        version = form.get("version", "")
+        if not (version.isascii() and version.isdigit() and len(version) <= 18):
+            raise ActionError(400, "invalid_field", "version must be an integer ≥ 0")
+        return user, form, int(version)
+
     async def save_admin(self, request: Request) -> Response:
-        """The settings form: one new version (audited, ``via`` web) if the page's version is
-        still current, else 409; the same validation as the admin API, and audited as it (via
-        "api": the audit table knows api and cli)."""
+        """The integer settings form; every wrong field is named next to it (422)."""
         try:
-            user, form = await self._form(request, agent=True)
-            if not user.is_admin:
-                raise ActionError(403, "forbidden", "this is for admins")
-            version = form.get("version", "")
-            if not (version.isascii() and version.isdigit() and len(version) <= 18):
-                raise ActionError(400, "invalid_field", "version must be an integer ≥ 0")
-            raw: dict[str, object] = {}
-            for setting in settings.INT_SETTINGS:
-                value = form.get(setting.key, "").strip()
-                if not (value.isascii() and value.lstrip("-").isdigit() and len(value) <= 18):
-                    raise ActionError(422, "invalid_field", f"{setting.key} must be an integer")
-                raw[setting.key] = int(value)
-            changes = settings.validate_changes(raw)
-            update = functools.partial(
-                settings.update, expected_version=int(version), actor=user.username, via="api"
-            )
-            await self.app.database.run(update, changes)
+            user, form, version = await self._admin_form(request)
         except ActionError as exc:
             return self._refused(request, exc)
-        return await self._admin_page(request, user, saved=True)
+        changes, errors = admin_form.validate_settings(form)
+        if errors:
+            return await self._admin_page(
+                request, user, 422, failed="settings", errors=errors, posted_settings=form
+            )
+        return await self._store_settings(request, user, changes, version, "settings")
+
+    async def save_default_preferences(self, request: Request) -> Response:
+        """The default preferences form: what new agents start with."""
+        try:
+            user, form, version = await self._admin_form(request)
+            posted = admin_form.PreferencesForm.posted(form)
+        except ActionError as exc:
+            return self._refused(request, exc)
+        value, errors = admin_form.validate_preferences(posted)
+        if value is None:
+            return await self._admin_page(
+                request, user, 422, failed="preferences", errors=errors, posted_preferences=posted
+            )
+        changes = {settings.PREFERENCES_KEY: value}
+        return await self._store_settings(request, user, changes, version, "preferences")
+
+    async def _store_settings(
+        self, request: Request, user: User, changes: dict[str, Any], version: int, form: str
+    ) -> Response:
+        """One new version if the page's ``version`` is still current, audited (``via``
+        web) by the settings service the API and the CLI use; else the page again with the
+        current settings and 409."""
+        update = functools.partial(
+            settings.update, expected_version=version, actor=user.username, via="web"
+        )
+        try:
+            await self.app.database.run(update, changes)
+        except ActionError as exc:
+            if exc.status != 409:
+                return self._refused(request, exc)
+            return await self._admin_page(request, user, 409, failed=form)
+        return await self._admin_page(request, user, saved=form)
 
     # ----------------------------------------------------------------- notification changes
 
