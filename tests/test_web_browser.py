@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import http.server
 import re
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -12,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpdesk import Helpdesk
+from helpdesk import Helpdesk, HelpdeskActions
 from playwright.sync_api import Browser, Page, expect
 from web_browser import PASSWORD, PHONE, EngineThread, chromium, signed_in, swipe
 
@@ -395,3 +397,90 @@ def test_an_admin_changes_the_default_preferences_and_a_new_agent_gets_them(
     assert answer is not None and answer.status == 403
     plain_context.close()
     context.close()
+
+
+CONTRAST = """el => {
+    const rgb = s => s.match(/\\d+(\\.\\d+)?/g).slice(0, 3).map(Number);
+    const lum = c => {
+        const [r, g, b] = c.map(v => {
+            v /= 255;
+            return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+        });
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    };
+    const style = getComputedStyle(el);
+    const [a, b] = [lum(rgb(style.color)), lum(rgb(style.backgroundColor))];
+    return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+}"""
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """``notifier-server demo --rate 0`` (its pages have the most in the header: the mail
+    page's link too): (its URL, its database). Tests add their own people and tickets."""
+    db = tmp_path_factory.mktemp("demo") / "demo.db"
+    command = [sys.executable, "-m", "notifier.server.cli", "demo", "--port", "0", "--rate", "0"]
+    process = subprocess.Popen(
+        [*command, "--db", str(db)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    try:
+        assert process.stdout is not None
+        found = re.match(r"listening on (http://\S+)", process.stdout.readline())
+        assert found is not None, "the demo did not start"
+        yield found.group(1), db
+    finally:
+        process.terminate()
+        process.communicate(timeout=10)  # also closes its pipe
+
+
+def cli(db: Path, *args: str) -> str:
+    """``notifier-server ARGS --db DB``; its output (a new person's API token)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "notifier.server.cli", *args, "--db", str(db)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_every_page_fits_360_px_with_a_readable_header(
+    demo: tuple[str, Path], chromium: Browser, scheme: str
+) -> None:
+    url, db = demo
+    admin = f"admin{uuid.uuid4().hex[:8]}"
+    cli(db, "add-agent", admin, "--name", "Ada Admin", "--password", PASSWORD, "--admin")
+    boss = HelpdeskActions(url, cli(db, "add-agent", f"boss{uuid.uuid4().hex[:8]}", "--name", "B"))
+    email = f"c{uuid.uuid4().hex[:8]}@example.com"
+    customer = HelpdeskActions(url, cli(db, "add-customer", email, "--name", "Cy"))
+    ticket = customer.create_ticket("Keyboard", "Keys stick")["id"]
+    boss.assign(ticket, admin)
+    narrow = {**PHONE, "viewport": {"width": 360, "height": 740}, "color_scheme": scheme}
+    context, page = signed_in(chromium, url, admin, "/", **narrow)
+    expect(page.locator(".top nav")).to_contain_text("Mail")  # the fullest header
+    for path in ("/", "/notifications", "/admin", "/mail", f"/tickets/{ticket}", "/tickets/0"):
+        page.goto(path)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 360, (path, width)
+        # Every part of the header is on screen: the menu, the bell, signing out.
+        for part in ("nav a >> nth=0", "nav a >> nth=2", "#bell", ".signout button"):
+            box = page.locator(f".top {part}").bounding_box()
+            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 360, (
+                path,
+                part,
+                box,
+            )
+        count = page.locator("#unread-count")
+        if count.is_visible():
+            assert count.evaluate(CONTRAST) >= 4.5, (path, scheme)
+    # The error page keeps the menu and the way out; the ticket filters are plain links.
+    expect(page.locator(".card h1")).to_have_text("Sorry")
+    page.goto("/")
+    page.get_by_role("link", name="Any status").click()
+    page.wait_for_url("**status=all")
+    expect(page.locator(".tickets")).to_contain_text("Keyboard")
+    context.close()
+    boss.close()
+    customer.close()

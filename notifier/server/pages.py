@@ -46,6 +46,7 @@ MAILS_SHOWN: Final = 100
 ADMIN_AUDIT_SHOWN: Final = 20
 MAX_ID: Final = repository.MAX_SEQ
 TICKET_SCOPES: Final = (("mine", "Assigned to me"), ("team", "My team's"), ("open", "All"))
+TICKET_STATUSES: Final = (("open", "Open"), ("resolved", "Resolved"), ("all", "Any status"))
 NOTIFICATION_FILTERS: Final = (
     ("", "All types"),
     ("assignment", "Assignments"),
@@ -170,12 +171,17 @@ class WebPages:
     def error(self, request: Request, message: str, status: int) -> HTMLResponse:
         return self.render("error.html", status, message=message)
 
+    async def _sorry(self, request: Request, user: User, message: str, status: int) -> Response:
+        """The error page for someone signed in: with the header (menu, bell, sign-out), so
+        they are not stranded on it."""
+        return await self._page(request, user, "error.html", "error", code=status, message=message)
+
     async def _signed_in(self, request: Request, *, agent: bool = False) -> User | Response:
         user = await self.app.session_user(request)
         if user is None:
             return self.app.to_login(request)
         if agent and not user.is_agent:
-            return self.error(request, "This page is for agents.", 403)
+            return await self._sorry(request, user, "This page is for agents.", 403)
         return user
 
     async def _form(self, request: Request, *, agent: bool = False) -> tuple[User, dict[str, str]]:
@@ -212,6 +218,7 @@ class WebPages:
             scope=scope,
             status=status,
             scopes=TICKET_SCOPES,
+            statuses=TICKET_STATUSES,
         )
 
     async def ticket(self, request: Request) -> Response:
@@ -235,7 +242,7 @@ class WebPages:
                 )
             extra = await self.app.database.run(_ticket_extra, user, ticket)
         except ActionError as exc:
-            return self.error(request, exc.message, exc.status)
+            return await self._sorry(request, user, exc.message, exc.status)
         return await self._page(
             request,
             user,
@@ -295,7 +302,7 @@ class WebPages:
         if isinstance(user, Response):
             return user
         if self.mail_dir is None:
-            return self.error(request, "This helpdesk has no demo mail catcher.", 404)
+            return await self._sorry(request, user, "This helpdesk has no demo mail catcher.", 404)
         folder = self.mail_dir
         mails = await self.app.database.run(lambda _connection: read_mails(folder))
         return await self._page(request, user, "mail.html", "mail", mails=mails)
@@ -313,7 +320,7 @@ class WebPages:
         if isinstance(user, Response):
             return user
         if not user.is_admin:
-            return self.error(request, "This page is for admins.", 403)
+            return await self._sorry(request, user, "This page is for admins.", 403)
         return await self._admin_page(request, user)
 
     async def _admin_page(
