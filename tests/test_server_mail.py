@@ -15,17 +15,19 @@ import logging
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
 from helpdesk import connect_stream, receive_until
-from mail_support import FakeClock, Inbox, LiveHelpdesk, SmtpServer, html_of, text_of
+from mail_support import WITHIN_S, FakeClock, Inbox, LiveHelpdesk, SmtpServer, html_of, text_of
 
 from notifier.core import wire
+from notifier.server import retention as retention_job
 from notifier.server import settings
+from notifier.server.db import Database
 from notifier.server.digest import DropReason
 from notifier.server.mailer import NO_ADDRESS, MailConfig
 
@@ -557,3 +559,79 @@ async def test_a_client_that_omits_the_new_email_fields_keeps_their_stored_value
     bad["email"]["digest_time"] = "25:00"
     refused = await live.request(token, "PUT", "/api/v1/me/preferences", bad)
     assert refused.status_code == 422
+
+
+# --------------------------------------------------------------------------- retention
+
+
+@pytest.mark.asyncio
+async def test_retention_prunes_finished_mail_keeps_unsent_mail_and_threads_after(
+    live: LiveHelpdesk, smtp: SmtpServer
+) -> None:
+    desk = await Desk.create(live, preferences())
+    await live.add_agent("dee", preferences=preferences(frequency=wire.EmailFrequency.DAILY_DIGEST))
+    printer = await desk.ticket("Printer")
+    await desk.mention(printer, "sent")
+    live.clock.advance(minutes=2)
+    await live.flush()
+    [sent] = smtp.inbox.take()
+    smtp.inbox.answers.append("550 5.1.1 No such mailbox here")
+    await desk.mention(await desk.ticket("Bounces"), "given up")
+    live.clock.advance(minutes=2)
+    await live.flush()
+    await desk.mention(printer, "read in time")
+    await desk.read((await desk.newest_notification())["id"])
+    await live.call(
+        desk.bob, "POST", f"/api/v1/tickets/{printer}/comments", {"body": "@dee digest me"}
+    )
+    live.clock.advance(minutes=2)
+    await live.flush()
+    await smtp.stop()
+    await desk.mention(printer, "queued while the mail server is down")
+    live.clock.advance(minutes=2)
+    await live.flush()
+    await smtp.start()
+    assert [row[:2] for row in messages(live)] == [("sent", 1), ("failed", 1), ("queued", 1)]
+    outbox = (
+        "SELECT u.username, o.state FROM email_outbox AS o JOIN users AS u ON u.id = o.agent_id"
+    )
+    before = sorted(live.rows(outbox))
+    assert before == sorted([("ann", "mailed")] * 3 + [("ann", "dropped"), ("dee", "pending")])
+
+    # The real job on the real file, with the server (and its mailer) stopped, so that no
+    # mailer round sends Dee's digest meanwhile: the rows stay as old as the clock says.
+    await live.stop()
+
+    async def retention(days_later: timedelta) -> retention_job.RetentionReport:
+        live.clock.set(MONDAY_NOON + days_later)
+        database = Database(live.db_path, clock=live.clock)
+        await asyncio.to_thread(database.open)
+        try:
+            async with asyncio.timeout(WITHIN_S):
+                return await retention_job.run_retention(database, lambda appended: None)
+        finally:
+            await asyncio.to_thread(database.close)
+
+    # Younger than retention_days (90): nothing goes.
+    assert (await retention(timedelta(days=89, hours=23))).deleted_outbox == 0
+    assert sorted(live.rows(outbox)) == before
+    # Older: the sent and the given-up mail go with the rows they carried, and the dropped
+    # row; the queued mail (and its row) and the pending row stay, however old.
+    report = await retention(timedelta(days=91))
+    assert (report.deleted_mails, report.deleted_outbox) == (2, 3)
+    assert [row[0] for row in messages(live)] == ["queued"]
+    assert sorted(live.rows(outbox)) == [("ann", "mailed"), ("dee", "pending")]
+    assert (await retention(timedelta(days=91))).deleted_outbox == 0  # nothing left
+
+    # Mail goes on: the digest carries the pending row, and a ticket's new mail threads with
+    # its deleted ones.
+    await live.start()
+    await live.flush()
+    [digest] = [m for m in smtp.inbox.take() if m["To"].startswith("Dee")]
+    assert "digest me" in text_of(digest)
+    await desk.mention(printer, "after the prune")
+    live.clock.advance(minutes=2)
+    await live.flush()
+    [after] = [m for m in smtp.inbox.take() if "after the prune" in text_of(m)]
+    assert after["References"] == sent["References"] == after["In-Reply-To"]
+    assert after["Message-ID"] != sent["Message-ID"]

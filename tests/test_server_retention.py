@@ -117,7 +117,13 @@ async def test_retention_deletes_only_old_read_notifications_and_streams_it(
         await receive_json(ws)
         await ws.send(json.dumps({"type": "resume", "after_seq": head}))
         await receive_until(ws, "unread_count")  # synced, then the count
-        assert run_retention(admin) == {"deleted": 1, "pruned_events": 1, "agents": 1}
+        assert run_retention(admin) == {
+            "deleted": 1,
+            "pruned_events": 1,
+            "agents": 1,
+            "deleted_mails": 0,
+            "deleted_outbox": 0,
+        }
         deleted, count = await receive_json(ws), await receive_json(ws)
     assert deleted == {"type": "deleted", "seq": head + 1, "ids": [old_read]}
     assert count == {"type": "unread_count", "seq": head + 1, "count": 2}
@@ -143,7 +149,13 @@ async def test_the_log_is_pruned_behind_a_floor_and_a_resume_below_it_gets_reset
     age(helpdesk, ann, 31)  # all five events older than event_log_days (30)
     mentions(boss, ann, 1)  # seq 6, fresh
     head = 6
-    assert run_retention(admin) == {"deleted": 0, "pruned_events": 5, "agents": 0}
+    assert run_retention(admin) == {
+        "deleted": 0,
+        "pruned_events": 5,
+        "agents": 0,
+        "deleted_mails": 0,
+        "deleted_outbox": 0,
+    }
     for cursor in (0, 4):
         async with connect_stream(helpdesk.url, agent.token) as ws:
             hello = await receive_json(ws)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -287,14 +289,19 @@ def test_web_forms_refuse_forged_posts_and_hostile_input_with_4xx(
     hd.assert_clean_log()
 
 
+def admin_page(hd: Helpdesk, browser: httpx.Client) -> tuple[str, HelpdeskActions, httpx.Response]:
+    """A new admin signed in on ``browser``: (username, their API client, the /admin page)."""
+    admin = unique_name("admin")
+    admin_api = hd.actions(hd.add_agent(admin, password=PASSWORD, admin=True))
+    sign_in(browser, admin)
+    return admin, admin_api, browser.get("/admin")
+
+
 def test_admins_change_the_system_settings_on_the_admin_page(
     shared_helpdesk: Helpdesk, browser: httpx.Client
 ) -> None:
     hd = shared_helpdesk
-    admin = unique_name("admin")
-    admin_api = hd.actions(hd.add_agent(admin, password=PASSWORD, admin=True))
-    sign_in(browser, admin)
-    page = browser.get("/admin")
+    admin, admin_api, page = admin_page(hd, browser)
     assert page.status_code == 200 and "Retention days" in page.text
     version = int(re.search(r'name=version value="(\d+)"', page.text).group(1))  # type: ignore[union-attr]
     current = admin_api.request("GET", "/api/v1/admin/settings").json()["settings"]
@@ -310,7 +317,7 @@ def test_admins_change_the_system_settings_on_the_admin_page(
     assert (audit["key"], audit["new"], audit["via"], audit["actor"]) == (
         "retention_days",
         45,
-        "api",
+        "web",
         admin,
     )
     # A stale page (its version is old) is refused: 409, nothing changes.
@@ -326,6 +333,10 @@ def test_admins_change_the_system_settings_on_the_admin_page(
         data={**form, "retention_days": "-5", "csrf": csrf_of(fresh), "version": str(version + 1)},
     )
     assert out_of_range.status_code == 422
+    assert field_error(out_of_range.text, "s-retention_days") == (
+        "Must be an integer from 0 to 36500"
+    )
+    assert 'value="-5"' in out_of_range.text  # what was typed stays, next to its error
     assert browser.post("/admin", data={**form, "version": "0"}).status_code == 403
     with httpx.Client(base_url=hd.url, trust_env=False) as other:
         plain, _ = hd.new_agent("plain", password=PASSWORD)
@@ -333,4 +344,195 @@ def test_admins_change_the_system_settings_on_the_admin_page(
         assert other.get("/admin").status_code == 403
         assert "/admin" not in other.get("/").text
     assert admin_api.request("GET", "/api/v1/admin/settings").json()["version"] == version + 1
+    hd.assert_clean_log()
+
+
+def bell_is_new(page: str) -> bool:
+    found = re.search(r'<a class="bell( new)?"', page)
+    assert found is not None, page
+    return found.group(1) is not None
+
+
+def test_the_new_mark_is_the_agents_on_the_server_so_every_browser_agrees(
+    shared_helpdesk: Helpdesk,
+) -> None:
+    hd = shared_helpdesk
+    username, _ = hd.new_agent("seer", password=PASSWORD)
+    _, boss = hd.new_agent("boss")
+    _, customer = hd.new_customer()
+    ticket = customer.create_ticket("Screen", "flickers")["id"]
+    boss.assign(ticket, username)
+    with (
+        httpx.Client(base_url=hd.url, trust_env=False) as desktop,
+        httpx.Client(base_url=hd.url, trust_env=False) as phone,
+    ):
+        sign_in(desktop, username)
+        sign_in(phone, username)
+        assert bell_is_new(desktop.get("/").text) and bell_is_new(phone.get("/").text)
+        # The desktop opens the notification center: the phone's mark is gone too.
+        center = desktop.get("/notifications").text
+        assert not bell_is_new(center)
+        assert not bell_is_new(phone.get("/").text)
+        first = phone.get("/notifications/bell").json()
+        assert first["seen"] == first["newest"] > 0 and first["unread_count"] == 1
+
+        # Something new: both show it, until the center says it was on screen.
+        boss.comment(ticket, f"@{username} look")
+        assert bell_is_new(desktop.get("/").text) and bell_is_new(phone.get("/").text)
+        token = csrf_of(center)
+        kept = desktop.post(
+            "/notifications/seen",
+            data={"csrf": token, "up_to_seq": str(first["newest"])},
+            headers={"accept": "application/json"},
+        ).json()
+        assert kept["seen"] == first["newest"] < kept["newest"]  # not up to the new one
+        assert bell_is_new(phone.get("/").text)
+        # Beyond everything: up to the newest notification, not past it.
+        moved = desktop.post("/notifications/seen", data={"csrf": token, "up_to_seq": "9" * 19})
+        assert moved.status_code == 303
+        assert not bell_is_new(phone.get("/").text)
+        boss.comment(ticket, f"@{username} and this")
+        assert bell_is_new(phone.get("/").text)
+        # Never down: an older seq changes nothing.
+        assert (
+            desktop.post(
+                "/notifications/seen",
+                data={"csrf": token, "up_to_seq": "1"},
+                headers={"accept": "application/json"},
+            ).json()["seen"]
+            == phone.get("/notifications/bell").json()["seen"]
+            > first["newest"]
+        )
+
+        # Forged and hostile posts: 403 / 400, nothing moves.
+        before = phone.get("/notifications/bell").json()
+        for data in ({"up_to_seq": "99"}, {"csrf": "guessed", "up_to_seq": "99"}):
+            assert desktop.post("/notifications/seen", data=data).status_code == 403
+        for bad in ("-1", "abc", "1" * 25, "", "٣"):
+            answer = desktop.post("/notifications/seen", data={"csrf": token, "up_to_seq": bad})
+            assert answer.status_code == 400, bad
+        assert phone.get("/notifications/bell").json() == before
+    with httpx.Client(base_url=hd.url, trust_env=False) as stranger:
+        assert stranger.get("/notifications/bell").status_code == 401
+        email, _ = hd.new_customer(password=PASSWORD)
+        sign_in(stranger, email)
+        assert stranger.get("/notifications/bell").status_code == 403
+        assert stranger.post("/notifications/seen", data={"up_to_seq": "1"}).status_code == 403
+    hd.assert_clean_log()
+
+
+def field_error(page: str, field_id: str) -> str:
+    """The error shown next to a field of the admin page (and the field marked invalid)."""
+    tag = re.search(rf'<(?:input|select|fieldset)[^>]*\bid="{field_id}"[^>]*>', page)
+    assert tag is not None, field_id
+    assert 'aria-invalid="true"' in tag.group(0) and f"e-{field_id}" in tag.group(0)
+    found = re.search(rf'<p class="field-error" id="e-{field_id}">([^<]*)</p>', page)
+    assert found is not None, page
+    return html.unescape(found.group(1))
+
+
+def test_admins_edit_the_default_preferences_and_new_agents_get_them(
+    shared_helpdesk: Helpdesk, browser: httpx.Client
+) -> None:
+    hd = shared_helpdesk
+    admin, admin_api, answer = admin_page(hd, browser)
+    page = answer.text
+    version = int(re.search(r'name=version value="(\d+)"', page).group(1))  # type: ignore[union-attr]
+    form = {
+        "csrf": csrf_of(page),
+        "version": str(version),
+        "in_app": "on",
+        "type-assignment": "on",
+        "type-mention": "on",
+        "email-enabled": "on",
+        "email-frequency": "daily_digest",
+        "email-type-mention": "on",
+        "email-digest_time": "07:30",
+        "quiet-0-day": "4",
+        "quiet-0-start": "18:00",
+        "quiet-0-end": "08:00",
+        "quiet-1-day": "0",
+        "quiet-1-start": "",
+        "quiet-1-end": "",
+        "timezone": "Europe/Berlin",
+    }
+    expected = {
+        "in_app": True,
+        "types": ["assignment", "mention"],
+        "comment_reactions": False,
+        "email": {
+            "enabled": True,
+            "frequency": "daily_digest",
+            "types": ["mention"],
+            "digest_time": "07:30",
+            "only_when_disconnected": False,
+        },
+        "quiet_hours": [{"day": 4, "start": "18:00", "end": "08:00"}],
+        "timezone": "Europe/Berlin",
+    }
+
+    def stored() -> dict[str, Any]:
+        document: dict[str, Any] = admin_api.request("GET", "/api/v1/admin/settings").json()
+        return document
+
+    # Refused: each error next to its field (422), the rest of what was typed kept, nothing
+    # stored. A row with one time of two, and a time zone nobody has, are both named.
+    refused = browser.post(
+        "/admin/preferences", data={**form, "quiet-0-end": "", "timezone": "Mars/Olympus"}
+    )
+    assert refused.status_code == 422
+    assert field_error(refused.text, "p-quiet-0-end").startswith("Give both times")
+    assert field_error(refused.text, "p-timezone") == "Not a known IANA time zone: 'Mars/Olympus'"
+    assert 'value="Mars/Olympus"' in refused.text and 'value="07:30"' in refused.text
+    assert 'role="alert"' in refused.text and "Not saved." in refused.text
+    for field, value, field_id in [
+        ("email-digest_time", "25:00", "p-email-digest_time"),
+        ("email-frequency", "weekly", "p-email-frequency"),
+        ("quiet-0-day", "9", "p-quiet-0-day"),
+        ("quiet-0-day", "x", "p-quiet-0-day"),
+        ("quiet-0-start", "6pm", "p-quiet-0-start"),
+        ("timezone", "", "p-timezone"),
+        ("timezone", "z" * 65, "p-timezone"),
+    ]:
+        answer = browser.post("/admin/preferences", data={**form, field: value})
+        assert answer.status_code == 422, (field, value)
+        assert field_error(answer.text, field_id), (field, value)
+    assert stored()["version"] == version
+
+    saved = browser.post("/admin/preferences", data=form)
+    assert saved.status_code == 200 and "Saved. Agents added from now on" in saved.text
+    assert stored()["settings"]["default_preferences"] == expected
+    assert stored()["version"] == version + 1
+    [entry] = admin_api.request("GET", "/api/v1/admin/audit?limit=1").json()["entries"]
+    assert (entry["key"], entry["via"], entry["actor"], entry["new"]) == (
+        "default_preferences",
+        "web",
+        admin,
+        expected,
+    )
+    # The page shows what it stored, and the audit says what changed, field by field.
+    assert 'value="Europe/Berlin"' in saved.text and 'value="4" selected' in saved.text
+    assert "<strong>email.frequency</strong>: instant → daily_digest" in saved.text
+    # A new agent starts with them; an agent made before keeps theirs.
+    newcomer = hd.actions(hd.add_agent(unique_name("new")))
+    assert newcomer.request("GET", "/api/v1/me/preferences").json() == expected
+    assert admin_api.request("GET", "/api/v1/me/preferences").json()["timezone"] == "UTC"
+
+    # Stale page: 409, the current settings shown, nothing changes.
+    stale = browser.post("/admin/preferences", data={**form, "timezone": "Asia/Tokyo"})
+    assert stale.status_code == 409 and "someone changed the settings" in stale.text
+    assert 'value="Europe/Berlin"' in stale.text
+    # Not from a person's page: 400; forged or not an admin: 403.
+    many = {f"quiet-{n}-day": "0" for n in range(101)}
+    fresh = {**form, "version": str(version + 1)}
+    assert browser.post("/admin/preferences", data={**fresh, **many}).status_code == 400
+    assert browser.post("/admin/preferences", data={**fresh, "version": "x"}).status_code == 400
+    assert browser.post("/admin/preferences", data={**fresh, "csrf": ""}).status_code == 403
+    with httpx.Client(base_url=hd.url, trust_env=False) as other:
+        plain, _ = hd.new_agent("plain", password=PASSWORD)
+        sign_in(other, plain)
+        token = csrf_of(other.get("/").text)
+        answer = other.post("/admin/preferences", data={**fresh, "csrf": token})
+        assert answer.status_code == 403
+    assert stored()["version"] == version + 1
     hd.assert_clean_log()

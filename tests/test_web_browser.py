@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import http.server
 import re
+import subprocess
+import sys
 import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from helpdesk import Helpdesk
+from helpdesk import Helpdesk, HelpdeskActions
 from playwright.sync_api import Browser, Page, expect
 from web_browser import PASSWORD, PHONE, EngineThread, chromium, signed_in, swipe
 
@@ -277,3 +280,207 @@ def test_another_origin_can_neither_open_the_stream_nor_post_forms(
     )
     assert answer.status_code == 403
     context.close()
+
+
+NEW = re.compile(r"\bnew\b")
+
+
+def test_the_new_mark_is_the_agents_so_phone_and_desktop_agree(
+    shared_helpdesk: Helpdesk, chromium: Browser
+) -> None:
+    hd = shared_helpdesk
+    gil_name, _ = hd.new_agent("gil", password=PASSWORD)
+    _, boss = hd.new_agent("boss", name="Bo Boss")
+    _, customer = hd.new_customer()
+    ticket = customer.create_ticket("Docking station", "No signal")["id"]
+    boss.assign(ticket, gil_name)
+    desktop_context, desktop = signed_in(chromium, hd.url, gil_name)
+    phone_context, phone = signed_in(chromium, hd.url, gil_name, **PHONE)
+    for page in (desktop, phone):
+        expect(page.locator("#bell")).to_have_class(NEW)
+        expect(page.locator("#bell")).to_have_attribute(
+            "aria-label", "Notifications, 1 unread, new since you last looked"
+        )
+
+    def look_at_the_phone() -> None:
+        """The agent comes back to the phone's tab (it was in another app meanwhile)."""
+        phone.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+
+    # Gil opens the bell on the desktop: the phone's mark goes as soon as he looks at it.
+    desktop.click("#bell")
+    desktop.wait_for_url("**/notifications")
+    expect(desktop.locator("#bell")).not_to_have_class(NEW)
+    look_at_the_phone()
+    expect(phone.locator("#bell")).not_to_have_class(NEW)
+    expect(phone.locator("#bell")).to_have_attribute("aria-label", "Notifications, 1 unread")
+
+    # A mention arrives live: the phone (on its ticket list) shows the mark; the desktop's
+    # open center shows the mention itself, so for Gil it is seen, on the phone too.
+    boss.comment(ticket, f"@{gil_name} the dock is back")
+    expect(phone.locator("#bell")).to_have_class(NEW)
+    expect(phone.locator("#unread-count")).to_have_text("2")
+    expect(desktop.locator(".note")).to_have_count(2)
+    expect(desktop.locator("#bell")).not_to_have_class(NEW)
+    look_at_the_phone()
+    expect(phone.locator("#bell")).not_to_have_class(NEW)
+    phone.reload()
+    expect(phone.locator("#bell")).not_to_have_class(NEW)
+
+    # Away from the center, the desktop keeps the mark until Gil opens the bell, on either.
+    desktop.goto("/")
+    boss.comment(ticket, f"@{gil_name} one more")
+    for page in (desktop, phone):
+        expect(page.locator("#bell")).to_have_class(NEW)
+    phone.locator("#bell").tap()
+    phone.wait_for_url("**/notifications")
+    desktop.reload()
+    expect(desktop.locator("#bell")).not_to_have_class(NEW)
+    desktop_context.close()
+    phone_context.close()
+
+
+def test_an_admin_changes_the_default_preferences_and_a_new_agent_gets_them(
+    shared_helpdesk: Helpdesk, chromium: Browser
+) -> None:
+    hd = shared_helpdesk
+    admin = f"admin{uuid.uuid4().hex[:8]}"
+    admin_api = hd.actions(hd.add_agent(admin, name="Ada Admin", password=PASSWORD, admin=True))
+    version = admin_api.request("GET", "/api/v1/admin/settings").json()["version"]
+    context, page = signed_in(chromium, hd.url, admin, "/admin")
+    form = page.locator("form[action^='/admin/preferences']")
+
+    # A person's way through the form: labels to click, a select, times, a text field.
+    form.get_by_role("group", name="About", exact=True).get_by_label("Reactions").uncheck()
+    form.get_by_label("Send e-mail notifications").check()
+    form.get_by_label("How often").select_option(label="A daily digest")
+    form.get_by_label("Daily digest at").fill("07:30")
+    form.get_by_label("Quiet hours, row 1, Day").select_option(label="Friday")
+    form.get_by_label("Quiet hours, row 1, From").fill("18:00")
+    form.get_by_label("Quiet hours, row 1, To").fill("08:00")
+    form.get_by_label("Time zone").fill("Mars/Olympus")
+    form.get_by_role("button", name="Save default preferences").click()
+
+    # Refused: the error is next to the field, announced, and what was typed is kept.
+    error = page.locator("#e-p-timezone")
+    expect(error).to_have_text("Not a known IANA time zone: 'Mars/Olympus'")
+    expect(page.get_by_label("Time zone")).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_label("Time zone")).to_have_accessible_description(re.compile("Mars"))
+    expect(page.locator(".form-errors[role=alert]")).to_contain_text("Time zone")
+    expect(page.get_by_label("Quiet hours, row 1, From")).to_have_value("18:00")
+    assert admin_api.request("GET", "/api/v1/admin/settings").json()["version"] == version
+
+    page.get_by_label("Time zone").fill("Europe/Berlin")
+    page.get_by_role("button", name="Save default preferences").click()
+    expect(page.get_by_role("status").filter(has_text="Saved.")).to_be_visible()
+    # The saved values are on the page; the audit names what changed.
+    page.reload()
+    expect(page.get_by_label("How often")).to_have_value("daily_digest")
+    expect(page.get_by_label("Quiet hours, row 1, Day")).to_have_value("4")
+    expect(page.locator(".audit")).to_contain_text(f"{admin} via web")
+    expect(page.locator(".audit")).to_contain_text("email.frequency: instant → daily_digest")
+
+    # Applied: an agent added now starts with them.
+    newcomer = hd.actions(hd.add_agent(f"new{uuid.uuid4().hex[:8]}"))
+    preferences = newcomer.request("GET", "/api/v1/me/preferences").json()
+    assert preferences["types"] == ["assignment", "mention"]
+    assert preferences["email"]["enabled"] is True
+    assert preferences["email"]["frequency"] == "daily_digest"
+    assert preferences["email"]["digest_time"] == "07:30"
+    assert preferences["quiet_hours"] == [{"day": 4, "start": "18:00", "end": "08:00"}]
+    assert preferences["timezone"] == "Europe/Berlin"
+
+    # Not an admin: 403, and no way there from the menu.
+    plain, _ = hd.new_agent("plain", password=PASSWORD)
+    plain_context, plain_page = signed_in(chromium, hd.url, plain)
+    expect(plain_page.get_by_role("navigation", name="Main")).not_to_contain_text("Settings")
+    answer = plain_page.goto("/admin")
+    assert answer is not None and answer.status == 403
+    plain_context.close()
+    context.close()
+
+
+CONTRAST = """el => {
+    const rgb = s => s.match(/\\d+(\\.\\d+)?/g).slice(0, 3).map(Number);
+    const lum = c => {
+        const [r, g, b] = c.map(v => {
+            v /= 255;
+            return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+        });
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    };
+    const style = getComputedStyle(el);
+    const [a, b] = [lum(rgb(style.color)), lum(rgb(style.backgroundColor))];
+    return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+}"""
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """``notifier-server demo --rate 0`` (its pages have the most in the header: the mail
+    page's link too): (its URL, its database). Tests add their own people and tickets."""
+    db = tmp_path_factory.mktemp("demo") / "demo.db"
+    command = [sys.executable, "-m", "notifier.server.cli", "demo", "--port", "0", "--rate", "0"]
+    process = subprocess.Popen(
+        [*command, "--db", str(db)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    try:
+        assert process.stdout is not None
+        found = re.match(r"listening on (http://\S+)", process.stdout.readline())
+        assert found is not None, "the demo did not start"
+        yield found.group(1), db
+    finally:
+        process.terminate()
+        process.communicate(timeout=10)  # also closes its pipe
+
+
+def cli(db: Path, *args: str) -> str:
+    """``notifier-server ARGS --db DB``; its output (a new person's API token)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "notifier.server.cli", *args, "--db", str(db)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_every_page_fits_360_px_with_a_readable_header(
+    demo: tuple[str, Path], chromium: Browser, scheme: str
+) -> None:
+    url, db = demo
+    admin = f"admin{uuid.uuid4().hex[:8]}"
+    cli(db, "add-agent", admin, "--name", "Ada Admin", "--password", PASSWORD, "--admin")
+    boss = HelpdeskActions(url, cli(db, "add-agent", f"boss{uuid.uuid4().hex[:8]}", "--name", "B"))
+    email = f"c{uuid.uuid4().hex[:8]}@example.com"
+    customer = HelpdeskActions(url, cli(db, "add-customer", email, "--name", "Cy"))
+    ticket = customer.create_ticket("Keyboard", "Keys stick")["id"]
+    boss.assign(ticket, admin)
+    narrow = {**PHONE, "viewport": {"width": 360, "height": 740}, "color_scheme": scheme}
+    context, page = signed_in(chromium, url, admin, "/", **narrow)
+    expect(page.locator(".top nav")).to_contain_text("Mail")  # the fullest header
+    for path in ("/", "/notifications", "/admin", "/mail", f"/tickets/{ticket}", "/tickets/0"):
+        page.goto(path)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 360, (path, width)
+        # Every part of the header is on screen: the menu, the bell, signing out.
+        for part in ("nav a >> nth=0", "nav a >> nth=2", "#bell", ".signout button"):
+            box = page.locator(f".top {part}").bounding_box()
+            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 360, (
+                path,
+                part,
+                box,
+            )
+        count = page.locator("#unread-count")
+        if count.is_visible():
+            assert count.evaluate(CONTRAST) >= 4.5, (path, scheme)
+    # The error page keeps the menu and the way out; the ticket filters are plain links.
+    expect(page.locator(".card h1")).to_have_text("Sorry")
+    page.goto("/")
+    page.get_by_role("link", name="Any status").click()
+    page.wait_for_url("**status=all")
+    expect(page.locator(".tickets")).to_contain_text("Keyboard")
+    context.close()
+    boss.close()
+    customer.close()

@@ -233,6 +233,40 @@ MIGRATIONS: Final[tuple[str, ...]] = (
             WHERE id = NEW.id;
     END
     """,
+    # 4: retention of the mail tables (notifier/server/retention.py): the finished mails
+    # (sent or given up) by when they were made, and the dropped outbox rows in order.
+    """
+    CREATE INDEX email_messages_finished ON email_messages(created_at)
+        WHERE state IN ('sent', 'failed');
+    CREATE INDEX email_outbox_dropped ON email_outbox(id) WHERE state = 'dropped'
+    """,
+    # 5: the bell's "new since you last looked" mark (notifier/server/pages.py): the newest
+    # notification seq each agent has looked at in the notification center, kept here rather
+    # than in a browser cookie so that all of an agent's browsers agree.
+    """
+    CREATE TABLE notification_seen(
+        agent_id INTEGER PRIMARY KEY REFERENCES users(id),
+        seq INTEGER NOT NULL
+    )
+    """,
+    # 6: the admin page (/admin) is a third way to change the settings, audited as such:
+    # settings_audit is rebuilt with 'web' allowed in its via check (SQLite cannot alter one).
+    """
+    CREATE TABLE settings_audit_new(
+        id INTEGER PRIMARY KEY,
+        version INTEGER NOT NULL,
+        changed_at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        via TEXT NOT NULL CHECK (via IN ('api', 'cli', 'web')),
+        key TEXT NOT NULL,
+        old_value TEXT NOT NULL,
+        new_value TEXT NOT NULL
+    );
+    INSERT INTO settings_audit_new(id, version, changed_at, actor, via, key, old_value, new_value)
+        SELECT id, version, changed_at, actor, via, key, old_value, new_value FROM settings_audit;
+    DROP TABLE settings_audit;
+    ALTER TABLE settings_audit_new RENAME TO settings_audit
+    """,
 )
 
 

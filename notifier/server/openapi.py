@@ -79,7 +79,7 @@ ADMIN_SCHEMAS: Final[dict[str, Any]] = {
                 version=_INT,
                 changed_at={"type": "string", "format": "date-time"},
                 actor=_STR,
-                via={"enum": ["api", "cli"]},
+                via={"enum": ["api", "cli", "web"]},
                 key=_STR,
                 old={},
                 new={},
@@ -88,7 +88,12 @@ ADMIN_SCHEMAS: Final[dict[str, Any]] = {
         has_more=_BOOL,
     ),
     "RetentionReport": _obj(
-        ["deleted", "pruned_events", "agents"], deleted=_INT, pruned_events=_INT, agents=_INT
+        ["deleted", "pruned_events", "agents", "deleted_mails", "deleted_outbox"],
+        deleted=_INT,
+        pruned_events=_INT,
+        agents=_INT,
+        deleted_mails=_INT,
+        deleted_outbox=_INT,
     ),
 }
 

@@ -18,9 +18,9 @@ from __future__ import annotations
 import email
 import email.policy
 import functools
-import json
 import re
-from collections.abc import Callable
+import sqlite3
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -32,8 +32,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from notifier.core import text, wire
-from notifier.server import actions, repository, settings, web
+from notifier.server import actions, admin_form, repository, settings, web
 from notifier.server.actions import Outcome
+from notifier.server.db import transaction
 from notifier.server.repository import ActionError, User
 
 if TYPE_CHECKING:
@@ -44,8 +45,8 @@ NOTIFICATIONS_SHOWN: Final = 200
 MAILS_SHOWN: Final = 100
 ADMIN_AUDIT_SHOWN: Final = 20
 MAX_ID: Final = repository.MAX_SEQ
-SEEN_COOKIE: Final = "helpdesk_seen"  # the newest notification seq the agent has looked at
 TICKET_SCOPES: Final = (("mine", "Assigned to me"), ("team", "My team's"), ("open", "All"))
+TICKET_STATUSES: Final = (("open", "Open"), ("resolved", "Resolved"), ("all", "Any status"))
 NOTIFICATION_FILTERS: Final = (
     ("", "All types"),
     ("assignment", "Assignments"),
@@ -149,35 +150,38 @@ class WebPages:
         return HTMLResponse(html, status_code=code)
 
     async def _page(
-        self, request: Request, user: User, name: str, page: str, /, **context: Any
+        self, request: Request, user: User, name: str, page: str, /, code: int = 200, **context: Any
     ) -> HTMLResponse:
         """A signed-in page: the header's bell and the session's form token added."""
         bell: dict[str, int] = {}
         if user.is_agent:
-            bell = await self.app.database.run(_bell, user.id)
-            seen = request.cookies.get(SEEN_COOKIE, "")
-            bell["seen"] = int(seen) if seen.isdigit() and len(seen) < 19 else 0
-        response = self.render(
+            # Opening the notification center is looking at it: the "new" mark goes.
+            looked = MAX_ID if page == "notifications" else 0
+            bell = await self.app.database.run(bell_state, user.id, looked)
+        return self.render(
             name,
+            code,
             me=user,
             bell=bell,
             page=page,
             csrf=web.session_csrf(request.cookies.get(self.app.session_cookie, "")),
             **context,
         )
-        if page == "notifications" and bell:
-            self.app.set_cookie(response, SEEN_COOKIE, str(bell["newest"]))
-        return response
 
     def error(self, request: Request, message: str, status: int) -> HTMLResponse:
         return self.render("error.html", status, message=message)
+
+    async def _sorry(self, request: Request, user: User, message: str, status: int) -> Response:
+        """The error page for someone signed in: with the header (menu, bell, sign-out), so
+        they are not stranded on it."""
+        return await self._page(request, user, "error.html", "error", code=status, message=message)
 
     async def _signed_in(self, request: Request, *, agent: bool = False) -> User | Response:
         user = await self.app.session_user(request)
         if user is None:
             return self.app.to_login(request)
         if agent and not user.is_agent:
-            return self.error(request, "This page is for agents.", 403)
+            return await self._sorry(request, user, "This page is for agents.", 403)
         return user
 
     async def _form(self, request: Request, *, agent: bool = False) -> tuple[User, dict[str, str]]:
@@ -214,6 +218,7 @@ class WebPages:
             scope=scope,
             status=status,
             scopes=TICKET_SCOPES,
+            statuses=TICKET_STATUSES,
         )
 
     async def ticket(self, request: Request) -> Response:
@@ -237,7 +242,7 @@ class WebPages:
                 )
             extra = await self.app.database.run(_ticket_extra, user, ticket)
         except ActionError as exc:
-            return self.error(request, exc.message, exc.status)
+            return await self._sorry(request, user, exc.message, exc.status)
         return await self._page(
             request,
             user,
@@ -297,7 +302,7 @@ class WebPages:
         if isinstance(user, Response):
             return user
         if self.mail_dir is None:
-            return self.error(request, "This helpdesk has no demo mail catcher.", 404)
+            return await self._sorry(request, user, "This helpdesk has no demo mail catcher.", 404)
         folder = self.mail_dir
         mails = await self.app.database.run(lambda _connection: read_mails(folder))
         return await self._page(request, user, "mail.html", "mail", mails=mails)
@@ -315,52 +320,128 @@ class WebPages:
         if isinstance(user, Response):
             return user
         if not user.is_admin:
-            return self.error(request, "This page is for admins.", 403)
-        return await self._admin_page(request, user, saved=False)
+            return await self._sorry(request, user, "This page is for admins.", 403)
+        return await self._admin_page(request, user)
 
-    async def _admin_page(self, request: Request, user: User, *, saved: bool) -> HTMLResponse:
+    async def _admin_page(
+        self,
+        request: Request,
+        user: User,
+        code: int = 200,
+        *,
+        saved: str = "",
+        failed: str = "",
+        errors: Mapping[str, str] | None = None,
+        posted_settings: Mapping[str, str] | None = None,
+        posted_preferences: admin_form.PreferencesForm | None = None,
+    ) -> HTMLResponse:
+        """The admin page; after a refused post (``failed``: "settings" or "preferences",
+        ``code`` 422 or 409) with the posted values and ``errors`` by field id."""
         stored = await self.app.database.run(settings.load)
         audit = await self.app.database.run(settings.audit_page, ADMIN_AUDIT_SHOWN, MAX_ID)
-        preferences = json.dumps(stored.settings.default_preferences.to_json(), indent=2)
+        current = stored.settings.to_json()
         return await self._page(
             request,
             user,
             "admin.html",
             "admin",
+            code=code,
             stored=stored,
             int_settings=settings.INT_SETTINGS,
-            preferences=preferences,
+            values=posted_settings or {s.key: str(current[s.key]) for s in settings.INT_SETTINGS},
+            prefs=posted_preferences
+            or admin_form.PreferencesForm.of(stored.settings.default_preferences),
+            days=admin_form.DAYS,
+            types=admin_form.TYPES,
+            frequencies=admin_form.FREQUENCIES,
+            label_of=admin_form.label_of,
             audit=audit["entries"],
+            audit_changes=admin_form.audit_changes,
             saved=saved,
+            failed=failed,
+            errors=errors or {},
         )
 
+    async def _admin_form(self, request: Request) -> tuple[User, dict[str, str], int]:
+        """An admin's posted settings form with its token checked, and the settings version
+        the page showed."""
+        user, form = await self._form(request, agent=True)
+        if not user.is_admin:
+            raise ActionError(403, "forbidden", "this is for admins")
+        version = form.get("version", "")
+        if not (version.isascii() and version.isdigit() and len(version) <= 18):
+            raise ActionError(400, "invalid_field", "version must be an integer ≥ 0")
+        return user, form, int(version)
+
     async def save_admin(self, request: Request) -> Response:
-        """The settings form: one new version (audited, ``via`` web) if the page's version is
-        still current, else 409; the same validation as the admin API, and audited as it (via
-        "api": the audit table knows api and cli)."""
+        """The integer settings form; every wrong field is named next to it (422)."""
         try:
-            user, form = await self._form(request, agent=True)
-            if not user.is_admin:
-                raise ActionError(403, "forbidden", "this is for admins")
-            version = form.get("version", "")
-            if not (version.isascii() and version.isdigit() and len(version) <= 18):
-                raise ActionError(400, "invalid_field", "version must be an integer ≥ 0")
-            raw: dict[str, object] = {}
-            for setting in settings.INT_SETTINGS:
-                value = form.get(setting.key, "").strip()
-                if not (value.isascii() and value.lstrip("-").isdigit() and len(value) <= 18):
-                    raise ActionError(422, "invalid_field", f"{setting.key} must be an integer")
-                raw[setting.key] = int(value)
-            changes = settings.validate_changes(raw)
-            update = functools.partial(
-                settings.update, expected_version=int(version), actor=user.username, via="api"
-            )
-            await self.app.database.run(update, changes)
+            user, form, version = await self._admin_form(request)
         except ActionError as exc:
             return self._refused(request, exc)
-        return await self._admin_page(request, user, saved=True)
+        changes, errors = admin_form.validate_settings(form)
+        if errors:
+            return await self._admin_page(
+                request, user, 422, failed="settings", errors=errors, posted_settings=form
+            )
+        return await self._store_settings(request, user, changes, version, "settings")
+
+    async def save_default_preferences(self, request: Request) -> Response:
+        """The default preferences form: what new agents start with."""
+        try:
+            user, form, version = await self._admin_form(request)
+            posted = admin_form.PreferencesForm.posted(form)
+        except ActionError as exc:
+            return self._refused(request, exc)
+        value, errors = admin_form.validate_preferences(posted)
+        if value is None:
+            return await self._admin_page(
+                request, user, 422, failed="preferences", errors=errors, posted_preferences=posted
+            )
+        changes = {settings.PREFERENCES_KEY: value}
+        return await self._store_settings(request, user, changes, version, "preferences")
+
+    async def _store_settings(
+        self, request: Request, user: User, changes: dict[str, Any], version: int, form: str
+    ) -> Response:
+        """One new version if the page's ``version`` is still current, audited (``via``
+        web) by the settings service the API and the CLI use; else the page again with the
+        current settings and 409."""
+        update = functools.partial(
+            settings.update, expected_version=version, actor=user.username, via="web"
+        )
+        try:
+            await self.app.database.run(update, changes)
+        except ActionError as exc:
+            if exc.status != 409:
+                return self._refused(request, exc)
+            return await self._admin_page(request, user, 409, failed=form)
+        return await self._admin_page(request, user, saved=form)
 
     # ----------------------------------------------------------------- notification changes
+
+    async def bell(self, request: Request) -> Response:
+        """The bell as JSON (``unread_count``, ``newest``, ``seen``): what a page asks when it
+        is looked at again, so that a mark cleared in another browser clears here too."""
+        user = await self.app.session_user(request)
+        if user is None:
+            raise ActionError(401, "unauthorized", "sign in first")
+        if not user.is_agent:
+            raise ActionError(403, "forbidden", "this is for agents")
+        return JSONResponse(await self.app.database.run(bell_state, user.id, 0))
+
+    async def seen(self, request: Request) -> Response:
+        """The notification center was looked at with notifications up to ``up_to_seq`` on
+        screen (the page's script says so while it is visible): the mark moves up to there."""
+        try:
+            user, form = await self._form(request, agent=True)
+            up_to = _seq_field(form, "up_to_seq")
+            bell = await self.app.database.run(bell_state, user.id, up_to)
+        except ActionError as exc:
+            return self._refused(request, exc)
+        if _wants_json(request):
+            return JSONResponse(bell)
+        return RedirectResponse("/notifications", status_code=303)
 
     async def _notification_change(
         self, request: Request, change: Callable[..., wire.ActionResult], *args: object
@@ -369,10 +450,7 @@ class WebPages:
             user, form = await self._form(request, agent=True)
             extra: tuple[object, ...] = args
             if change is repository.mark_all_read:
-                up_to = form.get("up_to_seq", "")
-                if not (up_to.isascii() and up_to.isdigit() and len(up_to) <= 19):
-                    raise ActionError(400, "invalid_field", "up_to_seq must be an integer ≥ 0")
-                extra = (min(int(up_to), repository.MAX_SEQ),)
+                extra = (_seq_field(form, "up_to_seq"),)
             elif change is repository.clear:
                 extra = (wire.ClearScope.READ,)
             result = await self.app.database.run(change, user.id, *extra)
@@ -512,10 +590,40 @@ def _wants_json(request: Request) -> bool:
     return "application/json" in request.headers.get("accept", "")
 
 
-def _bell(connection: Any, agent_id: int) -> dict[str, int]:
+def _seq_field(form: dict[str, str], name: str) -> int:
+    """A seq posted in a form (ASCII digits), capped at :data:`MAX_ID`; 400 otherwise."""
+    value = form.get(name, "")
+    if not (value.isascii() and value.isdigit() and len(value) <= 19):
+        raise ActionError(400, "invalid_field", f"{name} must be an integer ≥ 0")
+    return min(int(value), MAX_ID)
+
+
+def bell_state(connection: sqlite3.Connection, agent_id: int, looked_up_to: int) -> dict[str, int]:
+    """The header's bell: the unread count, the seq of the newest notification, the log's head
+    and the "new since you last looked" mark (``seen``: the newest notification seq the agent
+    has looked at; the dot shows while ``newest > seen``).
+
+    ``looked_up_to`` > 0: the agent looked at the notification center with everything up to
+    that seq on screen; the mark moves there first (never past the newest notification, never
+    down). It is kept per agent on the server (table ``notification_seen``), not per browser,
+    so the agent's phone and desktop agree."""
+    newest = repository.newest_notification_seq(connection, agent_id)
+    row = connection.execute(
+        "SELECT seq FROM notification_seen WHERE agent_id = ?", (agent_id,)
+    ).fetchone()
+    seen = int(row[0]) if row is not None else 0
+    if min(looked_up_to, newest) > seen:
+        seen = min(looked_up_to, newest)
+        with transaction(connection):
+            connection.execute(
+                "INSERT INTO notification_seen(agent_id, seq) VALUES (?, ?)"
+                " ON CONFLICT(agent_id) DO UPDATE SET seq = MAX(seq, excluded.seq)",
+                (agent_id, seen),
+            )
     return {
-        "unread": repository.unread_count(connection, agent_id),
-        "newest": repository.newest_notification_seq(connection, agent_id),
+        "unread_count": repository.unread_count(connection, agent_id),
+        "newest": newest,
+        "seen": seen,
         "head": repository.head_seq(connection, agent_id),
     }
 

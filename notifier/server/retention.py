@@ -12,6 +12,13 @@ The job (:func:`run_retention`) runs every ``--retention-interval`` seconds in t
   (the head, which keeps the seq counter). The floor is the highest pruned seq; the stream
   answers a resume from below it with ``reset`` (docs/protocol.md section 4), the client
   reloads from the REST list, which holds every notification, so nothing it needs is lost.
+* ``retention_days`` also ages the **mail tables** (:mod:`notifier.server.outbox`): a mail
+  that was sent or given up (``failed``) more than that many days after it was made is deleted
+  with the outbox rows it carried, and so are ``dropped`` outbox rows that old. A mail still
+  queued, the rows it carries, and pending rows are never deleted, whatever their age: they
+  are mail not yet sent. Nothing else reads these rows back: the threading headers of a
+  ticket's mails are made from the ticket's id and ``mail_instance`` (:mod:`notifier.server.mail`),
+  and the mailer plans only pending rows, so a digest cannot repeat what a deleted row carried.
 
 Work is cut into calls on the database thread of bounded work (:func:`retention_step`: about
 :data:`STEP_ROWS` rows or :data:`STEP_AGENTS` agents; per agent ≤ :data:`DELETE_BATCH`
@@ -30,12 +37,13 @@ import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 from notifier.core import wire
 from notifier.server import settings
 from notifier.server.db import Database, transaction
+from notifier.server.outbox import stamp
 from notifier.server.repository import EventBatch, head_seq, read_events, remove_notifications
 
 log = logging.getLogger(__name__)
@@ -45,6 +53,7 @@ log = logging.getLogger(__name__)
 # benchmarks/README.md, "Server load").
 DELETE_BATCH: Final = 20  # notifications deleted per agent and transaction
 PRUNE_BATCH: Final = 200  # events pruned per agent and transaction
+MAIL_BATCH: Final = 10  # finished mails (with their outbox rows), and dropped rows, per call
 STEP_ROWS: Final = 20  # rows deleted or pruned per call on the database thread, about
 STEP_AGENTS: Final = 20  # agents looked at per call at most
 PAUSE_FACTOR: Final = 9.0  # pause this many times as long as each call took
@@ -58,12 +67,16 @@ class RetentionReport:
     deleted: int = 0  # read notifications deleted
     pruned_events: int = 0
     agents: set[int] = field(default_factory=set)  # whose notifications were deleted
+    deleted_mails: int = 0  # sent or given-up mails
+    deleted_outbox: int = 0  # outbox rows (carried by those mails, or dropped)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "deleted": self.deleted,
             "pruned_events": self.pruned_events,
             "agents": len(self.agents),
+            "deleted_mails": self.deleted_mails,
+            "deleted_outbox": self.deleted_outbox,
         }
 
 
@@ -160,6 +173,70 @@ def prune_log(
     return pruned, len(oldest) == PRUNE_BATCH and all(old for _, old in oldest)
 
 
+@dataclass(frozen=True, slots=True)
+class MailPrune:
+    """What one call of :func:`prune_mail` deleted."""
+
+    mails: int
+    outbox_rows: int
+    more: bool  # whether more may be due
+
+
+def prune_mail(connection: sqlite3.Connection, now: datetime) -> MailPrune:
+    """Delete up to :data:`MAIL_BATCH` finished mails made more than ``retention_days`` ago
+    with the outbox rows they carried, and up to :data:`MAIL_BATCH` dropped outbox rows as
+    old, in one transaction. Queued mails and pending rows are never touched."""
+    days = settings.current(connection).retention_days
+    if not days:
+        return MailPrune(0, 0, more=False)
+    cutoff = now - timedelta(days=days)
+    # email_messages.created_at is fixed-width (outbox.stamp), so text order is time order;
+    # the partial index email_messages_finished makes this a range look-up.
+    mails = [
+        int(r[0])
+        for r in connection.execute(
+            "SELECT id FROM email_messages WHERE state IN ('sent', 'failed') AND created_at < ?"
+            " ORDER BY created_at LIMIT ?",
+            (stamp(cutoff), MAIL_BATCH),
+        )
+    ]
+    # Outbox rows are appended in time order: the oldest dropped ones come first (their
+    # created_at has a varying width, so julianday() compares it).
+    dropped = []
+    for row_id, old in connection.execute(
+        "SELECT id, julianday(created_at) < julianday(?) FROM email_outbox"
+        " WHERE state = 'dropped' ORDER BY id LIMIT ?",
+        (wire.format_timestamp(cutoff), MAIL_BATCH),
+    ):
+        if not old:
+            break
+        dropped.append(int(row_id))
+    if not mails and not dropped:
+        return MailPrune(0, 0, more=False)
+    mail_ids, dropped_ids = wire.encode_json(mails), wire.encode_json(dropped)
+    with transaction(connection):
+        # The rows a mail carried go with it (they reference it); the state checks repeat
+        # the selection's inside the transaction.
+        carried = connection.execute(
+            "DELETE FROM email_outbox WHERE state = 'mailed' AND message_id IN"
+            " (SELECT m.id FROM email_messages AS m, json_each(?) AS j"
+            " WHERE m.id = j.value AND m.state IN ('sent', 'failed'))",
+            (mail_ids,),
+        ).rowcount
+        deleted_mails = connection.execute(
+            "DELETE FROM email_messages WHERE state IN ('sent', 'failed')"
+            " AND id IN (SELECT value FROM json_each(?))",
+            (mail_ids,),
+        ).rowcount
+        deleted_dropped = connection.execute(
+            "DELETE FROM email_outbox WHERE state = 'dropped'"
+            " AND id IN (SELECT value FROM json_each(?))",
+            (dropped_ids,),
+        ).rowcount
+    more = len(mails) == MAIL_BATCH or len(dropped) == MAIL_BATCH
+    return MailPrune(deleted_mails, carried + deleted_dropped, more)
+
+
 Announce = Callable[[dict[int, EventBatch]], None]
 
 
@@ -170,8 +247,9 @@ async def run_retention(
     deletions to the streams of the agents whose notifications went.
 
     After each call on the database thread the job pauses :data:`PAUSE_FACTOR` times as long
-    as the call took, so it holds the thread at most about a tenth of the time."""
-    now = now or datetime.now(UTC)
+    as the call took, so it holds the thread at most about a tenth of the time. ``now``
+    defaults to the database's clock (the tests' clock, when they inject one)."""
+    now = now or database.clock()
     report = RetentionReport()
     agents = await database.run(agent_ids)
     index = 0
@@ -183,8 +261,22 @@ async def run_retention(
         report.deleted += sum(step.deleted.values())
         report.agents.update(step.deleted)
         announce(step.appended)
-        await asyncio.sleep(PAUSE_FACTOR * (time.monotonic() - started))
+        await _pause_after(started)
+    more = True
+    while more:
+        started = time.monotonic()
+        mail = await database.run(prune_mail, now)
+        report.deleted_mails += mail.mails
+        report.deleted_outbox += mail.outbox_rows
+        more = mail.more
+        await _pause_after(started)
     return report
+
+
+async def _pause_after(started: float) -> None:
+    """Leave the database thread to others :data:`PAUSE_FACTOR` times as long as a call that
+    began at ``started`` (``time.monotonic()``) held it."""
+    await asyncio.sleep(PAUSE_FACTOR * (time.monotonic() - started))
 
 
 async def run_periodically(database: Database, announce: Announce, interval_s: float) -> None:
@@ -196,11 +288,14 @@ async def run_periodically(database: Database, announce: Announce, interval_s: f
         except Exception:
             log.exception("the retention job failed; retrying in %.0f s", interval_s)
         else:
-            if report.deleted or report.pruned_events:
+            if report.deleted or report.pruned_events or report.deleted_outbox:
                 log.info(
-                    "retention: deleted %d read notifications of %d agents, pruned %d events",
+                    "retention: deleted %d read notifications of %d agents, pruned %d events,"
+                    " deleted %d mails and %d outbox rows",
                     report.deleted,
                     len(report.agents),
                     report.pruned_events,
+                    report.deleted_mails,
+                    report.deleted_outbox,
                 )
         await asyncio.sleep(interval_s)

@@ -16,7 +16,7 @@ Design:
   A database without the row has version 0 and the defaults.
 * Every change writes one ``settings_audit`` row per key whose value changed: the new version,
   when, who (an agent's username, or the operating-system user of the CLI), through what
-  (``api`` / ``cli``), the old and the new value.
+  (``api``, ``cli`` or ``web``: the admin page), the old and the new value.
 * Hot readers (the rate limiter runs on every notification) call :func:`current`: one small
   SELECT, the parse cached by the document's text.
 """

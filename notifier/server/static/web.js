@@ -7,13 +7,24 @@
   var list = document.getElementById("list");
   var pendingDeletes = {};
 
+  function bellLabel() {
+    var bell = document.getElementById("bell");
+    var badge = document.getElementById("unread-count");
+    if (!bell || !badge) return;
+    bell.setAttribute("aria-label", "Notifications, " + (badge.hidden ? "0" : badge.textContent) +
+      " unread" + (bell.classList.contains("new") ? ", new since you last looked" : ""));
+  }
   function setUnread(count) {
     var badge = document.getElementById("unread-count");
-    var bell = document.getElementById("bell");
-    if (!badge || !bell) return;
+    if (!badge) return;
     badge.textContent = String(count);
     badge.hidden = count === 0;
-    bell.setAttribute("aria-label", "Notifications, " + count + " unread");
+    bellLabel();
+  }
+  function setNew(isNew) {
+    var bell = document.getElementById("bell");
+    if (bell) bell.classList.toggle("new", isNew);
+    bellLabel();
   }
 
   function post(action, fields) {
@@ -67,9 +78,9 @@
       if (typeof event.seq === "number" && event.seq > lastSeq) lastSeq = event.seq;
       if (event.type === "synced") { delay = 1000; return; }
       if (event.type === "unread_count") { setUnread(event.count); return; }
-      if (event.type === "notification" && !list) {
-        var bell = document.getElementById("bell");
-        if (bell) bell.classList.add("new");
+      if (event.type === "notification") {
+        if (list && document.visibilityState === "visible") lookedSoon();
+        else setNew(true);
       }
       if (["notification", "read_state", "deleted"].indexOf(event.type) >= 0) {
         var upTo = document.querySelector("input[name=up_to_seq]");
@@ -96,6 +107,28 @@
     };
   }
   if (body.getAttribute("data-stream")) connect();
+
+  // ------------------------------------------------------------------ the "new" mark
+  // Kept per agent on the server, so all of the agent's browsers agree: the center, while
+  // it is looked at, says what it showed; any other page asks again when it is looked at.
+  var lookTimer = null;
+  function looked() {
+    lookTimer = null;
+    if (document.visibilityState !== "visible" || !body.getAttribute("data-stream")) return;
+    var asked = list
+      ? post("/notifications/seen", { csrf: csrf(), up_to_seq: String(lastSeq) })
+      : fetch("/notifications/bell", { credentials: "same-origin" }).then(function (r) {
+          return r.ok ? r.json() : Promise.reject(r.status);
+        });
+    asked.then(function (bell) {
+      setUnread(bell.unread_count);
+      setNew(bell.newest > bell.seen);
+    }, function () {});
+  }
+  function lookedSoon() {  // once for a burst of events
+    if (!lookTimer) lookTimer = setTimeout(looked, 300);
+  }
+  document.addEventListener("visibilitychange", lookedSoon);
 
   // ------------------------------------------------------------------ relative times
   // The server writes "5 minutes ago" (notifier.core.text.relative_time); keep it true.
