@@ -118,6 +118,25 @@ def test_opening_the_page_marks_the_agents_notifications_read(
     assert page["last_seq"] == 3  # two notifications, one read_state event
 
 
+def test_each_row_icon_is_labelled_with_the_popups_words(
+    shared_helpdesk: Helpdesk, browser: httpx.Client
+) -> None:
+    """A screen reader hears why the agent is told ("customer reply"), not the wire's type
+    ("reaction") that a customer reply shares with an emoji reaction."""
+    username, _agent = shared_helpdesk.new_agent("webl", password=PASSWORD)
+    _, customer = shared_helpdesk.new_customer()
+    _, colleague = shared_helpdesk.new_agent("webm")
+    ticket = customer.create_ticket("Printer on fire", "It smokes.")
+    colleague.assign(ticket["id"], username)
+    colleague.comment(ticket["id"], f"@{username} have a look")
+    customer.reply(ticket["id"], "Now it is out.")
+    sign_in(browser, username)
+    page = browser.get("/notifications")
+    assert page.status_code == 200
+    alts = re.findall(r'<img class="type"[^>]*alt="([^"]*)"', page.text)
+    assert alts == ["customer reply", "mention", "assignment"], alts
+
+
 def test_sign_out_needs_its_form_token_and_ends_the_session_on_the_server(
     shared_helpdesk: Helpdesk, browser: httpx.Client
 ) -> None:

@@ -111,6 +111,7 @@ def _environment() -> Environment:
         summary=text.summary_line,
         excerpt=text.excerpt,
         icon=icon_url,
+        reason=text.reason_label,
         local=local_link,
     )
     return environment
