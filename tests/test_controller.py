@@ -22,7 +22,7 @@ from tray_fakes import (
     make_notification,
 )
 
-from notifier.app.controller import AppController, changes_from
+from notifier.app.controller import AppController
 from notifier.core.settings import Settings
 from notifier.core.status import CacheChange, ChangeKind
 from notifier.core.toast_policy import Toast
@@ -298,9 +298,18 @@ def test_signed_out_actions_apply_locally_and_queue(
     assert cache.count() == 0
 
 
-def test_changes_from_an_empty_apply_is_nothing(cache: NotificationCache) -> None:
-    fill_cache(cache, [mention(1)])
-    assert changes_from(cache.local_mark("n1", False)) == []  # already unread
+def test_a_signed_out_action_that_changes_nothing_publishes_nothing(
+    qtbot: QtBot, cache: NotificationCache, tmp_path: Path
+) -> None:
+    rig = Rig(cache, tmp_path)
+    rig.arrive(mention(1))
+    changes: list[CacheChange] = []
+    rig.controller.changeApplied.connect(lambda change: changes.append(change))
+    rig.controller.mark_unread("n1")  # already unread
+    rig.controller.delete("n404")  # not there
+    assert changes == []
+    rig.controller.mark_read("n1")
+    assert changes == [CacheChange(ChangeKind.READ_STATE, ids=("n1",), read=True, local=True)]
 
 
 class SignedOutServices:

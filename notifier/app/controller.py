@@ -62,6 +62,7 @@ from notifier.core.wire import AgentInfo, ClearScope, Notification, Notification
 from notifier.store.cache import Applied, ListFilter, NotificationCache
 from notifier.store.settings_file import save_settings
 from notifier.store.site_settings import SiteSettings, current_site_settings
+from notifier.sync.engine import changes_for
 
 log = logging.getLogger(__name__)
 
@@ -562,7 +563,7 @@ class AppController(QObject):
             return
         # Signed out: apply and queue locally, publishing the change as the engine would.
         applied = offline()
-        for change in changes_from(applied):
+        for change in changes_for(applied, local=True):
             self.on_change(change)
 
     def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
@@ -665,19 +666,3 @@ def _connection(settings: Settings) -> tuple[object, ...]:
         settings.proxy,
         HelpdeskChoice.of(settings),
     )
-
-
-def changes_from(applied: Applied) -> list[CacheChange]:
-    """The CacheChanges for a local apply (the engine publishes the same for its own)."""
-    changes: list[CacheChange] = []
-    if applied.read:
-        changes.append(CacheChange(ChangeKind.READ_STATE, ids=applied.read, read=True, local=True))
-    if applied.unread:
-        changes.append(
-            CacheChange(ChangeKind.READ_STATE, ids=applied.unread, read=False, local=True)
-        )
-    if applied.deleted:
-        changes.append(CacheChange(ChangeKind.DELETED, ids=applied.deleted, local=True))
-    if applied.upserted:
-        changes.append(CacheChange(ChangeKind.UPSERTED, notifications=applied.upserted, local=True))
-    return changes
