@@ -292,15 +292,7 @@ def run_tray(args: argparse.Namespace, environ: Mapping[str, str] | None = None)
         return 0
 
     # After the first paint: the controller and the popup, then the event loop, logging, and
-    # the network stack via start(). First, the guard against PySide6 6.12's reference-count
-    # bugs on Python 3.11 (see notifier/app/signals.py): without it the app aborts after
-    # enough repaints and signal emissions. (pyproject pins PySide6 below 6.12; the guard is
-    # for an install that ignores the pin.)
-    from notifier.app.signals import immortalize_singletons, pyside_needs_guard
-
-    if pyside_needs_guard():
-        immortalize_singletons()
-
+    # the network stack via start().
     from notifier.app.clock import SystemClock
     from notifier.app.controller import AppController
     from notifier.app.scheduler import QtScheduler

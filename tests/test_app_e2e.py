@@ -26,7 +26,6 @@ from tray_fakes import FakeClock, FakeScheduler, RecordingSink, RecordingUrlOpen
 
 from notifier.app.controller import AppController
 from notifier.app.list_model import Role
-from notifier.app.signals import emit
 from notifier.core.settings import Settings
 from notifier.core.status import ConnectionState, ConnectionStatus
 from notifier.main import LiveServices
@@ -146,7 +145,7 @@ async def test_live_notification_toasts_once_and_clears_when_viewed(
         assert [t.key for t in sink.shown] == [notification_id, mention_id]
         app.open_popup(None)
         assert not app.tray.badge_state.new_since_seen
-        emit(app.panel.openRequested, mention_id)
+        app.panel.openRequested.emit(mention_id)
         assert len(opener.opened) == 1
         assert opener.opened[0].startswith(helpdesk.url)
 

@@ -23,7 +23,6 @@ from tray_fakes import (
 )
 
 from notifier.app.controller import AppController
-from notifier.app.signals import emit
 from notifier.core.settings import BadgeStyle, Settings
 from notifier.core.status import CacheChange, ChangeKind, ConnectionState, ConnectionStatus
 from notifier.core.wire import NotificationType
@@ -170,13 +169,13 @@ def test_activation_opens_the_popup_and_clears_the_new_mark(
     assert tray is not None and popup is not None
     rig.arrive(1)
     assert tray.badge_state is not None and tray.badge_state.new_since_seen
-    emit(tray.activated, QSystemTrayIcon.ActivationReason.Trigger)
+    tray.activated.emit(QSystemTrayIcon.ActivationReason.Trigger)
     qtbot.waitExposed(popup)
     assert not tray.badge_state.new_since_seen
     assert tray.badge_state.unread == 1
     assert rig.app.model.rowCount() == 1
     # Activating again toggles it closed.
-    emit(tray.activated, QSystemTrayIcon.ActivationReason.Trigger)
+    tray.activated.emit(QSystemTrayIcon.ActivationReason.Trigger)
     assert not popup.isVisible()
 
 

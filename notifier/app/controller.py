@@ -44,7 +44,6 @@ from typing import Any, Protocol
 from PySide6.QtCore import QObject, Signal
 
 from notifier.app.scheduler import Scheduler, WakeUpHandle
-from notifier.app.signals import emit
 from notifier.core.errors import AuthFailed, NotifierError
 from notifier.core.links import LinkRefused, check_link
 from notifier.core.ports import Clock
@@ -281,15 +280,15 @@ class AppController(QObject):
         if status.agent is not None:
             self._agent = status.agent
         self._status = status
-        emit(self.statusChanged, status)
+        self.statusChanged.emit(status)
 
     def on_change(self, change: CacheChange) -> None:
-        emit(self.changeApplied, change)
+        self.changeApplied.emit(change)
         self._update_counts()
         now = self._clock.now()
         withdrawn = self._policy.withdrawn(change)
         if withdrawn:
-            emit(self.toastsWithdrawn, withdrawn)
+            self.toastsWithdrawn.emit(withdrawn)
         self._policy.offer(change, now)
         self._schedule_wake_up()
 
@@ -305,7 +304,7 @@ class AppController(QObject):
             url = check_link(notification.link, self.server_url)
         except LinkRefused as error:
             log.warning("refused to open the link of notification %s: %s", notification_id, error)
-            emit(self.linkRefused, notification_id, str(error))
+            self.linkRefused.emit(notification_id, str(error))
             return False
         if not self._url_opener.open_url(url):
             log.warning("the desktop could not open the link of notification %s", notification_id)
@@ -394,7 +393,7 @@ class AppController(QObject):
         if self.cache.get(key) is not None:
             self.open_notification(key)
         else:
-            emit(self.openPopupRequested)
+            self.openPopupRequested.emit()
 
     def toast_action(self, key: str, action: str) -> None:
         if action == TOAST_ACTION_MARK_READ:
@@ -580,9 +579,9 @@ class AppController(QObject):
         counts = Counts(self.cache.unread_count(), self.cache.new_since_seen_count())
         old, self._counts = self._counts, counts
         if counts.unread != old.unread:
-            emit(self.unreadChanged, counts.unread)
+            self.unreadChanged.emit(counts.unread)
         if counts.new_since_seen != old.new_since_seen:
-            emit(self.newSinceSeenChanged, counts.new_since_seen)
+            self.newSinceSeenChanged.emit(counts.new_since_seen)
 
     def _quiet_state(self, settings: Settings) -> QuietState:
         schedule = (
@@ -614,7 +613,7 @@ class AppController(QObject):
             save_settings(self._settings_path, settings, self._site)
         self._quiet = self._quiet_state(settings)
         self._policy.update(settings, self._quiet)
-        emit(self.settingsChanged, settings)
+        self.settingsChanged.emit(settings)
         self._on_wake_up()
 
     def _set_paused_until(self, until: datetime | None) -> None:
@@ -652,9 +651,9 @@ class AppController(QObject):
         reason = self._quiet.reason(now)
         if reason != self._quiet_reason:
             self._quiet_reason = reason
-            emit(self.quietChanged, reason)
+            self.quietChanged.emit(reason)
         if due:
-            emit(self.toastsDue, due)
+            self.toastsDue.emit(due)
         self._schedule_wake_up()
 
 

@@ -38,7 +38,6 @@ from PySide6.QtGui import QDesktopServices
 
 from notifier.app.controller import AppController
 from notifier.app.reachability import NetworkChanged, ReachabilityWatch, watch_reachability
-from notifier.app.signals import emit
 from notifier.app.status_text import can_retry, tooltip_text
 from notifier.core.links import is_on_this_machine
 from notifier.core.ports import Clock
@@ -224,7 +223,7 @@ class TrayApp(QObject):
         self._settings_dialog.activateWindow()
 
     def request_quit(self) -> None:
-        emit(self.quitRequested)
+        self.quitRequested.emit()
 
     def quit_on_signals(self) -> None:
         """SIGINT/SIGTERM (Ctrl+C, logout, ``kill``) quit cleanly, like the Quit menu item.

@@ -31,8 +31,6 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QSocketNotifier, Signal
 
-from notifier.app.signals import emit
-
 if TYPE_CHECKING:
     from notifier.ui.single_instance_qt import LocalServerSingleInstance
 
@@ -210,7 +208,7 @@ class SingleInstance(QObject):
             return
         self._drop_client(fd)
         if bytes(received).startswith(ACTIVATE.strip()):
-            emit(self.activated)
+            self.activated.emit()
 
     def _drop_client(self, fd: int) -> None:
         client, notifier, _received = self._clients.pop(fd)
