@@ -35,7 +35,7 @@ from notifier.core.wire import AgentInfo
 from notifier.store.cache import NotificationCache
 from notifier.store.log_file import RotatingLogFile
 from notifier.store.paths import AppPaths
-from notifier.sync.engine import SyncEngine, SystemClock
+from notifier.sync.engine import EngineOptions, SyncEngine, SystemClock
 
 if TYPE_CHECKING:  # keyring is imported when a token is read from it (not for NOTIFIER_TOKEN)
     from notifier.store.secrets import TokenStore
@@ -213,7 +213,7 @@ def build_engine(
     The cache is labelled with the server URL and the agent id: another helpdesk, even with
     the same agent id, gets a fresh cache and cursor. ``transport`` gives the timeouts; the
     CA bundle and the proxy always come from ``settings``. ``publish_before_commit``: see
-    :class:`SyncEngine` (``notifier tail``'s at-least-once output). A Frappe adapter keeps its
+    :class:`EngineOptions` (``notifier tail``'s at-least-once output). A Frappe adapter keeps its
     ledger in :func:`frappe_ledger_file` of the cache's path. A saved sign-in that cannot be
     this kind's credentials counts as signed out (logged).
     """
@@ -241,9 +241,11 @@ def build_engine(
         SystemClock(),
         on_status=on_status,
         on_change=on_change,
-        notice=notice,
-        account=credentials.server_url,
-        publish_before_commit=publish_before_commit,
+        options=EngineOptions(
+            notice=notice,
+            account=credentials.server_url,
+            publish_before_commit=publish_before_commit,
+        ),
     )
 
 
