@@ -445,8 +445,9 @@ class NotificationListModel(QAbstractListModel):
     def _drop_beyond_paged(self) -> None:
         """Hold no more rows than the agent has paged to; drop the oldest loaded ones (paging
         reads them again). Without this, an open list (the fallback window, where there is no
-        tray) grew by every row a sync wrote, and the view's layout of all loaded rows after
-        each change made a first sync of 100,000 take 267 s instead of under 10 s."""
+        tray) grew by every row a sync wrote, and the view laid out all loaded rows after each
+        change: a first sync's cost grew with the rows it had written (benchmarks/README.md,
+        "First sign-in")."""
         first = self._paged
         if len(self._rows) <= first:
             return

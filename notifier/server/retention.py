@@ -38,9 +38,10 @@ from notifier.server.repository import EventBatch, head_seq, read_events, remove
 
 log = logging.getLogger(__name__)
 
-# A deleted or pruned row costs ~60 µs on the 2-core machine: these keep one call on the
-# database thread to a millisecond or two, so a delivery waits little behind it, and the
-# pauses keep the job to a quarter of the thread (benchmarks/README.md, "Server load").
+# Rows are deleted or pruned a few at a time (their cost: benchmarks/README.md, "Figures behind
+# the code"): these keep one call on the database thread to a millisecond or two, so a delivery
+# waits little behind it, and the pauses keep the job to a quarter of the thread
+# (benchmarks/README.md, "Server load").
 DELETE_BATCH: Final = 20  # notifications deleted per agent and transaction
 PRUNE_BATCH: Final = 200  # events pruned per agent and transaction
 STEP_ROWS: Final = 20  # rows deleted or pruned per call on the database thread, about

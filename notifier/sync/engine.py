@@ -83,8 +83,8 @@ MAX_HISTORY_PAGES = 2_000
 UNSTORABLE = (sqlite3.IntegrityError, sqlite3.DataError, ValueError, OverflowError)
 # Work between two yields to the event loop, one transaction and one published change each
 # (figures in benchmarks/README.md: engine_loop_lag.py, replay_burst.py):
-APPLY_SLICE = 250  # rows of a REST page (~40 µs a row)
-STREAM_SLICE = 64  # stream events of a replay (~200 µs an event with its frame and parsing)
+APPLY_SLICE = 250  # rows of a REST page
+STREAM_SLICE = 64  # stream events of a replay (each with its frame and parsing)
 # The client's default keepalive ping interval (notifier/client/transport.py): the watchdog's
 # own cadence when no keepalive carries it, so a wake from sleep is noticed as soon either way.
 WATCHDOG_INTERVAL = 20.0
@@ -344,8 +344,9 @@ class SyncEngine:
         """Write the stream events received so far in one transaction; publish one change.
 
         A replay's buffered frames are read without the event loop getting control, so they
-        gather here and are written together at the end of each slice (per event, the commit
-        and the badge's repaint cost ~1.4 ms: 10,000 replayed events took 36 s). A live event
+        gather here and are written together at the end of each slice (a commit and a repaint
+        of the badge per event made a long replay take many times longer: benchmarks/README.md,
+        "Figures behind the code"). A live event
         waits for nothing: this runs as soon as the loop gets control, before the next
         frame is awaited, and before any other command of the session.
         """
@@ -516,8 +517,8 @@ class SyncEngine:
         return False
 
     async def _apply_page_in_slices(self, page: NotificationPage) -> None:
-        # A 500-row page is ~10 ms of SQLite work: in one go that would stall the GUI's event
-        # loop, so apply it in slices of ~1 ms and let the loop breathe between them.
+        # A whole page in one go would stall the GUI's event loop (benchmarks/README.md,
+        # "Figures behind the code"), so apply it in slices and let the loop breathe between.
         rows = page.notifications
         for start in range(0, len(rows), APPLY_SLICE):
             part = dataclasses.replace(page, notifications=rows[start : start + APPLY_SLICE])

@@ -129,7 +129,7 @@ class TrayApp(QObject):
         """The list's Qt model over the cache, built (and loaded) on first use.
 
         With a tray, nothing needs it until the popup first opens; importing it loads PySide6's
-        ``Qt`` namespace (every enum in it, about 1 MB), which the idle app can do without.
+        ``Qt`` namespace (every enum in it), which the idle app can do without.
         """
         if self._model is None:
             from notifier.app.list_model import NotificationListModel

@@ -278,8 +278,8 @@ class NotificationPanel(QWidget):
             self.list_view.setStyleSheet(SLIM_SCROLL_BAR)
         # Hover from the view's own signals, not an event filter on its viewport: the first
         # Python handle on that C++-made widget makes PySide6 load the Python types of the
-        # widget classes it had not loaded yet (134 here, 0.9 MB), which a window that shows
-        # its list at once (no tray) would carry all day.
+        # widget classes it had not loaded yet, which a window that shows its list at once
+        # (no tray) would carry all day (benchmarks/README.md, idle memory).
         self.list_view.installEventFilter(self)
         self.list_view.entered.connect(self._on_row_entered)
         self.list_view.viewportEntered.connect(self._clear_hover)
