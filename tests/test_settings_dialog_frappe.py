@@ -4,10 +4,10 @@
   chooser shows the site's fields and the API key and secret, signing in passes the choice on,
   a bad field is named next to it, OK saves the kind and the fields, and the Email tab says
   in one line why it is off for Frappe.
-* Over the real controller and LiveServices against the stand-in Frappe site: sign in with
-  an API key and secret (a wrong secret refused first), the keyring holds ``KEY:SECRET``,
-  the engine goes live and a new assignment arrives, Test connection, sign out (the ledger is
-  deleted with the token).
+* Over the real account service, controller and LiveServices against the stand-in Frappe
+  site: sign in with an API key and secret (a wrong secret refused first), the keyring holds
+  ``KEY:SECRET``, the engine goes live and a new assignment arrives, Test connection, sign
+  out (the ledger is deleted with the token).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
-"""The settings dialog over the real controller and LiveServices, against the reference
-helpdesk on loopback: sign in with a password, test the connection, edit the server-side
-email preferences, sign out. Only the true edges are fakes: the OS keyring (in memory), the
-browser, and the controller's clock/scheduler.
+"""The settings dialog over the real account service (watched by the real controller) and
+LiveServices, against the reference helpdesk on loopback: sign in with a password, test the
+connection, edit the server-side email preferences, sign out. Only the true edges are fakes:
+the OS keyring (in memory), the browser, and the controller's clock/scheduler.
 """
 
 from __future__ import annotations
