@@ -76,6 +76,7 @@ from notifier.app import pyside_imports
 pyside_imports.install()
 sys.path.insert(0, sys.argv[2])
 from tray_fakes import FakeClock, FakeScheduler, RecordingUrlOpener
+from notifier.app.account import AccountService
 from notifier.app.controller import AppController
 from notifier.core.settings import Settings
 from notifier.store.cache import NotificationCache
@@ -86,8 +87,8 @@ from pathlib import Path
 cache = NotificationCache.open(Path(sys.argv[1]))
 clock = FakeClock()
 controller = AppController(
-    settings=Settings(server_url="https://h.example"), cache=cache, clock=clock,
-    scheduler=FakeScheduler(clock), url_opener=RecordingUrlOpener(),
+    account=AccountService(Settings(server_url="https://h.example")), cache=cache,
+    clock=clock, scheduler=FakeScheduler(clock), url_opener=RecordingUrlOpener(),
 )
 tray_app = TrayApp(controller, clock, use_tray=True, sink=NullSink())
 tray_app.show_first_paint()
@@ -133,6 +134,7 @@ def main() -> int:
     from PySide6.QtCore import QRect
     from PySide6.QtWidgets import QApplication
 
+    from notifier.app.account import AccountService
     from notifier.app.controller import AppController
     from notifier.core.settings import Settings
     from notifier.store.cache import NotificationCache
@@ -148,7 +150,7 @@ def main() -> int:
                 fill_cache(cache, notifications(count))
             clock = FakeClock()
             controller = AppController(
-                settings=Settings(server_url="https://h.example"),
+                account=AccountService(Settings(server_url="https://h.example")),
                 cache=cache,
                 clock=clock,
                 scheduler=FakeScheduler(clock),

@@ -1,6 +1,6 @@
 """Builds the real sync engine and backend from settings and the environment (no Qt here).
 
-The one factory for backends and engines: the tray app (``notifier.main.LiveServices``),
+The one factory for backends and engines: the tray app (:class:`LiveServices`),
 ``notifier login``, ``notifier tail`` and ``notifier doctor`` all get theirs from
 :func:`build_backend` and :func:`build_engine`, so they reach the helpdesk and fill a cache
 exactly the same way. :func:`build_backend` is the one place that picks the kind of helpdesk
@@ -31,11 +31,11 @@ from notifier.core.errors import AuthFailed, KeyringUnavailable
 from notifier.core.ports import HelpdeskBackend
 from notifier.core.settings import BackendKind, Settings, validate_server_url
 from notifier.core.status import CacheChange, ConnectionStatus
-from notifier.core.wire import AgentInfo
+from notifier.core.wire import AgentInfo, Preferences
 from notifier.store.cache import NotificationCache
 from notifier.store.log_file import RotatingLogFile
 from notifier.store.paths import AppPaths
-from notifier.sync.engine import SyncEngine, SystemClock
+from notifier.sync.engine import EngineOptions, SyncEngine, SystemClock
 
 if TYPE_CHECKING:  # keyring is imported when a token is read from it (not for NOTIFIER_TOKEN)
     from notifier.store.secrets import TokenStore
@@ -213,7 +213,7 @@ def build_engine(
     The cache is labelled with the server URL and the agent id: another helpdesk, even with
     the same agent id, gets a fresh cache and cursor. ``transport`` gives the timeouts; the
     CA bundle and the proxy always come from ``settings``. ``publish_before_commit``: see
-    :class:`SyncEngine` (``notifier tail``'s at-least-once output). A Frappe adapter keeps its
+    :class:`EngineOptions` (``notifier tail``'s at-least-once output). A Frappe adapter keeps its
     ledger in :func:`frappe_ledger_file` of the cache's path. A saved sign-in that cannot be
     this kind's credentials counts as signed out (logged).
     """
@@ -241,10 +241,147 @@ def build_engine(
         SystemClock(),
         on_status=on_status,
         on_change=on_change,
-        notice=notice,
-        account=credentials.server_url,
-        publish_before_commit=publish_before_commit,
+        options=EngineOptions(
+            notice=notice,
+            account=credentials.server_url,
+            publish_before_commit=publish_before_commit,
+        ),
     )
+
+
+class LiveServices:
+    """The real ports of the tray app and of ``notifier login``: the account service's
+    (:class:`notifier.app.account.AccountPorts`: the client layer, the keyring, the autostart
+    entry) and the controller's engine factory
+    (:class:`notifier.app.controller.EngineFactory`). Every heavy import (httpx, keyring)
+    happens inside the method that needs it.
+
+    Engines and backends come from :func:`build_engine` and :func:`build_backend`, as for
+    ``notifier tail`` and ``notifier doctor``. ``transport`` gives the timeouts (tests shorten
+    them); the CA bundle and the proxy always come from the settings. ``token_store`` is the
+    keyring (None: the default one); ``NOTIFIER_TOKEN`` in ``environ`` comes before it.
+    """
+
+    def __init__(
+        self,
+        paths: AppPaths,
+        environ: Mapping[str, str],
+        server_override: str | None = None,
+        transport: TransportConfig | None = None,
+        *,
+        token_store: TokenStore | None = None,
+    ) -> None:
+        self._paths = paths
+        self._environ = environ
+        self._server_override = server_override
+        self._transport = transport
+        self._token_store = token_store
+
+    def build_engine(
+        self,
+        settings: Settings,
+        cache: NotificationCache,
+        *,
+        on_status: Callable[[ConnectionStatus], None],
+        on_change: Callable[[CacheChange], None],
+    ) -> SyncEngine | None:
+        return build_engine(
+            settings,
+            cache,
+            on_status=on_status,
+            on_change=on_change,
+            environ=self._environ,
+            token_store=self._token_store,
+            server_override=self._server_override,
+            transport=self._transport,
+        )
+
+    def _config(self, settings: Settings) -> TransportConfig:
+        return TransportConfig.from_settings(
+            settings, defaults=self._transport, environ=self._environ
+        )
+
+    def _tokens(self) -> TokenStore:
+        if self._token_store is None:
+            from notifier.store.secrets import TokenStore
+
+            self._token_store = TokenStore()
+        return self._token_store
+
+    async def request_token(
+        self, settings: Settings, server_url: str, username: str, password: str
+    ) -> str:
+        return await token_for_password(
+            settings, server_url, username, password, self._config(settings)
+        )
+
+    async def check_connection(self, settings: Settings, server_url: str, token: str) -> AgentInfo:
+        return await check_sign_in(
+            settings,
+            server_url,
+            token,
+            self._config(settings),
+            ledger_file=frappe_ledger_file(self._paths.cache_file),
+        )
+
+    def stored_token(self, server_url: str) -> str | None:
+        env_token = self._environ.get("NOTIFIER_TOKEN", "").strip()
+        return env_token or self._tokens().get(server_url)
+
+    def save_token(self, server_url: str, token: str) -> None:
+        self._tokens().set(server_url, token)
+
+    def delete_token(self, server_url: str) -> None:
+        """Delete the token, and what the backend kept for this account (the Frappe ledger
+        holds the agent's notifications, like the cache the controller forgets)."""
+        forget_backend_state(self._paths.cache_file)
+        if self._environ.get("NOTIFIER_TOKEN", "").strip():
+            return  # the token comes from the environment; nothing is stored to delete
+        self._tokens().delete(server_url)
+
+    def _backend(self, settings: Settings) -> HelpdeskBackend:
+        credentials = resolve_credentials(
+            settings,
+            self._environ,
+            server_override=self._server_override,
+            token_store=self._token_store,
+        )
+        if not credentials.server_url or not credentials.token:
+            raise AuthFailed("not signed in", status=401)
+        config, _notice = transport_config(settings, self._transport, self._environ)
+        return build_backend(
+            settings,
+            credentials.server_url,
+            credentials.token,
+            config,
+            ledger_file=frappe_ledger_file(self._paths.cache_file),
+        )
+
+    async def load_preferences(self, settings: Settings) -> Preferences:
+        backend = self._backend(settings)
+        try:
+            return await backend.get_preferences()
+        finally:
+            await backend.aclose()
+
+    async def save_preferences(self, settings: Settings, preferences: Preferences) -> Preferences:
+        backend = self._backend(settings)
+        try:
+            return await backend.put_preferences(preferences)
+        finally:
+            await backend.aclose()
+
+    def set_start_at_login(self, enabled: bool) -> None:
+        from notifier.store.autostart import AutostartEntry, current_command, default_config_home
+
+        entry = AutostartEntry(default_config_home(self._environ), current_command())
+        if enabled:
+            entry.enable()
+        else:
+            entry.disable()
+
+    def log_folder(self) -> Path:
+        return self._paths.log_dir
 
 
 # --------------------------------------------------------------------------- logging

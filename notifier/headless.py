@@ -3,7 +3,9 @@
 They use the same parts as the tray app (:func:`notifier.compose.build_engine` and
 :func:`~notifier.compose.build_backend`, the keyring :class:`~notifier.store.secrets.TokenStore`),
 so ``notifier tail`` syncs exactly like the app and ``notifier doctor`` checks what the app
-needs. ``tail`` keeps its own cache file (``AppPaths.tail_cache_file``): its cursor is what it
+needs; ``login`` signs in through the app's account service
+(:class:`~notifier.app.account.AccountService`, no Qt), as its settings dialog does.
+``tail`` keeps its own cache file (``AppPaths.tail_cache_file``): its cursor is what it
 printed, and it prints each change before committing it (at-least-once output).
 
 Everything a test needs to replace is a keyword argument of :func:`run_command` (the token
@@ -32,18 +34,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import urlsplit
 
+from notifier.app.account import AccountService
 from notifier.client.auth import revoke_token
 from notifier.client.transport import TransportConfig
 from notifier.compose import (
+    LiveServices,
     build_backend,
     build_engine,
-    check_sign_in,
     forget_backend_state,
-    frappe_ledger_file,
     resolve_credentials,
     resolve_server_url,
     setup_logging,
-    token_for_password,
     transport_config,
 )
 from notifier.core.errors import (
@@ -63,7 +64,7 @@ from notifier.core.wire import Hello, Notification
 from notifier.store.cache import NotificationCache
 from notifier.store.paths import AppPaths, app_paths
 from notifier.store.secrets import TokenStore
-from notifier.store.settings_file import load_settings, save_settings
+from notifier.store.settings_file import load_settings
 from notifier.store.site_settings import NO_SITE_SETTINGS, SiteSettings, current_site_settings
 
 if TYPE_CHECKING:  # the Frappe adapter is imported only when the settings name it
@@ -160,14 +161,19 @@ def _login(args: argparse.Namespace, paths: AppPaths, settings: Settings, io: Io
         )
         return 2
     try:
-        account = _chosen_helpdesk(args, settings, server_url).applied_to(
-            settings.replace(server_url=server_url)
-        )
+        helpdesk = _chosen_helpdesk(args, settings, server_url)
     except SettingsError as error:
         io.warn(f"notifier login: {error}")
         return 2
-    frappe = account.backend is BackendKind.FRAPPE
-    config = TransportConfig.from_settings(account, defaults=io.transport, environ=io.environ)
+    frappe = helpdesk.backend is BackendKind.FRAPPE
+    # The tray's account service: the same checks, keyring entry and settings as its dialog.
+    account = AccountService(
+        settings,
+        LiveServices(paths, io.environ, transport=io.transport, token_store=io.token_store),
+        settings_path=paths.settings_file,
+        site=io.site,
+    )
+    token: str | None = None  # None: a username and password
     try:
         if getattr(args, "token_stdin", False):
             token = io.stdin.readline().strip()
@@ -184,21 +190,17 @@ def _login(args: argparse.Namespace, paths: AppPaths, settings: Settings, io: Io
                 io.warn("notifier login: an API key and its secret are needed (or use --username)")
                 return 2
             token = f"{key}:{secret}"
+        if token is not None:
+            agent = asyncio.run(account.sign_in_token(server_url, token, helpdesk=helpdesk))
         else:
             username = getattr(args, "username", None) or _ask(io, "Username: ")
             password = io.read_password(f"Password for {username} at {server_url}: ")
-            token = asyncio.run(token_for_password(account, server_url, username, password, config))
-        agent = asyncio.run(
-            check_sign_in(
-                account, server_url, token, config, ledger_file=frappe_ledger_file(paths.cache_file)
+            agent = asyncio.run(
+                account.sign_in_password(server_url, username, password, helpdesk=helpdesk)
             )
-        )
-        io.token_store.set(server_url, token)
     except (NotifierError, ValueError) as error:
         io.warn(f"notifier login: {error}")
         return 1
-    if account != settings:
-        save_settings(paths.settings_file, account, io.site)
     kind = " (Frappe Helpdesk)" if frappe else ""
     io.say(f"Signed in to {server_url}{kind} as {agent.name} ({agent.username}).")
     return 0

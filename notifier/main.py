@@ -11,21 +11,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from notifier import __version__
-
-if TYPE_CHECKING:  # only for annotations: importing these at start-up would cost time
-    from notifier.client.transport import TransportConfig
-    from notifier.core.ports import HelpdeskBackend
-    from notifier.core.settings import Settings
-    from notifier.core.status import CacheChange, ConnectionStatus
-    from notifier.core.wire import AgentInfo, Preferences
-    from notifier.store.cache import NotificationCache
-    from notifier.store.paths import AppPaths
-    from notifier.sync.engine import SyncEngine
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,142 +101,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 # first paint there (benchmarks/startup.py), NOTIFIER_EXIT_AFTER_PAINT=1 to exit right after.
 
 
-class LiveServices:
-    """The controller's :class:`notifier.app.controller.Services` over the real client layer,
-    keyring and autostart entry. Every heavy import happens inside the method that needs it.
-
-    Engines and backends come from :mod:`notifier.compose`, the factory ``notifier tail`` and
-    ``notifier doctor`` use too. ``transport`` gives the timeouts (tests shorten them); the CA
-    bundle and the proxy always come from the settings.
-    """
-
-    def __init__(
-        self,
-        paths: AppPaths,
-        environ: Mapping[str, str],
-        server_override: str | None = None,
-        transport: TransportConfig | None = None,
-    ) -> None:
-        self._paths = paths
-        self._environ = environ
-        self._server_override = server_override
-        self._transport = transport
-
-    def build_engine(
-        self,
-        settings: Settings,
-        cache: NotificationCache,
-        *,
-        on_status: Callable[[ConnectionStatus], None],
-        on_change: Callable[[CacheChange], None],
-    ) -> SyncEngine | None:
-        from notifier.compose import build_engine
-
-        return build_engine(
-            settings,
-            cache,
-            on_status=on_status,
-            on_change=on_change,
-            environ=self._environ,
-            server_override=self._server_override,
-            transport=self._transport,
-        )
-
-    def _config(self, settings: Settings) -> TransportConfig:
-        from notifier.client.transport import TransportConfig
-
-        return TransportConfig.from_settings(
-            settings, defaults=self._transport, environ=self._environ
-        )
-
-    async def request_token(
-        self, settings: Settings, server_url: str, username: str, password: str
-    ) -> str:
-        from notifier.compose import token_for_password
-
-        return await token_for_password(
-            settings, server_url, username, password, self._config(settings)
-        )
-
-    async def check_connection(self, settings: Settings, server_url: str, token: str) -> AgentInfo:
-        from notifier.compose import check_sign_in
-
-        return await check_sign_in(
-            settings, server_url, token, self._config(settings), ledger_file=self._ledger_file()
-        )
-
-    def _ledger_file(self) -> Path:
-        from notifier.compose import frappe_ledger_file
-
-        return frappe_ledger_file(self._paths.cache_file)
-
-    def stored_token(self, server_url: str) -> str | None:
-        from notifier.store.secrets import TokenStore
-
-        env_token = self._environ.get("NOTIFIER_TOKEN", "").strip()
-        return env_token or TokenStore().get(server_url)
-
-    def save_token(self, server_url: str, token: str) -> None:
-        from notifier.store.secrets import TokenStore
-
-        TokenStore().set(server_url, token)
-
-    def delete_token(self, server_url: str) -> None:
-        """Delete the token, and what the backend kept for this account (the Frappe ledger
-        holds the agent's notifications, like the cache the controller forgets)."""
-        from notifier.compose import forget_backend_state
-        from notifier.store.secrets import TokenStore
-
-        forget_backend_state(self._paths.cache_file)
-        if self._environ.get("NOTIFIER_TOKEN", "").strip():
-            return  # the token comes from the environment; nothing is stored to delete
-        TokenStore().delete(server_url)
-
-    async def _with_backend(self, settings: Settings) -> HelpdeskBackend:
-        from notifier.compose import build_backend, resolve_credentials, transport_config
-        from notifier.core.errors import AuthFailed
-
-        credentials = resolve_credentials(
-            settings, self._environ, server_override=self._server_override
-        )
-        if not credentials.server_url or not credentials.token:
-            raise AuthFailed("not signed in", status=401)
-        config, _notice = transport_config(settings, self._transport, self._environ)
-        return build_backend(
-            settings,
-            credentials.server_url,
-            credentials.token,
-            config,
-            ledger_file=self._ledger_file(),
-        )
-
-    async def load_preferences(self, settings: Settings) -> Preferences:
-        backend = await self._with_backend(settings)
-        try:
-            return await backend.get_preferences()
-        finally:
-            await backend.aclose()
-
-    async def save_preferences(self, settings: Settings, preferences: Preferences) -> Preferences:
-        backend = await self._with_backend(settings)
-        try:
-            return await backend.put_preferences(preferences)
-        finally:
-            await backend.aclose()
-
-    def set_start_at_login(self, enabled: bool) -> None:
-        from notifier.store.autostart import AutostartEntry, current_command, default_config_home
-
-        entry = AutostartEntry(default_config_home(self._environ), current_command())
-        if enabled:
-            entry.enable()
-        else:
-            entry.disable()
-
-    def log_folder(self) -> Path:
-        return self._paths.log_dir
-
-
 def run_tray(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> int:
     """Run the tray app until Quit; 0 also when another instance was woken instead."""
     import logging
@@ -292,19 +145,12 @@ def run_tray(args: argparse.Namespace, environ: Mapping[str, str] | None = None)
         return 0
 
     # After the first paint: the controller and the popup, then the event loop, logging, and
-    # the network stack via start(). First, the guard against PySide6 6.12's reference-count
-    # bugs on Python 3.11 (see notifier/app/signals.py): without it the app aborts after
-    # enough repaints and signal emissions. (pyproject pins PySide6 below 6.12; the guard is
-    # for an install that ignores the pin.)
-    from notifier.app.signals import immortalize_singletons, pyside_needs_guard
-
-    if pyside_needs_guard():
-        immortalize_singletons()
-
+    # the network stack via start().
+    from notifier.app.account import AccountService
     from notifier.app.clock import SystemClock
     from notifier.app.controller import AppController
     from notifier.app.scheduler import QtScheduler
-    from notifier.compose import RedactingFilter, setup_logging
+    from notifier.compose import LiveServices, RedactingFilter, setup_logging
     from notifier.core.settings import validate_server_url
     from notifier.store.cache import NotificationCache
     from notifier.store.settings_file import load_settings
@@ -324,16 +170,23 @@ def run_tray(args: argparse.Namespace, environ: Mapping[str, str] | None = None)
     cache = NotificationCache.open(paths.cache_file)
     override = args.server or env.get("NOTIFIER_SERVER") or None
     clock = SystemClock()
+    services = LiveServices(paths, env, override)
+    url_opener = DesktopUrlOpener()
+    account = AccountService(
+        settings,
+        services,
+        settings_path=paths.settings_file,
+        site=site,
+        server_override=validate_server_url(override) if override else None,
+        url_opener=url_opener,
+    )
     controller = AppController(
-        settings=settings,
+        account=account,
         cache=cache,
         clock=clock,
         scheduler=QtScheduler(clock),
-        url_opener=DesktopUrlOpener(),
-        services=LiveServices(paths, env, override),
-        settings_path=paths.settings_file,
-        server_override=validate_server_url(override) if override else None,
-        site=site,
+        url_opener=url_opener,
+        engines=services,
     )
     tray_app = TrayApp(controller, clock, shell=shell)
     single.activated.connect(tray_app.on_another_start)

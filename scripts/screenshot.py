@@ -95,12 +95,13 @@ def main() -> int:
     from PySide6.QtGui import QColor, QFont, QPainter, QPalette, QPixmap
     from PySide6.QtWidgets import QApplication
 
+    from notifier.app.account import AccountService
     from notifier.app.clock import SystemClock
     from notifier.app.controller import AppController
     from notifier.app.scheduler import QtScheduler
+    from notifier.compose import LiveServices
     from notifier.core.settings import Settings
     from notifier.core.status import ConnectionState
-    from notifier.main import LiveServices
     from notifier.store.cache import NotificationCache
     from notifier.store.paths import app_paths
     from notifier.ui.application import TrayApp
@@ -118,13 +119,16 @@ def main() -> int:
         paths = app_paths({"NOTIFIER_HOME": str(work / "app")}).ensure()
         cache = NotificationCache.open(paths.cache_file)
         clock = SystemClock()
+        services = LiveServices(paths, {"NOTIFIER_TOKEN": credentials["token"]})
         controller = AppController(
-            settings=Settings(server_url=credentials["server"]),
+            account=AccountService(
+                Settings(server_url=credentials["server"]), services, url_opener=_NoBrowser()
+            ),
             cache=cache,
             clock=clock,
             scheduler=QtScheduler(clock),
             url_opener=_NoBrowser(),
-            services=LiveServices(paths, {"NOTIFIER_TOKEN": credentials["token"]}),
+            engines=services,
         )
         tray_app = TrayApp(controller, clock, use_tray=True, sink=NullSink())
         tray_app.show_first_paint()

@@ -13,14 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from notifier.app.signals import immortalize_singletons
 from notifier.store.cache import NotificationCache
 
 pytest_plugins = ["helpdesk", "pki", "frappe_support"]
-
-# PySide6 6.12.0 on Python 3.11 drops references to None/True on repaints and signal
-# emissions; without this a long test session aborts (see notifier/app/signals.py).
-immortalize_singletons()
 
 
 # Python's cyclic garbage collector runs on whichever thread happens to allocate. Several tests

@@ -33,7 +33,13 @@ from notifier.core.wire import (
     TicketRef,
 )
 from notifier.store.cache import NotificationCache
-from notifier.sync.engine import SyncEngine
+from notifier.sync.engine import EngineOptions, SyncEngine
+
+
+def quick_backoff() -> Backoff:
+    """Reconnect delays of 50 ms to 0.3 s: tests wait for retries, not for the real ones."""
+    return Backoff(first=0.05, cap=0.3)
+
 
 BASE_TIME = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 TYPES = list(NotificationType)
@@ -258,8 +264,10 @@ async def running_engine_on(
         clock if clock is not None else FakeClock(),
         on_status=lambda s: harness.on_status(s),
         on_change=lambda c: harness.on_change(c),
-        # a test may pass its own backoff or watchdog interval
-        **{"backoff": Backoff(first=0.05, cap=0.3), "watchdog_interval": 0.05, **engine_kwargs},
+        # quick retries and watchdog, unless the test passes its own (any EngineOptions field)
+        options=EngineOptions(
+            **{"backoff": quick_backoff, "watchdog_interval": 0.05, **engine_kwargs}
+        ),
     )
     harness = Harness(engine, cache, backend)
     task = asyncio.create_task(engine.run())

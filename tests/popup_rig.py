@@ -8,6 +8,7 @@ from PySide6.QtCore import QRect
 from pytestqt.qtbot import QtBot
 from tray_fakes import FakeClock, FakeScheduler, RecordingUrlOpener
 
+from notifier.app.account import AccountService
 from notifier.app.controller import AppController
 from notifier.app.list_model import NotificationListModel, Role
 from notifier.core.settings import Settings
@@ -23,7 +24,7 @@ class Rig:
         self.clock = FakeClock()
         self.opener = RecordingUrlOpener()
         self.controller = AppController(
-            settings=Settings(server_url=SERVER),
+            account=AccountService(Settings(server_url=SERVER)),
             cache=cache,
             clock=self.clock,
             scheduler=FakeScheduler(self.clock),

@@ -24,12 +24,12 @@ from PySide6.QtCore import SignalInstance
 from pytestqt.qtbot import QtBot
 from tray_fakes import FakeClock, FakeScheduler, RecordingSink, RecordingUrlOpener
 
+from notifier.app.account import AccountService
 from notifier.app.controller import AppController
 from notifier.app.list_model import Role
-from notifier.app.signals import emit
+from notifier.compose import LiveServices
 from notifier.core.settings import Settings
 from notifier.core.status import ConnectionState, ConnectionStatus
-from notifier.main import LiveServices
 from notifier.store.cache import NotificationCache
 from notifier.store.paths import app_paths
 from notifier.ui.application import TrayApp
@@ -83,14 +83,19 @@ async def test_live_notification_toasts_once_and_clears_when_viewed(
     scheduler = FakeScheduler(clock)
     opener = RecordingUrlOpener()
     sink = RecordingSink()
+    services = LiveServices(paths, {"NOTIFIER_TOKEN": alice_token})
     controller = AppController(
-        settings=Settings(server_url=helpdesk.url),
+        account=AccountService(
+            Settings(server_url=helpdesk.url),
+            services,
+            settings_path=paths.settings_file,
+            url_opener=opener,
+        ),
         cache=cache,
         clock=clock,
         scheduler=scheduler,
         url_opener=opener,
-        services=LiveServices(paths, {"NOTIFIER_TOKEN": alice_token}),
-        settings_path=paths.settings_file,
+        engines=services,
     )
     app = TrayApp(controller, clock, use_tray=True, sink=sink)
     assert app.popup is not None and app.tray is not None
@@ -107,7 +112,7 @@ async def test_live_notification_toasts_once_and_clears_when_viewed(
             "live",
         )
         assert app.tray.toolTip() == "0 unread · Connected"
-        assert controller.signed_in_agent() is not None
+        assert controller.account.signed_in_agent() is not None
 
         # Bob assigns the ticket to Alice on the server.
         await asyncio.to_thread(bob.assign, ticket["id"], "alice")
@@ -146,7 +151,7 @@ async def test_live_notification_toasts_once_and_clears_when_viewed(
         assert [t.key for t in sink.shown] == [notification_id, mention_id]
         app.open_popup(None)
         assert not app.tray.badge_state.new_since_seen
-        emit(app.panel.openRequested, mention_id)
+        app.panel.openRequested.emit(mention_id)
         assert len(opener.opened) == 1
         assert opener.opened[0].startswith(helpdesk.url)
 
@@ -164,7 +169,7 @@ async def test_live_notification_toasts_once_and_clears_when_viewed(
 
         # Signing out forgets this agent's notifications: the list and the badge are empty.
         async with asyncio.timeout(TIMEOUT_S):
-            await controller.sign_out()
+            await controller.account.sign_out()
         assert controller.status.state is ConnectionState.SIGNED_OUT
         assert cache.count() == 0 and cache.cursor() == 0
         assert app.model.rowCount() == 0

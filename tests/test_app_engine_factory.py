@@ -25,10 +25,11 @@ from pytestqt.qtbot import QtBot
 from tail_process import TIMEOUT_S, kill, start_tail, stop, upserted_ids, wait_until_live
 from tray_fakes import FakeClock, FakeScheduler, RecordingUrlOpener
 
+from notifier.app.account import AccountService
 from notifier.app.controller import AppController
+from notifier.compose import LiveServices
 from notifier.core.settings import Settings
 from notifier.core.status import CacheChange, ChangeKind, ConnectionState
-from notifier.main import LiveServices
 from notifier.store.cache import NotificationCache
 from notifier.store.paths import AppPaths, app_paths
 
@@ -84,14 +85,16 @@ async def tray(paths: AppPaths, settings: Settings, environ: dict[str, str]) -> 
     """The controller as run_tray builds it (cache opened first, LiveServices), started."""
     cache = NotificationCache.open(paths.cache_file)
     clock = FakeClock()
+    services = LiveServices(paths, environ)
     controller = AppController(
-        settings=settings,
+        account=AccountService(
+            settings, services, settings_path=paths.settings_file, url_opener=RecordingUrlOpener()
+        ),
         cache=cache,
         clock=clock,
         scheduler=FakeScheduler(clock),
         url_opener=RecordingUrlOpener(),
-        services=LiveServices(paths, environ),
-        settings_path=paths.settings_file,
+        engines=services,
     )
     app = Tray(controller)
     try:
@@ -139,16 +142,16 @@ async def test_switching_helpdesks_with_the_same_agent_id_keeps_only_the_new_one
 
         async with tray(paths, Settings(), {}) as app:
             async with asyncio.timeout(TIMEOUT_S):
-                await app.controller.sign_in_token(helpdesk.url, first_token)
+                await app.controller.account.sign_in_token(helpdesk.url, first_token)
             await app.until_live()
             assert app.cache.count() == 2
-            first_agent = app.controller.signed_in_agent()
+            first_agent = app.controller.account.signed_in_agent()
 
             async with asyncio.timeout(TIMEOUT_S):
-                await app.controller.sign_in_token(second.url, second_token)
+                await app.controller.account.sign_in_token(second.url, second_token)
             await app.until(lambda: app.cache.count() == 4 and app.cache.cursor() == 4, "sync")
             await app.until_live()
-            assert app.controller.signed_in_agent() == first_agent  # the same id and name
+            assert app.controller.account.signed_in_agent() == first_agent  # the same id and name
             assert cached_links(app.cache) == notification_links(second_alice)
             assert all(link.startswith(second.url) for _, link in cached_links(app.cache))
             # …and it stays live on the new helpdesk
@@ -239,7 +242,9 @@ async def test_an_unusable_ca_bundle_is_a_notice_at_start_and_on_restart(
     async with tray(paths, Settings(server_url=helpdesk.url), {"NOTIFIER_TOKEN": token}) as app:
         await app.until_live()
         assert app.controller.status.notice is None
-        app.controller.save_settings(app.controller.settings().replace(ca_bundle=str(bad)))
+        app.controller.account.save_settings(
+            app.controller.account.settings().replace(ca_bundle=str(bad))
+        )
         await app.until(
             lambda: (
                 app.controller.engine is not None

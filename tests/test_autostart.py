@@ -293,7 +293,7 @@ def test_the_apps_start_at_login_writes_a_launch_agent_on_macos(
 ) -> None:
     # What the settings dialog's checkbox calls (through the controller): on a Mac it writes
     # the LaunchAgent instead of failing with "unsupported".
-    from notifier.main import LiveServices
+    from notifier.compose import LiveServices
     from notifier.store.paths import app_paths
 
     monkeypatch.setattr(sys, "frozen", True, raising=False)
@@ -339,7 +339,7 @@ def test_in_a_bundle_the_command_is_the_bundle_itself(monkeypatch: pytest.Monkey
 def test_the_apps_start_at_login_writes_the_bundles_command(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from notifier.main import LiveServices
+    from notifier.compose import LiveServices
     from notifier.store.paths import app_paths
 
     monkeypatch.setattr(sys, "frozen", True, raising=False)

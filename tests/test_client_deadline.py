@@ -18,10 +18,11 @@ from engine_keyring import MemoryKeyring
 from notifier.client.auth import check_connection, request_token
 from notifier.client.rest import RestClient
 from notifier.client.transport import TransportConfig
+from notifier.compose import LiveServices
 from notifier.core.errors import ConnectionLost
 from notifier.core.settings import Settings
 from notifier.headless import run_command
-from notifier.main import LiveServices, build_parser
+from notifier.main import build_parser
 from notifier.store.paths import app_paths
 from notifier.store.secrets import TokenStore
 

@@ -22,7 +22,8 @@ from tray_fakes import (
     make_notification,
 )
 
-from notifier.app.controller import AppController, changes_from
+from notifier.app.account import AccountService
+from notifier.app.controller import AppController
 from notifier.core.settings import Settings
 from notifier.core.status import CacheChange, ChangeKind
 from notifier.core.toast_policy import Toast
@@ -46,13 +47,15 @@ class Rig:
         self.opener = RecordingUrlOpener()
         self.settings_path = tmp_path / "settings.json"
         self.controller = AppController(
-            settings=Settings(server_url=SERVER).replace(**settings),
+            account=AccountService(
+                Settings(server_url=SERVER).replace(**settings),
+                settings_path=self.settings_path,
+                tz=UTC,
+            ),
             cache=cache,
             clock=self.clock,
             scheduler=self.scheduler,
             url_opener=self.opener,
-            settings_path=self.settings_path,
-            tz=UTC,
         )
         self.toasts: list[Toast] = []
         self.withdrawn: list[str] = []
@@ -221,7 +224,7 @@ def test_pause_until_morning(
 ) -> None:
     rig = Rig(cache, tmp_path, start=now)
     rig.controller.pause_until_morning()
-    assert rig.controller.settings().paused_until == until
+    assert rig.controller.account.settings().paused_until == until
 
 
 def test_read_elsewhere_withdraws_the_toast(
@@ -298,14 +301,24 @@ def test_signed_out_actions_apply_locally_and_queue(
     assert cache.count() == 0
 
 
-def test_changes_from_an_empty_apply_is_nothing(cache: NotificationCache) -> None:
-    fill_cache(cache, [mention(1)])
-    assert changes_from(cache.local_mark("n1", False)) == []  # already unread
+def test_a_signed_out_action_that_changes_nothing_publishes_nothing(
+    qtbot: QtBot, cache: NotificationCache, tmp_path: Path
+) -> None:
+    rig = Rig(cache, tmp_path)
+    rig.arrive(mention(1))
+    changes: list[CacheChange] = []
+    rig.controller.changeApplied.connect(lambda change: changes.append(change))
+    rig.controller.mark_unread("n1")  # already unread
+    rig.controller.delete("n404")  # not there
+    assert changes == []
+    rig.controller.mark_read("n1")
+    assert changes == [CacheChange(ChangeKind.READ_STATE, ids=("n1",), read=True, local=True)]
 
 
 class SignedOutServices:
-    """controller.Services for a machine with no helpdesk configured: no engine, and every
-    network or keyring call is a failure the test would see."""
+    """The controller's EngineFactory and the account's AccountPorts for a machine with no
+    helpdesk configured: no engine, and every network or keyring call is a failure the test
+    would see."""
 
     def __init__(self) -> None:
         self.builds = 0
@@ -349,28 +362,33 @@ async def test_stop_while_a_settings_restart_is_pending_does_not_hang(
     services = SignedOutServices()
     clock = FakeClock(START)
     controller = AppController(
-        settings=Settings(server_url=SERVER),
+        account=AccountService(
+            Settings(server_url=SERVER), services, tz=UTC, url_opener=RecordingUrlOpener()
+        ),
         cache=cache,
         clock=clock,
         scheduler=FakeScheduler(clock),
         url_opener=RecordingUrlOpener(),
-        services=services,
-        tz=UTC,
+        engines=services,
     )
     controller.start()
     assert services.builds == 1
     # A new server URL restarts the engine in a task ...
-    controller.save_settings(controller.settings().replace(server_url="https://other.example"))
+    controller.account.save_settings(
+        controller.account.settings().replace(server_url="https://other.example")
+    )
     restarted = asyncio.Event()
     controller.statusChanged.connect(lambda _: restarted.set())  # signed out again
     async with asyncio.timeout(5):
         await restarted.wait()
     assert services.builds == 2
     # ... and quitting while another restart is pending cancels it and finishes.
-    controller.save_settings(controller.settings().replace(server_url="https://third.example"))
+    controller.account.save_settings(
+        controller.account.settings().replace(server_url="https://third.example")
+    )
     async with asyncio.timeout(5):
         await controller.stop()
     assert services.builds == 2
-    assert await controller.test_connection("https://other.example") == (
+    assert await controller.account.test_connection("https://other.example") == (
         "Not signed in to this helpdesk yet: sign in to test the connection."
     )

@@ -104,7 +104,7 @@ async def always_reset(connection: ServerConnection, desk: HostileHelpdesk) -> N
 @pytest.mark.asyncio
 async def test_a_server_that_always_answers_reset_gets_a_growing_backoff(tmp_path: Path) -> None:
     path = cache_at(tmp_path / "c.sqlite3", 3)
-    async with engine_against(always_reset, path, backoff=growing_backoff()) as (desk, run):
+    async with engine_against(always_reset, path, backoff=growing_backoff) as (desk, run):
         await asyncio.sleep(WINDOW)
         assert_backed_off(desk)
         assert len(desk.handshakes) >= 3  # it keeps trying, slowly
@@ -127,7 +127,7 @@ async def test_a_hello_for_another_agent_than_me_backs_off_and_keeps_the_cache(
         hello_as_bob,
         tmp_path / "c.sqlite3",
         history=lambda after: page_json(history, last_seq=5),
-        backoff=growing_backoff(),
+        backoff=growing_backoff,
     ) as (desk, run):
         await asyncio.sleep(WINDOW)
         assert_backed_off(desk)
@@ -144,7 +144,7 @@ async def test_a_history_that_repeats_the_same_page_backs_off(tmp_path: Path) ->
         hello_as_bob,
         tmp_path / "c.sqlite3",
         history=lambda after: page,
-        backoff=growing_backoff(),
+        backoff=growing_backoff,
     ) as (desk, run):
         await asyncio.sleep(WINDOW)
         # /me and two pages per attempt, at most MAX_ATTEMPTS attempts
@@ -164,7 +164,7 @@ async def test_a_history_that_never_ends_is_bounded_per_attempt(tmp_path: Path) 
         hello_as_bob,
         tmp_path / "c.sqlite3",
         history=endless,
-        backoff=growing_backoff(),
+        backoff=growing_backoff,
         max_history_pages=10,
     ) as (desk, run):
         await asyncio.sleep(WINDOW)
@@ -189,7 +189,7 @@ async def test_a_close_right_after_the_replay_does_not_reset_the_backoff(
 ) -> None:
     path = cache_at(tmp_path / "c.sqlite3", 3)
     script = closes_after_the_replay(code)
-    async with engine_against(script, path, backoff=growing_backoff()) as (desk, run):
+    async with engine_against(script, path, backoff=growing_backoff) as (desk, run):
         await asyncio.sleep(WINDOW)
         assert_backed_off(desk)
         assert f"code {code}" in last_error(run)
@@ -207,7 +207,7 @@ async def speaks_version_2(connection: ServerConnection, desk: HostileHelpdesk) 
 @pytest.mark.asyncio
 async def test_a_protocol_version_the_client_does_not_speak_is_refused(tmp_path: Path) -> None:
     path = cache_at(tmp_path / "c.sqlite3", 3)
-    async with engine_against(speaks_version_2, path, backoff=growing_backoff()) as (desk, run):
+    async with engine_against(speaks_version_2, path, backoff=growing_backoff) as (desk, run):
         await asyncio.sleep(WINDOW)
         assert not any(s.state is ConnectionState.LIVE for s in run.statuses)
         error = last_error(run)
@@ -227,7 +227,7 @@ async def hello_then_silence(connection: ServerConnection, desk: HostileHelpdesk
 async def test_a_replay_that_never_ends_times_out_into_backoff(tmp_path: Path) -> None:
     path = cache_at(tmp_path / "c.sqlite3", 3)
     async with engine_against(
-        hello_then_silence, path, backoff=growing_backoff(), replay_deadline=1.0
+        hello_then_silence, path, backoff=growing_backoff, replay_deadline=1.0
     ) as (desk, run):
         await run.wait_until(lambda: run.state is ConnectionState.BACKING_OFF, within=10)
         assert "missed notifications within 1 s" in last_error(run)

@@ -17,7 +17,6 @@ from pytestqt.qtbot import QtBot
 from tray_fakes import fill_cache, make_notification
 
 from notifier.app.list_model import Role
-from notifier.app.signals import emit
 from notifier.core.status import ConnectionState, ConnectionStatus
 from notifier.core.wire import NotificationType
 from notifier.store.cache import NotificationCache
@@ -223,7 +222,7 @@ def test_offline_banner_counts_down_only_while_visible(
     assert banner(panel) == "Offline — showing saved notifications; retrying in 8 s"
     assert panel.timers_active() == (True, True)
     rig.clock.set(rig.clock.now() + timedelta(seconds=3))
-    emit(panel._countdown.timeout)  # the 1 s tick
+    panel._countdown.timeout.emit()  # the 1 s tick
     assert banner(panel).endswith("retrying in 5 s")
     qtbot.mouseClick(panel.retry_button, Qt.MouseButton.LeftButton)
     assert retries == [True]

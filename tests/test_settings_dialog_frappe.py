@@ -4,10 +4,10 @@
   chooser shows the site's fields and the API key and secret, signing in passes the choice on,
   a bad field is named next to it, OK saves the kind and the fields, and the Email tab says
   in one line why it is off for Frappe.
-* Over the real controller and LiveServices against the stand-in Frappe site: sign in with
-  an API key and secret (a wrong secret refused first), the keyring holds ``KEY:SECRET``,
-  the engine goes live and a new assignment arrives, Test connection, sign out (the ledger is
-  deleted with the token).
+* Over the real account service, controller and LiveServices against the stand-in Frappe
+  site: sign in with an API key and secret (a wrong secret refused first), the keyring holds
+  ``KEY:SECRET``, the engine goes live and a new assignment arrives, Test connection, sign
+  out (the ledger is deleted with the token).
 """
 
 from __future__ import annotations
@@ -220,7 +220,7 @@ async def test_signing_in_to_a_frappe_site_through_the_dialog(
     assert standin is not None
     ann, bea = driver.create_user("Ann Adams"), driver.create_user("Bea Baker")
     controller, cache, settings_file = live_controller(tmp_path)
-    dialog = SettingsDialog(controller, schedule_editor=ScheduleEditor(UTC))
+    dialog = SettingsDialog(controller.account, schedule_editor=ScheduleEditor(UTC))
     qtbot.addWidget(dialog)
     dialog.show()
     box = dialog.helpdesk_kind
@@ -272,7 +272,9 @@ async def test_signing_in_to_a_frappe_site_through_the_dialog(
             # Quiet hours stay in the tray: a Frappe site has no preferences to copy them to
             # (sending them would fail with 501 in the background).
             nights = (QuietRange(0, "22:00", "07:00"),)
-            controller.save_settings(controller.settings().replace(quiet_hours=nights))
+            controller.account.save_settings(
+                controller.account.settings().replace(quiet_hours=nights)
+            )
 
             press(dialog.sign_out_button)
             await dialog.idle()
@@ -282,7 +284,7 @@ async def test_signing_in_to_a_frappe_site_through_the_dialog(
             assert cache.count() == 0
     finally:
         async with asyncio.timeout(TIMEOUT_S):
-            await controller.stop()  # also waits for the controller's background tasks
+            await controller.stop()  # also waits for the account's background saves
         cache.close()
-    assert "an action failed" not in caplog.text
+    assert "saving the quiet hours on the helpdesk failed" not in caplog.text
     assert load_settings(settings_file).quiet_hours == nights

@@ -1,7 +1,7 @@
-"""The settings dialog over the real controller and LiveServices, against the reference
-helpdesk on loopback: sign in with a password, test the connection, edit the server-side
-email preferences, sign out. Only the true edges are fakes: the OS keyring (in memory), the
-browser, and the controller's clock/scheduler.
+"""The settings dialog over the real account service (watched by the real controller) and
+LiveServices, against the reference helpdesk on loopback: sign in with a password, test the
+connection, edit the server-side email preferences, sign out. Only the true edges are fakes:
+the OS keyring (in memory), the browser, and the controller's clock/scheduler.
 """
 
 from __future__ import annotations
@@ -21,10 +21,11 @@ from PySide6.QtWidgets import QPushButton
 from pytestqt.qtbot import QtBot
 from tray_fakes import FakeClock, FakeScheduler, RecordingUrlOpener
 
+from notifier.app.account import AccountService
 from notifier.app.controller import AppController
+from notifier.compose import LiveServices
 from notifier.core.settings import Settings
 from notifier.core.wire import EmailFrequency, NotificationType, Preferences, QuietRange
-from notifier.main import LiveServices
 from notifier.store.cache import NotificationCache
 from notifier.store.paths import app_paths
 from notifier.store.secrets import SERVICE
@@ -49,15 +50,20 @@ def live_controller(
     paths = app_paths({"NOTIFIER_HOME": str(tmp_path / "app")}).ensure()
     cache = NotificationCache.open(paths.cache_file)
     clock = FakeClock()
+    services = LiveServices(paths, {})
     controller = AppController(
-        settings=Settings(),
+        account=AccountService(
+            Settings(),
+            services,
+            settings_path=paths.settings_file,
+            tz=tz,
+            url_opener=RecordingUrlOpener(),
+        ),
         cache=cache,
         clock=clock,
         scheduler=FakeScheduler(clock),
         url_opener=RecordingUrlOpener(),
-        services=LiveServices(paths, {}),
-        settings_path=paths.settings_file,
-        tz=tz,
+        engines=services,
     )
     return controller, cache, paths.settings_file
 
@@ -73,7 +79,7 @@ async def test_sign_in_email_preferences_and_sign_out_through_the_dialog(
 ) -> None:
     helpdesk.add_agent("alice", "Alice Able", password="correct horse battery")
     controller, cache, settings_file = live_controller(tmp_path)
-    dialog = SettingsDialog(controller, schedule_editor=ScheduleEditor(UTC))
+    dialog = SettingsDialog(controller.account, schedule_editor=ScheduleEditor(UTC))
     qtbot.addWidget(dialog)
     dialog.show()
     try:
@@ -147,8 +153,10 @@ async def test_saving_quiet_hours_also_saves_them_on_the_helpdesk(
     nights = (QuietRange(day=0, start="22:00", end="07:00"), QuietRange(4, "18:00", "09:00"))
     try:
         async with asyncio.timeout(TIMEOUT_S):
-            await controller.sign_in_password(helpdesk.url, "quinn", "quiet hours please")
-            controller.save_settings(controller.settings().replace(quiet_hours=nights))
+            await controller.account.sign_in_password(helpdesk.url, "quinn", "quiet hours please")
+            controller.account.save_settings(
+                controller.account.settings().replace(quiet_hours=nights)
+            )
             agent = helpdesk.actions(memory_keyring.entries[(SERVICE, helpdesk.url)])
             while True:  # the controller saves them in the background
                 response = await asyncio.to_thread(agent.request, "GET", "/api/v1/me/preferences")

@@ -14,6 +14,7 @@ import pytest
 from pytestqt.qtbot import QtBot
 from tray_fakes import FakeClock, FakeScheduler, RecordingUrlOpener
 
+from notifier.app.account import AccountService
 from notifier.app.controller import AppController
 from notifier.core.settings import BadgeStyle, SettingsError
 from notifier.core.wire import QuietRange
@@ -50,12 +51,11 @@ def site_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def controller_over(tmp_path: Path, user_file: Path) -> AppController:
     clock = FakeClock()
     return AppController(
-        settings=load_settings(user_file),
+        account=AccountService(load_settings(user_file), settings_path=user_file),
         cache=NotificationCache.open(tmp_path / "cache.sqlite3"),
         clock=clock,
         scheduler=FakeScheduler(clock),
         url_opener=RecordingUrlOpener(),
-        settings_path=user_file,
     )
 
 
@@ -70,8 +70,8 @@ def test_a_locked_setting_cannot_be_changed_from_the_dialog_an_unlocked_one_can(
         encoding="utf-8",
     )
     controller = controller_over(tmp_path, user_file)
-    assert controller.locked_settings() == {"server_url", "quiet_hours"}
-    dialog = SettingsDialog(controller, schedule_editor=ScheduleEditor(UTC))
+    assert controller.account.locked_settings() == {"server_url", "quiet_hours"}
+    dialog = SettingsDialog(controller.account, schedule_editor=ScheduleEditor(UTC))
     qtbot.addWidget(dialog)
     dialog.show()
 
@@ -92,7 +92,7 @@ def test_a_locked_setting_cannot_be_changed_from_the_dialog_an_unlocked_one_can(
     dialog.accept()
     assert not dialog.isVisible()
 
-    saved = controller.settings()
+    saved = controller.account.settings()
     assert (saved.server_url, saved.quiet_hours) == (SITE_SERVER, (SITE_QUIET,))
     assert saved.badge_style is BadgeStyle.DOT
     # The user's file holds the unlocked change and no locked key; reread, the same holds.
@@ -110,14 +110,14 @@ def test_an_unlocked_site_default_is_editable_and_the_change_persists(
 ) -> None:
     user_file = tmp_path / "settings.json"
     controller = controller_over(tmp_path, user_file)
-    dialog = SettingsDialog(controller, schedule_editor=ScheduleEditor(UTC))
+    dialog = SettingsDialog(controller.account, schedule_editor=ScheduleEditor(UTC))
     qtbot.addWidget(dialog)
     dialog.show()
     # The site's badge default is not locked: shown, editable, and the user's choice persists.
     assert dialog.badge_style.currentData() == BadgeStyle.COUNT
     assert dialog.badge_style.isEnabled()
     assert dialog.ca_bundle.isEnabled() and dialog.ca_bundle_browse.isEnabled()
-    dialog.sound.setChecked(not controller.settings().sound)
+    dialog.sound.setChecked(not controller.account.settings().sound)
     wanted_sound = dialog.sound.isChecked()
     dialog.accept()
     assert load_settings(user_file).sound is wanted_sound
@@ -131,9 +131,9 @@ def test_signing_in_to_another_helpdesk_than_the_locked_one_is_refused(
 
     async def sign_in() -> None:
         async with asyncio.timeout(5):
-            await controller.sign_in_token("https://elsewhere.example.com", "tok")
+            await controller.account.sign_in_token("https://elsewhere.example.com", "tok")
 
     with pytest.raises(SettingsError, match="IT department"):
         asyncio.run(sign_in())
-    assert controller.settings().server_url == SITE_SERVER
+    assert controller.account.settings().server_url == SITE_SERVER
     controller.cache.close()

@@ -15,7 +15,6 @@ import pytest
 from PySide6.QtWidgets import QSystemTrayIcon
 from pytestqt.qtbot import QtBot
 
-from notifier.app.signals import emit
 from notifier.ui.toasts import (
     ACTION_MARK_READ,
     ACTION_OPEN,
@@ -181,9 +180,9 @@ def test_tray_message_sink_routes_a_balloon_click_to_the_latest_toast(qtbot: QtB
     sink.bind(clicks.append, lambda key, action: None)
     sink.show(SampleToast("n1"))
     sink.show(SampleToast("n2"))
-    emit(tray.messageClicked)
+    tray.messageClicked.emit()
     sink.withdraw("n2")
-    emit(tray.messageClicked)  # withdrawn: a late click does nothing
+    tray.messageClicked.emit()  # withdrawn: a late click does nothing
     assert clicks == ["n2"]
 
 

@@ -26,6 +26,7 @@ from desktop_session import (  # noqa: F401  (the fixture toast_desktop_session)
 from pytestqt.qtbot import QtBot
 from tray_fakes import FakeClock, FakeScheduler, RecordingUrlOpener, fill_cache, make_notification
 
+from notifier.app.account import AccountService
 from notifier.app.controller import AppController
 from notifier.core.settings import Settings
 from notifier.core.status import CacheChange, ChangeKind
@@ -70,7 +71,7 @@ async def test_toast_reaches_dunst_click_opens_and_marks_read_and_read_withdraws
     scheduler = FakeScheduler(clock)
     opener = RecordingUrlOpener()
     controller = AppController(
-        settings=Settings(server_url=SERVER),
+        account=AccountService(Settings(server_url=SERVER)),
         cache=cache,
         clock=clock,
         scheduler=scheduler,

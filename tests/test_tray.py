@@ -22,8 +22,8 @@ from tray_fakes import (
     make_notification,
 )
 
+from notifier.app.account import AccountService
 from notifier.app.controller import AppController
-from notifier.app.signals import emit
 from notifier.core.settings import BadgeStyle, Settings
 from notifier.core.status import CacheChange, ChangeKind, ConnectionState, ConnectionStatus
 from notifier.core.wire import NotificationType
@@ -42,12 +42,11 @@ class Rig:
         self.opener = RecordingUrlOpener()
         self.sink = RecordingSink()
         self.controller = AppController(
-            settings=Settings(server_url=SERVER),
+            account=AccountService(Settings(server_url=SERVER), tz=UTC),
             cache=cache,
             clock=self.clock,
             scheduler=self.scheduler,
             url_opener=self.opener,
-            tz=UTC,
         )
         self.app = TrayApp(self.controller, self.clock, use_tray=use_tray, sink=self.sink)
         for widget in (self.app.popup, self.app.fallback):
@@ -98,7 +97,7 @@ def test_badge_and_tooltip_follow_status_and_counts(qtbot: QtBot, cache: Notific
     assert tray.toolTip() == f"2 unread · Offline — server unreachable, retrying at {at}"
     assert not tray.badge_state.online
     assert rig.app.panel.banner.isVisibleTo(rig.app.panel)
-    c.save_settings(c.settings().replace(badge_style=BadgeStyle.DOT))
+    c.account.save_settings(c.account.settings().replace(badge_style=BadgeStyle.DOT))
     assert tray.badge_state.dot
 
 
@@ -170,13 +169,13 @@ def test_activation_opens_the_popup_and_clears_the_new_mark(
     assert tray is not None and popup is not None
     rig.arrive(1)
     assert tray.badge_state is not None and tray.badge_state.new_since_seen
-    emit(tray.activated, QSystemTrayIcon.ActivationReason.Trigger)
+    tray.activated.emit(QSystemTrayIcon.ActivationReason.Trigger)
     qtbot.waitExposed(popup)
     assert not tray.badge_state.new_since_seen
     assert tray.badge_state.unread == 1
     assert rig.app.model.rowCount() == 1
     # Activating again toggles it closed.
-    emit(tray.activated, QSystemTrayIcon.ActivationReason.Trigger)
+    tray.activated.emit(QSystemTrayIcon.ActivationReason.Trigger)
     assert not popup.isVisible()
 
 
@@ -259,10 +258,11 @@ def test_settings_action_opens_the_dialog_on_the_controller(
     qtbot.addWidget(dialog)
     assert dialog.isVisible()
     assert dialog.server_url.text() == SERVER
-    # Saving through the dialog goes to the controller, and from there to the badge.
+    # Saving through the dialog goes to the account service, and through the controller to
+    # the badge.
     dialog.badge_style.setCurrentIndex(dialog.badge_style.findData(BadgeStyle.DOT))
     dialog.accept()
-    assert rig.controller.settings().badge_style is BadgeStyle.DOT
+    assert rig.controller.account.settings().badge_style is BadgeStyle.DOT
     assert tray.badge_state is not None and tray.badge_state.dot
     tray.settings_action.trigger()
     assert rig.app._settings_dialog is dialog  # one dialog, reused

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 
+from notifier.app.account import AccountService
 from notifier.app.controller import AppController
 from notifier.core.settings import Settings
 from notifier.core.wire import (
@@ -177,10 +178,9 @@ def make_controller(
     """The real AppController over a real cache, signed out (no engine), with the fake clock,
     scheduler and browser: what the tray and popup tests build their app on."""
     return AppController(
-        settings=Settings(server_url=server_url),
+        account=AccountService(Settings(server_url=server_url), tz=tz),
         cache=cache,
         clock=clock,
         scheduler=FakeScheduler(clock),
         url_opener=opener if opener is not None else RecordingUrlOpener(),
-        tz=tz,
     )

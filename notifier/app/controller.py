@@ -1,4 +1,5 @@
-"""The tray app's controller: one QObject between the sync engine and the widgets (QtCore only).
+"""The tray app's notification controller: one QObject between the sync engine and the widgets
+(QtCore only).
 
 Signals out, intents in. The widgets never touch the cache or the engine; they connect to
 the signals below and call the intent methods (``open_notification``, ``mark_all_read``,
@@ -8,13 +9,20 @@ the Qt thread, and the controller turns them into signals.
 
 What it owns:
 
-* the settings (and their file), the :class:`NotificationCache` (opened before anything
-  heavy is imported, so the tray can paint the cached unread count first), the engine (built
-  later through the injected :class:`Services`, because ``app`` may not import the client
-  layer or the composition root), the toast policy and the quiet-hours state;
+* the :class:`NotificationCache` (opened before anything heavy is imported, so the tray can
+  paint the cached unread count first), the engine (built later through the injected
+  :class:`EngineFactory`, because ``app`` may not import the client layer or the composition
+  root), the toast policy and the quiet-hours state;
 * exactly ONE pending wake-up (:class:`~notifier.app.scheduler.Scheduler`): the earliest of
   the toast policy's next decision (burst window, end of quiet hours) and the next quiet-hours
   or pause boundary (for the badge's quiet mark). Nothing polls.
+
+The account (which helpdesk, who is signed in, the settings and their file) is the
+:class:`~notifier.app.account.AccountService`'s, ``controller.account``, which the settings
+dialog talks to. The controller watches it (:class:`~notifier.app.account.AccountWatcher`):
+new settings update the toast policy and the quiet state, a new way to the helpdesk restarts
+the engine, a sign-in or sign-out stops it first and then starts it again or forgets the
+cached notifications. A pause is saved with the settings through it as well.
 
 Links: :meth:`open_notification` sends every URL through :func:`notifier.core.links.check_link`
 against the configured helpdesk; a refused link is logged (the URL's origin and the reason,
@@ -24,45 +32,32 @@ browser is a true edge; tests record the URLs).
 Actions (mark read, delete …) go to the engine, which applies them to the cache at once
 (``local=True`` change) and queues them for the server. Signed out (no engine) they are
 applied to the cache and queued the same way, and flushed once an engine runs.
-
-The controller also implements the settings dialog's ``SettingsBackend`` Protocol
-(``settings``, ``save_settings``, ``sign_in_password`` …).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, tzinfo
-from pathlib import Path
+from datetime import datetime, time, timedelta
 from typing import Any, Protocol
 
 from PySide6.QtCore import QObject, Signal
 
-from notifier.app.local_zone import local_zone
+from notifier.app.account import AccountService, UrlOpener
+from notifier.app.background import Background
 from notifier.app.scheduler import Scheduler, WakeUpHandle
-from notifier.app.signals import emit
-from notifier.core.errors import AuthFailed, NotifierError
 from notifier.core.links import LinkRefused, check_link
 from notifier.core.ports import Clock
 from notifier.core.quiet_hours import QuietSchedule, QuietState, resolve_wall_time
-from notifier.core.settings import (
-    HelpdeskChoice,
-    Settings,
-    SettingsError,
-    from_json,
-    validate_server_url,
-)
+from notifier.core.settings import Settings, SettingsError
 from notifier.core.status import CacheChange, ChangeKind, ConnectionState, ConnectionStatus
 from notifier.core.toast_policy import Toast, ToastPolicy
-from notifier.core.wire import AgentInfo, ClearScope, Notification, NotificationType, Preferences
+from notifier.core.wire import AgentInfo, ClearScope, Notification, NotificationType
 from notifier.store.cache import Applied, ListFilter, NotificationCache
-from notifier.store.settings_file import save_settings
-from notifier.store.site_settings import SiteSettings, current_site_settings
+from notifier.sync.engine import changes_for
 
 log = logging.getLogger(__name__)
 
@@ -72,12 +67,6 @@ TOAST_ACTION_OPEN = "open"
 
 StatusCallback = Callable[[ConnectionStatus], None]
 ChangeCallback = Callable[[CacheChange], None]
-
-
-class UrlOpener(Protocol):
-    def open_url(self, url: str) -> bool:
-        """Open ``url`` in the default browser; False if the platform could not."""
-        ...
 
 
 class Engine(Protocol):
@@ -96,12 +85,11 @@ class Engine(Protocol):
     async def clear_read(self) -> None: ...
 
 
-class Services(Protocol):
-    """What the controller needs from layers it may not import (client, compose, keyring).
-
-    The composition root (notifier/main.py) provides the real one, importing the network
-    stack lazily; tests pass the same real one (against the reference server).
-    """
+class EngineFactory(Protocol):
+    """Builds the engine for the settings in force: what the controller needs from layers it
+    may not import (client, compose, keyring). The composition root provides the real one
+    (:class:`notifier.compose.LiveServices`); tests pass the same real one (against the
+    reference server)."""
 
     def build_engine(
         self,
@@ -113,22 +101,6 @@ class Services(Protocol):
     ) -> Engine | None:
         """The engine for ``settings`` (None when signed out: no server URL or no token)."""
         ...
-
-    async def request_token(
-        self, settings: Settings, server_url: str, username: str, password: str
-    ) -> str: ...
-    async def check_connection(
-        self, settings: Settings, server_url: str, token: str
-    ) -> AgentInfo: ...
-    def stored_token(self, server_url: str) -> str | None: ...
-    def save_token(self, server_url: str, token: str) -> None: ...
-    def delete_token(self, server_url: str) -> None: ...
-    async def load_preferences(self, settings: Settings) -> Preferences: ...
-    async def save_preferences(
-        self, settings: Settings, preferences: Preferences
-    ) -> Preferences: ...
-    def set_start_at_login(self, enabled: bool) -> None: ...
-    def log_folder(self) -> Path: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,40 +124,31 @@ class AppController(QObject):
     def __init__(
         self,
         *,
-        settings: Settings,
+        account: AccountService,
         cache: NotificationCache,
         clock: Clock,
         scheduler: Scheduler,
         url_opener: UrlOpener,
-        services: Services | None = None,
-        settings_path: Path | None = None,
-        tz: tzinfo | None = None,
-        server_override: str | None = None,
-        site: SiteSettings | None = None,
+        engines: EngineFactory | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
-        self._server_override = server_override
-        # IT's system-wide defaults (None: those in force now); their locked keys hold.
-        self._site = site if site is not None else current_site_settings()
-        self._settings = settings
+        self.account = account
         self.cache = cache
         self._clock = clock
         self._scheduler = scheduler
         self._url_opener = url_opener
-        self._services = services
-        self._settings_path = settings_path
-        self._tz = tz
+        self._engines = engines
+        settings = account.settings()
         self._quiet = self._quiet_state(settings)
         self._policy = ToastPolicy(settings, self._quiet)
         self._wake_up: WakeUpHandle | None = None
         self._wake_at: datetime | None = None
         self._engine: Engine | None = None
         self._engine_task: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._actions = Background("an action")
         self._restart_task: asyncio.Task[None] | None = None
         self._status = ConnectionStatus(ConnectionState.SIGNED_OUT)
-        self._agent: AgentInfo | None = None
         self._counts = Counts(cache.unread_count(), cache.new_since_seen_count())
         self._quiet_reason = self._quiet.reason(clock.now())
         if cache.recovered_from is not None:
@@ -194,6 +157,7 @@ class AppController(QObject):
                 notice="The saved notifications could not be read and are being rebuilt.",
             )
         self._schedule_wake_up()
+        account.watch(self)
 
     # ------------------------------------------------------------------ state for the widgets
 
@@ -213,11 +177,6 @@ class AppController(QObject):
     def engine(self) -> Engine | None:
         return self._engine
 
-    @property
-    def server_url(self) -> str:
-        """The helpdesk in use: --server / NOTIFIER_SERVER, else the settings' one."""
-        return self._server_override or self._settings.server_url
-
     def is_quiet(self) -> bool:
         return self._quiet.is_suppressed(self._clock.now())
 
@@ -225,10 +184,10 @@ class AppController(QObject):
 
     def start(self) -> None:
         """Build the engine (if signed in) and run it as a task on the running loop."""
-        if self._services is None or self._engine is not None:
+        if self._engines is None or self._engine is not None:
             return
-        engine = self._services.build_engine(
-            self._settings, self.cache, on_status=self.on_status, on_change=self.on_change
+        engine = self._engines.build_engine(
+            self.account.settings(), self.cache, on_status=self.on_status, on_change=self.on_change
         )
         if engine is None:
             self.on_status(ConnectionStatus(ConnectionState.SIGNED_OUT))
@@ -247,8 +206,8 @@ class AppController(QObject):
 
     async def stop(self) -> None:
         """Stop syncing (quit, sign-out): cancel a pending restart, stop the engine and wait
-        for it and for actions in flight; cancel the wake-up. Safe to call twice, and from a
-        task the controller spawned."""
+        for it, for actions in flight and for the account's saves in the background; cancel
+        the wake-up. Safe to call twice, and from a task the controller spawned."""
         current = asyncio.current_task()
         restart, self._restart_task = self._restart_task, None
         if restart is not None and restart is not current:
@@ -257,9 +216,8 @@ class AppController(QObject):
                 await restart
         self._cancel_wake_up()
         await self._stop_engine()
-        others = [task for task in self._tasks if task is not current]
-        if others:
-            await asyncio.gather(*others, return_exceptions=True)
+        await self._actions.wait()
+        await self.account.wait_idle()
 
     async def _stop_engine(self) -> None:
         engine, task = self._engine, self._engine_task
@@ -279,17 +237,17 @@ class AppController(QObject):
 
     def on_status(self, status: ConnectionStatus) -> None:
         if status.agent is not None:
-            self._agent = status.agent
+            self.account.agent_connected(status.agent)
         self._status = status
-        emit(self.statusChanged, status)
+        self.statusChanged.emit(status)
 
     def on_change(self, change: CacheChange) -> None:
-        emit(self.changeApplied, change)
+        self.changeApplied.emit(change)
         self._update_counts()
         now = self._clock.now()
         withdrawn = self._policy.withdrawn(change)
         if withdrawn:
-            emit(self.toastsWithdrawn, withdrawn)
+            self.toastsWithdrawn.emit(withdrawn)
         self._policy.offer(change, now)
         self._schedule_wake_up()
 
@@ -302,10 +260,10 @@ class AppController(QObject):
             log.info("notification %s is gone; nothing to open", notification_id)
             return False
         try:
-            url = check_link(notification.link, self.server_url)
+            url = check_link(notification.link, self.account.server_url)
         except LinkRefused as error:
             log.warning("refused to open the link of notification %s: %s", notification_id, error)
-            emit(self.linkRefused, notification_id, str(error))
+            self.linkRefused.emit(notification_id, str(error))
             return False
         if not self._url_opener.open_url(url):
             log.warning("the desktop could not open the link of notification %s", notification_id)
@@ -394,7 +352,7 @@ class AppController(QObject):
         if self.cache.get(key) is not None:
             self.open_notification(key)
         else:
-            emit(self.openPopupRequested)
+            self.openPopupRequested.emit()
 
     def toast_action(self, key: str, action: str) -> None:
         if action == TOAST_ACTION_MARK_READ:
@@ -404,154 +362,38 @@ class AppController(QObject):
         else:
             log.warning("unknown toast action %r", action)
 
-    # ------------------------------------------------------------------ SettingsBackend
+    # ------------------------------------------------------------------ AccountWatcher
 
-    def settings(self) -> Settings:
-        return self._settings
+    def account_settings_changed(self, settings: Settings) -> None:
+        self._quiet = self._quiet_state(settings)
+        self._policy.update(settings, self._quiet)
+        self.settingsChanged.emit(settings)
+        self._on_wake_up()
 
-    def locked_settings(self) -> frozenset[str]:
-        return self._site.locked
+    def account_connection_changed(self) -> None:
+        """Reconnect in the background; a newer change replaces a pending reconnect."""
+        if self._engines is None:
+            return
+        if self._restart_task is not None:
+            self._restart_task.cancel()
+        self._restart_task = asyncio.ensure_future(self.restart_engine())
 
-    def save_settings(self, settings: Settings) -> None:
-        """Validate, write the file, apply (restarting the engine if the connection changed).
-        A locked setting keeps the site's value whatever ``settings`` holds."""
-        settings = self._with_locks(settings.replace())  # validates; raises SettingsError
-        old = self._settings
-        if settings.start_at_login != old.start_at_login and self._services is not None:
-            self._services.set_start_at_login(settings.start_at_login)
-        self._apply_settings(settings)
-        if (
-            settings.quiet_hours != old.quiet_hours
-            and settings.backend.keeps_preferences
-            and self._agent is not None
-            and self._services
-        ):
-            self._spawn(self._save_quiet_hours_on_helpdesk())
-        if _connection(settings) != _connection(old) and self._services:
-            if self._restart_task is not None:
-                self._restart_task.cancel()
-            self._restart_task = asyncio.ensure_future(self.restart_engine())
-
-    async def sign_in_password(
-        self,
-        server_url: str,
-        username: str,
-        password: str,
-        *,
-        helpdesk: HelpdeskChoice | None = None,
-    ) -> AgentInfo:
-        """Sign in to ``server_url``, of the kind ``helpdesk`` chooses (None: the settings'
-        kind); the choice is saved with the URL once the sign-in worked."""
-        services = self._require_services()
-        account = self._account(self._allowed_server_url(server_url), helpdesk)
-        token = await services.request_token(account, account.server_url, username, password)
-        return await self._finish_sign_in(account, helpdesk, token)
-
-    async def sign_in_token(
-        self, server_url: str, token: str, *, helpdesk: HelpdeskChoice | None = None
-    ) -> AgentInfo:
-        """As :meth:`sign_in_password`, with an API token (Frappe: ``KEY:SECRET``)."""
-        return await self._finish_sign_in(
-            self._account(self._allowed_server_url(server_url), helpdesk), helpdesk, token.strip()
-        )
-
-    async def test_connection(
-        self, server_url: str, *, helpdesk: HelpdeskChoice | None = None
-    ) -> str:
-        services = self._require_services()
-        account = self._account(server_url, helpdesk)
-        server_url = account.server_url
-        try:
-            token = services.stored_token(server_url)
-        except NotifierError as error:  # e.g. no usable keyring
-            return f"Cannot read the saved token: {error}"
-        if token is None:
-            return "Not signed in to this helpdesk yet: sign in to test the connection."
-        try:
-            agent = await services.check_connection(account, server_url, token)
-        except AuthFailed as error:
-            if error.code == "not_an_agent":
-                return str(error)
-            return "The helpdesk refused the saved token: sign in again."
-        except NotifierError as error:
-            return f"Could not connect: {error}"
-        return f"Connected as {agent.name}"
-
-    async def sign_out(self) -> None:
-        """Stop syncing, delete the token, and forget this agent's notifications and queue."""
-        services = self._require_services()
+    async def account_switching(self) -> None:
         await self.stop()
-        if self._settings.server_url:
-            services.delete_token(self._settings.server_url)
-        self._agent = None
-        self._forget_cached()
-        self.on_status(ConnectionStatus(ConnectionState.SIGNED_OUT))
 
-    def signed_in_agent(self) -> AgentInfo | None:
-        return self._agent
-
-    async def load_preferences(self) -> Preferences:
-        return await self._require_services().load_preferences(self._settings)
-
-    async def save_preferences(self, preferences: Preferences) -> Preferences:
-        return await self._require_services().save_preferences(self._settings, preferences)
-
-    async def _save_quiet_hours_on_helpdesk(self) -> None:
-        """The helpdesk holds e-mail during quiet hours too, so it gets a copy of them (and of
-        the time zone they are read in); the tray keeps using its own copy, offline as well.
-        A failure is logged; the next save of the quiet hours sends them again."""
-        services = self._require_services()
-        preferences = await services.load_preferences(self._settings)
-        zone = getattr(self._quiet.schedule.tz, "key", None)
-        updated = dataclasses.replace(
-            preferences,
-            quiet_hours=self._settings.quiet_hours,
-            # Only a real IANA name means the same on the helpdesk ("localtime" does not).
-            timezone=zone if zone == "UTC" or (zone and "/" in zone) else preferences.timezone,
-        )
-        if updated != preferences:
-            await services.save_preferences(self._settings, updated)
-
-    def set_start_at_login(self, enabled: bool) -> None:
-        self._require_services().set_start_at_login(enabled)
-        if enabled != self._settings.start_at_login:
-            self._apply_settings(self._settings.replace(start_at_login=enabled))
-
-    def open_log_folder(self) -> None:
-        folder = self._require_services().log_folder()
-        self._url_opener.open_url(folder.as_uri())
-
-    # ------------------------------------------------------------------ internals
-
-    def _account(self, server_url: str, helpdesk: HelpdeskChoice | None) -> Settings:
-        """The current settings with this helpdesk (validated; raises SettingsError)."""
-        settings = self._settings.replace(server_url=validate_server_url(server_url))
-        return helpdesk.applied_to(settings) if helpdesk is not None else settings
-
-    async def _finish_sign_in(
-        self, account: Settings, helpdesk: HelpdeskChoice | None, token: str
-    ) -> AgentInfo:
-        services = self._require_services()
-        agent = await services.check_connection(account, account.server_url, token)
-        services.save_token(account.server_url, token)
-        await self.stop()
-        # No wipe here: the engine claims the cache for this account and agent when it
-        # connects, and resets it (publishing RESET) if it held someone else's.
-        self._agent = agent
-        # On the settings as they are now (a pause set meanwhile stays).
-        self._apply_settings(self._account(account.server_url, helpdesk))
+    def account_switched(self, agent: AgentInfo | None) -> None:
+        if agent is None:
+            self._forget_cached()
+            self.on_status(ConnectionStatus(ConnectionState.SIGNED_OUT))
+            return
         self.start()
         self._schedule_wake_up()
-        return agent
+
+    # ------------------------------------------------------------------ internals
 
     def _forget_cached(self) -> None:
         self.cache.forget()  # notifications, queue and owner
         self.on_change(CacheChange(ChangeKind.RESET))
-
-    def _require_services(self) -> Services:
-        if self._services is None:
-            raise RuntimeError("this controller was built without account services")
-        return self._services
 
     def _act(
         self,
@@ -559,64 +401,28 @@ class AppController(QObject):
         offline: Callable[[], Applied],
     ) -> None:
         if self._engine is not None:
-            self._spawn(with_engine(self._engine))
+            self._actions.spawn(with_engine(self._engine))
             return
         # Signed out: apply and queue locally, publishing the change as the engine would.
         applied = offline()
-        for change in changes_from(applied):
+        for change in changes_for(applied, local=True):
             self.on_change(change)
-
-    def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
-        task = asyncio.ensure_future(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._on_task_done)
-
-    def _on_task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("an action failed: %s", task.exception())
 
     def _update_counts(self) -> None:
         counts = Counts(self.cache.unread_count(), self.cache.new_since_seen_count())
         old, self._counts = self._counts, counts
         if counts.unread != old.unread:
-            emit(self.unreadChanged, counts.unread)
+            self.unreadChanged.emit(counts.unread)
         if counts.new_since_seen != old.new_since_seen:
-            emit(self.newSinceSeenChanged, counts.new_since_seen)
+            self.newSinceSeenChanged.emit(counts.new_since_seen)
 
     def _quiet_state(self, settings: Settings) -> QuietState:
-        # No zone given: the computer's, looked up again each time (it may have changed).
-        zone = self._tz if self._tz is not None else local_zone()
-        return QuietState(QuietSchedule(settings.quiet_hours, zone), settings.paused_until)
-
-    def _with_locks(self, settings: Settings) -> Settings:
-        """``settings`` with the site's value for every locked key."""
-        if not self._site.locked:
-            return settings
-        return from_json(self._site.merge(settings.to_json()))
-
-    def _allowed_server_url(self, server_url: str) -> str:
-        """``server_url`` validated; refused when IT locked the helpdesk to another one."""
-        server_url = validate_server_url(server_url)
-        if "server_url" in self._site.locked and server_url != self._settings.server_url:
-            raise SettingsError(
-                "server_url", f"your IT department set the helpdesk to {self._settings.server_url}"
-            )
-        return server_url
-
-    def _apply_settings(self, settings: Settings) -> None:
-        settings = self._with_locks(settings)
-        self._settings = settings
-        if self._settings_path is not None:
-            save_settings(self._settings_path, settings, self._site)
-        self._quiet = self._quiet_state(settings)
-        self._policy.update(settings, self._quiet)
-        emit(self.settingsChanged, settings)
-        self._on_wake_up()
+        schedule = QuietSchedule(settings.quiet_hours, self.account.tz)
+        return QuietState(schedule, settings.paused_until)
 
     def _set_paused_until(self, until: datetime | None) -> None:
         try:
-            self._apply_settings(self._settings.replace(paused_until=until))
+            self.account.apply(self.account.settings().replace(paused_until=until))
         except SettingsError as error:  # cannot happen for a datetime; keep the old state
             log.error("could not pause: %s", error)
 
@@ -649,33 +455,7 @@ class AppController(QObject):
         reason = self._quiet.reason(now)
         if reason != self._quiet_reason:
             self._quiet_reason = reason
-            emit(self.quietChanged, reason)
+            self.quietChanged.emit(reason)
         if due:
-            emit(self.toastsDue, due)
+            self.toastsDue.emit(due)
         self._schedule_wake_up()
-
-
-def _connection(settings: Settings) -> tuple[object, ...]:
-    """The settings that decide how the engine reaches the helpdesk (a change restarts it)."""
-    return (
-        settings.server_url,
-        settings.ca_bundle,
-        settings.proxy,
-        HelpdeskChoice.of(settings),
-    )
-
-
-def changes_from(applied: Applied) -> list[CacheChange]:
-    """The CacheChanges for a local apply (the engine publishes the same for its own)."""
-    changes: list[CacheChange] = []
-    if applied.read:
-        changes.append(CacheChange(ChangeKind.READ_STATE, ids=applied.read, read=True, local=True))
-    if applied.unread:
-        changes.append(
-            CacheChange(ChangeKind.READ_STATE, ids=applied.unread, read=False, local=True)
-        )
-    if applied.deleted:
-        changes.append(CacheChange(ChangeKind.DELETED, ids=applied.deleted, local=True))
-    if applied.upserted:
-        changes.append(CacheChange(ChangeKind.UPSERTED, notifications=applied.upserted, local=True))
-    return changes

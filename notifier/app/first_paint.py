@@ -2,15 +2,16 @@
 
 Issue 5's budget wants the icon with the CACHED unread count up within 1.5x a bare PySide6
 tray app's start-up. Importing the cache module, the wire models and the settings model costs
-about 30 ms (dataclasses, enums, regexes), so the first paint reads the two numbers with one
+a good part of that budget (dataclasses, enums, regexes; figures in benchmarks/README.md,
+"Figures behind the code"), so the first paint reads the two numbers with one
 read-only SQLite connection and the badge style from the settings JSON directly; the real
 :class:`~notifier.store.cache.NotificationCache` and settings are loaded right after the
 paint, and they win from then on (a stale or unreadable value here only costs a repaint).
 
 IT's site settings file (:mod:`notifier.store.site_settings`) may set or lock the badge style
 too. Importing that module means the settings model, and finding the file means platformdirs
-(about 15 ms), so :func:`peek_site_file` finds it the way platformdirs does on Linux and BSD
-(``$XDG_CONFIG_DIRS``, else ``/etc/xdg``); elsewhere only a file named by
+(another import the budget feels), so :func:`peek_site_file` finds it the way platformdirs
+does on Linux and BSD (``$XDG_CONFIG_DIRS``, else ``/etc/xdg``); elsewhere only a file named by
 ``NOTIFIER_SITE_CONFIG`` is read here. tests/test_tray_first_paint.py checks both lookups agree.
 
 The SQL below mirrors :meth:`NotificationCache.unread_count` and

@@ -48,7 +48,6 @@ from PySide6.QtCore import (
     Signal,
 )
 
-from notifier.app.signals import emit
 from notifier.core.ports import Clock
 from notifier.core.status import CacheChange, ChangeKind
 from notifier.core.text import (
@@ -241,7 +240,7 @@ class NotificationListModel(QAbstractListModel):
         if batch is not None:
             self._held_batch = batch
         if self.held_count != before:
-            emit(self.heldChanged, self.held_count)
+            self.heldChanged.emit(self.held_count)
 
     def canFetchMore(self, parent: ModelIndex = QModelIndex()) -> bool:  # noqa: B008 (Qt's own default)
         return not parent.isValid() and not self._exhausted
@@ -327,8 +326,7 @@ class NotificationListModel(QAbstractListModel):
         """Re-read the clock and repaint the relative times (and accessible text)."""
         self._now = self._clock.now()
         if self._rows:
-            emit(
-                self.dataChanged,
+            self.dataChanged.emit(
                 self.index(0),
                 self.index(len(self._rows) - 1),
                 [int(Role.RELATIVE_TIME), int(Qt.ItemDataRole.AccessibleTextRole)],
@@ -379,8 +377,7 @@ class NotificationListModel(QAbstractListModel):
             if notification.id in wanted and notification.read != read:
                 self._rows[row] = dataclasses.replace(notification, read=read)
                 index = self.index(row)
-                emit(
-                    self.dataChanged,
+                self.dataChanged.emit(
                     index,
                     index,
                     [
@@ -425,7 +422,7 @@ class NotificationListModel(QAbstractListModel):
                 # New content, old place: the old seq keeps the loaded rows in seq order
                 # (paging continues from the last row's seq) until the release moves it.
                 self._rows[row] = dataclasses.replace(notification, seq=self._rows[row].seq)
-                emit(self.dataChanged, self.index(row), self.index(row), [])
+                self.dataChanged.emit(self.index(row), self.index(row), [])
             held[notification.id] = notification
         self._set_held(held)
 
@@ -448,8 +445,9 @@ class NotificationListModel(QAbstractListModel):
     def _drop_beyond_paged(self) -> None:
         """Hold no more rows than the agent has paged to; drop the oldest loaded ones (paging
         reads them again). Without this, an open list (the fallback window, where there is no
-        tray) grew by every row a sync wrote, and the view's layout of all loaded rows after
-        each change made a first sync of 100,000 take 267 s instead of under 10 s."""
+        tray) grew by every row a sync wrote, and the view laid out all loaded rows after each
+        change: a first sync's cost grew with the rows it had written (benchmarks/README.md,
+        "First sign-in")."""
         first = self._paged
         if len(self._rows) <= first:
             return

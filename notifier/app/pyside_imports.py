@@ -4,9 +4,9 @@ PySide6 replaces ``builtins.__import__`` to support ``from __feature__ import sn
 After every import it asks whether the new module "uses PySide" (its default feature set
 depends on it) by reading the module's whole source with :func:`inspect.getsource`, which goes
 through :mod:`linecache`: the lines of every module imported after PySide6 stay cached for the
-life of the process. For the tray app that is ~370 modules, 5.7 million characters, ~13 MB of
-its Python heap (measured with tracemalloc: half of it), and clearing the cache later does not
-give the memory back (the freed lines are scattered over the arenas of everything imported
+life of the process. For the tray app that is every module it imports, a large part of its
+Python heap (benchmarks/README.md, "Figures behind the code"), and clearing the cache later
+does not give the memory back (the freed lines are scattered over the arenas of everything imported
 alongside).
 
 :func:`install` swaps that check for one with the same answer (does the file mention

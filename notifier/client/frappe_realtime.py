@@ -4,8 +4,8 @@
 Frappe runs a Node socket.io server (``realtime/index.js``) with one namespace per site
 (``/<site name>``). What the Frappe adapter needs from it is small: connect to that namespace,
 send ``doctype_subscribe``, and receive ``list_update`` events. Why not python-socketio's
-asyncio client: it brings aiohttp and ten more packages (3.3 MB of wheels, 15 MB installed,
-~200 ms to import, +15.8 MiB resident, measured in a fresh interpreter; docs/frappe.md) and a
+asyncio client: it brings aiohttp and ten more packages (their size, import time and resident
+memory are in benchmarks/README.md, "Figures behind the code", and docs/frappe.md) and a
 second HTTP stack whose TLS trust and proxy settings would have to be kept in step with the
 ones httpx and websockets already share (:class:`~notifier.client.transport.TransportConfig`).
 This module is ~300 lines on top of ``websockets``, which the client already uses.

@@ -6,7 +6,8 @@ The sync engine reaches a helpdesk only through that Protocol; an adapter for an
 
 Import hygiene: the REST client (httpx, with its TLS context holding the system's trust
 store) is made on the first REST call. A tray app that resumes its stream from the cache's
-cursor makes none until the agent acts, so the idle app never loads httpx (~6 MB resident).
+cursor makes none until the agent acts, so the idle app never loads httpx (its memory:
+benchmarks/README.md, "Where the idle-memory budget goes").
 """
 
 from __future__ import annotations

@@ -210,8 +210,9 @@ class RestClient:
         body = await self._send(
             "GET", "/notifications", params={"after_seq": after_seq, "limit": limit}, raw=True
         )
-        # Decoding and validating 500 notifications takes ~8 ms of CPU: on a worker thread
-        # the GUI's event loop gets turns in between (the GIL switches every 5 ms at most).
+        # Decoding and validating a page is milliseconds of CPU (benchmarks/README.md,
+        # "Figures behind the code"): on a worker thread the GUI's event loop gets turns in
+        # between (the GIL switches every 5 ms at most).
         page: NotificationPage = await asyncio.to_thread(
             _parsed,
             "notification page",

@@ -48,7 +48,8 @@ def one_line(text: str) -> str:
     flattened = _WHITESPACE_RUN.sub(" ", text)
     if flattened.isprintable():
         # Nothing left to remove (printable excludes Cc and Cf): the common case, and a
-        # character loop costs ~0.3 ms per 500 characters, which a 50-entry digest mail feels.
+        # character loop is slow enough for a 50-entry digest mail to feel it
+        # (benchmarks/README.md, "Figures behind the code").
         return flattened.strip()
     cleaned = "".join(
         " " if ch.isspace() else ch

@@ -552,8 +552,9 @@ def uvicorn_config(
         http=with_header_deadline(helpdesk.limits.header_timeout_s),
         ws="websockets-sansio",
         ws_max_size=MAX_FRAME_BYTES,
-        # No permessage-deflate: its zlib state is ~40 KiB per open stream (half of what a
-        # connected agent costs the server), and frames are small JSON (benchmarks/README.md).
+        # No permessage-deflate: its zlib state per open stream is a large part of what a
+        # connected agent costs the server, and frames are small JSON (benchmarks/README.md,
+        # "Server load").
         ws_per_message_deflate=False,
         ws_ping_interval=ping_interval if ping_interval > 0 else None,
         ws_ping_timeout=ping_interval if ping_interval > 0 else None,

@@ -34,7 +34,8 @@ from notifier.server.db import clock_now, transaction
 
 USERNAME_PATTERN: Final = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,62}[A-Za-z0-9_])?$")
 EMAIL_PATTERN: Final = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}$")
-# scrypt cost: ~16 MiB and a few tens of ms per check; passwords are low-entropy, tokens not.
+# scrypt cost: 16 MiB (128 * N * r) and real CPU time per check; passwords are low-entropy,
+# tokens not.
 _SCRYPT_N: Final = 2**14
 
 

@@ -48,9 +48,10 @@ from notifier.server.repository import EventBatch, head_seq, read_events, remove
 
 log = logging.getLogger(__name__)
 
-# These keep one call on the database thread to a millisecond or two, so a delivery waits
-# little behind it, and the pauses keep the job to a tenth of the thread (figures in
-# benchmarks/README.md, "Server load").
+# Rows are deleted or pruned a few at a time (their cost: benchmarks/README.md, "Figures behind
+# the code"): these keep one call on the database thread to a millisecond or two, so a delivery
+# waits little behind it, and the pauses keep the job to a tenth of the thread
+# (benchmarks/README.md, "Server load").
 DELETE_BATCH: Final = 20  # notifications deleted per agent and transaction
 PRUNE_BATCH: Final = 200  # events pruned per agent and transaction
 MAIL_BATCH: Final = 10  # finished mails (with their outbox rows), and dropped rows, per call

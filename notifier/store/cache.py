@@ -47,8 +47,8 @@ own. Numbers: benchmarks/cache_writes.py and benchmarks/engine_loop_lag.py.
 The write-ahead log stays bounded (:data:`WAL_LIMIT`). SQLite starts the log over from its
 beginning only when a checkpoint has copied *all* of it and nothing was written since; a
 checkpoint on a worker thread while the owner keeps writing (a first sign-in, a long replay)
-never gets there, and the log grew without end (286 MB beside a 31 MB cache after 100,000
-notifications). So the writer asks :attr:`NotificationCache.wal_over_limit` between slices
+never gets there, and the log grew without end (benchmarks/README.md, "First sign-in"). So
+the writer asks :attr:`NotificationCache.wal_over_limit` between slices
 and, when it is, waits for a checkpoint with no write beside it (the engine awaits it on the
 worker thread; the event loop keeps running); the next write then starts the log over, and
 ``journal_size_limit`` cuts the file back to :data:`WAL_LIMIT`.
@@ -143,7 +143,8 @@ def _schema_v1(db: sqlite3.Connection) -> None:
 
 def _schema_v2(db: sqlite3.Connection) -> None:
     # The badge asks "how many unread / how many new" on every change; counting an index is
-    # O(unread) (7 ms at 25,000 unread rows, measured), so keep both counts in the state row,
+    # O(unread) (benchmarks/README.md, "Figures behind the code"), so keep both counts in the
+    # state row,
     # maintained by triggers inside the same transaction as the change itself.
     # ``(x) - (y)`` on booleans gives -1, 0 or +1. Writes must use UPDATE / upsert, never
     # INSERT OR REPLACE (its implicit delete does not fire delete triggers).
@@ -187,7 +188,8 @@ CHECKPOINT_AFTER: Final = 200  # write transactions before a worker-thread check
 INLINE_CHECKPOINT_AFTER: Final = 5_000  # ... and before the GUI thread does one itself
 # The write-ahead log's size beyond which the writer waits for a full checkpoint, and what
 # journal_size_limit cuts the file back to when the log starts over: a few thousand rows of a
-# first sign-in (~2 KB of log a row), one checkpoint of ~10-40 ms on a worker thread.
+# first sign-in, one short checkpoint on a worker thread (benchmarks/README.md, "Figures
+# behind the code").
 WAL_LIMIT: Final = 4 * 1024 * 1024
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
@@ -882,8 +884,9 @@ def _connect_and_migrate(path: Path) -> sqlite3.Connection:
         db.execute("PRAGMA journal_mode = WAL")
         db.execute("PRAGMA synchronous = NORMAL")
         db.execute("PRAGMA foreign_keys = ON")
-        # No automatic checkpoints on this (GUI-thread) connection: a checkpoint fsyncs and
-        # took 2-6 ms inside an ordinary commit (measured). checkpoint() runs them on a
+        # No automatic checkpoints on this (GUI-thread) connection: a checkpoint fsyncs, which
+        # an ordinary commit would wait for (benchmarks/README.md, "Figures behind the
+        # code"). checkpoint() runs them on a
         # worker thread instead; see NotificationCache.checkpoint.
         db.execute("PRAGMA wal_autocheckpoint = 0")
         # When the log starts over after a full checkpoint, cut its file back to this size

@@ -2,7 +2,8 @@
 
 The same rotation as :class:`logging.handlers.RotatingFileHandler`, without importing
 :mod:`logging.handlers`: that module brings pickle, queue and the socket, syslog and queue
-handlers, 0.56 MB of an idle tray app's memory for one class (benchmarks/README.md).
+handlers: memory an idle tray app would carry for one class (benchmarks/README.md, "Where
+the idle-memory budget goes").
 """
 
 from __future__ import annotations

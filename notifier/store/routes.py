@@ -1,14 +1,14 @@
 """The kernel's route table on Linux: is there a network, and did one just come back?
 
 Why not Qt's QNetworkInformation here: on a desktop without NetworkManager Qt picks its GLib
-backend, which starts a GLib main-loop thread and loads libgio (~3 MB resident), and every
-backend needs QtNetwork (~2.5 MB with the Kerberos libraries it links). That is a tenth of an
-idle tray app's memory for one bit of news. The kernel tells the same news for nothing: a
-NETLINK_ROUTE socket joined to the link, address and route groups becomes readable whenever
-the table changes (links too: the kernel flushes a downed link's IPv4 routes without a
-message of their own), and ``/proc/net/route`` and ``/proc/net/ipv6_route`` are the table
-itself. Elsewhere (macOS,
-Windows) :mod:`notifier.app.reachability` uses QNetworkInformation.
+backend, which starts a GLib main-loop thread and loads libgio, and every backend needs
+QtNetwork and the Kerberos libraries it links: several MB, a good part of an idle tray app's
+memory for one bit of news (benchmarks/README.md, "Where the idle-memory budget goes"). The
+kernel tells the same news for nothing: a NETLINK_ROUTE socket joined to the link, address and
+route groups becomes readable whenever the table changes (links too: the kernel flushes a downed
+link's IPv4 routes without a message of their own), and ``/proc/net/route`` and
+``/proc/net/ipv6_route`` are the table itself. Elsewhere (macOS, Windows)
+:mod:`notifier.app.reachability` uses QNetworkInformation.
 
 What counts:
 

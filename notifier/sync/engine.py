@@ -83,8 +83,8 @@ MAX_HISTORY_PAGES = 2_000
 UNSTORABLE = (sqlite3.IntegrityError, sqlite3.DataError, ValueError, OverflowError)
 # Work between two yields to the event loop, one transaction and one published change each
 # (figures in benchmarks/README.md: engine_loop_lag.py, replay_burst.py):
-APPLY_SLICE = 250  # rows of a REST page (~40 µs a row)
-STREAM_SLICE = 64  # stream events of a replay (~200 µs an event with its frame and parsing)
+APPLY_SLICE = 250  # rows of a REST page
+STREAM_SLICE = 64  # stream events of a replay (each with its frame and parsing)
 # The client's default keepalive ping interval (notifier/client/transport.py): the watchdog's
 # own cadence when no keepalive carries it, so a wake from sleep is noticed as soon either way.
 WATCHDOG_INTERVAL = 20.0
@@ -132,18 +132,43 @@ def changes_for(
     return changes
 
 
-class SyncEngine:
-    """Keeps ``cache`` equal to the helpdesk's view through ``backend``.
+@dataclasses.dataclass(frozen=True, slots=True)
+class EngineOptions:
+    """How a :class:`SyncEngine` syncs, beyond what it syncs (every field has a default).
 
-    The engine owns ``backend`` (it closes it when :meth:`run` returns); the caller owns
-    ``cache``. ``watchdog_interval`` is how often the sleep watchdog looks at the clocks
-    when no keepalive does (see the module docstring). ``healthy_after`` and
-    ``replay_deadline`` are the session's (:class:`~notifier.core.session.SyncSession`).
+    ``backoff`` makes the reconnect delays (a factory: a :class:`Backoff` counts attempts, so
+    each engine gets its own). ``watchdog_interval`` is how often the sleep watchdog looks at
+    the clocks when no keepalive does (see the module docstring); ``sleep_threshold``,
+    ``healthy_after`` and ``replay_deadline`` are the session's
+    (:class:`~notifier.core.session.SyncSession`). ``page_limit`` is the size of a history
+    page, ``max_history_pages`` where a history that does not end is given up. ``online`` is
+    the network state :meth:`SyncEngine.run` starts in; ``notice`` a remark for the first
+    status; ``account`` the server URL that, with the agent id, says whose the cache is.
 
     ``publish_before_commit`` (``notifier tail``): ``on_change`` is called for the server's
     changes inside the cache transaction, before it commits, instead of after. A process
     killed in between has not committed the change, so it is applied and published again on
     the next start: at-least-once output, where the default (the app) is at-most-once.
+    """
+
+    backoff: Callable[[], Backoff] = Backoff
+    watchdog_interval: float = WATCHDOG_INTERVAL
+    sleep_threshold: float = 30.0
+    healthy_after: float = HEALTHY_AFTER
+    replay_deadline: float = REPLAY_DEADLINE
+    page_limit: int = PAGE_LIMIT
+    max_history_pages: int = MAX_HISTORY_PAGES
+    online: bool = True
+    notice: str | None = None
+    account: str = ""
+    publish_before_commit: bool = False
+
+
+class SyncEngine:
+    """Keeps ``cache`` equal to the helpdesk's view through ``backend``.
+
+    The engine owns ``backend`` (it closes it when :meth:`run` returns); the caller owns
+    ``cache``. ``options`` tune it (:class:`EngineOptions`).
     """
 
     def __init__(
@@ -154,17 +179,7 @@ class SyncEngine:
         *,
         on_status: Callable[[ConnectionStatus], None],
         on_change: Callable[[CacheChange], None],
-        backoff: Backoff | None = None,
-        watchdog_interval: float = WATCHDOG_INTERVAL,
-        sleep_threshold: float = 30.0,
-        healthy_after: float = HEALTHY_AFTER,
-        replay_deadline: float = REPLAY_DEADLINE,
-        page_limit: int = PAGE_LIMIT,
-        max_history_pages: int = MAX_HISTORY_PAGES,
-        online: bool = True,
-        notice: str | None = None,
-        account: str = "",
-        publish_before_commit: bool = False,
+        options: EngineOptions = EngineOptions(),  # frozen: one default for all engines
     ) -> None:
         self._backend = backend
         self._cache = cache
@@ -172,23 +187,24 @@ class SyncEngine:
         self._on_status = on_status
         self._on_change = on_change
         self._session = SyncSession(
-            backoff,
-            sleep_threshold=sleep_threshold,
-            healthy_after=healthy_after,
-            replay_deadline=replay_deadline,
+            options.backoff(),
+            sleep_threshold=options.sleep_threshold,
+            healthy_after=options.healthy_after,
+            replay_deadline=options.replay_deadline,
         )
-        self._watchdog_interval = watchdog_interval
-        self._page_limit = page_limit
-        self._max_history_pages = max_history_pages
-        self._online = online
-        self._account = account  # the server URL: with the agent id, who owns the cache
+        self._watchdog_interval = options.watchdog_interval
+        self._page_limit = options.page_limit
+        self._max_history_pages = options.max_history_pages
+        self._online = options.online
+        self._account = options.account  # the server URL: with the agent id, who owns the cache
+        notice = options.notice
         if notice is None and cache.recovered_from is not None:
             notice = (
                 f"the local cache was unreadable; it was moved to {cache.recovered_from.name}"
                 " and rebuilt from the server"
             )
         self._notice = notice
-        self._publish_before_commit = publish_before_commit
+        self._publish_before_commit = options.publish_before_commit
         self._connection_task: asyncio.Task[None] | None = None
         self._retry_task: asyncio.Task[None] | None = None
         self._flush_task: asyncio.Task[None] | None = None
@@ -328,8 +344,9 @@ class SyncEngine:
         """Write the stream events received so far in one transaction; publish one change.
 
         A replay's buffered frames are read without the event loop getting control, so they
-        gather here and are written together at the end of each slice (per event, the commit
-        and the badge's repaint cost ~1.4 ms: 10,000 replayed events took 36 s). A live event
+        gather here and are written together at the end of each slice (a commit and a repaint
+        of the badge per event made a long replay take many times longer: benchmarks/README.md,
+        "Figures behind the code"). A live event
         waits for nothing: this runs as soon as the loop gets control, before the next
         frame is awaited, and before any other command of the session.
         """
@@ -500,8 +517,8 @@ class SyncEngine:
         return False
 
     async def _apply_page_in_slices(self, page: NotificationPage) -> None:
-        # A 500-row page is ~10 ms of SQLite work: in one go that would stall the GUI's event
-        # loop, so apply it in slices of ~1 ms and let the loop breathe between them.
+        # A whole page in one go would stall the GUI's event loop (benchmarks/README.md,
+        # "Figures behind the code"), so apply it in slices and let the loop breathe between.
         rows = page.notifications
         for start in range(0, len(rows), APPLY_SLICE):
             part = dataclasses.replace(page, notifications=rows[start : start + APPLY_SLICE])
@@ -513,7 +530,7 @@ class SyncEngine:
 
     def _commit_after_publishing(self) -> contextlib.AbstractContextManager[None]:
         """With ``publish_before_commit``: one transaction around an apply and the
-        publishing of its changes, so ``on_change`` runs before the commit (see __init__)."""
+        publishing of its changes, so ``on_change`` runs before the commit (EngineOptions)."""
         if self._publish_before_commit:
             return self._cache.transaction()
         return contextlib.nullcontext()

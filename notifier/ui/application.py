@@ -38,7 +38,6 @@ from PySide6.QtGui import QDesktopServices
 
 from notifier.app.controller import AppController
 from notifier.app.reachability import NetworkChanged, ReachabilityWatch, watch_reachability
-from notifier.app.signals import emit
 from notifier.app.status_text import can_retry, tooltip_text
 from notifier.core.links import is_on_this_machine
 from notifier.core.ports import Clock
@@ -72,7 +71,7 @@ def connect_panel(p: NotificationPanel, c: AppController) -> None:
 
 
 class DesktopUrlOpener:
-    """:class:`notifier.app.controller.UrlOpener` through QDesktopServices (the browser)."""
+    """:class:`notifier.app.account.UrlOpener` through QDesktopServices (the browser)."""
 
     def open_url(self, url: str) -> bool:
         return bool(QDesktopServices.openUrl(QUrl(url)))
@@ -130,7 +129,7 @@ class TrayApp(QObject):
         """The list's Qt model over the cache, built (and loaded) on first use.
 
         With a tray, nothing needs it until the popup first opens; importing it loads PySide6's
-        ``Qt`` namespace (every enum in it, about 1 MB), which the idle app can do without.
+        ``Qt`` namespace (every enum in it), which the idle app can do without.
         """
         if self._model is None:
             from notifier.app.list_model import NotificationListModel
@@ -218,13 +217,13 @@ class TrayApp(QObject):
             # Imported on first use: the dialog is not needed for the first paint.
             from notifier.ui.settings_dialog import SettingsDialog
 
-            self._settings_dialog = SettingsDialog(self.controller)
+            self._settings_dialog = SettingsDialog(self.controller.account)
         self._settings_dialog.show()
         self._settings_dialog.raise_()
         self._settings_dialog.activateWindow()
 
     def request_quit(self) -> None:
-        emit(self.quitRequested)
+        self.quitRequested.emit()
 
     def quit_on_signals(self) -> None:
         """SIGINT/SIGTERM (Ctrl+C, logout, ``kill``) quit cleanly, like the Quit menu item.
@@ -327,7 +326,7 @@ class TrayApp(QObject):
             new_since_seen=c.counts.new_since_seen > 0,
             online=c.status.state is ConnectionState.LIVE,
             quiet=c.quiet_reason is not None,
-            dot=c.settings().badge_style is BadgeStyle.DOT,
+            dot=c.account.settings().badge_style is BadgeStyle.DOT,
         )
 
     def tooltip(self) -> str:
@@ -342,7 +341,7 @@ class TrayApp(QObject):
         if self.tray is not None:
             self.tray.set_badge(state)
             self.tray.set_tooltip_text(text)
-            self.tray.set_paused(self.controller.settings().paused_until is not None)
+            self.tray.set_paused(self.controller.account.settings().paused_until is not None)
             self.tray.set_unread(self.controller.counts.unread)
             self.tray.set_can_reconnect(can_retry(self.controller.status))
         if self.fallback is not None:
@@ -352,7 +351,7 @@ class TrayApp(QObject):
     def _watch_network(self) -> None:
         """Start following the OS's reachability (once, on the first lost connection)."""
         self._network_watched = True
-        if is_on_this_machine(self.controller.settings().server_url):
+        if is_on_this_machine(self.controller.account.settings().server_url):
             # Reachable with no network at all: the OS's "offline" must not stop the retries.
             log.info("the server is on this machine: the OS's network state is not followed")
             return

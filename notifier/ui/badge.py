@@ -4,7 +4,8 @@ The icon is drawn as one SVG document generated for the state and its size, and 
 with QSvgRenderer into a QImage at the screen's device pixel ratio, so it is crisp on HiDPI
 panels and a test can check the pixels. (Why generated SVG rather than QPainter calls:
 PySide6 materialises all ~100 enums of Qt's namespace on the first overloaded QPainter or
-QImage.fill call, 13 ms that the first paint cannot afford; QSvgRenderer.render does not.)
+QImage.fill call, time the first paint cannot afford (benchmarks/README.md, "Figures behind
+the code"); QSvgRenderer.render does not.)
 Layout in a 64-unit square:
 
 * the bell (the paths of ``resources/bell.svg``) fills the square: a slate body of mid
@@ -165,7 +166,8 @@ def _bell(body: str, halo_colour: str | None, halo: float) -> str:
 
 def _pill(text: str, fill: str, halo_colour: str, halo: float) -> str:
     # The count is drawn from glyph outlines (badge_digits), not as SVG text: text would start
-    # Qt's font machinery (fontconfig, FreeType, shaping), ~3 MB of an idle app's memory, and
+    # Qt's font machinery (fontconfig, FreeType, shaping), memory an idle app can do without
+    # (benchmarks/README.md, "Where the idle-memory budget goes"), and
     # its look would depend on the desktop's fonts. Outlines also give the exact width.
     # Two digits in DejaVu Sans Bold at the full height would be wider than the icon: they
     # are condensed (narrowed, as badge fonts are) before they are made smaller, which only

@@ -55,7 +55,6 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
 from notifier.app.list_model import Role
-from notifier.app.signals import emit
 from notifier.ui.icons import render_svg
 
 ICON_SIZE = 24
@@ -332,11 +331,11 @@ class NotificationDelegate(QStyledItemDelegate):
         toggle, delete = button_rects(option.rect)
         point = event.position().toPoint()
         if toggle.contains(point):
-            emit(self.toggleReadClicked, notification_id)
+            self.toggleReadClicked.emit(notification_id)
         elif delete.contains(point):
-            emit(self.deleteClicked, notification_id)
+            self.deleteClicked.emit(notification_id)
         else:
-            emit(self.rowClicked, notification_id)
+            self.rowClicked.emit(notification_id)
         return True
 
 

@@ -54,7 +54,7 @@ class FallbackWindow(QWidget):
 
     def set_panel(self, panel: QWidget) -> None:
         """Put the notification list under the header (once, after the first paint)."""
-        # Qt's namespace is imported only now, after the first paint (13 ms, see ui/badge.py).
+        # Qt's namespace is imported only now, after the first paint (see ui/badge.py).
         from PySide6.QtCore import Qt
 
         self.status_label.setTextFormat(Qt.TextFormat.PlainText)

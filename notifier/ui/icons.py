@@ -1,7 +1,8 @@
 """SVG icons rendered at the device pixel ratio, so they stay crisp on HiDPI screens.
 
 The SVG files are read from the ``notifier.resources`` package folder directly (not through
-``importlib.resources``, whose import alone costs ~6 ms of the start-up budget).
+``importlib.resources``, whose import alone costs start-up time: benchmarks/README.md,
+"Figures behind the code").
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def render_svg(name: str, logical_size: int, device_pixel_ratio: float = 1.0) ->
     """Render an icon into a transparent image of ``logical_size`` points at the given ratio."""
     pixels = max(1, round(logical_size * device_pixel_ratio))
     # A zero-filled buffer is transparent; QImage.fill would make PySide6 build all of Qt's
-    # namespace enums first (13 ms, see notifier/ui/badge.py).
+    # namespace enums first (see notifier/ui/badge.py).
     image = QImage(
         bytes(pixels * pixels * 4), pixels, pixels, QImage.Format.Format_ARGB32_Premultiplied
     ).copy()

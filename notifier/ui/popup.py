@@ -62,7 +62,6 @@ from PySide6.QtWidgets import (
 )
 
 from notifier.app.list_model import NotificationListModel, Role, ScopeCounts
-from notifier.app.signals import emit
 from notifier.app.status_text import banner_text, can_retry
 from notifier.core.ports import Clock
 from notifier.core.status import ConnectionState, ConnectionStatus
@@ -279,8 +278,8 @@ class NotificationPanel(QWidget):
             self.list_view.setStyleSheet(SLIM_SCROLL_BAR)
         # Hover from the view's own signals, not an event filter on its viewport: the first
         # Python handle on that C++-made widget makes PySide6 load the Python types of the
-        # widget classes it had not loaded yet (134 here, 0.9 MB), which a window that shows
-        # its list at once (no tray) would carry all day.
+        # widget classes it had not loaded yet, which a window that shows its list at once
+        # (no tray) would carry all day (benchmarks/README.md, idle memory).
         self.list_view.installEventFilter(self)
         self.list_view.entered.connect(self._on_row_entered)
         self.list_view.viewportEntered.connect(self._clear_hover)
@@ -437,10 +436,10 @@ class NotificationPanel(QWidget):
         self.model.set_view(unread_only=self.unread_only, types=self.type_choice.types)
 
     def _on_mark_all_clicked(self) -> None:
-        emit(self.markAllReadRequested, self.type_choice.types)
+        self.markAllReadRequested.emit(self.type_choice.types)
 
     def _on_clear_read_clicked(self) -> None:
-        emit(self.clearReadRequested, self.type_choice.types)
+        self.clearReadRequested.emit(self.type_choice.types)
 
     def _on_widen_clicked(self) -> None:
         widen = self._widen
@@ -522,17 +521,17 @@ class NotificationPanel(QWidget):
         notification_id = str(index.data(Role.ID))
         read = bool(index.data(Role.READ))
         menu = QMenu(self)
-        menu.addAction("Open").triggered.connect(lambda: emit(self.openRequested, notification_id))
+        menu.addAction("Open").triggered.connect(lambda: self.openRequested.emit(notification_id))
         if read:
             menu.addAction("Mark unread").triggered.connect(
-                lambda: emit(self.markUnreadRequested, notification_id)
+                lambda: self.markUnreadRequested.emit(notification_id)
             )
         else:
             menu.addAction("Mark read").triggered.connect(
-                lambda: emit(self.markReadRequested, notification_id)
+                lambda: self.markReadRequested.emit(notification_id)
             )
         menu.addAction("Delete").triggered.connect(
-            lambda: emit(self.deleteRequested, notification_id)
+            lambda: self.deleteRequested.emit(notification_id)
         )
         return menu
 
@@ -578,13 +577,13 @@ class NotificationPanel(QWidget):
         if notification_id is None:
             return False
         if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
-            emit(self.openRequested, notification_id)
+            self.openRequested.emit(notification_id)
             return True
         if key == Qt.Key.Key_Delete:
-            emit(self.deleteRequested, notification_id)
+            self.deleteRequested.emit(notification_id)
             return True
         if key == Qt.Key.Key_R and not event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier:
-            emit(self.toggleReadRequested, notification_id)
+            self.toggleReadRequested.emit(notification_id)
             return True
         return False
 
@@ -615,7 +614,7 @@ class Popup(QFrame):
         whole, available = screen.geometry(), screen.availableGeometry()
         preferred = popup_size(self.fontMetrics())
         self.setGeometry(popup_geometry(preferred, anchor, cursor, whole, available))
-        emit(self.opened)
+        self.opened.emit()
         self.show()
         self.raise_()
         self.activateWindow()
@@ -631,4 +630,4 @@ class Popup(QFrame):
 
     def hideEvent(self, event: QHideEvent) -> None:
         super().hideEvent(event)
-        emit(self.closed)
+        self.closed.emit()

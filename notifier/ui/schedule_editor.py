@@ -33,7 +33,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from notifier.app.signals import emit
 from notifier.core.quiet_hours import QuietSchedule, QuietState
 from notifier.core.wire import QuietRange
 
@@ -162,7 +161,7 @@ class ScheduleEditor(QWidget):
             row.delete()
         self._rows = [self._new_row(quiet_range) for quiet_range in ranges]
         self._relayout()
-        emit(self.changed)
+        self.changed.emit()
 
     def ranges(self) -> tuple[QuietRange, ...]:
         return tuple(row.value() for row in self._rows)
@@ -182,12 +181,12 @@ class ScheduleEditor(QWidget):
             quiet_range = QuietRange(day, "22:00", "07:00")
         self._rows.append(self._new_row(quiet_range))
         self._relayout()
-        emit(self.changed)
+        self.changed.emit()
 
     def remove_row(self, row: int) -> None:
         self._rows.pop(row).delete()
         self._relayout()
-        emit(self.changed)
+        self.changed.emit()
 
     # ----------------------------------------------------------------------- rows
 

@@ -1,7 +1,8 @@
 """The settings dialog: Account, Notifications, Quiet hours, Email and General tabs.
 
-The dialog knows the app only through :class:`SettingsBackend` (the controller implements
-it; tests pass a fake with the same Protocol). It never touches files, the keyring or the
+The dialog knows the app only through :class:`SettingsBackend` (the account service,
+:class:`notifier.app.account.AccountService`, implements it; tests pass a fake with the same
+Protocol). It never touches files, the keyring or the
 network itself.
 
 * Everything but the Account actions is edited in the widgets and saved by OK, the one way
@@ -105,7 +106,7 @@ LOCKED_NOTE = "Settings shown greyed out are set by your IT department and canno
 
 
 class SettingsBackend(Protocol):
-    """What the dialog needs from the app (implemented by ``notifier.app.controller``)."""
+    """What the dialog needs from the app (the account service implements it)."""
 
     def settings(self) -> Settings: ...
 

@@ -8,8 +8,9 @@ the agent's real app. A socket left behind by a crashed instance refuses connect
 is removed and taken over; a socket file that belongs to another user is never trusted.
 
 Plain ``socket`` watched by a QSocketNotifier rather than QLocalServer: QtNetwork (its
-library, its Python binding and the Kerberos libraries it links) is ~2.5 MB of an idle app's
-memory that nothing else needs while the connection is up. Where Python has no Unix sockets
+library, its Python binding and the Kerberos libraries it links) is memory of an idle app
+that nothing else needs while the connection is up (benchmarks/README.md, "Where the
+idle-memory budget goes"). Where Python has no Unix sockets
 (Windows), :func:`single_instance` returns the QLocalServer-based twin in
 :mod:`notifier.ui.single_instance_qt` (a named pipe).
 
@@ -30,8 +31,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QSocketNotifier, Signal
-
-from notifier.app.signals import emit
 
 if TYPE_CHECKING:
     from notifier.ui.single_instance_qt import LocalServerSingleInstance
@@ -210,7 +209,7 @@ class SingleInstance(QObject):
             return
         self._drop_client(fd)
         if bytes(received).startswith(ACTIVATE.strip()):
-            emit(self.activated)
+            self.activated.emit()
 
     def _drop_client(self, fd: int) -> None:
         client, notifier, _received = self._clients.pop(fd)

@@ -14,7 +14,6 @@ import logging
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
-from notifier.app.signals import emit
 from notifier.ui.single_instance import ACTIVATE, CONNECT_TIMEOUT_S
 
 log = logging.getLogger(__name__)
@@ -85,4 +84,4 @@ class LocalServerSingleInstance(QObject):
             data = bytes(socket.readAll().data())
             socket.close()
             if data.startswith(ACTIVATE.strip()):
-                emit(self.activated)
+                self.activated.emit()

@@ -20,7 +20,6 @@ from PySide6.QtCore import QRect, QTimer, Signal
 from PySide6.QtGui import QAction, QGuiApplication, QIcon, QPixmap
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
-from notifier.app.signals import emit
 from notifier.ui.badge import BadgeState, paint_badge
 
 if TYPE_CHECKING:
@@ -124,14 +123,14 @@ class TrayIcon(QSystemTrayIcon):
         self.reconnect_action.setEnabled(can)
 
     def _on_open_action_triggered(self) -> None:
-        emit(self.openRequested, self.geometry())
+        self.openRequested.emit(self.geometry())
 
     def _on_activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
         if reason in (
             QSystemTrayIcon.ActivationReason.Trigger,
             QSystemTrayIcon.ActivationReason.DoubleClick,
         ):
-            emit(self.openRequested, self.geometry())
+            self.openRequested.emit(self.geometry())
 
 
 class TrayShell:
