@@ -439,3 +439,133 @@ def test_a_client_reading_its_history_skips_a_bad_item_and_keeps_its_seq() -> No
     assert all(why for _seq, why in page.skipped)
     assert page.end_seq == 5  # the next page starts after the skipped ones
     assert NotificationPage.parse(body | {"notifications": []}).end_seq == 0
+
+
+# Values a field of a notification can be given by a hostile or broken server: every JSON
+# type, edge lengths, lone surrogates, near-miss enums, URLs and timestamps.
+ODD_VALUES: list[object] = [
+    None,
+    True,
+    False,
+    0,
+    1,
+    -1,
+    2**63,
+    1.5,
+    "",
+    "x",
+    "x" * 64,
+    "x" * 65,
+    "x" * 201,
+    "x" * 501,
+    "x" * 2049,
+    "x" * 4001,
+    "\ud800",
+    "a\udfffb",
+    "Zo\u00eb \U0001f44d",
+    "agent",
+    "Agent",
+    "robot",
+    "mention",
+    "MENTION",
+    "assigned",
+    "http://127.0.0.1/t",
+    "HTTPS://h",
+    "ftp://h",
+    "http:///x",
+    "javascript:alert(1)",
+    "2026-11-25T17:00:00Z",
+    "2026-11-25T17:00:00+02:00",
+    "2026-11-25T17:00:00",
+    "2026-13-25T17:00:00Z",
+    "2026-11-25T17:00:00.000000000000000000000000000Z",
+    [],
+    [1],
+    {},
+    {"id": "1", "kind": "agent", "name": "n", "url": "http://h/", "subject": ""},
+]
+NOTIFICATION_PATHS: list[tuple[str, ...]] = [
+    ("id",),
+    ("seq",),
+    ("type",),
+    ("from",),
+    ("from", "kind"),
+    ("from", "id"),
+    ("from", "name"),
+    ("to",),
+    ("ticket",),
+    ("ticket", "id"),
+    ("ticket", "subject"),
+    ("ticket", "url"),
+    ("comment",),
+    ("comment", "id"),
+    ("comment", "url"),
+    ("message",),
+    ("read",),
+    ("created_at",),
+    ("reason",),
+]
+Change = tuple[tuple[str, ...], bool, object]  # (path, delete it, else the value to set)
+
+
+def changed_notification(changes: list[Change]) -> dict[str, Any]:
+    data = notification_json(reason="mentioned")
+    for path, delete, value in changes:
+        *parents, key = path
+        target: Any = data
+        for parent in parents:
+            target = target.get(parent) if isinstance(target, dict) else None
+        if not isinstance(target, dict):
+            continue
+        if delete:
+            target.pop(key, None)
+        else:
+            target[key] = copy.deepcopy(value)
+    return data
+
+
+def assert_quick_and_strict_agree(data: dict[str, Any]) -> None:
+    # Notification.parse takes a quick path for the common case; whatever it accepts it must
+    # read exactly as the strict, field-by-field path does, and whatever the strict path
+    # refuses it must refuse too (it then hands over, and the strict path names the error).
+    try:
+        strict: Notification | None = Notification.parse_strictly(data)
+    except WireError:
+        strict = None
+    quick = wire._quick_notification(data)
+    assert quick is None or quick == strict, data
+    if strict is not None:
+        assert Notification.parse(data) == strict
+    else:
+        with pytest.raises(WireError):
+            Notification.parse(data)
+
+
+def test_the_quick_notification_parser_agrees_with_the_strict_one_field_by_field() -> None:
+    for path in NOTIFICATION_PATHS:
+        assert_quick_and_strict_agree(changed_notification([(path, True, None)]))
+        for value in ODD_VALUES:
+            assert_quick_and_strict_agree(changed_notification([(path, False, value)]))
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(NOTIFICATION_PATHS), st.booleans(), st.sampled_from(ODD_VALUES)),
+        min_size=2,
+        max_size=4,
+    )
+)
+def test_the_quick_notification_parser_agrees_with_the_strict_one_on_mixtures(
+    changes: list[Change],
+) -> None:
+    assert_quick_and_strict_agree(changed_notification(changes))
+
+
+def test_the_quick_parser_reads_the_common_notification() -> None:
+    # Not an accident of the cases above: a plain notification takes the quick path, with or
+    # without a sender and a comment.
+    for data in (
+        notification_json(reason="mentioned"),
+        notification_json(comment=None, **{"from": None}),
+    ):
+        assert wire._quick_notification(data) == Notification.parse_strictly(data)
