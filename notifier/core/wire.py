@@ -261,7 +261,9 @@ def format_timestamp(value: datetime) -> str:
     """UTC, second precision plus microseconds when present, with a ``Z`` suffix."""
     if value.tzinfo is None:
         raise ValueError("timestamps must be timezone-aware")
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat().replace("+00:00", "Z")
 
 
 def decode_json(raw: str | bytes) -> Any:
