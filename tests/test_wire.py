@@ -569,3 +569,60 @@ def test_the_quick_parser_reads_the_common_notification() -> None:
         notification_json(comment=None, **{"from": None}),
     ):
         assert wire._quick_notification(data) == Notification.parse_strictly(data)
+
+
+def test_events_frames_group_whole_frames_within_their_budget() -> None:
+    frames = [wire.encode_json(ReadStateEvent(seq, ("n1",), True).to_json()) for seq in range(1, 8)]
+    size = len(frames[0])
+    head_and_tail = len('{"type":"events","events":[]}')
+    # Room for three frames (and their commas) a batch: 3 + 3 + 1, the last one alone as it is.
+    grouped = list(wire.batch_frames(frames, max_chars=head_and_tail + 3 * (size + 1)))
+    assert [json.loads(g)["type"] for g in grouped] == ["events", "events", "read_state"]
+    assert grouped[2] == frames[6]
+    items = [item for g in grouped[:2] for item in json.loads(g)["events"]]
+    assert [json.dumps(i, separators=(",", ":")) for i in items] == frames[:6]
+    # A frame too large to share one goes alone, between the batches around it.
+    huge = wire.encode_json(ReadStateEvent(99, tuple(f"n{i}" for i in range(500)), True).to_json())
+    regrouped = list(wire.batch_frames([frames[0], frames[1], huge, frames[2]], max_chars=1000))
+    assert [json.loads(g)["type"] for g in regrouped] == ["events", "read_state", "read_state"]
+    assert regrouped[1] == huge
+    assert list(wire.batch_frames([])) == []
+    # Never more events a frame than a client accepts, whatever the budget.
+    many = list(wire.batch_frames(frames[:1] * 2_500, max_chars=10**9))
+    assert [len(json.loads(g)["events"]) for g in many] == [1_000, 1_000, 500]
+
+
+def test_an_events_frame_parses_item_by_item() -> None:
+    good = ReadStateEvent(4, ("n1",), True)
+    frame = {"type": "events", "events": [good.to_json(), {"type": "deleted", "seq": 5}, 7]}
+    batch = parse_server_event(json.dumps(frame))
+    assert isinstance(batch, wire.EventBatch)
+    assert wire.parse_batched_event(batch.items[0]) == good
+    with pytest.raises(WireError) as missing:
+        wire.parse_batched_event(batch.items[1])
+    assert missing.value.seq == 5  # readable: the client moves past it
+    with pytest.raises(WireError) as not_an_object:
+        wire.parse_batched_event(batch.items[2])
+    assert not_an_object.value.seq is None
+    with pytest.raises(WireError, match="must not be an events frame"):
+        wire.parse_batched_event({"type": "events", "events": []})
+    for broken in ({"type": "events"}, {"type": "events", "events": {}}):
+        with pytest.raises(WireError):
+            parse_server_event(json.dumps(broken))
+    with pytest.raises(WireError) as too_many:
+        parse_server_event(json.dumps({"type": "events", "events": [1] * 1_001}))
+    assert too_many.value.code == "too_large"
+
+
+def test_a_resume_request_may_ask_for_events_frames() -> None:
+    assert ResumeRequest(3, batch=True).to_json() == {
+        "type": "resume",
+        "after_seq": 3,
+        "batch": True,
+    }
+    assert ResumeRequest.parse('{"type":"resume","after_seq":3,"batch":true}') == ResumeRequest(
+        3, batch=True
+    )
+    for other in ("false", "1", '"yes"', "null"):
+        parsed = ResumeRequest.parse(f'{{"type":"resume","after_seq":3,"batch":{other}}}')
+        assert parsed.batch is False

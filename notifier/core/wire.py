@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -38,6 +38,8 @@ MAX_ID_CHARS: Final = 64
 MAX_URL_CHARS: Final = 2_048
 MAX_PAGE_LIMIT: Final = 500
 MAX_IDS_PER_EVENT: Final = 10_000
+# An ``events`` frame (several log events in one frame, section 4.2 of docs/protocol.md).
+MAX_EVENTS_PER_FRAME: Final = 1_000
 # A seq a client stores (an event's, a notification's, a page's last_seq) fits SQLite's INTEGER.
 MAX_SEQ: Final = 2**63 - 1
 
@@ -670,6 +672,7 @@ class EventType(StrEnum):
     SYNCED = "synced"
     RESET = "reset"
     ERROR = "error"
+    EVENTS = "events"
 
 
 @dataclass(frozen=True, slots=True)
@@ -811,8 +814,72 @@ ServerEvent = (
 StreamEvent = ServerEvent | SkippedEvent
 
 
-def parse_server_event(raw: str | bytes | JsonObject) -> ServerEvent:
-    """Parse one server → client frame. Unknown ``type`` values give :class:`UnknownEvent`."""
+@dataclass(frozen=True, slots=True)
+class EventBatch:
+    """Several events in one frame (``{"type": "events", "events": [...]}``, section 4.2 of
+    docs/protocol.md), sent only to a client that asked for them in its resume request.
+
+    ``items`` are the events' JSON objects, not parsed yet: a client parses each with
+    :func:`parse_batched_event`, as if it had come in a frame of its own, so that one bad
+    item is skipped alone. Not a :data:`ServerEvent`: whoever reads frames unpacks it."""
+
+    items: tuple[Any, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": EventType.EVENTS.value, "events": list(self.items)}
+
+
+# What one frame holds: an event, or a batch of them.
+ServerFrame = ServerEvent | EventBatch
+# The characters of the events in one ``events`` frame a server sends (see batch_frames).
+BATCH_FRAME_CHARS: Final = 64 * 1024
+
+
+def batch_frames(frames: Iterable[str], max_chars: int = BATCH_FRAME_CHARS) -> Iterator[str]:
+    """Events already encoded as frames of their own (:func:`encode_json`), regrouped into
+    ``events`` frames of at most ``max_chars`` characters (so at most four times as many
+    bytes, well under :data:`MAX_FRAME_BYTES`) and :data:`MAX_EVENTS_PER_FRAME` events; an
+    event too large to share a frame is sent alone, as it is."""
+    head, tail = '{"type":"events","events":[', "]}"
+    budget = max_chars - len(head) - len(tail)
+    group: list[str] = []
+    size = 0
+    for frame in frames:
+        if len(frame) >= budget:
+            yield from _grouped(group, head, tail)
+            group, size = [], 0
+            yield frame
+            continue
+        if size + len(frame) + 1 > budget or len(group) == MAX_EVENTS_PER_FRAME:
+            yield from _grouped(group, head, tail)
+            group, size = [], 0
+        group.append(frame)
+        size += len(frame) + 1
+    yield from _grouped(group, head, tail)
+
+
+def _grouped(group: list[str], head: str, tail: str) -> Iterator[str]:
+    if len(group) == 1:
+        yield group[0]
+    elif group:
+        yield head + ",".join(group) + tail
+
+
+def parse_batched_event(item: object) -> ServerEvent:
+    """One item of an :class:`EventBatch`, parsed as a frame of its own would be (a
+    :class:`WireError` keeps the item's ``seq`` when it was readable); a batch inside a
+    batch breaks the contract."""
+    if not isinstance(item, Mapping):
+        raise WireError("invalid_field", "an item of events must be a JSON object")
+    event = parse_server_event(item)
+    if isinstance(event, EventBatch):
+        raise WireError("invalid_field", "an item of events must not be an events frame")
+    return event
+
+
+def parse_server_event(raw: str | bytes | JsonObject) -> ServerFrame:
+    """Parse one server → client frame. Unknown ``type`` values give :class:`UnknownEvent`;
+    an ``events`` frame gives an :class:`EventBatch`, whose items the caller parses."""
     data = _obj(raw if isinstance(raw, Mapping) else decode_json(raw), "")
     kind = _present(data, "type", "")
     if not isinstance(kind, str) or not kind or len(kind) > 64:
@@ -835,6 +902,13 @@ def parse_server_event(raw: str | bytes | JsonObject) -> ServerEvent:
             code=_str(data, "code", "", max_chars=64),
             message=_str(data, "message", "", max_chars=MAX_MESSAGE_CHARS, allow_empty=True),
         )
+    if event_type is EventType.EVENTS:
+        items = _present(data, "events", "")
+        if not isinstance(items, list):
+            raise WireError("invalid_field", "events must be a list of events")
+        if len(items) > MAX_EVENTS_PER_FRAME:
+            raise WireError("too_large", f"events has more than {MAX_EVENTS_PER_FRAME} events")
+        return EventBatch(tuple(items))
     seq = _seq(data, "seq", "")
     if event_type in _LOG_EVENTS:
         try:
@@ -866,12 +940,18 @@ def _parse_log_event(event_type: EventType, seq: int, data: JsonObject) -> Serve
 
 @dataclass(frozen=True, slots=True)
 class ResumeRequest:
-    """Client → server, first message on a stream: replay every event after ``after_seq``."""
+    """Client → server, first message on a stream: replay every event after ``after_seq``.
+    ``batch``: the client reads ``events`` frames (:class:`EventBatch`); a server may then
+    send the replay in them. Servers that do not know the field ignore it."""
 
     after_seq: int
+    batch: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return {"type": "resume", "after_seq": self.after_seq}
+        data: dict[str, Any] = {"type": "resume", "after_seq": self.after_seq}
+        if self.batch:
+            data["batch"] = True
+        return data
 
     @classmethod
     def parse(cls, raw: str | bytes | JsonObject) -> ResumeRequest:
@@ -879,7 +959,8 @@ class ResumeRequest:
         kind = _present(data, "type", "")
         if kind != "resume":
             raise WireError("unknown_type", f"expected a resume message, got type {kind!r}")
-        return cls(after_seq=_int(data, "after_seq", ""))
+        # Anything but true is "no": a client that does not say it reads batches gets none.
+        return cls(after_seq=_int(data, "after_seq", ""), batch=data.get("batch") is True)
 
 
 # --------------------------------------------------------------------------- REST bodies
