@@ -83,8 +83,8 @@ MAX_HISTORY_PAGES = 2_000
 UNSTORABLE = (sqlite3.IntegrityError, sqlite3.DataError, ValueError, OverflowError)
 # Work between two yields to the event loop, one transaction and one published change each
 # (figures in benchmarks/README.md: engine_loop_lag.py, replay_burst.py):
-APPLY_SLICE = 250  # rows of a REST page (~40 µs a row)
-STREAM_SLICE = 64  # stream events of a replay (~200 µs an event with its frame and parsing)
+APPLY_SLICE = 250  # rows of a REST page
+STREAM_SLICE = 64  # stream events of a replay
 # The client's default keepalive ping interval (notifier/client/transport.py): the watchdog's
 # own cadence when no keepalive carries it, so a wake from sleep is noticed as soon either way.
 WATCHDOG_INTERVAL = 20.0
