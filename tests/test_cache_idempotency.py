@@ -4,14 +4,15 @@ as the clean in-order log, which equals the server's view (the model)."""
 from __future__ import annotations
 
 import random
+import sqlite3
 from pathlib import Path
 
 from engine_support import LogModel
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from notifier.core.wire import NotificationPage
-from notifier.store.cache import NotificationCache
+from notifier.core.wire import ClearScope, NotificationPage
+from notifier.store.cache import MIGRATIONS, NotificationCache
 
 IDS = ["a", "b", "c", "d"]
 operation = st.one_of(
@@ -116,3 +117,105 @@ def build_more(model: LogModel, op: tuple[object, ...]) -> None:
         model.mark(tuple(op[1]), bool(op[2]))  # type: ignore[arg-type]
     else:
         model.delete(tuple(op[1]))  # type: ignore[arg-type]
+
+
+def assert_counts_are_plain_counts(cache: NotificationCache) -> None:
+    # The badge's counts are kept by every write (no trigger since schema v4): they must
+    # always equal counting the rows themselves.
+    db = sqlite3.connect(cache.path)
+    try:
+        unread, new = db.execute(
+            "SELECT count(*), coalesce(sum(n.seq > s.seen_seq), 0)"
+            " FROM notifications n, state s WHERE n.read = 0"
+        ).fetchone()
+    finally:
+        db.close()
+    assert (cache.unread_count(), cache.new_since_seen_count()) == (unread, new)
+
+
+step = st.one_of(
+    st.tuples(st.just("events"), st.integers(min_value=1, max_value=8)),
+    st.tuples(st.just("page"), st.integers(min_value=1, max_value=4)),
+    st.tuples(st.just("seen")),
+    st.tuples(st.just("local_mark"), st.sampled_from(IDS), st.booleans()),
+    st.tuples(st.just("local_all_read")),
+    st.tuples(st.just("local_delete"), st.sampled_from(IDS)),
+    st.tuples(st.just("local_clear"), st.sampled_from(list(ClearScope))),
+    st.tuples(st.just("reset")),
+)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    operations=st.lists(operation, min_size=1, max_size=20),
+    steps=st.lists(step, min_size=1, max_size=20),
+    seed=st.integers(min_value=0, max_value=2**32),
+)
+def test_the_badge_counts_equal_plain_counts_after_any_write(
+    tmp_path_factory: object,
+    operations: list[tuple[object, ...]],
+    steps: list[tuple[object, ...]],
+    seed: int,
+) -> None:
+    model = build_log(operations)
+    rng = random.Random(seed)
+    frames = list(model.events) + rng.choices(model.events, k=len(model.events) // 2 + 1)
+    if rng.random() < 0.5:  # else in order: read states then find their rows to flip
+        rng.shuffle(frames)
+    rows = sorted(model.rows.values(), key=lambda n: n.seq)
+    folder: Path = tmp_path_factory.mktemp("counts")  # type: ignore[attr-defined]
+    cache = NotificationCache.open(folder / "c.sqlite3")
+    try:
+        for kind, *args in steps:
+            if kind == "events":
+                batch, frames = frames[: int(args[0])], frames[int(args[0]) :]  # type: ignore[call-overload]
+                cache.apply_events(batch)
+            elif kind == "page":
+                page = tuple(rng.sample(rows, min(len(rows), int(args[0]))))  # type: ignore[call-overload]
+                cache.apply_page(NotificationPage(page, 0, rng.randint(0, model.head), True))
+            elif kind == "seen":
+                cache.mark_seen()
+            elif kind == "local_mark":
+                cache.local_mark(str(args[0]), bool(args[1]))
+            elif kind == "local_all_read":
+                cache.local_mark_all_read()
+            elif kind == "local_delete":
+                cache.local_delete(str(args[0]))
+            elif kind == "local_clear":
+                cache.local_clear(ClearScope(args[0]))
+            else:
+                cache.reset()
+            assert_counts_are_plain_counts(cache)
+    finally:
+        cache.close()
+
+
+def test_an_older_cache_keeps_its_counts_when_the_triggers_go(tmp_path: Path) -> None:
+    # Schema v4 drops the count triggers: a cache written by v3 opens with the same counts.
+    path = tmp_path / "c.sqlite3"
+    db = sqlite3.connect(path, isolation_level=None)
+    for migrate in MIGRATIONS[:3]:
+        migrate(db)
+    db.execute("PRAGMA user_version = 3")
+    model = build_log([("create", "a"), ("create", "b"), ("create", "c"), ("mark", ["a"], True)])
+    db.close()
+    cache = NotificationCache.open(path)  # v4, then written with the counts kept by code
+    cache.apply_events(model.events)
+    cache.close()
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("UPDATE state SET unread = 99, new_since_seen = 99")  # what v4 must recount
+    db.execute("PRAGMA user_version = 3")
+    for trigger in ("insert", "delete", "update"):  # as a v3 cache has them
+        db.execute(
+            f"CREATE TRIGGER notifications_counts_{trigger} AFTER"
+            f" {trigger.upper()} ON notifications BEGIN SELECT 1; END"
+        )
+    db.close()
+    cache = NotificationCache.open(path)
+    try:
+        assert (cache.unread_count(), cache.new_since_seen_count()) == (2, 2)
+        assert_counts_are_plain_counts(cache)
+    finally:
+        cache.close()

@@ -26,6 +26,7 @@ from notifier.core.errors import (
 )
 from notifier.core.wire import (
     ClearScope,
+    DeletedEvent,
     Hello,
     NotificationEvent,
     NotificationType,
@@ -200,6 +201,21 @@ async def test_the_token_travels_in_the_header_and_bad_frames_are_skipped() -> N
             json.dumps({"type": "notification", "seq": 1, "notification": {"id": 5}})
         )
         await connection.send(json.dumps({"type": "future_thing", "seq": 2}))
+        # An events frame (it asked for them): each item stands alone, a bad one is skipped.
+        await connection.send(
+            json.dumps(
+                {
+                    "type": "events",
+                    "events": [
+                        {"type": "deleted", "seq": 3, "ids": [""]},
+                        {"type": "read_state", "seq": 4, "ids": ["5"], "read": True},
+                        "not an event",
+                        {"type": "events", "events": []},
+                        {"type": "deleted", "seq": 5, "ids": ["5"]},
+                    ],
+                }
+            )
+        )
         await connection.send(json.dumps({"type": "synced", "seq": 0}))
         await connection.close(1001)
 
@@ -215,11 +231,20 @@ async def test_the_token_travels_in_the_header_and_bad_frames_are_skipped() -> N
                     received.append(event)
     assert seen["path"] == "/api/v1/stream"
     assert seen["authorization"] == "Bearer secret-token"
-    assert json.loads(seen["resume"]) == {"type": "resume", "after_seq": 7}
-    assert [type(e) for e in received] == [Hello, SkippedEvent, UnknownEvent, SyncedEvent]
-    # the bad notification's seq was readable: the cursor can move past it
-    assert received[1].seq == 1
-    assert stream.skipped_frames == 2
+    assert json.loads(seen["resume"]) == {"type": "resume", "after_seq": 7, "batch": True}
+    assert [type(e) for e in received] == [
+        Hello,
+        SkippedEvent,
+        UnknownEvent,
+        SkippedEvent,
+        ReadStateEvent,
+        DeletedEvent,
+        SyncedEvent,
+    ]
+    # the bad events' seqs were readable: the cursor can move past them
+    assert (received[1].seq, received[3].seq) == (1, 3)
+    assert (received[4].seq, received[5].seq) == (4, 5)
+    assert stream.skipped_frames == 5
 
 
 def test_a_bad_ca_bundle_is_reported_clearly(tmp_path: Any) -> None:

@@ -291,3 +291,37 @@ def test_the_server_log_stayed_clean(shared_helpdesk: Helpdesk) -> None:
     log = shared_helpdesk.log_text()
     for word in ("Traceback", "ERROR", "Warning"):
         assert word not in log, log
+
+
+@pytest.mark.asyncio
+async def test_a_client_that_reads_events_frames_gets_the_replay_batched(
+    shared_helpdesk: Helpdesk,
+) -> None:
+    # docs/protocol.md 4.2: asked with "batch": true, the replay comes several events a
+    # frame, the same events in the same order; without it (every older client), one a frame.
+    username, agent, colleague, ticket = setup_agent(shared_helpdesk)
+    for n in range(5):
+        colleague.comment(ticket["id"], f"@{username} note {n}")
+    agent.request("POST", "/api/v1/notifications/read-all", json={"up_to_seq": 2})
+
+    async def replay(resume: dict[str, Any]) -> list[dict[str, Any]]:
+        async with asyncio.timeout(20), connect_stream(shared_helpdesk.url, agent.token) as ws:
+            await receive_json(ws)
+            await ws.send(json.dumps(resume))
+            return await receive_until(ws, "unread_count")
+
+    plain = await replay({"type": "resume", "after_seq": 0})
+    batched = await replay({"type": "resume", "after_seq": 0, "batch": True})
+    assert [frame["type"] for frame in plain] == ["notification"] * 5 + [
+        "read_state",
+        "synced",
+        "unread_count",
+    ]
+    assert [frame["type"] for frame in batched] == ["events", "synced", "unread_count"]
+    assert batched[0]["events"] == plain[:6]
+    events = wire.parse_server_event(batched[0])
+    assert isinstance(events, wire.EventBatch)
+    assert [wire.parse_batched_event(item) for item in events.items] == check_events(plain[:6])
+    # Anything but true is no: a client that does not say it reads them gets none.
+    unasked = await replay({"type": "resume", "after_seq": 0, "batch": 1})
+    assert [frame["type"] for frame in unasked] == [frame["type"] for frame in plain]

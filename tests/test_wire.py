@@ -439,3 +439,190 @@ def test_a_client_reading_its_history_skips_a_bad_item_and_keeps_its_seq() -> No
     assert all(why for _seq, why in page.skipped)
     assert page.end_seq == 5  # the next page starts after the skipped ones
     assert NotificationPage.parse(body | {"notifications": []}).end_seq == 0
+
+
+# Values a field of a notification can be given by a hostile or broken server: every JSON
+# type, edge lengths, lone surrogates, near-miss enums, URLs and timestamps.
+ODD_VALUES: list[object] = [
+    None,
+    True,
+    False,
+    0,
+    1,
+    -1,
+    2**63,
+    1.5,
+    "",
+    "x",
+    "x" * 64,
+    "x" * 65,
+    "x" * 201,
+    "x" * 501,
+    "x" * 2049,
+    "x" * 4001,
+    "\ud800",
+    "a\udfffb",
+    "Zo\u00eb \U0001f44d",
+    "agent",
+    "Agent",
+    "robot",
+    "mention",
+    "MENTION",
+    "assigned",
+    "http://127.0.0.1/t",
+    "HTTPS://h",
+    "ftp://h",
+    "http:///x",
+    "javascript:alert(1)",
+    "2026-11-25T17:00:00Z",
+    "2026-11-25T17:00:00+02:00",
+    "2026-11-25T17:00:00",
+    "2026-13-25T17:00:00Z",
+    "2026-11-25T17:00:00.000000000000000000000000000Z",
+    [],
+    [1],
+    {},
+    {"id": "1", "kind": "agent", "name": "n", "url": "http://h/", "subject": ""},
+]
+NOTIFICATION_PATHS: list[tuple[str, ...]] = [
+    ("id",),
+    ("seq",),
+    ("type",),
+    ("from",),
+    ("from", "kind"),
+    ("from", "id"),
+    ("from", "name"),
+    ("to",),
+    ("ticket",),
+    ("ticket", "id"),
+    ("ticket", "subject"),
+    ("ticket", "url"),
+    ("comment",),
+    ("comment", "id"),
+    ("comment", "url"),
+    ("message",),
+    ("read",),
+    ("created_at",),
+    ("reason",),
+]
+Change = tuple[tuple[str, ...], bool, object]  # (path, delete it, else the value to set)
+
+
+def changed_notification(changes: list[Change]) -> dict[str, Any]:
+    data = notification_json(reason="mentioned")
+    for path, delete, value in changes:
+        *parents, key = path
+        target: Any = data
+        for parent in parents:
+            target = target.get(parent) if isinstance(target, dict) else None
+        if not isinstance(target, dict):
+            continue
+        if delete:
+            target.pop(key, None)
+        else:
+            target[key] = copy.deepcopy(value)
+    return data
+
+
+def assert_quick_and_strict_agree(data: dict[str, Any]) -> None:
+    # Notification.parse takes a quick path for the common case; whatever it accepts it must
+    # read exactly as the strict, field-by-field path does, and whatever the strict path
+    # refuses it must refuse too (it then hands over, and the strict path names the error).
+    try:
+        strict: Notification | None = Notification.parse_strictly(data)
+    except WireError:
+        strict = None
+    quick = wire._quick_notification(data)
+    assert quick is None or quick == strict, data
+    if strict is not None:
+        assert Notification.parse(data) == strict
+    else:
+        with pytest.raises(WireError):
+            Notification.parse(data)
+
+
+def test_the_quick_notification_parser_agrees_with_the_strict_one_field_by_field() -> None:
+    for path in NOTIFICATION_PATHS:
+        assert_quick_and_strict_agree(changed_notification([(path, True, None)]))
+        for value in ODD_VALUES:
+            assert_quick_and_strict_agree(changed_notification([(path, False, value)]))
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(NOTIFICATION_PATHS), st.booleans(), st.sampled_from(ODD_VALUES)),
+        min_size=2,
+        max_size=4,
+    )
+)
+def test_the_quick_notification_parser_agrees_with_the_strict_one_on_mixtures(
+    changes: list[Change],
+) -> None:
+    assert_quick_and_strict_agree(changed_notification(changes))
+
+
+def test_the_quick_parser_reads_the_common_notification() -> None:
+    # Not an accident of the cases above: a plain notification takes the quick path, with or
+    # without a sender and a comment.
+    for data in (
+        notification_json(reason="mentioned"),
+        notification_json(comment=None, **{"from": None}),
+    ):
+        assert wire._quick_notification(data) == Notification.parse_strictly(data)
+
+
+def test_events_frames_group_whole_frames_within_their_budget() -> None:
+    frames = [wire.encode_json(ReadStateEvent(seq, ("n1",), True).to_json()) for seq in range(1, 8)]
+    size = len(frames[0])
+    head_and_tail = len('{"type":"events","events":[]}')
+    # Room for three frames (and their commas) a batch: 3 + 3 + 1, the last one alone as it is.
+    grouped = list(wire.batch_frames(frames, max_chars=head_and_tail + 3 * (size + 1)))
+    assert [json.loads(g)["type"] for g in grouped] == ["events", "events", "read_state"]
+    assert grouped[2] == frames[6]
+    items = [item for g in grouped[:2] for item in json.loads(g)["events"]]
+    assert [json.dumps(i, separators=(",", ":")) for i in items] == frames[:6]
+    # A frame too large to share one goes alone, between the batches around it.
+    huge = wire.encode_json(ReadStateEvent(99, tuple(f"n{i}" for i in range(500)), True).to_json())
+    regrouped = list(wire.batch_frames([frames[0], frames[1], huge, frames[2]], max_chars=1000))
+    assert [json.loads(g)["type"] for g in regrouped] == ["events", "read_state", "read_state"]
+    assert regrouped[1] == huge
+    assert list(wire.batch_frames([])) == []
+    # Never more events a frame than a client accepts, whatever the budget.
+    many = list(wire.batch_frames(frames[:1] * 2_500, max_chars=10**9))
+    assert [len(json.loads(g)["events"]) for g in many] == [1_000, 1_000, 500]
+
+
+def test_an_events_frame_parses_item_by_item() -> None:
+    good = ReadStateEvent(4, ("n1",), True)
+    frame = {"type": "events", "events": [good.to_json(), {"type": "deleted", "seq": 5}, 7]}
+    batch = parse_server_event(json.dumps(frame))
+    assert isinstance(batch, wire.EventBatch)
+    assert wire.parse_batched_event(batch.items[0]) == good
+    with pytest.raises(WireError) as missing:
+        wire.parse_batched_event(batch.items[1])
+    assert missing.value.seq == 5  # readable: the client moves past it
+    with pytest.raises(WireError) as not_an_object:
+        wire.parse_batched_event(batch.items[2])
+    assert not_an_object.value.seq is None
+    with pytest.raises(WireError, match="must not be an events frame"):
+        wire.parse_batched_event({"type": "events", "events": []})
+    for broken in ({"type": "events"}, {"type": "events", "events": {}}):
+        with pytest.raises(WireError):
+            parse_server_event(json.dumps(broken))
+    with pytest.raises(WireError) as too_many:
+        parse_server_event(json.dumps({"type": "events", "events": [1] * 1_001}))
+    assert too_many.value.code == "too_large"
+
+
+def test_a_resume_request_may_ask_for_events_frames() -> None:
+    assert ResumeRequest(3, batch=True).to_json() == {
+        "type": "resume",
+        "after_seq": 3,
+        "batch": True,
+    }
+    assert ResumeRequest.parse('{"type":"resume","after_seq":3,"batch":true}') == ResumeRequest(
+        3, batch=True
+    )
+    for other in ("false", "1", '"yes"', "null"):
+        parsed = ResumeRequest.parse(f'{{"type":"resume","after_seq":3,"batch":{other}}}')
+        assert parsed.batch is False

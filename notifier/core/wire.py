@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeGuard, TypeVar
 
 PROTOCOL_VERSION: Final = 1
 
@@ -38,6 +38,8 @@ MAX_ID_CHARS: Final = 64
 MAX_URL_CHARS: Final = 2_048
 MAX_PAGE_LIMIT: Final = 500
 MAX_IDS_PER_EVENT: Final = 10_000
+# An ``events`` frame (several log events in one frame, section 4.2 of docs/protocol.md).
+MAX_EVENTS_PER_FRAME: Final = 1_000
 # A seq a client stores (an event's, a notification's, a page's last_seq) fits SQLite's INTEGER.
 MAX_SEQ: Final = 2**63 - 1
 
@@ -111,16 +113,26 @@ def _obj(value: object, path: str) -> JsonObject:
     return value
 
 
+# The checks below run for every field of every event and history row (a replay of 10,000,
+# a first sign-in of 50,000): each does the common case with as few calls as it can and
+# builds its error message only when there is an error (benchmarks/README.md).
+
+
 def _present(data: JsonObject, key: str, path: str) -> Any:
-    if key not in data:
-        raise WireError("missing_field", f"{_where(path, key)} is missing")
-    return data[key]
+    try:
+        return data[key]
+    except KeyError:
+        raise WireError("missing_field", f"{_where(path, key)} is missing") from None
 
 
 def _str(
     data: JsonObject, key: str, path: str, *, max_chars: int, allow_empty: bool = False
 ) -> str:
     value = _present(data, key, path)
+    if type(value) is str and (value or allow_empty) and len(value) <= max_chars:
+        if not value.isascii():
+            _check_unicode(value, _where(path, key))
+        return value
     if not isinstance(value, str):
         raise WireError("invalid_field", f"{_where(path, key)} must be a string")
     if not value and not allow_empty:
@@ -129,27 +141,44 @@ def _str(
         raise WireError(
             "too_large", f"{_where(path, key)} has {len(value)} characters, limit {max_chars}"
         )
-    _check_unicode(value, _where(path, key))
+    _check_unicode(value, _where(path, key))  # a str subclass: checked the long way
     return value
 
 
 def _check_unicode(value: str, where: str) -> None:
     """Refuse a lone surrogate (JSON's ``"\\ud800"`` escape decodes to one): it is not text,
     and no UTF-8 store (SQLite, a log file, a toast) can hold it."""
+    if not _is_text(value):
+        raise WireError("invalid_field", f"{where} holds a lone surrogate (not valid Unicode text)")
+
+
+def _is_text(value: str) -> bool:
     if value.isascii():
-        return
+        return True
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise WireError(
-            "invalid_field", f"{where} holds a lone surrogate (not valid Unicode text)"
-        ) from None
+        return False
+    return True
+
+
+def _text(value: object, max_chars: int, *, allow_empty: bool = False) -> TypeGuard[str]:
+    """Whether ``value`` is a string :func:`_str` accepts (for the quick paths, which need a
+    yes or no; the strict path says what is wrong)."""
+    return (
+        type(value) is str
+        and len(value) <= max_chars
+        and (allow_empty or value != "")
+        and _is_text(value)
+    )
 
 
 def _int(
     data: JsonObject, key: str, path: str, *, minimum: int = 0, maximum: int | None = None
 ) -> int:
     value = _present(data, key, path)
+    if type(value) is int and value >= minimum and (maximum is None or value <= maximum):
+        return value
     # bool is an int subclass in Python; on the wire it is not a number.
     if not isinstance(value, int) or isinstance(value, bool):
         raise WireError("invalid_field", f"{_where(path, key)} must be an integer")
@@ -166,13 +195,18 @@ def _seq(data: JsonObject, key: str, path: str, *, minimum: int = 0) -> int:
 
 def _bool(data: JsonObject, key: str, path: str) -> bool:
     value = _present(data, key, path)
-    if not isinstance(value, bool):
-        raise WireError("invalid_field", f"{_where(path, key)} must be true or false")
-    return value
+    if value is True or value is False:
+        return bool(value)
+    raise WireError("invalid_field", f"{_where(path, key)} must be true or false")
 
 
 def _enum(data: JsonObject, key: str, path: str, enum: type[_E]) -> _E:
     value = _present(data, key, path)
+    if type(value) is str:
+        # The members by value: a dict lookup, where calling the enum costs ten times more.
+        member: _E | None = enum._value2member_map_.get(value)  # type: ignore[assignment]
+        if member is not None:
+            return member
     try:
         return enum(value)
     except ValueError:
@@ -183,11 +217,14 @@ def _enum(data: JsonObject, key: str, path: str, enum: type[_E]) -> _E:
         ) from None
 
 
+_ABSOLUTE_HTTP_URL: Final = re.compile(r"^https?://[^\s/]+", flags=re.IGNORECASE)
+
+
 def _url(data: JsonObject, key: str, path: str) -> str:
     value = _str(data, key, path, max_chars=MAX_URL_CHARS)
     # The wire only carries absolute http(s) URLs; whether the client opens one is decided
     # later by the link allow-list against the configured helpdesk origin.
-    if not re.match(r"^https?://[^\s/]+", value, flags=re.IGNORECASE):
+    if not _ABSOLUTE_HTTP_URL.match(value):
         raise WireError("invalid_field", f"{_where(path, key)} must be an absolute http(s) URL")
     return value
 
@@ -226,7 +263,9 @@ def format_timestamp(value: datetime) -> str:
     """UTC, second precision plus microseconds when present, with a ``Z`` suffix."""
     if value.tzinfo is None:
         raise ValueError("timestamps must be timezone-aware")
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat().replace("+00:00", "Z")
 
 
 def decode_json(raw: str | bytes) -> Any:
@@ -350,6 +389,12 @@ class Notification:
 
     @classmethod
     def parse(cls, data: object, path: str = "notification") -> Notification:
+        return _quick_notification(data) or cls.parse_strictly(data, path)
+
+    @classmethod
+    def parse_strictly(cls, data: object, path: str = "notification") -> Notification:
+        """:meth:`parse` the long way, field by field, naming the first thing that is wrong
+        (:meth:`parse` tries a quick path first, which only says yes or no)."""
         obj = _obj(data, path)
         sender_raw = _present(obj, "from", path)
         comment_raw = _present(obj, "comment", path)
@@ -374,12 +419,87 @@ class Notification:
 
 def _optional_reason(value: object) -> Reason | None:
     # Unknown reasons are dropped, not rejected: a newer server may add some.
-    if not isinstance(value, str):
+    if type(value) is not str:
         return None
+    return _REASONS.get(value)
+
+
+_NOTIFICATION_TYPES: Final = {member.value: member for member in NotificationType}
+_ACTOR_KINDS: Final = {member.value: member for member in ActorKind}
+_REASONS: Final = {member.value: member for member in Reason}
+
+
+def _http_url(value: object) -> TypeGuard[str]:
+    return _text(value, MAX_URL_CHARS) and _ABSOLUTE_HTTP_URL.match(value) is not None
+
+
+def _quick_notification(data: object) -> Notification | None:
+    """:meth:`Notification.parse` of a notification that follows the contract, in a third of
+    the time (every replayed event and every history row goes through it); None for anything
+    else, even what the strict path would accept, which then decides and names the error.
+    It checks exactly what the strict path checks (tests/test_wire.py holds them together)."""
+    if type(data) is not dict or "from" not in data or "comment" not in data:
+        return None
+    get = data.get
+    nid, seq, kind, to = get("id"), get("seq"), get("type"), get("to")
+    message, read, created, ticket = get("message"), get("read"), get("created_at"), get("ticket")
+    if not (
+        _text(nid, MAX_ID_CHARS)
+        and type(seq) is int
+        and 1 <= seq <= MAX_SEQ
+        and type(kind) is str
+        and kind in _NOTIFICATION_TYPES
+        and _text(to, MAX_ID_CHARS)
+        and _text(message, MAX_MESSAGE_CHARS, allow_empty=True)
+        and (read is True or read is False)
+        and type(created) is str
+        and len(created) <= 40
+        and type(ticket) is dict
+        and _text(ticket.get("id"), MAX_ID_CHARS)
+        and _text(ticket.get("subject"), MAX_SUBJECT_CHARS, allow_empty=True)
+        and _http_url(ticket.get("url"))
+    ):
+        return None
+    sender_raw, comment_raw = data["from"], data["comment"]
+    sender = comment = None
+    if sender_raw is not None:
+        if type(sender_raw) is not dict:
+            return None
+        s_kind, s_id, s_name = sender_raw.get("kind"), sender_raw.get("id"), sender_raw.get("name")
+        if not (
+            type(s_kind) is str
+            and s_kind in _ACTOR_KINDS
+            and _text(s_id, MAX_ID_CHARS)
+            and _text(s_name, MAX_NAME_CHARS)
+        ):
+            return None
+        sender = Actor(_ACTOR_KINDS[s_kind], s_id, s_name)
+    if comment_raw is not None:
+        if type(comment_raw) is not dict:
+            return None
+        c_id, c_url = comment_raw.get("id"), comment_raw.get("url")
+        if not (_text(c_id, MAX_ID_CHARS) and _http_url(c_url)):
+            return None
+        comment = CommentRef(c_id, c_url)
     try:
-        return Reason(value)
+        created_at = datetime.fromisoformat(created)
     except ValueError:
         return None
+    if created_at.tzinfo is None:
+        return None
+    return Notification(
+        id=nid,
+        seq=seq,
+        type=_NOTIFICATION_TYPES[kind],
+        sender=sender,
+        to=to,
+        ticket=TicketRef(ticket["id"], ticket["subject"], ticket["url"]),
+        comment=comment,
+        message=message,
+        read=read,
+        created_at=created_at.astimezone(UTC),
+        reason=_optional_reason(get("reason")),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -552,6 +672,7 @@ class EventType(StrEnum):
     SYNCED = "synced"
     RESET = "reset"
     ERROR = "error"
+    EVENTS = "events"
 
 
 @dataclass(frozen=True, slots=True)
@@ -693,8 +814,72 @@ ServerEvent = (
 StreamEvent = ServerEvent | SkippedEvent
 
 
-def parse_server_event(raw: str | bytes | JsonObject) -> ServerEvent:
-    """Parse one server → client frame. Unknown ``type`` values give :class:`UnknownEvent`."""
+@dataclass(frozen=True, slots=True)
+class EventBatch:
+    """Several events in one frame (``{"type": "events", "events": [...]}``, section 4.2 of
+    docs/protocol.md), sent only to a client that asked for them in its resume request.
+
+    ``items`` are the events' JSON objects, not parsed yet: a client parses each with
+    :func:`parse_batched_event`, as if it had come in a frame of its own, so that one bad
+    item is skipped alone. Not a :data:`ServerEvent`: whoever reads frames unpacks it."""
+
+    items: tuple[Any, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": EventType.EVENTS.value, "events": list(self.items)}
+
+
+# What one frame holds: an event, or a batch of them.
+ServerFrame = ServerEvent | EventBatch
+# The characters of the events in one ``events`` frame a server sends (see batch_frames).
+BATCH_FRAME_CHARS: Final = 64 * 1024
+
+
+def batch_frames(frames: Iterable[str], max_chars: int = BATCH_FRAME_CHARS) -> Iterator[str]:
+    """Events already encoded as frames of their own (:func:`encode_json`), regrouped into
+    ``events`` frames of at most ``max_chars`` characters (so at most four times as many
+    bytes, well under :data:`MAX_FRAME_BYTES`) and :data:`MAX_EVENTS_PER_FRAME` events; an
+    event too large to share a frame is sent alone, as it is."""
+    head, tail = '{"type":"events","events":[', "]}"
+    budget = max_chars - len(head) - len(tail)
+    group: list[str] = []
+    size = 0
+    for frame in frames:
+        if len(frame) >= budget:
+            yield from _grouped(group, head, tail)
+            group, size = [], 0
+            yield frame
+            continue
+        if size + len(frame) + 1 > budget or len(group) == MAX_EVENTS_PER_FRAME:
+            yield from _grouped(group, head, tail)
+            group, size = [], 0
+        group.append(frame)
+        size += len(frame) + 1
+    yield from _grouped(group, head, tail)
+
+
+def _grouped(group: list[str], head: str, tail: str) -> Iterator[str]:
+    if len(group) == 1:
+        yield group[0]
+    elif group:
+        yield head + ",".join(group) + tail
+
+
+def parse_batched_event(item: object) -> ServerEvent:
+    """One item of an :class:`EventBatch`, parsed as a frame of its own would be (a
+    :class:`WireError` keeps the item's ``seq`` when it was readable); a batch inside a
+    batch breaks the contract."""
+    if not isinstance(item, Mapping):
+        raise WireError("invalid_field", "an item of events must be a JSON object")
+    event = parse_server_event(item)
+    if isinstance(event, EventBatch):
+        raise WireError("invalid_field", "an item of events must not be an events frame")
+    return event
+
+
+def parse_server_event(raw: str | bytes | JsonObject) -> ServerFrame:
+    """Parse one server → client frame. Unknown ``type`` values give :class:`UnknownEvent`;
+    an ``events`` frame gives an :class:`EventBatch`, whose items the caller parses."""
     data = _obj(raw if isinstance(raw, Mapping) else decode_json(raw), "")
     kind = _present(data, "type", "")
     if not isinstance(kind, str) or not kind or len(kind) > 64:
@@ -717,6 +902,13 @@ def parse_server_event(raw: str | bytes | JsonObject) -> ServerEvent:
             code=_str(data, "code", "", max_chars=64),
             message=_str(data, "message", "", max_chars=MAX_MESSAGE_CHARS, allow_empty=True),
         )
+    if event_type is EventType.EVENTS:
+        items = _present(data, "events", "")
+        if not isinstance(items, list):
+            raise WireError("invalid_field", "events must be a list of events")
+        if len(items) > MAX_EVENTS_PER_FRAME:
+            raise WireError("too_large", f"events has more than {MAX_EVENTS_PER_FRAME} events")
+        return EventBatch(tuple(items))
     seq = _seq(data, "seq", "")
     if event_type in _LOG_EVENTS:
         try:
@@ -748,12 +940,18 @@ def _parse_log_event(event_type: EventType, seq: int, data: JsonObject) -> Serve
 
 @dataclass(frozen=True, slots=True)
 class ResumeRequest:
-    """Client → server, first message on a stream: replay every event after ``after_seq``."""
+    """Client → server, first message on a stream: replay every event after ``after_seq``.
+    ``batch``: the client reads ``events`` frames (:class:`EventBatch`); a server may then
+    send the replay in them. Servers that do not know the field ignore it."""
 
     after_seq: int
+    batch: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return {"type": "resume", "after_seq": self.after_seq}
+        data: dict[str, Any] = {"type": "resume", "after_seq": self.after_seq}
+        if self.batch:
+            data["batch"] = True
+        return data
 
     @classmethod
     def parse(cls, raw: str | bytes | JsonObject) -> ResumeRequest:
@@ -761,7 +959,8 @@ class ResumeRequest:
         kind = _present(data, "type", "")
         if kind != "resume":
             raise WireError("unknown_type", f"expected a resume message, got type {kind!r}")
-        return cls(after_seq=_int(data, "after_seq", ""))
+        # Anything but true is "no": a client that does not say it reads batches gets none.
+        return cls(after_seq=_int(data, "after_seq", ""), batch=data.get("batch") is True)
 
 
 # --------------------------------------------------------------------------- REST bodies

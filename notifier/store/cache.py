@@ -30,10 +30,12 @@ forward (``advance_cursor``) except on :meth:`NotificationCache.reset`.
 Local (optimistic) actions change the rows at once and append to ``pending_actions``; the
 engine sends them in order when live and removes each after the server acknowledged it.
 
-The badge counts (unread, new since the popup was last opened) are kept in ``state`` by
-triggers, so reading them is O(1). ``state.owner`` ("<server URL> <agent id>") says whose
-notifications these are: :meth:`NotificationCache.claim` drops another account's rows and
-queue before a different agent's data goes in.
+The badge counts (unread, new since the popup was last opened) are kept in ``state``, so
+reading them is O(1): every write call adds up what its rows changed (``_counted``) and
+updates them once, in the same transaction (schema v4; triggers did it per row before).
+``state.owner`` ("<server URL> <agent id>") says whose notifications these are:
+:meth:`NotificationCache.claim` drops another account's rows and queue before a different
+agent's data goes in.
 
 Schema versions are ``PRAGMA user_version``; :data:`MIGRATIONS` is an ordered list, entry ``n``
 takes the schema from version ``n`` to ``n + 1``. Never edit a released migration; add one.
@@ -183,7 +185,21 @@ def _schema_v3(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE state ADD COLUMN owner TEXT")
 
 
-MIGRATIONS: Final[Sequence[Migration]] = (_schema_v1, _schema_v2, _schema_v3)
+def _schema_v4(db: sqlite3.Connection) -> None:
+    # The counts of schema v2 are kept by the cache's own writes instead of triggers: each
+    # trigger ran an UPDATE of the state row for every row written, a third of what writing a
+    # row cost (a first sign-in writes 50,000). Each write call now adds up what its rows
+    # changed and updates the state row once (NotificationCache._counted, _write).
+    for trigger in ("insert", "delete", "update"):
+        db.execute(f"DROP TRIGGER notifications_counts_{trigger}")
+    db.execute(
+        "UPDATE state SET unread = (SELECT count(*) FROM notifications WHERE read = 0),"
+        " new_since_seen = (SELECT count(*) FROM notifications"
+        " WHERE read = 0 AND seq > state.seen_seq)"
+    )
+
+
+MIGRATIONS: Final[Sequence[Migration]] = (_schema_v1, _schema_v2, _schema_v3, _schema_v4)
 CHECKPOINT_AFTER: Final = 200  # write transactions before a worker-thread checkpoint is due
 INLINE_CHECKPOINT_AFTER: Final = 5_000  # ... and before the GUI thread does one itself
 # The write-ahead log's size beyond which the writer waits for a full checkpoint, and what
@@ -279,6 +295,9 @@ class _Prefetched:
     tombs: dict[str, int]
     rows: dict[str, tuple[int, int, int]]
     early: dict[str, tuple[int, int]]
+    # The rows of ``ids`` to write, written with one executemany at the end of the batch
+    # (no other statement of the batch touches them): ~15% less than one execute each.
+    upserts: list[tuple[object, ...]] = field(default_factory=list)
 
 
 _COLUMNS: Final = (
@@ -289,28 +308,39 @@ _ROW_PARAMS: Final = ", ".join("?" * len(_COLUMNS.split(",")))
 _UPSERT_SET: Final = ", ".join(
     f"{name} = excluded.{name}" for name in (c.strip() for c in _COLUMNS.split(",")) if name != "id"
 )
+_UPSERT: Final = (
+    f"INSERT INTO notifications ({_COLUMNS}) VALUES ({_ROW_PARAMS})"  # noqa: S608
+    f" ON CONFLICT (id) DO UPDATE SET {_UPSERT_SET}"
+)
 
 
 def _row_values(n: Notification, read_seq: int, read: bool) -> tuple[object, ...]:
+    # Runs for every row written: an enum's ``.value`` is a descriptor call, a dict is not.
+    sender, comment, reason = n.sender, n.comment, n.reason
     return (
         n.id,
         n.seq,
         read_seq,
-        n.type.value,
+        _VALUES[n.type],
         int(read),
-        n.sender.kind.value if n.sender else None,
-        n.sender.id if n.sender else None,
-        n.sender.name if n.sender else None,
+        _VALUES[sender.kind] if sender else None,
+        sender.id if sender else None,
+        sender.name if sender else None,
         n.to,
         n.ticket.id,
         n.ticket.subject,
         n.ticket.url,
-        n.comment.id if n.comment else None,
-        n.comment.url if n.comment else None,
+        comment.id if comment else None,
+        comment.url if comment else None,
         n.message,
         format_timestamp(n.created_at),
-        n.reason.value if n.reason else None,
+        _VALUES[reason] if reason else None,
     )
+
+
+_VALUES: Final[dict[StrEnum, str]] = {
+    member: member.value for enum in (NotificationType, ActorKind, Reason) for member in enum
+}
 
 
 def _reason(value: str | None) -> Reason | None:
@@ -366,6 +396,11 @@ class NotificationCache:
         self.recovered_from = recovered_from
         self._wal_path = path.with_name(path.name + "-wal")
         self._writes_since_checkpoint = 0
+        # What the current write call changed in the badge counts (see _counted), and the
+        # seen_seq they are counted against (read when the call starts).
+        self._unread_delta = 0
+        self._new_delta = 0
+        self._seen_seq = 0
 
     # ------------------------------------------------------------------ opening
 
@@ -493,6 +528,7 @@ class NotificationCache:
                     self._apply_read_state(event.ids, event.read, event.seq, changes)
                 else:
                     self._apply_deleted(event.ids, event.seq, changes)
+            self._db.executemany(_UPSERT, known.upserts)
             if highest:
                 self._db.execute("UPDATE state SET cursor = max(cursor, ?)", (highest,))
         return changes.build()
@@ -510,6 +546,7 @@ class NotificationCache:
                 self._apply_notification(
                     notification, notification.seq, changes, read_seq=page.last_seq, known=known
                 )
+            self._db.executemany(_UPSERT, known.upserts)
         return changes.build()
 
     def advance_cursor(self, seq: int) -> None:
@@ -528,7 +565,9 @@ class NotificationCache:
             self._db.execute("DELETE FROM notifications")
             self._db.execute("DELETE FROM tombstones")
             self._db.execute("DELETE FROM early_read_states")
-            self._db.execute("UPDATE state SET cursor = 0, seen_seq = 0, new_since_seen = 0")
+            self._db.execute(
+                "UPDATE state SET cursor = 0, seen_seq = 0, unread = 0, new_since_seen = 0"
+            )
             if owner is not None and owner != self.owner():
                 self._db.execute("DELETE FROM pending_actions")
                 self._db.execute("UPDATE state SET owner = ?", (owner,))
@@ -629,6 +668,7 @@ class NotificationCache:
                         (int(read), read_seq, n.id),
                     )
                     changes.flag(n.id, read)
+                    self._counted((row_seq, bool(row_read)), (row_seq, read))
                 elif read_seq > row_read_seq:
                     self._db.execute(
                         "UPDATE notifications SET read_seq = ? WHERE id = ?", (read_seq, n.id)
@@ -646,11 +686,11 @@ class NotificationCache:
             read, read_seq = bool(early[1]), early[0]
         if tomb is not None:
             self._db.execute("DELETE FROM tombstones WHERE id = ?", (n.id,))
-        self._db.execute(
-            f"INSERT INTO notifications ({_COLUMNS}) VALUES ({_ROW_PARAMS})"  # noqa: S608
-            f" ON CONFLICT (id) DO UPDATE SET {_UPSERT_SET}",
-            _row_values(n, read_seq, read),
-        )
+        if known is not None and prefetched:
+            known.upserts.append(_row_values(n, read_seq, read))
+        else:
+            self._db.execute(_UPSERT, _row_values(n, read_seq, read))
+        self._counted(None if row is None else (row[0], bool(row[2])), (n.seq, read))
         changes.upserted[n.id] = n if n.read == read else dataclasses.replace(n, read=read)
 
     def _apply_read_state(
@@ -658,7 +698,7 @@ class NotificationCache:
     ) -> None:
         for notification_id in ids:
             row = self._db.execute(
-                "SELECT read_seq, read FROM notifications WHERE id = ?", (notification_id,)
+                "SELECT seq, read_seq, read FROM notifications WHERE id = ?", (notification_id,)
             ).fetchone()
             if row is None:
                 tomb = self._db.execute(
@@ -681,6 +721,7 @@ class NotificationCache:
             )
             if bool(row["read"]) != read:
                 changes.flag(notification_id, read)
+                self._counted((row["seq"], bool(row["read"])), (row["seq"], read))
 
     def _apply_deleted(self, ids: Iterable[str], seq: int, changes: _AppliedBuilder) -> None:
         for notification_id in ids:
@@ -693,10 +734,11 @@ class NotificationCache:
                 "DELETE FROM early_read_states WHERE id = ? AND seq < ?", (notification_id, seq)
             )
             gone = self._db.execute(
-                "DELETE FROM notifications WHERE id = ? AND seq < ? RETURNING id",
+                "DELETE FROM notifications WHERE id = ? AND seq < ? RETURNING seq, read",
                 (notification_id, seq),
             ).fetchone()
             if gone is not None:
+                self._counted((gone[0], bool(gone[1])), None)
                 changes.upserted.pop(notification_id, None)
                 changes.read.pop(notification_id, None)
                 changes.unread.pop(notification_id, None)
@@ -708,9 +750,11 @@ class NotificationCache:
         """Set the read flag at once and queue the action for the server."""
         with self._write():
             changed = self._db.execute(
-                "UPDATE notifications SET read = ? WHERE id = ? AND read != ? RETURNING id",
+                "UPDATE notifications SET read = ? WHERE id = ? AND read != ? RETURNING id, seq",
                 (int(read), notification_id, int(read)),
             ).fetchall()
+            for row in changed:
+                self._counted((row[1], not read), (row[1], read))
             kind = ActionKind.MARK_READ if read else ActionKind.MARK_UNREAD
             self._queue(kind, notification_id=notification_id)
         ids = tuple(row[0] for row in changed)
@@ -725,9 +769,11 @@ class NotificationCache:
         with self._write():
             up_to_seq = self.max_seq()
             changed = self._db.execute(
-                "UPDATE notifications SET read = 1 WHERE read = 0 AND seq <= ? RETURNING id",
+                "UPDATE notifications SET read = 1 WHERE read = 0 AND seq <= ? RETURNING id, seq",
                 (up_to_seq,),
             ).fetchall()
+            for row in changed:
+                self._counted((row[1], False), (row[1], True))
             self._queue(ActionKind.MARK_ALL_READ, up_to_seq=up_to_seq)
         return Applied(read=tuple(row[0] for row in changed)), up_to_seq
 
@@ -755,9 +801,11 @@ class NotificationCache:
         # The tombstone holds the row's content seq: a replay of that version (or older)
         # cannot bring it back; a re-issue by the server (higher seq) still can.
         rows = self._db.execute(
-            f"DELETE FROM notifications WHERE {condition} RETURNING id, seq",  # noqa: S608
+            f"DELETE FROM notifications WHERE {condition} RETURNING id, seq, read",  # noqa: S608
             params,
         ).fetchall()
+        for row in rows:
+            self._counted((row[1], bool(row[2])), None)
         self._db.executemany(
             "INSERT INTO tombstones (id, seq) VALUES (?, ?)"
             " ON CONFLICT (id) DO UPDATE SET seq = max(seq, excluded.seq)",
@@ -794,22 +842,44 @@ class NotificationCache:
 
     @contextmanager
     def _write(self) -> Iterator[None]:
-        # One explicit transaction per write call; nested calls join the outer one.
-        if self._db.in_transaction:
-            yield
-            return
-        self._db.execute("BEGIN IMMEDIATE")
+        # One explicit transaction per write call; nested calls join the outer one. Each call
+        # updates the counts it changed as it ends (listeners that read them inside an outer
+        # transaction, in notifier tail, see them right).
+        outer = not self._db.in_transaction
+        if outer:
+            self._db.execute("BEGIN IMMEDIATE")
         try:
+            self._seen_seq = int(self._db.execute("SELECT seen_seq FROM state").fetchone()[0])
             yield
+            if self._unread_delta or self._new_delta:
+                self._db.execute(
+                    "UPDATE state SET unread = unread + ?, new_since_seen = new_since_seen + ?",
+                    (self._unread_delta, self._new_delta),
+                )
         except BaseException:
-            self._db.rollback()
+            if outer:
+                self._db.rollback()
             raise
+        finally:
+            self._unread_delta = self._new_delta = 0
+        if not outer:
+            return
         self._db.commit()
         self._writes_since_checkpoint += 1
         if self._writes_since_checkpoint >= INLINE_CHECKPOINT_AFTER:
             # Nobody is checkpointing from a worker (no engine running): keep the WAL
             # bounded anyway, accepting one short stall.
             self.checkpoint()
+
+    def _counted(self, before: tuple[int, bool] | None, after: tuple[int, bool] | None) -> None:
+        """One row changed from ``before`` to ``after`` ((seq, read), None: no row): add it to
+        the unread and new-since-seen counts this write call will store."""
+        if before is not None and not before[1]:
+            self._unread_delta -= 1
+            self._new_delta -= before[0] > self._seen_seq
+        if after is not None and not after[1]:
+            self._unread_delta += 1
+            self._new_delta += after[0] > self._seen_seq
 
     @property
     def wants_checkpoint(self) -> bool:

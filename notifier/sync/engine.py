@@ -84,7 +84,7 @@ UNSTORABLE = (sqlite3.IntegrityError, sqlite3.DataError, ValueError, OverflowErr
 # Work between two yields to the event loop, one transaction and one published change each
 # (figures in benchmarks/README.md: engine_loop_lag.py, replay_burst.py):
 APPLY_SLICE = 250  # rows of a REST page
-STREAM_SLICE = 64  # stream events of a replay (each with its frame and parsing)
+STREAM_SLICE = 64  # stream events of a replay
 # The client's default keepalive ping interval (notifier/client/transport.py): the watchdog's
 # own cadence when no keepalive carries it, so a wake from sleep is noticed as soon either way.
 WATCHDOG_INTERVAL = 20.0
@@ -475,24 +475,40 @@ class SyncEngine:
             after_seq = 0
             page = first = await self._backend.list_notifications(after_seq, self._page_limit)
             pages, total = 1, 0
-            while True:
-                await self._apply_page_in_slices(page)
-                total += len(page.notifications)
-                if not page.has_more or page.end_seq == 0:
-                    break
-                if page.end_seq <= after_seq:
-                    raise ProtocolViolation(
-                        "loading the notifications did not advance (the server sent the same"
-                        " page again)"
-                    )
-                if pages >= self._max_history_pages:
-                    raise ProtocolViolation(
-                        "the server's list of notifications did not end after"
-                        f" {self._max_history_pages} pages"
-                    )
-                after_seq = page.end_seq
-                page = await self._backend.list_notifications(after_seq, self._page_limit)
-                pages += 1
+            upcoming: asyncio.Task[NotificationPage] | None = None
+            try:
+                while True:
+                    # Ask for the next page before writing this one: the server reads and
+                    # encodes it on its own core meanwhile (a page-through otherwise waits
+                    # for the two in turn; benchmarks/README.md, first_sign_in.py).
+                    more = page.has_more and page.end_seq != 0
+                    if more and page.end_seq > after_seq and pages < self._max_history_pages:
+                        upcoming = asyncio.create_task(
+                            self._backend.list_notifications(page.end_seq, self._page_limit),
+                            name="sync-next-page",
+                        )
+                    await self._apply_page_in_slices(page)
+                    total += len(page.notifications)
+                    if not more:
+                        break
+                    if page.end_seq <= after_seq:
+                        raise ProtocolViolation(
+                            "loading the notifications did not advance (the server sent the"
+                            " same page again)"
+                        )
+                    if pages >= self._max_history_pages:
+                        raise ProtocolViolation(
+                            "the server's list of notifications did not end after"
+                            f" {self._max_history_pages} pages"
+                        )
+                    assert upcoming is not None  # started above: the page advanced
+                    after_seq = page.end_seq
+                    page, upcoming = await upcoming, None
+                    pages += 1
+            finally:
+                if upcoming is not None:  # cancelled or failed while writing a page
+                    upcoming.cancel()
+                    await asyncio.gather(upcoming, return_exceptions=True)
             log.info("loaded the full history: %d notifications", total)
             self._cache.advance_cursor(first.last_seq)
             self._execute(session.history_paged(attempt, first.last_seq, agent))
