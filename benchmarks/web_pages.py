@@ -22,14 +22,15 @@ from __future__ import annotations
 import argparse
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import Browser, sync_playwright
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from chromium import CHROMIUM, launch, start_demo
 
 BUDGET_BYTES = 100_000
 BUDGET_PAINT_MS = 200.0
@@ -53,24 +54,6 @@ MEASURE = """() => {
         first_contentful_paint: paint["first-contentful-paint"],
     };
 }"""
-
-
-def start_demo(folder: Path) -> tuple[subprocess.Popen[str], str]:
-    demo = ["demo", "--port", "0", "--rate", "0", "--seed", "3", "--db", str(folder / "demo.db")]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "notifier.server.cli", *demo], stdout=subprocess.PIPE, text=True
-    )
-    assert process.stdout is not None
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        found = re.search(r"in a browser: (http://\S+?)/ ", line)
-        if found:
-            return process, found.group(1)
-        if not line and process.poll() is not None:
-            break
-    process.terminate()
-    raise SystemExit("the demo did not start")
 
 
 def measure(browser: Browser, url: str, path: str, device: dict[str, Any]) -> dict[str, Any]:
@@ -101,16 +84,14 @@ def measure(browser: Browser, url: str, path: str, device: dict[str, Any]) -> di
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=10)
-    parser.add_argument("--chromium", default="/usr/bin/chromium")
+    parser.add_argument("--chromium", default=CHROMIUM)
     args = parser.parse_args()
     over_budget = False
     with tempfile.TemporaryDirectory() as folder:
         demo, url = start_demo(Path(folder))
         try:
             with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(
-                    executable_path=args.chromium, args=["--no-sandbox"]
-                )
+                browser = launch(playwright, args.chromium)
                 print(f"chromium {browser.version}, {args.runs} loads per page, empty cache")
                 print(
                     f"{'page':24} {'device':8} {'KB':>6} {'requests':>8} {'FP ms':>7} {'FCP ms':>7}"

@@ -10,16 +10,16 @@ tickets, a ticket, the notification center and a notification's detail (phone).
 from __future__ import annotations
 
 import argparse
-import re
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from playwright.sync_api import Browser, Page, sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+from chromium import CHROMIUM, launch, start_demo  # noqa: E402
+
 DEVICES = {
     "desktop": {"viewport": {"width": 1280, "height": 860}},
     "phone": {
@@ -29,26 +29,6 @@ DEVICES = {
         "device_scale_factor": 2,
     },
 }
-
-
-def start_demo(folder: Path) -> tuple[subprocess.Popen[str], str]:
-    demo = ["demo", "--port", "0", "--rate", "0", "--seed", "3", "--db", str(folder / "demo.db")]
-    process = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
-        [sys.executable, "-m", "notifier.server.cli", *demo],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        found = re.search(r"in a browser: (http://\S+?)/ ", line)
-        if found:
-            return process, found.group(1)
-        if not line and process.poll() is not None:
-            break
-    process.terminate()
-    raise SystemExit("the demo did not start")
 
 
 def sign_in(page: Page, username: str, password: str, next_path: str) -> None:
@@ -95,7 +75,7 @@ def shoot(browser: Browser, url: str, out: Path) -> list[Path]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=str(ROOT / "docs" / "images"))
-    parser.add_argument("--chromium", default="/usr/bin/chromium")
+    parser.add_argument("--chromium", default=CHROMIUM)
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -103,9 +83,7 @@ def main() -> int:
         demo, url = start_demo(Path(folder))
         try:
             with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(
-                    executable_path=args.chromium, args=["--no-sandbox"]
-                )
+                browser = launch(playwright, args.chromium)
                 for path in shoot(browser, url, out):
                     print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
                 browser.close()

@@ -7,18 +7,17 @@ a context of their own (separate cookie jars), made by :func:`signed_in`.
 from __future__ import annotations
 
 import asyncio
-import shutil
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from chromium import launch
 from engine_support import Harness, running_engine
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from notifier.store.cache import NotificationCache
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PASSWORD = "correct horse battery staple"
 PHONE = {"viewport": {"width": 375, "height": 812}, "has_touch": True, "is_mobile": True}
 
@@ -26,7 +25,7 @@ PHONE = {"viewport": {"width": 375, "height": 812}, "has_touch": True, "is_mobil
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        browser = launch(playwright)
         try:
             yield browser
         finally:
