@@ -110,6 +110,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 # paint are qasync, the network stack (httpx, websockets), keyring and desktop-notifier
 # imported. Set NOTIFIER_STARTUP_MARKER=path to have the app write the wall-clock time of the
 # first paint there (benchmarks/startup.py), NOTIFIER_EXIT_AFTER_PAINT=1 to exit right after.
+#
+# After the first paint the event loop must answer the tray host, which asks for the icon
+# (issue 13, "start-up until docked"): the modules below are imported on a worker thread
+# while it runs (notifier/app/preload.py), then the app is built from them. A module missing
+# here is imported when built, on the GUI thread: correct, only later docked.
+AFTER_PAINT_MODULES = (
+    "notifier.app.clock",
+    "notifier.app.controller",
+    "notifier.app.scheduler",
+    "notifier.compose",
+    "notifier.core.settings",
+    "notifier.store.cache",
+    "notifier.store.settings_file",
+    "notifier.store.site_settings",
+    "notifier.ui.application",
+    "asyncio",
+    "qasync",
+)
 
 
 class LiveServices:
@@ -291,15 +309,23 @@ def run_tray(args: argparse.Namespace, environ: Mapping[str, str] | None = None)
     if env.get("NOTIFIER_EXIT_AFTER_PAINT"):
         return 0
 
-    # After the first paint: the controller and the popup, then the event loop, logging, and
-    # the network stack via start(). First, the guard against PySide6 6.12's reference-count
-    # bugs on Python 3.11 (see notifier/app/signals.py): without it the app aborts after
-    # enough repaints and signal emissions. (pyproject pins PySide6 below 6.12; the guard is
-    # for an install that ignores the pin.)
+    # After the first paint: the rest of the modules (on a worker thread, the event loop
+    # answering the tray host meanwhile), the controller and the popup, then the asyncio event
+    # loop, logging, and the network stack via start(). First, the guard against PySide6
+    # 6.12's reference-count bugs on Python 3.11 (see notifier/app/signals.py): without it the
+    # app aborts after enough repaints and signal emissions. (pyproject pins PySide6 below
+    # 6.12; the guard is for an install that ignores the pin.)
     from notifier.app.signals import immortalize_singletons, pyside_needs_guard
 
     if pyside_needs_guard():
         immortalize_singletons()
+
+    from notifier.app.preload import import_while_serving
+    from notifier.ui.early_intents import EarlyIntents
+
+    # A click on the icon or a second start while the modules load: done once it is built.
+    early = EarlyIntents(single.activated, shell.tray)
+    import_while_serving(AFTER_PAINT_MODULES)
 
     from notifier.app.clock import SystemClock
     from notifier.app.controller import AppController
@@ -348,6 +374,7 @@ def run_tray(args: argparse.Namespace, environ: Mapping[str, str] | None = None)
     asyncio.set_event_loop(loop)
     quit_requested = asyncio.Event()
     tray_app.quitRequested.connect(quit_requested.set)
+    early.hand_over(tray_app)  # wired now, down to Quit
 
     async def run() -> None:
         await tray_app.start()
