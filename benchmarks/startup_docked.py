@@ -153,7 +153,12 @@ class Starter:
                 if time.time() > deadline or process.poll() is not None:
                     raise RuntimeError(f"{which} never docked in {self.host}")
                 time.sleep(0.002)
-            wait_for(self.marker.exists, "the marker", 10)
+            # Written by the program while we look: wait for its whole line, not the file.
+            wait_for(
+                lambda: self.marker.exists() and self.marker.read_text().endswith("\n"),
+                "the marker",
+                10,
+            )
             return Start(float(self.marker.read_text()) - started, docked_at - started)
         finally:
             process.terminate()
