@@ -162,6 +162,7 @@ class TrayApp(QObject):
 
             self._popup = Popup(self.panel)
             self._popup.opened.connect(self._on_popup_opened)
+            self._popup.closed.connect(self._on_popup_closed)
         return self._popup
 
     # ------------------------------------------------------------------ start-up
@@ -292,6 +293,10 @@ class TrayApp(QObject):
         else:
             self.model  # noqa: B018  (built now, it loads the cache as it is: no second read)
 
+    def _on_popup_closed(self) -> None:
+        # The list's counts read whole indexes of the cache: give back SQLite's page cache.
+        self.controller.cache.release_memory()
+
     def _on_open_popup_requested(self) -> None:
         self.open_popup(self.tray.geometry() if self.tray is not None else None)
 
@@ -300,6 +305,10 @@ class TrayApp(QObject):
             self._model.apply_change(change)
 
     def _on_controller_status_changed(self, status: ConnectionStatus) -> None:
+        if status.state is ConnectionState.LIVE:
+            # Caught up: a sync wrote much of the cache through SQLite's page cache, which
+            # the idle app has no use for.
+            self.controller.cache.release_memory()
         if not self._network_watched and status.state in (
             ConnectionState.BACKING_OFF,
             ConnectionState.OFFLINE,
