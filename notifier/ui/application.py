@@ -8,7 +8,10 @@ controller from the real settings, cache and services and calls, in this order:
 1. :class:`~notifier.ui.tray.TrayShell` shows the tray icon (or the fallback window) with the
    CACHED unread count, right after the QApplication exists; not even this module, the
    controller or asyncio is imported yet, let alone the network stack, keyring or toast
-   library (see the performance budget in issue 5);
+   library (see the performance budget in issue 5); then this module, the controller and
+   the rest are imported on a worker thread while the event loop answers the tray host
+   (:mod:`notifier.app.preload`), what the agent asks meanwhile kept for step 2
+   (:mod:`notifier.ui.early_intents`);
 2. ``TrayApp(controller, clock, shell=shell)`` adopts it and wires it; with a tray, the
    popup (its widgets, list view and delegate, and the modules behind them) is built on
    first use, so an app whose popup is never opened does not carry it all day;
