@@ -99,6 +99,25 @@ def main(argv: Sequence[str] | None = None) -> int:
 # paint are qasync, the network stack (httpx, websockets), keyring and desktop-notifier
 # imported. Set NOTIFIER_STARTUP_MARKER=path to have the app write the wall-clock time of the
 # first paint there (benchmarks/startup.py), NOTIFIER_EXIT_AFTER_PAINT=1 to exit right after.
+#
+# After the first paint the event loop must answer the tray host, which asks for the icon
+# (issue 13, "start-up until docked"): the modules below are imported on a worker thread
+# while it runs (notifier/app/preload.py), then the app is built from them. A module missing
+# here is imported when built, on the GUI thread: correct, only later docked.
+AFTER_PAINT_MODULES = (
+    "notifier.app.account",
+    "notifier.app.clock",
+    "notifier.app.controller",
+    "notifier.app.scheduler",
+    "notifier.compose",
+    "notifier.core.settings",
+    "notifier.store.cache",
+    "notifier.store.settings_file",
+    "notifier.store.site_settings",
+    "notifier.ui.application",
+    "asyncio",
+    "qasync",
+)
 
 
 def run_tray(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> int:
@@ -144,8 +163,16 @@ def run_tray(args: argparse.Namespace, environ: Mapping[str, str] | None = None)
     if env.get("NOTIFIER_EXIT_AFTER_PAINT"):
         return 0
 
-    # After the first paint: the controller and the popup, then the event loop, logging, and
-    # the network stack via start().
+    # After the first paint: the rest of the modules (on a worker thread, the event loop
+    # answering the tray host meanwhile), the controller and the popup, then the asyncio event
+    # loop, logging, and the network stack via start().
+    from notifier.app.preload import import_while_serving
+    from notifier.ui.early_intents import EarlyIntents
+
+    # A click on the icon or a second start while the modules load: done once it is built.
+    early = EarlyIntents(single.activated, shell.tray)
+    import_while_serving(AFTER_PAINT_MODULES)
+
     from notifier.app.account import AccountService
     from notifier.app.clock import SystemClock
     from notifier.app.controller import AppController
@@ -201,6 +228,7 @@ def run_tray(args: argparse.Namespace, environ: Mapping[str, str] | None = None)
     asyncio.set_event_loop(loop)
     quit_requested = asyncio.Event()
     tray_app.quitRequested.connect(quit_requested.set)
+    early.hand_over(tray_app)  # wired now, down to Quit
 
     async def run() -> None:
         await tray_app.start()

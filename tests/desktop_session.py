@@ -95,6 +95,7 @@ COMMAND_TIMEOUT_S = 15.0
 NOTIFICATIONS = "org.freedesktop.Notifications"
 SECRETS = "org.freedesktop.secrets"
 SNI_WATCHER = "org.kde.StatusNotifierWatcher"
+SNI_ITEM = "org.kde.StatusNotifierItem"
 KEYRING_PASSWORD = "desktop-test"  # unlocks the throw-away keyring in tmp
 
 # Which Debian package provides each program (for the skip reason).
@@ -724,6 +725,18 @@ class DesktopSession:
     def sni_items(self) -> list[str]:
         """Bus names (or ``name/path``) of the registered StatusNotifierItems."""
         return [str(item) for item in self._sni_watcher_property("RegisteredStatusNotifierItems")]
+
+    def sni_items_of(self, pid: int) -> list[str]:
+        """The registered StatusNotifierItems (``name`` or ``name/path``) of process ``pid``."""
+        return [
+            item for item in self.sni_items() if self.connection_pid(item.split("/", 1)[0]) == pid
+        ]
+
+    def sni_item_property(self, item: str, prop: str) -> Any:
+        """A property of the StatusNotifierItem ``item`` (as :meth:`sni_items` names it),
+        answered by its program within 5 s (or TimeoutError)."""
+        name, _, path = item.partition("/")
+        return self.get_property(name, path or "/StatusNotifierItem", SNI_ITEM, prop)
 
     def tray_selection_owned(self) -> bool:
         """Whether a system tray owns ``_NET_SYSTEM_TRAY_S0`` on this display: what Qt's

@@ -1,7 +1,7 @@
 """End to end against the reference helpdesk on loopback: the real engine, cache, controller
 and widgets (offscreen), with the composition root's LiveServices. Only the true edges are
 fakes: the toast service (a recording sink), the browser (a recording opener) and the
-controller's clock/scheduler (so the 0.8 s burst window passes without sleeping).
+controller's clock/scheduler (so the toast policy's timers fire without sleeping).
 
 * a notification created on the server appears in the popup and raises exactly ONE toast;
 * viewing the ticket on the server clears it in the tray (badge back to 0, row read) and
@@ -127,7 +127,7 @@ async def test_live_notification_toasts_once_and_clears_when_viewed(
         assert app.tray.badge_state is not None and app.tray.badge_state.unread == 1
         assert app.tray.badge_state.new_since_seen
 
-        # The burst window passes (fake clock): exactly one toast, and no more later.
+        # The toast's wake-up fires (fake clock): exactly one toast, and no more later.
         scheduler.advance(timedelta(seconds=1))
         scheduler.advance(timedelta(minutes=5))
         assert [t.key for t in sink.shown] == [notification_id]

@@ -145,6 +145,22 @@ def test_a_burst_becomes_one_summary(
     assert summary.body == "12 new notifications: 3 assignments, 9 mentions"
 
 
+def test_a_notification_after_a_quiet_spell_is_toasted_without_waiting(
+    qtbot: QtBot, cache: NotificationCache, tmp_path: Path
+) -> None:
+    rig = Rig(cache, tmp_path)
+    rig.arrive(mention(1))
+    assert rig.scheduler.pending() == [START]  # a wake-up now, not after a burst window
+    rig.scheduler.advance(timedelta(0))
+    assert [t.key for t in rig.toasts] == ["n1"]
+    # The next one within the window waits for it; a flood is held, not toasted one each.
+    rig.scheduler.advance(timedelta(seconds=0.2))
+    rig.arrive(mention(2))
+    assert rig.scheduler.pending() == [START + timedelta(seconds=0.8)]
+    rig.scheduler.advance(timedelta(seconds=1))
+    assert [t.key for t in rig.toasts] == ["n1", "n2"]
+
+
 def test_quiet_hours_hold_toasts_and_summarise_what_is_still_unread(
     qtbot: QtBot, cache: NotificationCache, tmp_path: Path
 ) -> None:

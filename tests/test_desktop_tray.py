@@ -162,9 +162,6 @@ def test_without_a_tray_host_the_fallback_window_is_shown(
         desktop_session.stop_process(app)
 
 
-SNI_ITEM = "org.kde.StatusNotifierItem"
-
-
 def test_with_a_status_notifier_tray_the_app_registers_an_active_item(
     desktop_session: DesktopSession, tmp_path: Path
 ) -> None:
@@ -172,32 +169,26 @@ def test_with_a_status_notifier_tray_the_app_registers_an_active_item(
     with desktop_session.sni_tray_host():
         app = start_app(desktop_session, "app-with-sni", tmp_path / "painted")
         try:
-
-            def items_of_app() -> list[str]:
-                return [
-                    item
-                    for item in desktop_session.sni_items()
-                    if desktop_session.connection_pid(item.split("/", 1)[0]) == app.pid
-                ]
-
-            wait_until(lambda: bool(items_of_app()), "the app's StatusNotifierItem", TIMEOUT_S)
-            (item,) = items_of_app()
-            name, _, path = item.partition("/")
+            wait_until(
+                lambda: bool(desktop_session.sni_items_of(app.pid)),
+                "the app's StatusNotifierItem",
+                TIMEOUT_S,
+            )
+            (item,) = desktop_session.sni_items_of(app.pid)
 
             def item_property(prop: str) -> Any:
-                return desktop_session.get_property(
-                    name, path or "/StatusNotifierItem", SNI_ITEM, prop
-                )
+                return desktop_session.sni_item_property(item, prop)
 
             assert item_property("Status") == "Active"
             pixmaps = item_property("IconPixmap")  # [(width, height, ARGB bytes)]: the badge
             assert pixmaps and all(
                 w > 0 and h > 0 and len(data) == 4 * w * h for w, h, data in pixmaps
             )
-            _icon_name, _icon, title, text = item_property("ToolTip")
-            # The tray's words for a signed-out app with nothing cached, as the app words them.
+            # The tray's words for a signed-out app with nothing cached, as the app words them,
+            # once it is built (the item answers from the first paint on: "Connecting…").
             signed_out = ConnectionStatus(ConnectionState.SIGNED_OUT)
-            assert title == tooltip_text(0, signed_out, datetime.now(UTC), None), (title, text)
+            expected = tooltip_text(0, signed_out, datetime.now(UTC), None)
+            wait_until(lambda: item_property("ToolTip")[2] == expected, "the words", TIMEOUT_S)
             fallback = windows_of(
                 desktop_session, app.pid, visible=True, title=f"^{FALLBACK_TITLE}"
             )
@@ -300,14 +291,11 @@ def test_with_a_status_notifier_tray_the_popup_opens_below_the_panel(
         try:
             wait_until(lambda: (tmp_path / "painted").exists(), "the first paint", TIMEOUT_S)
 
-            def items_of_app() -> list[str]:
-                return [
-                    item
-                    for item in session.sni_items()
-                    if session.connection_pid(item.split("/", 1)[0]) == app.pid
-                ]
-
-            wait_until(lambda: bool(items_of_app()), "the app's StatusNotifierItem", TIMEOUT_S)
+            wait_until(
+                lambda: bool(session.sni_items_of(app.pid)),
+                "the app's StatusNotifierItem",
+                TIMEOUT_S,
+            )
             (panel,) = windows_of(session, host.pid, visible=True)
             panel_x, panel_y, _, panel_height = geometry(session, panel)
             wait_until(

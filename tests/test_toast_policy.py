@@ -1,7 +1,9 @@
-"""The toast policy with a fake clock: bursts, replays, quiet hours, pause, choices, withdrawal."""
+"""The toast policy with a fake clock: the leading edge, bursts, replays, quiet hours, pause,
+choices, withdrawal."""
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
@@ -107,14 +109,13 @@ def summary_total(toast: Toast) -> int:
 # --------------------------------------------------------------------------- single toasts
 
 
-def test_one_live_notification_toasts_once_when_the_window_closes() -> None:
+def test_one_live_notification_after_a_quiet_spell_toasts_at_once() -> None:
     clock = FakeClock(MONDAY_NOON)
     toasts = policy()
     assert toasts.next_wakeup() is None
     toasts.offer(upserted(note("n1", A, message="Paper <b>everywhere</b>")), clock.now)
-    assert toasts.next_wakeup() == MONDAY_NOON + WINDOW
-    assert toasts.due(clock.advance(timedelta(seconds=0.5))) == []
-    shown = fire(toasts, clock)
+    assert toasts.next_wakeup() == MONDAY_NOON  # no burst window to wait for
+    shown = toasts.due(clock.now)
     assert shown == [
         Toast(
             key="n1",
@@ -189,21 +190,36 @@ def test_settings_changed_during_the_window_apply_when_it_closes() -> None:
 # --------------------------------------------------------------------------- bursts
 
 
-def test_a_small_burst_gives_one_toast_each_in_arrival_order() -> None:
+def test_what_follows_the_leading_toast_waits_for_the_window_one_toast_each() -> None:
     clock = FakeClock(MONDAY_NOON)
     toasts = policy(burst_threshold=3)
     toasts.offer(upserted(note("n1")), clock.now)
-    toasts.offer(upserted(note("n2"), note("n3", A)), clock.advance(timedelta(seconds=0.3)))
+    assert keys(fire(toasts, clock)) == ["n1"]
+    toasts.offer(upserted(note("n2")), clock.advance(timedelta(seconds=0.3)))
+    toasts.offer(upserted(note("n3"), note("n4", A)), clock.advance(timedelta(seconds=0.3)))
     assert toasts.next_wakeup() == MONDAY_NOON + WINDOW  # the window does not slide
-    assert keys(fire(toasts, clock)) == ["n1", "n2", "n3"]
+    assert toasts.due(clock.now) == []
+    assert keys(fire(toasts, clock)) == ["n2", "n3", "n4"]
 
 
-def test_a_big_burst_gives_one_summary() -> None:
+def test_what_arrives_before_the_leading_toast_is_shown_goes_with_it() -> None:
     clock = FakeClock(MONDAY_NOON)
     toasts = policy(burst_threshold=3)
-    toasts.offer(upserted(note("n1", A), note("n2", A)), clock.now)
-    toasts.offer(upserted(note("n3", M), note("n4", M)), clock.advance(timedelta(seconds=0.7)))
+    toasts.offer(upserted(note("n1")), clock.now)
+    toasts.offer(upserted(note("n2"), note("n3", A)), clock.now)  # the timer has not fired
+    assert toasts.next_wakeup() == MONDAY_NOON
+    assert keys(toasts.due(clock.now)) == ["n1", "n2", "n3"]
+
+
+def test_a_big_burst_gives_the_leading_toast_and_one_summary() -> None:
+    clock = FakeClock(MONDAY_NOON)
+    toasts = policy(burst_threshold=3)
+    toasts.offer(upserted(note("n0", M)), clock.now)
+    assert keys(fire(toasts, clock)) == ["n0"]
+    toasts.offer(upserted(note("n1", A), note("n2", A)), clock.advance(timedelta(seconds=0.1)))
+    toasts.offer(upserted(note("n3", M), note("n4", M)), clock.advance(timedelta(seconds=0.6)))
     (summary,) = fire(toasts, clock)
+    assert clock.now == MONDAY_NOON + WINDOW
     assert summary == Toast(
         key="summary-1",
         title=SUMMARY_TITLE,
@@ -214,14 +230,47 @@ def test_a_big_burst_gives_one_summary() -> None:
     )
 
 
-def test_a_notification_after_the_window_opens_a_new_one() -> None:
+def test_a_big_change_after_a_quiet_spell_is_one_summary_at_once() -> None:
+    clock = FakeClock(MONDAY_NOON)
+    toasts = policy(burst_threshold=3)
+    toasts.offer(upserted(*(note(f"n{i}") for i in range(1, 6))), clock.now)
+    (summary,) = fire(toasts, clock)
+    assert clock.now == MONDAY_NOON
+    assert summary_total(summary) == 5
+
+
+def test_a_notification_a_window_after_the_last_toast_toasts_at_once_again() -> None:
     clock = FakeClock(MONDAY_NOON)
     toasts = policy(burst_threshold=1)
     toasts.offer(upserted(note("n1")), clock.now)
     assert keys(fire(toasts, clock)) == ["n1"]
-    toasts.offer(upserted(note("n2")), clock.advance(timedelta(seconds=1)))
-    assert toasts.next_wakeup() == clock.now + WINDOW
-    assert keys(fire(toasts, clock)) == ["n2"]
+    toasts.offer(upserted(note("n2")), clock.advance(timedelta(seconds=0.5)))
+    assert keys(fire(toasts, clock)) == ["n2"]  # held: at n1's toast + window
+    assert clock.now == MONDAY_NOON + WINDOW
+    toasts.offer(upserted(note("n3")), clock.advance(WINDOW))  # a window after n2's toast
+    assert toasts.next_wakeup() == clock.now
+    assert keys(toasts.due(clock.now)) == ["n3"]
+
+
+def test_a_steady_flood_toasts_at_most_once_a_window_and_never_one_each() -> None:
+    clock = FakeClock(MONDAY_NOON)
+    toasts = policy(burst_threshold=3)
+    batches: list[tuple[datetime, list[Toast]]] = []
+    for i in range(1000):  # one every 10 ms for 10 s; the timer fires on time
+        toasts.offer(upserted(note(f"n{i + 1}")), clock.now)
+        clock.advance(timedelta(milliseconds=10))
+        wakeup = toasts.next_wakeup()
+        if wakeup is not None and wakeup <= clock.now:
+            batches.append((wakeup, toasts.due(wakeup)))
+    last = fire(toasts, clock)
+    batches.append((clock.now, last))
+    shown = [toast for _, batch in batches for toast in batch]
+    assert [t.key for t in shown[:1]] == ["n1"]  # the first one at once, on its own
+    assert all(t.notification_id is None for t in shown[1:])  # then summaries only
+    assert len(shown) <= 1 + 10 / WINDOW.total_seconds() + 1
+    assert 1 + sum(summary_total(t) for t in shown[1:]) == 1000
+    times = [at for at, batch in batches if batch]
+    assert all(later - earlier >= WINDOW for earlier, later in itertools.pairwise(times))
 
 
 def test_a_reissued_notification_toasts_once_with_its_newest_content() -> None:
@@ -260,6 +309,8 @@ def test_a_notification_reissued_after_its_toast_updates_that_toast_silently() -
 def test_read_or_deleted_meanwhile_drop_out_of_the_burst() -> None:
     clock = FakeClock(MONDAY_NOON)
     toasts = policy(burst_threshold=3)
+    toasts.offer(upserted(note("n0")), clock.now)
+    fire(toasts, clock)
     toasts.offer(upserted(*(note(f"n{i}") for i in range(1, 6))), clock.now)
     toasts.offer(read_state("n1"), clock.advance(timedelta(seconds=0.1)))
     toasts.offer(deleted("n2"), clock.now)
@@ -283,6 +334,21 @@ def test_a_replay_batch_over_the_threshold_is_one_summary() -> None:
     toasts.offer(upserted(*batch, replay=True), clock.now)
     (summary,) = fire(toasts, clock)
     assert summary.body == "12 new notifications: 4 assignments, 8 mentions"
+
+
+def test_a_replay_of_ten_thousand_in_batches_is_one_toast() -> None:
+    clock = FakeClock(MONDAY_NOON)
+    toasts = policy()
+    shown: list[Toast] = []
+    for start in range(1, 10_001, 64):  # as the engine publishes a replay, 64 at a time
+        batch = [note(f"n{i}") for i in range(start, min(start + 64, 10_001))]
+        toasts.offer(upserted(*batch, replay=True), clock.advance(timedelta(milliseconds=5)))
+        wakeup = toasts.next_wakeup()
+        assert wakeup is not None and wakeup > clock.now  # no leading edge for a replay
+    shown += fire(toasts, clock)
+    shown += toasts.due(clock.advance(timedelta(minutes=1)))
+    (summary,) = shown
+    assert summary_total(summary) == 10_000
 
 
 def test_a_small_replay_toasts_each() -> None:
@@ -349,8 +415,10 @@ def test_summary_after_quiet_can_be_turned_off() -> None:
 def test_a_burst_closing_inside_quiet_hours_joins_the_summary() -> None:
     clock = FakeClock(datetime(2026, 1, 5, 21, 59, 59, 500_000, tzinfo=UTC))
     toasts = policy(NIGHTS)
-    toasts.offer(upserted(note("n1")), clock.now)  # not yet quiet
-    assert toasts.due(clock.advance(WINDOW)) == []  # the window closed at 22:00:00.3
+    toasts.offer(upserted(note("n0")), clock.now)  # not yet quiet
+    assert keys(fire(toasts, clock)) == ["n0"]
+    toasts.offer(upserted(note("n1")), clock.advance(timedelta(seconds=0.1)))
+    assert fire(toasts, clock) == []  # the window closed at 22:00:00.3
     assert toasts.next_wakeup() == TUESDAY_MORNING
     (summary,) = fire(toasts, clock)
     assert summary.body == "1 new notification: 1 mention"
@@ -463,6 +531,7 @@ def test_every_unread_candidate_is_covered_by_exactly_one_toast(
     shown: list[Toast] = []
     read: set[str] = set()
     offered: set[str] = set()
+    last_toast: datetime | None = None
     for action, wait, ids in script:
         clock.advance(timedelta(seconds=wait))
         wakeup = toasts.next_wakeup()
@@ -471,6 +540,10 @@ def test_every_unread_candidate_is_covered_by_exactly_one_toast(
             batch = toasts.due(wakeup)  # the timer fired on time
             assert sum(t.notification_id is not None for t in batch) <= threshold
             assert len([t for t in batch if t.notification_id is None]) <= 1
+            if batch:
+                # However fast they come, toasts come at most once a window.
+                assert last_toast is None or wakeup - last_toast >= WINDOW
+                last_toast = wakeup
             shown += batch
             clock.now = clock_now
         if action in ("live", "replay"):

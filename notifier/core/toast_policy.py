@@ -17,12 +17,18 @@ Rules
 * Candidates are UPSERTED, non-local, unread notifications of a type the agent toasts
   (``settings.toast_types``) while ``settings.toasts_enabled``. A read notification, a local
   change, a read-state change or a deletion never toasts.
-* Burst window: candidates collect for ``window`` after the first one. When it closes, at
-  most ``settings.burst_threshold`` give one toast each (title by type, body = summary line
-  and a message excerpt); more give ONE summary toast ("12 new notifications: ...").
-  Replayed changes (a resume after being offline) also collect; each replayed batch extends
-  the window by ``window`` (up to ``replay_wait`` after the first) so a replay that arrives
-  in several batches still becomes one summary.
+* Leading edge: a live candidate after a quiet spell (no toast for ``window``) is due at
+  once: :meth:`~ToastPolicy.next_wakeup` says *now*. What joins it before the caller's timer
+  fires is shown with it.
+* Burst window: what follows within ``window`` of a toast collects until ``window`` after
+  that toast, so toasts come at most once a ``window`` however fast notifications arrive.
+  Each time the collected ones are shown, at most ``settings.burst_threshold`` give one
+  toast each (title by type, body = summary line and a message excerpt); more give ONE
+  summary toast ("12 new notifications: ...").
+* Replayed changes (a resume after being offline, a first sign-in) have no leading edge:
+  they collect for ``window`` after the first one, and each replayed batch extends the
+  window by ``window`` (up to ``replay_wait`` after the first) so a replay that arrives in
+  several batches still becomes one summary.
 * Quiet hours / pause (:class:`~notifier.core.quiet_hours.QuietState`): no toast at all.
   What arrives is remembered (ids and types) and, when suppression ends, ONE summary "While
   you were away" covers what is still unread, if ``settings.summary_after_quiet``. A burst
@@ -91,6 +97,9 @@ class ToastPolicy:
         self._burst: OrderedDict[str, Notification] = OrderedDict()
         self._burst_opened: datetime | None = None
         self._burst_deadline: datetime | None = None
+        # Until when a live candidate joins a burst instead of toasting at once: ``window``
+        # after the last toast (so a flood toasts at most once a window).
+        self._hold_until: datetime | None = None
         # Arrived while suppressed and still unread: id -> type.
         self._away: dict[str, NotificationType] = {}
         # Emitted toasts still on screen as far as we know: key -> notification ids it shows.
@@ -130,7 +139,12 @@ class ToastPolicy:
             return
         if self._burst_opened is None:
             self._burst_opened = now
-            self._burst_deadline = now + self._window
+            if change.replay:
+                self._burst_deadline = now + self._window
+            elif self._hold_until is not None and now < self._hold_until:
+                self._burst_deadline = self._hold_until
+            else:
+                self._burst_deadline = now  # the leading edge: toast at once
         elif change.replay:
             assert self._burst_deadline is not None
             cap = self._burst_opened + self._replay_wait
@@ -173,6 +187,8 @@ class ToastPolicy:
             self._away.clear()
             if away and self._settings.toasts_enabled and self._settings.summary_after_quiet:
                 toasts.append(self._summary(AWAY_TITLE, away))
+        if toasts:
+            self._hold_until = now + self._window
         return toasts
 
     def withdrawn(self, change: CacheChange) -> list[str]:

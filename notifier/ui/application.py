@@ -8,7 +8,10 @@ controller from the real settings, cache and services and calls, in this order:
 1. :class:`~notifier.ui.tray.TrayShell` shows the tray icon (or the fallback window) with the
    CACHED unread count, right after the QApplication exists; not even this module, the
    controller or asyncio is imported yet, let alone the network stack, keyring or toast
-   library (see the performance budget in issue 5);
+   library (see the performance budget in issue 5); then this module, the controller and
+   the rest are imported on a worker thread while the event loop answers the tray host
+   (:mod:`notifier.app.preload`), what the agent asks meanwhile kept for step 2
+   (:mod:`notifier.ui.early_intents`);
 2. ``TrayApp(controller, clock, shell=shell)`` adopts it and wires it; with a tray, the
    popup (its widgets, list view and delegate, and the modules behind them) is built on
    first use, so an app whose popup is never opened does not carry it all day;
@@ -161,6 +164,7 @@ class TrayApp(QObject):
 
             self._popup = Popup(self.panel)
             self._popup.opened.connect(self._on_popup_opened)
+            self._popup.closed.connect(self._on_popup_closed)
         return self._popup
 
     # ------------------------------------------------------------------ start-up
@@ -291,6 +295,10 @@ class TrayApp(QObject):
         else:
             self.model  # noqa: B018  (built now, it loads the cache as it is: no second read)
 
+    def _on_popup_closed(self) -> None:
+        # The list's counts read whole indexes of the cache: give back SQLite's page cache.
+        self.controller.cache.release_memory()
+
     def _on_open_popup_requested(self) -> None:
         self.open_popup(self.tray.geometry() if self.tray is not None else None)
 
@@ -299,6 +307,10 @@ class TrayApp(QObject):
             self._model.apply_change(change)
 
     def _on_controller_status_changed(self, status: ConnectionStatus) -> None:
+        if status.state is ConnectionState.LIVE:
+            # Caught up: a sync wrote much of the cache through SQLite's page cache, which
+            # the idle app has no use for.
+            self.controller.cache.release_memory()
         if not self._network_watched and status.state in (
             ConnectionState.BACKING_OFF,
             ConnectionState.OFFLINE,

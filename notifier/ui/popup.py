@@ -631,3 +631,11 @@ class Popup(QFrame):
     def hideEvent(self, event: QHideEvent) -> None:
         super().hideEvent(event)
         self.closed.emit()
+        QTimer.singleShot(0, self._release_window)
+
+    def _release_window(self) -> None:
+        """Drop the native window and its backing store (the window's pixels) while the popup
+        is closed, which is most of the day; the next :meth:`show_near` makes new ones
+        (benchmarks/README.md: idle memory, opening the popup). The widgets and the list stay."""
+        if not self.isVisible():
+            self.destroy()
