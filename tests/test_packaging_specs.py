@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import configparser
 import importlib.util
 import plistlib
 import re
@@ -270,6 +271,26 @@ def test_an_ico_refuses_an_image_windows_cannot_hold(tmp_path: Path) -> None:
         )
     with pytest.raises(ValueError, match="not a PNG"):
         bundle.write_ico([b"GIF89a" + bytes(30)], tmp_path / "gif.ico")
+
+
+def test_the_nuitka_build_leaves_out_what_the_pyinstaller_bundle_does(tmp_path: Path) -> None:
+    """packaging/nuitka (not built in CI: tens of minutes on 2 cores) is a fair comparison:
+    its pyside6-deploy input excludes the same modules and keeps the icons."""
+    deploy = load(PACKAGING / "nuitka" / "deploy_config.py")
+    spec_file = deploy.write_stage(tmp_path, jobs=1)
+    spec = configparser.ConfigParser()
+    spec.read(spec_file)
+    assert spec["nuitka"]["mode"] == "standalone"
+    options = dict(option.partition("=")[::2] for option in spec["nuitka"]["extra_args"].split())
+    assert options["--nofollow-import-to"].split(",") == bundle.app_excludes("linux")
+    assert options["--jobs"] == "1" and options["--output-filename"] == f"{bundle.APP_NAME}.bin"
+    assert "--noinclude-qt-translations" in options
+    launcher = Path(spec["app"]["input_file"])
+    assert launcher.parent == Path(spec["app"]["project_dir"]) == tmp_path / "src"
+    assert (launcher.parent / "notifier" / "resources" / APP_ICON).is_file()
+    # The Nuitka version pyside6-deploy pins, read from this PySide6's own default.spec.
+    assert spec["python"]["packages"] == f"Nuitka=={deploy.pinned_nuitka_version()}"
+    assert re.fullmatch(r"\d+\.\d+(\.\d+)*", deploy.pinned_nuitka_version())
 
 
 def test_the_windows_aumid_is_the_one_desktop_notifier_registers_toasts_under() -> None:
