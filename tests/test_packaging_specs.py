@@ -15,10 +15,12 @@
 
 from __future__ import annotations
 
+import configparser
 import importlib.util
 import plistlib
 import re
 import shlex
+import struct
 import sys
 import tomllib
 from pathlib import Path
@@ -26,10 +28,11 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from PySide6.QtGui import QImage, QImageReader
 
 from notifier.main import build_parser as build_app_parser
 from notifier.server.cli import build_parser as build_server_parser
-from notifier.ui.toasts import APP_NAME
+from notifier.ui.toasts import APP_ICON, APP_NAME, WINDOWS_APP_ICON, app_icon_path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGING = ROOT / "packaging"
@@ -195,6 +198,99 @@ def test_the_windows_spec_has_a_tray_program_a_console_one_and_the_aumid_hook(
     assert programs["notifier-cli"]["console"] is True
     icon = Path(programs["notifier"]["icon"])
     assert icon.suffix == ".ico" and icon.read_bytes()[:4] == b"\x00\x00\x01\x00"
+
+
+def ico_images(data: bytes) -> list[tuple[int, int, bytes]]:
+    """(width, height, image) of each entry of an .ico, read by its own format."""
+    reserved, kind, count = struct.unpack_from("<HHH", data)
+    assert (reserved, kind) == (0, 1)
+    images = []
+    for index in range(count):
+        width, height, _, _, planes, bits, size, offset = struct.unpack_from(
+            "<BBBBHHII", data, 6 + 16 * index
+        )
+        assert (planes, bits) == (1, 32) and offset + size <= len(data)
+        images.append((width or 256, height or 256, data[offset : offset + size]))
+    return images
+
+
+def decoded(data: bytes) -> QImage:
+    image = QImage.fromData(data, "PNG")
+    assert not image.isNull()
+    return image
+
+
+def test_the_windows_programs_icon_holds_each_size_drawn_apart(tmp_path: Path) -> None:
+    calls = run_spec("notifier-windows", tmp_path)
+    icons = {Path(kwargs["icon"]) for _, kwargs in calls["EXE"]}
+    assert len(icons) == 1
+    icon = icons.pop()
+    images = ico_images(icon.read_bytes())
+    assert QImageReader(str(icon)).imageCount() == len(images)  # Qt's own ICO reader agrees
+    assert [(w, h) for w, h, _ in images] == [(s, s) for s in bundle.WINDOWS_ICON_SIZES]
+    for size, _, png in images:
+        image = decoded(png)
+        assert (image.width(), image.height()) == (size, size)
+        assert image.pixelColor(size // 2, size // 2).alpha() > 0  # drawn, not blank
+
+
+def test_the_windows_bundle_carries_a_png_toast_icon_that_the_toasts_pick_there(
+    tmp_path: Path,
+) -> None:
+    """Windows draws no SVG in a toast (nor as the AUMID's IconUri): the bundle ships a PNG
+    of the bell and app_icon_path picks it on Windows; elsewhere the SVG stays."""
+    calls = run_spec("notifier-windows", tmp_path)
+    ((_, analysis),) = calls["Analysis"]
+    pngs = [
+        Path(source)
+        for source, dest in analysis["datas"]
+        if dest == "notifier/resources" and source.endswith(".png")
+    ]
+    assert [(png.name, png.parent.name) for png in pngs] == [(WINDOWS_APP_ICON, "resources")]
+    assert (bundle.TOAST_ICON, bundle.WINDOWS_TOAST_ICON) == (APP_ICON, WINDOWS_APP_ICON)
+    image = decoded(pngs[0].read_bytes())
+    size = bundle.WINDOWS_TOAST_ICON_SIZE
+    assert (image.width(), image.height()) == (size, size)
+    assert image.hasAlphaChannel() and image.pixelColor(0, 0).alpha() == 0  # transparent corner
+    assert image.pixelColor(size // 2, size // 2).alpha() > 0
+    # The spec staged it where notifier.resources is in the bundle; the toasts pick it there.
+    resources = pngs[0].parent
+    assert app_icon_path("win32", resources) == resources / WINDOWS_APP_ICON
+    assert app_icon_path("linux", resources) == resources / APP_ICON
+    assert app_icon_path("darwin", resources) == resources / APP_ICON
+    # A pip install has no PNG: the SVG, as before (Windows then shows no app icon).
+    assert app_icon_path("win32", ROOT / "resources") == ROOT / "resources" / APP_ICON
+    assert app_icon_path().name == APP_ICON  # this (Linux) machine, the installed package
+
+
+def test_an_ico_refuses_an_image_windows_cannot_hold(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="at most 256"):
+        bundle.write_ico(
+            [bundle.PNG_SIGNATURE + struct.pack(">I4sII", 13, b"IHDR", 512, 512)],
+            tmp_path / "big.ico",
+        )
+    with pytest.raises(ValueError, match="not a PNG"):
+        bundle.write_ico([b"GIF89a" + bytes(30)], tmp_path / "gif.ico")
+
+
+def test_the_nuitka_build_leaves_out_what_the_pyinstaller_bundle_does(tmp_path: Path) -> None:
+    """packaging/nuitka (not built in CI: tens of minutes on 2 cores) is a fair comparison:
+    its pyside6-deploy input excludes the same modules and keeps the icons."""
+    deploy = load(PACKAGING / "nuitka" / "deploy_config.py")
+    spec_file = deploy.write_stage(tmp_path, jobs=1)
+    spec = configparser.ConfigParser()
+    spec.read(spec_file)
+    assert spec["nuitka"]["mode"] == "standalone"
+    options = dict(option.partition("=")[::2] for option in spec["nuitka"]["extra_args"].split())
+    assert options["--nofollow-import-to"].split(",") == bundle.app_excludes("linux")
+    assert options["--jobs"] == "1" and options["--output-filename"] == f"{bundle.APP_NAME}.bin"
+    assert "--noinclude-qt-translations" in options
+    launcher = Path(spec["app"]["input_file"])
+    assert launcher.parent == Path(spec["app"]["project_dir"]) == tmp_path / "src"
+    assert (launcher.parent / "notifier" / "resources" / APP_ICON).is_file()
+    # The Nuitka version pyside6-deploy pins, read from this PySide6's own default.spec.
+    assert spec["python"]["packages"] == f"Nuitka=={deploy.pinned_nuitka_version()}"
+    assert re.fullmatch(r"\d+\.\d+(\.\d+)*", deploy.pinned_nuitka_version())
 
 
 def test_the_windows_aumid_is_the_one_desktop_notifier_registers_toasts_under() -> None:

@@ -296,9 +296,26 @@ class DesktopNotifierSink:
             log.debug("could not withdraw toast %s: %s", key, error)
 
 
-def app_icon_path() -> Path:
-    """The bell icon as a file, for notification services that take a path or URI."""
-    return Path(str(files("notifier.resources").joinpath("bell.svg")))
+APP_ICON = "bell.svg"
+# Windows draws only raster images in a toast and in the Action Center (desktop-notifier
+# passes the app icon as the toast's logo and registers it as the app's IconUri), so the
+# Windows bundle carries this PNG, rendered from APP_ICON at build time
+# (packaging/pyinstaller/bundle.py, windows_toast_icon_datas).
+WINDOWS_APP_ICON = "bell.png"
+
+
+def app_icon_path(platform: str = sys.platform, resources: Path | None = None) -> Path:
+    """The bell icon as a file, for notification services that take a path or URI: the
+    SVG, or on Windows the PNG where the bundle carries it. ``resources`` is where the icons
+    are (default: the installed ``notifier.resources``)."""
+    folder = resources if resources is not None else Path(str(files("notifier.resources")))
+    if platform == "win32":
+        raster = folder / WINDOWS_APP_ICON
+        if raster.is_file():
+            return raster
+        # A pip install has no build step to render it: the toasts go out without the bell.
+        log.info("no %s beside the icons: Windows toasts show no app icon", WINDOWS_APP_ICON)
+    return folder / APP_ICON
 
 
 async def make_desktop_notifier_sink() -> DesktopNotifierSink:

@@ -31,6 +31,7 @@ import os
 import plistlib
 import posixpath
 import shutil
+import struct
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -46,6 +47,17 @@ BUNDLE_IDENTIFIER = "org.notifier.Notifier"  # macOS CFBundleIdentifier; also th
 # one: toasts, the taskbar button and the Start menu shortcut are then one app.
 WINDOWS_APP_USER_MODEL_ID = DISPLAY_NAME
 
+# The toasts' app icon (notifier.ui.toasts.APP_ICON), and the PNG of it that Windows needs
+# (WINDOWS_APP_ICON there): Windows draws no SVG in a toast. 256 px: the toast's logo is shown
+# at up to 2x of 48 px, the Action Center's header smaller; Windows scales it down.
+TOAST_ICON = "bell.svg"
+WINDOWS_TOAST_ICON = "bell.png"
+WINDOWS_TOAST_ICON_SIZE = 256
+# The images of the Windows programs' .ico: the sizes Explorer, the taskbar and the Start menu
+# ask for at 100-200 % scaling; 256 for the large icon views.
+WINDOWS_ICON_SIZES = (16, 20, 24, 32, 40, 48, 64, 256)
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+ICO_ENTRY_BYTES = 16
 # Imported by name only (importlib), so PyInstaller's import scan cannot see it.
 APP_HIDDEN_IMPORTS = ("notifier.resources", "desktop_notifier.resources")
 # Modules no bundle of the tray app needs.
@@ -318,9 +330,54 @@ def render_icons(svg: Path, targets: dict[Path, int]) -> None:
 
 
 def render_icon(svg: Path, target: Path, size: int = 256) -> Path:
-    """The app icon for Windows (.ico) or macOS (.icns), made at build time."""
+    """The app icon for macOS (.icns), made at build time."""
     render_icons(svg, {target: size})
     return target
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """(width, height) from a PNG's header; ValueError if ``data`` is no PNG."""
+    if data[:8] != PNG_SIGNATURE or data[12:16] != b"IHDR":
+        raise ValueError("not a PNG")
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
+
+
+def write_ico(pngs: Sequence[bytes], target: Path) -> Path:
+    """An .ico holding each PNG as one image (PNG entries: Windows Vista and later), so
+    Windows picks the drawn size nearest to what it shows instead of scaling one down."""
+    header = struct.pack("<HHH", 0, 1, len(pngs))  # reserved, type 1 = icon, count
+    offset = len(header) + ICO_ENTRY_BYTES * len(pngs)
+    entries, images = [], []
+    for data in pngs:
+        width, height = png_size(data)
+        if not (0 < width <= 256 and 0 < height <= 256):
+            raise ValueError(f"an icon image is at most 256 px, not {width}x{height}")
+        # width and height 0 mean 256; no palette; 1 plane; 32 bits a pixel
+        entries.append(
+            struct.pack("<BBBBHHII", width % 256, height % 256, 0, 0, 1, 32, len(data), offset)
+        )
+        images.append(data)
+        offset += len(data)
+    target.write_bytes(header + b"".join(entries) + b"".join(images))
+    return target
+
+
+def render_windows_icon(svg: Path, target: Path) -> Path:
+    """The .ico of the Windows programs (Explorer, the taskbar, the Start menu shortcut),
+    with an image drawn at each of WINDOWS_ICON_SIZES, made at build time."""
+    pngs = {target.with_name(f"{target.stem}-{size}.png"): size for size in WINDOWS_ICON_SIZES}
+    render_icons(svg, pngs)
+    return write_ico([png.read_bytes() for png in pngs], target)
+
+
+def windows_toast_icon_datas(stage: Path) -> list[tuple[str, str]]:
+    """The raster app icon Windows toasts need (notifier.ui.toasts.WINDOWS_APP_ICON), drawn
+    from the SVG the other platforms show into the staged ``notifier.resources``."""
+    resources = stage / "notifier" / "resources"
+    png = resources / WINDOWS_TOAST_ICON
+    render_icons(resources / TOAST_ICON, {png: WINDOWS_TOAST_ICON_SIZE})
+    return [(str(png), "notifier/resources")]
 
 
 def macos_info_plist(version: str) -> dict[str, Any]:
