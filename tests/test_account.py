@@ -149,10 +149,15 @@ async def test_a_helpdesk_locked_by_it_refuses_a_sign_in_elsewhere(
     assert account.settings().server_url == helpdesk.url
     assert watcher.events == [("settings", helpdesk.url)]
     assert load_settings(settings_file, site).sound is False
+    # As the agent's own file may look (written by hand, or by an older version).
+    settings_file.write_text(json.dumps({"version": 1, "sound": False}) + "\n")
+    saved = settings_file.read_bytes()
     async with asyncio.timeout(TIMEOUT_S):
         agent = await account.sign_in_token(helpdesk.url, f"  {token}\n")
     assert agent.username == "carol"
     assert memory_keyring.entries == {(SERVICE, helpdesk.url): token}
+    # The locked helpdesk is the site's, not the agent's: their file is left as it was.
+    assert settings_file.read_bytes() == saved
 
 
 @pytest.mark.asyncio

@@ -159,8 +159,11 @@ class AccountService:
         """Put ``settings`` in force (a locked key keeps the site's value), write the file and
         tell the watcher. Returns what is in force."""
         settings = self._with_locks(settings)
+        unchanged = settings == self._settings
         self._settings = settings
-        if self._settings_path is not None:
+        # Nothing to write when nothing changed: signing in again to a helpdesk IT locked
+        # leaves the agent's own file as it was (byte for byte).
+        if self._settings_path is not None and not unchanged:
             save_settings(self._settings_path, settings, self._site)
         if self._watcher is not None:
             self._watcher.account_settings_changed(settings)
