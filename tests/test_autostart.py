@@ -270,7 +270,7 @@ def test_cygwin_says_it_is_unsupported(tmp_path: Path) -> None:
 
 def test_the_real_registry_is_only_on_windows() -> None:
     if sys.platform == "win32":
-        pytest.skip("this checks the refusal elsewhere")
+        pytest.skip("on Windows winreg is real: this checks the refusal elsewhere")
     with pytest.raises(AutostartUnsupported, match="only on Windows"):
         WinregRegistry().get(RUN, "notifier")
 

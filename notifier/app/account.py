@@ -34,7 +34,6 @@ from typing import Protocol
 from notifier.app.background import Background
 from notifier.app.local_zone import local_zone
 from notifier.core.errors import AuthFailed, NotifierError
-from notifier.core.quiet_hours import QuietSchedule
 from notifier.core.settings import (
     HelpdeskChoice,
     Settings,
@@ -294,7 +293,7 @@ class AccountService:
         A failure is logged; the next save of the quiet hours sends them again."""
         ports = self._require_ports()
         preferences = await ports.load_preferences(self._settings)
-        zone = getattr(QuietSchedule(self._settings.quiet_hours, self.tz).tz, "key", None)
+        zone = getattr(self.tz, "key", None)
         updated = dataclasses.replace(
             preferences,
             quiet_hours=self._settings.quiet_hours,
