@@ -4,6 +4,15 @@ screenshot script start it, and the demo helpdesk they point it at.
 The flags keep a headless Chromium from reaching for the network on its own (component
 updates, sync, field trials, QUIC): on a machine without internet those connections fail,
 many at a time, and cost every page load time that no user of the helpdesk pays.
+
+They also keep it from building its own user interface in every new window: each fresh
+context (a new window; the tests and the benchmark take one per person or per load, for an
+empty cache) made Chromium build its address bar's popup, a WebUI page of 170-250
+resources, in a renderer of its own while our page loaded beside it, so that on two cores
+our first paint waited for the browser's menus (benchmarks/README.md, "Web pages"). A
+person's browser did that once, when its window opened. Turning off the preload alone
+was not enough (the popup was still built in some windows): the WebUI popups are off too,
+and Chromium's native one stands in.
 """
 
 from __future__ import annotations
@@ -27,10 +36,39 @@ CHROMIUM_ARGS = (
     "--disable-component-update",
     "--disable-sync",
 )
+# Playwright passes its own --disable-features list and Chromium keeps only the last such
+# switch, so ours repeats Playwright's (tests/test_chromium_flags.py checks that none is lost
+# when Playwright changes its list).
+PLAYWRIGHT_DISABLED_FEATURES = (
+    "AimEnabled",
+    "AvoidCorsURLLoaderRestartOnRedirect",
+    "AvoidUnnecessaryBeforeUnloadCheckSync",
+    "DestroyProfileOnBrowserClose",
+    "HttpsFirstBalancedModeAutoEnable",
+    "HttpsUpgrades",
+    "LensOverlay",
+    "MediaRouter",
+    "NetworkTimeServiceQuerying",
+    "OptimizationHints",
+    "PaintHolding",
+    "PreconnectToSearch",
+    "TcpPortRandomizationWin",
+    "ThirdPartyStoragePartitioning",
+    "msEdgeUpdateLaunchServicesPreferredVersion",
+    "msForceBrowserSignIn",
+)
+DISABLED_FEATURES = (
+    *PLAYWRIGHT_DISABLED_FEATURES,
+    "PreloadTopChromeWebUI",
+    "WebUIOmniboxPopup",
+    "WebUIOmniboxFullPopup",
+    "WebUIOmniboxAimPopup",
+)
+LAUNCH_ARGS = (*CHROMIUM_ARGS, "--disable-features=" + ",".join(DISABLED_FEATURES))
 
 
 def launch(playwright: Playwright, executable: str = CHROMIUM) -> Browser:
-    return playwright.chromium.launch(executable_path=executable, args=list(CHROMIUM_ARGS))
+    return playwright.chromium.launch(executable_path=executable, args=list(LAUNCH_ARGS))
 
 
 def start_demo(folder: Path) -> tuple[subprocess.Popen[str], str]:
