@@ -4,7 +4,8 @@ dark, from the demo (``notifier-server demo --rate 0``) in Debian's chromium via
     .venv/bin/python scripts/web_screenshots.py [--out docs/images] [--chromium PATH]
 
 Writes ``web-<page>-<desktop|phone>-<light|dark>.png`` for the sign-in page, an agent's
-tickets, a ticket, the notification center and a notification's detail (phone).
+tickets, a ticket, the notification center, a notification's detail (phone), the demo's mail
+and the admin settings (alice is the demo's admin).
 """
 
 from __future__ import annotations
@@ -68,6 +69,11 @@ def shoot(browser: Browser, url: str, out: Path) -> list[Path]:
             first.click()
             page.wait_for_selector(".thread")
             save("ticket")
+            page.goto("/mail")
+            save("mail")
+            page.goto("/admin")
+            page.wait_for_selector("#retention_days, [name=retention_days]")
+            save("admin")
             context.close()
     return written
 

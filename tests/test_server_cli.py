@@ -323,6 +323,7 @@ async def test_the_demo_prints_how_to_drive_it_from_a_browser(tmp_path: Path) ->
         url = re.search(r"in a browser: (http://127\.0\.0\.1:\d+)/", output)
         assert url is not None, output
         assert "alice / alice" in output and "bea / bea" in output
+        assert f"alice is the admin: {url.group(1)}/admin" in output
         customer = re.search(r"customers \(password (\S+)\): (\S+?)[,\s]", output)
         assert customer is not None, output
         await asyncio.to_thread(
@@ -333,8 +334,8 @@ async def test_the_demo_prints_how_to_drive_it_from_a_browser(tmp_path: Path) ->
 
 
 def _sign_in_as_printed(url: str, customer: str, customer_password: str) -> None:
-    """The printed accounts work on the sign-in page (an agent and a customer) and the demo's
-    mail page is there."""
+    """The printed accounts work on the sign-in page (an agent and a customer), the demo's
+    mail page is there and alice, the printed admin, can open the admin settings."""
     for username, password, page in (
         ("alice", "alice", "/notifications"),
         (customer, customer_password, "/"),
@@ -345,3 +346,7 @@ def _sign_in_as_printed(url: str, customer: str, customer_password: str) -> None
             assert browser.get(page).status_code == 200
             if username == "alice":
                 assert "The demo's mail" in browser.get("/mail").text
+                admin = browser.get("/admin")
+                assert admin.status_code == 200 and 'name="retention_days"' in admin.text, (
+                    admin.status_code
+                )

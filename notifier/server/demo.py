@@ -237,6 +237,8 @@ def seed(connection: sqlite3.Connection, links: Links) -> None:
             password=password,
             team=team,
             email=f"{username}@example.com",
+            # Someone must be able to open /admin for the demo to be driven from a browser.
+            is_admin=username == DEMO_USERNAME,
         )
         if username in DEMO_EMAIL:
             repository.put_preferences(
@@ -310,7 +312,7 @@ def demo_accounts(url: str) -> str:
     customers = ", ".join(email for email, _ in CUSTOMERS)
     return (
         f"in a browser: {url}/  (notifications: {url}/notifications, demo mail: {url}/mail)\n"
-        f"  agents: {agents}\n"
+        f"  agents: {agents}  ({DEMO_USERNAME} is the admin: {url}/admin)\n"
         f"  customers (password {CUSTOMER_PASSWORD}): {customers}"
     )
 
