@@ -8,7 +8,9 @@ SMTP server is aiosmtpd on loopback in a thread of the test process.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import smtplib
 import ssl
 import subprocess
 import sys
@@ -23,6 +25,7 @@ from helpdesk import Helpdesk, start_demo, stop_demo
 from mail_support import Inbox, ThreadedSmtpServer, text_of
 
 from notifier.core import wire
+from notifier.server.mailcatcher import EmlFolder, bound_port, start_smtp_server
 
 USER, PASSWORD = "mailer", "s3cret-mail-password"
 
@@ -161,3 +164,36 @@ async def test_the_demo_mails_a_local_catcher_that_writes_eml_files(tmp_path: Pa
         check=False,
     )
     assert still_running.stdout == b""
+
+
+@pytest.mark.asyncio
+async def test_the_catcher_refuses_for_now_when_its_folder_is_gone(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A catcher whose folder was removed under it (a demo shutting down) answers 451, which
+    the sender keeps and retries, and logs one line, not aiosmtpd's traceback."""
+    folder = tmp_path / "mail"
+    server = await start_smtp_server(EmlFolder(folder))
+    try:
+        folder.rmdir()
+        with caplog.at_level(logging.WARNING):
+            async with asyncio.timeout(10):
+                refused = await asyncio.to_thread(_send_one, bound_port(server))
+        assert refused[0] == 451, refused
+        assert not any(r.exc_info for r in caplog.records)
+        assert any("could not store a mail" in r.getMessage() for r in caplog.records)
+        folder.mkdir()
+        async with asyncio.timeout(10):
+            accepted = await asyncio.to_thread(_send_one, bound_port(server))
+        assert accepted[0] == 250 and len(list(folder.glob("*.eml"))) == 1
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+def _send_one(port: int) -> tuple[int, bytes]:
+    with smtplib.SMTP("127.0.0.1", port, timeout=5) as client:
+        client.ehlo()
+        client.mail("helpdesk@example.com")
+        client.rcpt("alice@example.com")
+        return client.data(b"Subject: hello\r\n\r\nHi\r\n")

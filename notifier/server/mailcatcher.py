@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import logging
 import os
 import re
 import signal
@@ -29,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
+
+log = logging.getLogger(__name__)
 
 
 class EmlFolder:
@@ -46,8 +49,15 @@ class EmlFolder:
         path = self.folder / f"{next(self._numbers):04d}-{safe}.eml"
         content = envelope.original_content or b""
         temporary = path.with_suffix(".tmp")
-        temporary.write_bytes(content)
-        os.replace(temporary, path)
+        try:
+            temporary.write_bytes(content)
+            os.replace(temporary, path)
+        except OSError as exc:
+            # The folder went away or filled up (a demo shutting down, a full disk): a
+            # transient refusal, so the helpdesk's outbox keeps the mail and tries again,
+            # and one line in the log instead of aiosmtpd's traceback.
+            log.warning("could not store a mail for %s in %s: %s", safe, self.folder, exc)
+            return "451 4.3.0 Could not store the mail; try again later"
         return "250 Message accepted for delivery"
 
 
