@@ -37,7 +37,7 @@ BUDGET_PAINT_MS = 200.0
 # The floor: a plain text file from the same server (no stylesheet, no script, no layout
 # work) shows what this browser on this machine needs for any first paint.
 FLOOR = "/static/web.css"
-PAGES = (FLOOR, "/login", "/", "/tickets/1", "/notifications", "/mail")
+PAGES = (FLOOR, "/login", "/", "/tickets/1", "/notifications", "/mail", "/admin")
 UNSIGNED = (FLOOR, "/login")
 PHONE = {"viewport": {"width": 375, "height": 812}, "has_touch": True, "is_mobile": True}
 MEASURE = """() => {
