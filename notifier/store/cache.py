@@ -200,6 +200,16 @@ def _schema_v4(db: sqlite3.Connection) -> None:
 
 
 MIGRATIONS: Final[Sequence[Migration]] = (_schema_v1, _schema_v2, _schema_v3, _schema_v4)
+# The secondary indexes of schema v1 (the popup's filters, newest first), by name. A first
+# sign-in into an empty cache drops them and builds them once at the end (one sort instead
+# of four B-tree inserts a row); every open makes sure they exist, so a sync that died in
+# between leaves a cache that the next start mends (NotificationCache.begin_history_load).
+SECONDARY_INDEXES: Final[dict[str, str]] = {
+    "notifications_by_seq": "notifications (seq)",
+    "notifications_by_type_seq": "notifications (type, seq)",
+    "notifications_unread_by_seq": "notifications (seq) WHERE read = 0",
+    "notifications_unread_by_type_seq": "notifications (type, seq) WHERE read = 0",
+}
 CHECKPOINT_AFTER: Final = 200  # write transactions before a worker-thread checkpoint is due
 INLINE_CHECKPOINT_AFTER: Final = 5_000  # ... and before the GUI thread does one itself
 # The write-ahead log's size beyond which the writer waits for a full checkpoint, and what
@@ -548,6 +558,26 @@ class NotificationCache:
                 )
             self._db.executemany(_UPSERT, known.upserts)
         return changes.build()
+
+    def begin_history_load(self) -> bool:
+        """A first sign-in (or a reset) is about to write the whole history into this cache:
+        when it holds no notifications, drop the secondary indexes until
+        :meth:`end_history_load` builds them again in one pass each (benchmarks/README.md,
+        "First sign-in"). Every query stays correct meanwhile (a popup opened during the sync
+        scans instead of seeking; the badge counts are in the state row), and a crash before
+        the end leaves the indexes to the next :meth:`open`. True when they were dropped."""
+        if self._db.execute("SELECT 1 FROM notifications LIMIT 1").fetchone() is not None:
+            return False
+        with self._write():
+            for name in SECONDARY_INDEXES:
+                self._db.execute(f"DROP INDEX IF EXISTS {name}")
+        return True
+
+    def end_history_load(self) -> None:
+        """Build the secondary indexes :meth:`begin_history_load` dropped (a no-op for those
+        that exist)."""
+        with self._write():
+            _create_indexes(self._db)
 
     def advance_cursor(self, seq: int) -> None:
         """Move the resume cursor forward to ``seq`` (never backwards)."""
@@ -943,6 +973,11 @@ def _where(list_filter: ListFilter, before_seq: int | None = None) -> tuple[str,
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 
+def _create_indexes(db: sqlite3.Connection) -> None:
+    for name, definition in SECONDARY_INDEXES.items():
+        db.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {definition}")
+
+
 def _connect_and_migrate(path: Path) -> sqlite3.Connection:
     try:
         db = sqlite3.connect(path, isolation_level=None, timeout=5.0)
@@ -980,6 +1015,8 @@ def _connect_and_migrate(path: Path) -> sqlite3.Connection:
                 db.rollback()
                 raise
             db.commit()
+        # A history load that did not end (a crash, SIGTERM) left them out.
+        _create_indexes(db)
         if version > 0:
             # A file with our version number but missing pieces is as good as corrupt.
             db.execute("SELECT cursor, seen_seq, unread, new_since_seen, owner FROM state")
