@@ -62,6 +62,7 @@ import dataclasses
 import logging
 import os
 import sqlite3
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
@@ -550,13 +551,32 @@ class NotificationCache:
         read seq recorded: replayed read-state events up to it change nothing.
         """
         changes = _AppliedBuilder()
+        rows = page.notifications
+        last_seq = page.last_seq
         with self._write():
-            known = self._prefetch([NotificationEvent(n.seq, n) for n in page.notifications])
-            for notification in page.notifications:
-                self._apply_notification(
-                    notification, notification.seq, changes, read_seq=page.last_seq, known=known
-                )
-            self._db.executemany(_UPSERT, known.upserts)
+            ids = {n.id for n in rows}
+            if len(ids) < len(rows):  # an id twice on one page: those are looked up live
+                twice = Counter(n.id for n in rows)
+                ids = {nid for nid, times in twice.items() if times == 1}
+            known = self._prefetch_ids(list(ids))
+            # Most rows of a history are new to the cache: nothing stored, deleted or read
+            # early about them, so they are written as the page has them, the common case of
+            # _apply_notification without its lookups (a first sign-in writes 50,000).
+            plain = ids.difference(known.tombs, known.rows, known.early)
+            seen_seq, upserts, upserted = self._seen_seq, known.upserts, changes.upserted
+            unread = new = 0
+            for n in rows:
+                if n.id in plain:
+                    upserts.append(_row_values(n, max(n.seq, last_seq), n.read))
+                    upserted[n.id] = n
+                    if not n.read:
+                        unread += 1
+                        new += n.seq > seen_seq
+                else:
+                    self._apply_notification(n, n.seq, changes, read_seq=last_seq, known=known)
+            self._unread_delta += unread
+            self._new_delta += new
+            self._db.executemany(_UPSERT, upserts)
         return changes.build()
 
     def begin_history_load(self) -> bool:
@@ -640,25 +660,35 @@ class NotificationCache:
             else:
                 for nid in event.ids:
                     seen[nid] = 2  # also read or deleted in this batch: look it up live
-        ids = [nid for nid, times in seen.items() if times == 1]
+        return self._prefetch_ids([nid for nid, times in seen.items() if times == 1])
+
+    def _prefetch_ids(self, ids: list[str]) -> _Prefetched:
+        """:meth:`_prefetch` of these ids (each written once by the batch, touched in no
+        other way). A table with no rows at all (tombstones and early read states usually,
+        and always during a first sign-in) is not asked about each id."""
+        query = self._tuples.execute
+        tombstones, early_states = query(
+            "SELECT EXISTS (SELECT 1 FROM tombstones), EXISTS (SELECT 1 FROM early_read_states)"
+        ).fetchone()
         tombs: dict[str, int] = {}
         rows: dict[str, tuple[int, int, int]] = {}
         early: dict[str, tuple[int, int]] = {}
         for start in range(0, len(ids), _PREFETCH_CHUNK):
             chunk = ids[start : start + _PREFETCH_CHUNK]
             marks = ", ".join("?" * len(chunk))
-            query = self._tuples.execute
-            tombs.update(query(f"SELECT id, seq FROM tombstones WHERE id IN ({marks})", chunk))  # noqa: S608
+            if tombstones:
+                tombs.update(query(f"SELECT id, seq FROM tombstones WHERE id IN ({marks})", chunk))  # noqa: S608
             for nid, seq, read_seq, read in query(
                 f"SELECT id, seq, read_seq, read FROM notifications WHERE id IN ({marks})",  # noqa: S608
                 chunk,
             ):
                 rows[nid] = (seq, read_seq, read)
-            for nid, seq, read in query(
-                f"SELECT id, seq, read FROM early_read_states WHERE id IN ({marks})",  # noqa: S608
-                chunk,
-            ):
-                early[nid] = (seq, read)
+            if early_states:
+                for nid, seq, read in query(
+                    f"SELECT id, seq, read FROM early_read_states WHERE id IN ({marks})",  # noqa: S608
+                    chunk,
+                ):
+                    early[nid] = (seq, read)
         return _Prefetched(frozenset(ids), tombs, rows, early)
 
     def _apply_notification(
