@@ -37,6 +37,11 @@ updates them once, in the same transaction (schema v4; triggers did it per row b
 :meth:`NotificationCache.claim` drops another account's rows and queue before a different
 agent's data goes in.
 
+A first sign-in into an empty cache writes its history without the secondary indexes and
+builds them at the end (:meth:`NotificationCache.begin_history_load`): one sort each instead
+of four B-tree inserts a row. Queries stay right meanwhile, and :meth:`NotificationCache.open`
+creates any that are missing, so a sync that died midway leaves a cache the next start mends.
+
 Schema versions are ``PRAGMA user_version``; :data:`MIGRATIONS` is an ordered list, entry ``n``
 takes the schema from version ``n`` to ``n + 1``. Never edit a released migration; add one.
 
