@@ -20,13 +20,14 @@ from engine_support import (
 )
 from helpdesk import Helpdesk
 from tcp_proxy import Socks5Proxy
+from test_cache_history_load import index_names
 
 from notifier.client.reference import ReferenceBackend
 from notifier.client.transport import TransportConfig
 from notifier.compose import build_engine
 from notifier.core.settings import Settings
 from notifier.core.status import CacheChange, ChangeKind, ConnectionState
-from notifier.store.cache import NotificationCache
+from notifier.store.cache import SECONDARY_INDEXES, ListFilter, NotificationCache
 from notifier.store.paths import AppPaths
 from notifier.sync.engine import SyncEngine
 
@@ -150,6 +151,43 @@ async def test_first_sign_in_pages_more_than_a_thousand_notifications(
         assert run.backend.calls["list_notifications"] == 3  # 500 + 500 + 5
         assert run.cache.count() == 1005
         assert sum(len(c.notifications) for c in run.changes if c.replay) >= 1005
+
+
+@pytest.mark.asyncio
+async def test_a_first_sign_in_indexes_the_cache_once_at_the_end(
+    helpdesk: Helpdesk, agents: tuple[str, str], tmp_path: Path
+) -> None:
+    # The cache's secondary indexes are built after the history is in (one sort each), and
+    # what the popup and the badge ask during the sync is right without them.
+    alice, bob = agents
+    ticket = helpdesk.actions(bob).create_ticket("Busy ticket", "lots of talk")
+    helpdesk.seed_assignments("alice", "bob", int(ticket["id"]), 1_200)
+    path = tmp_path / "c.sqlite3"
+    during: list[tuple[set[str], int, int, list[int], list[int]]] = []
+    async with running_engine(helpdesk.url, alice, path) as run:
+        recorded = run.on_change
+
+        def look(change: CacheChange) -> None:
+            recorded(change)
+            if change.kind is ChangeKind.UPSERTED and run.state is not ConnectionState.LIVE:
+                newest = sorted((n.seq for n in run.cache.all_notifications()), reverse=True)
+                during.append(
+                    (
+                        index_names(path),
+                        run.cache.count(),
+                        run.cache.unread_count(),
+                        [n.seq for n in run.cache.page(ListFilter(unread_only=True), limit=5)],
+                        newest[:5],
+                    )
+                )
+
+        run.on_change = look  # type: ignore[method-assign]
+        await converge(run, helpdesk.url, alice)
+        assert index_names(path) == set(SECONDARY_INDEXES)
+    assert len(during) >= 4  # 500 + 500 + 200, in slices
+    for names, count, unread, page, newest in during:
+        assert names == set()
+        assert count == unread and page == newest
 
 
 @pytest.mark.asyncio

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import tracemalloc
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
@@ -15,7 +16,13 @@ from hypothesis import strategies as st
 from notifier.core.quiet_hours import QuietSchedule, QuietState
 from notifier.core.settings import Settings
 from notifier.core.status import CacheChange, ChangeKind
-from notifier.core.toast_policy import AWAY_TITLE, SUMMARY_TITLE, Toast, ToastPolicy
+from notifier.core.toast_policy import (
+    AWAY_TITLE,
+    FULL_BURST,
+    SUMMARY_TITLE,
+    Toast,
+    ToastPolicy,
+)
 from notifier.core.wire import (
     Actor,
     ActorKind,
@@ -349,6 +356,42 @@ def test_a_replay_of_ten_thousand_in_batches_is_one_toast() -> None:
     shown += toasts.due(clock.advance(timedelta(minutes=1)))
     (summary,) = shown
     assert summary_total(summary) == 10_000
+
+
+def test_a_big_burst_does_not_hold_its_notifications() -> None:
+    # A first sign-in offers its whole history as one replayed burst: once past FULL_BURST
+    # the policy keeps ids and types, not the notifications (~38 MB for 50,000).
+    clock = FakeClock(MONDAY_NOON)
+    toasts = policy()
+
+    def offer_batch(start: int) -> None:  # the batch is gone once offered, as the engine's
+        batch = [note(f"n{i}", message=f"message {i} " * 8) for i in range(start, start + 250)]
+        toasts.offer(upserted(*batch, replay=True), clock.now)
+
+    offer_batch(1)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for start in range(251, 5_251, 250):
+            offer_batch(start)
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    # 5,000 notifications with their strings and datetimes are ~4 MB; ids and types ~0.7 MB.
+    assert held < 1_500_000, held
+    (summary,) = fire(toasts, clock)
+    assert summary_total(summary) == 5_250
+
+
+def test_a_thin_burst_read_back_under_the_threshold_is_still_one_summary() -> None:
+    clock = FakeClock(MONDAY_NOON)
+    toasts = policy(burst_threshold=3)
+    batch = [note(f"n{i}", A if i % 2 else M) for i in range(1, FULL_BURST + 3)]
+    toasts.offer(upserted(*batch, replay=True), clock.now)
+    toasts.offer(read_state(*(n.id for n in batch[2:])), clock.now)
+    (summary,) = fire(toasts, clock)
+    assert summary.body == "2 new notifications: 1 assignment, 1 mention"
+    assert summary.notification_id is None
 
 
 def test_a_small_replay_toasts_each() -> None:

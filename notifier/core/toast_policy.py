@@ -33,6 +33,11 @@ Rules
   What arrives is remembered (ids and types) and, when suppression ends, ONE summary "While
   you were away" covers what is still unread, if ``settings.summary_after_quiet``. A burst
   whose window closes during quiet hours joins that memory.
+* A burst of more than :data:`FULL_BURST` candidates (a first sign-in's history, a long
+  replay) keeps only their ids and types from then on, not the notifications: it will be
+  one summary, and 50,000 notifications held for the window were ~38 MB of a first
+  sign-in's peak memory (benchmarks/README.md). Should reads bring it back under the
+  threshold before it is shown, it is still one summary of what is left.
 * Notifications read or deleted meanwhile (anywhere) drop out of the pending burst and the
   quiet-hours memory. A ``RESET`` change (the cache was rebuilt) keeps them: the engine's
   later read-state changes still arrive.
@@ -64,6 +69,9 @@ DEFAULT_REPLAY_WAIT: Final = timedelta(seconds=5)
 _SHOWN_LIMIT: Final = 500
 SUMMARY_TITLE: Final = "New notifications"
 AWAY_TITLE: Final = "While you were away"
+# Candidates beyond which a burst keeps ids and types only (see the module docstring); far
+# above any burst_threshold the settings allow.
+FULL_BURST: Final = 1_000
 
 
 @dataclass(frozen=True)
@@ -93,8 +101,10 @@ class ToastPolicy:
         self._quiet = quiet
         self._window = window
         self._replay_wait = replay_wait
-        # The open burst: candidates in arrival order (a re-issued one keeps its place).
-        self._burst: OrderedDict[str, Notification] = OrderedDict()
+        # The open burst: candidates in arrival order (a re-issued one keeps its place); only
+        # their types once it is thin (more than FULL_BURST of them).
+        self._burst: OrderedDict[str, Notification | NotificationType] = OrderedDict()
+        self._thin = False
         self._burst_opened: datetime | None = None
         self._burst_deadline: datetime | None = None
         # Until when a live candidate joins a burst instead of toasting at once: ``window``
@@ -149,9 +159,20 @@ class ToastPolicy:
             assert self._burst_deadline is not None
             cap = self._burst_opened + self._replay_wait
             self._burst_deadline = max(self._burst_deadline, min(now + self._window, cap))
-        for notification in candidates:
-            self._away.pop(notification.id, None)
-            self._burst[notification.id] = notification
+        if self._away:
+            for notification in candidates:
+                self._away.pop(notification.id, None)
+        if not self._thin and len(self._burst) + len(candidates) > FULL_BURST:
+            self._thin = True
+            for nid, held in self._burst.items():
+                self._burst[nid] = _type_of(held)
+        burst = self._burst
+        if self._thin:
+            for notification in candidates:
+                burst[notification.id] = notification.type
+        else:
+            for notification in candidates:
+                burst[notification.id] = notification
 
     # ----------------------------------------------------------------------- outputs
 
@@ -173,13 +194,15 @@ class ToastPolicy:
         toasts: list[Toast] = []
         suppressed = self._quiet.is_suppressed(now)
         if self._burst_deadline is not None and now >= self._burst_deadline:
-            burst = [n for n in self._burst.values() if self._wanted(n)]
-            self._burst.clear()
-            self._burst_opened = self._burst_deadline = None
+            # The settings may have changed since they were offered (candidates are unread).
+            types = self._settings.toast_types if self._settings.toasts_enabled else ()
+            burst = {nid: held for nid, held in self._burst.items() if _type_of(held) in types}
+            thin = self._thin
+            self._clear_burst()
             if suppressed:
-                self._away.update((n.id, n.type) for n in burst)
+                self._away.update((nid, _type_of(held)) for nid, held in burst.items())
             else:
-                toasts.extend(self._burst_toasts(burst))
+                toasts.extend(self._burst_toasts(burst, thin))
         if self._away and not suppressed:
             away = {
                 nid: kind for nid, kind in self._away.items() if kind in self._settings.toast_types
@@ -227,14 +250,21 @@ class ToastPolicy:
             self._burst.pop(notification_id, None)
             self._away.pop(notification_id, None)
         if not self._burst and self._burst_deadline is not None:
-            self._burst_opened = self._burst_deadline = None
+            self._clear_burst()
 
-    def _burst_toasts(self, burst: list[Notification]) -> list[Toast]:
+    def _clear_burst(self) -> None:
+        self._burst.clear()
+        self._burst_opened = self._burst_deadline = None
+        self._thin = False
+
+    def _burst_toasts(
+        self, burst: dict[str, Notification | NotificationType], thin: bool
+    ) -> list[Toast]:
         if not burst:
             return []
-        if len(burst) > self._settings.burst_threshold:
-            return [self._summary(SUMMARY_TITLE, {n.id: n.type for n in burst})]
-        return [self._single(n) for n in burst]
+        if thin or len(burst) > self._settings.burst_threshold:
+            return [self._summary(SUMMARY_TITLE, {k: _type_of(v) for k, v in burst.items()})]
+        return [self._single(n) for n in burst.values() if isinstance(n, Notification)]
 
     def _single(self, notification: Notification) -> Toast:
         body = summary_line(notification)
@@ -272,3 +302,7 @@ class ToastPolicy:
         self._shown[key] = ids
         while len(self._shown) > _SHOWN_LIMIT:
             self._shown.popitem(last=False)
+
+
+def _type_of(held: Notification | NotificationType) -> NotificationType:
+    return held if isinstance(held, NotificationType) else held.type

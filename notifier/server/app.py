@@ -435,10 +435,10 @@ class HelpdeskApp:
         user = await self._agent(request)
         after_seq = self._int_query(request, "after_seq", 0, 0, repository.MAX_SEQ)
         limit = self._int_query(request, "limit", 100, 1, wire.MAX_PAGE_LIMIT)
-        page = await self.database.run(
-            repository.list_notifications, user.id, after_seq, limit, self.public_url
+        body = await self.database.run(
+            repository.notification_page_json, user.id, after_seq, limit, self.public_url
         )
-        return JSONResponse(page.to_json())
+        return Response(body, media_type="application/json")
 
     async def _action(
         self, user: User, function: Callable[..., wire.ActionResult], *args: object

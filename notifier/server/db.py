@@ -38,6 +38,29 @@ def system_clock() -> datetime:
     return datetime.now(UTC)
 
 
+# A notification's wire JSON (docs/protocol.md, section 2) from the ``{row}`` columns, as of
+# migration 7: without ``read``, and with links relative to the server (``/tickets/…``);
+# ``reason`` only when the snapshot has one (merge-patching a null adds nothing). Part of a
+# released migration: never edit it; a new rendering needs a new migration and trigger.
+_WIRE_TEXT_V7: Final = """json_patch(json_object(
+        'id', {row}.snapshot ->> '$.id',
+        'seq', {row}.seq,
+        'type', {row}.snapshot ->> '$.type',
+        'from', {row}.snapshot -> '$.from',
+        'to', CAST({row}.agent_id AS TEXT),
+        'ticket', json_object(
+            'id', {row}.snapshot ->> '$.ticket.id',
+            'subject', {row}.snapshot ->> '$.ticket.subject',
+            'url', '/tickets/' || ({row}.snapshot ->> '$.ticket.id')),
+        'comment', CASE WHEN {row}.snapshot ->> '$.comment_id' IS NULL THEN NULL
+            ELSE json_object(
+                'id', {row}.snapshot ->> '$.comment_id',
+                'url', '/tickets/' || ({row}.snapshot ->> '$.ticket.id') || '#comment-'
+                    || ({row}.snapshot ->> '$.comment_id')) END,
+        'message', {row}.snapshot ->> '$.message',
+        'created_at', {row}.snapshot ->> '$.created_at'),
+    json_object('reason', nullif({row}.snapshot ->> '$.reason', '')))"""
+
 # Ordered; index + 1 is the schema version a script produces. Never edit a released script:
 # append a new one.
 MIGRATIONS: Final[tuple[str, ...]] = (
@@ -267,6 +290,40 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     DROP TABLE settings_audit;
     ALTER TABLE settings_audit_new RENAME TO settings_audit
     """,
+    # 7: the history page (GET /notifications) without decoding and re-encoding each row
+    # (benchmarks/README.md, "First sign-in"). ``wire`` is the row's wire JSON as SQLite's
+    # JSON functions render it from the snapshot, kept by a trigger whenever the content is
+    # (re)written, with the ``read`` flag left out and links relative to the server (the
+    # public URL can change): repository.notification_page_json splices both in. And the
+    # agent's unread count, which every page (and every action's answer) carries, is kept in
+    # notification_unread instead of counted over the agent's unread rows: by triggers as
+    # rows come and go, and by repository._add_unread where the read flag changes (a trigger
+    # there would run once per row of a bulk "mark read", tests/test_server_queries.py).
+    f"""
+    ALTER TABLE notifications ADD COLUMN wire TEXT;
+    UPDATE notifications SET wire = {_WIRE_TEXT_V7.format(row="notifications")};
+    CREATE TRIGGER notifications_wire AFTER UPDATE OF seq, snapshot ON notifications
+    BEGIN
+        UPDATE notifications SET wire = {_WIRE_TEXT_V7.format(row="NEW")} WHERE id = NEW.id;
+    END;
+    CREATE TABLE notification_unread(
+        agent_id INTEGER PRIMARY KEY,
+        unread INTEGER NOT NULL
+    );
+    INSERT INTO notification_unread(agent_id, unread)
+        SELECT agent_id, count(*) FROM notifications WHERE read = 0 GROUP BY agent_id;
+    CREATE TRIGGER notifications_unread_insert AFTER INSERT ON notifications
+    WHEN NEW.read = 0
+    BEGIN
+        INSERT INTO notification_unread(agent_id, unread) VALUES (NEW.agent_id, 1)
+            ON CONFLICT (agent_id) DO UPDATE SET unread = unread + 1;
+    END;
+    CREATE TRIGGER notifications_unread_delete AFTER DELETE ON notifications
+    WHEN OLD.read = 0
+    BEGIN
+        UPDATE notification_unread SET unread = unread - 1 WHERE agent_id = OLD.agent_id;
+    END
+    """,  # noqa: S608 (only the fixed expression above is formatted in)
 )
 
 

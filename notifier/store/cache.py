@@ -37,6 +37,11 @@ updates them once, in the same transaction (schema v4; triggers did it per row b
 :meth:`NotificationCache.claim` drops another account's rows and queue before a different
 agent's data goes in.
 
+A first sign-in into an empty cache writes its history without the secondary indexes and
+builds them at the end (:meth:`NotificationCache.begin_history_load`): one sort each instead
+of four B-tree inserts a row. Queries stay right meanwhile, and :meth:`NotificationCache.open`
+creates any that are missing, so a sync that died midway leaves a cache the next start mends.
+
 Schema versions are ``PRAGMA user_version``; :data:`MIGRATIONS` is an ordered list, entry ``n``
 takes the schema from version ``n`` to ``n + 1``. Never edit a released migration; add one.
 
@@ -62,6 +67,7 @@ import dataclasses
 import logging
 import os
 import sqlite3
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
@@ -200,6 +206,16 @@ def _schema_v4(db: sqlite3.Connection) -> None:
 
 
 MIGRATIONS: Final[Sequence[Migration]] = (_schema_v1, _schema_v2, _schema_v3, _schema_v4)
+# The secondary indexes of schema v1 (the popup's filters, newest first), by name. A first
+# sign-in into an empty cache drops them and builds them once at the end (one sort instead
+# of four B-tree inserts a row); every open makes sure they exist, so a sync that died in
+# between leaves a cache that the next start mends (NotificationCache.begin_history_load).
+SECONDARY_INDEXES: Final[dict[str, str]] = {
+    "notifications_by_seq": "notifications (seq)",
+    "notifications_by_type_seq": "notifications (type, seq)",
+    "notifications_unread_by_seq": "notifications (seq) WHERE read = 0",
+    "notifications_unread_by_type_seq": "notifications (type, seq) WHERE read = 0",
+}
 CHECKPOINT_AFTER: Final = 200  # write transactions before a worker-thread checkpoint is due
 INLINE_CHECKPOINT_AFTER: Final = 5_000  # ... and before the GUI thread does one itself
 # The write-ahead log's size beyond which the writer waits for a full checkpoint, and what
@@ -540,14 +556,53 @@ class NotificationCache:
         read seq recorded: replayed read-state events up to it change nothing.
         """
         changes = _AppliedBuilder()
+        rows = page.notifications
+        last_seq = page.last_seq
         with self._write():
-            known = self._prefetch([NotificationEvent(n.seq, n) for n in page.notifications])
-            for notification in page.notifications:
-                self._apply_notification(
-                    notification, notification.seq, changes, read_seq=page.last_seq, known=known
-                )
-            self._db.executemany(_UPSERT, known.upserts)
+            ids = {n.id for n in rows}
+            if len(ids) < len(rows):  # an id twice on one page: those are looked up live
+                twice = Counter(n.id for n in rows)
+                ids = {nid for nid, times in twice.items() if times == 1}
+            known = self._prefetch_ids(list(ids))
+            # Most rows of a history are new to the cache: nothing stored, deleted or read
+            # early about them, so they are written as the page has them, the common case of
+            # _apply_notification without its lookups (a first sign-in writes 50,000).
+            plain = ids.difference(known.tombs, known.rows, known.early)
+            seen_seq, upserts, upserted = self._seen_seq, known.upserts, changes.upserted
+            unread = new = 0
+            for n in rows:
+                if n.id in plain:
+                    upserts.append(_row_values(n, max(n.seq, last_seq), n.read))
+                    upserted[n.id] = n
+                    if not n.read:
+                        unread += 1
+                        new += n.seq > seen_seq
+                else:
+                    self._apply_notification(n, n.seq, changes, read_seq=last_seq, known=known)
+            self._unread_delta += unread
+            self._new_delta += new
+            self._db.executemany(_UPSERT, upserts)
         return changes.build()
+
+    def begin_history_load(self) -> bool:
+        """A first sign-in (or a reset) is about to write the whole history into this cache:
+        when it holds no notifications, drop the secondary indexes until
+        :meth:`end_history_load` builds them again in one pass each (benchmarks/README.md,
+        "First sign-in"). Every query stays correct meanwhile (a popup opened during the sync
+        scans instead of seeking; the badge counts are in the state row), and a crash before
+        the end leaves the indexes to the next :meth:`open`. True when they were dropped."""
+        if self._db.execute("SELECT 1 FROM notifications LIMIT 1").fetchone() is not None:
+            return False
+        with self._write():
+            for name in SECONDARY_INDEXES:
+                self._db.execute(f"DROP INDEX IF EXISTS {name}")
+        return True
+
+    def end_history_load(self) -> None:
+        """Build the secondary indexes :meth:`begin_history_load` dropped (a no-op for those
+        that exist)."""
+        with self._write():
+            _create_indexes(self._db)
 
     def advance_cursor(self, seq: int) -> None:
         """Move the resume cursor forward to ``seq`` (never backwards)."""
@@ -610,25 +665,35 @@ class NotificationCache:
             else:
                 for nid in event.ids:
                     seen[nid] = 2  # also read or deleted in this batch: look it up live
-        ids = [nid for nid, times in seen.items() if times == 1]
+        return self._prefetch_ids([nid for nid, times in seen.items() if times == 1])
+
+    def _prefetch_ids(self, ids: list[str]) -> _Prefetched:
+        """:meth:`_prefetch` of these ids (each written once by the batch, touched in no
+        other way). A table with no rows at all (tombstones and early read states usually,
+        and always during a first sign-in) is not asked about each id."""
+        query = self._tuples.execute
+        tombstones, early_states = query(
+            "SELECT EXISTS (SELECT 1 FROM tombstones), EXISTS (SELECT 1 FROM early_read_states)"
+        ).fetchone()
         tombs: dict[str, int] = {}
         rows: dict[str, tuple[int, int, int]] = {}
         early: dict[str, tuple[int, int]] = {}
         for start in range(0, len(ids), _PREFETCH_CHUNK):
             chunk = ids[start : start + _PREFETCH_CHUNK]
             marks = ", ".join("?" * len(chunk))
-            query = self._tuples.execute
-            tombs.update(query(f"SELECT id, seq FROM tombstones WHERE id IN ({marks})", chunk))  # noqa: S608
+            if tombstones:
+                tombs.update(query(f"SELECT id, seq FROM tombstones WHERE id IN ({marks})", chunk))  # noqa: S608
             for nid, seq, read_seq, read in query(
                 f"SELECT id, seq, read_seq, read FROM notifications WHERE id IN ({marks})",  # noqa: S608
                 chunk,
             ):
                 rows[nid] = (seq, read_seq, read)
-            for nid, seq, read in query(
-                f"SELECT id, seq, read FROM early_read_states WHERE id IN ({marks})",  # noqa: S608
-                chunk,
-            ):
-                early[nid] = (seq, read)
+            if early_states:
+                for nid, seq, read in query(
+                    f"SELECT id, seq, read FROM early_read_states WHERE id IN ({marks})",  # noqa: S608
+                    chunk,
+                ):
+                    early[nid] = (seq, read)
         return _Prefetched(frozenset(ids), tombs, rows, early)
 
     def _apply_notification(
@@ -943,6 +1008,11 @@ def _where(list_filter: ListFilter, before_seq: int | None = None) -> tuple[str,
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 
+def _create_indexes(db: sqlite3.Connection) -> None:
+    for name, definition in SECONDARY_INDEXES.items():
+        db.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {definition}")
+
+
 def _connect_and_migrate(path: Path) -> sqlite3.Connection:
     try:
         db = sqlite3.connect(path, isolation_level=None, timeout=5.0)
@@ -980,6 +1050,8 @@ def _connect_and_migrate(path: Path) -> sqlite3.Connection:
                 db.rollback()
                 raise
             db.commit()
+        # A history load that did not end (a crash, SIGTERM) left them out.
+        _create_indexes(db)
         if version > 0:
             # A file with our version number but missing pieces is as good as corrupt.
             db.execute("SELECT cursor, seen_seq, unread, new_since_seen, owner FROM state")

@@ -472,11 +472,13 @@ class SyncEngine:
             # Whose history is this? Never mix two agents' notifications in one cache.
             agent = await self._backend.me()
             self._claim_cache(agent)
+            # Into an empty cache: its secondary indexes are built once at the end.
+            history_load = self._cache.begin_history_load()
             after_seq = 0
-            page = first = await self._backend.list_notifications(after_seq, self._page_limit)
-            pages, total = 1, 0
             upcoming: asyncio.Task[NotificationPage] | None = None
             try:
+                page = first = await self._backend.list_notifications(after_seq, self._page_limit)
+                pages, total = 1, 0
                 while True:
                     # Ask for the next page before writing this one: the server reads and
                     # encodes it on its own core meanwhile (a page-through otherwise waits
@@ -509,6 +511,8 @@ class SyncEngine:
                 if upcoming is not None:  # cancelled or failed while writing a page
                     upcoming.cancel()
                     await asyncio.gather(upcoming, return_exceptions=True)
+                if history_load:
+                    self._end_history_load()
             log.info("loaded the full history: %d notifications", total)
             self._cache.advance_cursor(first.last_seq)
             self._execute(session.history_paged(attempt, first.last_seq, agent))
@@ -524,6 +528,12 @@ class SyncEngine:
             self._execute(
                 session.disconnected(attempt, f"unexpected error: {error}", self._clock.now())
             )
+
+    def _end_history_load(self) -> None:
+        try:
+            self._cache.end_history_load()
+        except sqlite3.Error as error:  # the next open builds them (NotificationCache.open)
+            log.warning("could not index the cache after loading the history: %s", error)
 
     def _claim_cache(self, agent: AgentInfo) -> bool:
         """Make the cache this agent's; False (and a RESET change) when it was someone else's."""
