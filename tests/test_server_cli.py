@@ -131,6 +131,17 @@ def test_schema_is_created_versioned_and_a_newer_one_refused(tmp_path: Path) -> 
     assert result.returncode == 1 and "newer" in result.stderr
 
 
+def test_an_sqlite_too_old_for_the_schema_is_refused_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Migration 7 uses SQLite's ``->>``: an older library is named, not a syntax error."""
+    monkeypatch.setattr(server_db.sqlite3, "sqlite_version_info", (3, 37, 2))
+    monkeypatch.setattr(server_db.sqlite3, "sqlite_version", "3.37.2")
+    with pytest.raises(server_db.DatabaseError, match=r"needs SQLite 3\.38\.0 or newer.*3\.37\.2"):
+        server_db.connect(tmp_path / "h.db")
+    assert not (tmp_path / "h.db").exists()
+
+
 def test_serve_stops_cleanly_on_sigterm(helpdesk: Helpdesk) -> None:
     process = helpdesk._process
     assert process is not None

@@ -331,6 +331,10 @@ class DatabaseError(Exception):
     """The database file cannot be opened, created or migrated; ``str()`` says why."""
 
 
+# The ``->`` and ``->>`` JSON operators of migration 7 came with SQLite 3.38 (2022-02).
+MIN_SQLITE: Final = (3, 38, 0)
+
+
 class _ClockedConnection(sqlite3.Connection):
     # The connection travels into every repository function, so it also carries the server's
     # clock: times that decide when mail goes out are read with clock_now(connection).
@@ -346,8 +350,14 @@ def clock_now(connection: sqlite3.Connection) -> datetime:
 def connect(path: Path, clock: Clock | None = None) -> sqlite3.Connection:
     """Open (creating if needed) and migrate the database at ``path``.
 
-    Raises :class:`DatabaseError` with a one-line reason for an unwritable or foreign file.
+    Raises :class:`DatabaseError` with a one-line reason for an unwritable or foreign file,
+    or a Python whose SQLite is older than :data:`MIN_SQLITE`.
     """
+    if sqlite3.sqlite_version_info < MIN_SQLITE:
+        raise DatabaseError(
+            f"the helpdesk server needs SQLite {'.'.join(map(str, MIN_SQLITE))} or newer;"
+            f" this Python has {sqlite3.sqlite_version}"
+        )
     try:
         connection = sqlite3.connect(path, isolation_level=None, factory=_ClockedConnection)
         if clock is not None:
