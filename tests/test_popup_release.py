@@ -4,10 +4,10 @@ Offscreen, real cache and controller (tests/popup_rig.py, tests/tray_fakes.py)."
 
 from __future__ import annotations
 
-import subprocess
 import sys
 
 import pytest
+from fresh_interpreter import fresh_output
 from popup_rig import Rig
 from PySide6.QtCore import QRect, Qt
 from pytestqt.qtbot import QtBot
@@ -108,7 +108,4 @@ def test_trimming_leaves_ctypes_unimported_until_the_first_trim() -> None:
         "print('ctypes' in sys.modules); heap.give_back_freed_memory();"
         "print('ctypes' in sys.modules)"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
-    )
-    assert result.stdout.split() == ["False", str(sys.platform.startswith("linux"))]
+    assert fresh_output(probe).split() == ["False", str(sys.platform.startswith("linux"))]

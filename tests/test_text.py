@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import subprocess
-import sys
 import unicodedata
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from fresh_interpreter import fresh_output
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -216,10 +215,7 @@ def test_the_words_module_leaves_the_html_parser_out() -> None:
         "import sys, notifier.core.text, notifier.core.toast_policy;"
         "print(sorted(m for m in ('html.parser', 'html.entities') if m in sys.modules))"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=30, check=True
-    )
-    assert result.stdout.strip() == "[]"
+    assert fresh_output(probe).strip() == "[]"
 
 
 def test_reason_labels_name_each_icon_in_one_word_each() -> None:
