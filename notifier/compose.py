@@ -99,6 +99,10 @@ def transport_config(
     shows. Verification is never turned off.
     """
     config = TransportConfig.from_settings(settings, defaults=defaults, environ=environ)
+    if config.ca_bundle is None:
+        # Nothing to check; a context made here would load the system's trust store, which a
+        # plain-http helpdesk never needs (and a TLS one loads when it connects).
+        return config, None
     try:
         config.ssl_context()
     except ValueError as error:

@@ -13,6 +13,7 @@ true edges are fakes: the keyring (in memory), the browser and the controller's 
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -254,3 +255,32 @@ async def test_an_unusable_ca_bundle_is_a_notice_at_start_and_on_restart(
         )
         await app.until_live()
         assert app.controller.engine is not None
+
+
+@pytest.mark.asyncio
+async def test_a_plain_http_helpdesk_resumes_without_loading_the_tls_trust_store(
+    qtbot: QtBot, helpdesk: Helpdesk, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A TLS context loads the system's trust store (about 2 MB that stay resident all day). A
+    # start that resumes over the stream of an http:// helpdesk, with no CA bundle to check,
+    # needs none. (The first sign-in pages history over REST, whose client makes one.)
+    token = helpdesk.add_agent("alice", "Alice Able")
+    _, bob = helpdesk.new_agent("bob")
+    assign_new_tickets(bob, "alice", 2)
+    paths = app_paths({"NOTIFIER_HOME": str(tmp_path / "app")}).ensure()
+    settings = Settings(server_url=helpdesk.url)
+    async with tray(paths, settings, {"NOTIFIER_TOKEN": token}) as app:
+        await app.until(lambda: app.controller.counts.unread == 2, "the first sign-in")
+
+    made: list[object] = []
+    make_context = ssl.create_default_context
+
+    def counting(*args: Any, **kwargs: Any) -> ssl.SSLContext:
+        made.append(args)
+        return make_context(*args, **kwargs)
+
+    monkeypatch.setattr(ssl, "create_default_context", counting)
+    async with tray(paths, settings, {"NOTIFIER_TOKEN": token}) as app:
+        await app.until_live()
+        assert app.controller.status.notice is None
+    assert made == []

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from fresh_interpreter import fresh_output
 
 from notifier.client.reference import ReferenceBackend
 from notifier.client.transport import TransportConfig
@@ -19,10 +18,7 @@ def test_importing_the_client_leaves_httpx_cli_extras_out() -> None:
         "print(sorted(m for m in ('click', 'pygments', 'httpx._main')"
         " if sys.modules.get(m) is not None))"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=30, check=True
-    )
-    assert result.stdout.strip() == "[]"
+    assert fresh_output(probe).strip() == "[]"
 
 
 def test_the_backend_loads_httpx_only_for_its_first_rest_call() -> None:
@@ -35,10 +31,7 @@ def test_the_backend_loads_httpx_only_for_its_first_rest_call() -> None:
         "backend._rest\n"  # what me(), list_notifications() and the actions go through
         "print('httpx' in sys.modules)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=30, check=True
-    )
-    assert result.stdout.split() == ["False", "True"]
+    assert fresh_output(probe).split() == ["False", "True"]
 
 
 def test_a_bad_ca_bundle_is_still_refused_when_the_backend_is_made(tmp_path: Path) -> None:
@@ -57,7 +50,4 @@ def test_a_token_from_the_environment_leaves_keyring_unimported() -> None:
         ")\n"
         "print(credentials.token_source, 'keyring' in sys.modules)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=30, check=True
-    )
-    assert result.stdout.split() == ["environment", "False"]
+    assert fresh_output(probe).split() == ["environment", "False"]

@@ -7,13 +7,14 @@ import unicodedata
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from fresh_interpreter import fresh_output
 from hypothesis import given
 from hypothesis import strategies as st
 
+from notifier.core.html_text import html_to_text
 from notifier.core.text import (
     count_summary,
     excerpt,
-    html_to_text,
     icon_name,
     one_line,
     reason_label,
@@ -205,6 +206,16 @@ def test_summary_uses_the_notification_not_a_copy_of_its_sender() -> None:
 )
 def test_html_messages_become_plain_text(markup: str, text: str) -> None:
     assert html_to_text(markup) == text
+
+
+def test_the_words_module_leaves_the_html_parser_out() -> None:
+    # The tray imports core.text all day; only the Frappe adapter turns HTML into text, and
+    # html.parser brings html.entities' big table. A fresh interpreter: this session has it.
+    probe = (
+        "import sys, notifier.core.text, notifier.core.toast_policy;"
+        "print(sorted(m for m in ('html.parser', 'html.entities') if m in sys.modules))"
+    )
+    assert fresh_output(probe).strip() == "[]"
 
 
 def test_reason_labels_name_each_icon_in_one_word_each() -> None:

@@ -63,7 +63,7 @@ from notifier.client.frappe_rest import (
 )
 from notifier.client.transport import TransportConfig
 from notifier.core.errors import AuthFailed, BackendError, ConnectionLost, NotFound
-from notifier.core.text import html_to_text
+from notifier.core.html_text import html_to_text
 from notifier.core.wire import (
     MAX_ID_CHARS,
     MAX_MESSAGE_CHARS,

@@ -43,7 +43,7 @@ from notifier.core.errors import (
     NotFound,
     ProtocolViolation,
 )
-from notifier.core.text import html_to_text
+from notifier.core.html_text import html_to_text
 from notifier.core.wire import MAX_MESSAGE_CHARS, WireError, decode_json
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,6 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from html.parser import HTMLParser
 from typing import Final
 
 from notifier.core.wire import Notification, NotificationType, Reason
@@ -149,55 +148,6 @@ def count_summary(counts: Mapping[NotificationType, int]) -> str:
         return "No new notifications"
     head = _plural(total, "new notification", "new notifications")
     return f"{head}: {', '.join(parts)}"
-
-
-# Elements after which the text continues on a new line (HTML from a rich-text editor).
-_BLOCK_TAGS: Final = frozenset(
-    {"p", "div", "br", "li", "ul", "ol", "blockquote", "pre", "tr", "h1", "h2", "h3", "h4", "h5",
-     "h6", "hr", "table"}
-)  # fmt: skip
-_SKIPPED_TAGS: Final = frozenset({"script", "style", "head", "template"})
-_BLANK_LINES = re.compile(r"\n\s*\n+")
-
-
-class _TextExtractor(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._skipping = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _SKIPPED_TAGS:
-            self._skipping += 1
-        elif tag in _BLOCK_TAGS:
-            self.parts.append("\n")
-        elif tag == "img":
-            alt = dict(attrs).get("alt")
-            self.parts.append(f"[{alt or 'image'}]")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _SKIPPED_TAGS:
-            self._skipping = max(0, self._skipping - 1)
-        elif tag in _BLOCK_TAGS:
-            self.parts.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self._skipping:
-            self.parts.append(data)
-
-
-def html_to_text(markup: str) -> str:
-    """Plain text of an HTML fragment (a helpdesk comment): tags dropped, entities decoded,
-    blocks on their own lines, runs of blank lines collapsed. A mention such as
-    ``<span class="mention" data-label="Bea">@Bea</span>`` reads ``@Bea``.
-
-    The result is text to show as text; nothing in it is markup any more.
-    """
-    extractor = _TextExtractor()
-    extractor.feed(markup)
-    extractor.close()
-    lines = (" ".join(line.split()) for line in "".join(extractor.parts).split("\n"))
-    return _BLANK_LINES.sub("\n", "\n".join(lines)).strip()
 
 
 _UPDATE_ICONS: Final = {

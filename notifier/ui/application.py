@@ -36,10 +36,11 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, QRect, QSocketNotifier, QUrl, Signal
+from PySide6.QtCore import QObject, QRect, QSocketNotifier, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 
 from notifier.app.controller import AppController
+from notifier.app.heap import give_back_freed_memory
 from notifier.app.reachability import NetworkChanged, ReachabilityWatch, watch_reachability
 from notifier.app.status_text import can_retry, tooltip_text
 from notifier.core.links import is_on_this_machine
@@ -59,6 +60,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PAUSE_HOUR = timedelta(hours=1)
+# After the popup closed: by then it has dropped its window (a zero-delay timer of its own).
+HEAP_RELEASE_DELAY_MS = 500
 
 
 def connect_panel(p: NotificationPanel, c: AppController) -> None:
@@ -296,8 +299,10 @@ class TrayApp(QObject):
             self.model  # noqa: B018  (built now, it loads the cache as it is: no second read)
 
     def _on_popup_closed(self) -> None:
-        # The list's counts read whole indexes of the cache: give back SQLite's page cache.
+        # The list's counts read whole indexes of the cache: give back SQLite's page cache,
+        # then (once the closed popup has dropped its window too) the heap pages it leaves.
         self.controller.cache.release_memory()
+        QTimer.singleShot(HEAP_RELEASE_DELAY_MS, give_back_freed_memory)
 
     def _on_open_popup_requested(self) -> None:
         self.open_popup(self.tray.geometry() if self.tray is not None else None)
