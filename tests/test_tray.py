@@ -298,3 +298,39 @@ def test_a_burst_of_count_changes_repaints_the_icon_once(
     assert tray.icon().cacheKey() != shown
     picture = tray.icon().pixmap(QSize(22, 22)).toImage()
     assert picture == paint_badge(tray.badge_state, 22, 1.0).convertToFormat(picture.format())
+
+
+def test_while_catching_up_the_tray_follows_the_counts_a_few_times_a_second(
+    qtbot: QtBot, cache: NotificationCache
+) -> None:
+    # A replay changes the counts ~150 times a second; each tooltip or icon change goes to the
+    # tray host over the bus (benchmarks/README.md, "A burst replayed after a reconnect").
+    rig = Rig(qtbot, cache)
+    tray = rig.app.tray
+    assert tray is not None
+    sent: list[str] = []
+    send = tray.setToolTip
+
+    def recording_set_tool_tip(text: str) -> None:
+        sent.append(text)
+        send(text)
+
+    tray.setToolTip = recording_set_tool_tip  # type: ignore[method-assign]
+    c = rig.controller
+    c.on_status(ConnectionStatus(ConnectionState.CONNECTING))
+    sent.clear()
+    for seq in range(1, 201):
+        rig.arrive(seq)
+    assert sent == []  # not yet: the refresh waits for CATCH_UP_REFRESH_MS
+    qtbot.waitUntil(lambda: tray.toolTip().startswith("200 unread"), timeout=5_000)
+    assert len(sent) == 1
+    assert tray.badge_state is not None and tray.badge_state.unread == 100  # "99+"
+    for seq in range(201, 211):
+        rig.arrive(seq)
+    c.on_status(ConnectionStatus(ConnectionState.LIVE))
+    assert tray.toolTip() == "210 unread · Connected"  # going live shows the final counts
+    sent.clear()
+    rig.arrive(211)  # live: at once, and sent once though both counts changed
+    assert sent == ["211 unread · Connected"]
+    c.on_status(ConnectionStatus(ConnectionState.LIVE))  # refreshes; the same text is not sent
+    assert sent == ["211 unread · Connected"]

@@ -34,9 +34,9 @@ import socket
 import sys
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
-from PySide6.QtCore import QObject, QRect, QSocketNotifier, QUrl, Signal
+from PySide6.QtCore import QObject, QRect, QSocketNotifier, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 
 from notifier.app.controller import AppController
@@ -59,6 +59,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PAUSE_HOUR = timedelta(hours=1)
+CATCH_UP_REFRESH_MS: Final = 100
+"""While the engine catches up (a replay, a sync: hundreds of changes a second), the badge
+and tooltip follow the counts at most this often; live, a change shows at once."""
 
 
 def connect_panel(p: NotificationPanel, c: AppController) -> None:
@@ -114,6 +117,10 @@ class TrayApp(QObject):
         # The OS's reachability, started on the first lost connection (tests pass a fake).
         self._watch_reachability = reachability or watch_reachability
         self._signal_sockets: tuple[socket.socket, socket.socket, QSocketNotifier] | None = None
+        self._catch_up_refresh = QTimer(self)
+        self._catch_up_refresh.setSingleShot(True)
+        self._catch_up_refresh.setInterval(CATCH_UP_REFRESH_MS)
+        self._catch_up_refresh.timeout.connect(self._refresh_everything)
         if shell is None:
             shell = TrayShell(self.badge_state(), self.tooltip(), use_tray=use_tray)
             shell.log_no_tray_once()
@@ -265,8 +272,8 @@ class TrayApp(QObject):
     def _connect(self) -> None:
         c = self.controller
         c.changeApplied.connect(self._on_controller_change_applied)
-        c.unreadChanged.connect(self._refresh_everything)
-        c.newSinceSeenChanged.connect(self._refresh_everything)
+        c.unreadChanged.connect(self._on_counts_changed)
+        c.newSinceSeenChanged.connect(self._on_counts_changed)
         c.statusChanged.connect(self._on_controller_status_changed)
         c.quietChanged.connect(self._refresh_everything)
         c.settingsChanged.connect(self._refresh_everything)
@@ -305,6 +312,17 @@ class TrayApp(QObject):
     def _on_controller_change_applied(self, change: CacheChange) -> None:
         if self._model is not None:  # a model built later loads the cache as it is then
             self._model.apply_change(change)
+
+    def _on_counts_changed(self, *_: object) -> None:
+        """The badge and tooltip show a change at once, except while the engine connects and
+        catches up: then they follow at most every :data:`CATCH_UP_REFRESH_MS`, since each
+        refresh sends the icon and tooltip to the tray host and a replay of 10,000 changes
+        the counts 150 times a second. Going live (any change of status) refreshes them with
+        the final counts (:meth:`_on_controller_status_changed`)."""
+        if self.controller.status.state is not ConnectionState.CONNECTING:
+            self._refresh_everything()
+        elif not self._catch_up_refresh.isActive():
+            self._catch_up_refresh.start()
 
     def _on_controller_status_changed(self, status: ConnectionStatus) -> None:
         if status.state is ConnectionState.LIVE:
