@@ -331,7 +331,7 @@ class TrayApp(QObject):
             # Caught up: a sync wrote much of the cache through SQLite's page cache, which
             # the idle app has no use for.
             self.controller.cache.release_memory()
-            if not self._startup_frozen:
+            if not self._startup_frozen and gc.isenabled():
                 self._freeze_startup_objects()
         if not self._network_watched and status.state in (
             ConnectionState.BACKING_OFF,
@@ -348,7 +348,9 @@ class TrayApp(QObject):
         """Once, on first going live: collect, then move what is left (modules, Qt wrappers,
         the app's own objects: ~100,000, all kept for the app's life) out of the garbage
         collector's sight. A full collection walked them all: 30 ms of CPU and one of the
-        longest stalls of a replay (benchmarks/README.md); now it walks what came since."""
+        longest stalls of a replay (benchmarks/README.md); now it walks what came since.
+        Not where automatic collection is off (the test suite collects between tests): there
+        is nothing to save, and what a test holds would never be collected."""
         self._startup_frozen = True
         gc.collect()
         gc.freeze()
