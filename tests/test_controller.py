@@ -161,6 +161,25 @@ def test_a_notification_after_a_quiet_spell_is_toasted_without_waiting(
     assert [t.key for t in rig.toasts] == ["n1", "n2"]
 
 
+def test_a_leading_toast_is_queued_before_the_counts_and_the_list_take_their_turn(
+    qtbot: QtBot, cache: NotificationCache, tmp_path: Path
+) -> None:
+    # The badge and tooltip refresh on unreadChanged (and start a repaint timer): the toast's
+    # wake-up must already be queued then, not after them (benchmarks/README.md, "Toast
+    # latency").
+    rig = Rig(cache, tmp_path)
+    seen: list[list[datetime]] = []
+
+    def on_unread_changed(_unread: int) -> None:
+        seen.append(rig.scheduler.pending())
+
+    rig.controller.unreadChanged.connect(on_unread_changed)
+    rig.arrive(mention(1))
+    assert seen == [[START]]
+    rig.scheduler.advance(timedelta(0))
+    assert [t.key for t in rig.toasts] == ["n1"]
+
+
 def test_quiet_hours_hold_toasts_and_summarise_what_is_still_unread(
     qtbot: QtBot, cache: NotificationCache, tmp_path: Path
 ) -> None:

@@ -5,6 +5,7 @@ and no timers running while idle. Offscreen, real cache, fake clock/scheduler/si
 
 from __future__ import annotations
 
+import gc
 import logging
 from datetime import UTC, timedelta
 
@@ -298,3 +299,71 @@ def test_a_burst_of_count_changes_repaints_the_icon_once(
     assert tray.icon().cacheKey() != shown
     picture = tray.icon().pixmap(QSize(22, 22)).toImage()
     assert picture == paint_badge(tray.badge_state, 22, 1.0).convertToFormat(picture.format())
+
+
+def test_while_catching_up_the_tray_follows_the_counts_a_few_times_a_second(
+    qtbot: QtBot, cache: NotificationCache
+) -> None:
+    # A replay changes the counts ~150 times a second; each tooltip or icon change goes to the
+    # tray host over the bus (benchmarks/README.md, "A burst replayed after a reconnect").
+    rig = Rig(qtbot, cache)
+    tray = rig.app.tray
+    assert tray is not None
+    sent: list[str] = []
+    send = tray.setToolTip
+
+    def recording_set_tool_tip(text: str) -> None:
+        sent.append(text)
+        send(text)
+
+    tray.setToolTip = recording_set_tool_tip  # type: ignore[method-assign]
+    c = rig.controller
+    c.on_status(ConnectionStatus(ConnectionState.CONNECTING))
+    sent.clear()
+    for seq in range(1, 201):
+        rig.arrive(seq)
+    assert sent == []  # not yet: the refresh waits for CATCH_UP_REFRESH_MS
+    qtbot.waitUntil(lambda: tray.toolTip().startswith("200 unread"), timeout=5_000)
+    assert len(sent) == 1
+    assert tray.badge_state is not None and tray.badge_state.unread == 100  # "99+"
+    for seq in range(201, 211):
+        rig.arrive(seq)
+    c.on_status(ConnectionStatus(ConnectionState.LIVE))
+    assert tray.toolTip() == "210 unread · Connected"  # going live shows the final counts
+    sent.clear()
+    rig.arrive(211)  # live: at once, and sent once though both counts changed
+    assert sent == ["211 unread · Connected"]
+    c.on_status(ConnectionStatus(ConnectionState.LIVE))  # refreshes; the same text is not sent
+    assert sent == ["211 unread · Connected"]
+
+
+def test_going_live_the_first_time_freezes_what_start_up_made(
+    qtbot: QtBot, cache: NotificationCache
+) -> None:
+    # A full collection walked every object of the app (30 ms during a replay of 10,000);
+    # what start-up made lives as long as the app, so it is frozen once, when first live.
+    was_enabled = gc.isenabled()  # the suite turns automatic collection off (conftest.py)
+    gc.unfreeze()
+    try:
+        gc.disable()
+        without = Rig(qtbot, cache)
+        without.controller.on_status(ConnectionStatus(ConnectionState.LIVE))
+        assert gc.get_freeze_count() == 0  # without automatic collection: nothing to save
+        gc.enable()
+        rig = Rig(qtbot, cache)
+        c = rig.controller
+        c.on_status(ConnectionStatus(ConnectionState.CONNECTING))
+        assert gc.get_freeze_count() == 0  # not before it is live
+        c.on_status(ConnectionStatus(ConnectionState.LIVE))
+        assert gc.get_freeze_count() > 0
+        assert not any(o is rig.app for o in gc.get_objects())  # out of the collector's sight
+        made_later: list[object] = [[]]
+        c.on_status(ConnectionStatus(ConnectionState.BACKING_OFF))
+        c.on_status(ConnectionStatus(ConnectionState.LIVE))
+        assert any(o is made_later for o in gc.get_objects())  # frozen once, not again
+    finally:
+        gc.unfreeze()
+        if was_enabled:
+            gc.enable()
+        else:
+            gc.disable()

@@ -242,14 +242,16 @@ class AppController(QObject):
         self.statusChanged.emit(status)
 
     def on_change(self, change: CacheChange) -> None:
-        self.changeApplied.emit(change)
-        self._update_counts()
+        # The toasts first: a leading toast's wake-up is queued before the list, the badge
+        # and the tooltip (and the timers they start) take their turn.
         now = self._clock.now()
         withdrawn = self._policy.withdrawn(change)
         if withdrawn:
             self.toastsWithdrawn.emit(withdrawn)
         self._policy.offer(change, now)
         self._schedule_wake_up()
+        self.changeApplied.emit(change)
+        self._update_counts()
 
     # ------------------------------------------------------------------ intents
 

@@ -70,6 +70,7 @@ class QtScheduler(QObject):
             callback()
 
         timer.timeout.connect(fire)
-        # Round up so the callback never runs a millisecond before ``when``.
-        timer.start(int(delay / timedelta(milliseconds=1)) + 1)
+        # Round up so the callback never runs a millisecond before ``when``; one that is due
+        # already (a leading toast) runs at the loop's next turn, not a millisecond later.
+        timer.start(int(delay / timedelta(milliseconds=1)) + 1 if delay else 0)
         return handle

@@ -12,6 +12,14 @@ Design:
   with respect to the others, reads see a consistent state without extra locking, and the
   asyncio loop never blocks on disk I/O (a commit may wait for the OS; the loop does not).
   The event volumes of a helpdesk are far below what one SQLite writer handles.
+* The server's connection never checkpoints the write-ahead log itself: SQLite's automatic
+  checkpoint runs inside whichever COMMIT crosses 1,000 pages of log (every ~100 notifications)
+  and copies and syncs those pages there, holding that write, and everything queued behind
+  it on the database thread, for tens of ms. A :class:`Checkpointer` thread with its own
+  connection checkpoints instead, soon after writes: PASSIVE, which never blocks the writer
+  and lets the next write start the log over once it has all been copied; under writes so
+  steady that a passive checkpoint never catches up, RESTART once the log passes
+  :data:`WAL_LIMIT_PAGES` (a write may wait for that one), so the log stays bounded.
 * :func:`transaction` wraps ``BEGIN IMMEDIATE`` / ``COMMIT`` / ``ROLLBACK``: every write that
   changes a notification and appends its event commits together or not at all.
 """
@@ -20,7 +28,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -29,6 +39,13 @@ from pathlib import Path
 from typing import Final, TypeVar
 
 _T = TypeVar("_T")
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_INTERVAL_S: Final = 1.0
+"""The least time between two checkpoints of the server's write-ahead log: at the write rates
+of a helpdesk, one a second keeps the log to a few hundred pages and costs one sync a second
+at most, off the database thread."""
 
 Clock = Callable[[], datetime]
 """Wall-clock time, aware. The server's is :func:`system_clock`; tests inject their own."""
@@ -426,20 +443,89 @@ def transaction(connection: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     connection.execute("COMMIT")
 
 
+WAL_LIMIT_PAGES: Final = 2_000
+"""A log this long after a passive checkpoint is restarted, waiting for the writer (8 MB)."""
+
+
+class Checkpointer:
+    """Checkpoints a WAL database from its own thread and connection, at most once every
+    ``interval_s`` and only after :meth:`written` was called (see the module docstring)."""
+
+    def __init__(
+        self,
+        path: Path,
+        interval_s: float = CHECKPOINT_INTERVAL_S,
+        limit_pages: int = WAL_LIMIT_PAGES,
+    ) -> None:
+        self.path = path
+        self.interval_s = interval_s
+        self.limit_pages = limit_pages
+        self.checkpoints = 0  # how many ran (tests)
+        self._written = threading.Event()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="helpdesk-checkpoint", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def written(self) -> None:
+        """Something was committed: checkpoint within ``interval_s`` (cheap, thread-safe)."""
+        self._written.set()
+
+    def stop(self) -> None:
+        """Checkpoint what is left and end the thread."""
+        self._stopping.set()
+        self._written.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _run(self) -> None:
+        connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        connection.execute("PRAGMA busy_timeout=5000")
+        try:
+            while not self._stopping.is_set():
+                self._written.wait()
+                self._written.clear()
+                self._checkpoint(connection)
+                self._stopping.wait(self.interval_s)
+            self._checkpoint(connection)
+        finally:
+            connection.close()
+
+    def _checkpoint(self, connection: sqlite3.Connection) -> None:
+        try:
+            _busy, log_pages, _copied = connection.execute(
+                "PRAGMA wal_checkpoint(PASSIVE)"
+            ).fetchone()
+            if log_pages >= self.limit_pages:
+                connection.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
+        except sqlite3.Error as exc:  # a busy or vanished file: the next write tries again
+            log.warning("checkpoint of %s failed: %s", self.path, exc)
+            return
+        self.checkpoints += 1
+
+
 class Database:
     """The server's one connection, driven by one worker thread (see the module docstring)."""
 
-    def __init__(self, path: Path, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        clock: Clock | None = None,
+        checkpoint_interval_s: float = CHECKPOINT_INTERVAL_S,
+    ) -> None:
         self.path = path
         self.clock = clock or system_clock
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="helpdesk-db")
         self._connection: sqlite3.Connection | None = None
+        self.checkpointer = Checkpointer(path, checkpoint_interval_s)
 
     def open(self) -> None:
         """Connect and migrate on the worker thread; raises :class:`DatabaseError`."""
         self._connection = self._executor.submit(
             partial(_connect_checked, self.path, self.clock)
         ).result()
+        self.checkpointer.start()
 
     async def run(self, function: Callable[..., _T], *args: object) -> _T:
         """Run ``function(connection, *args)`` on the database thread."""
@@ -447,12 +533,25 @@ class Database:
         if connection is None:
             raise RuntimeError("Database.open() was not called")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, partial(function, connection, *args))
+        return await loop.run_in_executor(
+            self._executor, partial(self._call, function, connection, *args)
+        )
+
+    def _call(
+        self, function: Callable[..., _T], connection: sqlite3.Connection, *args: object
+    ) -> _T:
+        changes = connection.total_changes
+        try:
+            return function(connection, *args)
+        finally:
+            if connection.total_changes != changes:
+                self.checkpointer.written()
 
     def close(self) -> None:
         connection = self._connection
         self._connection = None
         if connection is not None:
+            self.checkpointer.stop()
             self._executor.submit(connection.close).result()
         self._executor.shutdown(wait=True)
 
@@ -460,4 +559,6 @@ class Database:
 def _connect_checked(path: Path, clock: Clock) -> sqlite3.Connection:
     if path.parent and not path.parent.exists():
         raise DatabaseError(f"cannot open database {path}: folder {path.parent} does not exist")
-    return connect(path, clock)
+    connection = connect(path, clock)
+    connection.execute("PRAGMA wal_autocheckpoint=0")  # the Checkpointer's job
+    return connection

@@ -109,7 +109,10 @@ class TrayIcon(QSystemTrayIcon):
             self.setIcon(badge_icon(self.badge_state))
 
     def set_tooltip_text(self, text: str) -> None:
-        self.setToolTip(text)
+        # Each setToolTip goes to the tray host (an SNI property change on the bus), even
+        # when the text is the same: a change of counts refreshes it twice, say.
+        if text != self.toolTip():
+            self.setToolTip(text)
 
     def set_paused(self, paused: bool) -> None:
         self.resume_action.setEnabled(paused)
