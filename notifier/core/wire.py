@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -1007,15 +1007,7 @@ class NotificationPage:
         items = _present(data, "notifications", "")
         if not isinstance(items, list):
             raise WireError("invalid_field", "notifications must be a list")
-        notifications: list[Notification] = []
-        skipped: list[tuple[int | None, str]] = []
-        for i, item in enumerate(items):
-            try:
-                notifications.append(Notification.parse(item, f"notifications[{i}]"))
-            except WireError as error:
-                if not skip_bad:
-                    raise
-                skipped.append((_readable_seq(item), str(error)))
+        notifications, skipped = _page_notifications(items, skip_bad=skip_bad)
         return cls(
             notifications=tuple(notifications),
             unread_count=_int(data, "unread_count", ""),
@@ -1023,6 +1015,192 @@ class NotificationPage:
             has_more=_bool(data, "has_more", ""),
             skipped=tuple(skipped),
         )
+
+
+def _page_notifications(
+    items: list[Any], *, skip_bad: bool
+) -> tuple[list[Notification], list[tuple[int | None, str]]]:
+    """The rows of a history page: each one read by :func:`_page_row`, or when it declines,
+    by :meth:`Notification.parse_strictly`, which accepts it or names what is wrong."""
+    notifications: list[Notification] = []
+    skipped: list[tuple[int | None, str]] = []
+    actors: dict[tuple[str, str, str], Actor] = {}
+    tickets: dict[tuple[str, str, str], TicketRef] = {}
+    for i, item in enumerate(items):
+        notification = _page_row(item, actors, tickets)
+        if notification is None:
+            try:
+                notification = Notification.parse_strictly(item, f"notifications[{i}]")
+            except WireError as error:
+                if not skip_bad:
+                    raise
+                skipped.append((_readable_seq(item), str(error)))
+                continue
+        notifications.append(notification)
+    return notifications, skipped
+
+
+def _slot_setter(cls: type, name: str) -> Callable[[object, object], None]:
+    setter: Callable[[object, object], None] = cls.__dict__[name].__set__
+    return setter
+
+
+# _page_row builds a Notification by setting its slots directly: the frozen dataclass's
+# __init__ sets each field through object.__setattr__, the largest part of a history row's
+# cost after json.loads (benchmarks/README.md, "First sign-in"). No __init__ or
+# __post_init__ runs, so the class must have none of its own.
+_new = object.__new__
+_set_id = _slot_setter(Notification, "id")
+_set_seq = _slot_setter(Notification, "seq")
+_set_type = _slot_setter(Notification, "type")
+_set_sender = _slot_setter(Notification, "sender")
+_set_to = _slot_setter(Notification, "to")
+_set_ticket = _slot_setter(Notification, "ticket")
+_set_comment = _slot_setter(Notification, "comment")
+_set_message = _slot_setter(Notification, "message")
+_set_read = _slot_setter(Notification, "read")
+_set_created_at = _slot_setter(Notification, "created_at")
+_set_reason = _slot_setter(Notification, "reason")
+# The fields _page_row sets, in the class's order (tests/test_wire_page.py compares them).
+_PAGE_ROW_FIELDS: Final = (
+    "id", "seq", "type", "sender", "to", "ticket", "comment", "message", "read", "created_at",
+    "reason",
+)  # fmt: skip
+
+
+def _page_row(
+    data: object,
+    actors: dict[tuple[str, str, str], Actor],
+    tickets: dict[tuple[str, str, str], TicketRef],
+) -> Notification | None:
+    """One row of a history page that follows the contract, read with a call per part
+    (ticket, sender, comment, time) rather than per field (a first sign-in reads 50,000);
+    None for anything else, even what the strict path accepts, which then decides and names
+    the error. A page's rows share few senders and tickets: each is checked and built once a
+    page (``actors``, ``tickets``: the ones seen so far, keyed by their fields) and shared,
+    as equal frozen values may be. It checks exactly what
+    :meth:`Notification.parse_strictly` checks (tests/test_wire_page.py holds them
+    together)."""
+    if type(data) is not dict:
+        return None
+    get = data.get
+    nid, seq, kind, to, message = get("id"), get("seq"), get("type"), get("to"), get("message")
+    read, created, ticket_raw, reason = get("read"), get("created_at"), get("ticket"), get("reason")
+    if not (
+        type(nid) is str
+        and 0 < len(nid) <= MAX_ID_CHARS
+        and type(seq) is int
+        and 0 < seq <= MAX_SEQ
+        and type(kind) is str
+        and type(to) is str
+        and 0 < len(to) <= MAX_ID_CHARS
+        and type(message) is str
+        and len(message) <= MAX_MESSAGE_CHARS
+        and (read is True or read is False)
+        and type(created) is str
+        and len(created) <= 40
+        and (nid.isascii() or _is_text(nid))
+        and (to.isascii() or _is_text(to))
+        and (message.isascii() or _is_text(message))
+    ):
+        return None
+    notification_type = _NOTIFICATION_TYPES.get(kind)
+    if notification_type is None:
+        return None
+    ticket = _shared(ticket_raw, _TICKET_FIELDS, tickets, _checked_ticket)
+    if ticket is None:
+        return None
+    try:
+        sender_raw, comment_raw = data["from"], data["comment"]
+    except KeyError:
+        return None
+    sender = comment = None
+    if sender_raw is not None:
+        sender = _shared(sender_raw, _ACTOR_FIELDS, actors, _checked_actor)
+        if sender is None:
+            return None
+    if comment_raw is not None:
+        comment = _page_comment(comment_raw)
+        if comment is None:
+            return None
+    created_at = _page_timestamp(created)
+    if created_at is None:
+        return None
+    row = _new(Notification)
+    _set_id(row, nid)
+    _set_seq(row, seq)
+    _set_type(row, notification_type)
+    _set_sender(row, sender)
+    _set_to(row, to)
+    _set_ticket(row, ticket)
+    _set_comment(row, comment)
+    _set_message(row, message)
+    _set_read(row, read)
+    _set_created_at(row, created_at)
+    _set_reason(row, _REASONS.get(reason) if type(reason) is str else None)
+    return row
+
+
+_Shared = TypeVar("_Shared", Actor, TicketRef)
+_TICKET_FIELDS: Final = ("id", "subject", "url")
+_ACTOR_FIELDS: Final = ("kind", "id", "name")
+
+
+def _shared(
+    data: object,
+    names: tuple[str, str, str],
+    known: dict[tuple[str, str, str], _Shared],
+    checked: Callable[[str, str, str], _Shared | None],
+) -> _Shared | None:
+    """A row's ticket or sender (three string fields ``names``): the equal one read earlier
+    on the page (``known``), else ``checked`` of the fields, kept in ``known`` when it
+    follows the contract; None when it does not."""
+    if type(data) is not dict:
+        return None
+    first, second, third = data.get(names[0]), data.get(names[1]), data.get(names[2])
+    if type(first) is not str or type(second) is not str or type(third) is not str:
+        return None
+    key = (first, second, third)
+    value = known.get(key)
+    if value is None:
+        value = checked(first, second, third)
+        if value is not None:
+            known[key] = value
+    return value
+
+
+def _checked_ticket(ticket_id: str, subject: str, url: str) -> TicketRef | None:
+    if (
+        _text(ticket_id, MAX_ID_CHARS)
+        and _text(subject, MAX_SUBJECT_CHARS, allow_empty=True)
+        and _http_url(url)
+    ):
+        return TicketRef(ticket_id, subject, url)
+    return None
+
+
+def _checked_actor(kind: str, actor_id: str, name: str) -> Actor | None:
+    actor_kind = _ACTOR_KINDS.get(kind)
+    if actor_kind is not None and _text(actor_id, MAX_ID_CHARS) and _text(name, MAX_NAME_CHARS):
+        return Actor(actor_kind, actor_id, name)
+    return None
+
+
+def _page_comment(data: object) -> CommentRef | None:
+    """A row's comment reference when it follows the contract, else None."""
+    if type(data) is not dict:
+        return None
+    c_id, c_url = data.get("id"), data.get("url")
+    return CommentRef(c_id, c_url) if _text(c_id, MAX_ID_CHARS) and _http_url(c_url) else None
+
+
+def _page_timestamp(value: str) -> datetime | None:
+    """:func:`parse_timestamp` of a string of at most 40 characters, None when it refuses."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return None if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def _readable_seq(item: object) -> int | None:
