@@ -238,3 +238,43 @@ def test_migration_7_renders_and_counts_the_rows_already_there(tmp_path: Path) -
         assert missing.fetchone()[0] == 0
     finally:
         migrated.close()
+
+
+def test_a_page_of_long_messages_stays_under_the_body_limit_and_pages_on(
+    connection: sqlite3.Connection,
+) -> None:
+    """500 rows with 2,100-character messages (the wire allows 4,000) made a 1.2 MB page,
+    which every client refuses as over 1 MiB: the first sign-in could never get past it.
+    The server ends such a page early (has_more) and the next one carries on."""
+    agent, other, customer = people(connection)
+    links = Links("http://ignored.test")
+    ticket = actions.create_ticket(connection, customer, {"subject": "s", "body": "b"}, links)
+    long_text = "é" * 700 + "x" * 1400  # 2,100 characters, 2,800 bytes
+    with db.transaction(connection):
+        for index in range(500):
+            repository.notify(
+                connection,
+                agent.id,
+                NewNotification(
+                    type=wire.NotificationType.MENTION,
+                    reason=wire.Reason.MENTIONED,
+                    sender=other.actor(),
+                    ticket_id=int(ticket.body["id"]),
+                    subject="s",
+                    comment_id=None,
+                    message=f"{index} {long_text}",
+                ),
+            )
+    seen: list[str] = []
+    after, pages = 0, 0
+    while True:
+        body = repository.notification_page_json(connection, agent.id, after, 500, BASES[1])
+        assert len(body) <= wire.MAX_FRAME_BYTES
+        page = wire.NotificationPage.parse(wire.decode_json(body))  # as a client reads it
+        assert page.notifications, "every page moves on"
+        seen += [n.message.split(" ")[0] for n in page.notifications]
+        pages += 1
+        if not page.has_more:
+            break
+        after = page.notifications[-1].seq
+    assert seen == [str(i) for i in range(500)] and pages >= 3

@@ -617,27 +617,40 @@ def notification_page_json(
     sign-in reads every row; benchmarks/README.md). The same JSON once parsed
     (tests/test_server_history_page.py)."""
     rows, last_seq, unread = _page_rows(connection, agent_id, after_seq, limit)
-    items = []
+    base = wire.encode_json(base_url)[1:-1]
+    # Each row grows by its read flag and the public URL before its one or two links.
+    row_growth = len(_UNREAD) + 2 * len(base.encode())
+    items: list[str] = []
+    size = 0
+    more = len(rows) > limit
     for seq, read, snapshot, text in rows[:limit]:
         if text is None:  # not rendered by the trigger (never expected): the long way
             rendered = render_notification(
                 json.loads(snapshot), seq=seq, read=bool(read), agent_id=agent_id, base_url=""
             )
-            items.append(wire.encode_json(rendered.to_json()))
+            item = wire.encode_json(rendered.to_json())
         else:
-            items.append(text[:-1] + (_READ if read else _UNREAD))
+            item = text[:-1] + (_READ if read else _UNREAD)
+        size += (len(item) if item.isascii() else len(item.encode())) + row_growth + 1
+        if items and size > PAGE_BODY_BUDGET:
+            # 500 rows of long messages pass the 1 MiB a client takes (docs/protocol.md):
+            # a shorter page, and the client asks for the rest.
+            more = True
+            break
+        items.append(item)
     # The links were stored relative to the server: prefix them with its public URL. A JSON
     # string cannot hold an unescaped quote, so '"url":"/tickets/' occurs only where our own
     # url keys start their value, never inside a subject or a message.
-    base = wire.encode_json(base_url)[1:-1]
     return (
         '{"notifications":['
         + ",".join(items).replace(_RELATIVE_URL, f'"url":"{base}/tickets/')
         + f'],"unread_count":{unread},"last_seq":{last_seq},'
-        + ('"has_more":true}' if len(rows) > limit else '"has_more":false}')
+        + ('"has_more":true}' if more else '"has_more":false}')
     ).encode()
 
 
+# Half the body limit: room for the page's own keys and any client that counts differently.
+PAGE_BODY_BUDGET: Final = wire.MAX_FRAME_BYTES // 2
 _READ: Final = ',"read":true}'
 _UNREAD: Final = ',"read":false}'
 _RELATIVE_URL: Final = '"url":"/tickets/'
