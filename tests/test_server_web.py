@@ -133,8 +133,15 @@ def test_each_row_icon_is_labelled_with_the_popups_words(
     sign_in(browser, username)
     page = browser.get("/notifications")
     assert page.status_code == 200
-    alts = re.findall(r'<img class="type"[^>]*alt="([^"]*)"', page.text)
-    assert alts == ["customer reply", "mention", "assignment"], alts
+    labels = re.findall(r'<svg class="type"[^>]*aria-label="([^"]*)"', page.text)
+    assert labels == ["customer reply", "mention", "assignment"], labels
+    # Each row draws its icon from the page's one inline sprite (no request, no SVG document
+    # of its own per icon): every symbol it uses is there, and the icons are not fetched.
+    used = re.findall(r'<use href="#(icon-[a-z]+)"', page.text)
+    symbols = set(re.findall(r'<symbol id="(icon-[a-z]+)"', page.text))
+    assert used and set(used) <= symbols, (used, symbols)
+    assert {"icon-reply", "icon-mention", "icon-assignment", "icon-bell"} <= set(used)
+    assert 'src="/icons/' not in page.text
 
 
 def test_sign_out_needs_its_form_token_and_ends_the_session_on_the_server(

@@ -149,8 +149,15 @@ def test_a_customer_replies_and_reopens_and_never_sees_internal_comments(
     assert summaries[0].startswith("Dora Dean reopened")
     assert summaries[1].startswith("Dora Dean replied")
     # The type icons are the tray's, by reason.
-    icons = cal_page.eval_on_selector_all(".note .type", "images => images.map(i => i.src)")
-    assert [icon.rsplit("/", 1)[1] for icon in icons] == ["reopened.svg", "reply.svg"]
+    # (Drawn from the page's inline sprite: the symbol each row uses is there, 28 px wide.)
+    icons = cal_page.eval_on_selector_all(
+        ".note .type",
+        """icons => icons.map(icon => {
+            const ref = icon.querySelector("use").getAttribute("href");
+            return [ref, document.querySelector(ref) !== null, icon.getBoundingClientRect().width];
+        })""",
+    )
+    assert icons == [["#icon-reopened", True, 28], ["#icon-reply", True, 28]], icons
     assert cal_page.evaluate("[...document.images].every(i => i.complete && i.naturalWidth)")
     cal_context.close()
     dora_context.close()

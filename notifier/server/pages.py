@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
@@ -86,9 +87,32 @@ def exact(value: str | datetime) -> str:
         return str(value)
 
 
-def icon_url(notification: wire.Notification) -> str:
-    """The type icon from resources/, chosen as the tray chooses it."""
-    return f"/icons/{text.icon_name(notification)}.svg"
+_SVG_ROOT: Final = re.compile(r'<svg\b[^>]*\bviewBox="([^"]+)"[^>]*>(.*)</svg>', re.S)
+_SVG_COMMENT: Final = re.compile(r"<!--.*?-->", re.S)
+
+
+@functools.cache
+def icon_sprite() -> Markup:
+    """Every icon of resources/ as a ``<symbol id="icon-NAME">`` of one hidden inline SVG,
+    which each page carries once and its rows and header draw with ``<use>``: an ``<img>``
+    per icon cost the browser a request and an SVG document of its own each, on the main
+    thread before the page's first paint (benchmarks/README.md, "Web pages")."""
+    symbols = []
+    for entry in sorted(_ICONS.iterdir(), key=lambda e: e.name):
+        if not entry.name.endswith(".svg"):
+            continue
+        found = _SVG_ROOT.search(entry.read_text(encoding="utf-8"))
+        if found is None:
+            raise ValueError(f"{entry.name}: not an <svg> with a viewBox")
+        body = " ".join(_SVG_COMMENT.sub("", found.group(2)).split())
+        symbols.append(
+            f'<symbol id="icon-{entry.name[:-4]}" viewBox="{found.group(1)}">{body}</symbol>'
+        )
+    return Markup(  # noqa: S704 (the package's own icon files, read once)
+        '<svg class="sprite" xmlns="http://www.w3.org/2000/svg" aria-hidden="true">'
+        + "".join(symbols)
+        + "</svg>"
+    )
 
 
 def local_link(notification: wire.Notification) -> str:
@@ -110,7 +134,8 @@ def _environment() -> Environment:
         product=PRODUCT,
         summary=text.summary_line,
         excerpt=text.excerpt,
-        icon=icon_url,
+        icon_name=text.icon_name,
+        icon_sprite=icon_sprite,
         reason=text.reason_label,
         local=local_link,
     )
