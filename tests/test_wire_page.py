@@ -1,4 +1,5 @@
-"""The history page's own row reader (``wire._page_row``) against the strict parser.
+"""The quick notification reader (``wire._quick_notification``) as a history page uses it,
+with the page's shared senders and tickets, against the strict parser.
 
 A page's rows are read in one pass each, sharing the senders and tickets a page repeats; it
 must accept nothing the strict, field-by-field parser refuses and read what it accepts
@@ -55,7 +56,7 @@ def assert_page_reads_as_strict(rows: list[Any]) -> None:
     actors: dict[Any, Any] = {}
     tickets: dict[Any, Any] = {}
     for row in rows:
-        quick = wire._page_row(row, actors, tickets)
+        quick = wire._quick_notification(row, actors, tickets)
         if quick is not None:
             assert quick == Notification.parse_strictly(row), row
 
@@ -115,7 +116,7 @@ def test_the_common_rows_take_the_page_reader_and_share_senders_and_tickets() ->
         rows.append(row)
     actors: dict[Any, Any] = {}
     tickets: dict[Any, Any] = {}
-    read = [wire._page_row(row, actors, tickets) for row in rows]
+    read = [wire._quick_notification(row, actors, tickets) for row in rows]
     assert read == [Notification.parse_strictly(row) for row in rows]
     assert all(n is not None for n in read)
     assert len({id(n.ticket) for n in read if n is not None}) == 1

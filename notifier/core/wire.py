@@ -433,75 +433,6 @@ def _http_url(value: object) -> TypeGuard[str]:
     return _text(value, MAX_URL_CHARS) and _ABSOLUTE_HTTP_URL.match(value) is not None
 
 
-def _quick_notification(data: object) -> Notification | None:
-    """:meth:`Notification.parse` of a notification that follows the contract, in a third of
-    the time (every replayed event and every history row goes through it); None for anything
-    else, even what the strict path would accept, which then decides and names the error.
-    It checks exactly what the strict path checks (tests/test_wire.py holds them together)."""
-    if type(data) is not dict or "from" not in data or "comment" not in data:
-        return None
-    get = data.get
-    nid, seq, kind, to = get("id"), get("seq"), get("type"), get("to")
-    message, read, created, ticket = get("message"), get("read"), get("created_at"), get("ticket")
-    if not (
-        _text(nid, MAX_ID_CHARS)
-        and type(seq) is int
-        and 1 <= seq <= MAX_SEQ
-        and type(kind) is str
-        and kind in _NOTIFICATION_TYPES
-        and _text(to, MAX_ID_CHARS)
-        and _text(message, MAX_MESSAGE_CHARS, allow_empty=True)
-        and (read is True or read is False)
-        and type(created) is str
-        and len(created) <= 40
-        and type(ticket) is dict
-        and _text(ticket.get("id"), MAX_ID_CHARS)
-        and _text(ticket.get("subject"), MAX_SUBJECT_CHARS, allow_empty=True)
-        and _http_url(ticket.get("url"))
-    ):
-        return None
-    sender_raw, comment_raw = data["from"], data["comment"]
-    sender = comment = None
-    if sender_raw is not None:
-        if type(sender_raw) is not dict:
-            return None
-        s_kind, s_id, s_name = sender_raw.get("kind"), sender_raw.get("id"), sender_raw.get("name")
-        if not (
-            type(s_kind) is str
-            and s_kind in _ACTOR_KINDS
-            and _text(s_id, MAX_ID_CHARS)
-            and _text(s_name, MAX_NAME_CHARS)
-        ):
-            return None
-        sender = Actor(_ACTOR_KINDS[s_kind], s_id, s_name)
-    if comment_raw is not None:
-        if type(comment_raw) is not dict:
-            return None
-        c_id, c_url = comment_raw.get("id"), comment_raw.get("url")
-        if not (_text(c_id, MAX_ID_CHARS) and _http_url(c_url)):
-            return None
-        comment = CommentRef(c_id, c_url)
-    try:
-        created_at = datetime.fromisoformat(created)
-    except ValueError:
-        return None
-    if created_at.tzinfo is None:
-        return None
-    return Notification(
-        id=nid,
-        seq=seq,
-        type=_NOTIFICATION_TYPES[kind],
-        sender=sender,
-        to=to,
-        ticket=TicketRef(ticket["id"], ticket["subject"], ticket["url"]),
-        comment=comment,
-        message=message,
-        read=read,
-        created_at=created_at.astimezone(UTC),
-        reason=_optional_reason(get("reason")),
-    )
-
-
 @dataclass(frozen=True, slots=True)
 class AgentInfo:
     id: str
@@ -1020,14 +951,15 @@ class NotificationPage:
 def _page_notifications(
     items: list[Any], *, skip_bad: bool
 ) -> tuple[list[Notification], list[tuple[int | None, str]]]:
-    """The rows of a history page: each one read by :func:`_page_row`, or when it declines,
+    """The rows of a history page: each one read by :func:`_quick_notification`, sharing the
+    page's senders and tickets, or when it declines,
     by :meth:`Notification.parse_strictly`, which accepts it or names what is wrong."""
     notifications: list[Notification] = []
     skipped: list[tuple[int | None, str]] = []
     actors: dict[tuple[str, str, str], Actor] = {}
     tickets: dict[tuple[str, str, str], TicketRef] = {}
     for i, item in enumerate(items):
-        notification = _page_row(item, actors, tickets)
+        notification = _quick_notification(item, actors, tickets)
         if notification is None:
             try:
                 notification = Notification.parse_strictly(item, f"notifications[{i}]")
@@ -1045,7 +977,7 @@ def _slot_setter(cls: type, name: str) -> Callable[[object, object], None]:
     return setter
 
 
-# _page_row builds a Notification by setting its slots directly: the frozen dataclass's
+# _quick_notification builds a Notification by setting its slots directly: the frozen dataclass's
 # __init__ sets each field through object.__setattr__, the largest part of a history row's
 # cost after json.loads (benchmarks/README.md, "First sign-in"). No __init__ or
 # __post_init__ runs, so the class must have none of its own.
@@ -1061,28 +993,32 @@ _set_message = _slot_setter(Notification, "message")
 _set_read = _slot_setter(Notification, "read")
 _set_created_at = _slot_setter(Notification, "created_at")
 _set_reason = _slot_setter(Notification, "reason")
-# The fields _page_row sets, in the class's order (tests/test_wire_page.py compares them).
+# The fields _quick_notification sets, in the class's order (tests/test_wire_page.py compares them).
 _PAGE_ROW_FIELDS: Final = (
     "id", "seq", "type", "sender", "to", "ticket", "comment", "message", "read", "created_at",
     "reason",
 )  # fmt: skip
 
 
-def _page_row(
+def _quick_notification(
     data: object,
-    actors: dict[tuple[str, str, str], Actor],
-    tickets: dict[tuple[str, str, str], TicketRef],
+    actors: dict[tuple[str, str, str], Actor] | None = None,
+    tickets: dict[tuple[str, str, str], TicketRef] | None = None,
 ) -> Notification | None:
-    """One row of a history page that follows the contract, read with a call per part
-    (ticket, sender, comment, time) rather than per field (a first sign-in reads 50,000);
-    None for anything else, even what the strict path accepts, which then decides and names
-    the error. A page's rows share few senders and tickets: each is checked and built once a
-    page (``actors``, ``tickets``: the ones seen so far, keyed by their fields) and shared,
-    as equal frozen values may be. It checks exactly what
-    :meth:`Notification.parse_strictly` checks (tests/test_wire_page.py holds them
-    together)."""
+    """:meth:`Notification.parse` of a notification that follows the contract, read with a
+    call per part (ticket, sender, comment, time) rather than per field: every replayed
+    event and every history row goes through it (a first sign-in reads 50,000). None for
+    anything else, even what the strict path accepts, which then decides and names the
+    error. A page's rows share few senders and tickets: given ``actors`` and ``tickets`` (the
+    ones seen so far, keyed by their fields), each is checked and built once and shared, as
+    equal frozen values may be. It checks exactly what :meth:`Notification.parse_strictly`
+    checks (tests/test_wire.py and tests/test_wire_page.py hold them together)."""
     if type(data) is not dict:
         return None
+    if actors is None:
+        actors = {}
+    if tickets is None:
+        tickets = {}
     get = data.get
     nid, seq, kind, to, message = get("id"), get("seq"), get("type"), get("to"), get("message")
     read, created, ticket_raw, reason = get("read"), get("created_at"), get("ticket"), get("reason")
@@ -1120,10 +1056,10 @@ def _page_row(
         if sender is None:
             return None
     if comment_raw is not None:
-        comment = _page_comment(comment_raw)
+        comment = _quick_comment(comment_raw)
         if comment is None:
             return None
-    created_at = _page_timestamp(created)
+    created_at = _quick_timestamp(created)
     if created_at is None:
         return None
     row = _new(Notification)
@@ -1137,7 +1073,7 @@ def _page_row(
     _set_message(row, message)
     _set_read(row, read)
     _set_created_at(row, created_at)
-    _set_reason(row, _REASONS.get(reason) if type(reason) is str else None)
+    _set_reason(row, _optional_reason(reason))
     return row
 
 
@@ -1186,7 +1122,7 @@ def _checked_actor(kind: str, actor_id: str, name: str) -> Actor | None:
     return None
 
 
-def _page_comment(data: object) -> CommentRef | None:
+def _quick_comment(data: object) -> CommentRef | None:
     """A row's comment reference when it follows the contract, else None."""
     if type(data) is not dict:
         return None
@@ -1194,7 +1130,7 @@ def _page_comment(data: object) -> CommentRef | None:
     return CommentRef(c_id, c_url) if _text(c_id, MAX_ID_CHARS) and _http_url(c_url) else None
 
 
-def _page_timestamp(value: str) -> datetime | None:
+def _quick_timestamp(value: str) -> datetime | None:
     """:func:`parse_timestamp` of a string of at most 40 characters, None when it refuses."""
     try:
         parsed = datetime.fromisoformat(value)
