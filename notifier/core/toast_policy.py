@@ -195,8 +195,9 @@ class ToastPolicy:
         suppressed = self._quiet.is_suppressed(now)
         if self._burst_deadline is not None and now >= self._burst_deadline:
             # The settings may have changed since they were offered (candidates are unread).
-            types = self._settings.toast_types if self._settings.toasts_enabled else ()
-            burst = {nid: held for nid, held in self._burst.items() if _type_of(held) in types}
+            burst = {
+                nid: held for nid, held in self._burst.items() if self._wanted_type(_type_of(held))
+            }
             thin = self._thin
             self._clear_burst()
             if suppressed:
@@ -239,11 +240,10 @@ class ToastPolicy:
     # ----------------------------------------------------------------------- helpers
 
     def _wanted(self, notification: Notification) -> bool:
-        return (
-            self._settings.toasts_enabled
-            and not notification.read
-            and notification.type in self._settings.toast_types
-        )
+        return not notification.read and self._wanted_type(notification.type)
+
+    def _wanted_type(self, kind: NotificationType) -> bool:
+        return self._settings.toasts_enabled and kind in self._settings.toast_types
 
     def _forget(self, ids: Iterable[str]) -> None:
         for notification_id in ids:
