@@ -50,6 +50,32 @@ def people(connection: sqlite3.Connection) -> tuple[User, User, User]:
     return agent, other, customer
 
 
+def notify_mention(
+    connection: sqlite3.Connection,
+    agent: User,
+    sender: User | None,
+    ticket_id: int,
+    *,
+    subject: str,
+    comment_id: int | None,
+    message: str,
+) -> None:
+    """A mention written straight through the repository (text the actions would not make)."""
+    repository.notify(
+        connection,
+        agent.id,
+        NewNotification(
+            type=wire.NotificationType.MENTION,
+            reason=wire.Reason.MENTIONED,
+            sender=None if sender is None else sender.actor(),
+            ticket_id=ticket_id,
+            subject=subject,
+            comment_id=comment_id,
+            message=message,
+        ),
+    )
+
+
 def varied_history(connection: sqlite3.Connection) -> User:
     """Ann's notifications of every kind the server makes, with awkward text: assignments,
     mentions in comments, customer replies, reactions (folded), sender-less ones, some read,
@@ -67,18 +93,14 @@ def varied_history(connection: sqlite3.Connection) -> User:
     ticket_id = int(ticket["id"])
     with db.transaction(connection):
         for index, text in enumerate(AWKWARD):
-            repository.notify(
+            notify_mention(
                 connection,
-                agent.id,
-                NewNotification(
-                    type=wire.NotificationType.MENTION,
-                    reason=wire.Reason.MENTIONED,
-                    sender=None if index % 2 else other.actor(),
-                    ticket_id=ticket_id,
-                    subject=text,
-                    comment_id=None if index % 2 == 0 else 10**6 + index,
-                    message=text,
-                ),
+                agent,
+                None if index % 2 else other,
+                ticket_id,
+                subject=text,
+                comment_id=None if index % 2 == 0 else 10**6 + index,
+                message=text,
             )
     # An old row: no reason in its snapshot (re-rendered by the trigger as its content is).
     connection.execute(
@@ -252,18 +274,14 @@ def test_a_page_of_long_messages_stays_under_the_body_limit_and_pages_on(
     long_text = "é" * 700 + "x" * 1400  # 2,100 characters, 2,800 bytes
     with db.transaction(connection):
         for index in range(500):
-            repository.notify(
+            notify_mention(
                 connection,
-                agent.id,
-                NewNotification(
-                    type=wire.NotificationType.MENTION,
-                    reason=wire.Reason.MENTIONED,
-                    sender=other.actor(),
-                    ticket_id=int(ticket.body["id"]),
-                    subject="s",
-                    comment_id=None,
-                    message=f"{index} {long_text}",
-                ),
+                agent,
+                other,
+                int(ticket.body["id"]),
+                subject="s",
+                comment_id=None,
+                message=f"{index} {long_text}",
             )
     seen: list[str] = []
     after, pages = 0, 0
