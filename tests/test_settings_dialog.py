@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Callable, Coroutine, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import pytest
 import qasync
@@ -82,6 +83,7 @@ class FakeBackend:
         self.log_folder_opened = 0
         self.server_override: str | None = None  # what --server / NOTIFIER_SERVER would set
         self.locked: frozenset[str] = frozenset()  # what a site file would lock
+        self.zone: tzinfo = UTC  # the account's time zone for quiet hours
 
     async def _enter(self, *call: object) -> None:
         self.calls.append(call)
@@ -94,6 +96,10 @@ class FakeBackend:
 
     def settings(self) -> Settings:
         return self._settings
+
+    @property
+    def tz(self) -> tzinfo:
+        return self.zone
 
     @property
     def server_url(self) -> str:
@@ -734,6 +740,16 @@ def test_open_log_folder(qtbot: QtBot) -> None:
     dialog = make_dialog(qtbot, backend)
     click(qtbot, dialog.open_logs_button)
     assert backend.log_folder_opened == 1
+
+
+def test_quiet_hours_are_edited_in_the_accounts_time_zone(qtbot: QtBot) -> None:
+    # The tray reads quiet hours in the account's zone; the editor must show and preview
+    # them in that zone, not the computer's.
+    backend = FakeBackend()
+    backend.zone = ZoneInfo("Pacific/Auckland")
+    dialog = SettingsDialog(_typed(backend))
+    qtbot.addWidget(dialog)
+    assert "(Pacific/Auckland)" in dialog.schedule_editor.hint.text()
 
 
 # --------------------------------------------------------------------------- schedule editor

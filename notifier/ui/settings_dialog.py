@@ -37,6 +37,7 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import Callable, Coroutine
+from datetime import tzinfo
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -64,7 +65,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from notifier.app.local_zone import local_zone
 from notifier.core.errors import AuthFailed, NotifierError
 from notifier.core.settings import (
     BadgeStyle,
@@ -114,6 +114,12 @@ class SettingsBackend(Protocol):
     def server_url(self) -> str:
         """The helpdesk in use: a ``--server`` / ``NOTIFIER_SERVER`` override, else the
         settings' one."""
+        ...
+
+    @property
+    def tz(self) -> tzinfo:
+        """The time zone the tray reads quiet hours in: the editor shows and previews them in
+        the same one."""
         ...
 
     def save_settings(self, settings: Settings) -> None:
@@ -228,7 +234,7 @@ class SettingsDialog(QDialog):
         self.tabs = QTabWidget(self)
         self.tabs.addTab(self._build_account_tab(), "Account")
         self.tabs.addTab(self._build_notifications_tab(), "Notifications")
-        self.schedule_editor = schedule_editor or ScheduleEditor(local_zone())
+        self.schedule_editor = schedule_editor or ScheduleEditor(backend.tz)
         self.tabs.addTab(self._build_quiet_tab(), "Quiet hours")
         self.tabs.addTab(self._build_email_tab(), "Email")
         self.tabs.addTab(self._build_general_tab(), "General")
