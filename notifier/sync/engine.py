@@ -37,7 +37,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import gc
 import logging
 import sqlite3
 import time
@@ -91,37 +90,6 @@ STREAM_SLICE = 64  # stream events of a replay
 WATCHDOG_INTERVAL = 20.0
 # States in which a clock jump changes something (see SyncSession.tick).
 WATCHED_STATES = (ConnectionState.LIVE, ConnectionState.CONNECTING, ConnectionState.BACKING_OFF)
-# The garbage collector's young-generation threshold while a history loads. A page's JSON
-# and notifications (~10 container objects a row) live until the page is written, so at
-# CPython's 700 a first sign-in of 50,000 ran ~380 young collections and the middle and full
-# ones they trigger, each walking the pages in flight (benchmarks/README.md, first_sign_in).
-# Pages are freed by reference counting: what this defers is only the search for cycles.
-HISTORY_GC_THRESHOLD = 100_000
-
-
-class _RareYoungCollections:
-    """Raises the young threshold to :data:`HISTORY_GC_THRESHOLD` while at least one history
-    load runs (loads can overlap: a signed-out engine's winds down while the next one
-    starts), and puts back the threshold found before the first, however the loads end."""
-
-    def __init__(self) -> None:
-        self._loads = 0
-        self._saved: tuple[int, int, int] = gc.get_threshold()
-
-    def load_started(self) -> None:
-        if self._loads == 0:
-            self._saved = gc.get_threshold()
-            young, middle, old = self._saved
-            gc.set_threshold(max(young, HISTORY_GC_THRESHOLD), middle, old)
-        self._loads += 1
-
-    def load_ended(self) -> None:
-        self._loads -= 1
-        if self._loads == 0:
-            gc.set_threshold(*self._saved)
-
-
-_RARE_YOUNG_COLLECTIONS = _RareYoungCollections()
 
 
 @runtime_checkable
@@ -508,7 +476,6 @@ class SyncEngine:
             history_load = self._cache.begin_history_load()
             after_seq = 0
             upcoming: asyncio.Task[NotificationPage] | None = None
-            _RARE_YOUNG_COLLECTIONS.load_started()
             try:
                 page = first = await self._backend.list_notifications(after_seq, self._page_limit)
                 pages, total = 1, 0
@@ -544,7 +511,6 @@ class SyncEngine:
                 if upcoming is not None:  # cancelled or failed while writing a page
                     upcoming.cancel()
                     await asyncio.gather(upcoming, return_exceptions=True)
-                _RARE_YOUNG_COLLECTIONS.load_ended()
                 if history_load:
                     self._end_history_load()
             log.info("loaded the full history: %d notifications", total)
