@@ -6,7 +6,9 @@ engine makes (``GET /api/v1/me`` and ``GET /api/v1/notifications``) are answered
 functions the test supplies, through websockets' ``process_request`` hook (a plain HTTP
 answer instead of an upgrade). It counts stream handshakes, remembers when each came and
 which ``after_seq`` each resumed from, and counts REST requests, so a test can assert that a
-hostile server cannot make the client spin.
+hostile server cannot make the client spin. With ``page_limit`` it is a server from before
+pages of ``wire.MAX_PAGE_LIMIT``: a history page asked with a larger ``limit`` gets the 400
+the reference server gave then; every ``limit`` asked for is kept in ``limits_asked``.
 """
 
 from __future__ import annotations
@@ -63,7 +65,9 @@ class HostileHelpdesk:
     script: StreamScript
     me: AgentInfo = ALICE
     history: Callable[[int], dict[str, Any]] = empty_history
+    page_limit: int | None = None
     url: str = ""
+    limits_asked: list[int] = field(default_factory=list)
     handshakes: list[float] = field(default_factory=list)  # monotonic time of each
     resumed_after: list[int] = field(default_factory=list)
     requests: dict[str, int] = field(default_factory=dict)
@@ -80,11 +84,23 @@ class HostileHelpdesk:
         if target.path == "/api/v1/me":
             body: Any = self.me.to_json()
         elif target.path == "/api/v1/notifications":
-            after_seq = int(parse_qs(target.query).get("after_seq", ["0"])[0])
+            query = parse_qs(target.query)
+            after_seq = int(query.get("after_seq", ["0"])[0])
+            limit = int(query.get("limit", ["100"])[0])
+            self.limits_asked.append(limit)
+            if self.page_limit is not None and not 1 <= limit <= self.page_limit:
+                return self._refused(connection, f"limit must be an integer 1..{self.page_limit}")
             body = self.history(after_seq)
         else:
             return connection.respond(404, "not found\n")
         response = connection.respond(200, json.dumps(body))
+        response.headers["Content-Type"] = "application/json"
+        return response
+
+    @staticmethod
+    def _refused(connection: ServerConnection, message: str) -> Response:
+        error = {"error": {"code": "invalid_field", "message": message}}
+        response = connection.respond(400, json.dumps(error))
         response.headers["Content-Type"] = "application/json"
         return response
 
@@ -101,8 +117,9 @@ async def hostile_helpdesk(
     *,
     me: AgentInfo = ALICE,
     history: Callable[[int], dict[str, Any]] = empty_history,
+    page_limit: int | None = None,
 ) -> AsyncIterator[HostileHelpdesk]:
-    helpdesk = HostileHelpdesk(script, me, history)
+    helpdesk = HostileHelpdesk(script, me, history, page_limit)
     async with serve(helpdesk._stream, "127.0.0.1", 0, process_request=helpdesk._answer) as server:
         port = server.sockets[0].getsockname()[1]
         helpdesk.url = f"http://127.0.0.1:{port}"

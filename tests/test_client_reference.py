@@ -174,7 +174,7 @@ async def test_bad_answers_map_to_the_error_tree(
     request = seen[0]
     assert request.headers["Authorization"] == "Bearer secret-token"
     assert "secret-token" not in str(request.url)
-    assert request.url.params["limit"] == "500"  # clamped to the protocol's maximum
+    assert request.url.params["limit"] == "2000"  # clamped to the protocol's maximum
 
 
 @pytest.mark.asyncio

@@ -146,7 +146,8 @@ async def test_first_sign_in_pages_more_than_a_thousand_notifications(
                 await asyncio.gather(*(mention(i) for i in range(start, min(start + 8, 1005))))
     rows, unread, _ = server_view(helpdesk.url, alice)
     assert len(rows) == 1005 and unread == 1005
-    async with running_engine(helpdesk.url, alice, tmp_path / "c.sqlite3") as run:
+    # Pages of 500 (the protocol's first size): three of them, as a longer history pages.
+    async with running_engine(helpdesk.url, alice, tmp_path / "c.sqlite3", page_limit=500) as run:
         await converge(run, helpdesk.url, alice)
         assert run.backend.calls["list_notifications"] == 3  # 500 + 500 + 5
         assert run.cache.count() == 1005

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -262,12 +263,14 @@ def test_migration_7_renders_and_counts_the_rows_already_there(tmp_path: Path) -
         migrated.close()
 
 
+@pytest.mark.parametrize("limit", [wire.LEGACY_PAGE_LIMIT, wire.MAX_PAGE_LIMIT])
 def test_a_page_of_long_messages_stays_under_the_body_limit_and_pages_on(
-    connection: sqlite3.Connection,
+    connection: sqlite3.Connection, limit: int
 ) -> None:
     """500 rows with 2,100-character messages (the wire allows 4,000) made a 1.2 MB page,
     which every client refuses as over 1 MiB: the first sign-in could never get past it.
-    The server ends such a page early (has_more) and the next one carries on."""
+    The server ends such a page early (has_more) and the next one carries on, whatever the
+    ``limit`` asked for."""
     agent, other, customer = people(connection)
     links = Links("http://ignored.test")
     ticket = actions.create_ticket(connection, customer, {"subject": "s", "body": "b"}, links)
@@ -286,7 +289,7 @@ def test_a_page_of_long_messages_stays_under_the_body_limit_and_pages_on(
     seen: list[str] = []
     after, pages = 0, 0
     while True:
-        body = repository.notification_page_json(connection, agent.id, after, 500, BASES[1])
+        body = repository.notification_page_json(connection, agent.id, after, limit, BASES[1])
         assert len(body) <= wire.MAX_FRAME_BYTES
         page = wire.NotificationPage.parse(wire.decode_json(body))  # as a client reads it
         assert page.notifications, "every page moves on"
@@ -296,3 +299,36 @@ def test_a_page_of_long_messages_stays_under_the_body_limit_and_pages_on(
             break
         after = page.notifications[-1].seq
     assert seen == [str(i) for i in range(500)] and pages >= 3
+
+
+def test_the_largest_page_the_server_can_send_fits_the_clients_body_limit() -> None:
+    """The two constants agree: a page's rows stop before PAGE_BODY_BUDGET whatever ``limit``
+    asks (up to wire.MAX_PAGE_LIMIT), or the page is a single row. So a body is at most the
+    budget or the largest row, and the page's own keys, and every client takes 1 MiB
+    (wire.MAX_FRAME_BYTES). The largest row: every field at its limit, every character one
+    JSON escapes to six bytes."""
+    worst = "\x01"
+    url = "http://h.test/" + worst * (wire.MAX_URL_CHARS - 14)
+    person = wire.Actor(
+        wire.ActorKind.AGENT, worst * wire.MAX_ID_CHARS, worst * wire.MAX_NAME_CHARS
+    )
+    row = wire.Notification(
+        id=worst * wire.MAX_ID_CHARS,
+        seq=wire.MAX_SEQ,
+        type=wire.NotificationType.MENTION,
+        sender=person,
+        to=worst * wire.MAX_NAME_CHARS,
+        ticket=wire.TicketRef(worst * wire.MAX_ID_CHARS, worst * wire.MAX_SUBJECT_CHARS, url),
+        comment=wire.CommentRef(worst * wire.MAX_ID_CHARS, url),
+        message=worst * wire.MAX_MESSAGE_CHARS,
+        read=False,
+        created_at=datetime(2026, 11, 30, tzinfo=UTC),
+        reason=max(wire.Reason, key=len),
+    )
+    largest_row = len(wire.encode_json(row.to_json()).encode())
+    envelope = len(
+        f'{{"notifications":[],"unread_count":{wire.MAX_SEQ},"last_seq":{wire.MAX_SEQ},'
+        '"has_more":false}'
+    )
+    largest_body = max(repository.PAGE_BODY_BUDGET, largest_row) + envelope
+    assert largest_body < wire.MAX_FRAME_BYTES

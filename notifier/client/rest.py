@@ -36,6 +36,7 @@ from notifier.core.errors import (
     ProtocolViolation,
 )
 from notifier.core.wire import (
+    LEGACY_PAGE_LIMIT,
     MAX_PAGE_LIMIT,
     ActionResult,
     AgentInfo,
@@ -196,6 +197,9 @@ class RestClient:
     ) -> None:
         self.server_url = server_url
         self._http = HttpSession(server_url, config, token=token, transport=transport)
+        # The largest history page this server takes: lowered for the session when it
+        # refuses a page larger than servers before MAX_PAGE_LIMIT took.
+        self._page_limit = MAX_PAGE_LIMIT
 
     async def _send(self, method: str, path: str, **kwargs: Any) -> Any:
         return await self._http.send(method, api_url(self.server_url, path), **kwargs)
@@ -206,10 +210,24 @@ class RestClient:
         return result
 
     async def list_notifications(self, after_seq: int, limit: int) -> NotificationPage:
-        limit = max(1, min(limit, MAX_PAGE_LIMIT))
-        body = await self._send(
-            "GET", "/notifications", params={"after_seq": after_seq, "limit": limit}, raw=True
-        )
+        limit = max(1, min(limit, self._page_limit))
+        try:
+            body = await self._send(
+                "GET", "/notifications", params={"after_seq": after_seq, "limit": limit}, raw=True
+            )
+        except BackendError as error:
+            if error.status != 400 or limit <= LEGACY_PAGE_LIMIT:
+                raise
+            # A server from before pages of MAX_PAGE_LIMIT refuses the limit (docs/protocol.md,
+            # section 5): pages of the old size from now on, asked once.
+            log.info(
+                "the server refused a page of %d (%s); asking for %d from now on",
+                limit,
+                error,
+                LEGACY_PAGE_LIMIT,
+            )
+            self._page_limit = LEGACY_PAGE_LIMIT
+            return await self.list_notifications(after_seq, limit)
         # Decoding and validating a page is milliseconds of CPU (benchmarks/README.md,
         # "Figures behind the code"): on a worker thread the GUI's event loop gets turns in
         # between (the GIL switches every 5 ms at most).

@@ -36,7 +36,10 @@ MAX_SUBJECT_CHARS: Final = 500
 MAX_NAME_CHARS: Final = 200
 MAX_ID_CHARS: Final = 64
 MAX_URL_CHARS: Final = 2_048
-MAX_PAGE_LIMIT: Final = 500
+# The largest `limit` of a history page (docs/protocol.md, section 5). Servers older than it
+# accept up to LEGACY_PAGE_LIMIT and answer a larger one with 400; a client falls back.
+MAX_PAGE_LIMIT: Final = 2_000
+LEGACY_PAGE_LIMIT: Final = 500
 MAX_IDS_PER_EVENT: Final = 10_000
 # An ``events`` frame (several log events in one frame, section 4.2 of docs/protocol.md).
 MAX_EVENTS_PER_FRAME: Final = 1_000

@@ -70,13 +70,17 @@ from notifier.core.session import (
     WaitRetry,
 )
 from notifier.core.status import CacheChange, ChangeKind, ConnectionState, ConnectionStatus
-from notifier.core.wire import AgentInfo, ClearScope, NotificationPage
+from notifier.core.wire import MAX_PAGE_LIMIT, AgentInfo, ClearScope, NotificationPage
 from notifier.store.cache import ActionKind, Applied, NotificationCache, PendingAction
 
 log = logging.getLogger(__name__)
 
-PAGE_LIMIT = 500
-# A million notifications: beyond any real history, a server that never says has_more=false.
+# The largest page the protocol allows: each request costs the app ~2.5 ms of CPU (httpx) and
+# the server a round of its own (benchmarks/README.md, first_sign_in.py). An older server gets
+# pages of 500 (RestClient.list_notifications).
+PAGE_LIMIT = MAX_PAGE_LIMIT
+# A million notifications or more: beyond any real history, a server that never says
+# has_more=false.
 MAX_HISTORY_PAGES = 2_000
 # What the cache raises for one event it cannot store (a constraint, a value SQLite cannot
 # hold). Anything else from SQLite (disk full, locked, I/O) is the database's, not the event's.
