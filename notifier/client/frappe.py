@@ -187,8 +187,8 @@ class FrappeBackend:
             await self._identify()
             await self._locked(self._reconcile)
         ledger = self._opened_ledger()
-        # Built here on the event loop from the local ledger (~10 µs a row): no bigger than a
-        # page of the protocol's first version, whatever the engine asks for.
+        # Built here on the event loop from the local ledger, row by row: no bigger than a
+        # page of the protocol's first version, so that one page never holds the loop long.
         rows, has_more = ledger.page(after_seq, max(1, min(limit, LEGACY_PAGE_LIMIT)))
         return NotificationPage(
             notifications=tuple(rows),

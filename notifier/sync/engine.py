@@ -75,9 +75,9 @@ from notifier.store.cache import ActionKind, Applied, NotificationCache, Pending
 
 log = logging.getLogger(__name__)
 
-# The largest page the protocol allows: each request costs the app ~2.5 ms of CPU (httpx) and
-# the server a round of its own (benchmarks/README.md, first_sign_in.py). An older server gets
-# pages of 500 (RestClient.list_notifications).
+# The largest page the protocol allows: every request costs the app and the server a round of
+# their own (benchmarks/README.md, "First sign-in"). An older server gets pages of 500
+# (RestClient.list_notifications).
 PAGE_LIMIT = MAX_PAGE_LIMIT
 # A million notifications or more: beyond any real history, a server that never says
 # has_more=false.
