@@ -31,11 +31,11 @@ per tree, alternating, from that tree's ``notifier`` (``python -P -m notifier`` 
 ``--cold-libraries`` drops the page cache of the Python's and the environment's shared
 libraries before each program starts, so that every program finds them as after a reboot
 (the system's libraries stay cached: the desktop uses them). It matters: a page of a library
-counts in a process's RSS once mapped, and on each page fault the kernel maps up to 16
-neighbouring pages that are already cached ("fault-around"). With PySide6's Qt libraries
-wholly cached (a fresh install, other helpers' test runs), the bare app maps ~13 MB more of
-them and the ratios below fall (ours/bare 1.70 -> 1.47 for the popup used, the same code);
-with them cold, they match the quiet machine's figures (benchmarks/README.md).
+counts in RSS once a process maps it, and on a fault the kernel maps the neighbouring pages
+that are already cached too. In one session, a venv just installed (its libraries never
+dropped from the page cache) gave the bare app 63.5 MB and ours with the popup used 93.1 MB
+(1.47x); once dropped, 49.9 and 85.0 MB (1.70x, the quiet machine's figures), and so after
+(benchmarks/README.md). With the option, runs repeat.
 """
 
 from __future__ import annotations
