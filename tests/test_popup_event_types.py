@@ -3,7 +3,7 @@
 A Python override that takes a bare ``QEvent`` (an ``eventFilter``, ``event``,
 ``changeEvent``, ``leaveEvent``, a delegate's ``editorEvent``) makes PySide6 build the Python
 types of all 52 QEvent subclasses on its first call; they stay for the app's life (about
-0.6 MB once the popup was used, all day in the window shown where there is no tray:
+0.4 MB once the popup was used, all day in the window shown where there is no tray:
 benchmarks/README.md, "Idle memory with 100,000 cached"). Which types PySide6 has built can
 only be seen in a fresh interpreter: the test session has built them all already.
 """

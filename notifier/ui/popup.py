@@ -224,7 +224,7 @@ class NotificationListView(QListView):
     No Python override here or in the panel takes a bare ``QEvent`` (``eventFilter``,
     ``event``, ``changeEvent``, ``leaveEvent``, a delegate's ``editorEvent``): the first call
     of one makes PySide6 build the Python types of all 52 QEvent subclasses, which stay for
-    the app's life (about 0.6 MB once the popup was used; all day in the window shown where
+    the app's life (about 0.4 MB once the popup was used; all day in the window shown where
     there is no tray: benchmarks/README.md, "Idle memory with 100,000 cached"). Handlers that
     take a concrete event (``QKeyEvent``, ``QEnterEvent``, ``QMouseEvent``, ``QResizeEvent``)
     build that type alone. Qt has no typed handler for the pointer leaving, so the panel
