@@ -215,11 +215,6 @@ class NotificationListModel(QAbstractListModel):
     # ------------------------------------------------------------------ holding arrivals
 
     @property
-    def holding(self) -> bool:
-        """Whether arrivals are held (the pointer is over the list)."""
-        return self._holding
-
-    @property
     def held_count(self) -> int:
         """New rows waiting for the hold to end (folds of loaded rows are not new)."""
         return self._held_batch + sum(1 for i in self._held if i not in self._ids)

@@ -16,7 +16,7 @@ Row layout (fixed height, so the view can use uniform item sizes and scroll 100,
 * every piece of text is painted with ``QPainter.drawText`` after eliding: it is never handed
   to anything that interprets markup, so "<b>x</b>" in a message shows as those characters;
 * on the hovered (or current) row two buttons appear on the right: toggle read and delete.
-  :meth:`NotificationDelegate.click` (the list view's clicks) hit-tests them and emits
+  :meth:`NotificationDelegate.editorEvent` hit-tests them and emits
   :attr:`~NotificationDelegate.toggleReadClicked` / :attr:`~NotificationDelegate.deleteClicked`
   with the notification id; a click anywhere else on the row emits
   :attr:`~NotificationDelegate.rowClicked`.
@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from functools import cache
 
 from PySide6.QtCore import (
+    QAbstractItemModel,
+    QEvent,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
@@ -45,6 +47,7 @@ from PySide6.QtGui import (
     QFont,
     QFontMetrics,
     QImage,
+    QMouseEvent,
     QPainter,
     QPalette,
     QPen,
@@ -313,20 +316,27 @@ class NotificationDelegate(QStyledItemDelegate):
         painter.drawLine(d + QPoint(-4, -4), d + QPoint(4, 4))
         painter.drawLine(d + QPoint(-4, 4), d + QPoint(4, -4))
 
-    def click(self, index: ModelIndex, row: QRect, point: QPoint) -> None:
-        """A left click at ``point`` on the row ``index`` painted in ``row``: the hover button
-        under it, or else the row itself. Called by the list view for each click (press and
-        release on one row), not from :meth:`editorEvent`: a Python override that takes a
-        bare ``QEvent`` makes PySide6 build the Python types of all 52 QEvent subclasses on
-        its first call (benchmarks/README.md, "Idle memory with 100,000 cached")."""
+    def editorEvent(
+        self,
+        event: QEvent,
+        model: QAbstractItemModel,
+        option: QStyleOptionViewItem,
+        index: ModelIndex,
+    ) -> bool:
+        if event.type() != QEvent.Type.MouseButtonRelease or not isinstance(event, QMouseEvent):
+            return super().editorEvent(event, model, option, index)
+        if event.button() != Qt.MouseButton.LeftButton:
+            return False
         notification_id = str(index.data(Role.ID))
-        toggle, delete = button_rects(row)
+        toggle, delete = button_rects(option.rect)
+        point = event.position().toPoint()
         if toggle.contains(point):
             self.toggleReadClicked.emit(notification_id)
         elif delete.contains(point):
             self.deleteClicked.emit(notification_id)
         else:
             self.rowClicked.emit(notification_id)
+        return True
 
 
 def row_option(

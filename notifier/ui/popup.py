@@ -37,17 +37,14 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
-from PySide6.QtCore import QModelIndex, QPoint, QRect, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QModelIndex, QObject, QPoint, QRect, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QCursor,
-    QEnterEvent,
     QFontMetrics,
     QGuiApplication,
     QHideEvent,
     QKeyEvent,
-    QMouseEvent,
     QPalette,
-    QResizeEvent,
     QShowEvent,
 )
 from PySide6.QtWidgets import (
@@ -76,7 +73,6 @@ POPUP_SIZE = QSize(420, 520)  # at the reference font (a line of text 14 px high
 REFERENCE_LINE = 14
 TIME_REFRESH_MS = 30_000
 COUNTDOWN_MS = 1_000
-POINTER_WATCH_MS = 200  # while the pointer is over the list: has it left? (NotificationListView)
 SHOW_ALL, SHOW_UNREAD = 0, 1
 SLIM_SCROLL_BAR = """
 QScrollBar:vertical { background: transparent; width: 10px; margin: 0; border: none; }
@@ -198,73 +194,6 @@ def _are(number: int) -> str:
     return "is" if number == 1 else "are"
 
 
-class RowKey(Enum):
-    """What a key does to the current row."""
-
-    OPEN = "open"
-    DELETE = "delete"
-    TOGGLE_READ = "toggle read"
-
-
-def row_key(event: QKeyEvent) -> RowKey | None:
-    """Enter opens, Delete deletes, R (without modifiers) toggles read; None: not ours."""
-    key = event.key()
-    if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
-        return RowKey.OPEN
-    if key == Qt.Key.Key_Delete:
-        return RowKey.DELETE
-    if key == Qt.Key.Key_R and not event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier:
-        return RowKey.TOGGLE_READ
-    return None
-
-
-class NotificationListView(QListView):
-    """The list, telling the panel what it needs through signals and typed event handlers.
-
-    No Python override here or in the panel takes a bare ``QEvent`` (``eventFilter``,
-    ``event``, ``changeEvent``, ``leaveEvent``, a delegate's ``editorEvent``): the first call
-    of one makes PySide6 build the Python types of all 52 QEvent subclasses, which stay for
-    the app's life (about 0.4 MB once the popup was used; all day in the window shown where
-    there is no tray: benchmarks/README.md, "Idle memory with 100,000 cached"). Handlers that
-    take a concrete event (``QKeyEvent``, ``QEnterEvent``, ``QMouseEvent``, ``QResizeEvent``)
-    build that type alone. Qt has no typed handler for the pointer leaving, so the panel
-    checks :meth:`underMouse` while the pointer is over the list (:data:`POINTER_WATCH_MS`).
-    """
-
-    pointerEntered = Signal()
-    resized = Signal()
-    clickedAt = Signal(QModelIndex, QPoint)  # a left click (press and release on one row)
-    rowKeyPressed = Signal(object)  # RowKey, on the current row
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._released_at = QPoint()
-        self.clicked.connect(self._on_clicked)
-
-    def keyPressEvent(self, event: QKeyEvent) -> None:
-        action = row_key(event) if self.currentIndex().isValid() else None
-        if action is None:
-            super().keyPressEvent(event)
-            return
-        event.accept()
-        self.rowKeyPressed.emit(action)
-
-    def enterEvent(self, event: QEnterEvent) -> None:
-        super().enterEvent(event)
-        self.pointerEntered.emit()
-
-    def resizeEvent(self, event: QResizeEvent) -> None:
-        super().resizeEvent(event)
-        self.resized.emit()
-
-    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
-        self._released_at = event.position().toPoint()  # for clicked, emitted from here
-        super().mouseReleaseEvent(event)
-
-    def _on_clicked(self, index: QModelIndex) -> None:
-        self.clickedAt.emit(index, self._released_at)
-
-
 class NotificationPanel(QWidget):
     openRequested = Signal(str)
     toggleReadRequested = Signal(str)
@@ -333,7 +262,7 @@ class NotificationPanel(QWidget):
         self.banner.hide()
 
         self.delegate = NotificationDelegate(self)
-        self.list_view = NotificationListView()
+        self.list_view = QListView()
         self.list_view.setModel(model)
         self.list_view.setItemDelegate(self.delegate)
         self.list_view.setUniformItemSizes(True)
@@ -347,25 +276,13 @@ class NotificationPanel(QWidget):
         self.list_view.setAccessibleName("Notifications")
         if QApplication.style().name().lower() == "fusion":
             self.list_view.setStyleSheet(SLIM_SCROLL_BAR)
-            # A style sheet keeps the palette it was polished with: set it again when the
-            # desktop goes from light to dark (and back), so the list follows like the rest.
-            app = QApplication.instance()
-            assert isinstance(app, QApplication)
-            app.paletteChanged.connect(self._on_palette_changed)
         # Hover from the view's own signals, not an event filter on its viewport: the first
         # Python handle on that C++-made widget makes PySide6 load the Python types of the
         # widget classes it had not loaded yet, which a window that shows its list at once
-        # (no tray) would carry all day (benchmarks/README.md, idle memory). Nor an event
-        # filter on the view itself: see NotificationListView.
-        self.list_view.rowKeyPressed.connect(self._on_row_key)
-        self.list_view.pointerEntered.connect(self._on_list_entered)
-        self.list_view.resized.connect(self._place_overlays)
-        self.list_view.clickedAt.connect(self._on_list_clicked)
+        # (no tray) would carry all day (benchmarks/README.md, idle memory).
+        self.list_view.installEventFilter(self)
         self.list_view.entered.connect(self._on_row_entered)
         self.list_view.viewportEntered.connect(self._clear_hover)
-        self._pointer_watch = QTimer(self)
-        self._pointer_watch.setInterval(POINTER_WATCH_MS)
-        self._pointer_watch.timeout.connect(self._watch_pointer)
 
         # Over the list (children of the view, so showing them moves no row): the empty
         # state, and the "N new" button of arrivals held while the pointer is on the list.
@@ -572,8 +489,12 @@ class NotificationPanel(QWidget):
     def _on_time_timer_timeout(self) -> None:
         self.model.refresh_times()
 
-    def _on_palette_changed(self) -> None:
-        self.list_view.setStyleSheet(self.list_view.styleSheet())
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange and self.list_view.styleSheet():
+            # A style sheet keeps the palette it was polished with: set it again, so the
+            # list follows the desktop from light to dark (and back) like the rest.
+            self.list_view.setStyleSheet(self.list_view.styleSheet())
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
@@ -586,7 +507,6 @@ class NotificationPanel(QWidget):
         super().hideEvent(event)
         self._time_timer.stop()
         self._countdown.stop()
-        self._pointer_watch.stop()
         self._hold_arrivals(False)
 
     def _on_list_context_menu(self, position: QPoint) -> None:
@@ -615,8 +535,20 @@ class NotificationPanel(QWidget):
         )
         return menu
 
-    def _on_list_clicked(self, index: QModelIndex, point: QPoint) -> None:
-        self.delegate.click(index, self.list_view.visualRect(index), point)
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.list_view:
+            kind = event.type()
+            if kind == QEvent.Type.KeyPress:
+                assert isinstance(event, QKeyEvent)
+                return self._on_list_key(event)
+            if kind == QEvent.Type.Enter:
+                self._on_list_entered()
+            elif kind == QEvent.Type.Leave:
+                self._clear_hover()  # the pointer left the list (Qt sends the view its own Leave)
+                self._hold_arrivals(False)
+            elif kind == QEvent.Type.Resize:
+                self._place_overlays()
+        return super().eventFilter(watched, event)
 
     def _on_list_entered(self) -> None:
         if not self._pointer_over_list and self.isVisible():
@@ -625,15 +557,6 @@ class NotificationPanel(QWidget):
                 self.list_view.verticalScrollBar().valueChanged.connect(self._on_scrolled)
                 self._scroll_watched = True
             self._hold_arrivals(True)
-            self._pointer_watch.start()
-
-    def _watch_pointer(self) -> None:
-        """While the pointer was over the list: has it left (Qt keeps ``underMouse`` as it
-        sends the view its Enter and Leave)? Then the hover goes, and held arrivals go in."""
-        if not self.list_view.underMouse():
-            self._pointer_watch.stop()
-            self._clear_hover()
-            self._hold_arrivals(False)
 
     def _set_hovered_row(self, row: int | None) -> None:
         previous, self.delegate.hovered_row = self.delegate.hovered_row, row
@@ -648,16 +571,21 @@ class NotificationPanel(QWidget):
     def _clear_hover(self) -> None:
         self._set_hovered_row(None)
 
-    def _on_row_key(self, action: RowKey) -> None:
+    def _on_list_key(self, event: QKeyEvent) -> bool:
         notification_id = self.current_id()
+        key = event.key()
         if notification_id is None:
-            return
-        signal = {
-            RowKey.OPEN: self.openRequested,
-            RowKey.DELETE: self.deleteRequested,
-            RowKey.TOGGLE_READ: self.toggleReadRequested,
-        }[action]
-        signal.emit(notification_id)
+            return False
+        if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            self.openRequested.emit(notification_id)
+            return True
+        if key == Qt.Key.Key_Delete:
+            self.deleteRequested.emit(notification_id)
+            return True
+        if key == Qt.Key.Key_R and not event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier:
+            self.toggleReadRequested.emit(notification_id)
+            return True
+        return False
 
 
 class Popup(QFrame):
