@@ -221,16 +221,13 @@ def run_tray(args: argparse.Namespace, environ: Mapping[str, str] | None = None)
     tray_app.quit_on_signals()
 
     import asyncio
-    import gc
 
     import qasync
 
-    # Built: what exists now (modules, Qt wrappers, the app's objects) lives as long as the
-    # app. Out of the collector's sight before the first sync allocates: its full collections
-    # walked all of it (benchmarks/README.md, first_sign_in.py). Not where collection is off.
-    if gc.isenabled():
-        gc.collect()
-        gc.freeze()
+    from notifier.app.heap import freeze_long_lived_objects
+
+    # Built: frozen before the first sync allocates, whose full collections walked it all.
+    freeze_long_lived_objects()
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     quit_requested = asyncio.Event()

@@ -48,6 +48,22 @@ def _garbage_collected_on_the_main_thread() -> Iterator[None]:
         gc.collect(0)
 
 
+@pytest.fixture
+def gc_state_restored() -> Iterator[None]:
+    """For a test that turns automatic collection on or freezes: unfrozen, and collection as
+    the suite has it (off), afterwards."""
+    was_enabled = gc.isenabled()
+    gc.unfreeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        if was_enabled:
+            gc.enable()
+        else:
+            gc.disable()
+
+
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     home = tmp_path / "home"

@@ -338,32 +338,23 @@ def test_while_catching_up_the_tray_follows_the_counts_a_few_times_a_second(
 
 
 def test_going_live_the_first_time_freezes_what_start_up_made(
-    qtbot: QtBot, cache: NotificationCache
+    qtbot: QtBot, cache: NotificationCache, gc_state_restored: None
 ) -> None:
     # A full collection walked every object of the app (30 ms during a replay of 10,000);
     # what start-up made lives as long as the app, so it is frozen once, when first live.
-    was_enabled = gc.isenabled()  # the suite turns automatic collection off (conftest.py)
-    gc.unfreeze()
-    try:
-        gc.disable()
-        without = Rig(qtbot, cache)
-        without.controller.on_status(ConnectionStatus(ConnectionState.LIVE))
-        assert gc.get_freeze_count() == 0  # without automatic collection: nothing to save
-        gc.enable()
-        rig = Rig(qtbot, cache)
-        c = rig.controller
-        c.on_status(ConnectionStatus(ConnectionState.CONNECTING))
-        assert gc.get_freeze_count() == 0  # not before it is live
-        c.on_status(ConnectionStatus(ConnectionState.LIVE))
-        assert gc.get_freeze_count() > 0
-        assert not any(o is rig.app for o in gc.get_objects())  # out of the collector's sight
-        made_later: list[object] = [[]]
-        c.on_status(ConnectionStatus(ConnectionState.BACKING_OFF))
-        c.on_status(ConnectionStatus(ConnectionState.LIVE))
-        assert any(o is made_later for o in gc.get_objects())  # frozen once, not again
-    finally:
-        gc.unfreeze()
-        if was_enabled:
-            gc.enable()
-        else:
-            gc.disable()
+    gc.disable()
+    without = Rig(qtbot, cache)
+    without.controller.on_status(ConnectionStatus(ConnectionState.LIVE))
+    assert gc.get_freeze_count() == 0  # without automatic collection: nothing to save
+    gc.enable()
+    rig = Rig(qtbot, cache)
+    c = rig.controller
+    c.on_status(ConnectionStatus(ConnectionState.CONNECTING))
+    assert gc.get_freeze_count() == 0  # not before it is live
+    c.on_status(ConnectionStatus(ConnectionState.LIVE))
+    assert gc.get_freeze_count() > 0
+    assert not any(o is rig.app for o in gc.get_objects())  # out of the collector's sight
+    made_later: list[object] = [[]]
+    c.on_status(ConnectionStatus(ConnectionState.BACKING_OFF))
+    c.on_status(ConnectionStatus(ConnectionState.LIVE))
+    assert any(o is made_later for o in gc.get_objects())  # frozen once, not again

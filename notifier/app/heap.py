@@ -1,4 +1,11 @@
-"""Give the heap pages glibc keeps after a burst of reads back to the OS (``malloc_trim``).
+"""The process's heap: objects that live as long as the app kept out of the garbage
+collector's sight, and the pages glibc keeps after a burst of reads given back to the OS.
+
+``gc.freeze()``: a full collection walks every tracked object, and most of them (modules, Qt
+wrappers, the app's own objects) are made at start-up and live until it quits; frozen, they
+are no longer walked (benchmarks/README.md, "First sign-in" and the replay).
+
+``malloc_trim``:
 
 Freed memory stays inside glibc's arenas: only the top of the heap goes back by itself. After
 the popup closes, SQLite has given back the page cache its counts filled (up to 2 MB over a
@@ -13,6 +20,7 @@ does not load it.
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Callable
 from functools import cache
@@ -40,4 +48,15 @@ def give_back_freed_memory() -> bool:
     if trim is None:
         return False
     trim(0)  # 0: keep no extra free space at the top of the heap
+    return True
+
+
+def freeze_long_lived_objects() -> bool:
+    """Collect, then freeze what is left: everything that exists now is taken to live as long
+    as the app. Not where automatic collection is off (the test suite collects between tests):
+    there is nothing to save, and what a test holds would never be collected; False then."""
+    if not gc.isenabled():
+        return False
+    gc.collect()
+    gc.freeze()
     return True

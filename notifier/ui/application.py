@@ -28,7 +28,6 @@ WebSocket keepalive (a ping every 20 s), which also carries the engine's sleep w
 from __future__ import annotations
 
 import contextlib
-import gc
 import logging
 import signal
 import socket
@@ -41,7 +40,7 @@ from PySide6.QtCore import QObject, QRect, QSocketNotifier, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 
 from notifier.app.controller import AppController
-from notifier.app.heap import give_back_freed_memory
+from notifier.app.heap import freeze_long_lived_objects, give_back_freed_memory
 from notifier.app.reachability import NetworkChanged, ReachabilityWatch, watch_reachability
 from notifier.app.status_text import can_retry, tooltip_text
 from notifier.core.links import is_on_this_machine
@@ -336,8 +335,9 @@ class TrayApp(QObject):
             # Caught up: a sync wrote much of the cache through SQLite's page cache, which
             # the idle app has no use for.
             self.controller.cache.release_memory()
-            if not self._startup_frozen and gc.isenabled():
-                self._freeze_startup_objects()
+            if not self._startup_frozen:
+                # What the first connection made (the engine's, the stream's) lives on too.
+                self._startup_frozen = freeze_long_lived_objects()
         if not self._network_watched and status.state in (
             ConnectionState.BACKING_OFF,
             ConnectionState.OFFLINE,
@@ -348,17 +348,6 @@ class TrayApp(QObject):
         if status.notice:
             log.info("%s", status.notice)
         self._refresh_everything()
-
-    def _freeze_startup_objects(self) -> None:
-        """Once, on first going live: collect, then move what is left (modules, Qt wrappers,
-        the app's own objects: ~100,000, all kept for the app's life) out of the garbage
-        collector's sight. A full collection walked them all: 30 ms of CPU and one of the
-        longest stalls of a replay (benchmarks/README.md); now it walks what came since.
-        Not where automatic collection is off (the test suite collects between tests): there
-        is nothing to save, and what a test holds would never be collected."""
-        self._startup_frozen = True
-        gc.collect()
-        gc.freeze()
 
     def _on_controller_toasts_due(self, toasts: list[ToastRequest]) -> None:
         for toast in toasts:
