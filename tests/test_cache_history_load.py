@@ -16,7 +16,12 @@ import pytest
 from engine_support import make_notification
 
 from notifier.core.wire import NotificationPage, NotificationType
-from notifier.store.cache import SECONDARY_INDEXES, ListFilter, NotificationCache
+from notifier.store.cache import (
+    LIST_ORDER_INDEX,
+    SECONDARY_INDEXES,
+    ListFilter,
+    NotificationCache,
+)
 
 TESTS = Path(__file__).parent
 
@@ -80,7 +85,7 @@ def test_queries_are_right_during_the_load_and_the_indexes_come_back(
     cache = NotificationCache.open(path)
     try:
         assert cache.begin_history_load()
-        assert index_names(path) == set()
+        assert index_names(path) == {LIST_ORDER_INDEX}
         for first in range(1, 400, 100):
             page = history_page(first, 100, 400)
             cache.apply_page(page)
@@ -92,6 +97,25 @@ def test_queries_are_right_during_the_load_and_the_indexes_come_back(
         cache.end_history_load()
         assert index_names(path) == set(SECONDARY_INDEXES)
         assert answers(cache) == answers(reference)
+    finally:
+        cache.close()
+
+
+def test_the_lists_newest_rows_are_read_from_an_index_during_the_load(path: Path) -> None:
+    # An open list re-reads its newest rows after every page of a first sign-in: a scan and
+    # a sort of all rows written so far each time made the sign-in's cost grow with the
+    # history (12 s of CPU for 50,000 with the list open, against 2.3 s without it).
+    cache = NotificationCache.open(path)
+    try:
+        assert cache.begin_history_load()
+        cache.apply_page(history_page(1, 100, 400))
+        for query in (
+            "SELECT id FROM notifications ORDER BY seq DESC LIMIT 100",
+            "SELECT id FROM notifications WHERE read = 0 ORDER BY seq DESC LIMIT 100",
+            "SELECT id FROM notifications WHERE type = 'mention' ORDER BY seq DESC LIMIT 100",
+        ):
+            plan = str([tuple(row) for row in cache._db.execute("EXPLAIN QUERY PLAN " + query)])
+            assert LIST_ORDER_INDEX in plan and "TEMP B-TREE" not in plan, (query, plan)
     finally:
         cache.close()
 
@@ -123,7 +147,7 @@ os.kill(os.getpid(), signal.SIGKILL)
 """
     died = subprocess.run([sys.executable, "-c", script], timeout=30, check=False)
     assert died.returncode == -signal.SIGKILL
-    assert index_names(path) == set()  # what the killed load left
+    assert index_names(path) == {LIST_ORDER_INDEX}  # what the killed load left
     for first in (1, 101, 201):
         reference.apply_page(history_page(first, 100, 400))
     cache = NotificationCache.open(path)

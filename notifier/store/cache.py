@@ -216,6 +216,12 @@ SECONDARY_INDEXES: Final[dict[str, str]] = {
     "notifications_unread_by_seq": "notifications (seq) WHERE read = 0",
     "notifications_unread_by_type_seq": "notifications (type, seq) WHERE read = 0",
 }
+# Kept through a history load: a list open during the sync (the window where there is no
+# tray, or the popup) reads its newest rows after every page. Without it each read is a scan
+# and a sort of every row written so far, and a first sign-in's cost grows with the history
+# (benchmarks/README.md, "First sign-in"); with it, a walk of the index's end. Rows come in
+# seq order, so keeping it up costs each insert little.
+LIST_ORDER_INDEX: Final = "notifications_by_seq"
 CHECKPOINT_AFTER: Final = 200  # write transactions before a worker-thread checkpoint is due
 INLINE_CHECKPOINT_AFTER: Final = 5_000  # ... and before the GUI thread does one itself
 # The write-ahead log's size beyond which the writer waits for a full checkpoint, and what
@@ -588,13 +594,13 @@ class NotificationCache:
         """A first sign-in (or a reset) is about to write the whole history into this cache:
         when it holds no notifications, drop the secondary indexes until
         :meth:`end_history_load` builds them again in one pass each (benchmarks/README.md,
-        "First sign-in"). Every query stays correct meanwhile (a popup opened during the sync
-        scans instead of seeking; the badge counts are in the state row), and a crash before
-        the end leaves the indexes to the next :meth:`open`. True when they were dropped."""
+        "First sign-in"), all but :data:`LIST_ORDER_INDEX`. Every query stays correct
+        meanwhile (the badge counts are in the state row), and a crash before the end leaves
+        the indexes to the next :meth:`open`. True when they were dropped."""
         if self._db.execute("SELECT 1 FROM notifications LIMIT 1").fetchone() is not None:
             return False
         with self._write():
-            for name in SECONDARY_INDEXES:
+            for name in SECONDARY_INDEXES.keys() - {LIST_ORDER_INDEX}:
                 self._db.execute(f"DROP INDEX IF EXISTS {name}")
         return True
 
