@@ -219,3 +219,59 @@ def test_a_big_batch_resets_instead_of_inserting_row_by_row(
     with qtbot.waitSignal(model.modelReset, timeout=1000):
         model.apply_change(CacheChange(ChangeKind.UPSERTED, notifications=tuple(batch)))
     assert seqs(model) == [*range(10 + BULK_RELOAD, 9, -1), 3, 2, 1]
+
+
+def big_batch(cache: NotificationCache, model: NotificationListModel, start: int) -> None:
+    """More than BULK_RELOAD new rows from ``start`` on: written, then announced."""
+    batch = [make_notification(s) for s in range(start, start + BULK_RELOAD + 1)]
+    fill_cache(cache, batch)
+    model.apply_change(CacheChange(ChangeKind.UPSERTED, notifications=tuple(batch)))
+
+
+def catching_up_model(cache: NotificationCache) -> NotificationListModel:
+    """A model showing seqs 3, 2, 1, its big batches deferred (the engine catches up)."""
+    fill_cache(cache, [make_notification(s) for s in range(1, 4)])
+    model = NotificationListModel(cache, FakeClock())
+    model.reload()
+    model.defer_bulk_reloads(True)
+    return model
+
+
+def test_while_catching_up_big_batches_are_read_once_per_tick(
+    qtbot: QtBot, cache: NotificationCache
+) -> None:
+    # Every slice of a history page re-read and repainted an open list; while the engine
+    # catches up, a big batch only marks the rows stale until the app's next tick.
+    model = catching_up_model(cache)
+    resets: list[None] = []
+    model.modelReset.connect(lambda: resets.append(None))
+    for start in (10, 100, 200):
+        big_batch(cache, model, start)
+    assert resets == [] and model.stale
+    assert seqs(model) == [3, 2, 1]  # as shown before the batches
+    model.reload_if_stale()
+    assert len(resets) == 1 and not model.stale
+    assert seqs(model) == [n.seq for n in cache.page(limit=PAGE_SIZE)]
+    model.reload_if_stale()  # nothing new: not read again
+    assert len(resets) == 1
+
+
+def test_a_stale_list_is_read_when_the_engine_is_live_or_the_hold_ends(
+    qtbot: QtBot, cache: NotificationCache
+) -> None:
+    model = catching_up_model(cache)
+    big_batch(cache, model, 10)
+    model.hold_arrivals(True)  # the pointer over the list: no row moves under it
+    model.reload_if_stale()
+    assert seqs(model) == [3, 2, 1]
+    model.hold_arrivals(False)
+    assert seqs(model)[:2] == [10 + BULK_RELOAD, 9 + BULK_RELOAD] and not model.stale
+
+    big_batch(cache, model, 100)
+    assert model.stale
+    with qtbot.waitSignal(model.modelReset, timeout=1000):
+        model.defer_bulk_reloads(False)  # live: read at once
+    assert seqs(model)[0] == 100 + BULK_RELOAD and not model.stale
+    with qtbot.waitSignal(model.modelReset, timeout=1000):  # not deferred any more
+        big_batch(cache, model, 200)
+    assert seqs(model)[0] == 200 + BULK_RELOAD

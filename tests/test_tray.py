@@ -11,6 +11,7 @@ from datetime import UTC, timedelta
 
 import pytest
 from PySide6.QtCore import QRect, QSize, QTimer
+from PySide6.QtGui import QCursor
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 from pytestqt.qtbot import QtBot
 from tray_fakes import (
@@ -25,6 +26,7 @@ from tray_fakes import (
 
 from notifier.app.account import AccountService
 from notifier.app.controller import AppController
+from notifier.app.list_model import Role
 from notifier.core.settings import BadgeStyle, Settings
 from notifier.core.status import CacheChange, ChangeKind, ConnectionState, ConnectionStatus
 from notifier.core.wire import NotificationType
@@ -335,6 +337,37 @@ def test_while_catching_up_the_tray_follows_the_counts_a_few_times_a_second(
     assert sent == ["211 unread · Connected"]
     c.on_status(ConnectionStatus(ConnectionState.LIVE))  # refreshes; the same text is not sent
     assert sent == ["211 unread · Connected"]
+
+
+def test_while_catching_up_an_open_list_follows_big_batches_a_few_times_a_second(
+    qtbot: QtBot, cache: NotificationCache
+) -> None:
+    # Without a tray the window shows the list all through a first sign-in: re-reading and
+    # repainting it after every slice of a history page tripled the sign-in's CPU.
+    QCursor.setPos(-10_000, -10_000)  # not over the list (where rows wait for it to leave)
+    rig = Rig(qtbot, cache, use_tray=False)
+    model = rig.app.model
+    resets: list[None] = []
+    model.modelReset.connect(lambda: resets.append(None))
+    c = rig.controller
+    c.on_status(ConnectionStatus(ConnectionState.CONNECTING))
+
+    def history_slice(start: int) -> None:
+        batch = [make_notification(s, server=SERVER) for s in range(start, start + 60)]
+        fill_cache(cache, batch)
+        c.on_change(CacheChange(ChangeKind.UPSERTED, notifications=tuple(batch)))
+
+    for start in range(1, 301, 60):
+        history_slice(start)
+    assert resets == [] and model.stale  # not yet: the list waits for CATCH_UP_REFRESH_MS
+    qtbot.waitUntil(lambda: not model.stale, timeout=5_000)
+    assert len(resets) == 1
+    assert model.data(model.index(0), Role.SEQ) == 300
+    history_slice(301)
+    c.on_status(ConnectionStatus(ConnectionState.LIVE))  # going live shows the final rows
+    assert model.data(model.index(0), Role.SEQ) == 360 and not model.stale
+    history_slice(361)  # live: at once
+    assert model.data(model.index(0), Role.SEQ) == 420 and len(resets) == 3
 
 
 def test_going_live_the_first_time_freezes_what_start_up_made(

@@ -16,7 +16,9 @@ The engine's :class:`~notifier.core.status.CacheChange` arrives through
 * UPSERTED: a row already loaded is removed and the new version inserted in seq order (a fold
   such as "3 people reacted" moves it to the top); a new one is inserted in seq order when it
   matches the filter and falls within the loaded range (older ones arrive with paging); a
-  batch of more than :data:`BULK_RELOAD` (a history page, a long replay) resets instead.
+  batch of more than :data:`BULK_RELOAD` (a history page, a long replay) resets instead,
+  or while the engine catches up, marks the rows stale for the app's next catch-up tick
+  (:meth:`NotificationListModel.defer_bulk_reloads`).
   The model never holds more rows than the agent has paged to: rows arriving on top push
   the oldest loaded ones out, and paging reads them again (see ``_drop_beyond_paged``);
 * RESET: a full model reset.
@@ -163,6 +165,10 @@ class NotificationListModel(QAbstractListModel):
         # A batch too big to place row by row arrived during the hold: reload on release.
         self._held_batch = 0  # how many new rows that batch brought (for "N new")
         self._reload_on_release = False
+        # While the engine catches up, a big batch only marks the rows stale (see
+        # defer_bulk_reloads).
+        self._defer_bulk = False
+        self._stale = False
 
     # ------------------------------------------------------------------ filter and loading
 
@@ -194,7 +200,29 @@ class NotificationListModel(QAbstractListModel):
         self._paged = self._page_size
         self.endResetModel()
         self._reload_on_release = False
+        self._stale = False
         self._set_held({}, batch=0)
+
+    def defer_bulk_reloads(self, defer: bool) -> None:
+        """While the engine catches up (a first sign-in, a replay), a batch too big to place
+        row by row only marks the rows stale instead of re-reading them: every slice of a
+        history page re-read and repainted the list (benchmarks/README.md, "First sign-in").
+        The app calls :meth:`reload_if_stale` a few times a second meanwhile; turning the
+        deferral off (the engine is live) reloads at once when the rows are stale."""
+        self._defer_bulk = defer
+        if not defer:
+            self.reload_if_stale()
+
+    @property
+    def stale(self) -> bool:
+        """A deferred batch is not shown yet (see :meth:`defer_bulk_reloads`)."""
+        return self._stale
+
+    def reload_if_stale(self) -> None:
+        """Re-read the rows if a deferred batch is not shown yet, unless the pointer holds
+        the list (the hold's release reloads then)."""
+        if self._stale and not self._holding:
+            self.reload()
 
     def scope_counts(self) -> ScopeCounts:
         """Unread and read counts for the current type filter, from the cache."""
@@ -224,7 +252,7 @@ class NotificationListModel(QAbstractListModel):
         self._holding = hold
         if hold:
             return
-        if self._reload_on_release:
+        if self._reload_on_release or self._stale:
             self.reload()  # also forgets what was held
             return
         if not self._held:
@@ -353,6 +381,9 @@ class NotificationListModel(QAbstractListModel):
                     )
                     self._reload_on_release = True
                     self._set_held(self._held, batch=self._held_batch + arrived)
+                    return
+                if self._defer_bulk:
+                    self._stale = True
                     return
                 self.reload()
                 return

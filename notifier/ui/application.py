@@ -124,7 +124,7 @@ class TrayApp(QObject):
         self._catch_up_refresh = QTimer(self)
         self._catch_up_refresh.setSingleShot(True)
         self._catch_up_refresh.setInterval(CATCH_UP_REFRESH_MS)
-        self._catch_up_refresh.timeout.connect(self._refresh_everything)
+        self._catch_up_refresh.timeout.connect(self._on_catch_up_tick)
         if shell is None:
             shell = TrayShell(self.badge_state(), self.tooltip(), use_tray=use_tray)
             shell.log_no_tray_once()
@@ -150,6 +150,7 @@ class TrayApp(QObject):
 
             self._model = NotificationListModel(self.controller.cache, self._clock, parent=self)
             self._model.reload()
+            self._model.defer_bulk_reloads(self._catching_up())
         return self._model
 
     @property
@@ -318,6 +319,18 @@ class TrayApp(QObject):
     def _on_controller_change_applied(self, change: CacheChange) -> None:
         if self._model is not None:  # a model built later loads the cache as it is then
             self._model.apply_change(change)
+            if self._model.stale and not self._catch_up_refresh.isActive():
+                self._catch_up_refresh.start()
+
+    def _catching_up(self) -> bool:
+        return self.controller.status.state is ConnectionState.CONNECTING
+
+    def _on_catch_up_tick(self) -> None:
+        """What follows the engine at most every :data:`CATCH_UP_REFRESH_MS` while it catches
+        up: the badge and tooltip, and the list's rows when a big batch left them stale."""
+        self._refresh_everything()
+        if self._model is not None:
+            self._model.reload_if_stale()
 
     def _on_counts_changed(self, *_: object) -> None:
         """The badge and tooltip show a change at once, except while the engine connects and
@@ -325,12 +338,14 @@ class TrayApp(QObject):
         refresh sends the icon and tooltip to the tray host and a replay of 10,000 changes
         the counts 150 times a second. Going live (any change of status) refreshes them with
         the final counts (:meth:`_on_controller_status_changed`)."""
-        if self.controller.status.state is not ConnectionState.CONNECTING:
+        if not self._catching_up():
             self._refresh_everything()
         elif not self._catch_up_refresh.isActive():
             self._catch_up_refresh.start()
 
     def _on_controller_status_changed(self, status: ConnectionStatus) -> None:
+        if self._model is not None:  # live (or lost): a stale list is re-read now
+            self._model.defer_bulk_reloads(status.state is ConnectionState.CONNECTING)
         if status.state is ConnectionState.LIVE:
             # Caught up: a sync wrote much of the cache through SQLite's page cache, which
             # the idle app has no use for.
