@@ -162,13 +162,11 @@ class NotificationListModel(QAbstractListModel):
         self._now = clock.now()
         self._holding = False
         self._held: dict[str, Notification] = {}  # id -> the version to insert on release
-        # A batch too big to place row by row arrived during the hold: reload on release.
-        self._held_batch = 0  # how many new rows that batch brought (for "N new")
-        self._reload_on_release = False
-        # While the engine catches up, a big batch only marks the rows stale (see
-        # defer_bulk_reloads).
-        self._defer_bulk = False
+        self._held_batch = 0  # how many new rows a held big batch brought (for "N new")
+        # A batch too big to place row by row is not shown yet: it arrived during the hold
+        # (reloaded on release) or while the engine catches up (see defer_bulk_reloads).
         self._stale = False
+        self._defer_bulk = False
 
     # ------------------------------------------------------------------ filter and loading
 
@@ -199,7 +197,6 @@ class NotificationListModel(QAbstractListModel):
         self._exhausted = len(self._rows) < self._page_size
         self._paged = self._page_size
         self.endResetModel()
-        self._reload_on_release = False
         self._stale = False
         self._set_held({}, batch=0)
 
@@ -215,7 +212,7 @@ class NotificationListModel(QAbstractListModel):
 
     @property
     def stale(self) -> bool:
-        """A deferred batch is not shown yet (see :meth:`defer_bulk_reloads`)."""
+        """A big batch is not shown yet: held, or deferred (see :meth:`defer_bulk_reloads`)."""
         return self._stale
 
     def reload_if_stale(self) -> None:
@@ -252,7 +249,7 @@ class NotificationListModel(QAbstractListModel):
         self._holding = hold
         if hold:
             return
-        if self._reload_on_release or self._stale:
+        if self._stale:
             self.reload()  # also forgets what was held
             return
         if not self._held:
@@ -379,7 +376,7 @@ class NotificationListModel(QAbstractListModel):
                         for n in change.notifications
                         if n.id not in self._ids and matches(n, self._filter)
                     )
-                    self._reload_on_release = True
+                    self._stale = True
                     self._set_held(self._held, batch=self._held_batch + arrived)
                     return
                 if self._defer_bulk:

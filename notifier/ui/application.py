@@ -319,7 +319,7 @@ class TrayApp(QObject):
     def _on_controller_change_applied(self, change: CacheChange) -> None:
         if self._model is not None:  # a model built later loads the cache as it is then
             self._model.apply_change(change)
-            if self._model.stale and not self._catch_up_refresh.isActive():
+            if self._model.stale and self._catching_up() and not self._catch_up_refresh.isActive():
                 self._catch_up_refresh.start()
 
     def _catching_up(self) -> bool:
@@ -345,7 +345,7 @@ class TrayApp(QObject):
 
     def _on_controller_status_changed(self, status: ConnectionStatus) -> None:
         if self._model is not None:  # live (or lost): a stale list is re-read now
-            self._model.defer_bulk_reloads(status.state is ConnectionState.CONNECTING)
+            self._model.defer_bulk_reloads(self._catching_up())
         if status.state is ConnectionState.LIVE:
             # Caught up: a sync wrote much of the cache through SQLite's page cache, which
             # the idle app has no use for.
