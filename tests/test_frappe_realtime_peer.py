@@ -27,8 +27,8 @@ async def peer(frames: Sequence[str | bytes], *, then_silent: bool = False) -> A
         await connection.send('40/hd.localhost,{"sid":"x"}')
         for frame in frames:
             await connection.send(frame)
-        if then_silent:
-            await asyncio.sleep(30)  # no pings: the client must give up by itself
+        if then_silent:  # no pings until the client gives up by itself and goes
+            await connection.wait_closed()
         await connection.close()
 
     async with serve(handler, "127.0.0.1", 0) as server:
@@ -75,7 +75,7 @@ async def test_a_silent_server_is_given_up_after_ping_interval_and_timeout() -> 
 async def test_a_server_that_is_not_socketio_is_refused_with_a_reason() -> None:
     async def handler(connection: ServerConnection) -> None:
         await connection.send("hello, I am not Engine.IO")
-        await asyncio.sleep(5)
+        await connection.wait_closed()  # the client must be the one to go
 
     async with serve(handler, "127.0.0.1", 0) as server:
         port = next(iter(server.sockets)).getsockname()[1]
