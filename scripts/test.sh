@@ -14,4 +14,5 @@ echo "== pytest"
 # Qt runs offscreen; desktop tests start their own Xvfb, session bus and daemons in tmp.
 export QT_QPA_PLATFORM=offscreen
 unset DISPLAY WAYLAND_DISPLAY DBUS_SESSION_BUS_ADDRESS
-exec pytest -p no:cacheprovider "$@"
+# The slowest tests are printed at the end: CI has 15 minutes on two cores.
+exec pytest -p no:cacheprovider --durations=15 "$@"
