@@ -383,3 +383,38 @@ def test_the_list_is_flush_with_the_popup_and_its_scroll_bar_has_no_arrows(
         rect = bar.style().subControlRect(QStyle.ComplexControl.CC_ScrollBar, option, arrow, bar)
         assert rect.height() == 0, arrow
     assert bar.width() <= 10
+
+
+def test_the_row_the_keyboard_acts_on_is_highlighted_on_opening_and_after_a_filter_change(
+    qtbot: QtBot, cache: NotificationCache
+) -> None:
+    # Focusing the list made its first row current without selecting it, and a filter change
+    # left no current row: Enter then opened a row that looked like any other.
+    fill_cache(cache, [make_notification(s, server=SERVER) for s in (1, 2, 3)])
+    rig = Rig(qtbot, cache)
+    popup = Popup(rig.panel)
+    qtbot.addWidget(popup)
+    view = rig.panel.list_view
+
+    def highlighted_rows() -> list[int]:
+        """Rows whose background (left of the unread dot) is not the list's base colour."""
+        image = view.viewport().grab().toImage()
+        base = view.palette().color(QPalette.ColorRole.Base)
+        rows = []
+        for row in range(rig.model.rowCount()):
+            rect = rig.row_rect(row)
+            if image.pixelColor(2, rect.top() + 3) != base:
+                rows.append(row)
+        return rows
+
+    popup.show_near(QRect(1800, 8, 24, 24))
+    qtbot.waitExposed(popup)
+    assert rig.panel.current_id() == "n3"
+    assert highlighted_rows() == [0]
+    qtbot.keyClick(view, Qt.Key.Key_Return)
+    assert rig.opener.opened == [f"{SERVER}/tickets/3"]
+
+    rig.panel.show_filter.setCurrentIndex(1)  # Unread: n2 and n1 are left
+    assert rig.ids() == ["n2", "n1"]
+    assert rig.panel.current_id() == "n2"
+    assert highlighted_rows() == [0]

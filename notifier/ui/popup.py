@@ -21,7 +21,8 @@ the pointer leaves the list, when the list is scrolled back to the top, or on a 
 
 Mouse: click a row to open it (the controller checks the link and marks it read); the hover
 buttons toggle read and delete; right click for a menu with the same actions.
-Keyboard: arrows move, Enter opens, Delete deletes, R toggles read, Escape closes.
+Keyboard: arrows move, Enter opens, Delete deletes, R toggles read, Escape closes; the row they
+act on is always highlighted (the first one on opening and after a change of filter).
 
 Timers run only while the panel is visible: relative times refresh every 30 s, and the
 offline banner's "retrying in N s" counts down once a second only while the banner shows.
@@ -352,6 +353,7 @@ class NotificationPanel(QWidget):
         self.delegate.deleteClicked.connect(self.deleteRequested)
         self.list_view.customContextMenuRequested.connect(self._on_list_context_menu)
         model.modelReset.connect(self._update_scope)
+        model.modelReset.connect(self.select_current_row)  # after the view's own reset
         model.rowsInserted.connect(self._update_scope)
         model.rowsRemoved.connect(self._update_scope)
         model.heldChanged.connect(self._on_model_held_changed)
@@ -374,6 +376,16 @@ class NotificationPanel(QWidget):
     def current_id(self) -> str | None:
         index = self.list_view.currentIndex()
         return str(index.data(Role.ID)) if index.isValid() else None
+
+    def select_current_row(self) -> None:
+        """Highlight the row the keyboard acts on (the first one when there is none), so
+        Enter and Delete never act on a row the agent cannot see is chosen: focusing the list
+        makes its first row current without selecting it, and a new filter leaves none."""
+        current = self.list_view.currentIndex()
+        if not current.isValid() and self.model.rowCount():
+            current = self.model.index(0)
+        if current.isValid():
+            self.list_view.setCurrentIndex(current)  # selects it too (single selection)
 
     @property
     def type_choice(self) -> TypeChoice:
@@ -619,8 +631,7 @@ class Popup(QFrame):
         self.raise_()
         self.activateWindow()
         self.panel.list_view.setFocus()
-        if not self.panel.list_view.currentIndex().isValid() and self.panel.model.rowCount():
-            self.panel.list_view.setCurrentIndex(self.panel.model.index(0))
+        self.panel.select_current_row()
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.key() == Qt.Key.Key_Escape:
