@@ -11,8 +11,24 @@ from datetime import timedelta
 import pytest
 from popup_rig import SERVER, Rig
 from PySide6.QtCore import QEvent, QPoint, QRect, Qt
-from PySide6.QtGui import QColor, QImage, QPalette, QTextLayout, QTextOption
-from PySide6.QtWidgets import QApplication, QFrame, QLabel, QStyle, QStyleOptionSlider
+from PySide6.QtGui import (
+    QColor,
+    QHelpEvent,
+    QImage,
+    QPalette,
+    QTextDocument,
+    QTextLayout,
+    QTextOption,
+)
+from PySide6.QtGui import Qt as QtGuiNamespace
+from PySide6.QtWidgets import (
+    QApplication,
+    QFrame,
+    QLabel,
+    QStyle,
+    QStyleOptionSlider,
+    QToolTip,
+)
 from pytestqt.qtbot import QtBot
 from tray_fakes import fill_cache, make_notification
 
@@ -418,3 +434,55 @@ def test_the_row_the_keyboard_acts_on_is_highlighted_on_opening_and_after_a_filt
     assert rig.ids() == ["n2", "n1"]
     assert rig.panel.current_id() == "n2"
     assert highlighted_rows() == [0]
+
+
+def tooltip_at(rig: Rig, point: QPoint) -> str:
+    """The text the row tooltip at ``point`` (viewport coordinates) shows, as the tooltip
+    label renders it: HTML when Qt takes the text for HTML, else the characters."""
+    viewport = rig.panel.list_view.viewport()
+    QToolTip.hideText()
+    event = QHelpEvent(QEvent.Type.ToolTip, point, viewport.mapToGlobal(point))
+    QApplication.sendEvent(viewport, event)
+    shown = QToolTip.text()
+    document = QTextDocument()
+    if QtGuiNamespace.mightBeRichText(shown):
+        document.setHtml(shown)
+    else:
+        document.setPlainText(shown)
+    QToolTip.hideText()
+    return document.toPlainText()
+
+
+def test_row_tooltips_show_markup_from_the_helpdesk_as_plain_text(
+    qtbot: QtBot, cache: NotificationCache
+) -> None:
+    # A customer named "<b>Maria</b>" (or a subject "<h1>…") was rendered as HTML in the
+    # tooltip, since Qt renders any tooltip that looks like HTML.
+    fill_cache(
+        cache,
+        [
+            make_notification(
+                1,
+                sender="<b>Maria</b>",
+                subject="<h1>Refund</h1>",
+                message='<img src="x"> & <a href="https://evil.example">click</a>',
+            )
+        ],
+    )
+    rig = Rig(qtbot, cache)
+    expected = str(rig.model.index(0).data(Qt.ItemDataRole.ToolTipRole))
+    assert expected.startswith("<b>Maria</b> mentioned you on #1 <h1>Refund</h1>")
+    text_point = QPoint(TEXT_LEFT + 20, rig.row_rect(0).top() + 12)
+    assert tooltip_at(rig, text_point) == expected
+
+
+def test_hover_buttons_say_what_they_do(qtbot: QtBot, cache: NotificationCache) -> None:
+    fill_cache(cache, [make_notification(1, read=True), make_notification(2)])  # n2 is first
+    rig = Rig(qtbot, cache)
+    unread_row, read_row = rig.row_rect(0), rig.row_rect(1)
+    toggle, delete = button_rects(unread_row)
+    assert tooltip_at(rig, toggle.center()) == "Mark read"
+    assert tooltip_at(rig, delete.center()) == "Delete"
+    toggle, delete = button_rects(read_row)
+    assert tooltip_at(rig, toggle.center()) == "Mark unread"
+    assert tooltip_at(rig, delete.center()) == "Delete"
