@@ -815,3 +815,25 @@ def test_the_dialog_saves_what_the_editor_holds(qtbot: QtBot) -> None:
     click(qtbot, dialog.schedule_editor.weeknights_button)
     dialog.accept()
     assert backend.saved[-1].quiet_hours == tuple(QuietRange(d, "22:00", "07:00") for d in range(5))
+
+
+LONG_URL = "https://helpdesk.support-team-of-a-very-long-company-name.example.com/helpdesk/site"
+
+
+@pytest.mark.parametrize("signed_in", [False, True])
+def test_a_long_helpdesk_address_shows_from_its_start(qtbot: QtBot, signed_in: bool) -> None:
+    # setText left the cursor at the end, so the field showed "…example.com/helpdesk/site"
+    # and hid which helpdesk it was.
+    backend = FakeBackend(Settings(server_url=LONG_URL), agent=ALICE if signed_in else None)
+    dialog = make_dialog(qtbot, backend)
+    field = dialog.server_url
+    metrics = field.fontMetrics()
+    assert metrics.horizontalAdvance(LONG_URL) > field.width()  # too long to show whole
+    # The first character is drawn at the left of the field's text area.
+    assert field.cursorPosition() == 0
+    assert field.cursorRect().left() < metrics.horizontalAdvance("https://")
+    if signed_in:  # "Switch account…" then "Keep this account" shows it the same way
+        click(qtbot, dialog.switch_button)
+        field.setCursorPosition(len(LONG_URL))
+        click(qtbot, dialog.keep_account_button)
+        assert field.cursorPosition() == 0

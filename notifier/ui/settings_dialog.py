@@ -481,7 +481,7 @@ class SettingsDialog(QDialog):
     def load(self, settings: Settings) -> None:
         """Show ``settings`` (and the account state) in the widgets; clear every message."""
         self._switching = False
-        self.server_url.setText(self._backend.server_url or settings.server_url)
+        self._show_server_url(self._backend.server_url or settings.server_url)
         self.helpdesk_kind.load(settings)
         self.password.clear()
         self.token.clear()
@@ -668,6 +668,12 @@ class SettingsDialog(QDialog):
         self.sign_out_button.setEnabled(signed_in and idle)
         self.test_button.setEnabled(idle)
         self._set_email_editable(signed_in and self._preferences is not None)
+
+    def _show_server_url(self, url: str) -> None:
+        # From its start: a field too narrow for a long address shows where the cursor is,
+        # and setText leaves it at the end ("…example.com/helpdesk" hides which site it is).
+        self.server_url.setText(url)
+        self.server_url.setCursorPosition(0)
 
     def _account_editable(self) -> bool:
         """Whether the helpdesk and the sign-in fields are open: signed out, or switching."""
@@ -882,7 +888,7 @@ class SettingsDialog(QDialog):
             coroutine = self._backend.sign_in_password(
                 server_url, username, self.password.text(), helpdesk=helpdesk
             )
-        self.server_url.setText(server_url)
+        self._show_server_url(server_url)
         self._run(
             coroutine,
             self.account_status,
@@ -898,7 +904,7 @@ class SettingsDialog(QDialog):
 
     def _on_keep_account_clicked(self) -> None:
         self._switching = False
-        self.server_url.setText(self._backend.server_url)
+        self._show_server_url(self._backend.server_url)
         self.password.clear()
         self.token.clear()
         self._show_error(self.server_url_error, "")
