@@ -40,6 +40,7 @@ from notifier.core.wire import (
 )
 from notifier.ui.schedule_editor import ScheduleEditor
 from notifier.ui.settings_dialog import (
+    EMAIL_SIGN_IN_FIRST,
     SESSION_REFUSED,
     SIGN_IN_REFUSED,
     TAB_ACCOUNT,
@@ -837,3 +838,30 @@ def test_a_long_helpdesk_address_shows_from_its_start(qtbot: QtBot, signed_in: b
         field.setCursorPosition(len(LONG_URL))
         click(qtbot, dialog.keep_account_button)
         assert field.cursorPosition() == 0
+
+
+def test_signed_out_the_email_tab_says_to_sign_in_first(qtbot: QtBot, run: Runner[None]) -> None:
+    # Signed out, every field was greyed out with no reason given, next to an enabled
+    # "Reload from the helpdesk" that could only fail.
+    backend = FakeBackend(Settings(server_url=SERVER))
+    dialog = make_dialog(qtbot, backend)
+    dialog.tabs.setCurrentIndex(TAB_EMAIL)
+    assert not dialog.email_enabled.isEnabled()
+    assert dialog.email_sign_in_first.isVisible()
+    assert dialog.email_sign_in_first.text() == EMAIL_SIGN_IN_FIRST
+    assert not dialog.email_load_button.isEnabled()
+
+    async def sign_in() -> None:
+        dialog.tabs.setCurrentIndex(TAB_ACCOUNT)
+        dialog.username.setText("alice")
+        dialog.password.setText("correct horse")
+        click(qtbot, dialog.sign_in_button)
+        while dialog.busy() or not dialog.email_enabled.isEnabled():  # then the email load
+            await dialog.idle()
+            await asyncio.sleep(0.01)
+
+    run(sign_in())
+    dialog.tabs.setCurrentIndex(TAB_EMAIL)
+    assert not dialog.email_sign_in_first.isVisible()
+    assert dialog.email_load_button.isEnabled()
+    assert dialog.email_enabled.isEnabled()

@@ -101,6 +101,7 @@ FREQUENCY_LABELS = {
 }
 TAB_ACCOUNT, TAB_NOTIFICATIONS, TAB_QUIET, TAB_EMAIL, TAB_GENERAL = range(5)
 PREFERRED_WIDTH = 520  # the dialog opens this wide, or wider when its contents need it
+EMAIL_SIGN_IN_FIRST = "Sign in on the Account tab to see and change these settings."
 LOCKED_TIP = "Set by your IT department"
 LOCKED_NOTE = "Settings shown greyed out are set by your IT department and cannot be changed here."
 
@@ -413,6 +414,8 @@ class SettingsDialog(QDialog):
         note.setWordWrap(True)
         self.email_unsupported = _status_label(tab, "email_unsupported")
         self.email_unsupported.setText(NO_SERVER_PREFERENCES)
+        self.email_sign_in_first = _status_label(tab, "email_sign_in_first")
+        self.email_sign_in_first.setText(EMAIL_SIGN_IN_FIRST)
 
         types = QVBoxLayout()
         for box in self.email_type_boxes.values():
@@ -429,6 +432,7 @@ class SettingsDialog(QDialog):
         layout = QVBoxLayout(tab)
         layout.addWidget(note)
         layout.addWidget(self.email_unsupported)
+        layout.addWidget(self.email_sign_in_first)
         layout.addLayout(form)
         layout.addLayout(buttons)
         layout.addWidget(self.email_status)
@@ -681,8 +685,12 @@ class SettingsDialog(QDialog):
 
     def _set_email_editable(self, editable: bool) -> None:
         supported = self._email_supported()
+        # Signed out there is nothing to load them from: say so, rather than leave every
+        # field greyed out for no stated reason beside a Reload button that can only fail.
+        signed_in = self._backend.signed_in_agent() is not None
         self.email_unsupported.setVisible(not supported)
-        self.email_load_button.setEnabled(supported and not self._tasks)
+        self.email_sign_in_first.setVisible(supported and not signed_in)
+        self.email_load_button.setEnabled(supported and signed_in and not self._tasks)
         editable = editable and supported
         for widget in (
             self.email_enabled,
