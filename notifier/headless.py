@@ -355,8 +355,9 @@ def change_to_text(change: CacheChange) -> list[str]:
 
 def _notification_line(n: Notification, replay: bool) -> str:
     who = terminal_text(n.sender.name) if n.sender else "helpdesk"
-    state = "" if n.read else "* "
-    first_line = n.message.splitlines()[0] if n.message else ""
+    # Read lines keep the marker's column blank, so the labels of a history line up.
+    state = "  " if n.read else "* "
+    first_line = next((line for line in n.message.splitlines() if line.strip()), "")
     prefix = "(earlier) " if replay else ""
     subject, message, link = (terminal_text(t) for t in (n.ticket.subject, first_line, n.link))
     return f"{prefix}{state}[{reason_label(n)}] {subject} — {who}: {message}  {link}"
@@ -511,7 +512,8 @@ def summary(checks: list[Check]) -> str:
     warnings = f"{warned} warning{'s' if warned != 1 else ''}"
     if failed:
         also = f" and {warnings}" if warned else ""
-        return f"{failed} check(s) failed{also}; fix them in the order above."
+        failures = f"{failed} check{'s' if failed != 1 else ''}"
+        return f"{failures} failed{also}; fix them in the order above."
     if warned:
         return f"No check failed, but {warnings}: see what to do above."
     return "All checks passed."
