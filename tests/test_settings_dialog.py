@@ -19,7 +19,15 @@ import pytest
 import qasync
 from PySide6.QtCore import Qt, QTime
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication, QComboBox, QDialog, QLineEdit, QPushButton, QTimeEdit
+from PySide6.QtWidgets import (
+    QApplication,
+    QComboBox,
+    QDialog,
+    QLineEdit,
+    QPushButton,
+    QTimeEdit,
+    QWidget,
+)
 from pytestqt.qtbot import QtBot
 
 from notifier.core.errors import AuthFailed, ConnectionLost
@@ -865,3 +873,43 @@ def test_signed_out_the_email_tab_says_to_sign_in_first(qtbot: QtBot, run: Runne
     assert not dialog.email_sign_in_first.isVisible()
     assert dialog.email_load_button.isEnabled()
     assert dialog.email_enabled.isEnabled()
+
+
+def tab_through(qtbot: QtBot, dialog: SettingsDialog, first: QWidget, presses: int) -> list[str]:
+    """The accessible names (or texts) of the widgets Tab reaches from ``first``, in order."""
+    dialog.activateWindow()
+    qtbot.waitUntil(dialog.isActiveWindow, timeout=2000)
+    first.setFocus()
+    reached = []
+    for _ in range(presses):
+        widget = QApplication.focusWidget()
+        assert widget is not None
+        name = widget.accessibleName() or getattr(widget, "text", lambda: "")()
+        reached.append(name)
+        QTest.keyClick(widget, Qt.Key.Key_Tab)
+    return reached
+
+
+def test_tab_goes_down_the_account_tab_in_reading_order(qtbot: QtBot) -> None:
+    # Tab went from the address to Test connection and the sign-in fields, and reached the
+    # helpdesk kind (the row under the address) only after the password.
+    dialog = make_dialog(qtbot, FakeBackend(Settings(server_url=SERVER)))
+    assert tab_through(qtbot, dialog, dialog.server_url, 8) == [
+        "Helpdesk server URL",
+        "Kind of helpdesk",
+        "Test connection",
+        "User name and password",
+        "User name",
+        "Password",
+        "Sign in",
+        "OK",
+    ]
+    dialog.helpdesk_kind.kind.setCurrentIndex(1)  # a Frappe site: its fields come next
+    assert tab_through(qtbot, dialog, dialog.server_url, 6) == [
+        "Helpdesk server URL",
+        "Kind of helpdesk",
+        "Frappe site name",
+        "Frappe socket.io URL",
+        "Frappe site time zone",
+        "Test connection",
+    ]

@@ -38,6 +38,7 @@ import dataclasses
 import logging
 from collections.abc import Callable, Coroutine
 from datetime import tzinfo
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -348,6 +349,30 @@ class SettingsDialog(QDialog):
         layout.addWidget(self.sign_in_box)
         layout.addWidget(self.account_status)
         layout.addStretch(1)
+        # Tab goes down the tab as it reads: the kind box was made after the sign-in fields,
+        # so Tab reached it (the second row) only after the password.
+        kind = self.helpdesk_kind
+        in_reading_order: list[QWidget] = [
+            self.server_url,
+            kind.kind,
+            kind.site_name,
+            kind.socketio_url,
+            kind.time_zone,
+            self.test_button,
+            self.switch_button,
+            self.sign_out_button,
+            self.use_password,
+            self.use_token,
+            self.username,
+            self.password,
+            self.token,
+            kind.api_key,
+            kind.api_secret,
+            self.sign_in_button,
+            self.keep_account_button,
+        ]
+        for before, after in pairwise(in_reading_order):
+            QWidget.setTabOrder(before, after)
         return tab
 
     def _build_notifications_tab(self) -> QWidget:
