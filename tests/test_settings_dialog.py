@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
     QDialog,
+    QLabel,
     QLineEdit,
     QPushButton,
     QTimeEdit,
@@ -308,6 +309,23 @@ def test_toasts_off_disables_their_options_and_saves(qtbot: QtBot) -> None:
     assert not dialog.sound.isEnabled() and not dialog.type_boxes[A].isEnabled()
     dialog.accept()
     assert backend.saved[-1].toasts_enabled is False
+
+
+def test_toasts_off_greys_out_the_summary_after_quiet_hours_and_the_labels(
+    qtbot: QtBot,
+) -> None:
+    # The summary after quiet hours is a toast, yet its box stayed on with toasts off, and
+    # the "Notify me about:" and "Summarise more than:" labels stayed black by greyed fields.
+    dialog = make_dialog(qtbot, FakeBackend())
+    tab = dialog.tabs.widget(TAB_NOTIFICATIONS)
+    labels = {label.text(): label for label in tab.findChildren(QLabel) if label.text()}
+    toast_only = [dialog.summary_after_quiet, labels["Notify me about:"]]
+    toast_only.append(labels["Summarise more than:"])
+    assert all(widget.isEnabled() for widget in toast_only)
+    dialog.toasts_enabled.setChecked(False)
+    assert not any(widget.isEnabled() for widget in toast_only)
+    dialog.toasts_enabled.setChecked(True)
+    assert all(widget.isEnabled() for widget in toast_only)
 
 
 def test_reopening_shows_saved_values_not_cancelled_edits(qtbot: QtBot) -> None:

@@ -400,12 +400,16 @@ class SettingsDialog(QDialog):
         types = QVBoxLayout()
         for box in self.type_boxes.values():
             types.addWidget(box)
+        # Labels of their own, greyed out with their fields while toasts are off.
+        self.toast_types_label = QLabel("Notify me about:", tab)
+        self.burst_threshold_label = QLabel("Summarise more than:", tab)
+        self.burst_threshold_label.setBuddy(self.burst_threshold)
         form = QFormLayout(tab)
         form.addRow(self.toasts_enabled)
-        form.addRow("Notify me about:", types)
+        form.addRow(self.toast_types_label, types)
         form.addRow(self.sound)
         form.addRow(self.summary_after_quiet)
-        form.addRow("Summarise more than:", self.burst_threshold)
+        form.addRow(self.burst_threshold_label, self.burst_threshold)
         form.addRow("", self.burst_threshold_error)
         form.addRow("Tray badge:", self.badge_style)
         return tab
@@ -828,13 +832,18 @@ class SettingsDialog(QDialog):
         super().showEvent(event)
 
     def _on_toasts_enabled_toggled(self, enabled: bool) -> None:
+        # Everything that shapes toasts, the summary after quiet hours included (it is a
+        # toast: with toasts off it never shows).
         for name, widgets in (
             ("toast_types", self.type_boxes.values()),
             ("sound", [self.sound]),
+            ("summary_after_quiet", [self.summary_after_quiet]),
             ("burst_threshold", [self.burst_threshold]),
         ):
             for widget in widgets:
                 widget.setEnabled(enabled and name not in self._locked)
+        self.toast_types_label.setEnabled(enabled)
+        self.burst_threshold_label.setEnabled(enabled)
 
     def _widgets_by_setting(self) -> dict[str, list[QWidget]]:
         """The widgets that edit each setting (the account's server URL included)."""
