@@ -931,3 +931,10 @@ def test_tab_goes_down_the_account_tab_in_reading_order(qtbot: QtBot) -> None:
         "Frappe site time zone",
         "Test connection",
     ]
+
+
+def test_the_window_title_names_the_app_as_its_toasts_do(qtbot: QtBot) -> None:
+    # It said "notifier settings": the command's name, lower case, unlike everything else
+    # the agent sees ("Helpdesk notifier" on every toast).
+    dialog = make_dialog(qtbot, FakeBackend())
+    assert dialog.windowTitle() == "Helpdesk notifier settings"

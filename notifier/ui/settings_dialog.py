@@ -84,6 +84,7 @@ from notifier.core.wire import (
 )
 from notifier.ui.helpdesk_kind import NO_SERVER_PREFERENCES, HelpdeskKindBox
 from notifier.ui.schedule_editor import ScheduleEditor
+from notifier.ui.toasts import APP_NAME
 
 log = logging.getLogger(__name__)
 
@@ -231,7 +232,7 @@ class SettingsDialog(QDialog):
         self._after_idle: list[Callable[[], None]] = []
         self._preferences: Preferences | None = None
         self._switching = False  # "Switch account…": the sign-in fields are open while signed in
-        self.setWindowTitle("notifier settings")
+        self.setWindowTitle(f"{APP_NAME} settings")  # the name its toasts go out under
 
         self.tabs = QTabWidget(self)
         self.tabs.addTab(self._build_account_tab(), "Account")
