@@ -486,3 +486,22 @@ def test_hover_buttons_say_what_they_do(qtbot: QtBot, cache: NotificationCache) 
     toggle, delete = button_rects(read_row)
     assert tooltip_at(rig, toggle.center()) == "Mark unread"
     assert tooltip_at(rig, delete.center()) == "Delete"
+
+
+def test_signed_out_the_banner_offers_to_sign_in(qtbot: QtBot, cache: NotificationCache) -> None:
+    # The banner said "Not signed in — open Settings to sign in" and offered nothing: the
+    # agent had to find the tray menu's Settings… item.
+    rig = Rig(qtbot, cache)
+    panel = rig.panel
+    asked: list[bool] = []
+    panel.settingsRequested.connect(lambda: asked.append(True))
+    for state in (ConnectionState.SIGNED_OUT, ConnectionState.AUTH_FAILED):
+        panel.set_status(ConnectionStatus(state))
+        assert panel.banner.isVisible()
+        assert panel.sign_in_button.isVisible() and not panel.retry_button.isVisible()
+        assert panel.banner.rect().contains(panel.sign_in_button.geometry())
+        qtbot.mouseClick(panel.sign_in_button, Qt.MouseButton.LeftButton)
+    assert asked == [True, True]
+    retrying_at = rig.clock.now() + timedelta(seconds=5)
+    panel.set_status(ConnectionStatus(ConnectionState.BACKING_OFF, next_retry_at=retrying_at))
+    assert panel.retry_button.isVisible() and not panel.sign_in_button.isVisible()
