@@ -194,12 +194,20 @@ def _login(args: argparse.Namespace, paths: AppPaths, settings: Settings, io: Io
             agent = asyncio.run(account.sign_in_token(server_url, token, helpdesk=helpdesk))
         else:
             username = getattr(args, "username", None) or _ask(io, "Username: ")
+            if not username:
+                io.warn("notifier login: a user name is needed (or use --token-stdin)")
+                return 2
             password = io.read_password(f"Password for {username} at {server_url}: ")
             agent = asyncio.run(
                 account.sign_in_password(server_url, username, password, helpdesk=helpdesk)
             )
     except (NotifierError, ValueError) as error:
         io.warn(f"notifier login: {error}")
+        return 1
+    except (EOFError, KeyboardInterrupt):
+        # Ctrl+D or Ctrl+C at the password prompt, or no terminal and nothing on standard
+        # input: a sentence on a line of its own (the prompt left the cursor), no traceback.
+        io.warn("\nnotifier login: cancelled; nothing was stored")
         return 1
     kind = " (Frappe Helpdesk)" if frappe else ""
     io.say(f"Signed in to {server_url}{kind} as {agent.name} ({agent.username}).")
