@@ -194,12 +194,20 @@ def _login(args: argparse.Namespace, paths: AppPaths, settings: Settings, io: Io
             agent = asyncio.run(account.sign_in_token(server_url, token, helpdesk=helpdesk))
         else:
             username = getattr(args, "username", None) or _ask(io, "Username: ")
+            if not username:
+                io.warn("notifier login: a user name is needed (or use --token-stdin)")
+                return 2
             password = io.read_password(f"Password for {username} at {server_url}: ")
             agent = asyncio.run(
                 account.sign_in_password(server_url, username, password, helpdesk=helpdesk)
             )
     except (NotifierError, ValueError) as error:
         io.warn(f"notifier login: {error}")
+        return 1
+    except (EOFError, KeyboardInterrupt):
+        # Ctrl+D or Ctrl+C at the password prompt, or no terminal and nothing on standard
+        # input: a sentence on a line of its own (the prompt left the cursor), no traceback.
+        io.warn("\nnotifier login: cancelled; nothing was stored")
         return 1
     kind = " (Frappe Helpdesk)" if frappe else ""
     io.say(f"Signed in to {server_url}{kind} as {agent.name} ({agent.username}).")
@@ -355,8 +363,9 @@ def change_to_text(change: CacheChange) -> list[str]:
 
 def _notification_line(n: Notification, replay: bool) -> str:
     who = terminal_text(n.sender.name) if n.sender else "helpdesk"
-    state = "" if n.read else "* "
-    first_line = n.message.splitlines()[0] if n.message else ""
+    # Read lines keep the marker's column blank, so the labels of a history line up.
+    state = "  " if n.read else "* "
+    first_line = next((line for line in n.message.splitlines() if line.strip()), "")
     prefix = "(earlier) " if replay else ""
     subject, message, link = (terminal_text(t) for t in (n.ticket.subject, first_line, n.link))
     return f"{prefix}{state}[{reason_label(n)}] {subject} — {who}: {message}  {link}"
@@ -511,7 +520,8 @@ def summary(checks: list[Check]) -> str:
     warnings = f"{warned} warning{'s' if warned != 1 else ''}"
     if failed:
         also = f" and {warnings}" if warned else ""
-        return f"{failed} check(s) failed{also}; fix them in the order above."
+        failures = f"{failed} check{'s' if failed != 1 else ''}"
+        return f"{failures} failed{also}; fix them in the order above."
     if warned:
         return f"No check failed, but {warnings}: see what to do above."
     return "All checks passed."

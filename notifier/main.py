@@ -27,8 +27,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--server", help="helpdesk URL (overrides the configured one; env NOTIFIER_SERVER)"
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands.add_parser("run", help="start the tray app (the default)")
-    login = commands.add_parser("login", help="sign in and store the token in the keyring")
+
+    def command(name: str, summary: str) -> argparse.ArgumentParser:
+        # The summary in the list of commands, and as a sentence atop `notifier NAME --help`
+        # (argparse shows no description there otherwise: only the usage line).
+        return commands.add_parser(
+            name, help=summary, description=f"{summary[:1].upper()}{summary[1:]}."
+        )
+
+    command("run", "start the tray app (the default)")
+    login = command("login", "sign in and store the token in the keyring")
     login.add_argument(
         "--backend",
         choices=["reference", "frappe"],  # notifier.core.settings.BackendKind (not imported)
@@ -52,10 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--time-zone",
         help="Frappe: the site's time zone, e.g. Europe/Berlin; default: this computer's",
     )
-    commands.add_parser("logout", help="sign out and delete the stored token")
-    tail = commands.add_parser("tail", help="print notifications as they arrive, without a UI")
+    command("logout", "sign out and delete the stored token")
+    tail = command("tail", "print notifications as they arrive, without a UI")
     tail.add_argument("--json", action="store_true", help="one JSON object a line")
-    commands.add_parser("doctor", help="check the setup and say what to fix")
+    command("doctor", "check the setup and say what to fix")
     return parser
 
 

@@ -47,3 +47,20 @@ def test_version_does_not_import_qt() -> None:
     )
     result = run("-c", code)
     assert result.returncode == 0, result.stderr
+
+
+def test_each_command_says_what_it_does_in_its_help() -> None:
+    # `notifier tail --help` printed only the usage line and the options: nothing said
+    # what the command does.
+    expected = {
+        "run": "Start the tray app (the default).",
+        "login": "Sign in and store the token in the keyring.",
+        "logout": "Sign out and delete the stored token.",
+        "tail": "Print notifications as they arrive, without a UI.",
+        "doctor": "Check the setup and say what to fix.",
+    }
+    for command, sentence in expected.items():
+        result = run("-m", "notifier", command, "--help", COLUMNS="100")
+        assert result.returncode == 0, result.stderr
+        paragraphs = result.stdout.split("\n\n")
+        assert paragraphs[1].strip() == sentence, (command, result.stdout)

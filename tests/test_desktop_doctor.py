@@ -89,6 +89,6 @@ def test_doctor_reports_a_session_without_tray_notifications_or_keyring(
     )
     assert checks["keyring"].startswith("– not used: the token comes from NOTIFIER_TOKEN")
     assert checks["sign-in"] == "✓ signed in as Bea Bare (bea)"
-    assert "2 check(s) failed" in doctor.stdout
+    assert "2 checks failed" in doctor.stdout
     assert doctor.returncode == 1
     assert token not in doctor.stdout + doctor.stderr

@@ -90,7 +90,7 @@ def test_a_keyring_error_is_one_sentence_with_advice(helpdesk: Helpdesk) -> None
         "✗ sign-in: no token stored for this server: run `notifier login` (after fixing the"
         " keyring) or set NOTIFIER_TOKEN"
     )
-    assert lines[-1] == "2 check(s) failed and 2 warnings; fix them in the order above."
+    assert lines[-1] == "2 checks failed and 2 warnings; fix them in the order above."
 
 
 def test_a_readable_keyring_gives_doctor_the_token(helpdesk: Helpdesk) -> None:
@@ -112,9 +112,10 @@ def test_only_a_clean_report_says_all_checks_passed() -> None:
     assert summary([ok, skipped]) == "All checks passed."
     assert summary([ok, warned]) == "No check failed, but 1 warning: see what to do above."
     assert summary([failed, warned]) == (
-        "1 check(s) failed and 1 warning; fix them in the order above."
+        "1 check failed and 1 warning; fix them in the order above."
     )
-    assert summary([failed]) == "1 check(s) failed; fix them in the order above."
+    assert summary([failed]) == "1 check failed; fix them in the order above."
+    assert summary([failed, failed]) == "2 checks failed; fix them in the order above."
     assert failed.line() == "✗ server: cannot be reached: check the URL"
     with pytest.raises(ValueError, match="says nothing about what to do"):
         Check("cache", Outcome.WARN, "rebuilt")

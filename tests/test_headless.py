@@ -4,10 +4,11 @@ in-memory keyring injected (the default keyring in tests is the failing one)."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
-from cli_support import run
+from cli_support import run, run_process
 from engine_keyring import MemoryKeyring
 from helpdesk import Helpdesk
 
@@ -198,3 +199,19 @@ def test_login_to_another_helpdesk_than_the_locked_one_is_refused(
         code, out, err = run(argv, store=TokenStore(keyring), environ=environ, stdin=token + "\n")
         assert code == 0, err
         assert keyring.entries == {(SERVICE, helpdesk.url): token}
+
+
+def test_login_without_a_password_to_read_says_so_without_a_traceback() -> None:
+    # With nothing on standard input and no terminal (or Ctrl+D at the prompt), getpass raised
+    # EOFError and login printed its traceback.
+    environ = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    argv = ["--server", "http://127.0.0.1:9", "login", "--username", "alice"]
+    result = run_process(argv, environ, stdin="")
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.rstrip().endswith("notifier login: cancelled; nothing was stored")
+    # Asked for a user name and given none, it says one is needed before any password.
+    result = run_process(argv[:3], environ, stdin="")
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "notifier login: a user name is needed" in result.stderr

@@ -120,3 +120,23 @@ async def test_plain_tail_prints_a_customers_escape_sequences_harmlessly(
     text = line.decode()
     assert "Printer on fire" in text
     assert is_terminal_safe(text.rstrip("\n"))
+
+
+def test_read_and_unread_lines_line_up() -> None:
+    # A read line had no marker column at all, so in a history of both the labels zigzagged:
+    # "(earlier) [assignment] …" under "(earlier) * [reaction] …".
+    unread = make_notification(1, subject="Refund", message="Hi")
+    read = make_notification(2, read=True, subject="Refund", message="Hi")
+    change = CacheChange(ChangeKind.UPSERTED, notifications=(unread, read), replay=True)
+    lines = change_to_text(change)
+    assert lines == [
+        "(earlier) * [mention] Refund — Bea: Hi  http://127.0.0.1:8000/tickets/1",
+        "(earlier)   [mention] Refund — Bea: Hi  http://127.0.0.1:8000/tickets/2",
+    ]
+
+
+def test_the_message_shown_is_its_first_line_with_words() -> None:
+    # A message starting with a blank line printed an empty message.
+    notification = make_notification(4, subject="Refund", message="\n  \nHello there\nBye")
+    [line] = change_to_text(CacheChange(ChangeKind.UPSERTED, notifications=(notification,)))
+    assert line == "* [mention] Refund — Bea: Hello there  http://127.0.0.1:8000/tickets/4"

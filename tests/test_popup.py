@@ -11,8 +11,24 @@ from datetime import timedelta
 import pytest
 from popup_rig import SERVER, Rig
 from PySide6.QtCore import QEvent, QPoint, QRect, Qt
-from PySide6.QtGui import QColor, QImage, QPalette, QTextLayout, QTextOption
-from PySide6.QtWidgets import QApplication, QFrame, QLabel, QStyle, QStyleOptionSlider
+from PySide6.QtGui import (
+    QColor,
+    QHelpEvent,
+    QImage,
+    QPalette,
+    QTextDocument,
+    QTextLayout,
+    QTextOption,
+)
+from PySide6.QtGui import Qt as QtGuiNamespace
+from PySide6.QtWidgets import (
+    QApplication,
+    QFrame,
+    QLabel,
+    QStyle,
+    QStyleOptionSlider,
+    QToolTip,
+)
 from pytestqt.qtbot import QtBot
 from tray_fakes import fill_cache, make_notification
 
@@ -383,3 +399,109 @@ def test_the_list_is_flush_with_the_popup_and_its_scroll_bar_has_no_arrows(
         rect = bar.style().subControlRect(QStyle.ComplexControl.CC_ScrollBar, option, arrow, bar)
         assert rect.height() == 0, arrow
     assert bar.width() <= 10
+
+
+def test_the_row_the_keyboard_acts_on_is_highlighted_on_opening_and_after_a_filter_change(
+    qtbot: QtBot, cache: NotificationCache
+) -> None:
+    # Focusing the list made its first row current without selecting it, and a filter change
+    # left no current row: Enter then opened a row that looked like any other.
+    fill_cache(cache, [make_notification(s, server=SERVER) for s in (1, 2, 3)])
+    rig = Rig(qtbot, cache)
+    popup = Popup(rig.panel)
+    qtbot.addWidget(popup)
+    view = rig.panel.list_view
+
+    def highlighted_rows() -> list[int]:
+        """Rows whose background (left of the unread dot) is not the list's base colour."""
+        image = view.viewport().grab().toImage()
+        base = view.palette().color(QPalette.ColorRole.Base)
+        rows = []
+        for row in range(rig.model.rowCount()):
+            rect = rig.row_rect(row)
+            if image.pixelColor(2, rect.top() + 3) != base:
+                rows.append(row)
+        return rows
+
+    popup.show_near(QRect(1800, 8, 24, 24))
+    qtbot.waitExposed(popup)
+    assert rig.panel.current_id() == "n3"
+    assert highlighted_rows() == [0]
+    qtbot.keyClick(view, Qt.Key.Key_Return)
+    assert rig.opener.opened == [f"{SERVER}/tickets/3"]
+
+    rig.panel.show_filter.setCurrentIndex(1)  # Unread: n2 and n1 are left
+    assert rig.ids() == ["n2", "n1"]
+    assert rig.panel.current_id() == "n2"
+    assert highlighted_rows() == [0]
+
+
+def tooltip_at(rig: Rig, point: QPoint) -> str:
+    """The text the row tooltip at ``point`` (viewport coordinates) shows, as the tooltip
+    label renders it: HTML when Qt takes the text for HTML, else the characters."""
+    viewport = rig.panel.list_view.viewport()
+    QToolTip.hideText()
+    event = QHelpEvent(QEvent.Type.ToolTip, point, viewport.mapToGlobal(point))
+    QApplication.sendEvent(viewport, event)
+    shown = QToolTip.text()
+    document = QTextDocument()
+    if QtGuiNamespace.mightBeRichText(shown):
+        document.setHtml(shown)
+    else:
+        document.setPlainText(shown)
+    QToolTip.hideText()
+    return document.toPlainText()
+
+
+def test_row_tooltips_show_markup_from_the_helpdesk_as_plain_text(
+    qtbot: QtBot, cache: NotificationCache
+) -> None:
+    # A customer named "<b>Maria</b>" (or a subject "<h1>…") was rendered as HTML in the
+    # tooltip, since Qt renders any tooltip that looks like HTML.
+    fill_cache(
+        cache,
+        [
+            make_notification(
+                1,
+                sender="<b>Maria</b>",
+                subject="<h1>Refund</h1>",
+                message='<img src="x"> & <a href="https://evil.example">click</a>',
+            )
+        ],
+    )
+    rig = Rig(qtbot, cache)
+    expected = str(rig.model.index(0).data(Qt.ItemDataRole.ToolTipRole))
+    assert expected.startswith("<b>Maria</b> mentioned you on #1 <h1>Refund</h1>")
+    text_point = QPoint(TEXT_LEFT + 20, rig.row_rect(0).top() + 12)
+    assert tooltip_at(rig, text_point) == expected
+
+
+def test_hover_buttons_say_what_they_do(qtbot: QtBot, cache: NotificationCache) -> None:
+    fill_cache(cache, [make_notification(1, read=True), make_notification(2)])  # n2 is first
+    rig = Rig(qtbot, cache)
+    unread_row, read_row = rig.row_rect(0), rig.row_rect(1)
+    toggle, delete = button_rects(unread_row)
+    assert tooltip_at(rig, toggle.center()) == "Mark read"
+    assert tooltip_at(rig, delete.center()) == "Delete"
+    toggle, delete = button_rects(read_row)
+    assert tooltip_at(rig, toggle.center()) == "Mark unread"
+    assert tooltip_at(rig, delete.center()) == "Delete"
+
+
+def test_signed_out_the_banner_offers_to_sign_in(qtbot: QtBot, cache: NotificationCache) -> None:
+    # The banner said "Not signed in — open Settings to sign in" and offered nothing: the
+    # agent had to find the tray menu's Settings… item.
+    rig = Rig(qtbot, cache)
+    panel = rig.panel
+    asked: list[bool] = []
+    panel.settingsRequested.connect(lambda: asked.append(True))
+    for state in (ConnectionState.SIGNED_OUT, ConnectionState.AUTH_FAILED):
+        panel.set_status(ConnectionStatus(state))
+        assert panel.banner.isVisible()
+        assert panel.sign_in_button.isVisible() and not panel.retry_button.isVisible()
+        assert panel.banner.rect().contains(panel.sign_in_button.geometry())
+        qtbot.mouseClick(panel.sign_in_button, Qt.MouseButton.LeftButton)
+    assert asked == [True, True]
+    retrying_at = rig.clock.now() + timedelta(seconds=5)
+    panel.set_status(ConnectionStatus(ConnectionState.BACKING_OFF, next_retry_at=retrying_at))
+    assert panel.retry_button.isVisible() and not panel.sign_in_button.isVisible()

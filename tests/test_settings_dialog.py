@@ -19,7 +19,16 @@ import pytest
 import qasync
 from PySide6.QtCore import Qt, QTime
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication, QComboBox, QDialog, QLineEdit, QPushButton, QTimeEdit
+from PySide6.QtWidgets import (
+    QApplication,
+    QComboBox,
+    QDialog,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QTimeEdit,
+    QWidget,
+)
 from pytestqt.qtbot import QtBot
 
 from notifier.core.errors import AuthFailed, ConnectionLost
@@ -40,6 +49,7 @@ from notifier.core.wire import (
 )
 from notifier.ui.schedule_editor import ScheduleEditor
 from notifier.ui.settings_dialog import (
+    EMAIL_SIGN_IN_FIRST,
     SESSION_REFUSED,
     SIGN_IN_REFUSED,
     TAB_ACCOUNT,
@@ -299,6 +309,23 @@ def test_toasts_off_disables_their_options_and_saves(qtbot: QtBot) -> None:
     assert not dialog.sound.isEnabled() and not dialog.type_boxes[A].isEnabled()
     dialog.accept()
     assert backend.saved[-1].toasts_enabled is False
+
+
+def test_toasts_off_greys_out_the_summary_after_quiet_hours_and_the_labels(
+    qtbot: QtBot,
+) -> None:
+    # The summary after quiet hours is a toast, yet its box stayed on with toasts off, and
+    # the "Notify me about:" and "Summarise more than:" labels stayed black by greyed fields.
+    dialog = make_dialog(qtbot, FakeBackend())
+    tab = dialog.tabs.widget(TAB_NOTIFICATIONS)
+    labels = {label.text(): label for label in tab.findChildren(QLabel) if label.text()}
+    toast_only = [dialog.summary_after_quiet, labels["Notify me about:"]]
+    toast_only.append(labels["Summarise more than:"])
+    assert all(widget.isEnabled() for widget in toast_only)
+    dialog.toasts_enabled.setChecked(False)
+    assert not any(widget.isEnabled() for widget in toast_only)
+    dialog.toasts_enabled.setChecked(True)
+    assert all(widget.isEnabled() for widget in toast_only)
 
 
 def test_reopening_shows_saved_values_not_cancelled_edits(qtbot: QtBot) -> None:
@@ -815,3 +842,99 @@ def test_the_dialog_saves_what_the_editor_holds(qtbot: QtBot) -> None:
     click(qtbot, dialog.schedule_editor.weeknights_button)
     dialog.accept()
     assert backend.saved[-1].quiet_hours == tuple(QuietRange(d, "22:00", "07:00") for d in range(5))
+
+
+LONG_URL = "https://helpdesk.support-team-of-a-very-long-company-name.example.com/helpdesk/site"
+
+
+@pytest.mark.parametrize("signed_in", [False, True])
+def test_a_long_helpdesk_address_shows_from_its_start(qtbot: QtBot, signed_in: bool) -> None:
+    # setText left the cursor at the end, so the field showed "…example.com/helpdesk/site"
+    # and hid which helpdesk it was.
+    backend = FakeBackend(Settings(server_url=LONG_URL), agent=ALICE if signed_in else None)
+    dialog = make_dialog(qtbot, backend)
+    field = dialog.server_url
+    metrics = field.fontMetrics()
+    assert metrics.horizontalAdvance(LONG_URL) > field.width()  # too long to show whole
+    # The first character is drawn at the left of the field's text area.
+    assert field.cursorPosition() == 0
+    assert field.cursorRect().left() < metrics.horizontalAdvance("https://")
+    if signed_in:  # "Switch account…" then "Keep this account" shows it the same way
+        click(qtbot, dialog.switch_button)
+        field.setCursorPosition(len(LONG_URL))
+        click(qtbot, dialog.keep_account_button)
+        assert field.cursorPosition() == 0
+
+
+def test_signed_out_the_email_tab_says_to_sign_in_first(qtbot: QtBot, run: Runner[None]) -> None:
+    # Signed out, every field was greyed out with no reason given, next to an enabled
+    # "Reload from the helpdesk" that could only fail.
+    backend = FakeBackend(Settings(server_url=SERVER))
+    dialog = make_dialog(qtbot, backend)
+    dialog.tabs.setCurrentIndex(TAB_EMAIL)
+    assert not dialog.email_enabled.isEnabled()
+    assert dialog.email_sign_in_first.isVisible()
+    assert dialog.email_sign_in_first.text() == EMAIL_SIGN_IN_FIRST
+    assert not dialog.email_load_button.isEnabled()
+
+    async def sign_in() -> None:
+        dialog.tabs.setCurrentIndex(TAB_ACCOUNT)
+        dialog.username.setText("alice")
+        dialog.password.setText("correct horse")
+        click(qtbot, dialog.sign_in_button)
+        while dialog.busy() or not dialog.email_enabled.isEnabled():  # then the email load
+            await dialog.idle()
+            await asyncio.sleep(0.01)
+
+    run(sign_in())
+    dialog.tabs.setCurrentIndex(TAB_EMAIL)
+    assert not dialog.email_sign_in_first.isVisible()
+    assert dialog.email_load_button.isEnabled()
+    assert dialog.email_enabled.isEnabled()
+
+
+def tab_through(qtbot: QtBot, dialog: SettingsDialog, first: QWidget, presses: int) -> list[str]:
+    """The accessible names (or texts) of the widgets Tab reaches from ``first``, in order."""
+    dialog.activateWindow()
+    qtbot.waitUntil(dialog.isActiveWindow, timeout=2000)
+    first.setFocus()
+    reached = []
+    for _ in range(presses):
+        widget = QApplication.focusWidget()
+        assert widget is not None
+        name = widget.accessibleName() or getattr(widget, "text", lambda: "")()
+        reached.append(name)
+        QTest.keyClick(widget, Qt.Key.Key_Tab)
+    return reached
+
+
+def test_tab_goes_down_the_account_tab_in_reading_order(qtbot: QtBot) -> None:
+    # Tab went from the address to Test connection and the sign-in fields, and reached the
+    # helpdesk kind (the row under the address) only after the password.
+    dialog = make_dialog(qtbot, FakeBackend(Settings(server_url=SERVER)))
+    assert tab_through(qtbot, dialog, dialog.server_url, 8) == [
+        "Helpdesk server URL",
+        "Kind of helpdesk",
+        "Test connection",
+        "User name and password",
+        "User name",
+        "Password",
+        "Sign in",
+        "OK",
+    ]
+    dialog.helpdesk_kind.kind.setCurrentIndex(1)  # a Frappe site: its fields come next
+    assert tab_through(qtbot, dialog, dialog.server_url, 6) == [
+        "Helpdesk server URL",
+        "Kind of helpdesk",
+        "Frappe site name",
+        "Frappe socket.io URL",
+        "Frappe site time zone",
+        "Test connection",
+    ]
+
+
+def test_the_window_title_names_the_app_as_its_toasts_do(qtbot: QtBot) -> None:
+    # It said "notifier settings": the command's name, lower case, unlike everything else
+    # the agent sees ("Helpdesk notifier" on every toast).
+    dialog = make_dialog(qtbot, FakeBackend())
+    assert dialog.windowTitle() == "Helpdesk notifier settings"

@@ -10,7 +10,7 @@ import logging
 from datetime import UTC, timedelta
 
 import pytest
-from PySide6.QtCore import QRect, QSize, QTimer
+from PySide6.QtCore import QRect, QSize, Qt, QTimer
 from PySide6.QtGui import QCursor
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 from pytestqt.qtbot import QtBot
@@ -269,6 +269,22 @@ def test_settings_action_opens_the_dialog_on_the_controller(
     assert tray.badge_state is not None and tray.badge_state.dot
     tray.settings_action.trigger()
     assert rig.app._settings_dialog is dialog  # one dialog, reused
+
+
+def test_sign_in_in_the_popups_banner_opens_the_settings_in_its_place(
+    qtbot: QtBot, cache: NotificationCache
+) -> None:
+    rig = Rig(qtbot, cache)  # signed out
+    popup = rig.app.popup
+    assert popup is not None
+    popup.show_near(None)
+    qtbot.waitExposed(popup)
+    qtbot.mouseClick(popup.panel.sign_in_button, Qt.MouseButton.LeftButton)
+    dialog = rig.app._settings_dialog
+    assert dialog is not None
+    qtbot.addWidget(dialog)
+    assert dialog.isVisible()
+    assert not popup.isVisible()
 
 
 def test_the_tray_gets_the_badge_painted_for_its_own_size(qtbot: QtBot) -> None:

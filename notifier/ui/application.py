@@ -161,6 +161,7 @@ class TrayApp(QObject):
 
             panel = NotificationPanel(self.model, self._clock)
             connect_panel(panel, self.controller)
+            panel.settingsRequested.connect(self._on_panel_settings_requested)
             panel.set_status(self.controller.status)
             panel.set_unread_count(self.controller.counts.unread)
             self._panel = panel
@@ -237,6 +238,11 @@ class TrayApp(QObject):
         self._settings_dialog.show()
         self._settings_dialog.raise_()
         self._settings_dialog.activateWindow()
+
+    def _on_panel_settings_requested(self) -> None:
+        if self._popup is not None:
+            self._popup.hide()  # the dialog comes up in its place
+        self.open_settings()
 
     def request_quit(self) -> None:
         self.quitRequested.emit()

@@ -10,7 +10,7 @@ Row layout (fixed height, so the view can use uniform item sizes and scroll 100,
   subject never hides who did it, and a long name never hides the ticket: the first line
   shortens the name (never the action) when it must, and gives the time's place to the
   action when that is not enough (the time then ends the last line); the other two lines
-  elide at their end; the whole text is the row's tooltip;
+  elide at their end; the whole text is the row's tooltip (escaped: :func:`tooltip_markup`);
 * the blue dot on the left marks unread rows (and the first line is bold); the icon says
   why the agent is told (``resources/<name>.svg``, see :func:`~notifier.app.list_model.icon_name`);
 * every piece of text is painted with ``QPainter.drawText`` after eliding: it is never handed
@@ -19,7 +19,8 @@ Row layout (fixed height, so the view can use uniform item sizes and scroll 100,
   :meth:`NotificationDelegate.editorEvent` hit-tests them and emits
   :attr:`~NotificationDelegate.toggleReadClicked` / :attr:`~NotificationDelegate.deleteClicked`
   with the notification id; a click anywhere else on the row emits
-  :attr:`~NotificationDelegate.rowClicked`.
+  :attr:`~NotificationDelegate.rowClicked`. Each button's tooltip says what it does ("Mark
+  read", "Mark unread", "Delete").
 
 The geometry lives in :func:`row_layout`, a pure function of the row's rectangle, fonts and
 texts, so tests can check that every piece fits where it is drawn.
@@ -46,13 +47,22 @@ from PySide6.QtGui import (
     QColor,
     QFont,
     QFontMetrics,
+    QHelpEvent,
     QImage,
     QMouseEvent,
     QPainter,
     QPalette,
     QPen,
 )
-from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
+from PySide6.QtGui import Qt as QtGuiNamespace
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QToolTip,
+    QWidget,
+)
 
 from notifier.app.list_model import Role
 from notifier.ui.icons import render_svg
@@ -84,6 +94,24 @@ def line_height(metrics: QFontMetrics) -> int:
 def row_height(metrics: QFontMetrics) -> int:
     """Three lines of text in ``metrics``' font, the padding above and below."""
     return 2 * PADDING + 3 * line_height(metrics)
+
+
+def tooltip_markup(text: str) -> str:
+    """``text`` as a tooltip shows it: as those characters, whatever they are. Qt renders a
+    tooltip as HTML when it merely looks like HTML ("<b>Maria</b> replied on …", a name the
+    customer chose), so the text goes out escaped, as rich text (which also wraps a long
+    message instead of stretching the tooltip across the screen)."""
+    return QtGuiNamespace.convertFromPlainText(text, Qt.WhiteSpaceMode.WhiteSpaceNormal)
+
+
+def button_tooltip(row: QRect, point: QPoint, read: bool) -> str | None:
+    """What the hover button under ``point`` does, or None when ``point`` is on no button."""
+    toggle, delete = button_rects(row)
+    if toggle.contains(point):
+        return "Mark unread" if read else "Mark read"
+    if delete.contains(point):
+        return "Delete"
+    return None
 
 
 def button_rects(row: QRect) -> tuple[QRect, QRect]:
@@ -315,6 +343,27 @@ class NotificationDelegate(QStyledItemDelegate):
         d = delete.center()
         painter.drawLine(d + QPoint(-4, -4), d + QPoint(4, 4))
         painter.drawLine(d + QPoint(-4, 4), d + QPoint(4, -4))
+
+    def helpEvent(
+        self,
+        event: QHelpEvent,
+        view: QAbstractItemView,
+        option: QStyleOptionViewItem,
+        index: ModelIndex,
+    ) -> bool:
+        """The tooltip: what a hover button does over one, else the whole row, as plain text
+        (:func:`tooltip_markup`)."""
+        if event.type() != QEvent.Type.ToolTip or not index.isValid():
+            return super().helpEvent(event, view, option, index)
+        read = bool(index.data(Role.READ))
+        text = button_tooltip(option.rect, event.pos(), read)
+        if text is None:
+            text = str(index.data(Qt.ItemDataRole.ToolTipRole) or "")
+        if not text:
+            QToolTip.hideText()
+            return False
+        QToolTip.showText(event.globalPos(), tooltip_markup(text), view.viewport())
+        return True
 
     def editorEvent(
         self,

@@ -19,9 +19,13 @@ While the pointer is over the list, new arrivals do not push the rows down under
 model holds them and a "N new" button at the top of the list says how many; they go in when
 the pointer leaves the list, when the list is scrolled back to the top, or on a click on it.
 
+Signed out (or refused), the banner says so and its "Sign in…" button asks for the settings
+(``settingsRequested``).
+
 Mouse: click a row to open it (the controller checks the link and marks it read); the hover
 buttons toggle read and delete; right click for a menu with the same actions.
-Keyboard: arrows move, Enter opens, Delete deletes, R toggles read, Escape closes.
+Keyboard: arrows move, Enter opens, Delete deletes, R toggles read, Escape closes; the row they
+act on is always highlighted (the first one on opening and after a change of filter).
 
 Timers run only while the panel is visible: relative times refresh every 30 s, and the
 offline banner's "retrying in N s" counts down once a second only while the banner shows.
@@ -74,6 +78,7 @@ REFERENCE_LINE = 14
 TIME_REFRESH_MS = 30_000
 COUNTDOWN_MS = 1_000
 SHOW_ALL, SHOW_UNREAD = 0, 1
+NEEDS_SIGN_IN = frozenset({ConnectionState.SIGNED_OUT, ConnectionState.AUTH_FAILED})
 SLIM_SCROLL_BAR = """
 QScrollBar:vertical { background: transparent; width: 10px; margin: 0; border: none; }
 QScrollBar::handle:vertical {
@@ -203,6 +208,7 @@ class NotificationPanel(QWidget):
     markAllReadRequested = Signal(object)  # frozenset[NotificationType] | None (all types)
     clearReadRequested = Signal(object)  # the same
     retryRequested = Signal()
+    settingsRequested = Signal()  # "Sign in…" in the banner while signed out
 
     def __init__(
         self, model: NotificationListModel, clock: Clock, parent: QWidget | None = None
@@ -255,10 +261,15 @@ class NotificationPanel(QWidget):
         self.banner_label.setWordWrap(True)  # between phrases only: see banner_words
         self.retry_button = QPushButton("Retry now")
         self.retry_button.setAccessibleName("Retry connecting now")
+        # Signed out, the banner says to sign in in Settings: this button opens them, so the
+        # agent need not go looking for the tray menu.
+        self.sign_in_button = QPushButton("Sign in…")
+        self.sign_in_button.setAccessibleName("Open the settings to sign in")
         banner_layout = QHBoxLayout(self.banner)
         banner_layout.setContentsMargins(8, 4, 8, 4)
         banner_layout.addWidget(self.banner_label, 1)
         banner_layout.addWidget(self.retry_button)
+        banner_layout.addWidget(self.sign_in_button)
         self.banner.hide()
 
         self.delegate = NotificationDelegate(self)
@@ -345,6 +356,7 @@ class NotificationPanel(QWidget):
         self.mark_all_button.clicked.connect(self._on_mark_all_clicked)
         self.clear_read_button.clicked.connect(self._on_clear_read_clicked)
         self.retry_button.clicked.connect(self.retryRequested)
+        self.sign_in_button.clicked.connect(self.settingsRequested)
         self.widen_button.clicked.connect(self._on_widen_clicked)
         self.new_button.clicked.connect(self._on_new_button_clicked)
         self.delegate.rowClicked.connect(self.openRequested)
@@ -352,6 +364,7 @@ class NotificationPanel(QWidget):
         self.delegate.deleteClicked.connect(self.deleteRequested)
         self.list_view.customContextMenuRequested.connect(self._on_list_context_menu)
         model.modelReset.connect(self._update_scope)
+        model.modelReset.connect(self.select_current_row)  # after the view's own reset
         model.rowsInserted.connect(self._update_scope)
         model.rowsRemoved.connect(self._update_scope)
         model.heldChanged.connect(self._on_model_held_changed)
@@ -375,6 +388,16 @@ class NotificationPanel(QWidget):
         index = self.list_view.currentIndex()
         return str(index.data(Role.ID)) if index.isValid() else None
 
+    def select_current_row(self) -> None:
+        """Highlight the row the keyboard acts on (the first one when there is none), so
+        Enter and Delete never act on a row the agent cannot see is chosen: focusing the list
+        makes its first row current without selecting it, and a new filter leaves none."""
+        current = self.list_view.currentIndex()
+        if not current.isValid() and self.model.rowCount():
+            current = self.model.index(0)
+        if current.isValid():
+            self.list_view.setCurrentIndex(current)  # selects it too (single selection)
+
     @property
     def type_choice(self) -> TypeChoice:
         return TYPE_CHOICES[max(0, self.type_filter.currentIndex())]
@@ -397,6 +420,7 @@ class NotificationPanel(QWidget):
             return
         self.banner_label.setText(banner_words(text))
         self.retry_button.setVisible(can_retry(self._status))
+        self.sign_in_button.setVisible(self._status.state in NEEDS_SIGN_IN)
         self.banner.show()
         counting = (
             self._status.state is ConnectionState.BACKING_OFF
@@ -502,6 +526,11 @@ class NotificationPanel(QWidget):
         self._time_timer.start()
         self._update_banner()
         self._update_scope()
+        # The banner may have just appeared or changed height: lay out now, not after the
+        # first paint, so the rows are where they are drawn from the first frame on.
+        layout = self.layout()
+        if layout is not None:
+            layout.activate()
 
     def hideEvent(self, event: QHideEvent) -> None:
         super().hideEvent(event)
@@ -619,8 +648,7 @@ class Popup(QFrame):
         self.raise_()
         self.activateWindow()
         self.panel.list_view.setFocus()
-        if not self.panel.list_view.currentIndex().isValid() and self.panel.model.rowCount():
-            self.panel.list_view.setCurrentIndex(self.panel.model.index(0))
+        self.panel.select_current_row()
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.key() == Qt.Key.Key_Escape:

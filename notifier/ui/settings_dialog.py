@@ -38,6 +38,7 @@ import dataclasses
 import logging
 from collections.abc import Callable, Coroutine
 from datetime import tzinfo
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -83,6 +84,7 @@ from notifier.core.wire import (
 )
 from notifier.ui.helpdesk_kind import NO_SERVER_PREFERENCES, HelpdeskKindBox
 from notifier.ui.schedule_editor import ScheduleEditor
+from notifier.ui.toasts import APP_NAME
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +103,7 @@ FREQUENCY_LABELS = {
 }
 TAB_ACCOUNT, TAB_NOTIFICATIONS, TAB_QUIET, TAB_EMAIL, TAB_GENERAL = range(5)
 PREFERRED_WIDTH = 520  # the dialog opens this wide, or wider when its contents need it
+EMAIL_SIGN_IN_FIRST = "Sign in on the Account tab to see and change these settings."
 LOCKED_TIP = "Set by your IT department"
 LOCKED_NOTE = "Settings shown greyed out are set by your IT department and cannot be changed here."
 
@@ -229,7 +232,7 @@ class SettingsDialog(QDialog):
         self._after_idle: list[Callable[[], None]] = []
         self._preferences: Preferences | None = None
         self._switching = False  # "Switch account…": the sign-in fields are open while signed in
-        self.setWindowTitle("notifier settings")
+        self.setWindowTitle(f"{APP_NAME} settings")  # the name its toasts go out under
 
         self.tabs = QTabWidget(self)
         self.tabs.addTab(self._build_account_tab(), "Account")
@@ -347,6 +350,30 @@ class SettingsDialog(QDialog):
         layout.addWidget(self.sign_in_box)
         layout.addWidget(self.account_status)
         layout.addStretch(1)
+        # Tab goes down the tab as it reads: the kind box was made after the sign-in fields,
+        # so Tab reached it (the second row) only after the password.
+        kind = self.helpdesk_kind
+        in_reading_order: list[QWidget] = [
+            self.server_url,
+            kind.kind,
+            kind.site_name,
+            kind.socketio_url,
+            kind.time_zone,
+            self.test_button,
+            self.switch_button,
+            self.sign_out_button,
+            self.use_password,
+            self.use_token,
+            self.username,
+            self.password,
+            self.token,
+            kind.api_key,
+            kind.api_secret,
+            self.sign_in_button,
+            self.keep_account_button,
+        ]
+        for before, after in pairwise(in_reading_order):
+            QWidget.setTabOrder(before, after)
         return tab
 
     def _build_notifications_tab(self) -> QWidget:
@@ -374,12 +401,16 @@ class SettingsDialog(QDialog):
         types = QVBoxLayout()
         for box in self.type_boxes.values():
             types.addWidget(box)
+        # Labels of their own, greyed out with their fields while toasts are off.
+        self.toast_types_label = QLabel("Notify me about:", tab)
+        self.burst_threshold_label = QLabel("Summarise more than:", tab)
+        self.burst_threshold_label.setBuddy(self.burst_threshold)
         form = QFormLayout(tab)
         form.addRow(self.toasts_enabled)
-        form.addRow("Notify me about:", types)
+        form.addRow(self.toast_types_label, types)
         form.addRow(self.sound)
         form.addRow(self.summary_after_quiet)
-        form.addRow("Summarise more than:", self.burst_threshold)
+        form.addRow(self.burst_threshold_label, self.burst_threshold)
         form.addRow("", self.burst_threshold_error)
         form.addRow("Tray badge:", self.badge_style)
         return tab
@@ -413,6 +444,8 @@ class SettingsDialog(QDialog):
         note.setWordWrap(True)
         self.email_unsupported = _status_label(tab, "email_unsupported")
         self.email_unsupported.setText(NO_SERVER_PREFERENCES)
+        self.email_sign_in_first = _status_label(tab, "email_sign_in_first")
+        self.email_sign_in_first.setText(EMAIL_SIGN_IN_FIRST)
 
         types = QVBoxLayout()
         for box in self.email_type_boxes.values():
@@ -429,6 +462,7 @@ class SettingsDialog(QDialog):
         layout = QVBoxLayout(tab)
         layout.addWidget(note)
         layout.addWidget(self.email_unsupported)
+        layout.addWidget(self.email_sign_in_first)
         layout.addLayout(form)
         layout.addLayout(buttons)
         layout.addWidget(self.email_status)
@@ -481,7 +515,7 @@ class SettingsDialog(QDialog):
     def load(self, settings: Settings) -> None:
         """Show ``settings`` (and the account state) in the widgets; clear every message."""
         self._switching = False
-        self.server_url.setText(self._backend.server_url or settings.server_url)
+        self._show_server_url(self._backend.server_url or settings.server_url)
         self.helpdesk_kind.load(settings)
         self.password.clear()
         self.token.clear()
@@ -669,14 +703,24 @@ class SettingsDialog(QDialog):
         self.test_button.setEnabled(idle)
         self._set_email_editable(signed_in and self._preferences is not None)
 
+    def _show_server_url(self, url: str) -> None:
+        # From its start: a field too narrow for a long address shows where the cursor is,
+        # and setText leaves it at the end ("…example.com/helpdesk" hides which site it is).
+        self.server_url.setText(url)
+        self.server_url.setCursorPosition(0)
+
     def _account_editable(self) -> bool:
         """Whether the helpdesk and the sign-in fields are open: signed out, or switching."""
         return self._switching or self._backend.signed_in_agent() is None
 
     def _set_email_editable(self, editable: bool) -> None:
         supported = self._email_supported()
+        # Signed out there is nothing to load them from: say so, rather than leave every
+        # field greyed out for no stated reason beside a Reload button that can only fail.
+        signed_in = self._backend.signed_in_agent() is not None
         self.email_unsupported.setVisible(not supported)
-        self.email_load_button.setEnabled(supported and not self._tasks)
+        self.email_sign_in_first.setVisible(supported and not signed_in)
+        self.email_load_button.setEnabled(supported and signed_in and not self._tasks)
         editable = editable and supported
         for widget in (
             self.email_enabled,
@@ -789,13 +833,18 @@ class SettingsDialog(QDialog):
         super().showEvent(event)
 
     def _on_toasts_enabled_toggled(self, enabled: bool) -> None:
+        # Everything that shapes toasts, the summary after quiet hours included (it is a
+        # toast: with toasts off it never shows).
         for name, widgets in (
             ("toast_types", self.type_boxes.values()),
             ("sound", [self.sound]),
+            ("summary_after_quiet", [self.summary_after_quiet]),
             ("burst_threshold", [self.burst_threshold]),
         ):
             for widget in widgets:
                 widget.setEnabled(enabled and name not in self._locked)
+        self.toast_types_label.setEnabled(enabled)
+        self.burst_threshold_label.setEnabled(enabled)
 
     def _widgets_by_setting(self) -> dict[str, list[QWidget]]:
         """The widgets that edit each setting (the account's server URL included)."""
@@ -882,7 +931,7 @@ class SettingsDialog(QDialog):
             coroutine = self._backend.sign_in_password(
                 server_url, username, self.password.text(), helpdesk=helpdesk
             )
-        self.server_url.setText(server_url)
+        self._show_server_url(server_url)
         self._run(
             coroutine,
             self.account_status,
@@ -898,7 +947,7 @@ class SettingsDialog(QDialog):
 
     def _on_keep_account_clicked(self) -> None:
         self._switching = False
-        self.server_url.setText(self._backend.server_url)
+        self._show_server_url(self._backend.server_url)
         self.password.clear()
         self.token.clear()
         self._show_error(self.server_url_error, "")
