@@ -88,6 +88,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out-dir", type=Path, default=DEFAULT_OUT_DIR)
     args = parser.parse_args()
+    if not args.out_dir.is_dir():
+        parser.error(f"--out-dir {args.out_dir}: no such folder")
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
     import qasync
@@ -163,7 +165,8 @@ def main() -> int:
                 await asyncio.sleep(0.3)
                 picture = compose(popup.grab(), before_looking, QColor(panel), name == "dark")
                 target = args.out_dir / f"tray-popup-{name}.png"
-                picture.save(str(target))
+                if not picture.save(str(target)):  # a folder that is not there, say
+                    raise SystemExit(f"could not write {target}")
                 print(f"wrote {target}")
                 popup.hide()
             await tray_app.shutdown()
