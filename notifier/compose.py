@@ -432,6 +432,14 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+def redact_also(handler: logging.Handler, secret: str) -> None:
+    """Have ``handler`` (from :func:`setup_logging`) redact ``secret`` too: a token read after
+    logging started."""
+    for item in handler.filters:
+        if isinstance(item, RedactingFilter):
+            item.secrets = (*item.secrets, secret)
+
+
 def setup_logging(
     paths: AppPaths,
     level: str = "INFO",

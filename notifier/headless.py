@@ -42,6 +42,7 @@ from notifier.compose import (
     build_backend,
     build_engine,
     forget_backend_state,
+    redact_also,
     resolve_credentials,
     resolve_server_url,
     setup_logging,
@@ -424,15 +425,18 @@ async def _tail_async(
             final.append(status)
             stop_requested.set()
 
+    # Logging first: what reading the token logs (a keyring that cannot be used) goes to the
+    # log file, not to Python's last-resort handler, which printed it on stderr before the
+    # line below says the same.
+    handler = setup_logging(paths, settings.log_level.value)
     credentials = resolve_credentials(
         settings,
         io.environ,
         server_override=getattr(args, "server", None),
         token_store=io.token_store,
     )
-    handler = setup_logging(
-        paths, settings.log_level.value, secrets=(credentials.token,) if credentials.token else ()
-    )
+    if credentials.token:
+        redact_also(handler, credentials.token)
     cache = NotificationCache.open(paths.tail_cache_file)
     engine = build_engine(
         settings,

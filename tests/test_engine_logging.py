@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from notifier.compose import RedactingFilter, redact, setup_logging
+from notifier.compose import RedactingFilter, redact, redact_also, setup_logging
 from notifier.store.paths import AppPaths
 
 
@@ -43,6 +43,24 @@ def test_the_log_file_never_holds_the_token(tmp_path: Path) -> None:
     assert "connecting with [redacted]" in text
     assert "boom" in text and "RuntimeError" in text
     assert token not in text
+
+
+def test_a_token_read_after_logging_started_is_redacted_too(tmp_path: Path) -> None:
+    # notifier tail starts its log before it reads the token (what reading it logs goes there).
+    paths = AppPaths(tmp_path / "c", tmp_path / "k", tmp_path / "logs")
+    token = "plain-token-without-a-known-shape"
+    handler = setup_logging(paths, "DEBUG")
+    try:
+        log = logging.getLogger("notifier.test")
+        log.info("before: %s", token)
+        redact_also(handler, token)
+        log.info("after: %s", token)
+    finally:
+        logging.getLogger().removeHandler(handler)
+        handler.close()
+    text = paths.log_file.read_text()
+    assert f"before: {token}" in text  # no pattern knows it: only the known secret hides it
+    assert "after: [redacted]" in text and f"after: {token}" not in text
 
 
 def test_the_filter_keeps_records_without_secrets_intact() -> None:

@@ -215,3 +215,14 @@ def test_login_without_a_password_to_read_says_so_without_a_traceback() -> None:
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     assert "notifier login: a user name is needed" in result.stderr
+
+
+def test_tail_without_a_keyring_says_so_once(helpdesk: Helpdesk) -> None:
+    # As an agent runs it: a process, whose logging starts inside the command. What reading
+    # the token logged before went to Python's last-resort handler, a second copy on stderr.
+    env = {key: value for key, value in os.environ.items() if key != "NOTIFIER_TOKEN"}
+    result = run_process(["tail"], {**env, "NOTIFIER_SERVER": helpdesk.url})
+    assert result.returncode == 2, result.stderr
+    assert "notifier tail: not signed in (keyring unavailable" in result.stderr
+    assert result.stderr.count("no usable system keyring") == 1, result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
