@@ -14,6 +14,7 @@ import pytest
 from helpdesk import Helpdesk, HelpdeskActions, web_sign_in
 
 from notifier.core import wire
+from notifier.server.actions import reaction_message
 
 
 def notes(agent: HelpdeskActions) -> list[dict[str, Any]]:
@@ -212,6 +213,19 @@ def test_customers_see_only_replies_never_internal_comments(shared_helpdesk: Hel
     assert status_of(customer.view, ticket["id"]) == 403
 
 
+def test_a_reaction_message_names_the_others_and_the_comment_not_the_sender() -> None:
+    # The sender is the newest to react; clients put their name first ("Dana Evans reacted to
+    # your comment on #7 …"), so the message must not say it again.
+    assert reaction_message(["👍"], [], "Fixed it") == "👍 on “Fixed it”"
+    assert reaction_message(["✅", "👍", "✅"], ["Bea"], "ok") == "👍 ✅, with Bea, on “ok”"
+    many = reaction_message(["❤️"], ["Bea", "Carl", "Ann", "Bea"], "ok")
+    assert many == "❤️, with Bea and 2 others, on “ok”"
+    assert reaction_message(["👀"], ["Bea", "Carl", "Ann"], "ok").count("1 other") == 0
+    long_comment = "word " * 100 + "\n<b>not markup</b>"
+    quoted = reaction_message(["👍"], [], long_comment).removeprefix("👍 on “").removesuffix("”")
+    assert quoted.endswith("…") and len(quoted) <= 80 and "\n" not in quoted
+
+
 def test_reactions_fold_into_one_reissued_notification(shared_helpdesk: Helpdesk) -> None:
     hd = shared_helpdesk
     _, author = hd.new_agent("ra")
@@ -224,7 +238,7 @@ def test_reactions_fold_into_one_reissued_notification(shared_helpdesk: Helpdesk
     assert bea.react(note["id"], "👍")["active"] is True
     [first] = notes(author)
     assert first["type"] == "reaction" and first["reason"] == "comment_reaction"
-    assert first["message"] == "Bea Baker reacted 👍 to your comment"
+    assert first["message"] == "👍 on “Fixed it”"  # clients name Bea: she is its "from"
     assert first["comment"]["id"] == note["id"]
     author.request("POST", f"/api/v1/notifications/{first['id']}/read").raise_for_status()
 
@@ -235,7 +249,7 @@ def test_reactions_fold_into_one_reissued_notification(shared_helpdesk: Helpdesk
     assert folded["id"] == first["id"]
     assert folded["seq"] > first["seq"]
     assert folded["read"] is False  # re-issued: unread again, moves to the top
-    assert folded["message"] == "Bea Baker, Carl Diaz and 1 other reacted 👍 ❤️ to your comment"
+    assert folded["message"] == "👍 ❤️, with Bea Baker and Carl Diaz, on “Fixed it”"
     assert folded["from"]["name"] == "Dana Evans"
 
     # Withdrawing a reaction (toggle) notifies nobody; reacting to yourself neither.

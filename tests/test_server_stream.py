@@ -281,7 +281,7 @@ async def test_folded_reaction_is_reissued_on_the_stream_with_a_new_seq(
         second = check_events(await receive_until(ws, "unread_count"))
     assert first[0].notification.id == second[0].notification.id
     assert second[0].seq == first[0].seq + 1
-    assert second[0].notification.message == "Bea Baker and Carl Diaz reacted 👍 ❤️ to your comment"
+    assert second[0].notification.message == "👍 ❤️, with Bea Baker, on “my note”"
     assert second[1].count == 1  # still one notification
 
 

@@ -18,7 +18,8 @@ The rules, in one place:
   (``customer_replied`` / ``customer_reopened``).
 * emoji reaction on a comment: the comment's author, when their preferences have
   ``comment_reactions`` on, gets one notification per comment, re-issued (same id, new seq,
-  unread again) as more people react: "Bea Baker, Carl Diaz and 1 other reacted 👍 ❤️ …".
+  unread again) as more people react: "👍 ❤️, with Bea Baker and 1 other, on “Fixed it”"
+  (from the newest: clients name them first).
   Withdrawing a reaction notifies nobody. Reactions on your own comment notify nobody.
 * viewing a ticket marks the viewer's unread notifications about it read (one event).
 
@@ -33,7 +34,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from notifier.core import wire
+from notifier.core import text, wire
 from notifier.server import ratelimit
 from notifier.server.db import transaction
 from notifier.server.repository import (
@@ -58,6 +59,7 @@ from notifier.server.repository import (
 
 REACTION_EMOJIS: Final = ("👍", "👎", "❤️", "🎉", "👀", "✅")
 MAX_BODY_CHARS: Final = 100_000
+REACTION_EXCERPT_CHARS: Final = 80  # of the comment reacted to, in its notification
 # Comments of a ticket per page: GET /api/v1/tickets/{id}?after=COMMENT_ID&limit=N.
 COMMENTS_PAGE_DEFAULT: Final = 100
 COMMENTS_PAGE_MAX: Final = 500
@@ -719,12 +721,14 @@ def _notify_reaction(
     if not get_preferences(connection, author.id).comment_reactions:
         return
     rows = connection.execute(
-        "SELECT users.name, reactions.emoji FROM reactions"
+        "SELECT users.id, users.name, reactions.emoji FROM reactions"
         " JOIN users ON users.id = reactions.user_id"
         " WHERE reactions.comment_id = ? AND reactions.user_id != ?"
         " ORDER BY reactions.created_at, users.id",
         (comment_id, author.id),
     ).fetchall()
+    body = connection.execute("SELECT body FROM comments WHERE id = ?", (comment_id,)).fetchone()[0]
+    others = [name for user_id, name, _ in rows if user_id != reactor.id]
     subject = connection.execute(
         "SELECT subject FROM tickets WHERE id = ?", (ticket_id,)
     ).fetchone()[0]
@@ -737,25 +741,27 @@ def _notify_reaction(
             ticket_id,
             subject,
             comment_id,
-            reaction_message([r[0] for r in rows], [r[1] for r in rows]),
+            reaction_message([emoji for _, _, emoji in rows], others, body),
             fold_key=f"comment_reaction:{comment_id}",
         ),
     )
 
 
-def reaction_message(names: Iterable[str], emojis: Iterable[str]) -> str:
-    """ "Bea Baker, Carl Diaz and 1 other reacted 👍 ❤️ to your comment"."""
-    people = list(dict.fromkeys(names))
+def reaction_message(emojis: Iterable[str], others: Iterable[str], comment_body: str) -> str:
+    """ "👍 ❤️, with Bea Baker and 1 other, on “Fixed it”": every emoji so far, who else
+    reacted (the notification is from the newest, whom clients already name: "Dana Evans
+    reacted to your comment on"), and which comment."""
     used = set(emojis)
     shown = " ".join(e for e in REACTION_EMOJIS if e in used)
-    if len(people) == 1:
-        who = people[0]
-    elif len(people) == 2:
-        who = f"{people[0]} and {people[1]}"
+    people = list(dict.fromkeys(others))
+    if not people:
+        also = ""
+    elif len(people) <= 2:
+        also = f", with {' and '.join(people)},"
     else:
-        others = len(people) - 2
-        who = f"{people[0]}, {people[1]} and {others} other{'s' if others > 1 else ''}"
-    return f"{who} reacted {shown} to your comment"
+        more = len(people) - 1
+        also = f", with {people[0]} and {more} other{'s' if more > 1 else ''},"
+    return f"{shown}{also} on “{text.excerpt(comment_body, REACTION_EXCERPT_CHARS)}”"
 
 
 def view(
