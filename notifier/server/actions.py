@@ -59,6 +59,7 @@ from notifier.server.repository import (
 
 REACTION_EMOJIS: Final = ("👍", "👎", "❤️", "🎉", "👀", "✅")
 MAX_BODY_CHARS: Final = 100_000
+NO_REOPEN_MESSAGE: Final = "No message from the customer."
 REACTION_EXCERPT_CHARS: Final = 80  # of the comment reacted to, in its notification
 # Comments of a ticket per page: GET /api/v1/tickets/{id}?after=COMMENT_ID&limit=N.
 COMMENTS_PAGE_DEFAULT: Final = 100
@@ -662,7 +663,9 @@ def reopen(
             (now_text(), ticket.id),
         )
         reply_id = _insert_comment(connection, ticket.id, user.id, "reply", body) if body else None
-        message = f"Reopened: {body}" if body else "The customer reopened the ticket"
+        # Clients already say who reopened it ("Priya Nair reopened #6 …"): the message is
+        # the customer's words, or that there were none.
+        message = body or NO_REOPEN_MESSAGE
         _notify_assignee(
             connection, outcome, ticket, wire.Reason.CUSTOMER_REOPENED, user, reply_id, message
         )
