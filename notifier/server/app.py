@@ -623,7 +623,7 @@ class HelpdeskApp:
         if token:
             form = web.parse_form(await self.read_body(request))
             if not web.same_token(form.get("csrf", ""), web.session_csrf(token)):
-                return self.pages.error(
+                return await self.pages.sorry(
                     request, "Sign out with the button on the helpdesk's own page.", 403
                 )
             # The session ends on the server, not only in this browser.
@@ -641,7 +641,7 @@ class HelpdeskApp:
                 actions.comment_ticket, user, request.path_params["id"]
             )
         except ActionError as exc:
-            return self.pages.error(request, exc.message, exc.status)
+            return await self.pages.sorry(request, exc.message, exc.status)
         return RedirectResponse(f"/tickets/{ticket_id}#comment-{comment_id}", status_code=303)
 
     async def mail_settings(self, request: Request) -> Response:
@@ -1275,6 +1275,18 @@ class HelpdeskApp:
         routes.append(WebSocketRoute(STREAM_PATH, self.stream))
         return routes
 
+    async def _http_error(self, request: Request, exc: Exception) -> Response:
+        """Starlette's own 404 and 405: a page in words for a person's browser off the API,
+        the API's JSON error otherwise."""
+        assert isinstance(exc, HTTPException)
+        message = _PAGE_ERRORS.get(exc.status_code)
+        wants_page = "text/html" in request.headers.get("accept", "")
+        if message is None or not wants_page or request.url.path.startswith(f"{API}/"):
+            return await _http_error(request, exc)
+        response = await self.pages.sorry(request, message, exc.status_code)
+        response.headers.update(exc.headers or {})
+        return response
+
     def build(self) -> Starlette:
         uvicorn_errors = logging.getLogger("uvicorn.error")
         if not any(isinstance(f, _DeniedHandshakeFilter) for f in uvicorn_errors.filters):
@@ -1285,7 +1297,7 @@ class HelpdeskApp:
             exception_handlers={
                 ActionError: _action_error,
                 ClientDisconnect: _client_gone,
-                HTTPException: _http_error,
+                HTTPException: self._http_error,
                 Exception: _internal_error,
             },
         )
@@ -1400,6 +1412,12 @@ _HTTP_CODES: Final = {
     413: "too_large",
     422: "validation_failed",
 }  # 426 upgrade_required: _stream_without_upgrade
+
+
+_PAGE_ERRORS: Final = {
+    404: "there is no page at this address. It may have moved, or the link has a typo",
+    405: "this address only takes the helpdesk's own forms: go back and use the button there",
+}
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -197,6 +197,13 @@ class WebPages:
     def error(self, request: Request, message: str, status: int) -> HTMLResponse:
         return self.render("error.html", status, message=message)
 
+    async def sorry(self, request: Request, message: str, status: int) -> Response:
+        """The error page, with the header of whoever is signed in (else the bare one)."""
+        user = await self.app.session_user(request)
+        if user is None:
+            return self.error(request, message, status)
+        return await self._sorry(request, user, message, status)
+
     async def _sorry(self, request: Request, user: User, message: str, status: int) -> Response:
         """The error page for someone signed in: with the header (menu, bell, sign-out), so
         they are not stranded on it."""
@@ -404,7 +411,7 @@ class WebPages:
         try:
             user, form, version = await self._admin_form(request)
         except ActionError as exc:
-            return self._refused(request, exc)
+            return await self._refused(request, exc)
         changes, errors = admin_form.validate_settings(form)
         if errors:
             return await self._admin_page(
@@ -418,7 +425,7 @@ class WebPages:
             user, form, version = await self._admin_form(request)
             posted = admin_form.PreferencesForm.posted(form)
         except ActionError as exc:
-            return self._refused(request, exc)
+            return await self._refused(request, exc)
         value, errors = admin_form.validate_preferences(posted)
         if value is None:
             return await self._admin_page(
@@ -440,7 +447,7 @@ class WebPages:
             await self.app.database.run(update, changes)
         except ActionError as exc:
             if exc.status != 409:
-                return self._refused(request, exc)
+                return await self._refused(request, exc)
             return await self._admin_page(request, user, 409, failed=form)
         return await self._admin_page(request, user, saved=form)
 
@@ -464,7 +471,7 @@ class WebPages:
             up_to = _seq_field(form, "up_to_seq")
             bell = await self.app.database.run(bell_state, user.id, up_to)
         except ActionError as exc:
-            return self._refused(request, exc)
+            return await self._refused(request, exc)
         if _wants_json(request):
             return JSONResponse(bell)
         return RedirectResponse("/notifications", status_code=303)
@@ -481,20 +488,20 @@ class WebPages:
                 extra = (wire.ClearScope.READ,)
             result = await self.app.database.run(change, user.id, *extra)
         except ActionError as exc:
-            return self._refused(request, exc)
+            return await self._refused(request, exc)
         if result.changed:
             self.app.hub.wake([user.id])
         if _wants_json(request):
             return JSONResponse(result.to_json())
         return RedirectResponse("/notifications", status_code=303)
 
-    def _refused(self, request: Request, exc: ActionError) -> Response:
+    async def _refused(self, request: Request, exc: ActionError) -> Response:
         if _wants_json(request):
             return JSONResponse(
                 wire.ApiError(code=exc.code, message=exc.message).to_json(),
                 status_code=exc.status,
             )
-        return self.error(request, exc.message, exc.status)
+        return await self.sorry(request, exc.message, exc.status)
 
     async def mark_read(self, request: Request) -> Response:
         return await self._notification_change(
@@ -532,7 +539,7 @@ class WebPages:
             with self.app.counted_write(user):
                 outcome = await self.app.run_action(function, user, *args)
         except ActionError as exc:
-            return self._refused(request, exc)
+            return await self._refused(request, exc)
         self.app.announce(outcome.appended, outcome.woken)
         body = outcome.body
         if "emoji" in body:  # a reaction: back to its comment
