@@ -1,0 +1,137 @@
+"""How the web pages lay out in a real browser (Debian's chromium) for a picky user: a 320 px
+phone with long names, subjects and URLs, fingers on the notification center, a link to a
+comment under the sticky header, the ticket's assign row on a desktop."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+from helpdesk import HelpdeskActions
+from playwright.sync_api import Browser, Page, expect
+from web_browser import PASSWORD, PHONE, chromium, cli, demo, signed_in, swipe
+
+__all__ = ["chromium", "demo"]  # the module-scoped fixtures
+
+pytestmark = pytest.mark.timeout(120)
+
+LONG_NAME = "Maximiliana Alexandrina Wolfeschlegelsteinhausenbergerdorff-Featherstonehaugh"
+LONG_SUBJECT = (
+    "Our invoices from the third quarter show duplicated line items for every subscription "
+    "seat we added after the migration, and the totals no longer match the purchase orders"
+)
+LONG_URL = "https://logs.example.com/" + "x" * 180
+# How many lines an element's text takes (a wrapped "Sign out" takes two).
+TEXT_LINES = """el => {
+    const range = document.createRange();
+    range.selectNodeContents(el);
+    return new Set(Array.from(range.getClientRects(), r => Math.round(r.top))).size;
+}"""
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:8]}"
+
+
+def long_story(url: str, db: Path) -> tuple[str, str, list[str]]:
+    """An admin (the fullest header) and a long-named colleague who assigns them a ticket with
+    a long subject and mentions them with a long URL: (admin, ticket id, comment ids)."""
+    admin = unique("admin")
+    cli(db, "add-agent", admin, "--name", "Ada Admin", "--password", PASSWORD, "--admin")
+    long = HelpdeskActions(url, cli(db, "add-agent", unique("long"), "--name", LONG_NAME))
+    email = f"{unique('c')}@example.com"
+    customer = HelpdeskActions(url, cli(db, "add-customer", email, "--name", LONG_NAME))
+    try:
+        ticket = customer.create_ticket(LONG_SUBJECT, f"See {LONG_URL} for the export.")["id"]
+        long.assign(ticket, admin)
+        comments = [long.comment(ticket, f"@{admin} look at {LONG_URL} please")["id"]]
+        comments += [long.comment(ticket, f"Note {n}\nwith\nfour\nlines")["id"] for n in range(12)]
+    finally:
+        long.close()
+        customer.close()
+    return admin, ticket, comments
+
+
+def too_small(page: Page, selector: str) -> list[tuple[str, float, float]]:
+    """The visible controls under ``selector`` smaller than 44 × 44 px: (text, width, height)."""
+    found: list[tuple[str, float, float]] = page.eval_on_selector_all(
+        f"{selector} :is(a[href], button, select, input:not([type=hidden]), summary)",
+        """els => els.filter(e => e.getClientRects().length)
+            .map(e => [e.textContent.trim(), e.getBoundingClientRect().width,
+                       e.getBoundingClientRect().height])
+            .filter(([, w, h]) => w < 44 || h < 44)""",
+    )
+    return found
+
+
+def test_a_320_px_phone_never_scrolls_sideways_and_the_header_stays_on_one_line(
+    demo: tuple[str, Path], chromium: Browser
+) -> None:
+    url, db = demo
+    admin, ticket, _ = long_story(url, db)
+    narrow = {**PHONE, "viewport": {"width": 320, "height": 640}}
+    context, page = signed_in(chromium, url, admin, "/notifications", **narrow)
+    expect(page.locator(".note")).not_to_have_count(0)
+    for path in ("/notifications", "detail", "/", f"/tickets/{ticket}", "/admin", "/mail", "/x"):
+        if path == "detail":
+            page.goto("/notifications")
+            page.locator(".note .note-open").first.tap()
+            expect(page.locator(".detail:not([hidden])")).to_be_visible()
+        else:
+            page.goto(path)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 320, (path, width)
+        if path != "detail":
+            for part in (".signout button", ".top nav a >> nth=0", ".top nav a >> nth=2"):
+                assert page.locator(part).evaluate(TEXT_LINES) == 1, (path, part)
+    context.close()
+
+
+def test_every_control_of_the_phone_notification_center_is_44_px(
+    demo: tuple[str, Path], chromium: Browser
+) -> None:
+    url, db = demo
+    admin, _, _ = long_story(url, db)
+    context, page = signed_in(chromium, url, admin, "/notifications", **PHONE)
+    expect(page.locator(".note")).not_to_have_count(0)
+    assert too_small(page, ".top") == []
+    assert too_small(page, "#center") == []
+    page.locator(".note .note-open").first.tap()
+    assert too_small(page, ".detail:not([hidden])") == []
+    page.locator(".detail:not([hidden]) .back").tap()
+    swipe(page, ".note-body", 160)  # right: delete, with an undo in the toast
+    expect(page.locator("#toast")).to_be_visible()
+    assert too_small(page, "#toast") == []
+    context.close()
+
+
+def test_a_link_to_a_comment_shows_it_below_the_sticky_header(
+    demo: tuple[str, Path], chromium: Browser
+) -> None:
+    url, db = demo
+    admin, ticket, comments = long_story(url, db)
+    for options in ({"viewport": {"width": 1280, "height": 700}}, PHONE):
+        context, page = signed_in(chromium, url, admin, "/", **options)
+        page.goto(f"/tickets/{ticket}#comment-{comments[8]}")
+        target = page.locator(f"#comment-{comments[8]}")
+        expect(target).to_be_in_viewport()
+        header = page.locator(".top").bounding_box()
+        box = target.bounding_box()
+        assert header is not None and box is not None
+        assert box["y"] >= header["y"] + header["height"], (options, header, box)
+        context.close()
+
+
+def test_the_assign_button_stays_beside_its_picker_on_a_desktop(
+    demo: tuple[str, Path], chromium: Browser
+) -> None:
+    url, db = demo
+    admin, ticket, _ = long_story(url, db)  # LONG_NAME is one of the choices
+    context, page = signed_in(chromium, url, admin, f"/tickets/{ticket}")
+    picker = page.locator("#assign-to").bounding_box()
+    button = page.get_by_role("button", name="Assign", exact=True).bounding_box()
+    assert picker is not None and button is not None
+    assert abs(button["y"] + button["height"] / 2 - picker["y"] - picker["height"] / 2) < 4
+    assert button["x"] > picker["x"] + picker["width"]
+    context.close()
