@@ -5,6 +5,7 @@ comment under the sticky header, the ticket's assign row on a desktop."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -34,9 +35,20 @@ def unique(prefix: str) -> str:
     return f"{prefix}{uuid.uuid4().hex[:8]}"
 
 
-def long_story(url: str, db: Path) -> tuple[str, str, list[str]]:
-    """An admin (the fullest header) and a long-named colleague who assigns them a ticket with
-    a long subject and mentions them with a long URL: (admin, ticket id, comment ids)."""
+@dataclass(frozen=True)
+class Story:
+    url: str
+    admin: str
+    ticket: str
+    comments: list[str]
+
+
+@pytest.fixture
+def story(demo: tuple[str, Path]) -> Story:
+    """On the demo, an admin (the fullest header) and a long-named colleague who assigns them
+    a ticket with a long subject and mentions them with a long URL, then comments twelve
+    times more."""
+    url, db = demo
     admin = unique("admin")
     cli(db, "add-agent", admin, "--name", "Ada Admin", "--password", PASSWORD, "--admin")
     long = HelpdeskActions(url, cli(db, "add-agent", unique("long"), "--name", LONG_NAME))
@@ -50,7 +62,7 @@ def long_story(url: str, db: Path) -> tuple[str, str, list[str]]:
     finally:
         long.close()
         customer.close()
-    return admin, ticket, comments
+    return Story(url, admin, ticket, comments)
 
 
 def too_small(page: Page, selector: str) -> list[tuple[str, float, float]]:
@@ -66,14 +78,20 @@ def too_small(page: Page, selector: str) -> list[tuple[str, float, float]]:
 
 
 def test_a_320_px_phone_never_scrolls_sideways_and_the_header_stays_on_one_line(
-    demo: tuple[str, Path], chromium: Browser
+    story: Story, chromium: Browser
 ) -> None:
-    url, db = demo
-    admin, ticket, _ = long_story(url, db)
     narrow = {**PHONE, "viewport": {"width": 320, "height": 640}}
-    context, page = signed_in(chromium, url, admin, "/notifications", **narrow)
+    context, page = signed_in(chromium, story.url, story.admin, "/notifications", **narrow)
     expect(page.locator(".note")).not_to_have_count(0)
-    for path in ("/notifications", "detail", "/", f"/tickets/{ticket}", "/admin", "/mail", "/x"):
+    for path in (
+        "/notifications",
+        "detail",
+        "/",
+        f"/tickets/{story.ticket}",
+        "/admin",
+        "/mail",
+        "/x",
+    ):
         if path == "detail":
             page.goto("/notifications")
             page.locator(".note .note-open").first.tap()
@@ -89,11 +107,9 @@ def test_a_320_px_phone_never_scrolls_sideways_and_the_header_stays_on_one_line(
 
 
 def test_every_control_of_the_phone_notification_center_is_44_px(
-    demo: tuple[str, Path], chromium: Browser
+    story: Story, chromium: Browser
 ) -> None:
-    url, db = demo
-    admin, _, _ = long_story(url, db)
-    context, page = signed_in(chromium, url, admin, "/notifications", **PHONE)
+    context, page = signed_in(chromium, story.url, story.admin, "/notifications", **PHONE)
     expect(page.locator(".note")).not_to_have_count(0)
     assert too_small(page, ".top") == []
     assert too_small(page, "#center") == []
@@ -107,14 +123,12 @@ def test_every_control_of_the_phone_notification_center_is_44_px(
 
 
 def test_a_link_to_a_comment_shows_it_below_the_sticky_header(
-    demo: tuple[str, Path], chromium: Browser
+    story: Story, chromium: Browser
 ) -> None:
-    url, db = demo
-    admin, ticket, comments = long_story(url, db)
     for options in ({"viewport": {"width": 1280, "height": 700}}, PHONE):
-        context, page = signed_in(chromium, url, admin, "/", **options)
-        page.goto(f"/tickets/{ticket}#comment-{comments[8]}")
-        target = page.locator(f"#comment-{comments[8]}")
+        context, page = signed_in(chromium, story.url, story.admin, "/", **options)
+        page.goto(f"/tickets/{story.ticket}#comment-{story.comments[8]}")
+        target = page.locator(f"#comment-{story.comments[8]}")
         expect(target).to_be_in_viewport()
         header = page.locator(".top").bounding_box()
         box = target.bounding_box()
@@ -124,11 +138,10 @@ def test_a_link_to_a_comment_shows_it_below_the_sticky_header(
 
 
 def test_the_assign_button_stays_beside_its_picker_on_a_desktop(
-    demo: tuple[str, Path], chromium: Browser
+    story: Story, chromium: Browser
 ) -> None:
-    url, db = demo
-    admin, ticket, _ = long_story(url, db)  # LONG_NAME is one of the choices
-    context, page = signed_in(chromium, url, admin, f"/tickets/{ticket}")
+    # The picker lists the long-named colleague: it must not push the button down.
+    context, page = signed_in(chromium, story.url, story.admin, f"/tickets/{story.ticket}")
     picker = page.locator("#assign-to").bounding_box()
     button = page.get_by_role("button", name="Assign", exact=True).bounding_box()
     assert picker is not None and button is not None
