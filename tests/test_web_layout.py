@@ -148,3 +148,78 @@ def test_the_assign_button_stays_beside_its_picker_on_a_desktop(
     assert abs(button["y"] + button["height"] / 2 - picker["y"] - picker["height"] / 2) < 4
     assert button["x"] > picker["x"] + picker["width"]
     context.close()
+
+
+# Every visible text's contrast with what is behind it (the first ancestor with a background,
+# opacity blended in); emoji (reaction buttons) are pictures, not text, and screen-reader
+# text (.sr) is not seen.
+LOW_CONTRAST = """min => {
+    const rgba = s => (s.match(/[\\d.]+/g) || []).map(Number);
+    const lum = c => {
+        const [r, g, b] = c.slice(0, 3).map(v => {
+            v /= 255;
+            return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+        });
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    };
+    const ratio = (a, b) => (Math.max(lum(a), lum(b)) + 0.05) / (Math.min(lum(a), lum(b)) + 0.05);
+    const behind = el => {
+        for (let e = el; e; e = e.parentElement) {
+            const c = rgba(getComputedStyle(e).backgroundColor);
+            if (c.length === 3 || c[3] > 0) return c;
+        }
+        return [255, 255, 255];
+    };
+    const low = [];
+    for (const el of document.querySelectorAll("body *")) {
+        if (el.closest(".reaction, .sprite, .sr, [hidden]")) continue;
+        if (!el.getClientRects().length) continue;
+        const texts = Array.from(el.childNodes).filter(n => n.nodeType === 3);
+        const own = texts.some(n => n.textContent.trim());
+        if (!own) continue;
+        let opacity = 1;
+        for (let e = el; e; e = e.parentElement) opacity *= Number(getComputedStyle(e).opacity);
+        const bg = behind(el), fg = rgba(getComputedStyle(el).color);
+        const seen = fg.slice(0, 3).map((v, i) => v * opacity + bg[i] * (1 - opacity));
+        const r = ratio(seen, bg);
+        if (r < min) low.push([el.textContent.trim().slice(0, 30), Math.round(r * 100) / 100]);
+    }
+    return low;
+}"""
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_text_meets_wcag_aa_contrast_and_focus_is_visible(
+    story: Story, chromium: Browser, scheme: str
+) -> None:
+    options = {"viewport": {"width": 1280, "height": 900}, "color_scheme": scheme}
+    context, page = signed_in(chromium, story.url, story.admin, "/notifications", **options)
+    ticket = f"/tickets/{story.ticket}"
+    later = f"{ticket}?after={story.comments[0]}"  # its link back sits on the page's background
+    for path in ("/notifications", "/", ticket, later, "/admin", "/mail", "/x"):
+        page.goto(path)
+        assert page.evaluate(LOW_CONTRAST, 4.5) == [], (path, scheme)
+        # The keyboard's focus ring stands out from the page around it (3:1, WCAG 1.4.11).
+        page.keyboard.press("Tab")
+        ring = page.evaluate(
+            """() => {
+                const el = document.activeElement, style = getComputedStyle(el);
+                return [style.outlineStyle, style.outlineColor,
+                        getComputedStyle(document.body).backgroundColor];
+            }"""
+        )
+        assert ring[0] != "none", (path, ring)
+        assert page.evaluate(CONTRAST_OF, ring[1:]) >= 3, (path, scheme, ring)
+    context.close()
+
+
+CONTRAST_OF = """([a, b]) => {
+    const lum = s => {
+        const [r, g, b] = s.match(/[\\d.]+/g).slice(0, 3).map(Number).map(v => {
+            v /= 255;
+            return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+        });
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    };
+    return (Math.max(lum(a), lum(b)) + 0.05) / (Math.min(lum(a), lum(b)) + 0.05);
+}"""
