@@ -65,3 +65,42 @@ def test_a_refused_form_keeps_the_signed_in_header(
     assert refused.status_code == 403
     assert "This form has expired" in text_of(refused.text)
     assert 'id="bell"' in refused.text and 'action="/logout"' in refused.text
+
+
+def test_a_refused_sign_in_keeps_the_username_and_says_where_it_leads(
+    shared_helpdesk: Helpdesk, browser: httpx.Client
+) -> None:
+    username, _ = shared_helpdesk.new_agent("typo", password=PASSWORD)
+    form = browser.get("/login?next=/tickets/12%23comment-3")
+    assert "Then you go on to ticket #12." in text_of(form.text)
+    assert "Then you go on to your tickets." in text_of(browser.get("/login").text)
+    wrong = web_sign_in(browser, username, "wrong horse", "/notifications")
+    assert wrong.status_code == 401
+    assert "Wrong username or password." in text_of(wrong.text)
+    username_field = re.search(r'<input id="username"[^>]*>', wrong.text)
+    assert username_field is not None and f'value="{username}"' in username_field.group(0)
+    # The password is what is left to type: the cursor starts there.
+    password_field = re.search(r'<input id="password"[^>]*>', wrong.text)
+    assert password_field is not None and "autofocus" in password_field.group(0)
+    assert "autofocus" not in username_field.group(0)
+    assert "Then you go on to your notifications." in text_of(wrong.text)
+
+
+def test_an_ended_session_is_named_on_the_sign_in_page_once(
+    shared_helpdesk: Helpdesk, browser: httpx.Client
+) -> None:
+    username, _ = shared_helpdesk.new_agent("ended", password=PASSWORD)
+    web_sign_in(browser, username, PASSWORD)
+    assert browser.get("/").status_code == 200
+    host = httpx.URL(shared_helpdesk.url).host
+    browser.cookies.set("helpdesk_session", "expired-or-revoked-elsewhere", domain=host)
+    bounced = browser.get("/notifications")
+    assert bounced.status_code == 303
+    login = browser.get(bounced.headers["location"])
+    assert "Your session has ended. Please sign in again." in text_of(login.text)
+    assert "Then you go on to your notifications." in text_of(login.text)
+    # The stale cookie is gone, so the next visit is a plain sign-in page.
+    assert "Your session has ended" not in text_of(browser.get("/login").text)
+    # Someone who never signed in is not told about a session.
+    with httpx.Client(base_url=shared_helpdesk.url, trust_env=False) as fresh:
+        assert "session has ended" not in fresh.get("/login").text

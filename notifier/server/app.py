@@ -58,6 +58,8 @@ log = logging.getLogger(__name__)
 
 API: Final = "/api/v1"
 STREAM_PATH: Final = f"{API}/stream"
+SESSION_ENDED: Final = "Your session has ended. Please sign in again."
+MAX_USERNAME_SHOWN: Final = 200  # a refused sign-in's username, typed back into the form
 RESUME_TIMEOUT_S: Final = 10.0
 STREAM_BATCH: Final = 500
 SESSION_COOKIE: Final = "helpdesk_session"
@@ -578,24 +580,46 @@ class HelpdeskApp:
         )
 
     def _sign_in_page(
-        self, request: Request, target: str, error: str | None, status: int = 200
+        self,
+        request: Request,
+        target: str,
+        error: str | None,
+        status: int = 200,
+        username: str = "",
+        notice: str | None = None,
     ) -> HTMLResponse:
-        """The sign-in form with this browser's anti-forgery secret (a new one if it has none)."""
+        """The sign-in form with this browser's anti-forgery secret (a new one if it has none);
+        after a refusal with the username that was typed, so only the password is typed again."""
         csrf = request.cookies.get(CSRF_COOKIE, "")
         if not _CSRF_PATTERN.match(csrf):
             csrf = secrets.token_urlsafe(32)
         response = self.pages.render(
-            "login.html", status, next=target, error=error, csrf=csrf, page="login"
+            "login.html",
+            status,
+            next=target,
+            error=error,
+            notice=notice,
+            username=username[:MAX_USERNAME_SHOWN],
+            csrf=csrf,
+            page="login",
         )
         self.set_cookie(response, CSRF_COOKIE, csrf)
         return response
 
     async def login_form(self, request: Request) -> Response:
-        return self._sign_in_page(request, safe_next(request.query_params.get("next")), None)
+        target = safe_next(request.query_params.get("next"))
+        if request.cookies.get(SESSION_COOKIE) and await self.session_user(request) is None:
+            # A session cookie the server no longer knows: it expired or was signed out
+            # elsewhere. Say so (once: the stale cookie goes) rather than just ask again.
+            page = self._sign_in_page(request, target, None, notice=SESSION_ENDED)
+            page.delete_cookie(SESSION_COOKIE, path="/")
+            return page
+        return self._sign_in_page(request, target, None)
 
     async def login(self, request: Request) -> Response:
         form = web.parse_form(await self.read_body(request))
         target = safe_next(form.get("next"))
+        username = form.get("username", "")
         if not web.same_token(form.get("csrf", ""), request.cookies.get(CSRF_COOKIE, "")):
             # Login CSRF: another site posting its own credentials in the agent's browser.
             return self._sign_in_page(
@@ -609,11 +633,11 @@ class HelpdeskApp:
                 request, form.get("username", ""), form.get("password", ""), "session"
             )
         except ActionError as exc:  # too many attempts, busy, a 2 KB username
-            refused = self._sign_in_page(request, target, exc.message, exc.status)
+            refused = self._sign_in_page(request, target, exc.message, exc.status, username)
             refused.headers.update(_retry_after(exc))
             return refused
         if token is None:
-            return self._sign_in_page(request, target, "Wrong username or password.", 401)
+            return self._sign_in_page(request, target, "Wrong username or password.", 401, username)
         response = RedirectResponse(target, status_code=303)
         self.set_cookie(response, SESSION_COOKIE, token, int(self.limits.session_max_age_s) or None)
         return response

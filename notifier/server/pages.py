@@ -115,6 +115,23 @@ def icon_sprite() -> Markup:
     )
 
 
+_TICKET_PATH: Final = re.compile(r"^/tickets/(\d{1,18})(?:[?#].*)?$")
+_DESTINATIONS: Final = {
+    "/": "your tickets",
+    "/notifications": "your notifications",
+    "/admin": "the system settings",
+    "/mail": "the demo's mail",
+}
+
+
+def destination(path: str) -> str:
+    """Where signing in leads, in words: "ticket #7", "your notifications"."""
+    found = _TICKET_PATH.match(path)
+    if found:
+        return f"ticket #{found.group(1)}"
+    return _DESTINATIONS.get(re.split(r"[?#]", path, maxsplit=1)[0], f"the page {path}")
+
+
 def local_link(notification: wire.Notification) -> str:
     """The notification's target on this site, as a path (the page is always on this origin)."""
     anchor = f"#comment-{notification.comment.id}" if notification.comment else ""
@@ -138,6 +155,7 @@ def _environment() -> Environment:
         icon_sprite=icon_sprite,
         reason=text.reason_label,
         local=local_link,
+        destination=destination,
     )
     return environment
 
