@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from helpdesk import Helpdesk, web_sign_in
+from helpdesk import Helpdesk, unique_name, web_sign_in
 
 PASSWORD = "correct horse"
 PAGE = {"accept": "text/html,application/xhtml+xml,*/*;q=0.8"}  # what a browser sends
@@ -23,8 +23,9 @@ def browser(shared_helpdesk: Helpdesk) -> Iterator[httpx.Client]:
 
 
 def text_of(page: str) -> str:
-    """The page's visible words, tags dropped and spaces squeezed."""
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page)).split())
+    """The page's visible words, tags dropped and spaces squeezed (none before punctuation)."""
+    words = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page)).split())
+    return re.sub(r" ([.,:])", r"\1", words)
 
 
 def test_a_browser_gets_a_page_for_an_unknown_address_and_the_api_keeps_json(
@@ -104,3 +105,33 @@ def test_an_ended_session_is_named_on_the_sign_in_page_once(
     # Someone who never signed in is not told about a session.
     with httpx.Client(base_url=shared_helpdesk.url, trust_env=False) as fresh:
         assert "session has ended" not in fresh.get("/login").text
+
+
+def test_the_admin_page_speaks_an_admins_words(
+    shared_helpdesk: Helpdesk, browser: httpx.Client
+) -> None:
+    hd = shared_helpdesk
+    admin = unique_name("words")
+    api = hd.actions(hd.add_agent(admin, password=PASSWORD, admin=True))
+    web_sign_in(browser, admin, PASSWORD)
+    page = text_of(browser.get("/admin").text)
+    for label in (
+        "Keep read notifications for (days)",
+        "Keep the catch-up history for (days)",
+        "Most notifications per agent about one ticket",
+        "Time window of that limit (seconds)",
+        "Most notifications per agent in a minute",
+        "Wait before mailing an agent who is away (seconds)",
+    ):
+        assert label in page
+    for developer_words in ("Version 0", "retention job", "pruned", "`reset`", "rate_limit"):
+        assert developer_words not in page
+    if "Last changed by" not in page:  # the module's helpdesk may have been changed already
+        assert "These are the default settings: nobody has changed them yet." in page
+    version = api.request("GET", "/api/v1/admin/settings").json()["version"]
+    changes = {"version": version, "settings": {"retention_days": 60}}
+    assert api.request("PUT", "/api/v1/admin/settings", json=changes).status_code == 200
+    changed = text_of(browser.get("/admin").text)
+    assert f"Last changed by {admin} just now." in changed
+    assert f"{admin} through the API" in changed
+    assert re.search(r"Keep read notifications for \(days\): \d+ → 60", changed)
