@@ -135,3 +135,24 @@ def test_the_admin_page_speaks_an_admins_words(
     assert f"Last changed by {admin} just now." in changed
     assert f"{admin} through the API" in changed
     assert re.search(r"Keep read notifications for \(days\): \d+ → 60", changed)
+
+
+def test_notification_filters_use_the_trays_words_and_empty_lists_say_why(
+    shared_helpdesk: Helpdesk, browser: httpx.Client
+) -> None:
+    hd = shared_helpdesk
+    username, _ = hd.new_agent("quiet", password=PASSWORD)
+    web_sign_in(browser, username, PASSWORD)
+    first = browser.get("/notifications")
+    tabs = re.findall(r'<a class="tab[^"]*" href="[^"]*"[^>]*>([^<]+)</a>', first.text)
+    # The wire's "reaction" type is also customer replies and reopenings: the tray's words.
+    assert tabs == ["All types", "Assignments", "Mentions", "Ticket updates", "Unread only"]
+    assert "No notifications yet." in text_of(first.text)
+    unread = text_of(browser.get("/notifications?show=unread").text)
+    assert "No unread notifications: you are all caught up. Show read ones too" in unread
+    mentions = browser.get("/notifications?show=unread&type=mention").text
+    assert "No unread mentions. Show all types" in text_of(mentions)
+    assert '<a href="/notifications?show=unread">Show all types</a>' in mentions
+    # The live list's fragment says the same.
+    fragment = browser.get("/notifications/list?show=all&type=reaction").text
+    assert "No ticket updates. Show all types" in text_of(fragment)

@@ -31,7 +31,7 @@ DAYS: Final = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday
 TYPES: Final = (
     (wire.NotificationType.ASSIGNMENT.value, "Assignments"),
     (wire.NotificationType.MENTION.value, "Mentions"),
-    (wire.NotificationType.REACTION.value, "Reactions"),
+    (wire.NotificationType.REACTION.value, "Customer replies and reactions"),
 )
 FREQUENCIES: Final = (
     (wire.EmailFrequency.INSTANT.value, "A mail for each notification"),

@@ -48,11 +48,13 @@ ADMIN_AUDIT_SHOWN: Final = 20
 MAX_ID: Final = repository.MAX_SEQ
 TICKET_SCOPES: Final = (("mine", "Assigned to me"), ("team", "My team's"), ("open", "All"))
 TICKET_STATUSES: Final = (("open", "Open"), ("resolved", "Resolved"), ("all", "Any status"))
+# (type, tab label, what its empty list says it has none of), in the tray popup's words:
+# the wire's "reaction" type is also a customer's reply or reopening, so "Ticket updates".
 NOTIFICATION_FILTERS: Final = (
-    ("", "All types"),
-    ("assignment", "Assignments"),
-    ("mention", "Mentions"),
-    ("reaction", "Reactions"),
+    ("", "All types", "notifications"),
+    ("assignment", "Assignments", "assignments"),
+    ("mention", "Mentions", "mentions"),
+    ("reaction", "Ticket updates", "ticket updates"),
 )
 _ICONS: Final = resources.files("notifier.resources")
 _STATIC: Final = resources.files("notifier.server").joinpath("static")
