@@ -156,3 +156,46 @@ def test_notification_filters_use_the_trays_words_and_empty_lists_say_why(
     # The live list's fragment says the same.
     fragment = browser.get("/notifications/list?show=all&type=reaction").text
     assert "No ticket updates. Show all types" in text_of(fragment)
+
+
+def test_a_refused_comment_comes_back_with_its_text_and_why(
+    shared_helpdesk: Helpdesk, browser: httpx.Client
+) -> None:
+    hd = shared_helpdesk
+    username, _ = hd.new_agent("writer", password=PASSWORD)
+    email, customer = hd.new_customer(password=PASSWORD)
+    ticket = customer.create_ticket("Scanner", "It scans sideways.")["id"]
+    web_sign_in(browser, username, PASSWORD)
+    page = browser.get(f"/tickets/{ticket}").text
+    csrf = re.search(r'name=csrf value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    assert 'maxlength="100000"' in page  # the browser stops a too-long text already
+    blank = browser.post(
+        f"/tickets/{ticket}/comment", data={"csrf": csrf, "body": "  \n ", "kind": "comment"}
+    )
+    assert blank.status_code == 422
+    assert "Write something first: the text is empty." in text_of(blank.text)
+    assert "It scans sideways." in blank.text  # the ticket's own page, not a bare error
+    long_text = "<b>draft</b> " + "x" * 100_000
+    long = browser.post(
+        f"/tickets/{ticket}/comment", data={"csrf": csrf, "body": long_text, "kind": "reply"}
+    )
+    assert long.status_code == 422
+    assert f"This text has {len(long_text):,} characters; the most is 100,000." in text_of(
+        long.text
+    )
+    box = re.search(r'<textarea id="body"([^>]*)>([^<]*)</textarea>', long.text)
+    assert box is not None and html.unescape(box.group(2)) == long_text
+    assert 'aria-invalid="true"' in box.group(1) and "body-error" in box.group(1)
+    assert (
+        hd.actions(customer.token).request("GET", f"/api/v1/tickets/{ticket}").json()["comments"]
+        == []
+    )
+    # A customer's reply box does the same.
+    with httpx.Client(base_url=hd.url, trust_env=False, headers=PAGE) as other:
+        web_sign_in(other, email, PASSWORD)
+        mine = other.get(f"/tickets/{ticket}").text
+        token = re.search(r'name=csrf value="([^"]+)"', mine).group(1)  # type: ignore[union-attr]
+        refused = other.post(f"/tickets/{ticket}/reply", data={"csrf": token, "body": " "})
+        assert refused.status_code == 422
+        assert "Write something first" in text_of(refused.text)
+    hd.assert_clean_log()

@@ -278,7 +278,20 @@ class WebPages:
         user = await self._signed_in(request)
         if isinstance(user, Response):
             return user
-        ticket_id = request.path_params["id"]
+        return await self._ticket_page(request, user, request.path_params["id"])
+
+    async def _ticket_page(
+        self,
+        request: Request,
+        user: User,
+        ticket_id: str,
+        code: int = 200,
+        *,
+        draft: str = "",
+        problem: str = "",
+    ) -> Response:
+        """The ticket page; after a refused comment (``code`` 422) with what was typed
+        (``draft``) back in the box and why next to it (``problem``)."""
         try:
             # The page shows the most a request may ask for: a notification's link
             # (#comment-N) is then on the first page for any thread of a usual length.
@@ -301,7 +314,11 @@ class WebPages:
             user,
             "ticket.html",
             "ticket",
+            code=code,
             t=ticket,
+            draft=draft,
+            problem=problem,
+            body_limit=actions.MAX_BODY_CHARS,
             after=comments.after,
             emojis=actions.REACTION_EMOJIS,
             **extra,
@@ -553,15 +570,25 @@ class WebPages:
         self,
         request: Request,
         run: Callable[[User, dict[str, str]], tuple[Callable[..., Outcome], list[object]]],
+        written_on: str | None = None,
     ) -> Response:
         """Check the form, run the action ``run`` picks with its arguments, go back to the
-        ticket (303)."""
+        ticket (303). A text refused (422) on ticket ``written_on`` comes back on its page,
+        with why next to the box and nothing typed lost."""
+        user: User | None = None
+        form: dict[str, str] = {}
         try:
             user, form = await self._form(request)
             function, args = run(user, form)
             with self.app.counted_write(user):
                 outcome = await self.app.run_action(function, user, *args)
         except ActionError as exc:
+            if user is not None and written_on is not None and exc.status == 422:
+                problem = _text_problem(exc.message)
+                draft = form.get("body", "")
+                return await self._ticket_page(
+                    request, user, written_on, 422, draft=draft, problem=problem
+                )
             return await self._refused(request, exc)
         self.app.announce(outcome.appended, outcome.woken)
         body = outcome.body
@@ -581,7 +608,7 @@ class WebPages:
             function = actions.answer_customer if form.get("kind") == "reply" else actions.comment
             return function, [ticket_id, {"body": form.get("body", "")}, links]
 
-        return await self._ticket_change(request, run)
+        return await self._ticket_change(request, run, ticket_id)
 
     async def reply(self, request: Request) -> Response:
         ticket_id = request.path_params["id"]
@@ -589,6 +616,7 @@ class WebPages:
         return await self._ticket_change(
             request,
             lambda user, form: (actions.reply, [ticket_id, {"body": form.get("body", "")}, links]),
+            ticket_id,
         )
 
     async def reopen(self, request: Request) -> Response:
@@ -597,6 +625,7 @@ class WebPages:
         return await self._ticket_change(
             request,
             lambda user, form: (actions.reopen, [ticket_id, {"body": form.get("body", "")}, links]),
+            ticket_id,
         )
 
     async def resolve(self, request: Request) -> Response:
@@ -640,6 +669,20 @@ def _package_file(folder: Traversable, name: str) -> Response:
         media_type=_CONTENT_TYPES[found.group(1)],
         headers={"cache-control": f"public, max-age={STATIC_MAX_AGE_S}"},
     )
+
+
+_TOO_LONG: Final = re.compile(r"^body has (\d+) characters, limit (\d+)$")
+
+
+def _text_problem(message: str) -> str:
+    """Why a comment's text was refused, for the person who typed it."""
+    if message == "body must not be empty":
+        return "Write something first: the text is empty."
+    found = _TOO_LONG.match(message)
+    if found:
+        length, limit = (int(n) for n in found.groups())
+        return f"This text has {length:,} characters; the most is {limit:,}. Shorten it a little."
+    return message[:1].upper() + message[1:]
 
 
 def _wants_json(request: Request) -> bool:
