@@ -7,10 +7,14 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterator
+from email.message import EmailMessage
+from pathlib import Path
 
 import httpx
 import pytest
 from helpdesk import Helpdesk, unique_name, web_sign_in
+
+from notifier.server.pages import read_mails
 
 PASSWORD = "correct horse"
 PAGE = {"accept": "text/html,application/xhtml+xml,*/*;q=0.8"}  # what a browser sends
@@ -199,3 +203,38 @@ def test_a_refused_comment_comes_back_with_its_text_and_why(
         assert refused.status_code == 422
         assert "Write something first" in text_of(refused.text)
     hd.assert_clean_log()
+
+
+def test_the_ticket_list_says_who_is_the_customer_and_who_the_assignee(
+    shared_helpdesk: Helpdesk, browser: httpx.Client
+) -> None:
+    hd = shared_helpdesk
+    username, agent = hd.new_agent("lister", name="Lena List", password=PASSWORD)
+    _, customer = hd.new_customer(name="Carl Customer")
+    ticket = customer.create_ticket("Monitor flickers", "")["id"]
+    agent.assign(ticket, username)
+    web_sign_in(browser, username, PASSWORD)
+    row = text_of(browser.get("/?scope=mine").text)
+    assert f"#{ticket} Monitor flickers open · from Carl Customer · assigned to Lena List" in row
+    assert "· updated just now" in row
+
+
+def test_the_demo_mail_page_says_what_each_mail_is_about_and_when(tmp_path: Path) -> None:
+    """A ticket's mails share one subject (they thread in a mail client), so each row shows
+    the mail's first line; the date header becomes a time the page can say as "5 minutes
+    ago"."""
+    mail = EmailMessage()
+    mail["To"] = "Alice Archer <alice@example.com>"
+    mail["Subject"] = "[#1] Refund"
+    mail["Date"] = "Mon, 30 Nov 2026 16:56:07 +0100"
+    mail.set_content("Dana Evans reacted to your comment on #1\nRefund\n\n  Dana reacted\n")
+    (tmp_path / "0001-alice.eml").write_bytes(bytes(mail))
+    broken = EmailMessage()
+    broken["Date"] = "yesterday-ish"
+    broken.set_content("")
+    (tmp_path / "0002-bob.eml").write_bytes(bytes(broken))
+    newest, oldest = read_mails(tmp_path)
+    assert oldest["first_line"] == "Dana Evans reacted to your comment on #1 Refund"
+    assert oldest["to"] == "Alice Archer"
+    assert oldest["sent_at"] == "2026-11-30T15:56:07+00:00"
+    assert (newest["sent_at"], newest["first_line"], newest["subject"]) == ("", "", "(no subject)")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import email.utils
 import functools
 import re
 import sqlite3
@@ -163,20 +164,32 @@ def _environment() -> Environment:
 
 
 def read_mails(folder: Path, limit: int = MAILS_SHOWN) -> list[dict[str, str]]:
-    """The newest ``.eml`` files of the demo's mail catcher, parsed for the mail page."""
+    """The newest ``.eml`` files of the demo's mail catcher, parsed for the mail page: the
+    subject, the recipient's name, when (ISO, "" if unreadable), the first line of the text
+    (what the mail is about: a ticket's mails share one subject) and the text."""
     found: list[dict[str, str]] = []
     for path in sorted(folder.glob("*.eml"), reverse=True)[:limit]:
         message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
         part = message.get_body(preferencelist=("plain", "html"))
+        content = part.get_content() if part is not None else ""
+        name, address = email.utils.parseaddr(str(message.get("to", "")))
         found.append(
             {
                 "subject": str(message.get("subject", "(no subject)")),
-                "to": str(message.get("to", "")),
-                "date": str(message.get("date", "")),
-                "text": part.get_content() if part is not None else "",
+                "to": name or address,
+                "sent_at": _mail_time(str(message.get("date", ""))),
+                "first_line": " ".join(content.split("\n\n", 1)[0].split()),
+                "text": content,
             }
         )
     return found
+
+
+def _mail_time(header: str) -> str:
+    try:
+        return email.utils.parsedate_to_datetime(header).astimezone(UTC).isoformat()
+    except (TypeError, ValueError):
+        return ""
 
 
 class WebPages:
