@@ -4,6 +4,7 @@ say why, and labels in a user's words rather than the code's."""
 
 from __future__ import annotations
 
+import email.policy
 import html
 import re
 from collections.abc import Iterator
@@ -228,7 +229,8 @@ def test_the_demo_mail_page_says_what_each_mail_is_about_and_when(tmp_path: Path
     mail["Subject"] = "[#1] Refund"
     mail["Date"] = "Mon, 30 Nov 2026 16:56:07 +0100"
     mail.set_content("Dana Evans reacted to your comment on #1\nRefund\n\n  Dana reacted\n")
-    (tmp_path / "0001-alice.eml").write_bytes(bytes(mail))
+    # As the mail catcher stores it: as it came over SMTP, with CRLF line ends.
+    (tmp_path / "0001-alice.eml").write_bytes(mail.as_bytes(policy=email.policy.SMTP))
     broken = EmailMessage()
     broken["Date"] = "yesterday-ish"
     broken.set_content("")

@@ -171,7 +171,7 @@ def read_mails(folder: Path, limit: int = MAILS_SHOWN) -> list[dict[str, str]]:
     for path in sorted(folder.glob("*.eml"), reverse=True)[:limit]:
         message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
         part = message.get_body(preferencelist=("plain", "html"))
-        content = part.get_content() if part is not None else ""
+        content = part.get_content().replace("\r\n", "\n") if part is not None else ""
         name, address = email.utils.parseaddr(str(message.get("to", "")))
         found.append(
             {
