@@ -223,3 +223,16 @@ CONTRAST_OF = """([a, b]) => {
     };
     return (Math.max(lum(a), lum(b)) + 0.05) / (Math.min(lum(a), lum(b)) + 0.05);
 }"""
+
+
+def test_the_keyboards_first_stop_skips_the_header(story: Story, chromium: Browser) -> None:
+    context, page = signed_in(chromium, story.url, story.admin, "/notifications")
+    expect(page.locator(".note")).not_to_have_count(0)
+    page.keyboard.press("Tab")
+    skip = page.locator(":focus")
+    expect(skip).to_have_text("Skip to the page's content")
+    expect(skip).to_be_in_viewport()
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    expect(page.locator(":focus")).to_have_text("Mark all read")  # the page's first control
+    context.close()
