@@ -106,7 +106,7 @@ def test_a_320_px_phone_never_scrolls_sideways_and_the_header_stays_on_one_line(
     context.close()
 
 
-def test_every_control_of_the_phone_notification_center_is_44_px(
+def test_every_control_of_the_phone_notification_center_and_ticket_is_44_px(
     story: Story, chromium: Browser
 ) -> None:
     context, page = signed_in(chromium, story.url, story.admin, "/notifications", **PHONE)
@@ -119,6 +119,9 @@ def test_every_control_of_the_phone_notification_center_is_44_px(
     swipe(page, ".note-body", 160)  # right: delete, with an undo in the toast
     expect(page.locator("#toast")).to_be_visible()
     assert too_small(page, "#toast") == []
+    # The ticket a notification leads to: reactions, the assign picker, the reply box.
+    page.goto(f"/tickets/{story.ticket}")
+    assert too_small(page, "main") == []
     context.close()
 
 
