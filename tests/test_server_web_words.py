@@ -240,3 +240,29 @@ def test_the_demo_mail_page_says_what_each_mail_is_about_and_when(tmp_path: Path
     assert oldest["to"] == "Alice Archer"
     assert oldest["sent_at"] == "2026-11-30T15:56:07+00:00"
     assert (newest["sent_at"], newest["first_line"], newest["subject"]) == ("", "", "(no subject)")
+
+
+def test_web_addresses_in_texts_are_links_and_nothing_else_is(
+    shared_helpdesk: Helpdesk, browser: httpx.Client
+) -> None:
+    hd = shared_helpdesk
+    username, agent = hd.new_agent("linker", password=PASSWORD)
+    _, customer = hd.new_customer()
+    ticket = customer.create_ticket("Export", "The file is at https://files.example/q3?x=1&y=2.")
+    agent.assign(ticket["id"], username)
+    _, other = hd.new_agent("colleague")
+    other.comment(
+        ticket["id"],
+        f"@{username} log: (https://logs.example/run_(7)) <b>bold</b> javascript:alert(1) "
+        'http://x.example/"onmouseover="alert(1)',
+    )
+    web_sign_in(browser, username, PASSWORD)
+    notes = browser.get("/notifications").text  # the mention's detail, before the ticket
+    page = browser.get(f"/tickets/{ticket['id']}").text
+    link = '<a href="{0}" rel="noopener noreferrer nofollow">{0}</a>'
+    assert "is at " + link.format("https://files.example/q3?x=1&amp;y=2") + "." in page
+    assert "(" + link.format("https://logs.example/run_(7)") + ")" in page
+    assert "(" + link.format("https://logs.example/run_(7)") + ")" in notes
+    assert "&lt;b&gt;bold&lt;/b&gt; javascript:alert(1)" in page  # text, not a link
+    assert link.format("http://x.example/") + "&#34;onmouseover=&#34;alert(1)" in page
+    assert 'href="javascript' not in page and "<b>bold" not in page
