@@ -266,3 +266,25 @@ def test_web_addresses_in_texts_are_links_and_nothing_else_is(
     assert "&lt;b&gt;bold&lt;/b&gt; javascript:alert(1)" in page  # text, not a link
     assert link.format("http://x.example/") + "&#34;onmouseover=&#34;alert(1)" in page
     assert 'href="javascript' not in page and "<b>bold" not in page
+
+
+def test_a_notification_row_names_its_sender_once_and_says_what_kind_it_is(
+    shared_helpdesk: Helpdesk, browser: httpx.Client
+) -> None:
+    hd = shared_helpdesk
+    username, _ = hd.new_agent("once", password=PASSWORD)
+    _, sender = hd.new_agent("sender", name="Sita Sender")
+    _, customer = hd.new_customer()
+    ticket = customer.create_ticket("Badge reader", "Beeps twice.")["id"]
+    sender.assign(ticket, username)
+    web_sign_in(browser, username, PASSWORD)
+    row = re.search(
+        r'<button type="button" class="note-open".*?</button>',
+        browser.get("/notifications").text,
+        re.S,
+    )
+    assert row is not None
+    words = text_of(row.group(0))
+    assert words.startswith("Sita Sender assigned you #")
+    assert words.count("Sita Sender") == 1
+    assert words.endswith("Assignment · just now")
