@@ -27,6 +27,13 @@ def browser(shared_helpdesk: Helpdesk) -> Iterator[httpx.Client]:
         yield client
 
 
+def agent_signed_in(hd: Helpdesk, browser: httpx.Client, prefix: str) -> str:
+    """A new agent signed in on ``browser``; their username."""
+    username, _ = hd.new_agent(prefix, password=PASSWORD)
+    web_sign_in(browser, username, PASSWORD)
+    return username
+
+
 def text_of(page: str) -> str:
     """The page's visible words, tags dropped and spaces squeezed (none before punctuation)."""
     words = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page)).split())
@@ -47,8 +54,7 @@ def test_a_browser_gets_a_page_for_an_unknown_address_and_the_api_keeps_json(
     assert wrong_method.status_code == 405 and "POST" in wrong_method.headers["allow"]
     assert "only takes the helpdesk's own forms" in text_of(wrong_method.text)
     # Signed in, the error page keeps the menu and the bell, so nobody is stranded on it.
-    username, _ = hd.new_agent("lost", password=PASSWORD)
-    web_sign_in(browser, username, PASSWORD)
+    agent_signed_in(hd, browser, "lost")
     signed_in = browser.get("/nowhere")
     assert signed_in.status_code == 404 and 'id="bell"' in signed_in.text
     # The API and scripts still get JSON, whatever they accept.
@@ -65,8 +71,7 @@ def test_a_refused_form_keeps_the_signed_in_header(
     """A form whose token is stale (the page was open across a sign-out and back in) is
     refused with a page that still has the menu, not a bare one."""
     hd = shared_helpdesk
-    username, _ = hd.new_agent("stale", password=PASSWORD)
-    web_sign_in(browser, username, PASSWORD)
+    agent_signed_in(hd, browser, "stale")
     refused = browser.post("/notifications/read-all", data={"csrf": "old", "up_to_seq": "1"})
     assert refused.status_code == 403
     assert "This form has expired" in text_of(refused.text)
@@ -146,8 +151,7 @@ def test_notification_filters_use_the_trays_words_and_empty_lists_say_why(
     shared_helpdesk: Helpdesk, browser: httpx.Client
 ) -> None:
     hd = shared_helpdesk
-    username, _ = hd.new_agent("quiet", password=PASSWORD)
-    web_sign_in(browser, username, PASSWORD)
+    agent_signed_in(hd, browser, "quiet")
     first = browser.get("/notifications")
     tabs = re.findall(r'<a class="tab[^"]*" href="[^"]*"[^>]*>([^<]+)</a>', first.text)
     # The wire's "reaction" type is also customer replies and reopenings: the tray's words.
@@ -288,3 +292,44 @@ def test_a_notification_row_names_its_sender_once_and_says_what_kind_it_is(
     assert words.startswith("Sita Sender assigned you #")
     assert words.count("Sita Sender") == 1
     assert words.endswith("Assignment · just now")
+
+
+def test_empty_ticket_lists_say_which_tickets_there_are_none_of(
+    shared_helpdesk: Helpdesk, browser: httpx.Client
+) -> None:
+    hd = shared_helpdesk
+    agent_signed_in(hd, browser, "idle")
+    assert "No open tickets assigned to you." in text_of(browser.get("/").text)
+    assert "No resolved tickets assigned to you." in text_of(
+        browser.get("/?scope=mine&status=resolved").text
+    )
+    teamless = browser.get("/?scope=team&status=open").text
+    assert "You are in no team, so no team's tickets show here. See all tickets" in text_of(
+        teamless
+    )
+    assert '<a href="/?scope=open&amp;status=open">See all tickets</a>' in teamless
+    hd.add_agent(member := unique_name("member"), password=PASSWORD, team="hardware")
+    with httpx.Client(base_url=hd.url, trust_env=False, headers=PAGE) as other:
+        web_sign_in(other, member, PASSWORD)
+        page = text_of(other.get("/?scope=team&status=resolved").text)
+        assert "No resolved tickets for team hardware." in page
+    email, _ = hd.new_customer(password=PASSWORD)
+    with httpx.Client(base_url=hd.url, trust_env=False, headers=PAGE) as customer:
+        web_sign_in(customer, email, PASSWORD)
+        assert "You have no open tickets." in text_of(customer.get("/").text)
+        assert "You have no tickets yet." in text_of(customer.get("/?status=all").text)
+
+
+def test_a_customer_is_not_told_they_are_the_customer(
+    shared_helpdesk: Helpdesk, browser: httpx.Client
+) -> None:
+    hd = shared_helpdesk
+    email, customer = hd.new_customer(name="Cleo Client", password=PASSWORD)
+    ticket = customer.create_ticket("Headset", "Crackles.")["id"]
+    web_sign_in(browser, email, PASSWORD)
+    page = text_of(browser.get(f"/tickets/{ticket}").text)
+    assert "customer: Cleo Client" not in page and "opened just now" in page
+    agent, _ = hd.new_agent("viewer", password=PASSWORD)
+    with httpx.Client(base_url=hd.url, trust_env=False, headers=PAGE) as other:
+        web_sign_in(other, agent, PASSWORD)
+        assert "customer: Cleo Client" in text_of(other.get(f"/tickets/{ticket}").text)
