@@ -328,7 +328,7 @@ def test_admins_change_the_system_settings_on_the_admin_page(
 ) -> None:
     hd = shared_helpdesk
     admin, admin_api, page = admin_page(hd, browser)
-    assert page.status_code == 200 and "Retention days" in page.text
+    assert page.status_code == 200 and "Keep read notifications for (days)" in page.text
     version = int(re.search(r'name=version value="(\d+)"', page.text).group(1))  # type: ignore[union-attr]
     current = admin_api.request("GET", "/api/v1/admin/settings").json()["settings"]
     form = {k: str(v) for k, v in current.items() if k != "default_preferences"}

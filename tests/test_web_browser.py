@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import http.server
 import re
-import subprocess
-import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -16,9 +14,19 @@ import httpx
 import pytest
 from helpdesk import Helpdesk, HelpdeskActions
 from playwright.sync_api import Browser, Page, expect
-from web_browser import PASSWORD, PHONE, EngineThread, chromium, signed_in, swipe
+from web_browser import (
+    CONTRAST,
+    PASSWORD,
+    PHONE,
+    EngineThread,
+    chromium,
+    cli,
+    demo,
+    signed_in,
+    swipe,
+)
 
-__all__ = ["chromium"]  # the module-scoped browser fixture
+__all__ = ["chromium", "demo"]  # the module-scoped fixtures
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -383,7 +391,7 @@ def test_an_admin_changes_the_default_preferences_and_a_new_agent_gets_them(
     page.reload()
     expect(page.get_by_label("How often")).to_have_value("daily_digest")
     expect(page.get_by_label("Quiet hours, row 1, Day")).to_have_value("4")
-    expect(page.locator(".audit")).to_contain_text(f"{admin} via web")
+    expect(page.locator(".audit")).to_contain_text(f"{admin} on this page")
     expect(page.locator(".audit")).to_contain_text("email.frequency: instant → daily_digest")
 
     # Applied: an agent added now starts with them.
@@ -404,52 +412,6 @@ def test_an_admin_changes_the_default_preferences_and_a_new_agent_gets_them(
     assert answer is not None and answer.status == 403
     plain_context.close()
     context.close()
-
-
-CONTRAST = """el => {
-    const rgb = s => s.match(/\\d+(\\.\\d+)?/g).slice(0, 3).map(Number);
-    const lum = c => {
-        const [r, g, b] = c.map(v => {
-            v /= 255;
-            return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
-        });
-        return 0.2126 * r + 0.7152 * g + 0.0722 * b;
-    };
-    const style = getComputedStyle(el);
-    const [a, b] = [lum(rgb(style.color)), lum(rgb(style.backgroundColor))];
-    return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
-}"""
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    """``notifier-server demo --rate 0`` (its pages have the most in the header: the mail
-    page's link too): (its URL, its database). Tests add their own people and tickets."""
-    db = tmp_path_factory.mktemp("demo") / "demo.db"
-    command = [sys.executable, "-m", "notifier.server.cli", "demo", "--port", "0", "--rate", "0"]
-    process = subprocess.Popen(
-        [*command, "--db", str(db)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    )
-    try:
-        assert process.stdout is not None
-        found = re.match(r"listening on (http://\S+)", process.stdout.readline())
-        assert found is not None, "the demo did not start"
-        yield found.group(1), db
-    finally:
-        process.terminate()
-        process.communicate(timeout=10)  # also closes its pipe
-
-
-def cli(db: Path, *args: str) -> str:
-    """``notifier-server ARGS --db DB``; its output (a new person's API token)."""
-    done = subprocess.run(
-        [sys.executable, "-m", "notifier.server.cli", *args, "--db", str(db)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    )
-    return done.stdout.strip()
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])

@@ -7,6 +7,9 @@ a context of their own (separate cookie jars), made by :func:`signed_in`.
 from __future__ import annotations
 
 import asyncio
+import re
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -120,3 +123,49 @@ class EngineThread:
             harness.wait_until(lambda: predicate(harness.cache), within_s), self._loop
         )
         waiting.result(within_s + 5)
+
+
+CONTRAST = """el => {
+    const rgb = s => s.match(/\\d+(\\.\\d+)?/g).slice(0, 3).map(Number);
+    const lum = c => {
+        const [r, g, b] = c.map(v => {
+            v /= 255;
+            return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+        });
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    };
+    const style = getComputedStyle(el);
+    const [a, b] = [lum(rgb(style.color)), lum(rgb(style.backgroundColor))];
+    return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+}"""
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """``notifier-server demo --rate 0`` (its pages have the most in the header: the mail
+    page's link too): (its URL, its database). Tests add their own people and tickets."""
+    db = tmp_path_factory.mktemp("demo") / "demo.db"
+    command = [sys.executable, "-m", "notifier.server.cli", "demo", "--port", "0", "--rate", "0"]
+    process = subprocess.Popen(
+        [*command, "--db", str(db)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    try:
+        assert process.stdout is not None
+        found = re.match(r"listening on (http://\S+)", process.stdout.readline())
+        assert found is not None, "the demo did not start"
+        yield found.group(1), db
+    finally:
+        process.terminate()
+        process.communicate(timeout=10)  # also closes its pipe
+
+
+def cli(db: Path, *args: str) -> str:
+    """``notifier-server ARGS --db DB``; its output (a new person's API token)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "notifier.server.cli", *args, "--db", str(db)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return done.stdout.strip()

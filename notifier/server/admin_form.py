@@ -31,7 +31,7 @@ DAYS: Final = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday
 TYPES: Final = (
     (wire.NotificationType.ASSIGNMENT.value, "Assignments"),
     (wire.NotificationType.MENTION.value, "Mentions"),
-    (wire.NotificationType.REACTION.value, "Reactions"),
+    (wire.NotificationType.REACTION.value, "Customer replies and reactions"),
 )
 FREQUENCIES: Final = (
     (wire.EmailFrequency.INSTANT.value, "A mail for each notification"),
@@ -45,6 +45,37 @@ _QUIET_DAY: Final = re.compile(r"^quiet-(\d{1,3})-day$")
 _QUIET_PATH: Final = re.compile(r"^quiet_hours\[(\d+)\](?:\.(day|start|end))?$")
 _INTEGER: Final = re.compile(r"^-?[0-9]{1,18}$")
 
+# The integer settings in an admin's words: (label, help). The keys and the help of
+# settings.INT_SETTINGS are the API's and the CLI's, written for whoever runs the server.
+SETTING_WORDS: Final[dict[str, tuple[str, str]]] = {
+    "retention_days": (
+        "Keep read notifications for (days)",
+        "Read notifications older than this are deleted. 0 keeps them forever",
+    ),
+    "event_log_days": (
+        "Keep the catch-up history for (days)",
+        "A tray app or browser away for longer than this reloads its whole list instead of "
+        "catching up on what it missed. 0 keeps the history forever",
+    ),
+    "rate_limit_per_ticket": (
+        "Most notifications per agent about one ticket",
+        "Counted over the time window below; more are folded into the newest one. 0 means no limit",
+    ),
+    "rate_limit_window_seconds": (
+        "Time window of that limit (seconds)",
+        "600 seconds is 10 minutes",
+    ),
+    "rate_limit_per_minute": (
+        "Most notifications per agent in a minute",
+        "More are folded into the newest one. 0 means no limit",
+    ),
+    "mail_grace_seconds": (
+        "Wait before mailing an agent who is away (seconds)",
+        "A notification read within this time is not mailed",
+    ),
+}
+VIA_WORDS: Final = {"web": "on this page", "api": "through the API", "cli": "on the command line"}
+
 LABELS: Final[dict[str, str]] = {
     "p-in_app": "Show notifications in the app",
     "p-types": "Notification types",
@@ -56,7 +87,7 @@ LABELS: Final[dict[str, str]] = {
     "p-email-only_when_disconnected": "Only while not connected",
     "p-quiet": "Quiet hours",
     "p-timezone": "Time zone",
-    **{f"s-{s.key}": s.key.replace("_", " ").capitalize() for s in settings.INT_SETTINGS},
+    **{f"s-{key}": label for key, (label, _) in SETTING_WORDS.items()},
 }
 
 
@@ -67,6 +98,19 @@ def label_of(field_id: str) -> str:
         part = {"day": "day", "start": "from", "end": "to"}[found.group(2)]
         return f"Quiet hours, row {int(found.group(1)) + 1}, {part}"
     return LABELS.get(field_id, "The form")
+
+
+def help_of(key: str) -> str:
+    """An integer setting's help text on the admin page."""
+    return SETTING_WORDS[key][1]
+
+
+def audit_label(path: str) -> str:
+    """What an audit line changed, as the page labels it ("Keep read notifications for
+    (days)", "email.digest time")."""
+    if path in SETTING_WORDS:
+        return SETTING_WORDS[path][0]
+    return path.replace("_", " ")
 
 
 def _for_a_person(path: str, message: str) -> str:

@@ -58,6 +58,8 @@ log = logging.getLogger(__name__)
 
 API: Final = "/api/v1"
 STREAM_PATH: Final = f"{API}/stream"
+SESSION_ENDED: Final = "Your session has ended. Please sign in again."
+MAX_USERNAME_SHOWN: Final = 200  # a refused sign-in's username, typed back into the form
 RESUME_TIMEOUT_S: Final = 10.0
 STREAM_BATCH: Final = 500
 SESSION_COOKIE: Final = "helpdesk_session"
@@ -578,24 +580,46 @@ class HelpdeskApp:
         )
 
     def _sign_in_page(
-        self, request: Request, target: str, error: str | None, status: int = 200
+        self,
+        request: Request,
+        target: str,
+        error: str | None,
+        status: int = 200,
+        username: str = "",
+        notice: str | None = None,
     ) -> HTMLResponse:
-        """The sign-in form with this browser's anti-forgery secret (a new one if it has none)."""
+        """The sign-in form with this browser's anti-forgery secret (a new one if it has none);
+        after a refusal with the username that was typed, so only the password is typed again."""
         csrf = request.cookies.get(CSRF_COOKIE, "")
         if not _CSRF_PATTERN.match(csrf):
             csrf = secrets.token_urlsafe(32)
         response = self.pages.render(
-            "login.html", status, next=target, error=error, csrf=csrf, page="login"
+            "login.html",
+            status,
+            next=target,
+            error=error,
+            notice=notice,
+            username=username[:MAX_USERNAME_SHOWN],
+            csrf=csrf,
+            page="login",
         )
         self.set_cookie(response, CSRF_COOKIE, csrf)
         return response
 
     async def login_form(self, request: Request) -> Response:
-        return self._sign_in_page(request, safe_next(request.query_params.get("next")), None)
+        target = safe_next(request.query_params.get("next"))
+        if request.cookies.get(SESSION_COOKIE) and await self.session_user(request) is None:
+            # A session cookie the server no longer knows: it expired or was signed out
+            # elsewhere. Say so (once: the stale cookie goes) rather than just ask again.
+            page = self._sign_in_page(request, target, None, notice=SESSION_ENDED)
+            page.delete_cookie(SESSION_COOKIE, path="/")
+            return page
+        return self._sign_in_page(request, target, None)
 
     async def login(self, request: Request) -> Response:
         form = web.parse_form(await self.read_body(request))
         target = safe_next(form.get("next"))
+        username = form.get("username", "")
         if not web.same_token(form.get("csrf", ""), request.cookies.get(CSRF_COOKIE, "")):
             # Login CSRF: another site posting its own credentials in the agent's browser.
             return self._sign_in_page(
@@ -609,11 +633,11 @@ class HelpdeskApp:
                 request, form.get("username", ""), form.get("password", ""), "session"
             )
         except ActionError as exc:  # too many attempts, busy, a 2 KB username
-            refused = self._sign_in_page(request, target, exc.message, exc.status)
+            refused = self._sign_in_page(request, target, exc.message, exc.status, username)
             refused.headers.update(_retry_after(exc))
             return refused
         if token is None:
-            return self._sign_in_page(request, target, "Wrong username or password.", 401)
+            return self._sign_in_page(request, target, "Wrong username or password.", 401, username)
         response = RedirectResponse(target, status_code=303)
         self.set_cookie(response, SESSION_COOKIE, token, int(self.limits.session_max_age_s) or None)
         return response
@@ -623,7 +647,7 @@ class HelpdeskApp:
         if token:
             form = web.parse_form(await self.read_body(request))
             if not web.same_token(form.get("csrf", ""), web.session_csrf(token)):
-                return self.pages.error(
+                return await self.pages.sorry(
                     request, "Sign out with the button on the helpdesk's own page.", 403
                 )
             # The session ends on the server, not only in this browser.
@@ -641,7 +665,7 @@ class HelpdeskApp:
                 actions.comment_ticket, user, request.path_params["id"]
             )
         except ActionError as exc:
-            return self.pages.error(request, exc.message, exc.status)
+            return await self.pages.sorry(request, exc.message, exc.status)
         return RedirectResponse(f"/tickets/{ticket_id}#comment-{comment_id}", status_code=303)
 
     async def mail_settings(self, request: Request) -> Response:
@@ -1275,6 +1299,18 @@ class HelpdeskApp:
         routes.append(WebSocketRoute(STREAM_PATH, self.stream))
         return routes
 
+    async def _http_error(self, request: Request, exc: Exception) -> Response:
+        """Starlette's own 404 and 405: a page in words for a person's browser off the API,
+        the API's JSON error otherwise."""
+        assert isinstance(exc, HTTPException)
+        message = _PAGE_ERRORS.get(exc.status_code)
+        wants_page = "text/html" in request.headers.get("accept", "")
+        if message is None or not wants_page or request.url.path.startswith(f"{API}/"):
+            return await _http_error(request, exc)
+        response = await self.pages.sorry(request, message, exc.status_code)
+        response.headers.update(exc.headers or {})
+        return response
+
     def build(self) -> Starlette:
         uvicorn_errors = logging.getLogger("uvicorn.error")
         if not any(isinstance(f, _DeniedHandshakeFilter) for f in uvicorn_errors.filters):
@@ -1285,7 +1321,7 @@ class HelpdeskApp:
             exception_handlers={
                 ActionError: _action_error,
                 ClientDisconnect: _client_gone,
-                HTTPException: _http_error,
+                HTTPException: self._http_error,
                 Exception: _internal_error,
             },
         )
@@ -1400,6 +1436,12 @@ _HTTP_CODES: Final = {
     413: "too_large",
     422: "validation_failed",
 }  # 426 upgrade_required: _stream_without_upgrade
+
+
+_PAGE_ERRORS: Final = {
+    404: "there is no page at this address. It may have moved, or the link has a typo",
+    405: "this address only takes the helpdesk's own forms: go back and use the button there",
+}
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import email.utils
 import functools
 import re
 import sqlite3
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from jinja2 import Environment, PackageLoader, select_autoescape
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
@@ -48,11 +49,13 @@ ADMIN_AUDIT_SHOWN: Final = 20
 MAX_ID: Final = repository.MAX_SEQ
 TICKET_SCOPES: Final = (("mine", "Assigned to me"), ("team", "My team's"), ("open", "All"))
 TICKET_STATUSES: Final = (("open", "Open"), ("resolved", "Resolved"), ("all", "Any status"))
+# (type, tab label, what its empty list says it has none of), in the tray popup's words:
+# the wire's "reaction" type is also a customer's reply or reopening, so "Ticket updates".
 NOTIFICATION_FILTERS: Final = (
-    ("", "All types"),
-    ("assignment", "Assignments"),
-    ("mention", "Mentions"),
-    ("reaction", "Reactions"),
+    ("", "All types", "notifications"),
+    ("assignment", "Assignments", "assignments"),
+    ("mention", "Mentions", "mentions"),
+    ("reaction", "Ticket updates", "ticket updates"),
 )
 _ICONS: Final = resources.files("notifier.resources")
 _STATIC: Final = resources.files("notifier.server").joinpath("static")
@@ -87,6 +90,30 @@ def exact(value: str | datetime) -> str:
         return str(value)
 
 
+# A web address in a text: http(s), up to a space or a character that cannot be in one;
+# punctuation at its end is the sentence's ("see https://x.example/a.").
+_WEB_ADDRESS: Final = re.compile(r"\bhttps?://[^\s<>\"'`]+")
+_SENTENCE_END: Final = ".,;:!?)]}»’”"
+
+
+def linked(value: str) -> Markup:
+    """A person's text with its web addresses as links (everything escaped; only http and
+    https; opened without telling the target where from)."""
+    pieces: list[str] = []
+    last = 0
+    for found in _WEB_ADDRESS.finditer(value):
+        address = found.group(0).rstrip(_SENTENCE_END)
+        if "(" in address and found.group(0)[len(address) : len(address) + 1] == ")":
+            address += ")"  # https://en.wikipedia.org/wiki/Bell_(instrument)
+        start, end = found.start(), found.start() + len(address)
+        pieces.append(escape(value[last:start]))
+        target = escape(address)
+        pieces.append(f'<a href="{target}" rel="noopener noreferrer nofollow">{target}</a>')
+        last = end
+    pieces.append(escape(value[last:]))
+    return Markup("".join(pieces))  # noqa: S704 (every piece escaped above)
+
+
 _SVG_ROOT: Final = re.compile(r'<svg\b[^>]*\bviewBox="([^"]+)"[^>]*>(.*)</svg>', re.S)
 _SVG_COMMENT: Final = re.compile(r"<!--.*?-->", re.S)
 
@@ -115,6 +142,23 @@ def icon_sprite() -> Markup:
     )
 
 
+_TICKET_PATH: Final = re.compile(r"^/tickets/(\d{1,18})(?:[?#].*)?$")
+_DESTINATIONS: Final = {
+    "/": "your tickets",
+    "/notifications": "your notifications",
+    "/admin": "the system settings",
+    "/mail": "the demo's mail",
+}
+
+
+def destination(path: str) -> str:
+    """Where signing in leads, in words: "ticket #7", "your notifications"."""
+    found = _TICKET_PATH.match(path)
+    if found:
+        return f"ticket #{found.group(1)}"
+    return _DESTINATIONS.get(re.split(r"[?#]", path, maxsplit=1)[0], f"the page {path}")
+
+
 def local_link(notification: wire.Notification) -> str:
     """The notification's target on this site, as a path (the page is always on this origin)."""
     anchor = f"#comment-{notification.comment.id}" if notification.comment else ""
@@ -130,6 +174,7 @@ def _environment() -> Environment:
     )
     environment.filters["ago"] = ago
     environment.filters["exact"] = exact
+    environment.filters["linked"] = linked
     environment.globals.update(
         product=PRODUCT,
         summary=text.summary_line,
@@ -138,25 +183,38 @@ def _environment() -> Environment:
         icon_sprite=icon_sprite,
         reason=text.reason_label,
         local=local_link,
+        destination=destination,
     )
     return environment
 
 
 def read_mails(folder: Path, limit: int = MAILS_SHOWN) -> list[dict[str, str]]:
-    """The newest ``.eml`` files of the demo's mail catcher, parsed for the mail page."""
+    """The newest ``.eml`` files of the demo's mail catcher, parsed for the mail page: the
+    subject, the recipient's name, when (ISO, "" if unreadable), the first line of the text
+    (what the mail is about: a ticket's mails share one subject) and the text."""
     found: list[dict[str, str]] = []
     for path in sorted(folder.glob("*.eml"), reverse=True)[:limit]:
         message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
         part = message.get_body(preferencelist=("plain", "html"))
+        content = part.get_content().replace("\r\n", "\n") if part is not None else ""
+        name, address = email.utils.parseaddr(str(message.get("to", "")))
         found.append(
             {
                 "subject": str(message.get("subject", "(no subject)")),
-                "to": str(message.get("to", "")),
-                "date": str(message.get("date", "")),
-                "text": part.get_content() if part is not None else "",
+                "to": name or address,
+                "sent_at": _mail_time(str(message.get("date", ""))),
+                "first_line": " ".join(content.split("\n\n", 1)[0].split()),
+                "text": content,
             }
         )
     return found
+
+
+def _mail_time(header: str) -> str:
+    try:
+        return email.utils.parsedate_to_datetime(header).astimezone(UTC).isoformat()
+    except (TypeError, ValueError):
+        return ""
 
 
 class WebPages:
@@ -196,6 +254,13 @@ class WebPages:
 
     def error(self, request: Request, message: str, status: int) -> HTMLResponse:
         return self.render("error.html", status, message=message)
+
+    async def sorry(self, request: Request, message: str, status: int) -> Response:
+        """The error page, with the header of whoever is signed in (else the bare one)."""
+        user = await self.app.session_user(request)
+        if user is None:
+            return self.error(request, message, status)
+        return await self._sorry(request, user, message, status)
 
     async def _sorry(self, request: Request, user: User, message: str, status: int) -> Response:
         """The error page for someone signed in: with the header (menu, bell, sign-out), so
@@ -251,7 +316,20 @@ class WebPages:
         user = await self._signed_in(request)
         if isinstance(user, Response):
             return user
-        ticket_id = request.path_params["id"]
+        return await self._ticket_page(request, user, request.path_params["id"])
+
+    async def _ticket_page(
+        self,
+        request: Request,
+        user: User,
+        ticket_id: str,
+        code: int = 200,
+        *,
+        draft: str = "",
+        problem: str = "",
+    ) -> Response:
+        """The ticket page; after a refused comment (``code`` 422) with what was typed
+        (``draft``) back in the box and why next to it (``problem``)."""
         try:
             # The page shows the most a request may ask for: a notification's link
             # (#comment-N) is then on the first page for any thread of a usual length.
@@ -274,7 +352,11 @@ class WebPages:
             user,
             "ticket.html",
             "ticket",
+            code=code,
             t=ticket,
+            draft=draft,
+            problem=problem,
+            body_limit=actions.MAX_BODY_CHARS,
             after=comments.after,
             emojis=actions.REACTION_EMOJIS,
             **extra,
@@ -381,6 +463,9 @@ class WebPages:
             types=admin_form.TYPES,
             frequencies=admin_form.FREQUENCIES,
             label_of=admin_form.label_of,
+            help_of=admin_form.help_of,
+            audit_label=admin_form.audit_label,
+            via_words=admin_form.VIA_WORDS,
             audit=audit["entries"],
             audit_changes=admin_form.audit_changes,
             saved=saved,
@@ -404,7 +489,7 @@ class WebPages:
         try:
             user, form, version = await self._admin_form(request)
         except ActionError as exc:
-            return self._refused(request, exc)
+            return await self._refused(request, exc)
         changes, errors = admin_form.validate_settings(form)
         if errors:
             return await self._admin_page(
@@ -418,7 +503,7 @@ class WebPages:
             user, form, version = await self._admin_form(request)
             posted = admin_form.PreferencesForm.posted(form)
         except ActionError as exc:
-            return self._refused(request, exc)
+            return await self._refused(request, exc)
         value, errors = admin_form.validate_preferences(posted)
         if value is None:
             return await self._admin_page(
@@ -440,7 +525,7 @@ class WebPages:
             await self.app.database.run(update, changes)
         except ActionError as exc:
             if exc.status != 409:
-                return self._refused(request, exc)
+                return await self._refused(request, exc)
             return await self._admin_page(request, user, 409, failed=form)
         return await self._admin_page(request, user, saved=form)
 
@@ -464,7 +549,7 @@ class WebPages:
             up_to = _seq_field(form, "up_to_seq")
             bell = await self.app.database.run(bell_state, user.id, up_to)
         except ActionError as exc:
-            return self._refused(request, exc)
+            return await self._refused(request, exc)
         if _wants_json(request):
             return JSONResponse(bell)
         return RedirectResponse("/notifications", status_code=303)
@@ -481,20 +566,20 @@ class WebPages:
                 extra = (wire.ClearScope.READ,)
             result = await self.app.database.run(change, user.id, *extra)
         except ActionError as exc:
-            return self._refused(request, exc)
+            return await self._refused(request, exc)
         if result.changed:
             self.app.hub.wake([user.id])
         if _wants_json(request):
             return JSONResponse(result.to_json())
         return RedirectResponse("/notifications", status_code=303)
 
-    def _refused(self, request: Request, exc: ActionError) -> Response:
+    async def _refused(self, request: Request, exc: ActionError) -> Response:
         if _wants_json(request):
             return JSONResponse(
                 wire.ApiError(code=exc.code, message=exc.message).to_json(),
                 status_code=exc.status,
             )
-        return self.error(request, exc.message, exc.status)
+        return await self.sorry(request, exc.message, exc.status)
 
     async def mark_read(self, request: Request) -> Response:
         return await self._notification_change(
@@ -523,16 +608,26 @@ class WebPages:
         self,
         request: Request,
         run: Callable[[User, dict[str, str]], tuple[Callable[..., Outcome], list[object]]],
+        written_on: str | None = None,
     ) -> Response:
         """Check the form, run the action ``run`` picks with its arguments, go back to the
-        ticket (303)."""
+        ticket (303). A text refused (422) on ticket ``written_on`` comes back on its page,
+        with why next to the box and nothing typed lost."""
+        user: User | None = None
+        form: dict[str, str] = {}
         try:
             user, form = await self._form(request)
             function, args = run(user, form)
             with self.app.counted_write(user):
                 outcome = await self.app.run_action(function, user, *args)
         except ActionError as exc:
-            return self._refused(request, exc)
+            if user is not None and written_on is not None and exc.status == 422:
+                problem = _text_problem(exc.message)
+                draft = form.get("body", "")
+                return await self._ticket_page(
+                    request, user, written_on, 422, draft=draft, problem=problem
+                )
+            return await self._refused(request, exc)
         self.app.announce(outcome.appended, outcome.woken)
         body = outcome.body
         if "emoji" in body:  # a reaction: back to its comment
@@ -551,7 +646,7 @@ class WebPages:
             function = actions.answer_customer if form.get("kind") == "reply" else actions.comment
             return function, [ticket_id, {"body": form.get("body", "")}, links]
 
-        return await self._ticket_change(request, run)
+        return await self._ticket_change(request, run, ticket_id)
 
     async def reply(self, request: Request) -> Response:
         ticket_id = request.path_params["id"]
@@ -559,6 +654,7 @@ class WebPages:
         return await self._ticket_change(
             request,
             lambda user, form: (actions.reply, [ticket_id, {"body": form.get("body", "")}, links]),
+            ticket_id,
         )
 
     async def reopen(self, request: Request) -> Response:
@@ -567,6 +663,7 @@ class WebPages:
         return await self._ticket_change(
             request,
             lambda user, form: (actions.reopen, [ticket_id, {"body": form.get("body", "")}, links]),
+            ticket_id,
         )
 
     async def resolve(self, request: Request) -> Response:
@@ -610,6 +707,20 @@ def _package_file(folder: Traversable, name: str) -> Response:
         media_type=_CONTENT_TYPES[found.group(1)],
         headers={"cache-control": f"public, max-age={STATIC_MAX_AGE_S}"},
     )
+
+
+_TOO_LONG: Final = re.compile(r"^body has (\d+) characters, limit (\d+)$")
+
+
+def _text_problem(message: str) -> str:
+    """Why a comment's text was refused, for the person who typed it."""
+    if message == "body must not be empty":
+        return "Write something first: the text is empty."
+    found = _TOO_LONG.match(message)
+    if found:
+        length, limit = (int(n) for n in found.groups())
+        return f"This text has {length:,} characters; the most is {limit:,}. Shorten it a little."
+    return message[:1].upper() + message[1:]
 
 
 def _wants_json(request: Request) -> bool:

@@ -1,0 +1,242 @@
+"""How the web pages lay out in a real browser (Debian's chromium) for a picky user: a 320 px
+phone with long names, subjects and URLs, fingers on the notification center, a link to a
+comment under the sticky header, the ticket's assign row on a desktop."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from helpdesk import HelpdeskActions
+from playwright.sync_api import Browser, Page, expect
+from web_browser import PASSWORD, PHONE, chromium, cli, demo, signed_in, swipe
+
+__all__ = ["chromium", "demo"]  # the module-scoped fixtures
+
+pytestmark = pytest.mark.timeout(120)
+
+LONG_NAME = "Maximiliana Alexandrina Wolfeschlegelsteinhausenbergerdorff-Featherstonehaugh"
+LONG_SUBJECT = (
+    "Our invoices from the third quarter show duplicated line items for every subscription "
+    "seat we added after the migration, and the totals no longer match the purchase orders"
+)
+LONG_URL = "https://logs.example.com/" + "x" * 180
+# How many lines an element's text takes (a wrapped "Sign out" takes two).
+TEXT_LINES = """el => {
+    const range = document.createRange();
+    range.selectNodeContents(el);
+    return new Set(Array.from(range.getClientRects(), r => Math.round(r.top))).size;
+}"""
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:8]}"
+
+
+@dataclass(frozen=True)
+class Story:
+    url: str
+    admin: str
+    ticket: str
+    comments: list[str]
+
+
+@pytest.fixture
+def story(demo: tuple[str, Path]) -> Story:
+    """On the demo, an admin (the fullest header) and a long-named colleague who assigns them
+    a ticket with a long subject and mentions them with a long URL, then comments twelve
+    times more."""
+    url, db = demo
+    admin = unique("admin")
+    cli(db, "add-agent", admin, "--name", "Ada Admin", "--password", PASSWORD, "--admin")
+    long = HelpdeskActions(url, cli(db, "add-agent", unique("long"), "--name", LONG_NAME))
+    email = f"{unique('c')}@example.com"
+    customer = HelpdeskActions(url, cli(db, "add-customer", email, "--name", LONG_NAME))
+    try:
+        ticket = customer.create_ticket(LONG_SUBJECT, f"See {LONG_URL} for the export.")["id"]
+        long.assign(ticket, admin)
+        comments = [long.comment(ticket, f"@{admin} look at {LONG_URL} please")["id"]]
+        comments += [long.comment(ticket, f"Note {n}\nwith\nfour\nlines")["id"] for n in range(12)]
+    finally:
+        long.close()
+        customer.close()
+    return Story(url, admin, ticket, comments)
+
+
+def too_small(page: Page, selector: str) -> list[tuple[str, float, float]]:
+    """The visible controls under ``selector`` smaller than 44 × 44 px: (text, width, height).
+    Links inside a person's text are words in a sentence (WCAG 2.5.8 exempts them)."""
+    found: list[tuple[str, float, float]] = page.eval_on_selector_all(
+        f"{selector} :is(a[href], button, select, input:not([type=hidden]), summary)",
+        """els => els.filter(e => e.getClientRects().length && !e.closest(".text, .body, .full"))
+            .map(e => [e.textContent.trim(), e.getBoundingClientRect().width,
+                       e.getBoundingClientRect().height])
+            .filter(([, w, h]) => w < 44 || h < 44)""",
+    )
+    return found
+
+
+def test_a_320_px_phone_never_scrolls_sideways_and_the_header_stays_on_one_line(
+    story: Story, chromium: Browser
+) -> None:
+    narrow = {**PHONE, "viewport": {"width": 320, "height": 640}}
+    context, page = signed_in(chromium, story.url, story.admin, "/notifications", **narrow)
+    expect(page.locator(".note")).not_to_have_count(0)
+    for path in (
+        "/notifications",
+        "detail",
+        "/",
+        f"/tickets/{story.ticket}",
+        "/admin",
+        "/mail",
+        "/x",
+    ):
+        if path == "detail":
+            page.goto("/notifications")
+            page.locator(".note .note-open").first.tap()
+            expect(page.locator(".detail:not([hidden])")).to_be_visible()
+        else:
+            page.goto(path)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 320, (path, width)
+        if path != "detail":
+            for part in (".signout button", ".top nav a >> nth=0", ".top nav a >> nth=2"):
+                assert page.locator(part).evaluate(TEXT_LINES) == 1, (path, part)
+    context.close()
+
+
+def test_every_control_of_the_phone_notification_center_and_ticket_is_44_px(
+    story: Story, chromium: Browser
+) -> None:
+    context, page = signed_in(chromium, story.url, story.admin, "/notifications", **PHONE)
+    expect(page.locator(".note")).not_to_have_count(0)
+    assert too_small(page, ".top") == []
+    assert too_small(page, "#center") == []
+    page.locator(".note .note-open").first.tap()
+    assert too_small(page, ".detail:not([hidden])") == []
+    page.locator(".detail:not([hidden]) .back").tap()
+    swipe(page, ".note-body", 160)  # right: delete, with an undo in the toast
+    expect(page.locator("#toast")).to_be_visible()
+    assert too_small(page, "#toast") == []
+    # The ticket a notification leads to: reactions, the assign picker, the reply box.
+    page.goto(f"/tickets/{story.ticket}")
+    assert too_small(page, "main") == []
+    context.close()
+
+
+def test_a_link_to_a_comment_shows_it_below_the_sticky_header(
+    story: Story, chromium: Browser
+) -> None:
+    for options in ({"viewport": {"width": 1280, "height": 700}}, PHONE):
+        context, page = signed_in(chromium, story.url, story.admin, "/", **options)
+        page.goto(f"/tickets/{story.ticket}#comment-{story.comments[8]}")
+        target = page.locator(f"#comment-{story.comments[8]}")
+        expect(target).to_be_in_viewport()
+        header = page.locator(".top").bounding_box()
+        box = target.bounding_box()
+        assert header is not None and box is not None
+        assert box["y"] >= header["y"] + header["height"], (options, header, box)
+        context.close()
+
+
+def test_the_assign_button_stays_beside_its_picker_on_a_desktop(
+    story: Story, chromium: Browser
+) -> None:
+    # The picker lists the long-named colleague: it must not push the button down.
+    context, page = signed_in(chromium, story.url, story.admin, f"/tickets/{story.ticket}")
+    picker = page.locator("#assign-to").bounding_box()
+    button = page.get_by_role("button", name="Assign", exact=True).bounding_box()
+    assert picker is not None and button is not None
+    assert abs(button["y"] + button["height"] / 2 - picker["y"] - picker["height"] / 2) < 4
+    assert button["x"] > picker["x"] + picker["width"]
+    context.close()
+
+
+# Every visible text's contrast with what is behind it (the first ancestor with a background,
+# opacity blended in); emoji (reaction buttons) are pictures, not text, and screen-reader
+# text (.sr) is not seen.
+LOW_CONTRAST = """min => {
+    const rgba = s => (s.match(/[\\d.]+/g) || []).map(Number);
+    const lum = c => {
+        const [r, g, b] = c.slice(0, 3).map(v => {
+            v /= 255;
+            return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+        });
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    };
+    const ratio = (a, b) => (Math.max(lum(a), lum(b)) + 0.05) / (Math.min(lum(a), lum(b)) + 0.05);
+    const behind = el => {
+        for (let e = el; e; e = e.parentElement) {
+            const c = rgba(getComputedStyle(e).backgroundColor);
+            if (c.length === 3 || c[3] > 0) return c;
+        }
+        return [255, 255, 255];
+    };
+    const low = [];
+    for (const el of document.querySelectorAll("body *")) {
+        if (el.closest(".reaction, .sprite, .sr, [hidden]")) continue;
+        if (!el.getClientRects().length) continue;
+        const texts = Array.from(el.childNodes).filter(n => n.nodeType === 3);
+        const own = texts.some(n => n.textContent.trim());
+        if (!own) continue;
+        let opacity = 1;
+        for (let e = el; e; e = e.parentElement) opacity *= Number(getComputedStyle(e).opacity);
+        const bg = behind(el), fg = rgba(getComputedStyle(el).color);
+        const seen = fg.slice(0, 3).map((v, i) => v * opacity + bg[i] * (1 - opacity));
+        const r = ratio(seen, bg);
+        if (r < min) low.push([el.textContent.trim().slice(0, 30), Math.round(r * 100) / 100]);
+    }
+    return low;
+}"""
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_text_meets_wcag_aa_contrast_and_focus_is_visible(
+    story: Story, chromium: Browser, scheme: str
+) -> None:
+    options = {"viewport": {"width": 1280, "height": 900}, "color_scheme": scheme}
+    context, page = signed_in(chromium, story.url, story.admin, "/notifications", **options)
+    ticket = f"/tickets/{story.ticket}"
+    later = f"{ticket}?after={story.comments[0]}"  # its link back sits on the page's background
+    for path in ("/notifications", "/", ticket, later, "/admin", "/mail", "/x"):
+        page.goto(path)
+        assert page.evaluate(LOW_CONTRAST, 4.5) == [], (path, scheme)
+        # The keyboard's focus ring stands out from the page around it (3:1, WCAG 1.4.11).
+        page.keyboard.press("Tab")
+        ring = page.evaluate(
+            """() => {
+                const el = document.activeElement, style = getComputedStyle(el);
+                return [style.outlineStyle, style.outlineColor,
+                        getComputedStyle(document.body).backgroundColor];
+            }"""
+        )
+        assert ring[0] != "none", (path, ring)
+        assert page.evaluate(CONTRAST_OF, ring[1:]) >= 3, (path, scheme, ring)
+    context.close()
+
+
+CONTRAST_OF = """([a, b]) => {
+    const lum = s => {
+        const [r, g, b] = s.match(/[\\d.]+/g).slice(0, 3).map(Number).map(v => {
+            v /= 255;
+            return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+        });
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    };
+    return (Math.max(lum(a), lum(b)) + 0.05) / (Math.min(lum(a), lum(b)) + 0.05);
+}"""
+
+
+def test_the_keyboards_first_stop_skips_the_header(story: Story, chromium: Browser) -> None:
+    context, page = signed_in(chromium, story.url, story.admin, "/notifications")
+    expect(page.locator(".note")).not_to_have_count(0)
+    page.keyboard.press("Tab")
+    skip = page.locator(":focus")
+    expect(skip).to_have_text("Skip to the page's content")
+    expect(skip).to_be_in_viewport()
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    expect(page.locator(":focus")).to_have_text("Mark all read")  # the page's first control
+    context.close()
