@@ -154,6 +154,25 @@ def test_customer_reply_and_reopen_notify_the_assigned_agent(shared_helpdesk: He
     assert all(n["type"] == "reaction" for n in reopened)
 
 
+def test_an_agent_reopens_a_resolved_ticket_as_they_resolve_it(shared_helpdesk: Helpdesk) -> None:
+    hd = shared_helpdesk
+    assignee_name, assignee = hd.new_agent("ro")
+    _, colleague = hd.new_agent("rp")
+    _, customer = hd.new_customer()
+    ticket = customer.create_ticket("Resolved too soon", "")
+    colleague.assign(ticket["id"], assignee_name)
+    before = assignee.notifications()["last_seq"]
+
+    assert status_of(colleague.reopen, ticket["id"]) == 409  # open: nothing to reopen
+    colleague.resolve(ticket["id"])
+    # What an agent has to say goes in a comment: a message with the reopening is refused.
+    assert status_of(colleague.reopen, ticket["id"], "because") == 422
+    assert colleague.reopen(ticket["id"])["status"] == "open"
+    # As resolving, it tells no one; the customer's reopening is the one that notifies.
+    assert assignee.notifications()["last_seq"] == before
+    assert status_of(colleague.reopen, ticket["id"]) == 409
+
+
 def test_customers_act_only_on_their_own_tickets(shared_helpdesk: Helpdesk) -> None:
     hd = shared_helpdesk
     _, agent = hd.new_agent("iso")

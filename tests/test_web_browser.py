@@ -171,6 +171,24 @@ def test_a_customer_replies_and_reopens_and_never_sees_internal_comments(
     dora_context.close()
 
 
+def test_an_agent_resolves_and_reopens_a_ticket_on_its_page(
+    shared_helpdesk: Helpdesk, chromium: Browser
+) -> None:
+    hd = shared_helpdesk
+    agent_name, _ = hd.new_agent("rr", name="Rita Reyes", password=PASSWORD)
+    _, customer = hd.new_customer()
+    ticket = customer.create_ticket("Label printer offline", "It shows no IP address.")
+    context, page = signed_in(chromium, hd.url, agent_name, f"/tickets/{ticket['id']}")
+    page.get_by_role("button", name="Resolve").click()
+    expect(page.locator(".status")).to_have_text("resolved")
+    expect(page.get_by_role("button", name="Resolve")).to_have_count(0)
+    page.get_by_role("button", name="Reopen").click()
+    expect(page.locator(".status")).to_have_text("open")
+    expect(page.get_by_role("button", name="Resolve")).to_be_visible()
+    assert customer.request("GET", f"/api/v1/tickets/{ticket['id']}").json()["status"] == "open"
+    context.close()
+
+
 def test_the_phone_list_swipes_details_and_mark_all_read(
     shared_helpdesk: Helpdesk, chromium: Browser
 ) -> None:

@@ -652,23 +652,31 @@ def reopen(
     data: dict[str, Any],
     links: Links,
 ) -> Outcome:
+    """A resolved ticket opens again. Its customer may say why (a reply) and the assignee is
+    told; an agent reopens it as they resolve it, without a message and notifying no one
+    (what they have to say goes in a comment)."""
     body = _text(data, "body", required=False)
+    if user.is_agent and body:
+        raise invalid("agents reopen without a message; write a comment instead")
     outcome = Outcome({})
     with transaction(connection):
-        ticket = _customer_ticket(connection, user, ticket_id)
+        ticket = _load_ticket(connection, user, ticket_id)
         if ticket.status != "resolved":
             raise ActionError(409, "conflict", f"the ticket is {ticket.status}, not resolved")
         connection.execute(
             "UPDATE tickets SET status = 'open', updated_at = ? WHERE id = ?",
             (now_text(), ticket.id),
         )
-        reply_id = _insert_comment(connection, ticket.id, user.id, "reply", body) if body else None
-        # Clients already say who reopened it ("Priya Nair reopened #6 …"): the message is
-        # the customer's words, or that there were none.
-        message = body or NO_REOPEN_MESSAGE
-        _notify_assignee(
-            connection, outcome, ticket, wire.Reason.CUSTOMER_REOPENED, user, reply_id, message
-        )
+        if not user.is_agent:
+            reply_id = (
+                _insert_comment(connection, ticket.id, user.id, "reply", body) if body else None
+            )
+            # Clients already say who reopened it ("Priya Nair reopened #6 …"): the message
+            # is the customer's words, or that there were none.
+            message = body or NO_REOPEN_MESSAGE
+            _notify_assignee(
+                connection, outcome, ticket, wire.Reason.CUSTOMER_REOPENED, user, reply_id, message
+            )
         outcome.body = ticket_json(connection, _load_ticket(connection, user, ticket_id), links)
     return outcome
 
