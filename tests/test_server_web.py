@@ -274,6 +274,7 @@ def test_web_forms_refuse_forged_posts_and_hostile_input_with_4xx(
         f"/tickets/{t}/resolve",
         f"/tickets/{t}/reply",
         f"/tickets/{t}/reopen",
+        "/tickets/new",
         "/comments/1/react",
     ]
     # Without the session's form token (none, another session's, the sign-in form's) every

@@ -333,3 +333,48 @@ def test_a_customer_is_not_told_they_are_the_customer(
     with httpx.Client(base_url=hd.url, trust_env=False, headers=PAGE) as other:
         web_sign_in(other, agent, PASSWORD)
         assert "customer: Cleo Client" in text_of(other.get(f"/tickets/{ticket}").text)
+
+
+def test_a_customer_opens_a_ticket_and_a_refused_one_keeps_what_was_typed(
+    shared_helpdesk: Helpdesk, browser: httpx.Client
+) -> None:
+    hd = shared_helpdesk
+    email, customer = hd.new_customer(password=PASSWORD)
+    web_sign_in(browser, email, PASSWORD)
+    assert 'href="/tickets/new"' in browser.get("/").text  # "Open a ticket" from the list
+    form = browser.get("/tickets/new")
+    assert form.status_code == 200 and "What happened?" in text_of(form.text)
+    csrf = re.search(r'name=csrf value="([^"]+)"', form.text).group(1)  # type: ignore[union-attr]
+    # Without this session's form token nothing is opened.
+    forged = browser.post("/tickets/new", data={"subject": "Forged", "body": "x"})
+    assert forged.status_code == 403
+    # A blank subject comes back with the text kept and why, the subject marked.
+    draft = "<b>Every</b> page jams at the fuser."
+    blank = browser.post("/tickets/new", data={"csrf": csrf, "subject": "  ", "body": draft})
+    assert blank.status_code == 422
+    assert "Write something first: the subject is empty." in text_of(blank.text)
+    box = re.search(r'<textarea id="body"[^>]*>([^<]*)</textarea>', blank.text)
+    assert box is not None and html.unescape(box.group(1)) == draft
+    subject = re.search(r'<input id="subject"([^>]*)>', blank.text)
+    assert subject is not None and 'aria-invalid="true"' in subject.group(1)
+    assert "You have no tickets yet." in text_of(browser.get("/?status=all").text)
+
+    opened = browser.post(
+        "/tickets/new", data={"csrf": csrf, "subject": "Printer jams", "body": draft}
+    )
+    assert opened.status_code == 303
+    ticket_id = opened.headers["location"].removeprefix("/tickets/")
+    page = browser.get(opened.headers["location"]).text
+    assert "Printer jams" in text_of(page) and "&lt;b&gt;Every&lt;/b&gt; page jams" in page
+    ticket = customer.request("GET", f"/api/v1/tickets/{ticket_id}").json()
+    assert ticket["subject"] == "Printer jams" and ticket["status"] == "open"
+
+    # Agents open tickets for a customer over the API; the page says so instead of a form.
+    with httpx.Client(base_url=hd.url, trust_env=False, headers=PAGE) as agent:
+        agent_signed_in(hd, agent, "opener")
+        refused = agent.get("/tickets/new")
+        assert refused.status_code == 403 and "over the API" in text_of(refused.text)
+        token = re.search(r'name=csrf value="([^"]+)"', agent.get("/").text).group(1)  # type: ignore[union-attr]
+        posted = agent.post("/tickets/new", data={"csrf": token, "subject": "Mine", "body": ""})
+        assert posted.status_code == 403
+    hd.assert_clean_log()

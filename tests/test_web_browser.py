@@ -189,6 +189,26 @@ def test_an_agent_resolves_and_reopens_a_ticket_on_its_page(
     context.close()
 
 
+def test_a_customer_opens_a_ticket_from_their_list(
+    shared_helpdesk: Helpdesk, chromium: Browser
+) -> None:
+    hd = shared_helpdesk
+    email, _ = hd.new_customer(password=PASSWORD)
+    context, page = signed_in(chromium, hd.url, email)
+    expect(page.locator(".empty")).to_contain_text("You have no open tickets")
+    page.get_by_role("link", name="Open a ticket").first.click()
+    page.get_by_label("Subject").fill("Badge reader refuses my card")
+    page.get_by_label("What happened?").fill("Since Monday the door at gate 2 stays shut.")
+    page.get_by_role("button", name="Open ticket").click()
+    expect(page.locator("h1")).to_contain_text("Badge reader refuses my card")
+    expect(page.locator(".ticket .body")).to_have_text(
+        "Since Monday the door at gate 2 stays shut."
+    )
+    page.goto("/")
+    expect(page.locator(".tickets")).to_contain_text("Badge reader refuses my card")
+    context.close()
+
+
 def test_the_phone_list_swipes_details_and_mark_all_read(
     shared_helpdesk: Helpdesk, chromium: Browser
 ) -> None:

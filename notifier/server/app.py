@@ -1152,6 +1152,26 @@ class HelpdeskApp:
                 tag="web",
                 extra={"form": "LogoutForm"},
             ),
+            # Before /tickets/{id}: the first route that matches a path serves it.
+            Endpoint(
+                "GET",
+                "/tickets/new",
+                self.pages.new_ticket,
+                "Web: a customer's form to open a ticket",
+                "session",
+                response="html",
+                tag="web",
+            ),
+            Endpoint(
+                "POST",
+                "/tickets/new",
+                self.pages.create_ticket,
+                "Web form (csrf): a customer opens a ticket (subject, body); 303 to its page",
+                "session",
+                response="redirect",
+                tag="web",
+                extra={"form": "SessionForm"},
+            ),
             Endpoint(
                 "GET",
                 "/tickets/{id}",

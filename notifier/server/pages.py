@@ -48,6 +48,9 @@ MAILS_SHOWN: Final = 100
 ADMIN_AUDIT_SHOWN: Final = 20
 MAX_ID: Final = repository.MAX_SEQ
 TICKET_SCOPES: Final = (("mine", "Assigned to me"), ("team", "My team's"), ("open", "All"))
+CUSTOMERS_ONLY: Final = (
+    "Customers open their tickets here; agents open one for a customer over the API."
+)
 TICKET_STATUSES: Final = (("open", "Open"), ("resolved", "Resolved"), ("all", "Any status"))
 # (type, tab label, what its empty list says it has none of), in the tray popup's words:
 # the wire's "reaction" type is also a customer's reply or reopening, so "Ticket updates".
@@ -311,6 +314,71 @@ class WebPages:
             scopes=TICKET_SCOPES,
             statuses=TICKET_STATUSES,
         )
+
+    async def new_ticket(self, request: Request) -> Response:
+        user = await self._signed_in(request)
+        if isinstance(user, Response):
+            return user
+        if user.is_agent:
+            return await self._sorry(request, user, CUSTOMERS_ONLY, 403)
+        return await self._new_ticket_page(request, user)
+
+    async def _new_ticket_page(
+        self,
+        request: Request,
+        user: User,
+        code: int = 200,
+        *,
+        form: Mapping[str, str] | None = None,
+        problem: str = "",
+        invalid: str = "",
+    ) -> HTMLResponse:
+        """The form; after a refusal (``code`` 422) with what was typed, why, and which field
+        (``invalid``) it is about."""
+        form = form or {}
+        return await self._page(
+            request,
+            user,
+            "new_ticket.html",
+            "new_ticket",
+            code,
+            subject=form.get("subject", ""),
+            draft=form.get("body", ""),
+            problem=problem,
+            invalid=invalid,
+            subject_limit=wire.MAX_SUBJECT_CHARS,
+            body_limit=actions.MAX_BODY_CHARS,
+        )
+
+    async def create_ticket(self, request: Request) -> Response:
+        """A customer opens a ticket: to its page (303); a refused text comes back in the
+        form with why (422)."""
+        user: User | None = None
+        form: dict[str, str] = {}
+        try:
+            user, form = await self._form(request)
+            if user.is_agent:
+                raise ActionError(403, "forbidden", CUSTOMERS_ONLY)
+            data = {"subject": form.get("subject", ""), "body": form.get("body", "")}
+            with self.app.counted_write(user):
+                outcome = await self.app.run_action(
+                    actions.create_ticket, user, data, self.app.links
+                )
+        except ActionError as exc:
+            if user is not None and exc.status == 422:
+                return await self._new_ticket_page(
+                    request,
+                    user,
+                    422,
+                    form=form,
+                    problem=_text_problem(exc.message),
+                    invalid="subject" if exc.message.startswith("subject") else "body",
+                )
+            return await self._refused(request, exc)
+        self.app.announce(outcome.appended, outcome.woken)
+        if _wants_json(request):
+            return JSONResponse(outcome.body, status_code=201)
+        return RedirectResponse(f"/tickets/{outcome.body['id']}", status_code=303)
 
     async def ticket(self, request: Request) -> Response:
         user = await self._signed_in(request)
@@ -709,17 +777,22 @@ def _package_file(folder: Traversable, name: str) -> Response:
     )
 
 
-_TOO_LONG: Final = re.compile(r"^body has (\d+) characters, limit (\d+)$")
+_TOO_LONG: Final = re.compile(r"^(body|subject) has (\d+) characters, limit (\d+)$")
+_FIELD_WORDS: Final = {"body": "text", "subject": "subject"}
 
 
 def _text_problem(message: str) -> str:
-    """Why a comment's text was refused, for the person who typed it."""
-    if message == "body must not be empty":
-        return "Write something first: the text is empty."
+    """Why a typed text (a comment's, a new ticket's) was refused, for whoever typed it."""
+    for field, words in _FIELD_WORDS.items():
+        if message == f"{field} must not be empty":
+            return f"Write something first: the {words} is empty."
     found = _TOO_LONG.match(message)
     if found:
-        length, limit = (int(n) for n in found.groups())
-        return f"This text has {length:,} characters; the most is {limit:,}. Shorten it a little."
+        field, length, limit = found.group(1), int(found.group(2)), int(found.group(3))
+        return (
+            f"This {_FIELD_WORDS[field]} has {length:,} characters; the most is {limit:,}."
+            " Shorten it a little."
+        )
     return message[:1].upper() + message[1:]
 
 
