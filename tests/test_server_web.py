@@ -539,7 +539,11 @@ def test_admins_edit_the_default_preferences_and_new_agents_get_them(
     )
     # The page shows what it stored, and the audit says what changed, field by field.
     assert 'value="Europe/Berlin"' in saved.text and 'value="4" selected' in saved.text
-    assert "<strong>email.frequency</strong>: instant → daily_digest" in saved.text
+    # In the page's words, not the wire's ("email.frequency: instant → daily_digest").
+    assert (
+        "<strong>E-mail: how often</strong>: a mail for each notification → a daily digest"
+        in saved.text
+    )
     # A new agent starts with them; an agent made before keeps theirs.
     newcomer = hd.actions(hd.add_agent(unique_name("new")))
     assert newcomer.request("GET", "/api/v1/me/preferences").json() == expected

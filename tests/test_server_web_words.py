@@ -15,7 +15,9 @@ import httpx
 import pytest
 from helpdesk import Helpdesk, unique_name, web_sign_in
 
+from notifier.server.admin_form import audit_changes, audit_label
 from notifier.server.pages import read_mails
+from notifier.server.settings import PREFERENCES_KEY
 
 PASSWORD = "correct horse"
 PAGE = {"accept": "text/html,application/xhtml+xml,*/*;q=0.8"}  # what a browser sends
@@ -378,3 +380,28 @@ def test_a_customer_opens_a_ticket_and_a_refused_one_keeps_what_was_typed(
         posted = agent.post("/tickets/new", data={"csrf": token, "subject": "Mine", "body": ""})
         assert posted.status_code == 403
     hd.assert_clean_log()
+
+
+def test_the_audit_says_what_changed_in_the_pages_words() -> None:
+    old = {
+        "in_app": True,
+        "types": ["assignment", "mention", "reaction"],
+        "email": {"frequency": "instant", "digest_time": "09:00", "enabled": True},
+    }
+    new = {
+        "in_app": False,
+        "types": ["mention"],
+        "email": {"frequency": "hourly_digest", "digest_time": "17:30", "enabled": True},
+    }
+    lines = {
+        audit_label(what): (before, after)
+        for what, before, after in audit_changes(PREFERENCES_KEY, old, new)
+    }
+    assert lines == {
+        "Show notifications in the app": ("on", "off"),
+        "Notification types": ("assignments, mentions, customer replies and reactions", "mentions"),
+        "E-mail: how often": ("a mail for each notification", "an hourly digest"),
+        "E-mail: daily digest at": ("09:00", "17:30"),
+    }
+    # A path the page has no field for still reads as words, not as code.
+    assert audit_label("email.some_new_switch") == "email: some new switch"

@@ -430,7 +430,9 @@ def test_an_admin_changes_the_default_preferences_and_a_new_agent_gets_them(
     expect(page.get_by_label("How often")).to_have_value("daily_digest")
     expect(page.get_by_label("Quiet hours, row 1, Day")).to_have_value("4")
     expect(page.locator(".audit")).to_contain_text(f"{admin} on this page")
-    expect(page.locator(".audit")).to_contain_text("email.frequency: instant → daily_digest")
+    expect(page.locator(".audit")).to_contain_text(
+        "E-mail: how often: a mail for each notification → a daily digest"
+    )
 
     # Applied: an agent added now starts with them.
     newcomer = hd.actions(hd.add_agent(f"new{uuid.uuid4().hex[:8]}"))

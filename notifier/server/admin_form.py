@@ -107,10 +107,15 @@ def help_of(key: str) -> str:
 
 def audit_label(path: str) -> str:
     """What an audit line changed, as the page labels it ("Keep read notifications for
-    (days)", "email.digest time")."""
+    (days)", "E-mail: how often"); a path the page has no field for, in words."""
     if path in SETTING_WORDS:
         return SETTING_WORDS[path][0]
-    return path.replace("_", " ")
+    label = LABELS.get(f"p-{path.replace('.', '-')}")
+    if label is None:
+        return path.replace("_", " ").replace(".", ": ")
+    if path.startswith("email.") and "e-mail" not in label.lower():
+        return f"E-mail: {label[:1].lower()}{label[1:]}"  # "How often" alone says not of what
+    return label
 
 
 def _for_a_person(path: str, message: str) -> str:
@@ -283,8 +288,16 @@ def validate_settings(form: Mapping[str, str]) -> tuple[dict[str, Any], dict[str
     return changes, errors
 
 
+# The preferences' wire values in the page's words ("daily_digest" → "a daily digest").
+_VALUE_WORDS: Final[dict[str, str]] = {
+    value: f"{label[:1].lower()}{label[1:]}" for value, label in (*TYPES, *FREQUENCIES)
+}
+
+
 def _shown(value: object) -> str:
     """A setting's value in the audit list, for a person."""
+    if isinstance(value, str):
+        return _VALUE_WORDS.get(value, value)
     if isinstance(value, bool):
         return "on" if value else "off"
     if isinstance(value, list):
@@ -294,7 +307,7 @@ def _shown(value: object) -> str:
                 for item in value
                 if isinstance(item.get("day"), int) and 0 <= item["day"] < len(DAYS)
             )
-        return ", ".join(map(str, value)) or "none"
+        return ", ".join(map(_shown, value)) or "none"
     return str(value)
 
 
