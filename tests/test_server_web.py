@@ -361,7 +361,7 @@ def test_admins_change_the_system_settings_on_the_admin_page(
     )
     assert out_of_range.status_code == 422
     assert field_error(out_of_range.text, "s-retention_days") == (
-        "Must be an integer from 0 to 36500"
+        "A whole number from 0 to 36,500, please"  # as the help beside it writes numbers
     )
     assert 'value="-5"' in out_of_range.text  # what was typed stays, next to its error
     assert browser.post("/admin", data={**form, "version": "0"}).status_code == 403

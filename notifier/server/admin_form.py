@@ -278,8 +278,13 @@ def validate_settings(form: Mapping[str, str]) -> tuple[dict[str, Any], dict[str
     for setting in settings.INT_SETTINGS:
         text = form.get(setting.key, "").strip()
         field_id = f"s-{setting.key}"
-        if not (text.isascii() and _INTEGER.match(text)):
-            errors[field_id] = f"A whole number from {setting.low} to {setting.high}, please"
+        # One sentence for a value that is no number and one out of range, written as the
+        # help beside the field writes numbers ("from 0 to 36,500").
+        wanted = f"A whole number from {setting.low:,} to {setting.high:,}, please"
+        if not (text.isascii() and _INTEGER.match(text)) or not (
+            setting.low <= int(text) <= setting.high
+        ):
+            errors[field_id] = wanted
             continue
         try:
             changes[setting.key] = settings.validate_value(setting.key, int(text))
