@@ -361,3 +361,26 @@ def _sign_in_as_printed(url: str, customer: str, customer_password: str) -> None
                 assert admin.status_code == 200 and 'name="retention_days"' in admin.text, (
                     admin.status_code
                 )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        # 70000 used to wrap around to port 4464 and serve there without a word.
+        (("serve", "--port", "70000"), "argument --port: a port is 0 to 65535, not 70000"),
+        (("serve", "--port", "-5"), "argument --port: a port is 0 to 65535, not -5"),
+        (("demo", "--port", "65536"), "argument --port: a port is 0 to 65535, not 65536"),
+        # A negative or NaN interval used to turn keepalive or retention off silently.
+        (("serve", "--ping-interval", "-1"), "argument --ping-interval: must be 0 or more"),
+        (("serve", "--ping-interval", "nan"), "argument --ping-interval: must be 0 or more"),
+        (("serve", "--retention-interval", "-5"), "argument --retention-interval: must be 0"),
+    ],
+)
+def test_out_of_range_numbers_are_refused_before_anything_starts(
+    tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    result = cli(*args, "--db", str(tmp_path / "h.db"), timeout=10)
+    assert result.returncode == 2, result.stdout
+    assert message in result.stderr
+    assert "listening on" not in result.stdout and "Traceback" not in result.stderr
+    assert not (tmp_path / "h.db").exists()

@@ -32,6 +32,7 @@ import copy
 import errno
 import getpass
 import json
+import math
 import os
 import signal
 import socket
@@ -88,9 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--ping-interval",
-        type=float,
+        type=seconds,
         default=20.0,
-        help="seconds between WebSocket keepalive pings (the pong timeout is the same)",
+        metavar="S",
+        help="seconds between WebSocket keepalive pings (the pong timeout is the same; default"
+        " 20; 0: no pings)",
     )
     serve.add_argument(
         "--access-log",
@@ -115,7 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve.add_argument(
         "--retention-interval",
-        type=float,
+        type=seconds,
+        metavar="S",
         default=DEFAULT_INTERVAL_S,
         help="seconds between runs of the retention job (default 3600; 0: only when an admin "
         "runs it)",
@@ -171,14 +175,39 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder for the demo's mail as .eml files (default: next to the database)",
     )
     _mail_grace_option(demo, default=30.0)
-    demo.add_argument("--ping-interval", type=float, default=20.0, help=argparse.SUPPRESS)
+    demo.add_argument("--ping-interval", type=seconds, default=20.0, help=argparse.SUPPRESS)
     return parser
+
+
+def port_number(text: str) -> int:
+    """An argparse type: a TCP port, 0-65535 (the socket layer would wrap 70000 to 4464)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0 to 65535, not {port}")
+    return port
+
+
+def seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds, 0 or more (0 turns the thing off)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, not {text}")
+    return value
 
 
 def _server_options(parser: argparse.ArgumentParser, default_port: int) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument(
-        "--port", type=int, default=default_port, help="port to bind; 0 picks a free one"
+        "--port",
+        type=port_number,
+        default=default_port,
+        help=f"port to bind, 0-65535 (default {default_port}); 0 picks a free one",
     )
     parser.add_argument(
         "--log-level",
