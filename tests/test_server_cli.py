@@ -384,3 +384,64 @@ def test_out_of_range_numbers_are_refused_before_anything_starts(
     assert message in result.stderr
     assert "listening on" not in result.stdout and "Traceback" not in result.stderr
     assert not (tmp_path / "h.db").exists()
+
+
+def test_backup_copies_a_running_servers_database_with_its_latest_writes(
+    helpdesk: Helpdesk, tmp_path: Path
+) -> None:
+    helpdesk.add_agent("ann", password="ann-password")
+    # The server holds its write-ahead log open: what it committed last may be only there.
+    assert Path(f"{helpdesk.db}-wal").exists()
+    copy = tmp_path / "backups" / "helpdesk-copy.db"
+    copy.parent.mkdir()
+    result = cli("backup", str(copy), "--db", str(helpdesk.db))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"backed up {helpdesk.db} (schema version 7) to {copy}\n"
+    assert copy.stat().st_mode & 0o077 == 0  # tokens' hashes and passwords' are inside
+    assert sorted(p.name for p in copy.parent.iterdir()) == ["helpdesk-copy.db"]
+    with sqlite3.connect(f"{copy.as_uri()}?mode=ro", uri=True) as connection:
+        assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert connection.execute("PRAGMA journal_mode").fetchone() == ("delete",)
+        users = [row[0] for row in connection.execute("SELECT username FROM users")]
+    assert "ann" in users
+    # The running server is untouched and keeps serving.
+    assert helpdesk._process is not None and helpdesk._process.poll() is None
+    again = cli("backup", str(copy), "--db", str(helpdesk.db))
+    assert again.returncode == 1 and "already exists" in again.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("settings", "show"), ("settings", "set", "retention_days", "7"), ("mail-status",)],
+)
+def test_admin_commands_refuse_a_mistyped_database_instead_of_creating_one(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    # `settings set` on a typo used to create an empty helpdesk, change it and print success.
+    typo = tmp_path / "helpdsk.db"
+    result = cli(*args, "--db", str(typo))
+    assert result.returncode == 1 and result.stdout == ""
+    assert f"no database at {typo}" in result.stderr and "Traceback" not in result.stderr
+    assert not typo.exists()
+
+
+def test_backup_errors_are_one_line(tmp_path: Path) -> None:
+    database = tmp_path / "h.db"
+    assert cli("add-agent", "ann", "--db", str(database)).returncode == 0
+    # With no server running, the backup leaves nothing next to the database: a -shm file
+    # left by root (the Debian service's backup) would lock the service's own user out.
+    made = cli("backup", str(tmp_path / "first.db"), "--db", str(database))
+    assert made.returncode == 0, made.stderr
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "home") == ["first.db", "h.db"]
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"this is not sqlite" * 100)
+    cases = [
+        (database, tmp_path / "missing" / "copy.db", "folder"),
+        (tmp_path / "nope.db", tmp_path / "copy.db", "no database at"),
+        (garbage, tmp_path / "copy.db", "cannot back up"),
+    ]
+    for source, destination, message in cases:
+        result = cli("backup", str(destination), "--db", str(source))
+        assert result.returncode == 1 and message in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr and not destination.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]

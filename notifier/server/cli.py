@@ -8,6 +8,7 @@ Subcommands (each takes ``--db PATH``)::
     add-customer EMAIL --name NAME [--password P]
     mail-status  [--all] [--limit N]
     settings     show | set KEY VALUE
+    backup       DESTINATION
     demo         [--host] [--port 8765] [--rate N] [--credentials-file PATH] [--seed N]
                  [--mail-dir PATH] [--mail-grace S]
 
@@ -36,6 +37,7 @@ import math
 import os
 import signal
 import socket
+import sqlite3
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Sequence
@@ -150,6 +152,14 @@ def build_parser() -> argparse.ArgumentParser:
     system.add_argument("key", nargs="?", help=f"with set: one of {', '.join(settings.KEYS)}")
     system.add_argument(
         "value", nargs="?", help="with set: the value as JSON, e.g. 30 or a preferences document"
+    )
+
+    backup = add(
+        "backup",
+        "copy the database to a new file, consistent even while the server runs",
+    )
+    backup.add_argument(
+        "destination", type=Path, help="the copy to write (a new file in an existing folder)"
     )
 
     demo = add(
@@ -267,6 +277,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return mail_status(args)
         if args.command == "settings":
             return system_settings(args)
+        if args.command == "backup":
+            return backup_database(args.db, args.destination)
         return add_person(args)
     except (CliError, DatabaseError) as exc:
         print(f"notifier-server: error: {exc}", file=sys.stderr)
@@ -314,12 +326,20 @@ def add_person(args: argparse.Namespace) -> int:
     return 0
 
 
+def existing_database(path: Path) -> Path:
+    """``path`` if a file is there: the commands that only read or change a helpdesk must not
+    create an empty one at a mistyped ``--db`` and report its defaults as if they were live."""
+    if not path.is_file():
+        raise CliError(f"no database at {path} (give the server's --db; serve creates one)")
+    return path
+
+
 def mail_status(args: argparse.Namespace) -> int:
     from notifier.server.outbox import format_mail_status
 
     if args.limit < 1:
         raise CliError("--limit must be at least 1")
-    connection = connect(args.db)
+    connection = connect(existing_database(args.db))
     try:
         print(format_mail_status(connection, include_sent=args.all, limit=args.limit), flush=True)
     finally:
@@ -350,7 +370,7 @@ def system_settings(args: argparse.Namespace) -> int:
             raise CliError(
                 f"VALUE must be JSON (a number such as 30, or an object), not {args.value!r}"
             ) from None
-    connection = connect(args.db)
+    connection = connect(existing_database(args.db))
     try:
         if args.action == "show":
             stored = settings.load(connection)
@@ -364,6 +384,49 @@ def system_settings(args: argparse.Namespace) -> int:
     finally:
         connection.close()
     print(json.dumps(stored.to_json(), indent=2, ensure_ascii=False), flush=True)
+    return 0
+
+
+def backup_database(source: Path, destination: Path) -> int:
+    """Copy ``source`` with SQLite's online backup, which includes what the running server has
+    committed to its write-ahead log (a plain ``cp`` of the .db file misses that). The source
+    is only read, never migrated, so a newer ``notifier-server`` may back up an older
+    server's database before an upgrade. The copy appears under its name only when complete."""
+    existing_database(source)
+    if destination.exists():
+        raise CliError(f"{destination} already exists; name a new file")
+    if not destination.parent.is_dir():
+        raise CliError(f"cannot write {destination}: folder {destination.parent} does not exist")
+    try:
+        fd, temp = tempfile.mkstemp(
+            dir=destination.parent, prefix=f".{destination.name}.", suffix=".tmp"
+        )
+    except OSError as exc:
+        raise CliError(f"cannot write {destination}: {exc.strerror or exc}") from None
+    os.close(fd)
+    try:
+        try:
+            # Not mode=ro: a read-only connection cannot remove the -wal and -shm files it makes
+            # when no server runs, and root's would then lock the service's user out.
+            reader = sqlite3.connect(source)
+            try:
+                reader.execute("PRAGMA busy_timeout=5000")
+                version = reader.execute("SELECT version FROM schema_version").fetchone()
+                with contextlib.closing(sqlite3.connect(temp)) as copy_db:
+                    reader.backup(copy_db)
+                    copy_db.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
+            finally:
+                reader.close()
+        except sqlite3.Error as exc:
+            raise CliError(f"cannot back up {source}: {exc}") from None
+        os.replace(temp, destination)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    print(
+        f"backed up {source} (schema version {version[0] if version else '?'}) to {destination}",
+        flush=True,
+    )
     return 0
 
 
