@@ -445,3 +445,36 @@ def test_backup_errors_are_one_line(tmp_path: Path) -> None:
         assert result.returncode == 1 and message in result.stderr, result.stderr
         assert "Traceback" not in result.stderr and not destination.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_tokens_revoke_locks_a_person_out_of_a_running_server(
+    helpdesk: Helpdesk, tmp_path: Path
+) -> None:
+    # Before, only the token's holder could revoke it: an admin had no way to lock out a
+    # lost laptop or someone who left.
+    first = helpdesk.add_agent("ann", password="ann-password")
+    helpdesk.add_agent("bob")
+    me = f"{helpdesk.url}/api/v1/me"
+    signed_in = httpx.post(
+        f"{helpdesk.url}/api/v1/auth/token",
+        json={"username": "ann", "password": "ann-password"},
+        timeout=10,
+    )
+    assert signed_in.status_code == 200, signed_in.text
+    second = signed_in.json()["token"]
+    for token in (first, second):
+        assert httpx.get(me, headers={"Authorization": f"Bearer {token}"}, timeout=10).is_success
+    result = cli("tokens", "revoke", "ann", "--db", str(helpdesk.db))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("revoked 2 tokens of ann; ")
+    for token in (first, second):
+        refused = httpx.get(me, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        assert refused.status_code == 401
+    fresh = cli("tokens", "new", "ann", "--db", str(helpdesk.db))
+    assert fresh.returncode == 0 and TOKEN.match(fresh.stdout.strip())
+    answer = httpx.get(me, headers={"Authorization": f"Bearer {fresh.stdout.strip()}"}, timeout=10)
+    assert answer.json()["username"] == "ann"
+    unknown = cli("tokens", "revoke", "nobody", "--db", str(helpdesk.db))
+    assert unknown.returncode == 1 and unknown.stdout == ""
+    assert "no agent or customer named 'nobody'" in unknown.stderr
+    assert "Traceback" not in unknown.stderr

@@ -8,6 +8,7 @@ Subcommands (each takes ``--db PATH``)::
     add-customer EMAIL --name NAME [--password P]
     mail-status  [--all] [--limit N]
     settings     show | set KEY VALUE
+    tokens       revoke | new USERNAME
     backup       DESTINATION
     demo         [--host] [--port 8765] [--rate N] [--credentials-file PATH] [--seed N]
                  [--mail-dir PATH] [--mail-grace S]
@@ -48,7 +49,7 @@ from urllib.parse import urlsplit
 
 from notifier.core import wire
 from notifier.server import repository, settings
-from notifier.server.db import Database, DatabaseError, connect
+from notifier.server.db import Database, DatabaseError, connect, transaction
 from notifier.server.limits import Limits
 from notifier.server.repository import ActionError
 from notifier.server.retention import DEFAULT_INTERVAL_S, run_periodically
@@ -153,6 +154,14 @@ def build_parser() -> argparse.ArgumentParser:
     system.add_argument(
         "value", nargs="?", help="with set: the value as JSON, e.g. 30 or a preferences document"
     )
+
+    tokens = add(
+        "tokens",
+        "revoke every API token and web sign-in of a person (a lost laptop, someone who left),"
+        " or print a new API token for them",
+    )
+    tokens.add_argument("action", choices=["revoke", "new"])
+    tokens.add_argument("username", help="an agent's username or a customer's e-mail address")
 
     backup = add(
         "backup",
@@ -277,6 +286,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return mail_status(args)
         if args.command == "settings":
             return system_settings(args)
+        if args.command == "tokens":
+            return person_tokens(args)
         if args.command == "backup":
             return backup_database(args.db, args.destination)
         return add_person(args)
@@ -323,6 +334,32 @@ def add_person(args: argparse.Namespace) -> int:
     finally:
         connection.close()
     print(token, flush=True)
+    return 0
+
+
+def person_tokens(args: argparse.Namespace) -> int:
+    """``tokens revoke USERNAME``: delete all their tokens (the server checks tokens on every
+    request, so the next one is refused; streams already open end at their next reconnect, or
+    at once when the server restarts). ``tokens new USERNAME``: print a new API token alone."""
+    connection = connect(existing_database(args.db))
+    try:
+        user = repository.user_by_username(connection, args.username)
+        if user is None:
+            raise CliError(f"no agent or customer named {args.username!r}")
+        if args.action == "new":
+            print(repository.create_token(connection, user.id), flush=True)
+            return 0
+        with transaction(connection):
+            revoked = connection.execute(
+                "DELETE FROM tokens WHERE user_id = ?", (user.id,)
+            ).rowcount
+    finally:
+        connection.close()
+    print(
+        f"revoked {revoked} token{'' if revoked == 1 else 's'} of {args.username}; streams open"
+        " with them end when they reconnect (restart the server to end them now)",
+        flush=True,
+    )
     return 0
 
 
