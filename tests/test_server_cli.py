@@ -478,3 +478,30 @@ def test_tokens_revoke_locks_a_person_out_of_a_running_server(
     assert unknown.returncode == 1 and unknown.stdout == ""
     assert "no agent or customer named 'nobody'" in unknown.stderr
     assert "Traceback" not in unknown.stderr
+
+
+def test_a_mistyped_option_is_reported_with_its_commands_usage(tmp_path: Path) -> None:
+    # argparse printed the top-level "usage: notifier-server [-h] COMMAND ...", which does
+    # not show the admin which options `serve` has.
+    result = cli("serve", "--prot", "8080", "--db", str(tmp_path / "h.db"), timeout=10)
+    assert result.returncode == 2
+    assert result.stderr.startswith("usage: notifier-server serve [-h] [--db DB]")
+    assert result.stderr.endswith(
+        "notifier-server serve: error: unrecognized arguments: --prot 8080\n"
+    )
+    assert not (tmp_path / "h.db").exists()
+
+
+def test_a_new_database_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    # It holds scrypt password hashes; add-agent from a shell made it 0644 (umask 022).
+    database = tmp_path / "h.db"
+    result = subprocess.run(
+        [sys.executable, "-m", "notifier.server.cli", "add-agent", "ann", "--db", str(database)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        preexec_fn=lambda: os.umask(0o022),  # this test starts no threads
+    )
+    assert result.returncode == 0, result.stderr
+    assert database.stat().st_mode & 0o777 == 0o600

@@ -270,8 +270,25 @@ def limits_from(args: argparse.Namespace) -> Limits:
         raise CliError(str(exc)) from None
 
 
+def parse_arguments(
+    parser: argparse.ArgumentParser, argv: Sequence[str] | None
+) -> argparse.Namespace:
+    """Like ``parse_args``, but a mistyped option is reported with its command's usage
+    (argparse would print the top-level ``notifier-server [-h] COMMAND ...``)."""
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        commands = next(
+            action for action in parser._actions if isinstance(action, argparse._SubParsersAction)
+        )
+        commands.choices[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_arguments(build_parser(), argv)
+    # The database holds password and token hashes, the demo's files its credentials: files
+    # this process creates are its user's alone (as the systemd unit's UMask=0077 does).
+    os.umask(0o077)
     if getattr(args, "rate", 0) < 0:
         print("notifier-server: error: --rate must be 0 or more", file=sys.stderr)
         return 1
