@@ -449,3 +449,43 @@ def test_the_man_page_names_every_command_and_option(parser: Any) -> None:
                 if option not in ("-h", "--help") and action.help != "==SUPPRESS==":
                     assert manpage.escape(option) in page, (name, option)
     assert not re.search(r"^[.'](?!TH|SH|SS|TP)", page, re.MULTILINE)  # no stray requests
+
+
+def _commented_commands(text: str) -> list[list[str]]:
+    """The shell commands shown in a file's comments (``#   sudo …``, ``\\`` continuations)."""
+    commands: list[str] = []
+    pending = ""
+    for line in text.splitlines():
+        body = line.removeprefix("#").strip()
+        if not (pending or body.startswith("sudo ")):
+            continue
+        pending += " " + body.removesuffix("\\")
+        if not body.endswith("\\"):
+            commands.append(pending)
+            pending = ""
+    return [shlex.split(command) for command in commands]
+
+
+def test_the_admin_commands_in_etc_default_run_as_the_services_own_user() -> None:
+    # The example used to run add-agent under a dynamic user of its own; systemd then chowns
+    # the whole state directory (the live database) to that user, away from the service's.
+    service = unit()
+    defaults = (PACKAGING / "debian" / "notifier-server.default").read_text()
+    commands = _commented_commands(defaults)
+    assert {argv[argv.index("notifier-server") + 1] for argv in commands} >= {
+        "add-agent",
+        "backup",
+    }
+    for argv in commands:
+        program = argv.index("notifier-server")
+        if "systemd-run" in argv:
+            properties = dict(argv[i + 1].split("=", 1) for i in range(program) if argv[i] == "-p")
+            assert properties == {
+                "DynamicUser": service["DynamicUser"],
+                # A DynamicUser= unit's user is named after the unit unless User= says.
+                "User": "notifier-server",
+                "StateDirectory": service["StateDirectory"],
+                "UMask": service["UMask"],
+            }
+        args = build_server_parser().parse_args(argv[program + 1 :])
+        assert args.db == Path("/var/lib/notifier-server/helpdesk.db")

@@ -361,3 +361,147 @@ def _sign_in_as_printed(url: str, customer: str, customer_password: str) -> None
                 assert admin.status_code == 200 and 'name="retention_days"' in admin.text, (
                     admin.status_code
                 )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        # 70000 used to wrap around to port 4464 and serve there without a word.
+        (("serve", "--port", "70000"), "argument --port: a port is 0 to 65535, not 70000"),
+        (("serve", "--port", "-5"), "argument --port: a port is 0 to 65535, not -5"),
+        (("demo", "--port", "65536"), "argument --port: a port is 0 to 65535, not 65536"),
+        # A negative or NaN interval used to turn keepalive or retention off silently.
+        (("serve", "--ping-interval", "-1"), "argument --ping-interval: must be 0 or more"),
+        (("serve", "--ping-interval", "nan"), "argument --ping-interval: must be 0 or more"),
+        (("serve", "--retention-interval", "-5"), "argument --retention-interval: must be 0"),
+    ],
+)
+def test_out_of_range_numbers_are_refused_before_anything_starts(
+    tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    result = cli(*args, "--db", str(tmp_path / "h.db"), timeout=10)
+    assert result.returncode == 2, result.stdout
+    assert message in result.stderr
+    assert "listening on" not in result.stdout and "Traceback" not in result.stderr
+    assert not (tmp_path / "h.db").exists()
+
+
+def test_backup_copies_a_running_servers_database_with_its_latest_writes(
+    helpdesk: Helpdesk, tmp_path: Path
+) -> None:
+    helpdesk.add_agent("ann", password="ann-password")
+    # The server holds its write-ahead log open: what it committed last may be only there.
+    assert Path(f"{helpdesk.db}-wal").exists()
+    copy = tmp_path / "backups" / "helpdesk-copy.db"
+    copy.parent.mkdir()
+    result = cli("backup", str(copy), "--db", str(helpdesk.db))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"backed up {helpdesk.db} (schema version 7) to {copy}\n"
+    assert copy.stat().st_mode & 0o077 == 0  # tokens' hashes and passwords' are inside
+    assert sorted(p.name for p in copy.parent.iterdir()) == ["helpdesk-copy.db"]
+    with sqlite3.connect(f"{copy.as_uri()}?mode=ro", uri=True) as connection:
+        assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert connection.execute("PRAGMA journal_mode").fetchone() == ("delete",)
+        users = [row[0] for row in connection.execute("SELECT username FROM users")]
+    assert "ann" in users
+    # The running server is untouched and keeps serving.
+    assert helpdesk._process is not None and helpdesk._process.poll() is None
+    again = cli("backup", str(copy), "--db", str(helpdesk.db))
+    assert again.returncode == 1 and "already exists" in again.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("settings", "show"), ("settings", "set", "retention_days", "7"), ("mail-status",)],
+)
+def test_admin_commands_refuse_a_mistyped_database_instead_of_creating_one(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    # `settings set` on a typo used to create an empty helpdesk, change it and print success.
+    typo = tmp_path / "helpdsk.db"
+    result = cli(*args, "--db", str(typo))
+    assert result.returncode == 1 and result.stdout == ""
+    assert f"no database at {typo}" in result.stderr and "Traceback" not in result.stderr
+    assert not typo.exists()
+
+
+def test_backup_errors_are_one_line(tmp_path: Path) -> None:
+    database = tmp_path / "h.db"
+    assert cli("add-agent", "ann", "--db", str(database)).returncode == 0
+    # With no server running, the backup leaves nothing next to the database: a -shm file
+    # left by root (the Debian service's backup) would lock the service's own user out.
+    made = cli("backup", str(tmp_path / "first.db"), "--db", str(database))
+    assert made.returncode == 0, made.stderr
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "home") == ["first.db", "h.db"]
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"this is not sqlite" * 100)
+    cases = [
+        (database, tmp_path / "missing" / "copy.db", "folder"),
+        (tmp_path / "nope.db", tmp_path / "copy.db", "no database at"),
+        (garbage, tmp_path / "copy.db", "cannot back up"),
+    ]
+    for source, destination, message in cases:
+        result = cli("backup", str(destination), "--db", str(source))
+        assert result.returncode == 1 and message in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr and not destination.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_tokens_revoke_locks_a_person_out_of_a_running_server(
+    helpdesk: Helpdesk, tmp_path: Path
+) -> None:
+    # Before, only the token's holder could revoke it: an admin had no way to lock out a
+    # lost laptop or someone who left.
+    first = helpdesk.add_agent("ann", password="ann-password")
+    helpdesk.add_agent("bob")
+    me = f"{helpdesk.url}/api/v1/me"
+    signed_in = httpx.post(
+        f"{helpdesk.url}/api/v1/auth/token",
+        json={"username": "ann", "password": "ann-password"},
+        timeout=10,
+    )
+    assert signed_in.status_code == 200, signed_in.text
+    second = signed_in.json()["token"]
+    for token in (first, second):
+        assert httpx.get(me, headers={"Authorization": f"Bearer {token}"}, timeout=10).is_success
+    result = cli("tokens", "revoke", "ann", "--db", str(helpdesk.db))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("revoked 2 tokens of ann; ")
+    for token in (first, second):
+        refused = httpx.get(me, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        assert refused.status_code == 401
+    fresh = cli("tokens", "new", "ann", "--db", str(helpdesk.db))
+    assert fresh.returncode == 0 and TOKEN.match(fresh.stdout.strip())
+    answer = httpx.get(me, headers={"Authorization": f"Bearer {fresh.stdout.strip()}"}, timeout=10)
+    assert answer.json()["username"] == "ann"
+    unknown = cli("tokens", "revoke", "nobody", "--db", str(helpdesk.db))
+    assert unknown.returncode == 1 and unknown.stdout == ""
+    assert "no agent or customer named 'nobody'" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
+
+
+def test_a_mistyped_option_is_reported_with_its_commands_usage(tmp_path: Path) -> None:
+    # argparse printed the top-level "usage: notifier-server [-h] COMMAND ...", which does
+    # not show the admin which options `serve` has.
+    result = cli("serve", "--prot", "8080", "--db", str(tmp_path / "h.db"), timeout=10)
+    assert result.returncode == 2
+    assert result.stderr.startswith("usage: notifier-server serve [-h] [--db DB]")
+    assert result.stderr.endswith(
+        "notifier-server serve: error: unrecognized arguments: --prot 8080\n"
+    )
+    assert not (tmp_path / "h.db").exists()
+
+
+def test_a_new_database_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    # It holds scrypt password hashes; add-agent from a shell made it 0644 (umask 022).
+    database = tmp_path / "h.db"
+    result = subprocess.run(
+        [sys.executable, "-m", "notifier.server.cli", "add-agent", "ann", "--db", str(database)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        preexec_fn=lambda: os.umask(0o022),  # this test starts no threads
+    )
+    assert result.returncode == 0, result.stderr
+    assert database.stat().st_mode & 0o777 == 0o600

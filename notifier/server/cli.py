@@ -8,6 +8,8 @@ Subcommands (each takes ``--db PATH``)::
     add-customer EMAIL --name NAME [--password P]
     mail-status  [--all] [--limit N]
     settings     show | set KEY VALUE
+    tokens       revoke | new USERNAME
+    backup       DESTINATION
     demo         [--host] [--port 8765] [--rate N] [--credentials-file PATH] [--seed N]
                  [--mail-dir PATH] [--mail-grace S]
 
@@ -32,9 +34,11 @@ import copy
 import errno
 import getpass
 import json
+import math
 import os
 import signal
 import socket
+import sqlite3
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Sequence
@@ -45,7 +49,7 @@ from urllib.parse import urlsplit
 
 from notifier.core import wire
 from notifier.server import repository, settings
-from notifier.server.db import Database, DatabaseError, connect
+from notifier.server.db import Database, DatabaseError, connect, transaction
 from notifier.server.limits import Limits
 from notifier.server.repository import ActionError
 from notifier.server.retention import DEFAULT_INTERVAL_S, run_periodically
@@ -88,9 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--ping-interval",
-        type=float,
+        type=seconds,
         default=20.0,
-        help="seconds between WebSocket keepalive pings (the pong timeout is the same)",
+        metavar="S",
+        help="seconds between WebSocket keepalive pings (the pong timeout is the same; default"
+        " 20; 0: no pings)",
     )
     serve.add_argument(
         "--access-log",
@@ -115,7 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve.add_argument(
         "--retention-interval",
-        type=float,
+        type=seconds,
+        metavar="S",
         default=DEFAULT_INTERVAL_S,
         help="seconds between runs of the retention job (default 3600; 0: only when an admin "
         "runs it)",
@@ -148,6 +155,22 @@ def build_parser() -> argparse.ArgumentParser:
         "value", nargs="?", help="with set: the value as JSON, e.g. 30 or a preferences document"
     )
 
+    tokens = add(
+        "tokens",
+        "revoke every API token and web sign-in of a person (a lost laptop, someone who left),"
+        " or print a new API token for them",
+    )
+    tokens.add_argument("action", choices=["revoke", "new"])
+    tokens.add_argument("username", help="an agent's username or a customer's e-mail address")
+
+    backup = add(
+        "backup",
+        "copy the database to a new file, consistent even while the server runs",
+    )
+    backup.add_argument(
+        "destination", type=Path, help="the copy to write (a new file in an existing folder)"
+    )
+
     demo = add(
         "demo",
         "serve a throw-away helpdesk with demo data and simulated activity",
@@ -171,14 +194,39 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder for the demo's mail as .eml files (default: next to the database)",
     )
     _mail_grace_option(demo, default=30.0)
-    demo.add_argument("--ping-interval", type=float, default=20.0, help=argparse.SUPPRESS)
+    demo.add_argument("--ping-interval", type=seconds, default=20.0, help=argparse.SUPPRESS)
     return parser
+
+
+def port_number(text: str) -> int:
+    """An argparse type: a TCP port, 0-65535 (the socket layer would wrap 70000 to 4464)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0 to 65535, not {port}")
+    return port
+
+
+def seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds, 0 or more (0 turns the thing off)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, not {text}")
+    return value
 
 
 def _server_options(parser: argparse.ArgumentParser, default_port: int) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument(
-        "--port", type=int, default=default_port, help="port to bind; 0 picks a free one"
+        "--port",
+        type=port_number,
+        default=default_port,
+        help=f"port to bind, 0-65535 (default {default_port}); 0 picks a free one",
     )
     parser.add_argument(
         "--log-level",
@@ -222,8 +270,25 @@ def limits_from(args: argparse.Namespace) -> Limits:
         raise CliError(str(exc)) from None
 
 
+def parse_arguments(
+    parser: argparse.ArgumentParser, argv: Sequence[str] | None
+) -> argparse.Namespace:
+    """Like ``parse_args``, but a mistyped option is reported with its command's usage
+    (argparse would print the top-level ``notifier-server [-h] COMMAND ...``)."""
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        commands = next(
+            action for action in parser._actions if isinstance(action, argparse._SubParsersAction)
+        )
+        commands.choices[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_arguments(build_parser(), argv)
+    # The database holds password and token hashes, the demo's files its credentials: files
+    # this process creates are its user's alone (as the systemd unit's UMask=0077 does).
+    os.umask(0o077)
     if getattr(args, "rate", 0) < 0:
         print("notifier-server: error: --rate must be 0 or more", file=sys.stderr)
         return 1
@@ -238,6 +303,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return mail_status(args)
         if args.command == "settings":
             return system_settings(args)
+        if args.command == "tokens":
+            return person_tokens(args)
+        if args.command == "backup":
+            return backup_database(args.db, args.destination)
         return add_person(args)
     except (CliError, DatabaseError) as exc:
         print(f"notifier-server: error: {exc}", file=sys.stderr)
@@ -285,12 +354,46 @@ def add_person(args: argparse.Namespace) -> int:
     return 0
 
 
+def person_tokens(args: argparse.Namespace) -> int:
+    """``tokens revoke USERNAME``: delete all their tokens (the server checks tokens on every
+    request, so the next one is refused; streams already open end at their next reconnect, or
+    at once when the server restarts). ``tokens new USERNAME``: print a new API token alone."""
+    connection = connect(existing_database(args.db))
+    try:
+        user = repository.user_by_username(connection, args.username)
+        if user is None:
+            raise CliError(f"no agent or customer named {args.username!r}")
+        if args.action == "new":
+            print(repository.create_token(connection, user.id), flush=True)
+            return 0
+        with transaction(connection):
+            revoked = connection.execute(
+                "DELETE FROM tokens WHERE user_id = ?", (user.id,)
+            ).rowcount
+    finally:
+        connection.close()
+    print(
+        f"revoked {revoked} token{'' if revoked == 1 else 's'} of {args.username}; streams open"
+        " with them end when they reconnect (restart the server to end them now)",
+        flush=True,
+    )
+    return 0
+
+
+def existing_database(path: Path) -> Path:
+    """``path`` if a file is there: the commands that only read or change a helpdesk must not
+    create an empty one at a mistyped ``--db`` and report its defaults as if they were live."""
+    if not path.is_file():
+        raise CliError(f"no database at {path} (give the server's --db; serve creates one)")
+    return path
+
+
 def mail_status(args: argparse.Namespace) -> int:
     from notifier.server.outbox import format_mail_status
 
     if args.limit < 1:
         raise CliError("--limit must be at least 1")
-    connection = connect(args.db)
+    connection = connect(existing_database(args.db))
     try:
         print(format_mail_status(connection, include_sent=args.all, limit=args.limit), flush=True)
     finally:
@@ -321,7 +424,7 @@ def system_settings(args: argparse.Namespace) -> int:
             raise CliError(
                 f"VALUE must be JSON (a number such as 30, or an object), not {args.value!r}"
             ) from None
-    connection = connect(args.db)
+    connection = connect(existing_database(args.db))
     try:
         if args.action == "show":
             stored = settings.load(connection)
@@ -335,6 +438,49 @@ def system_settings(args: argparse.Namespace) -> int:
     finally:
         connection.close()
     print(json.dumps(stored.to_json(), indent=2, ensure_ascii=False), flush=True)
+    return 0
+
+
+def backup_database(source: Path, destination: Path) -> int:
+    """Copy ``source`` with SQLite's online backup, which includes what the running server has
+    committed to its write-ahead log (a plain ``cp`` of the .db file misses that). The source
+    is only read, never migrated, so a newer ``notifier-server`` may back up an older
+    server's database before an upgrade. The copy appears under its name only when complete."""
+    existing_database(source)
+    if destination.exists():
+        raise CliError(f"{destination} already exists; name a new file")
+    if not destination.parent.is_dir():
+        raise CliError(f"cannot write {destination}: folder {destination.parent} does not exist")
+    try:
+        fd, temp = tempfile.mkstemp(
+            dir=destination.parent, prefix=f".{destination.name}.", suffix=".tmp"
+        )
+    except OSError as exc:
+        raise CliError(f"cannot write {destination}: {exc.strerror or exc}") from None
+    os.close(fd)
+    try:
+        try:
+            # Not mode=ro: a read-only connection cannot remove the -wal and -shm files it makes
+            # when no server runs, and root's would then lock the service's user out.
+            reader = sqlite3.connect(source)
+            try:
+                reader.execute("PRAGMA busy_timeout=5000")
+                version = reader.execute("SELECT version FROM schema_version").fetchone()
+                with contextlib.closing(sqlite3.connect(temp)) as copy_db:
+                    reader.backup(copy_db)
+                    copy_db.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
+            finally:
+                reader.close()
+        except sqlite3.Error as exc:
+            raise CliError(f"cannot back up {source}: {exc}") from None
+        os.replace(temp, destination)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    print(
+        f"backed up {source} (schema version {version[0] if version else '?'}) to {destination}",
+        flush=True,
+    )
     return 0
 
 
