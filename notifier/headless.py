@@ -66,7 +66,12 @@ from notifier.store.cache import NotificationCache
 from notifier.store.paths import AppPaths, app_paths
 from notifier.store.secrets import TokenStore
 from notifier.store.settings_file import load_settings
-from notifier.store.site_settings import NO_SITE_SETTINGS, SiteSettings, current_site_settings
+from notifier.store.site_settings import (
+    NO_SITE_SETTINGS,
+    SiteSettings,
+    read_site_settings,
+    site_settings_file,
+)
 
 if TYPE_CHECKING:  # the Frappe adapter is imported only when the settings name it
     from notifier.client.frappe_rest import FrappeSite
@@ -86,6 +91,7 @@ class Io:
     read_password: Callable[[str], str]
     transport: TransportConfig | None = None  # the timeouts (tests shorten them)
     site: SiteSettings = NO_SITE_SETTINGS  # IT's system-wide defaults and locks
+    site_problem: str | None = None  # why the site file is ignored (None: it is not)
 
     def say(self, text: str) -> None:
         self.stdout.write(text + "\n")
@@ -109,6 +115,9 @@ def run_command(
     transport: TransportConfig | None = None,
 ) -> int:
     env = os.environ if environ is None else environ
+    site, site_problem = read_site_settings(site_settings_file(env))
+    if site_problem is not None and command != "doctor":  # doctor reports it as a check
+        logging.getLogger(__name__).error("%s; ignoring the whole file", site_problem)
     io = Io(
         environ=env,
         stdin=stdin or sys.stdin,
@@ -117,7 +126,8 @@ def run_command(
         token_store=token_store if token_store is not None else TokenStore(),
         read_password=read_password,
         transport=transport,
-        site=current_site_settings(env),
+        site=site,
+        site_problem=site_problem,
     )
     paths = app_paths(dict(io.environ))
     settings = load_settings(paths.settings_file, io.site)
@@ -582,6 +592,16 @@ async def run_checks(
     args: argparse.Namespace, paths: AppPaths, settings: Settings, io: Io
 ) -> list[Check]:
     checks: list[Check] = []
+    if io.site_problem is not None:
+        checks.append(
+            Check(
+                "site settings",
+                Outcome.FAIL,
+                f"{io.site_problem}: it is ignored, so the helpdesk address and locked settings"
+                " your IT department set there do not apply",
+                "ask your IT department to fix the file",
+            )
+        )
     server_url = _server(args, settings, io)
     config, tls_notice = transport_config(settings, io.transport, io.environ)
     if tls_notice is not None:
@@ -595,8 +615,13 @@ async def run_checks(
             Check(
                 "server",
                 Outcome.FAIL,
-                "no helpdesk URL is configured: run `notifier login --server https://your-helpdesk`"
-                " or set NOTIFIER_SERVER",
+                "no helpdesk URL is configured"
+                + (
+                    " (the site settings file, which may set it, is unusable: above)"
+                    if io.site_problem is not None
+                    else ""
+                )
+                + ": run `notifier login --server https://your-helpdesk` or set NOTIFIER_SERVER",
             )
         )
     else:

@@ -119,3 +119,33 @@ def test_only_a_clean_report_says_all_checks_passed() -> None:
     assert failed.line() == "✗ server: cannot be reached: check the URL"
     with pytest.raises(ValueError, match="says nothing about what to do"):
         Check("cache", Outcome.WARN, "rebuilt")
+
+
+def test_an_unusable_site_settings_file_is_a_failed_check_not_a_stray_line(
+    tmp_path: Path,
+) -> None:
+    # IT's file sets the helpdesk address; broken, it is ignored. doctor printed the log line
+    # above its report, counted nothing, and then told the agent to sign in somewhere.
+    site_file = tmp_path / "site.json"
+    site_file.write_text('{"server_url": "https://helpdesk.example", ')  # cut short
+    env = {key: value for key, value in os.environ.items() if key != "NOTIFIER_TOKEN"}
+    env.pop("NOTIFIER_SERVER", None)
+    result = run_process(["doctor"], {**env, "NOTIFIER_SITE_CONFIG": str(site_file)})
+    assert result.returncode == 1
+    assert result.stderr == ""  # said once, in the report
+    lines = result.stdout.splitlines()
+    [site] = [line for line in lines if line.startswith("✗ site settings:")]
+    assert str(site_file) in site and "ask your IT department to fix the file" in site
+    [server] = [line for line in lines if line.startswith("✗ server:")]
+    assert "the site settings file, which may set it, is unusable" in server
+    failed = sum(line.startswith("✗") for line in lines)  # the keyring fails here too
+    assert failed >= 2 and lines[-1].startswith(f"{failed} checks failed")
+
+
+def test_other_commands_still_say_an_unusable_site_file_is_ignored(tmp_path: Path) -> None:
+    site_file = tmp_path / "site.json"
+    site_file.write_text("[]")
+    env = {key: value for key, value in os.environ.items() if key != "NOTIFIER_TOKEN"}
+    result = run_process(["logout"], {**env, "NOTIFIER_SITE_CONFIG": str(site_file)})
+    assert f"site settings {site_file} are unusable" in result.stderr
+    assert "ignoring the whole file" in result.stderr

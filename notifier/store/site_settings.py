@@ -116,20 +116,28 @@ def site_settings_file(environ: Mapping[str, str] | None = None) -> Path | None:
 def load_site_settings(path: Path | None) -> SiteSettings:
     """The site settings in ``path`` (None: no site file). Never raises: a file that cannot be
     used is logged as an error and ignored, as described in the module docstring."""
+    site, problem = read_site_settings(path)
+    if problem is not None:
+        log.error("%s; ignoring the whole file", problem)
+    return site
+
+
+def read_site_settings(path: Path | None) -> tuple[SiteSettings, str | None]:
+    """The site settings in ``path``, and why the file cannot be used (None when it can, or
+    when there is none); an unusable file counts as none. Logs nothing (``notifier doctor``
+    reports the problem as one of its checks)."""
     if path is None:
-        return NO_SITE_SETTINGS
+        return NO_SITE_SETTINGS, None
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        return NO_SITE_SETTINGS
+        return NO_SITE_SETTINGS, None
     except OSError as error:
-        log.error("site settings %s cannot be read (%s); ignoring it", path, error.strerror)
-        return NO_SITE_SETTINGS
+        return NO_SITE_SETTINGS, f"site settings {path} cannot be read ({error.strerror})"
     try:
-        return _parse(path, raw)
+        return _parse(path, raw), None
     except (UnicodeDecodeError, json.JSONDecodeError, SettingsError) as error:
-        log.error("site settings %s are unusable (%s); ignoring the whole file", path, error)
-        return NO_SITE_SETTINGS
+        return NO_SITE_SETTINGS, f"site settings {path} are unusable ({error})"
 
 
 def _parse(path: Path, raw: bytes) -> SiteSettings:
