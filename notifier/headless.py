@@ -69,6 +69,7 @@ from notifier.store.settings_file import load_settings
 from notifier.store.site_settings import (
     NO_SITE_SETTINGS,
     SiteSettings,
+    load_site_settings,
     read_site_settings,
     site_settings_file,
 )
@@ -115,9 +116,11 @@ def run_command(
     transport: TransportConfig | None = None,
 ) -> int:
     env = os.environ if environ is None else environ
-    site, site_problem = read_site_settings(site_settings_file(env))
-    if site_problem is not None and command != "doctor":  # doctor reports it as a check
-        logging.getLogger(__name__).error("%s; ignoring the whole file", site_problem)
+    site_file = site_settings_file(env)
+    if command == "doctor":  # an unusable file is one of its checks, not a log line
+        site, site_problem = read_site_settings(site_file)
+    else:
+        site, site_problem = load_site_settings(site_file), None
     io = Io(
         environ=env,
         stdin=stdin or sys.stdin,

@@ -721,12 +721,10 @@ def _notify_reaction(
     comment_id: int,
     outcome: Outcome,
 ) -> None:
-    author_id = int(
-        connection.execute("SELECT author_id FROM comments WHERE id = ?", (comment_id,)).fetchone()[
-            0
-        ]
-    )
-    author = user_by_id(connection, author_id)
+    author_id, body = connection.execute(
+        "SELECT author_id, body FROM comments WHERE id = ?", (comment_id,)
+    ).fetchone()
+    author = user_by_id(connection, int(author_id))
     if author is None or not author.is_agent or author.id == reactor.id:
         return
     if not get_preferences(connection, author.id).comment_reactions:
@@ -738,7 +736,6 @@ def _notify_reaction(
         " ORDER BY reactions.created_at, users.id",
         (comment_id, author.id),
     ).fetchall()
-    body = connection.execute("SELECT body FROM comments WHERE id = ?", (comment_id,)).fetchone()[0]
     others = [name for user_id, name, _ in rows if user_id != reactor.id]
     subject = connection.execute(
         "SELECT subject FROM tickets WHERE id = ?", (ticket_id,)

@@ -629,9 +629,7 @@ class HelpdeskApp:
                 403,
             )
         try:
-            token = await self._sign_in(
-                request, form.get("username", ""), form.get("password", ""), "session"
-            )
+            token = await self._sign_in(request, username, form.get("password", ""), "session")
         except ActionError as exc:  # too many attempts, busy, a 2 KB username
             refused = self._sign_in_page(request, target, exc.message, exc.status, username)
             refused.headers.update(_retry_after(exc))
