@@ -287,6 +287,10 @@ class Helpdesk:
         self.stop()
         self.start()
 
+    def run_cli(self, *args: str) -> str:
+        """``notifier-server ARGS --db DB``, as the admin runs it beside the server: stdout."""
+        return self._run_cli(*args)
+
     def _run_cli(self, *args: str) -> str:
         result = subprocess.run(
             self._cli(*args, "--db", str(self.db)),

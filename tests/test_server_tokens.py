@@ -133,3 +133,31 @@ def test_no_credential_reaches_the_log_at_debug_level_with_the_access_log(
     for secret in secrets:
         assert secret not in log, secret
     assert "Traceback" not in log
+
+
+def test_tokens_revoked_from_the_command_line_end_the_open_streams(
+    shared_helpdesk: Helpdesk,
+) -> None:
+    # The admin's `tokens revoke` runs in another process: before, a lost laptop's open
+    # stream kept receiving the agent's notifications until it reconnected on its own.
+    hd = shared_helpdesk
+    username, lost_laptop = hd.new_agent("cutoff")
+    colleague_name, colleague = hd.new_agent("cutoffc")
+    _, author = hd.new_agent("cutoffa")
+    ticket = lost_laptop.create_ticket("Revoked from the command line", "")
+
+    async def scenario() -> None:
+        async with asyncio.timeout(40):
+            lost = await open_stream(hd.url, lost_laptop.token)
+            untouched = await open_stream(hd.url, colleague.token)
+            printed = await asyncio.to_thread(hd.run_cli, "tokens", "revoke", username)
+            assert printed.startswith(f"revoked 1 token of {username}; ")
+            code, reason = await close_of(lost, within_s=10)
+            assert code == 4002 and "revoked" in reason
+            # Another agent's stream stays open and live.
+            await asyncio.to_thread(author.comment, ticket["id"], f"@{colleague_name} hi")
+            frames = await receive_until(untouched, "unread_count")
+            assert frames[0]["notification"]["message"] == f"@{colleague_name} hi"
+            await untouched.close()
+
+    asyncio.run(scenario())

@@ -72,6 +72,10 @@ CLOSE_POLICY: Final = 1008
 CLOSE_RESET: Final = 4000
 CLOSE_TOO_MANY_STREAMS: Final = 4001
 CLOSE_TOKEN_REVOKED: Final = 4002
+CLOSE_REVOKED_REASON: Final = "the token was revoked; sign in again"
+# How soon a token deleted by another process (the admin's `notifier-server tokens revoke`)
+# ends its open streams: this server's own revocations end them at once.
+REVOCATION_CHECK_S: Final = 2.0
 # No request body or stream frame of the protocol nests deeper than 4; anything deeper than
 # this is refused before a handler sees it.
 MAX_JSON_DEPTH: Final = 32
@@ -229,8 +233,11 @@ class HelpdeskApp:
             self.limits.customer_writes, self.limits.customer_window_s
         )
         self.passwords = PasswordPool(self.limits.password_workers, self.limits.password_queue)
+        self._revocation_watch: asyncio.Task[None] | None = None
 
     def close(self) -> None:
+        if self._revocation_watch is not None:
+            self._revocation_watch.cancel()
         self.passwords.close()
 
     @property
@@ -404,9 +411,7 @@ class HelpdeskApp:
         assert token is not None  # _user accepted it
         await self.database.run(repository.revoke_token, token)
         self.streams.end_all(
-            repository.hash_token(token),
-            CLOSE_TOKEN_REVOKED,
-            "the token was revoked; sign in again",
+            repository.hash_token(token), CLOSE_TOKEN_REVOKED, CLOSE_REVOKED_REASON
         )
         return JSONResponse({"revoked": True})
 
@@ -734,6 +739,7 @@ class HelpdeskApp:
             contextlib.suppress(WebSocketDisconnect, OSError),
             self.streams.track(token_hash, serving) as this,
         ):
+            self._watch_revocations()
             if self.limits.streams_per_token:
                 self.streams.end_oldest(
                     token_hash,
@@ -749,6 +755,22 @@ class HelpdeskApp:
                 if this.close_code is None or (current is not None and current.cancelling()):
                     raise  # the server is stopping, not ending this stream
                 await websocket.close(this.close_code, this.close_reason)
+
+    def _watch_revocations(self) -> None:
+        if self._revocation_watch is None or self._revocation_watch.done():
+            self._revocation_watch = asyncio.create_task(self._end_revoked_streams())
+
+    async def _end_revoked_streams(self) -> None:
+        """While any stream is open, end within :data:`REVOCATION_CHECK_S` those whose token
+        another process deleted (an admin locking out a lost laptop or someone who left)."""
+        seen_version: int | None = None
+        while hashes := self.streams.token_hashes():
+            seen_version, revoked = await self.database.run(
+                repository.revoked_tokens, hashes, seen_version
+            )
+            for token_hash in revoked:
+                self.streams.end_all(token_hash, CLOSE_TOKEN_REVOKED, CLOSE_REVOKED_REASON)
+            await asyncio.sleep(REVOCATION_CHECK_S)
 
     async def _send(self, websocket: WebSocket, event: Any) -> None:
         await websocket.send_text(_frame(event))

@@ -356,8 +356,8 @@ def add_person(args: argparse.Namespace) -> int:
 
 def person_tokens(args: argparse.Namespace) -> int:
     """``tokens revoke USERNAME``: delete all their tokens (the server checks tokens on every
-    request, so the next one is refused; streams already open end at their next reconnect, or
-    at once when the server restarts). ``tokens new USERNAME``: print a new API token alone."""
+    request, so the next one is refused, and ends the streams open with them within two
+    seconds). ``tokens new USERNAME``: print a new API token alone."""
     connection = connect(existing_database(args.db))
     try:
         user = repository.user_by_username(connection, args.username)
@@ -373,8 +373,8 @@ def person_tokens(args: argparse.Namespace) -> int:
     finally:
         connection.close()
     print(
-        f"revoked {revoked} token{'' if revoked == 1 else 's'} of {args.username}; streams open"
-        " with them end when they reconnect (restart the server to end them now)",
+        f"revoked {revoked} token{'' if revoked == 1 else 's'} of {args.username}; a running"
+        " server ends the streams open with them within two seconds",
         flush=True,
     )
     return 0

@@ -141,3 +141,7 @@ class OpenStreams:
     def end_all(self, token_hash: str, code: int, reason: str) -> None:
         for stream in list(self._by_token.get(token_hash, ())):
             stream.end(code, reason)
+
+    def token_hashes(self) -> list[str]:
+        """The tokens (by hash) that have at least one open stream."""
+        return list(self._by_token)

@@ -107,6 +107,8 @@ class User:
 
 
 _USER_COLUMNS: Final = "id, kind, username, name, team, is_admin"
+# SQLite before 3.32 allowed 999 bound variables in one statement; stay well under it.
+_SQL_VARIABLES: Final = 500
 
 
 def _user(row: Sequence[Any]) -> User:
@@ -197,6 +199,32 @@ def create_token(connection: sqlite3.Connection, user_id: int, purpose: str = "a
 def revoke_token(connection: sqlite3.Connection, token: str) -> None:
     with transaction(connection):
         connection.execute("DELETE FROM tokens WHERE token_hash = ?", (hash_token(token),))
+
+
+def revoked_tokens(
+    connection: sqlite3.Connection, token_hashes: Sequence[str], seen_version: int | None
+) -> tuple[int, list[str]]:
+    """(the database's data version, which of ``token_hashes`` no longer exist).
+
+    Only another connection's commit changes SQLite's ``data_version`` (another process:
+    ``notifier-server tokens revoke`` or ``deactivate``); while it equals ``seen_version`` no
+    token was deleted from outside and nothing is read.
+    """
+    version = int(connection.execute("PRAGMA data_version").fetchone()[0])
+    if version == seen_version or not token_hashes:
+        return version, []
+    existing: set[str] = set()
+    for start in range(0, len(token_hashes), _SQL_VARIABLES):
+        chunk = token_hashes[start : start + _SQL_VARIABLES]
+        existing.update(
+            row[0]
+            for row in connection.execute(
+                "SELECT token_hash FROM tokens WHERE token_hash IN"  # noqa: S608
+                f" ({', '.join('?' * len(chunk))})",
+                chunk,
+            )
+        )
+    return version, [token_hash for token_hash in token_hashes if token_hash not in existing]
 
 
 def user_for_token(
