@@ -276,3 +276,34 @@ async def test_tail_follows_the_locked_server_of_the_site_file(
         process.terminate()
         async with asyncio.timeout(20):
             await process.communicate()
+
+
+def test_the_example_shipped_for_it_admins_applies_whole(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The Debian package installs it as /usr/share/doc/notifier/examples/site-settings.json:
+    # an admin copies it to /etc/xdg/notifier/settings.json and edits the addresses.
+    from datetime import UTC, datetime
+
+    from notifier.core.quiet_hours import QuietSchedule
+
+    example = Path(__file__).parent.parent / "packaging/debian/site-settings.example.json"
+    with caplog.at_level(logging.WARNING):
+        site = load_site_settings(example)
+        settings = load_settings(tmp_path / "user.json", site)
+    assert caplog.records == []  # no unknown name, nothing ignored
+    assert settings.server_url == "https://helpdesk.example.com"
+    assert settings.proxy == "http://proxy.example.com:3128"
+    assert site.locked == {"server_url", "ca_bundle", "proxy"}
+    # Its quiet hours, as packaging/README.md describes them: weeknights 18:00 to 08:00 and
+    # the weekend from Friday 18:00 to Monday 08:00 (it used to end on Monday at midnight).
+    office = QuietSchedule(settings.quiet_hours, UTC)
+
+    def quiet(day: int, hour: int, minute: int = 0) -> bool:  # 2026-11-23 is a Monday
+        return office.is_quiet(datetime(2026, 11, 23 + day, hour, minute, tzinfo=UTC))
+
+    for day in range(5):
+        assert [quiet(day, 17, 59), quiet(day, 18), quiet(day, 23)] == [False, True, True]
+        assert [quiet(day, 7, 59), quiet(day, 8), quiet(day, 12)] == [True, False, False]
+    assert all(quiet(day, hour) for day in (5, 6) for hour in (0, 8, 12, 23))
+    assert [quiet(7, 7, 59), quiet(7, 8)] == [True, False]  # the next Monday
