@@ -36,6 +36,15 @@ that are already cached too. In one session, a venv just installed (its librarie
 dropped from the page cache) gave the bare app 63.5 MB and ours with the popup used 93.1 MB
 (1.47x); once dropped, 49.9 and 85.0 MB (1.70x, the quiet machine's figures), and so after
 (benchmarks/README.md). With the option, runs repeat.
+
+``--installed-libraries`` is the other repeatable state: before each program, every one of
+those libraries is written anew as a package manager installs it (the whole file in one
+write, renamed over the old one; the same bytes). What decides between the two is the size
+of the page-cache folios that hold a library: ext4 on Linux 6.16+ keeps a file written in
+one go in large folios, and a fault maps the whole folio, so every program maps more of each
+library than it touches; pages read back after a drop (or written 64 KiB at a time) sit in
+small folios. Rewriting the same PySide6 files one way or the other moved the bare app
+between 62.4 and 50.2 MB with nothing else changed (benchmarks/README.md, session 9).
 """
 
 from __future__ import annotations
@@ -121,6 +130,19 @@ def drop_page_cache(folders: list[Path]) -> None:
                 os.posix_fadvise(file.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
 
 
+def rewrite_libraries(folders: list[Path]) -> None:
+    """Write every shared library under ``folders`` anew, as a package manager installs it:
+    the same bytes in one write to a new file, renamed over the old one."""
+    for folder in folders:
+        for path in folder.rglob("*.so*"):
+            if not path.is_file() or path.is_symlink():
+                continue
+            temp = path.with_name(f".{path.name}.rewrite")
+            temp.write_bytes(path.read_bytes())
+            temp.chmod(path.stat().st_mode)
+            os.replace(temp, path)
+
+
 def visible_windows(session: DesktopSession, pid: int) -> set[int]:
     result = session.run(["xdotool", "search", "--all", "--onlyvisible", "--pid", str(pid)],
                          check=False)  # fmt: skip
@@ -138,11 +160,14 @@ def measure(
     smaps: bool = False,
     tree: Path | None = None,
     cold: bool = False,
+    installed: bool = False,
 ) -> tuple[float, float]:
     """(VmRSS, RssAnon) in MB of one program after it has settled (ours from ``tree``'s
     ``notifier`` if given)."""
     if cold:
         drop_page_cache(library_folders())
+    if installed:
+        rewrite_libraries(library_folders())
     if which.startswith("bare"):
         argv = [sys.executable, "-c", BARE_APP]
         env = session.environment(b.base_env)
@@ -190,9 +215,11 @@ def main() -> int:
     parser.add_argument("--smaps", action="store_true", help="where the popup's visit stays")
     parser.add_argument("--only", action="append", choices=PROGRAMS, help="run these alone")
     parser.add_argument("--tree", action="append", type=Path, help="compare source trees")
-    parser.add_argument("--cold-libraries", action="store_true", help="see the docstring")
+    libraries = parser.add_mutually_exclusive_group()
+    libraries.add_argument("--cold-libraries", action="store_true", help="see the docstring")
+    libraries.add_argument("--installed-libraries", action="store_true", help="see the docstring")
     args = parser.parse_args()
-    cold = args.cold_libraries
+    cold, installed = args.cold_libraries, args.installed_libraries
     trees: list[Path | None] = [tree.resolve() for tree in args.tree or ()] or [None]
     programs: list[tuple[str, str, Path | None]] = []  # (label, program, tree)
     for which in PROGRAMS:
@@ -222,7 +249,8 @@ def main() -> int:
                 order = programs if index % 2 == 0 else programs[::-1]
                 for label, which, tree in order:
                     rss, anon = measure(b, session, which, envs, args.settle, trayer.pid,
-                                        smaps=args.smaps, tree=tree, cold=cold)  # fmt: skip
+                                        smaps=args.smaps, tree=tree, cold=cold,
+                                        installed=installed)  # fmt: skip
                     results[label].append((rss, anon))
                     print(f"run {index} {label:18} {rss:6.1f} MB (anon {anon:5.1f} MB);"
                           f" {load_average()}", flush=True)  # fmt: skip
