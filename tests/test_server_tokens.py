@@ -135,11 +135,15 @@ def test_no_credential_reaches_the_log_at_debug_level_with_the_access_log(
     assert "Traceback" not in log
 
 
+@pytest.mark.parametrize(
+    ("command", "printed"),
+    [(("tokens", "revoke"), "revoked 1 token of {}; "), (("deactivate",), "deactivated {}: ")],
+)
 def test_tokens_revoked_from_the_command_line_end_the_open_streams(
-    shared_helpdesk: Helpdesk,
+    shared_helpdesk: Helpdesk, command: tuple[str, ...], printed: str
 ) -> None:
-    # The admin's `tokens revoke` runs in another process: before, a lost laptop's open
-    # stream kept receiving the agent's notifications until it reconnected on its own.
+    # The admin's `tokens revoke` and `deactivate` run in another process: before, a lost
+    # laptop's open stream stayed open until it reconnected on its own.
     hd = shared_helpdesk
     username, lost_laptop = hd.new_agent("cutoff")
     colleague_name, colleague = hd.new_agent("cutoffc")
@@ -150,8 +154,8 @@ def test_tokens_revoked_from_the_command_line_end_the_open_streams(
         async with asyncio.timeout(40):
             lost = await open_stream(hd.url, lost_laptop.token)
             untouched = await open_stream(hd.url, colleague.token)
-            printed = await asyncio.to_thread(hd.run_cli, "tokens", "revoke", username)
-            assert printed.startswith(f"revoked 1 token of {username}; ")
+            said = await asyncio.to_thread(hd.run_cli, *command, username)
+            assert said.startswith(printed.format(username))
             code, reason = await close_of(lost, within_s=10)
             assert code == 4002 and "revoked" in reason
             # Another agent's stream stays open and live.

@@ -10,7 +10,8 @@ The rules, in one place:
 * assignment: a manual assignment to someone else notifies the assignee (``assigned``, from the
   assigning agent); self-assignment notifies no one; a ticket created with ``team`` is given to
   the next agent of that team in round-robin order and notifies them (``auto_assigned``, from
-  nobody). The message is an excerpt of the ticket's first message.
+  nobody). The message is an excerpt of the ticket's first message. A deactivated agent is
+  skipped by the round-robin and cannot be assigned.
 * mention: each ``@username`` of an agent in a comment notifies that agent once per comment;
   an edit notifies only agents not mentioned before in that comment; self-mentions nothing.
   The notification links to the comment.
@@ -23,7 +24,8 @@ The rules, in one place:
   Withdrawing a reaction notifies nobody. Reactions on your own comment notify nobody.
 * viewing a ticket marks the viewer's unread notifications about it read (one event).
 
-Preferences (types off, in-app off) are applied in :func:`repository.notify`.
+Preferences (types off, in-app off) and deactivated recipients (nothing at all) are applied in
+:func:`repository.notify`.
 """
 
 from __future__ import annotations
@@ -419,10 +421,14 @@ def create_ticket(
 
 
 def _next_in_team(connection: sqlite3.Connection, team: str, last_id: int | None) -> User | None:
+    """The team's next active agent after ``last_id`` in id order (a deactivated one is
+    skipped: someone who left), or None when the team has none."""
     members = [
         int(r[0])
         for r in connection.execute(
-            "SELECT id FROM users WHERE team = ? AND kind = 'agent' ORDER BY id", (team,)
+            "SELECT id FROM users WHERE team = ? AND kind = 'agent' AND deactivated_at IS NULL"
+            " ORDER BY id",
+            (team,),
         )
     ]
     if not members:
@@ -458,6 +464,8 @@ def assign(
             assignee = user_by_username(connection, username)
             if assignee is None or not assignee.is_agent:
                 raise invalid(f"no agent {username!r}")
+            if assignee.deactivated:
+                raise invalid(f"{assignee.username} is deactivated and cannot be assigned tickets")
             team_name = ticket.team
         else:
             team_row = connection.execute(
@@ -468,7 +476,7 @@ def assign(
             team_name = str(team_row[0])
             assignee = _next_in_team(connection, team_name, team_row[1])
             if assignee is None:
-                raise invalid(f"the team {team_name!r} has no agents")
+                raise invalid(f"the team {team_name!r} has no active agents")
         if ticket.assignee_id != assignee.id or ticket.team != team_name:
             connection.execute(
                 "UPDATE tickets SET assignee_id = ?, team = ?, updated_at = ? WHERE id = ?",

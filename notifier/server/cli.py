@@ -9,6 +9,10 @@ Subcommands (each takes ``--db PATH``)::
     mail-status  [--all] [--limit N]
     settings     show | set KEY VALUE
     tokens       revoke | new USERNAME
+    password     USERNAME        (asked twice on a terminal, else one line from stdin)
+    deactivate   USERNAME
+    reactivate   USERNAME
+    people       [--json]
     backup       DESTINATION
     demo         [--host] [--port 8765] [--rate N] [--credentials-file PATH] [--seed N]
                  [--mail-dir PATH] [--mail-grace S]
@@ -20,6 +24,8 @@ line ``listening on http://HOST:PORT`` and flushes (test fixtures and scripts wa
 ``add-agent`` / ``add-customer`` print the new API token alone on stdout; a new agent starts with
 the admin's default preferences. ``settings`` shows or changes the system settings
 (:mod:`notifier.server.settings`) as JSON, audited under the operating-system user.
+``password``, ``deactivate`` / ``reactivate`` (someone who left) and ``people`` are in
+:mod:`notifier.server.people`.
 
 Starlette and uvicorn are imported only when a server actually starts, so ``--help`` and the
 admin commands stay fast.
@@ -44,7 +50,7 @@ import tempfile
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
 from notifier.core import wire
@@ -162,6 +168,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tokens.add_argument("action", choices=["revoke", "new"])
     tokens.add_argument("username", help="an agent's username or a customer's e-mail address")
+
+    password = add(
+        "password",
+        "set a new password for an agent or customer: asked twice on a terminal, else one line"
+        " read from stdin (never an argument: ps and the shell history would show it); their"
+        " tokens keep working",
+    )
+    password.add_argument("username", help="an agent's username or a customer's e-mail address")
+    deactivate = add(
+        "deactivate",
+        "for someone who left: every token and web sign-in ends, the password no longer signs"
+        " in, and they get no assignments, notifications or mail; what they wrote stays",
+    )
+    deactivate.add_argument("username", help="an agent's username or a customer's e-mail address")
+    reactivate = add("reactivate", "undo deactivate: they sign in again with their password")
+    reactivate.add_argument("username", help="an agent's username or a customer's e-mail address")
+    people = add(
+        "people",
+        "list every agent and customer: team, admin, active or deactivated, API tokens and"
+        " web sign-ins",
+    )
+    people.add_argument("--json", action="store_true", help="print a JSON array, for scripts")
 
     backup = add(
         "backup",
@@ -284,6 +312,9 @@ def parse_arguments(
     return args
 
 
+PEOPLE_COMMANDS: Final = ("password", "deactivate", "reactivate", "people")  # people.py's
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_arguments(build_parser(), argv)
     # The database holds password and token hashes, the demo's files its credentials: files
@@ -305,6 +336,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return system_settings(args)
         if args.command == "tokens":
             return person_tokens(args)
+        if args.command in PEOPLE_COMMANDS:
+            from notifier.server.people import run_people_command
+
+            return run_people_command(args)
         if args.command == "backup":
             return backup_database(args.db, args.destination)
         return add_person(args)
@@ -364,6 +399,10 @@ def person_tokens(args: argparse.Namespace) -> int:
         if user is None:
             raise CliError(f"no agent or customer named {args.username!r}")
         if args.action == "new":
+            if user.deactivated:  # the token would be refused: say why instead
+                raise CliError(
+                    f"{user.username} is deactivated; `reactivate {user.username}` first"
+                )
             print(repository.create_token(connection, user.id), flush=True)
             return 0
         with transaction(connection):
@@ -728,4 +767,9 @@ def write_atomically(path: Path, text: str) -> None:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # `python -m` runs this file as __main__, a second copy of the module: demo.py and
+    # people.py raise notifier.server.cli.CliError, which __main__'s `except CliError` would
+    # not catch (a traceback instead of one line). Run the one copy they import.
+    from notifier.server.cli import main as imported_main
+
+    raise SystemExit(imported_main())

@@ -341,6 +341,12 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         UPDATE notification_unread SET unread = unread - 1 WHERE agent_id = OLD.agent_id;
     END
     """,  # noqa: S608 (only the fixed expression above is formatted in)
+    # 8: people who left (``notifier-server deactivate``): when set, the person cannot sign in,
+    # is skipped by team assignment and gets no notifications; their rows stay, so old tickets
+    # and comments still name them. NULL (everyone before this version): active.
+    """
+    ALTER TABLE users ADD COLUMN deactivated_at TEXT
+    """,
 )
 
 

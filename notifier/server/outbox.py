@@ -151,6 +151,22 @@ def drop(connection: sqlite3.Connection, drops: Iterable[tuple[int, str]]) -> No
     )
 
 
+def abandon(connection: sqlite3.Connection, agent_id: int, reason: str) -> None:
+    """No more mail to this agent (they were deactivated): drop their pending rows and give
+    up their queued mails, both with ``reason`` (``mail-status`` shows it). Call inside a
+    transaction."""
+    connection.execute(
+        "UPDATE email_outbox SET state = 'dropped', reason = ?"
+        " WHERE agent_id = ? AND state = 'pending'",
+        (reason, agent_id),
+    )
+    connection.execute(
+        "UPDATE email_messages SET state = 'failed', last_error = ?"
+        " WHERE agent_id = ? AND state = 'queued'",
+        (f"not sent: {reason}"[:MAX_ERROR_CHARS], agent_id),
+    )
+
+
 # --------------------------------------------------------------------------- stage 2: mails
 
 

@@ -94,6 +94,7 @@ class User:
     name: str
     team: str | None
     is_admin: bool
+    deactivated: bool = False  # `notifier-server deactivate`: someone who left
 
     @property
     def is_agent(self) -> bool:
@@ -106,13 +107,14 @@ class User:
         return wire.AgentInfo(id=str(self.id), username=self.username, name=self.name)
 
 
-_USER_COLUMNS: Final = "id, kind, username, name, team, is_admin"
+_USER_COLUMNS: Final = "id, kind, username, name, team, is_admin, deactivated_at IS NOT NULL"
+_USER_FIELDS: Final = 7  # columns of _USER_COLUMNS: what a query selects after them starts here
 # SQLite before 3.32 allowed 999 bound variables in one statement; stay well under it.
 _SQL_VARIABLES: Final = 500
 
 
 def _user(row: Sequence[Any]) -> User:
-    return User(int(row[0]), row[1], row[2], row[3], row[4], bool(row[5]))
+    return User(int(row[0]), row[1], row[2], row[3], row[4], bool(row[5]), bool(row[6]))
 
 
 def hash_token(token: str) -> str:
@@ -124,6 +126,13 @@ def _hash_password(password: str, salt: bytes) -> str:
     return hashlib.scrypt(
         password.encode(), salt=salt, n=_SCRYPT_N, r=8, p=1, maxmem=64 * 1024 * 1024, dklen=32
     ).hex()
+
+
+def _stored_password(password: str) -> tuple[str, str]:
+    """(password_hash, password_salt) as the users table stores a new password: the one
+    place a password is salted and hashed for storing (:func:`verify_password` checks it)."""
+    salt = secrets.token_bytes(16)
+    return _hash_password(password, salt), salt.hex()
 
 
 def add_user(
@@ -155,7 +164,7 @@ def add_user(
     name = name.strip() or username
     if len(name) > wire.MAX_NAME_CHARS:
         raise invalid(f"a name has at most {wire.MAX_NAME_CHARS} characters")
-    salt = secrets.token_bytes(16) if password else None
+    password_hash, salt_hex = _stored_password(password) if password else (None, None)
     with transaction(connection):
         if connection.execute("SELECT 1 FROM users WHERE username = ?", (username,)).fetchone():
             raise ActionError(409, "conflict", f"{username!r} already exists")
@@ -168,8 +177,8 @@ def add_user(
                 kind,
                 username,
                 name,
-                _hash_password(password, salt) if password and salt else None,
-                salt.hex() if salt else None,
+                password_hash,
+                salt_hex,
                 team or None,
                 int(is_admin),
                 now_text(),
@@ -230,17 +239,19 @@ def revoked_tokens(
 def user_for_token(
     connection: sqlite3.Connection, token: str, purpose: str = "api", max_age_s: float = 0
 ) -> User | None:
-    """The token's user, or None for an unknown token, one of another purpose, or one older
-    than ``max_age_s`` seconds (0: no age limit; an expired token is deleted)."""
+    """The token's user, or None for an unknown token, one of another purpose, one older
+    than ``max_age_s`` seconds (0: no age limit; an expired token is deleted), or a
+    deactivated person's (their tokens are deleted on deactivation; this also covers one
+    made meanwhile, by a sign-in that had checked the password just before)."""
     row = connection.execute(
         f"SELECT {_USER_COLUMNS}, tokens.created_at FROM users"  # noqa: S608
         " JOIN tokens ON tokens.user_id = users.id"
-        " WHERE tokens.token_hash = ? AND tokens.purpose = ?",
+        " WHERE tokens.token_hash = ? AND tokens.purpose = ? AND users.deactivated_at IS NULL",
         (hash_token(token), purpose),
     ).fetchone()
     if row is None:
         return None
-    if max_age_s and wire.parse_timestamp(row[6]) < datetime.now(UTC) - timedelta(
+    if max_age_s and wire.parse_timestamp(row[_USER_FIELDS]) < datetime.now(UTC) - timedelta(
         seconds=max_age_s
     ):
         revoke_token(connection, token)
@@ -285,15 +296,17 @@ class PasswordRecord:
 def password_record(
     connection: sqlite3.Connection, username: str, customers: bool = False
 ) -> PasswordRecord:
-    """An agent's (with ``customers``, also a customer's: the web sign-in) password record."""
+    """An agent's (with ``customers``, also a customer's: the web sign-in) password record.
+    A deactivated person's is the record of an unknown username: the sign-in answers as for
+    a wrong password, with the same work, and never tells that the account exists."""
     row = connection.execute(
         f"SELECT {_USER_COLUMNS}, password_hash, password_salt FROM users"  # noqa: S608
-        " WHERE username = ? AND (kind = 'agent' OR ?)",
+        " WHERE username = ? AND (kind = 'agent' OR ?) AND deactivated_at IS NULL",
         (username, customers),
     ).fetchone()
     if row is None:
         return PasswordRecord(None, None, None)
-    return PasswordRecord(_user(row), row[6], row[7])
+    return PasswordRecord(_user(row), row[_USER_FIELDS], row[_USER_FIELDS + 1])
 
 
 def verify_password(record: PasswordRecord, password: str) -> User | None:
@@ -310,14 +323,109 @@ def verify_password(record: PasswordRecord, password: str) -> User | None:
     return record.user if hmac.compare_digest(expected, record.password_hash) else None
 
 
+def set_password(connection: sqlite3.Connection, user_id: int, password: str) -> None:
+    """A new password for an existing person (``notifier-server password``). Their tokens
+    stay valid: ending them is ``tokens revoke``'s job."""
+    if not password:
+        raise invalid("a password must not be empty")
+    password_hash, salt_hex = _stored_password(password)  # scrypt: before the write lock
+    with transaction(connection):
+        changed = connection.execute(
+            "UPDATE users SET password_hash = ?, password_salt = ? WHERE id = ?",
+            (password_hash, salt_hex, user_id),
+        ).rowcount
+    if not changed:
+        raise not_found("person")
+
+
+DEACTIVATED_MAIL_REASON: Final = "the agent was deactivated"
+
+
+@dataclass(frozen=True, slots=True)
+class Deactivation:
+    """What :func:`deactivate` did."""
+
+    since: str  # when the person was deactivated: now, or earlier if they already were
+    already: bool  # they already were: nothing changed
+    revoked: int  # API tokens and web sign-ins deleted now
+    open_tickets: int = 0  # open tickets still assigned to them: someone should take them over
+
+
+def deactivate(connection: sqlite3.Connection, user_id: int) -> Deactivation:
+    """Someone who left: they can no longer sign in (every token deleted; the password and
+    tokens are refused while the flag is set), team assignment skips them and they get no new
+    notifications nor mail (their pending mail is dropped, their queued mail given up).
+    Nothing they wrote or were assigned is deleted."""
+    with transaction(connection):
+        row = connection.execute(
+            "SELECT deactivated_at FROM users WHERE id = ?", (user_id,)
+        ).fetchone()
+        if row is None:
+            raise not_found("person")
+        if row[0] is not None:
+            return Deactivation(since=str(row[0]), already=True, revoked=0)
+        since = now_text()
+        connection.execute("UPDATE users SET deactivated_at = ? WHERE id = ?", (since, user_id))
+        revoked = connection.execute("DELETE FROM tokens WHERE user_id = ?", (user_id,)).rowcount
+        outbox.abandon(connection, user_id, DEACTIVATED_MAIL_REASON)
+        (open_tickets,) = connection.execute(
+            "SELECT count(*) FROM tickets WHERE assignee_id = ? AND status = 'open'", (user_id,)
+        ).fetchone()
+    return Deactivation(since=since, already=False, revoked=revoked, open_tickets=open_tickets)
+
+
+def reactivate(connection: sqlite3.Connection, user_id: int) -> bool:
+    """Clear the flag :func:`deactivate` set (their password works again); False when they
+    were not deactivated."""
+    with transaction(connection):
+        return bool(
+            connection.execute(
+                "UPDATE users SET deactivated_at = NULL"
+                " WHERE id = ? AND deactivated_at IS NOT NULL",
+                (user_id,),
+            ).rowcount
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """One line of ``notifier-server people``."""
+
+    user: User
+    deactivated_at: str | None
+    api_tokens: int
+    web_sign_ins: int  # stored sessions; an expired one is deleted when next presented
+
+
+def people(connection: sqlite3.Connection) -> list[Person]:
+    """Everyone: agents, then customers, each by username."""
+    rows = connection.execute(
+        f"SELECT {_USER_COLUMNS}, deactivated_at,"  # noqa: S608
+        " (SELECT count(*) FROM tokens WHERE tokens.user_id = users.id AND purpose = 'api'),"
+        " (SELECT count(*) FROM tokens WHERE tokens.user_id = users.id AND purpose = 'session')"
+        " FROM users ORDER BY kind, username"
+    ).fetchall()
+    return [
+        Person(
+            _user(row),
+            row[_USER_FIELDS],
+            int(row[_USER_FIELDS + 1]),
+            int(row[_USER_FIELDS + 2]),
+        )
+        for row in rows
+    ]
+
+
 # --------------------------------------------------------------------------- preferences
 
 
 def get_preferences(connection: sqlite3.Connection, agent_id: int) -> wire.Preferences:
     row = connection.execute("SELECT preferences FROM users WHERE id = ?", (agent_id,)).fetchone()
-    if row is None or row[0] is None:
-        return wire.Preferences()
-    return wire.Preferences.parse(json.loads(row[0]))
+    return _preferences(row[0] if row is not None else None)
+
+
+def _preferences(stored: str | None) -> wire.Preferences:
+    return wire.Preferences() if stored is None else wire.Preferences.parse(json.loads(stored))
 
 
 def validate_preferences(data: object) -> wire.Preferences:
@@ -435,8 +543,16 @@ def notify(
     (:func:`notifier.server.ratelimit.limit`) may turn the content into a fold into an
     existing notification. Call inside a transaction. Returns the new event's seq, or None
     when nothing was created.
+
+    This is where every recipient becomes a notification: a deactivated agent (someone who
+    left) is skipped here, once for every rule, and so gets nothing in-app and no mail.
     """
-    preferences = get_preferences(connection, agent_id)
+    row = connection.execute(
+        "SELECT preferences, deactivated_at FROM users WHERE id = ?", (agent_id,)
+    ).fetchone()
+    if row is not None and row[1] is not None:
+        return None
+    preferences = _preferences(row[0] if row is not None else None)
     created_at = wire.format_timestamp(clock_now(connection))
     wants_email = preferences.email.enabled and content.type in preferences.email.types
     if not preferences.in_app or content.type not in preferences.types:
@@ -844,11 +960,13 @@ def newest_notification_seq(connection: sqlite3.Connection, agent_id: int) -> in
 
 
 def agents(connection: sqlite3.Connection) -> list[User]:
-    """Every agent, by name (the assign menu and the @mention picker)."""
+    """Every active agent, by name (the assign menu and the @mention picker: a deactivated
+    agent can be neither assigned nor notified)."""
     return [
         _user(row)
         for row in connection.execute(
-            f"SELECT {_USER_COLUMNS} FROM users WHERE kind = 'agent' ORDER BY name"  # noqa: S608
+            f"SELECT {_USER_COLUMNS} FROM users"  # noqa: S608
+            " WHERE kind = 'agent' AND deactivated_at IS NULL ORDER BY name"
         )
     ]
 
