@@ -176,6 +176,10 @@ INVALID_SETTINGS: list[dict[str, Any]] = [
             {"value": setting.default},
         )
     ),
+    *(
+        {"new_ticket_team": value}
+        for value in (5, True, "", "   ", ["support"], {"name": "support"}, "x" * 201, "no team")
+    ),
     {"no_such_setting": 1},
     {"Retention_Days": 30},
     {"default_preferences": "all of them"},

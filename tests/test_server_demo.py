@@ -22,10 +22,17 @@ import pytest
 from helpdesk import start_demo, stop_demo
 
 from notifier.core import wire
-from notifier.server import repository
+from notifier.server import actions, repository, settings
 from notifier.server.actions import Links
 from notifier.server.db import connect
-from notifier.server.demo import AGENTS, DemoDay, StoryPlayer, load_world, seed
+from notifier.server.demo import (
+    AGENTS,
+    NEW_TICKET_TEAM,
+    DemoDay,
+    StoryPlayer,
+    load_world,
+    seed,
+)
 from notifier.server.demo_stories import HISTORY, LIVE
 
 LINKS = Links("http://127.0.0.1")
@@ -144,6 +151,35 @@ def test_the_live_day_gives_alice_every_reason(day: sqlite3.Connection) -> None:
     assert reasons >= set(wire.Reason) - {wire.Reason.AUTO_ASSIGNED}
     everyone = {n.reason for username, _, _ in AGENTS for n in notifications(day, username)}
     assert everyone == set(wire.Reason)
+
+
+def test_a_demo_customers_new_ticket_reaches_the_support_team(day: sqlite3.Connection) -> None:
+    # The stories a colleague assigns were not given to support first (nobody was told of a
+    # ticket taken from them at once): every automatic assignment is of a team story.
+    team_stories = {story.subject for story in (*HISTORY, *LIVE) if story.assigned_by is None}
+    automatic = {
+        n.ticket.subject
+        for username, _, _ in AGENTS
+        for n in notifications(day, username)
+        if n.reason is wire.Reason.AUTO_ASSIGNED
+    }
+    assert automatic == team_stories
+
+    assert settings.current(day).new_ticket_team == NEW_TICKET_TEAM == "support"
+    customer = repository.user_by_username(day, "maria@example.com")
+    assert customer is not None
+    before = {u: len(notifications(day, u)) for u in ("alice", "bea")}
+    opened = [
+        actions.create_ticket(day, customer, {"subject": f"Locked out {n}", "body": "Help"}, LINKS)
+        for n in range(2)
+    ]
+    assignees = {str(outcome.body["assignee"]["username"]) for outcome in opened}
+    assert assignees == {"alice", "bea"}  # in turn
+    for username in assignees:
+        newest = notifications(day, username)[-1]  # oldest first
+        assert (newest.reason, newest.sender) == (wire.Reason.AUTO_ASSIGNED, None)
+        assert newest.ticket.subject.startswith("Locked out")
+        assert len(notifications(day, username)) == before[username] + 1
 
 
 @pytest.mark.asyncio

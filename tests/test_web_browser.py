@@ -454,6 +454,56 @@ def test_an_admin_changes_the_default_preferences_and_a_new_agent_gets_them(
     context.close()
 
 
+def test_an_admin_sends_new_tickets_to_a_team_and_a_web_customers_ticket_reaches_it(
+    helpdesk: Helpdesk, chromium: Browser
+) -> None:
+    # A helpdesk of its own: the setting would send the other tests' tickets to this team.
+    admin = f"admin{uuid.uuid4().hex[:8]}"
+    admin_api = helpdesk.actions(
+        helpdesk.add_agent(admin, name="Ada Admin", password=PASSWORD, admin=True)
+    )
+    front, _ = helpdesk.new_agent("front", name="Fran Front", password=PASSWORD, team="frontline")
+    helpdesk.new_agent("bill", team="billing")
+    email, _ = helpdesk.new_customer(password=PASSWORD)
+    context, page = signed_in(chromium, helpdesk.url, admin, "/admin")
+    choice = page.get_by_label("Tickets opened without a team go to")
+    expect(choice).to_have_value("")
+    expect(choice.locator("option:checked")).to_have_text("Nobody (tickets wait unassigned)")
+    expect(choice).to_have_accessible_description(re.compile("take turns"))
+    choice.select_option(label="Team frontline")
+    page.get_by_role("button", name="Save where new tickets go").click()
+    expect(page.get_by_role("status").filter(has_text="Saved.")).to_be_visible()
+    expect(page.get_by_label("Tickets opened without a team go to")).to_have_value("frontline")
+    expect(page.locator(".audit")).to_contain_text(f"{admin} on this page")
+    expect(page.locator(".audit")).to_contain_text(
+        "Tickets opened without a team go to: nobody (tickets wait unassigned) → team frontline"
+    )
+    settings = admin_api.request("GET", "/api/v1/admin/settings").json()["settings"]
+    assert settings["new_ticket_team"] == "frontline"
+
+    # The team's agent has the center open; a customer opens a ticket on the web.
+    agent_context, agent_page = signed_in(chromium, helpdesk.url, front, "/notifications")
+    expect(agent_page.locator(".empty")).to_be_visible()
+    customer_context, customer_page = signed_in(chromium, helpdesk.url, email, "/tickets/new")
+    customer_page.get_by_label("Subject").fill("Scanner offline")
+    customer_page.get_by_label("What happened?").fill("Since this morning, on floor 3.")
+    customer_page.get_by_role("button", name="Open ticket").click()
+    expect(customer_page.locator("h1")).to_contain_text("Scanner offline")
+    # The customer sees nothing new: no agent, no team.
+    expect(customer_page.locator("main")).not_to_contain_text("Fran Front")
+    expect(customer_page.locator("main")).not_to_contain_text("frontline")
+
+    # Fran's center shows the assignment live.
+    expect(agent_page.locator(".note")).to_have_count(1)
+    summary = agent_page.locator(".note .summary").first
+    expect(summary).to_contain_text("Assigned to you automatically")
+    expect(summary).to_contain_text("Scanner offline")
+    expect(agent_page.locator("#unread-count")).to_have_text("1")
+    for opened in (context, agent_context, customer_context):
+        opened.close()
+    helpdesk.assert_clean_log()
+
+
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_every_page_fits_360_px_with_a_readable_header(
     demo: tuple[str, Path], chromium: Browser, scheme: str

@@ -10,7 +10,8 @@ The rules, in one place:
 * assignment: a manual assignment to someone else notifies the assignee (``assigned``, from the
   assigning agent); self-assignment notifies no one; a ticket created with ``team`` is given to
   the next agent of that team in round-robin order and notifies them (``auto_assigned``, from
-  nobody). The message is an excerpt of the ticket's first message. A deactivated agent is
+  nobody); so is one created without a team when the admin setting ``new_ticket_team`` names
+  a team. The message is an excerpt of the ticket's first message. A deactivated agent is
   skipped by the round-robin and cannot be assigned.
 * mention: each ``@username`` of an agent in a comment notifies that agent once per comment;
   an edit notifies only agents not mentioned before in that comment; self-mentions nothing.
@@ -37,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from notifier.core import text, wire
-from notifier.server import ratelimit
+from notifier.server import ratelimit, settings
 from notifier.server.db import transaction
 from notifier.server.repository import (
     ActionError,
@@ -353,8 +354,18 @@ def _require_agent(user: User, what: str) -> None:
 
 
 def create_ticket(
-    connection: sqlite3.Connection, user: User, data: dict[str, Any], links: Links
+    connection: sqlite3.Connection,
+    user: User,
+    data: dict[str, Any],
+    links: Links,
+    *,
+    use_new_ticket_team: bool = True,
 ) -> Outcome:
+    """A new open ticket. With a ``team``, or without one when the admin setting
+    ``new_ticket_team`` names a team, the team's next agent in turn gets it and is notified
+    (``auto_assigned``); a team without agents leaves it unassigned. ``use_new_ticket_team``
+    False keeps a ticket without a team unassigned whatever the setting says: for the demo's
+    scripted stories, whose next step is a colleague assigning it."""
     subject = _text(data, "subject", required=True, limit=wire.MAX_SUBJECT_CHARS)
     body = _text(data, "body", required=False)
     team = data.get("team")
@@ -383,6 +394,11 @@ def create_ticket(
             ).fetchone()
             if team_row is None:
                 raise invalid(f"no team {team!r}")
+        elif use_new_ticket_team:
+            team_row = _new_ticket_team(connection)
+        else:
+            team_row = None
+        if team_row is not None:
             team = str(team_row[0])
             assignee = _next_in_team(connection, team, team_row[1])
         stamp = now_text()
@@ -418,6 +434,19 @@ def create_ticket(
             connection, _load_ticket(connection, user, str(ticket_id)), links
         )
     return outcome
+
+
+def _new_ticket_team(connection: sqlite3.Connection) -> tuple[Any, ...] | None:
+    """The (name, last_agent_id) row of the team the admin setting ``new_ticket_team``
+    names, or None: no such setting, or a team no longer there (the ticket then waits
+    unassigned, as without the setting)."""
+    name = settings.current(connection).new_ticket_team
+    if name is None:
+        return None
+    row = connection.execute(
+        "SELECT name, last_agent_id FROM teams WHERE name = ?", (name,)
+    ).fetchone()
+    return None if row is None else tuple(row)
 
 
 def _next_in_team(connection: sqlite3.Connection, team: str, last_id: int | None) -> User | None:

@@ -11,8 +11,9 @@ start with the value's path (``email.digest_time must be HH:MM, got '25:00'``);
 :func:`refusal` maps that path back to a field id and words the rest for a person.
 
 Field ids (the ``id`` of each input, and the keys of the error dicts) are ``s-KEY`` for the
-integer settings and ``p-…`` for the preferences: ``p-in_app``, ``p-types``,
-``p-email-frequency``, ``p-quiet-3-start``, ``p-timezone``…
+integer settings and the team settings (``s-new_ticket_team``, a select of the teams) and
+``p-…`` for the preferences: ``p-in_app``, ``p-types``, ``p-email-frequency``,
+``p-quiet-3-start``, ``p-timezone``…
 """
 
 from __future__ import annotations
@@ -45,9 +46,16 @@ _QUIET_DAY: Final = re.compile(r"^quiet-(\d{1,3})-day$")
 _QUIET_PATH: Final = re.compile(r"^quiet_hours\[(\d+)\](?:\.(day|start|end))?$")
 _INTEGER: Final = re.compile(r"^-?[0-9]{1,18}$")
 
-# The integer settings in an admin's words: (label, help). The keys and the help of
-# settings.INT_SETTINGS are the API's and the CLI's, written for whoever runs the server.
+# The integer and team settings in an admin's words: (label, help). The keys and the help of
+# settings.INT_SETTINGS and TEAM_SETTINGS are the API's and the CLI's, written for whoever
+# runs the server.
 SETTING_WORDS: Final[dict[str, tuple[str, str]]] = {
+    "new_ticket_team": (
+        "Tickets opened without a team go to",
+        "Such as the tickets customers open on the web. The team's agents take turns: each "
+        "ticket goes to the next one, who is notified. An agent's team is given when they are "
+        "added (add-agent --team)",
+    ),
     "retention_days": (
         "Keep read notifications for (days)",
         "Read notifications older than this are deleted. 0 keeps them forever",
@@ -75,6 +83,8 @@ SETTING_WORDS: Final[dict[str, tuple[str, str]]] = {
     ),
 }
 VIA_WORDS: Final = {"web": "on this page", "api": "through the API", "cli": "on the command line"}
+# What null means for a team setting, as its select and the audit say it.
+NO_TEAM_WORDS: Final = {"new_ticket_team": "Nobody (tickets wait unassigned)"}
 
 LABELS: Final[dict[str, str]] = {
     "p-in_app": "Show notifications in the app",
@@ -293,6 +303,27 @@ def validate_settings(form: Mapping[str, str]) -> tuple[dict[str, Any], dict[str
     return changes, errors
 
 
+def validate_team_settings(
+    form: Mapping[str, str], teams: list[str]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The team settings of a posted form (a select's value: a team of ``teams``, or "" for
+    none): (changes, errors by field id). A value that is no option of the select is not
+    from the page, but it is named next to the field all the same."""
+    changes: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for setting in settings.TEAM_SETTINGS:
+        field_id = f"s-{setting.key}"
+        chosen = form.get(setting.key)
+        if chosen is None or (chosen and chosen not in teams):
+            errors[field_id] = "Choose one of the teams in the list, or nobody"
+            continue
+        try:
+            changes[setting.key] = settings.validate_value(setting.key, chosen or None)
+        except ActionError as exc:
+            errors[field_id] = _for_a_person(setting.key, exc.message)
+    return changes, errors
+
+
 # The preferences' wire values in the page's words ("daily_digest" → "a daily digest").
 _VALUE_WORDS: Final[dict[str, str]] = {
     value: f"{label[:1].lower()}{label[1:]}" for value, label in (*TYPES, *FREQUENCIES)
@@ -331,11 +362,18 @@ def audit_changes(key: str, old: object, new: object) -> list[tuple[str, str, st
     before, after = _leaves(old, key), _leaves(new, key)
     changed = [path for path in after if before.get(path) != after[path]]
     changed += [path for path in before if path not in after]
+
+    def shown(path: str, value: object) -> str:
+        if path in NO_TEAM_WORDS:  # a team setting, as its select says it
+            words = NO_TEAM_WORDS[path] if value is None else f"Team {value}"
+            return f"{words[:1].lower()}{words[1:]}"
+        return _shown(value)
+
     return [
         (
             path.removeprefix(f"{settings.PREFERENCES_KEY}."),
-            _shown(before.get(path, "")),
-            _shown(after.get(path, "")),
+            shown(path, before.get(path, "")),
+            shown(path, after.get(path, "")),
         )
         for path in changed
     ]

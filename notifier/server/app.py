@@ -1287,6 +1287,11 @@ class HelpdeskApp:
             page("/admin", p.admin, "the system settings (admins)"),
             form("/admin", p.save_admin, "save the integer system settings (version, KEY=N)"),
             form(
+                "/admin/new-tickets",
+                p.save_new_tickets,
+                "save the team tickets opened without one go to (version, new_ticket_team)",
+            ),
+            form(
                 "/admin/preferences",
                 p.save_default_preferences,
                 "save the default preferences of new agents (version and the page's fields)",

@@ -158,7 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
     system.add_argument("action", choices=["show", "set"])
     system.add_argument("key", nargs="?", help=f"with set: one of {', '.join(settings.KEYS)}")
     system.add_argument(
-        "value", nargs="?", help="with set: the value as JSON, e.g. 30 or a preferences document"
+        "value",
+        nargs="?",
+        help="""with set: the value as JSON, e.g. 30, '"support"' (a team), null or a"""
+        " preferences document",
     )
 
     tokens = add(
@@ -461,7 +464,8 @@ def system_settings(args: argparse.Namespace) -> int:
             value = wire.decode_json(args.value)
         except ValueError:
             raise CliError(
-                f"VALUE must be JSON (a number such as 30, or an object), not {args.value!r}"
+                "VALUE must be JSON (a number such as 30, a name in quotes such as"
+                f""" '"support"', null, or an object), not {args.value!r}"""
             ) from None
     connection = connect(existing_database(args.db))
     try:

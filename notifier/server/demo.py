@@ -10,6 +10,8 @@ tickets at a time (``--seed`` makes the order repeatable), mostly about alice. B
 same action functions as the REST API (:mod:`notifier.server.actions`), so every
 notification the tray shows in the demo was produced by the real rules. When every live
 story has played (70 events, about 12 minutes at the default rate), they start again from the first.
+The admin setting ``new_ticket_team`` is ``support``: a ticket a demo customer opens on the web
+goes to alice or bea in turn, who are notified.
 
 Mail: a local mail catcher (:mod:`notifier.server.mailcatcher`) runs in a process of its own
 and the server mails it; every mail lands as an ``.eml`` file in a folder the demo names in
@@ -37,7 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from notifier.core import wire
-from notifier.server import actions, repository
+from notifier.server import actions, repository, settings
 from notifier.server.actions import Links, Outcome
 from notifier.server.cli import CliError, mail_config, run_server, write_atomically
 from notifier.server.db import connect
@@ -81,6 +83,7 @@ CUSTOMERS: Final = (
     ("priya@example.net", "Priya Nair"),
     ("lars@example.com", "Lars Holm"),
 )
+NEW_TICKET_TEAM: Final = "support"  # the new_ticket_team setting of the demo (alice, bea)
 ACTIVE_STORIES: Final = 3  # live tickets in play at once, so threads interleave as in a day
 
 
@@ -142,7 +145,15 @@ class StoryPlayer:
         data: dict[str, object] = {"subject": story.subject, "body": story.question}
         if story.assigned_by is None:
             data["team"] = story.team
-        created = actions.create_ticket(connection, customer, data, self._links())
+        # A story a colleague assigns is not the new-ticket team's first: that team's agent
+        # would be told of a ticket taken from them in the very next step.
+        created = actions.create_ticket(
+            connection,
+            customer,
+            data,
+            self._links(),
+            use_new_ticket_team=story.assigned_by is None,
+        )
         ticket_id = str(created.body["id"])
         outcomes = [created]
         if story.assigned_by is not None:
@@ -248,6 +259,14 @@ def seed(connection: sqlite3.Connection, links: Links) -> None:
         repository.add_user(
             connection, kind="customer", username=email, name=name, password=CUSTOMER_PASSWORD
         )
+    # A ticket a customer opens on the web has no team: it goes to support's next agent.
+    settings.update(
+        connection,
+        {"new_ticket_team": NEW_TICKET_TEAM},
+        expected_version=None,
+        actor="notifier-server demo",
+        via="cli",
+    )
     player = StoryPlayer(load_world(connection), lambda: links)
     for story in HISTORY:
         player.play_whole(connection, story)

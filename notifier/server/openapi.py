@@ -53,6 +53,13 @@ def _settings_schema() -> dict[str, Any]:
             "default": setting.default,
             "description": setting.help,
         }
+    for team_setting in settings.TEAM_SETTINGS:
+        properties[team_setting.key] = {
+            "type": ["string", "null"],
+            "maxLength": settings.MAX_TEAM_CHARS,
+            "default": None,
+            "description": f"{team_setting.help} (an existing team's name, else 422)",
+        }
     return {"type": "object", "properties": properties, "additionalProperties": False}
 
 

@@ -490,8 +490,8 @@ class WebPages:
         return _package_file(_ICONS, request.path_params["name"])
 
     async def admin(self, request: Request) -> Response:
-        """The system settings (admins): the integer settings as a form, the default
-        preferences, the audit's newest entries."""
+        """The system settings (admins): where new tickets go, the integer settings as a
+        form, the default preferences, the audit's newest entries."""
         user = await self._signed_in(request, agent=True)
         if isinstance(user, Response):
             return user
@@ -511,10 +511,11 @@ class WebPages:
         posted_settings: Mapping[str, str] | None = None,
         posted_preferences: admin_form.PreferencesForm | None = None,
     ) -> HTMLResponse:
-        """The admin page; after a refused post (``failed``: "settings" or "preferences",
-        ``code`` 422 or 409) with the posted values and ``errors`` by field id."""
+        """The admin page; after a refused post (``failed``: "new-tickets", "settings" or
+        "preferences", ``code`` 422 or 409) with the posted values and ``errors`` by field id."""
         stored = await self.app.database.run(settings.load)
         audit = await self.app.database.run(settings.audit_page, ADMIN_AUDIT_SHOWN, MAX_ID)
+        teams = await self.app.database.run(repository.team_names)
         current = stored.settings.to_json()
         return await self._page(
             request,
@@ -525,6 +526,9 @@ class WebPages:
             stored=stored,
             int_settings=settings.INT_SETTINGS,
             values=posted_settings or {s.key: str(current[s.key]) for s in settings.INT_SETTINGS},
+            team_settings=settings.TEAM_SETTINGS,
+            teams=teams,
+            no_team_words=admin_form.NO_TEAM_WORDS,
             prefs=posted_preferences
             or admin_form.PreferencesForm.of(stored.settings.default_preferences),
             days=admin_form.DAYS,
@@ -564,6 +568,18 @@ class WebPages:
                 request, user, 422, failed="settings", errors=errors, posted_settings=form
             )
         return await self._store_settings(request, user, changes, version, "settings")
+
+    async def save_new_tickets(self, request: Request) -> Response:
+        """The new-tickets form: the team a ticket opened without one goes to, or nobody."""
+        try:
+            user, form, version = await self._admin_form(request)
+        except ActionError as exc:
+            return await self._refused(request, exc)
+        teams = await self.app.database.run(repository.team_names)
+        changes, errors = admin_form.validate_team_settings(form, teams)
+        if errors:
+            return await self._admin_page(request, user, 422, failed="new-tickets", errors=errors)
+        return await self._store_settings(request, user, changes, version, "new-tickets")
 
     async def save_default_preferences(self, request: Request) -> Response:
         """The default preferences form: what new agents start with."""

@@ -6,10 +6,15 @@ with ``notifier-server settings show|set`` (:mod:`notifier.server.cli`); both go
 
 Design:
 
-* Every setting is declared once, as data: :data:`INT_SETTINGS` (key, default, bounds, help)
-  plus ``default_preferences``, a whole :class:`notifier.core.wire.Preferences` document that
+* Every setting is declared once, as data: :data:`INT_SETTINGS` (key, default, bounds, help),
+  :data:`TEAM_SETTINGS` (key, help: a team's name or null, null by default) plus
+  ``default_preferences``, a whole :class:`notifier.core.wire.Preferences` document that
   is validated by the wire model's own parser (so fields added to the preferences are
   validated here too, without a second list of them).
+* A team setting must name a team that exists (a row of ``teams``). Only :func:`update` can
+  tell, on the database, so it checks and normalizes the name there ("Support " becomes the
+  team's own "support"); :func:`validate_value` judges the shape alone (a stored document is
+  parsed without a database, and a team named in it is looked up where it is used).
 * Stored as ONE JSON document in table ``system_settings`` (a single row) with a version that
   grows by one with every change. A writer names the version it read; a stale one is refused
   with 409 ``conflict``, so two admins editing at once cannot silently overwrite each other.
@@ -93,7 +98,27 @@ INT_SETTINGS: Final = (
     ),
 )
 _INT_BY_KEY: Final = {setting.key: setting for setting in INT_SETTINGS}
-KEYS: Final = (PREFERENCES_KEY, *_INT_BY_KEY)
+
+
+@dataclass(frozen=True, slots=True)
+class TeamSetting:
+    """A setting naming a team (a row of ``teams``), or null for none (its default)."""
+
+    key: str
+    help: str
+
+
+MAX_TEAM_CHARS: Final = 200  # longer is no team name; keeps the 422's message one line
+TEAMS_NAMED: Final = 20  # a refusal names at most this many of the teams there are
+TEAM_SETTINGS: Final = (
+    TeamSetting(
+        "new_ticket_team",
+        "a ticket created without a team goes to this team's next agent in turn (round-robin, "
+        "as with an explicit team), who is notified; null leaves such tickets unassigned",
+    ),
+)
+_TEAM_BY_KEY: Final = {setting.key: setting for setting in TEAM_SETTINGS}
+KEYS: Final = (PREFERENCES_KEY, *_INT_BY_KEY, *_TEAM_BY_KEY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,16 +132,19 @@ class SystemSettings:
     rate_limit_window_seconds: int = _INT_BY_KEY["rate_limit_window_seconds"].default
     rate_limit_per_minute: int = _INT_BY_KEY["rate_limit_per_minute"].default
     mail_grace_seconds: int = _INT_BY_KEY["mail_grace_seconds"].default
+    new_ticket_team: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         document: dict[str, Any] = {PREFERENCES_KEY: self.default_preferences.to_json()}
-        document.update((key, getattr(self, key)) for key in _INT_BY_KEY)
+        document.update((key, getattr(self, key)) for key in (*_INT_BY_KEY, *_TEAM_BY_KEY))
         return document
 
     @classmethod
     def from_json(cls, document: Mapping[str, Any]) -> SystemSettings:
         """From a document of already validated values (missing keys take the defaults)."""
-        values: dict[str, Any] = {k: v for k, v in document.items() if k in _INT_BY_KEY}
+        values: dict[str, Any] = {
+            k: v for k, v in document.items() if k in _INT_BY_KEY or k in _TEAM_BY_KEY
+        }
         if PREFERENCES_KEY in document:
             values[PREFERENCES_KEY] = wire.Preferences.parse(document[PREFERENCES_KEY])
         return cls(**values)
@@ -132,6 +160,8 @@ def validate_value(key: str, value: object) -> Any:
             return validate_preferences(value).to_json()
         except ActionError as exc:
             raise invalid(f"{PREFERENCES_KEY}: {exc.message}") from None
+    if key in _TEAM_BY_KEY:
+        return _team_name(key, value)
     setting = _INT_BY_KEY.get(key)
     if setting is None:
         raise invalid(f"unknown setting {key!r}; the settings are: {', '.join(KEYS)}")
@@ -142,6 +172,40 @@ def validate_value(key: str, value: object) -> Any:
     ):
         raise invalid(f"{key} must be an integer from {setting.low} to {setting.high}")
     return value
+
+
+def _team_name(key: str, value: object) -> str | None:
+    """A team setting's value stripped, or None; whether the team exists is :func:`update`'s
+    to check."""
+    if value is None:
+        return None
+    name = value.strip() if isinstance(value, str) else ""
+    if not name or len(name) > MAX_TEAM_CHARS:
+        raise invalid(f"{key} must be a team's name (a string) or null")
+    return name
+
+
+def _existing_teams(connection: sqlite3.Connection, changes: Mapping[str, Any]) -> dict[str, Any]:
+    """``changes`` with each team setting's name as the ``teams`` table spells it; 422 naming
+    the teams there are when one does not exist."""
+    checked = dict(changes)
+    for key in _TEAM_BY_KEY.keys() & changes.keys():
+        name = changes[key]
+        if name is None:
+            continue
+        row = connection.execute("SELECT name FROM teams WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            teams = [
+                str(r[0])
+                for r in connection.execute(
+                    "SELECT name FROM teams ORDER BY name LIMIT ?", (TEAMS_NAMED + 1,)
+                )
+            ]
+            listed = ", ".join(teams[:TEAMS_NAMED]) + (", …" if len(teams) > TEAMS_NAMED else "")
+            known = f"the teams are: {listed}" if teams else "there are no teams yet"
+            raise invalid(f"{key}: there is no team {name!r} ({known}; or null for no team)")
+        checked[key] = str(row[0])
+    return checked
 
 
 def validate_changes(data: object) -> dict[str, Any]:
@@ -220,6 +284,7 @@ def update(
                 f"{stored.version}); reload them and apply your change again",
             )
         old = stored.settings.to_json()
+        changes = _existing_teams(connection, changes)
         changed = {key: value for key, value in changes.items() if old[key] != value}
         if not changed:
             return stored
