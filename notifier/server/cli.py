@@ -213,15 +213,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--rate",
         type=float,
         default=6.0,
+        metavar="N",
         help="simulated events per minute (default 6; 0 turns the simulator off)",
     )
     demo.add_argument(
-        "--credentials-file", type=Path, help="write the demo agent's credentials here as JSON"
+        "--credentials-file",
+        type=Path,
+        metavar="FILE",
+        help="write the demo agent's credentials here as JSON",
     )
-    demo.add_argument("--seed", type=int, help="random seed for the simulator")
+    demo.add_argument("--seed", type=int, metavar="N", help="random seed for the simulator")
     demo.add_argument(
         "--mail-dir",
         type=Path,
+        metavar="FOLDER",
         help="folder for the demo's mail as .eml files (default: next to the database)",
     )
     _mail_grace_option(demo, default=30.0)
