@@ -401,8 +401,7 @@ def person_tokens(args: argparse.Namespace) -> int:
     """``tokens revoke USERNAME``: delete all their tokens (the server checks tokens on every
     request, so the next one is refused, and ends the streams open with them within two
     seconds). ``tokens new USERNAME``: print a new API token alone."""
-    connection = connect(existing_database(args.db))
-    try:
+    with admin_connection(args.db) as connection:
         user = repository.user_by_username(connection, args.username)
         if user is None:
             raise CliError(f"no agent or customer named {args.username!r}")
@@ -417,14 +416,18 @@ def person_tokens(args: argparse.Namespace) -> int:
             revoked = connection.execute(
                 "DELETE FROM tokens WHERE user_id = ?", (user.id,)
             ).rowcount
-    finally:
-        connection.close()
     print(
         f"revoked {revoked} token{'' if revoked == 1 else 's'} of {args.username}; a running"
         " server ends the streams open with them within two seconds",
         flush=True,
     )
     return 0
+
+
+def admin_connection(path: Path) -> contextlib.closing[sqlite3.Connection]:
+    """A connection to the helpdesk at ``path`` for one admin command, closed after its
+    ``with`` block; the database must exist (:func:`existing_database`)."""
+    return contextlib.closing(connect(existing_database(path)))
 
 
 def existing_database(path: Path) -> Path:
@@ -440,11 +443,8 @@ def mail_status(args: argparse.Namespace) -> int:
 
     if args.limit < 1:
         raise CliError("--limit must be at least 1")
-    connection = connect(existing_database(args.db))
-    try:
+    with admin_connection(args.db) as connection:
         print(format_mail_status(connection, include_sent=args.all, limit=args.limit), flush=True)
-    finally:
-        connection.close()
     return 0
 
 

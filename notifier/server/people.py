@@ -24,8 +24,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from notifier.server import repository
-from notifier.server.cli import CliError, existing_database
-from notifier.server.db import connect
+from notifier.server.cli import CliError, admin_connection
 from notifier.server.limits import MAX_PASSWORD_CHARS
 from notifier.server.repository import ActionError, User
 
@@ -57,8 +56,7 @@ def _person(connection: sqlite3.Connection, username: str) -> User:
 
 
 def change_password(args: argparse.Namespace) -> int:
-    connection = connect(existing_database(args.db))
-    try:
+    with admin_connection(args.db) as connection:
         # Who first: a mistyped name is reported before anyone types a password for it.
         user = _person(connection, args.username)
         password = read_new_password(user.username)
@@ -66,8 +64,6 @@ def change_password(args: argparse.Namespace) -> int:
             repository.set_password(connection, user.id, password)
         except ActionError as exc:
             raise CliError(exc.message) from None
-    finally:
-        connection.close()
     name = user.username
     if user.deactivated:
         print(
@@ -131,12 +127,9 @@ def _check_password(password: str) -> None:
 
 
 def deactivate(args: argparse.Namespace) -> int:
-    connection = connect(existing_database(args.db))
-    try:
+    with admin_connection(args.db) as connection:
         user = _person(connection, args.username)
         done = repository.deactivate(connection, user.id)
-    finally:
-        connection.close()
     name = user.username
     if done.already:
         print(f"{name} is already deactivated (since {done.since}); nothing changed", flush=True)
@@ -165,12 +158,9 @@ def deactivate(args: argparse.Namespace) -> int:
 
 
 def reactivate(args: argparse.Namespace) -> int:
-    connection = connect(existing_database(args.db))
-    try:
+    with admin_connection(args.db) as connection:
         user = _person(connection, args.username)
         changed = repository.reactivate(connection, user.id)
-    finally:
-        connection.close()
     if changed:
         print(
             f"reactivated {user.username}: they can sign in again with their password", flush=True
@@ -196,11 +186,8 @@ _NUMBER_COLUMNS: Final = frozenset({6, 7})  # right-aligned
 
 
 def list_people(args: argparse.Namespace) -> int:
-    connection = connect(existing_database(args.db))
-    try:
+    with admin_connection(args.db) as connection:
         everyone = repository.people(connection)
-    finally:
-        connection.close()
     if args.json:
         print(json.dumps([_person_json(p) for p in everyone], indent=2, ensure_ascii=False))
     elif not everyone:
