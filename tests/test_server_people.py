@@ -475,3 +475,20 @@ def test_a_database_from_before_deactivation_is_upgraded(tmp_path: Path) -> None
         assert connection.execute("SELECT deactivated_at FROM users").fetchall() == [(None,)]
     assert cli("deactivate", "ann", "--db", str(path)).returncode == 0
     assert json.loads(cli("people", "--json", "--db", str(path)).stdout)[0]["active"] is False
+
+
+def test_no_ticket_is_opened_for_a_deactivated_customer(helpdesk: Helpdesk) -> None:
+    # An agent opening a ticket for a customer who left: they could never read or answer it.
+    agent = helpdesk.actions(helpdesk.add_agent("ann"))
+    helpdesk.run_cli("add-customer", "gone@example.com")
+    assert agent.create_ticket("Before", "", customer="gone@example.com")["id"]
+    helpdesk.run_cli("deactivate", "gone@example.com")
+    refused = agent.request(
+        "POST", "/api/v1/tickets", json={"subject": "After", "customer": "gone@example.com"}
+    )
+    assert refused.status_code == 422
+    assert wire.ApiError.parse(refused.content).message == (
+        "gone@example.com is deactivated and cannot be sent tickets"
+    )
+    helpdesk.run_cli("reactivate", "gone@example.com")
+    assert agent.create_ticket("Back", "", customer="gone@example.com")["id"]

@@ -382,6 +382,8 @@ def create_ticket(
                 customer = user_by_username(connection, customer_field)
                 if customer is None or customer.is_agent:
                     raise invalid(f"no customer {customer_field!r}")
+                if customer.deactivated:  # they could not sign in to read or answer it
+                    raise invalid(f"{customer.username} is deactivated and cannot be sent tickets")
                 customer_id = customer.id
         else:
             if customer_field is not None and customer_field != user.username:
