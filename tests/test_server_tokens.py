@@ -4,11 +4,21 @@ web sessions, and no credential in the server's log at any level."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import httpx
 import pytest
-from helpdesk import Helpdesk, MakeHelpdesk, close_of, open_stream, receive_until, web_sign_in
+from helpdesk import (
+    Helpdesk,
+    MakeHelpdesk,
+    close_of,
+    open_stream,
+    receive_json,
+    receive_until,
+    web_sign_in,
+)
+from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from notifier.core import wire
@@ -163,5 +173,38 @@ def test_tokens_revoked_from_the_command_line_end_the_open_streams(
             frames = await receive_until(untouched, "unread_count")
             assert frames[0]["notification"]["message"] == f"@{colleague_name} hi"
             await untouched.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_stream_opened_with_a_web_session_ends_when_the_session_does(
+    make_helpdesk: MakeHelpdesk,
+) -> None:
+    # Before, the notification center's live stream outlived its sign-in: every later page
+    # asked for the password again, but the open tab kept receiving notifications for good.
+    hd = make_helpdesk("--session-max-age", "3")
+    api_token = hd.add_agent("webby", password=PASSWORD)
+    with httpx.Client(base_url=hd.url, trust_env=False) as browser:
+        web_sign_in_ok(browser, "webby")
+        cookie = browser.cookies["helpdesk_session"]
+
+    async def scenario() -> None:
+        async with asyncio.timeout(30):
+            page = await connect(
+                hd.stream_url,
+                additional_headers={"cookie": f"helpdesk_session={cookie}", "origin": hd.url},
+                proxy=None,
+            )
+            await receive_json(page)  # hello
+            await page.send(json.dumps({"type": "resume", "after_seq": 0}))
+            tray = await open_stream(hd.url, api_token)
+            opened = time.monotonic()
+            code, reason = await close_of(page, within_s=15)
+            assert code == 4002 and reason == "the web session has ended; sign in again"
+            assert 1.5 < time.monotonic() - opened < 3 + 2 + 2  # its age, plus the check's 2 s
+            # The tray's API token has no age limit: its stream stays open and live.
+            await tray.send(json.dumps({"type": "resume", "after_seq": 0}))
+            assert tray.close_code is None
+            await tray.close()
 
     asyncio.run(scenario())

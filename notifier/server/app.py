@@ -22,6 +22,7 @@ import sqlite3
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -73,6 +74,7 @@ CLOSE_RESET: Final = 4000
 CLOSE_TOO_MANY_STREAMS: Final = 4001
 CLOSE_TOKEN_REVOKED: Final = 4002
 CLOSE_REVOKED_REASON: Final = "the token was revoked; sign in again"
+CLOSE_SESSION_REASON: Final = "the web session has ended; sign in again"
 # How soon a token deleted by another process (the admin's `notifier-server tokens revoke`)
 # ends its open streams: this server's own revocations end them at once.
 REVOCATION_CHECK_S: Final = 2.0
@@ -734,12 +736,13 @@ class HelpdeskApp:
         await websocket.accept()
         assert token is not None
         token_hash = repository.hash_token(token)
+        ends_at = await self._session_end(websocket, token)
         serving = asyncio.create_task(self._serve_stream(websocket, user))
         with (
             contextlib.suppress(WebSocketDisconnect, OSError),
-            self.streams.track(token_hash, serving) as this,
+            self.streams.track(token_hash, serving, ends_at) as this,
         ):
-            self._watch_revocations()
+            self._watch_stream_credentials()
             if self.limits.streams_per_token:
                 self.streams.end_oldest(
                     token_hash,
@@ -756,13 +759,26 @@ class HelpdeskApp:
                     raise  # the server is stopping, not ending this stream
                 await websocket.close(this.close_code, this.close_reason)
 
-    def _watch_revocations(self) -> None:
-        if self._revocation_watch is None or self._revocation_watch.done():
-            self._revocation_watch = asyncio.create_task(self._end_revoked_streams())
+    async def _session_end(self, websocket: WebSocket, token: str) -> float | None:
+        """When (the event loop's time) a stream opened with a web session must end: when the
+        session expires, as every page does then. None for the tray's API tokens."""
+        max_age_s = self.limits.session_max_age_s
+        if bearer_token(websocket.headers.get("authorization")) or not max_age_s:
+            return None
+        created_at = await self.database.run(repository.token_created_at, token)
+        if created_at is None:  # revoked meanwhile: the watch ends the stream
+            return None
+        left_s = max_age_s - (datetime.now(UTC) - created_at).total_seconds()
+        return asyncio.get_running_loop().time() + max(0.0, left_s)
 
-    async def _end_revoked_streams(self) -> None:
+    def _watch_stream_credentials(self) -> None:
+        if self._revocation_watch is None or self._revocation_watch.done():
+            self._revocation_watch = asyncio.create_task(self._end_revoked_and_expired_streams())
+
+    async def _end_revoked_and_expired_streams(self) -> None:
         """While any stream is open, end within :data:`REVOCATION_CHECK_S` those whose token
-        another process deleted (an admin locking out a lost laptop or someone who left)."""
+        another process deleted (an admin locking out a lost laptop or someone who left) and
+        those of a web session that has expired."""
         seen_version: int | None = None
         while hashes := self.streams.token_hashes():
             seen_version, revoked = await self.database.run(
@@ -770,6 +786,9 @@ class HelpdeskApp:
             )
             for token_hash in revoked:
                 self.streams.end_all(token_hash, CLOSE_TOKEN_REVOKED, CLOSE_REVOKED_REASON)
+            self.streams.end_expired(
+                asyncio.get_running_loop().time(), CLOSE_TOKEN_REVOKED, CLOSE_SESSION_REASON
+            )
             await asyncio.sleep(REVOCATION_CHECK_S)
 
     async def _send(self, websocket: WebSocket, event: Any) -> None:

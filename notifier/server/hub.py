@@ -104,6 +104,7 @@ class OpenStream:
     """One stream's serving task; :meth:`end` stops it and says how the socket should close."""
 
     task: asyncio.Task[Any]
+    ends_at: float | None = None  # the event loop's time when its web session expires
     close_code: int | None = None
     close_reason: str = ""
 
@@ -121,8 +122,10 @@ class OpenStreams:
         self._by_token: dict[str, list[OpenStream]] = {}
 
     @contextlib.contextmanager
-    def track(self, token_hash: str, task: asyncio.Task[Any]) -> Iterator[OpenStream]:
-        stream = OpenStream(task)
+    def track(
+        self, token_hash: str, task: asyncio.Task[Any], ends_at: float | None = None
+    ) -> Iterator[OpenStream]:
+        stream = OpenStream(task, ends_at)
         streams = self._by_token.setdefault(token_hash, [])
         streams.append(stream)
         try:
@@ -141,6 +144,13 @@ class OpenStreams:
     def end_all(self, token_hash: str, code: int, reason: str) -> None:
         for stream in list(self._by_token.get(token_hash, ())):
             stream.end(code, reason)
+
+    def end_expired(self, now: float, code: int, reason: str) -> None:
+        """End the streams whose ``ends_at`` is not after ``now``."""
+        for streams in list(self._by_token.values()):
+            for stream in streams:
+                if stream.ends_at is not None and stream.ends_at <= now:
+                    stream.end(code, reason)
 
     def token_hashes(self) -> list[str]:
         """The tokens (by hash) that have at least one open stream."""

@@ -236,6 +236,14 @@ def revoked_tokens(
     return version, [token_hash for token_hash in token_hashes if token_hash not in existing]
 
 
+def token_created_at(connection: sqlite3.Connection, token: str) -> datetime | None:
+    """When the token was made (a web session's age counts from then), or None."""
+    row = connection.execute(
+        "SELECT created_at FROM tokens WHERE token_hash = ?", (hash_token(token),)
+    ).fetchone()
+    return None if row is None else wire.parse_timestamp(row[0])
+
+
 def user_for_token(
     connection: sqlite3.Connection, token: str, purpose: str = "api", max_age_s: float = 0
 ) -> User | None:
