@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpdesk import Helpdesk, HelpdeskActions
+from helpdesk import Helpdesk, HelpdeskActions, MakeHelpdesk
 from playwright.sync_api import Browser, Page, expect
 from web_browser import (
     CONTRAST,
@@ -502,6 +502,30 @@ def test_an_admin_sends_new_tickets_to_a_team_and_a_web_customers_ticket_reaches
     for opened in (context, agent_context, customer_context):
         opened.close()
     helpdesk.assert_clean_log()
+
+
+def test_a_page_says_when_its_session_ended_and_leads_back_to_it(
+    make_helpdesk: MakeHelpdesk, chromium: Browser
+) -> None:
+    # Before, the notification center just stopped updating when its session expired (or an
+    # admin revoked it) and still looked live.
+    hd = make_helpdesk("--session-max-age", "4")
+    hd.add_agent("shorty", password=PASSWORD)
+    context, page = signed_in(chromium, hd.url, "shorty", "/notifications")
+    expect(page.locator(".empty")).to_be_visible()
+    bar = page.get_by_role("status")
+    expect(bar).to_have_text(
+        "You were signed out, so this page no longer updates.Sign in again", timeout=15_000
+    )
+    page.get_by_role("link", name="Sign in again").click()
+    page.wait_for_url("**/login?next=%2Fnotifications")
+    page.fill("#password", PASSWORD)
+    page.fill("#username", "shorty")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/notifications")
+    expect(page.get_by_role("status")).to_be_hidden()
+    context.close()
+    hd.assert_clean_log()
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])

@@ -89,7 +89,8 @@
       }
     };
     socket.onclose = function (close) {
-      if (close.code === 4002 || close.code === 1008) return;  // signed out or refused
+      if (close.code === 4002) { sessionEnded(); return; }
+      if (close.code === 1008) return;  // refused: reconnecting would be refused again
       if (close.code === 4001) {
         // Too many tabs on this session: this one yields until it is looked at again, so
         // tabs never take turns closing each other.
@@ -107,6 +108,20 @@
     };
   }
   if (body.getAttribute("data-stream")) connect();
+  // Signed out elsewhere, by an admin, or the session expired: the page stops updating, so
+  // say so (it would otherwise look live) and offer the way back to this very page.
+  function sessionEnded() {
+    var bar = document.getElementById("toast");
+    bar.innerHTML = "";
+    var text = document.createElement("span");
+    text.textContent = "You were signed out, so this page no longer updates.";
+    var again = document.createElement("a");
+    again.href = "/login?next=" + encodeURIComponent(location.pathname + location.search);
+    again.textContent = "Sign in again";
+    bar.appendChild(text);
+    bar.appendChild(again);
+    bar.hidden = false;
+  }
 
   // ------------------------------------------------------------------ the "new" mark
   // Kept per agent on the server, so all of the agent's browsers agree: the center, while
