@@ -100,7 +100,7 @@ def test_roles_and_accessible_text(qtbot: QtBot, cache: NotificationCache) -> No
     assert model.data(index, Role.TYPE) == "assignment"
     assert model.data(index, Role.RELATIVE_TIME) == "just now"
     assert model.data(index, Qt.ItemDataRole.AccessibleTextRole) == (
-        "Unread. Bea Lopez assigned you #1 Ticket 1. <b>x</b>. Bea Lopez, just now"
+        "Unread. Bea Lopez assigned you #1 Ticket 1. Just now. <b>x</b>."
     )
     assert model.data(model.index(5), Role.SEQ) is None
     assert model.roleNames()[Role.SUMMARY].data() == b"summary"

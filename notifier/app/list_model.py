@@ -125,14 +125,18 @@ def tooltip_text(notification: Notification, when: str) -> str:
 
 
 def accessible_text(notification: Notification, when: str) -> str:
-    """What a screen reader says for one row."""
+    """What a screen reader says for one row, in the order the row shows it: "Unread. Bea
+    Baker assigned you #2 Invoice shows the wrong VAT rate. 3 minutes ago. Can you look?"
+    (who did it is in the headline already, and the time comes before a long message)."""
     state = "Read" if notification.read else "Unread"
-    message = excerpt(notification.message, 300)
-    parts = [state, summary_line(notification)]
-    if message:
-        parts.append(message)
-    parts.append(f"{sender_name(notification)}, {when}")
-    return ". ".join(parts)
+    parts = [state, summary_line(notification), when[:1].upper() + when[1:]]
+    parts.append(excerpt(notification.message, 300))
+    return " ".join(_sentence(part) for part in parts if part)
+
+
+def _sentence(text: str) -> str:
+    """``text`` ending as a sentence: a full stop unless it has its own ("Can you look?")."""
+    return text if text.endswith((".", "?", "!", "…", ":")) else f"{text}."
 
 
 class NotificationListModel(QAbstractListModel):

@@ -15,6 +15,9 @@ Row layout (fixed height, so the view can use uniform item sizes and scroll 100,
   why the agent is told (``resources/<name>.svg``, see :func:`~notifier.app.list_model.icon_name`);
 * every piece of text is painted with ``QPainter.drawText`` after eliding: it is never handed
   to anything that interprets markup, so "<b>x</b>" in a message shows as those characters;
+* the current row (the one the keys act on) is tinted, and framed in the highlight colour
+  while the list has the keyboard focus; secondary text is grey, at least 4.5:1 on every row
+  background (:func:`secondary_text_color`);
 * on the hovered (or current) row two buttons appear on the right: toggle read and delete.
   :meth:`NotificationDelegate.editorEvent` hit-tests them and emits
   :attr:`~NotificationDelegate.toggleReadClicked` / :attr:`~NotificationDelegate.deleteClicked`
@@ -77,6 +80,9 @@ TEXT_LEFT = 16 + ICON_SIZE + MARGIN  # from the row's left edge
 MIN_NAME_WIDTH = 48  # a shortened name keeps at least this much (then the action shortens)
 UNREAD_DOT = QColor("#1a5fd6")
 UNREAD_DOT_ON_DARK = QColor("#5b9bf5")  # the same blue, light enough for a dark list
+SELECTED_TINT_ALPHA = 56  # of the highlight colour, over the list's base, on the current row
+MIN_TEXT_CONTRAST = 4.5  # WCAG AA for text of normal size
+FOCUS_FRAME = 2  # px: the frame of the current row while the list has the focus
 
 ModelIndex = QModelIndex | QPersistentModelIndex
 
@@ -85,6 +91,89 @@ ModelIndex = QModelIndex | QPersistentModelIndex
 def type_icon(name: str, ratio: float) -> QImage:
     """The row icon ``resources/<name>.svg``, cached per name and device pixel ratio."""
     return render_svg(name, ICON_SIZE, ratio)
+
+
+def _luminance(color: QColor) -> float:
+    """WCAG relative luminance of an opaque colour."""
+
+    def linear(channel: float) -> float:
+        return channel / 12.92 if channel <= 0.04045 else ((channel + 0.055) / 1.055) ** 2.4
+
+    return (
+        0.2126 * linear(color.redF())
+        + 0.7152 * linear(color.greenF())
+        + 0.0722 * linear(color.blueF())
+    )
+
+
+def contrast_ratio(one: QColor, other: QColor) -> float:
+    """WCAG contrast ratio of two opaque colours, from 1 to 21."""
+    lighter, darker = sorted((_luminance(one), _luminance(other)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+def over(color: QColor, background: QColor) -> QColor:
+    """``color`` (maybe translucent) as it shows painted over the opaque ``background``."""
+    alpha = color.alphaF()
+    return QColor.fromRgbF(
+        color.redF() * alpha + background.redF() * (1 - alpha),
+        color.greenF() * alpha + background.greenF() * (1 - alpha),
+        color.blueF() * alpha + background.blueF() * (1 - alpha),
+    )
+
+
+def row_backgrounds(palette: QPalette) -> tuple[QColor, QColor, QColor]:
+    """What a row's text can stand on: the list's base, the hovered row's, the current row's."""
+    base = over(palette.color(QPalette.ColorRole.Base), QColor("white"))
+    tint = QColor(palette.color(QPalette.ColorRole.Highlight))
+    tint.setAlpha(SELECTED_TINT_ALPHA)
+    hovered = over(palette.color(QPalette.ColorRole.AlternateBase), base)
+    return base, hovered, over(tint, base)
+
+
+@cache
+def _secondary_text(text: int, placeholder: int, backgrounds: tuple[int, ...]) -> QColor:
+    """See :func:`secondary_text_color` (cached by the colours' ARGB values)."""
+    grounds = [QColor.fromRgba(rgba) for rgba in backgrounds]
+    base = grounds[0]
+    muted, strong = over(QColor.fromRgba(placeholder), base), over(QColor.fromRgba(text), base)
+    for step in range(21):  # from the palette's grey, 5 % at a time towards the text colour
+        share = step / 20
+        candidate = QColor.fromRgbF(
+            muted.redF() + (strong.redF() - muted.redF()) * share,
+            muted.greenF() + (strong.greenF() - muted.greenF()) * share,
+            muted.blueF() + (strong.blueF() - muted.blueF()) * share,
+        )
+        if all(contrast_ratio(candidate, ground) >= MIN_TEXT_CONTRAST for ground in grounds):
+            return candidate
+    return strong
+
+
+def secondary_text_color(palette: QPalette) -> QColor:
+    """The grey of a row's secondary text (the time, the message, a read row's ticket): the
+    palette's placeholder colour where it is readable (contrast of at least 4.5:1 on every row
+    background), else the nearest mix of it and the text colour that is. Qt's own placeholder
+    colour, the text colour at half strength, is 4:1 on white and 3.1:1 on the tinted current
+    row."""
+    return _secondary_text(
+        palette.color(QPalette.ColorRole.Text).rgba(),
+        palette.color(QPalette.ColorRole.PlaceholderText).rgba(),
+        tuple(color.rgba() for color in row_backgrounds(palette)),
+    )
+
+
+def draw_focus_frame(painter: QPainter, rect: QRect, color: QColor) -> None:
+    """A frame :data:`FOCUS_FRAME` px wide inside ``rect``: the row the keys act on while the
+    list has the keyboard focus. The current row's tint alone is too faint to find (about 1.2:1
+    on white); the highlight colour is the palette's own colour for focus."""
+    width = FOCUS_FRAME
+    for side in (
+        QRect(rect.left(), rect.top(), rect.width(), width),
+        QRect(rect.left(), rect.bottom() - width + 1, rect.width(), width),
+        QRect(rect.left(), rect.top(), width, rect.height()),
+        QRect(rect.right() - width + 1, rect.top(), width, rect.height()),
+    ):
+        painter.fillRect(side, color)
 
 
 def line_height(metrics: QFontMetrics) -> int:
@@ -281,13 +370,13 @@ class NotificationDelegate(QStyledItemDelegate):
             # A tint of the highlight, not the highlight itself: the row's text keeps the
             # Text colour, readable on light and dark palettes alike.
             tint = QColor(palette.color(QPalette.ColorRole.Highlight))
-            tint.setAlpha(56)
+            tint.setAlpha(SELECTED_TINT_ALPHA)
             painter.fillRect(rect, tint)
         elif hovered:
             painter.fillRect(rect, palette.color(QPalette.ColorRole.AlternateBase))
         read = bool(index.data(Role.READ))
         text_color = palette.color(QPalette.ColorRole.Text)
-        muted = palette.color(QPalette.ColorRole.PlaceholderText)
+        muted = secondary_text_color(palette)
         fonts = self.fonts(option.font, read)
         layout = self.layout(option, index, fonts)
 
@@ -311,6 +400,8 @@ class NotificationDelegate(QStyledItemDelegate):
             self._draw_buttons(painter, layout.buttons, read, text_color)
         painter.setPen(QPen(palette.color(QPalette.ColorRole.Midlight), 1))
         painter.drawLine(rect.bottomLeft(), rect.bottomRight())
+        if state & QStyle.StateFlag.State_HasFocus:
+            draw_focus_frame(painter, rect, palette.color(QPalette.ColorRole.Highlight))
         painter.restore()
 
     @staticmethod

@@ -23,6 +23,11 @@ BADGE_SIZE = 32
 WINDOW_SIZE = (420, 580)
 
 
+def badge_name(state: BadgeState) -> str:
+    """The badge in words: "Badge: 3 unread"."""
+    return f"Badge: {state.unread} unread"
+
+
 class FallbackWindow(QWidget):
     quitRequested = Signal()
     settingsRequested = Signal()
@@ -34,7 +39,6 @@ class FallbackWindow(QWidget):
         self.panel: QWidget | None = None
         self.badge_state: BadgeState | None = None
         self.badge_label = QLabel()
-        self.badge_label.setAccessibleName("Notification badge")
         self.status_label = QLabel()
         self.status_label.setWordWrap(True)
         self.settings_button = QPushButton("Settings…")
@@ -66,6 +70,8 @@ class FallbackWindow(QWidget):
         if state == self.badge_state:
             return False
         self.badge_state = state
+        # The picture's name says what it shows (a screen reader cannot read the number).
+        self.badge_label.setAccessibleName(badge_name(state))
         self.badge_label.setPixmap(
             QPixmap.fromImage(paint_badge(state, BADGE_SIZE, screen_ratio()))
         )

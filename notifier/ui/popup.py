@@ -24,8 +24,11 @@ Signed out (or refused), the banner says so and its "Sign in…" button asks for
 
 Mouse: click a row to open it (the controller checks the link and marks it read); the hover
 buttons toggle read and delete; right click for a menu with the same actions.
-Keyboard: arrows move, Enter opens, Delete deletes, R toggles read, Escape closes; the row they
-act on is always highlighted (the first one on opening and after a change of filter).
+Keyboard: arrows move, Enter opens, Delete deletes, R toggles read, the Menu key (or Shift+F10)
+opens the row's menu, Escape closes; the row they act on is always highlighted (the first one
+on opening and after a change of filter). Screen readers: every label's name is its text, the
+filters and the list describe themselves (Linux names a combo box by its current item), and
+each row reads as its model's ``AccessibleTextRole`` ("Unread. Bea assigned you #2 …").
 
 Timers run only while the panel is visible: relative times refresh every 30 s, and the
 offline banner's "retrying in N s" counts down once a second only while the banner shows.
@@ -70,7 +73,7 @@ from notifier.app.status_text import banner_text, can_retry
 from notifier.core.ports import Clock
 from notifier.core.status import ConnectionState, ConnectionStatus
 from notifier.core.wire import NotificationType
-from notifier.ui.delegate import NotificationDelegate
+from notifier.ui.delegate import TEXT_LEFT, NotificationDelegate, secondary_text_color
 from notifier.ui.placement import popup_geometry
 
 POPUP_SIZE = QSize(420, 520)  # at the reference font (a line of text 14 px high)
@@ -93,6 +96,17 @@ QPushButton { background-color: palette(highlight); color: palette(highlighted-t
               min-height: 20px; padding: 0 12px; font-weight: bold; }
 QPushButton:hover { background-color: palette(dark); border-color: palette(dark); }
 """
+SHOW_FILTER_DESCRIPTION = "Show all notifications or only unread ones"
+TYPE_FILTER_DESCRIPTION = "Which type of notifications to show"
+LIST_KEYS_DESCRIPTION = (
+    "Enter opens the ticket, R marks it read or unread, Delete deletes it, "
+    "the Menu key shows all actions"
+)
+
+
+def new_button_name(held: int) -> str:
+    """What a screen reader says for the "↑ N new" button."""
+    return f"Show {held} new notification{'' if held == 1 else 's'}"
 
 
 # Phrases of the banner a line must never break inside: a countdown split as "retrying in 1"
@@ -224,17 +238,22 @@ class NotificationPanel(QWidget):
 
         self.count_label = QLabel("0 unread")
         self.count_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.count_label.setAccessibleName("Unread count")
+        # No accessible name on the labels of this panel: a label's name is its text ("2 unread
+        # mentions"), and a fixed one ("Unread count") is all a screen reader would say.
         title_font = self.count_label.font()
         title_font.setBold(True)
         self.count_label.setFont(title_font)
         self.show_filter = QComboBox()
         self.show_filter.addItems(["All", "Unread"])
         self.show_filter.setAccessibleName("Show")
+        # On Linux (AT-SPI) Qt names a combo box by its current item ("All"), not by its
+        # accessible name: the description says what the box chooses, there as on Windows.
+        self.show_filter.setAccessibleDescription(SHOW_FILTER_DESCRIPTION)
         self.type_filter = QComboBox()
         for choice in TYPE_CHOICES:
             self.type_filter.addItem(choice.label)
         self.type_filter.setAccessibleName("Notification type")
+        self.type_filter.setAccessibleDescription(TYPE_FILTER_DESCRIPTION)
         self.mark_all_button = QPushButton("Mark all read")
         self.mark_all_button.setAccessibleName("Mark all read")
         self.clear_read_button = QPushButton("Clear read")
@@ -285,6 +304,9 @@ class NotificationPanel(QWidget):
         self.list_view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.list_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.list_view.setAccessibleName("Notifications")
+        # The hover buttons are painted, not widgets: say once, on the list, which keys do
+        # what they do (see _on_list_key).
+        self.list_view.setAccessibleDescription(LIST_KEYS_DESCRIPTION)
         if QApplication.style().name().lower() == "fusion":
             self.list_view.setStyleSheet(SLIM_SCROLL_BAR)
         # Hover from the view's own signals, not an event filter on its viewport: the first
@@ -308,9 +330,7 @@ class NotificationPanel(QWidget):
         big.setBold(True)
         big.setPointSizeF(big.pointSizeF() * 1.15)
         self.empty_label.setFont(big)
-        self.empty_label.setAccessibleName("The list is empty")
-        self.empty_detail.setForegroundRole(QPalette.ColorRole.PlaceholderText)
-        self.empty_detail.setAccessibleName("Why the list is empty")
+        self._colour_empty_detail()
         self.widen_button = QPushButton(self.empty_state)
         self._widen: Widen | None = None
         empty_layout = QVBoxLayout(self.empty_state)
@@ -324,7 +344,6 @@ class NotificationPanel(QWidget):
         self.new_button = QPushButton(self.list_view)
         self.new_button.setStyleSheet(NEW_BUTTON_STYLE)
         self.new_button.setCursor(Qt.CursorShape.PointingHandCursor)
-        self.new_button.setAccessibleName("Show the new notifications")
         self.new_button.hide()
 
         top = QWidget()
@@ -482,6 +501,7 @@ class NotificationPanel(QWidget):
         self.new_button.setVisible(held > 0)
         if held > 0:
             self.new_button.setText(f"↑ {held} new")
+            self.new_button.setAccessibleName(new_button_name(held))  # not the arrow's name
             self.new_button.adjustSize()
             self._place_overlays()
         self._update_scope()
@@ -513,12 +533,21 @@ class NotificationPanel(QWidget):
     def _on_time_timer_timeout(self) -> None:
         self.model.refresh_times()
 
+    def _colour_empty_detail(self) -> None:
+        """The empty state's detail in the rows' grey, readable on the list (4.5:1). From the
+        panel's palette: on a change of palette the panel hears of it before its children."""
+        palette = self.empty_detail.palette()
+        palette.setColor(QPalette.ColorRole.WindowText, secondary_text_color(self.palette()))
+        self.empty_detail.setPalette(palette)
+
     def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)
-        if event.type() == QEvent.Type.PaletteChange and self.list_view.styleSheet():
-            # A style sheet keeps the palette it was polished with: set it again, so the
-            # list follows the desktop from light to dark (and back) like the rest.
-            self.list_view.setStyleSheet(self.list_view.styleSheet())
+        if event.type() == QEvent.Type.PaletteChange:
+            if self.list_view.styleSheet():
+                # A style sheet keeps the palette it was polished with: set it again, so the
+                # list follows the desktop from light to dark (and back) like the rest.
+                self.list_view.setStyleSheet(self.list_view.styleSheet())
+            self._colour_empty_detail()  # after: re-polishing restores the labels' palettes
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
@@ -544,6 +573,11 @@ class NotificationPanel(QWidget):
             return
         menu = self.row_menu(index)
         menu.exec(self.list_view.viewport().mapToGlobal(position))
+
+    def _open_row_menu(self, index: QModelIndex) -> None:
+        rect = self.list_view.visualRect(index)
+        at = QPoint(rect.left() + TEXT_LEFT, rect.center().y())
+        self.row_menu(index).exec(self.list_view.viewport().mapToGlobal(at))
 
     def row_menu(self, index: QModelIndex) -> QMenu:
         """The per-row context menu (built fresh, so it always matches the row's state)."""
@@ -605,6 +639,13 @@ class NotificationPanel(QWidget):
         key = event.key()
         if notification_id is None:
             return False
+        if key == Qt.Key.Key_Menu or (
+            key == Qt.Key.Key_F10 and event.modifiers() == Qt.KeyboardModifier.ShiftModifier
+        ):
+            # The right click's menu from the keyboard too, for the row the keys act on (the
+            # right click's is for the row under the pointer).
+            self._open_row_menu(self.list_view.currentIndex())
+            return True
         if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
             self.openRequested.emit(notification_id)
             return True

@@ -61,7 +61,14 @@ class RangeRow:
         self.start = _time_edit(parent, quiet_range.start, "From")
         self.end = _time_edit(parent, quiet_range.end, "To")
         self.remove = QPushButton("Remove", parent)
-        self.remove.setAccessibleName("Remove this range")
+        self.name_remove_button()
+
+    def name_remove_button(self) -> None:
+        """Name the Remove button after its range ("Remove Monday 22:00–07:00"): a screen
+        reader moving from button to button hears which one it is on, not one "Remove" per
+        row."""
+        value = self.value()
+        self.remove.setAccessibleName(f"Remove {WEEKDAYS[value.day]} {value.start}–{value.end}")
 
     def widgets(self) -> tuple[QComboBox, QTimeEdit, QTimeEdit, QPushButton]:
         return self.day, self.start, self.end, self.remove
@@ -135,8 +142,7 @@ class ScheduleEditor(QWidget):
             self,
         )
         self.hint.setWordWrap(True)
-        self.preview = QLabel(self)
-        self.preview.setAccessibleName("Quiet hours preview")
+        self.preview = QLabel(self)  # its accessible name is its text: no fixed one
         for label in (self.hint, self.preview):
             label.setTextFormat(Qt.TextFormat.PlainText)
 
@@ -151,6 +157,7 @@ class ScheduleEditor(QWidget):
         layout.addWidget(self.preview)
         layout.addWidget(self.hint)
         self.changed.connect(self._update_preview)
+        self.changed.connect(self._name_remove_buttons)
         self._relayout()
         self._update_preview()
 
@@ -232,6 +239,10 @@ class ScheduleEditor(QWidget):
 
     def _on_clear_clicked(self) -> None:
         self.set_ranges([])
+
+    def _name_remove_buttons(self) -> None:
+        for row in self._rows:
+            row.name_remove_button()
 
     def _update_preview(self) -> None:
         now = self._now()

@@ -187,7 +187,8 @@ def _status_label(parent: QWidget, name: str) -> QLabel:
     label.setObjectName(name)
     label.setTextFormat(Qt.TextFormat.PlainText)
     label.setWordWrap(True)
-    label.setAccessibleName(name.replace("_", " "))
+    # No accessible name: a label's name is its text ("Alice Agent (alice)"); a fixed one
+    # ("agent label") was all a screen reader said of it.
     return label
 
 
