@@ -197,6 +197,13 @@ def _login(args: argparse.Namespace, paths: AppPaths, settings: Settings, io: Io
                     + (" (a Frappe API key and secret: KEY:SECRET)" if frappe else "")
                 )
                 return 2
+            key, colon, secret = token.partition(":")
+            if frappe and not (key.strip() and colon and secret.strip()):
+                io.warn(
+                    "notifier login: the token on standard input is not API_KEY:API_SECRET"
+                    " (the API key, a colon, then the API secret)"
+                )
+                return 2
         elif frappe and not getattr(args, "username", None):
             key = _ask(io, "API key: ")
             secret = io.read_password(f"API secret for {key} at {server_url}: ").strip()
@@ -215,6 +222,10 @@ def _login(args: argparse.Namespace, paths: AppPaths, settings: Settings, io: Io
             agent = asyncio.run(
                 account.sign_in_password(server_url, username, password, helpdesk=helpdesk)
             )
+    except NotFound as error:
+        # Frappe: a site name that is not this site's (or no Frappe Helpdesk there).
+        io.warn(f"notifier login: {_frappe_not_found(server_url, error) if frappe else error}")
+        return 1
     except (NotifierError, ValueError) as error:
         io.warn(f"notifier login: {error}")
         return 1
@@ -382,7 +393,8 @@ def _notification_line(n: Notification, replay: bool) -> str:
     first_line = next((line for line in n.message.splitlines() if line.strip()), "")
     prefix = "(earlier) " if replay else ""
     subject, message, link = (terminal_text(t) for t in (n.ticket.subject, first_line, n.link))
-    return f"{prefix}{state}[{reason_label(n)}] {subject} — {who}: {message}  {link}"
+    said = f": {message}" if message else ""  # a Frappe assignment has no message
+    return f"{prefix}{state}[{reason_label(n)}] {subject} — {who}{said}  {link}"
 
 
 def _tail(args: argparse.Namespace, paths: AppPaths, settings: Settings, io: Io) -> int:
@@ -559,6 +571,7 @@ class _DoctorToken:
     token: str | None
     missing: str  # the sign-in advice when the server wants a token and there is none
     withheld: bool = False  # it may be in the keyring, left closed: reading it would prompt
+    from_environment: bool = False  # NOTIFIER_TOKEN: signing in again would not replace it
 
 
 def _keyring_check(server_url: str, settings: Settings, io: Io) -> tuple[Check, _DoctorToken]:
@@ -573,7 +586,7 @@ def _keyring_check(server_url: str, settings: Settings, io: Io) -> tuple[Check, 
             Outcome.SKIPPED,
             "not used: the token comes from NOTIFIER_TOKEN, so doctor did not open the keyring",
         )
-        return skipped, _DoctorToken(env_token, login)
+        return skipped, _DoctorToken(env_token, login, from_environment=True)
     try:
         risk = io.token_store.prompt_risk()
         if risk is not None:
@@ -662,6 +675,12 @@ async def _server_checks(
                 ledger_file=Path(folder) / "ledger.sqlite3",
             )
         except AuthFailed as error:
+            if token.from_environment:
+                unusable = (
+                    "NOTIFIER_TOKEN is not a Frappe Helpdesk sign-in:"
+                    f" {_fix_environment_token(settings)}"
+                )
+                return [Check("sign-in", Outcome.FAIL, unusable)]
             return [Check("sign-in", Outcome.FAIL, f"{error}: run `{_login_command(settings)}`")]
         try:
             checks = await _backend_checks(backend, settings, server_url, token, config)
@@ -678,6 +697,13 @@ def _login_command(settings: Settings) -> str:
         if settings.backend is BackendKind.FRAPPE
         else ("notifier login")
     )
+
+
+def _fix_environment_token(settings: Settings) -> str:
+    """What to do about a token from NOTIFIER_TOKEN the helpdesk does not take: it wins over
+    the keyring, so signing in again alone changes nothing."""
+    form = " (API_KEY:API_SECRET)" if settings.backend is BackendKind.FRAPPE else ""
+    return f"correct NOTIFIER_TOKEN{form}, or unset it and run `{_login_command(settings)}`"
 
 
 def _proxy_check(error: ProxyFailed) -> Check:
@@ -717,12 +743,22 @@ async def _backend_checks(
             return [answers, missing]
         if error.code == "not_an_agent":  # Frappe: a user without the Agent role
             return [answers, Check("sign-in", Outcome.FAIL, str(error))]
-        refused = (
-            f"the site refused the saved API key and secret, or password ({error}): run"
-            f" `{_login_command(settings)}` again"
-            if frappe
-            else "the server rejected the token (expired or revoked): run `notifier login` again"
-        )
+        if token.from_environment:
+            refused = (
+                f"the site refused the API key and secret, or password, in NOTIFIER_TOKEN"
+                f" ({error}): {_fix_environment_token(settings)}"
+                if frappe
+                else "the server rejected the token in NOTIFIER_TOKEN (expired or revoked):"
+                f" {_fix_environment_token(settings)}"
+            )
+        else:
+            refused = (
+                f"the site refused the saved API key and secret, or password ({error}): run"
+                f" `{_login_command(settings)}` again"
+                if frappe
+                else "the server rejected the token (expired or revoked): run `notifier login`"
+                " again"
+            )
         return [answers, Check("sign-in", Outcome.FAIL, refused)]
     except ProxyFailed as error:
         return [_proxy_check(error)]
