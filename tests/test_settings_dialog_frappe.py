@@ -199,6 +199,40 @@ def test_the_email_tab_says_why_it_is_off_for_frappe(qtbot: QtBot, run: Runner[A
     assert ("load_preferences",) in backend.calls
 
 
+def test_the_email_tab_does_not_say_frappe_keeps_its_settings(
+    qtbot: QtBot, run: Runner[Any]
+) -> None:
+    # Signed in to a Frappe site, the tab said both "These settings are kept on the helpdesk
+    # ... OK saves them there" and that Frappe keeps none.
+    dialog = opened_and_idle(qtbot, FakeBackend(FRAPPE, agent=ALICE), run)
+    dialog.tabs.setCurrentIndex(TAB_EMAIL)
+    assert dialog.email_unsupported.isVisible()
+    assert not dialog.email_kept_note.isVisible()
+
+    # The project's own helpdesk keeps them: the note is there, the Frappe one is not.
+    dialog = opened_and_idle(qtbot, FakeBackend(Settings(server_url=SERVER), agent=ALICE), run)
+    dialog.tabs.setCurrentIndex(TAB_EMAIL)
+    assert dialog.email_kept_note.isVisible()
+    assert not dialog.email_unsupported.isVisible()
+
+
+def test_choosing_frappe_signed_out_turns_the_email_tab_off(qtbot: QtBot, run: Runner[Any]) -> None:
+    # Signed out, with Frappe Helpdesk chosen as the kind, the tab still said "Sign in on the
+    # Account tab to see and change these settings": there will never be any to change.
+    dialog = opened_and_idle(qtbot, FakeBackend(Settings(server_url=SERVER)), run)
+    dialog.tabs.setCurrentIndex(TAB_EMAIL)
+    assert dialog.email_sign_in_first.isVisible()
+    choose_frappe(dialog)
+    assert dialog.email_unsupported.isVisible()
+    assert not dialog.email_sign_in_first.isVisible()
+    assert not dialog.email_kept_note.isVisible()
+    box = dialog.helpdesk_kind
+    box.kind.setCurrentIndex(box.kind.findData(BackendKind.REFERENCE))  # and back
+    assert dialog.email_sign_in_first.isVisible()
+    assert dialog.email_kept_note.isVisible()
+    assert not dialog.email_unsupported.isVisible()
+
+
 # --------------------------------------------------------------------------- live, stand-in
 
 
