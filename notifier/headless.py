@@ -58,7 +58,15 @@ from notifier.core.errors import (
     ProxyFailed,
 )
 from notifier.core.ports import HelpdeskBackend
-from notifier.core.settings import BackendKind, HelpdeskChoice, Settings, SettingsError
+from notifier.core.settings import (
+    BackendKind,
+    HelpdeskChoice,
+    Settings,
+    SettingsError,
+    validate_frappe_site_name,
+    validate_server_url,
+    validate_time_zone,
+)
 from notifier.core.status import CacheChange, ChangeKind, ConnectionState, ConnectionStatus
 from notifier.core.text import one_line, reason_label
 from notifier.core.wire import Hello, Notification
@@ -259,6 +267,17 @@ def _chosen_helpdesk(
         if used:
             raise SettingsError("backend", f"{', '.join(used)}: only with --backend frappe")
         return HelpdeskChoice(backend)
+    checks: dict[str, Callable[[str], str | None]] = {
+        "site_name": validate_frappe_site_name,
+        "socketio_url": lambda url: validate_server_url(url, "frappe_socketio_url"),
+        "time_zone": validate_time_zone,
+    }
+    for name, check in checks.items():
+        given = options[name]
+        try:
+            options[name] = check(str(given)) if given is not None else None
+        except SettingsError as error:  # named as typed: "--time-zone", not the settings key
+            raise SettingsError(FRAPPE_OPTIONS[name], error.reason) from None
     same_site = server_url == settings.server_url and backend is settings.backend
     kept = HelpdeskChoice.of(settings) if same_site else HelpdeskChoice(backend)
     return HelpdeskChoice(

@@ -297,6 +297,31 @@ def test_login_names_a_token_that_is_not_key_and_secret(site: FrappeStandin, bea
     assert keyring.entries == {}
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "reason"),
+    [
+        ("--site-name", "hd localhost", "must be a site name like helpdesk.example.com"),
+        ("--socketio-url", "127.0.0.1:9000", "must start with https://"),
+        ("--time-zone", "CET+1", "'CET+1' is not a time zone name like Europe/Berlin"),
+    ],
+)
+def test_login_names_a_bad_frappe_option_as_typed(
+    site: FrappeStandin, bea: Account, option: str, value: str, reason: str
+) -> None:
+    # It said "frappe_time_zone: ..." (the settings file's key) and exited 1, as if the site
+    # had refused; a mistyped option is a usage error (2), named as it was typed.
+    keyring = MemoryKeyring()
+    argv = ["--server", site.url, "login", "--backend", "frappe", "--token-stdin", option, value]
+    code, _out, err = run(
+        argv, store=TokenStore(keyring), stdin=f"{bea.api_key}:{bea.api_secret}", transport=SHORT
+    )
+    assert code == 2
+    assert err.startswith(f"notifier login: {option}: {reason}"), err
+    assert err.count("\n") == 1
+    assert keyring.entries == {}
+    assert not app_paths().settings_file.exists()
+
+
 def test_frappe_options_need_the_frappe_backend() -> None:
     code, _, err = run(
         ["--server", "http://127.0.0.1:9", "login", "--site-name", "hd.example.com"],
