@@ -322,6 +322,29 @@ def test_login_names_a_bad_frappe_option_as_typed(
     assert not app_paths().settings_file.exists()
 
 
+def test_login_refuses_a_wrong_secret_said_with_no_message(
+    site: FrappeStandin, bea: Account
+) -> None:
+    # Frappe raises a bare AuthenticationError for a wrong secret: the only text in its
+    # answer is the class name, which was shown as the reason:
+    # "the site refused the credentials (frappe.exceptions.AuthenticationError); ...".
+    site.bare_key_refusal = True
+    try:
+        code, _, err = run(
+            login_args(site, "--token-stdin"),
+            store=TokenStore(MemoryKeyring()),
+            stdin=f"{bea.api_key}:not-the-secret",
+            transport=SHORT,
+        )
+    finally:
+        site.bare_key_refusal = False
+    assert code == 1
+    assert err == (
+        "notifier login: the site refused the credentials (Unauthorized); check the API key and"
+        " secret\n"
+    )
+
+
 def test_frappe_options_need_the_frappe_backend() -> None:
     code, _, err = run(
         ["--server", "http://127.0.0.1:9", "login", "--site-name", "hd.example.com"],
