@@ -218,6 +218,10 @@ async def check_live_connection(
             async with asyncio.timeout(config.connect_timeout + 5):
                 stream = await backend.open_stream(0)
                 await stream.close()
+                # It opens without socket.io too (on reconciliation alone), saying why.
+                missing = getattr(stream, "realtime_error", None)
+                if isinstance(missing, ConnectionLost):
+                    raise missing
         except TimeoutError:
             raise ConnectionLost("the socket.io server did not answer in time") from None
         finally:

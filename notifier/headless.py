@@ -828,6 +828,11 @@ async def _stream_check(backend: HelpdeskBackend, config: TransportConfig) -> Ch
         async with asyncio.timeout(config.connect_timeout + 5):
             stream = await backend.open_stream(0)
             try:
+                # A Frappe stream opens without socket.io too (reconciliation alone): the
+                # tray would work, but late; doctor names what is missing.
+                missing = getattr(stream, "realtime_error", None)
+                if isinstance(missing, ConnectionLost):
+                    raise missing
                 async for event in stream:
                     if isinstance(event, Hello):
                         break
