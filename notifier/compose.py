@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from notifier.client.reference import ReferenceBackend
 from notifier.client.transport import TransportConfig
-from notifier.core.errors import AuthFailed, KeyringUnavailable
+from notifier.core.errors import AuthFailed, ConnectionLost, KeyringUnavailable
 from notifier.core.ports import HelpdeskBackend
 from notifier.core.settings import BackendKind, Settings, validate_server_url
 from notifier.core.status import CacheChange, ConnectionStatus
@@ -199,6 +199,35 @@ async def check_sign_in(
         await backend.aclose()
 
 
+async def check_live_connection(
+    settings: Settings, server_url: str, token: str, config: TransportConfig
+) -> None:
+    """Whether the live connection of a Frappe Helpdesk site opens (its socket.io server,
+    with the site name as namespace): ``ConnectionLost`` saying why otherwise. Nothing to do
+    for the project's own helpdesk, whose WebSocket is at the URL the sign-in just used."""
+    if settings.backend is not BackendKind.FRAPPE:
+        return
+    import asyncio
+    import tempfile
+
+    # A ledger of its own: the tray's stays with the tray's engine.
+    with tempfile.TemporaryDirectory(prefix="notifier-check-") as folder:
+        ledger_file = Path(folder) / "ledger.sqlite3"
+        backend = build_backend(settings, server_url, token, config, ledger_file=ledger_file)
+        try:
+            async with asyncio.timeout(config.connect_timeout + 5):
+                stream = await backend.open_stream(0)
+                await stream.close()
+                # It opens without socket.io too (on reconciliation alone), saying why.
+                missing = getattr(stream, "realtime_error", None)
+                if isinstance(missing, ConnectionLost):
+                    raise missing
+        except TimeoutError:
+            raise ConnectionLost("the socket.io server did not answer in time") from None
+        finally:
+            await backend.aclose()
+
+
 def build_engine(
     settings: Settings,
     cache: NotificationCache,
@@ -327,6 +356,9 @@ class LiveServices:
             self._config(settings),
             ledger_file=frappe_ledger_file(self._paths.cache_file),
         )
+
+    async def check_live_connection(self, settings: Settings, server_url: str, token: str) -> None:
+        await check_live_connection(settings, server_url, token, self._config(settings))
 
     def stored_token(self, server_url: str) -> str | None:
         env_token = self._environ.get("NOTIFIER_TOKEN", "").strip()

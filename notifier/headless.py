@@ -58,7 +58,15 @@ from notifier.core.errors import (
     ProxyFailed,
 )
 from notifier.core.ports import HelpdeskBackend
-from notifier.core.settings import BackendKind, HelpdeskChoice, Settings, SettingsError
+from notifier.core.settings import (
+    BackendKind,
+    HelpdeskChoice,
+    Settings,
+    SettingsError,
+    validate_frappe_site_name,
+    validate_server_url,
+    validate_time_zone,
+)
 from notifier.core.status import CacheChange, ChangeKind, ConnectionState, ConnectionStatus
 from notifier.core.text import one_line, reason_label
 from notifier.core.wire import Hello, Notification
@@ -197,6 +205,13 @@ def _login(args: argparse.Namespace, paths: AppPaths, settings: Settings, io: Io
                     + (" (a Frappe API key and secret: KEY:SECRET)" if frappe else "")
                 )
                 return 2
+            key, colon, secret = token.partition(":")
+            if frappe and not (key.strip() and colon and secret.strip()):
+                io.warn(
+                    "notifier login: the token on standard input is not API_KEY:API_SECRET"
+                    " (the API key, a colon, then the API secret)"
+                )
+                return 2
         elif frappe and not getattr(args, "username", None):
             key = _ask(io, "API key: ")
             secret = io.read_password(f"API secret for {key} at {server_url}: ").strip()
@@ -215,6 +230,10 @@ def _login(args: argparse.Namespace, paths: AppPaths, settings: Settings, io: Io
             agent = asyncio.run(
                 account.sign_in_password(server_url, username, password, helpdesk=helpdesk)
             )
+    except NotFound as error:
+        # Frappe: a site name that is not this site's (or no Frappe Helpdesk there).
+        io.warn(f"notifier login: {_frappe_not_found(server_url, error) if frappe else error}")
+        return 1
     except (NotifierError, ValueError) as error:
         io.warn(f"notifier login: {error}")
         return 1
@@ -248,6 +267,17 @@ def _chosen_helpdesk(
         if used:
             raise SettingsError("backend", f"{', '.join(used)}: only with --backend frappe")
         return HelpdeskChoice(backend)
+    checks: dict[str, Callable[[str], str | None]] = {
+        "site_name": validate_frappe_site_name,
+        "socketio_url": lambda url: validate_server_url(url, "frappe_socketio_url"),
+        "time_zone": validate_time_zone,
+    }
+    for name, check in checks.items():
+        given = options[name]
+        try:
+            options[name] = check(str(given)) if given is not None else None
+        except SettingsError as error:  # named as typed: "--time-zone", not the settings key
+            raise SettingsError(FRAPPE_OPTIONS[name], error.reason) from None
     same_site = server_url == settings.server_url and backend is settings.backend
     kept = HelpdeskChoice.of(settings) if same_site else HelpdeskChoice(backend)
     return HelpdeskChoice(
@@ -382,7 +412,8 @@ def _notification_line(n: Notification, replay: bool) -> str:
     first_line = next((line for line in n.message.splitlines() if line.strip()), "")
     prefix = "(earlier) " if replay else ""
     subject, message, link = (terminal_text(t) for t in (n.ticket.subject, first_line, n.link))
-    return f"{prefix}{state}[{reason_label(n)}] {subject} — {who}: {message}  {link}"
+    said = f": {message}" if message else ""  # a Frappe assignment has no message
+    return f"{prefix}{state}[{reason_label(n)}] {subject} — {who}{said}  {link}"
 
 
 def _tail(args: argparse.Namespace, paths: AppPaths, settings: Settings, io: Io) -> int:
@@ -559,6 +590,7 @@ class _DoctorToken:
     token: str | None
     missing: str  # the sign-in advice when the server wants a token and there is none
     withheld: bool = False  # it may be in the keyring, left closed: reading it would prompt
+    from_environment: bool = False  # NOTIFIER_TOKEN: signing in again would not replace it
 
 
 def _keyring_check(server_url: str, settings: Settings, io: Io) -> tuple[Check, _DoctorToken]:
@@ -573,7 +605,7 @@ def _keyring_check(server_url: str, settings: Settings, io: Io) -> tuple[Check, 
             Outcome.SKIPPED,
             "not used: the token comes from NOTIFIER_TOKEN, so doctor did not open the keyring",
         )
-        return skipped, _DoctorToken(env_token, login)
+        return skipped, _DoctorToken(env_token, login, from_environment=True)
     try:
         risk = io.token_store.prompt_risk()
         if risk is not None:
@@ -662,6 +694,12 @@ async def _server_checks(
                 ledger_file=Path(folder) / "ledger.sqlite3",
             )
         except AuthFailed as error:
+            if token.from_environment:
+                unusable = (
+                    "NOTIFIER_TOKEN is not a Frappe Helpdesk sign-in:"
+                    f" {_fix_environment_token(settings)}"
+                )
+                return [Check("sign-in", Outcome.FAIL, unusable)]
             return [Check("sign-in", Outcome.FAIL, f"{error}: run `{_login_command(settings)}`")]
         try:
             checks = await _backend_checks(backend, settings, server_url, token, config)
@@ -678,6 +716,13 @@ def _login_command(settings: Settings) -> str:
         if settings.backend is BackendKind.FRAPPE
         else ("notifier login")
     )
+
+
+def _fix_environment_token(settings: Settings) -> str:
+    """What to do about a token from NOTIFIER_TOKEN the helpdesk does not take: it wins over
+    the keyring, so signing in again alone changes nothing."""
+    form = " (API_KEY:API_SECRET)" if settings.backend is BackendKind.FRAPPE else ""
+    return f"correct NOTIFIER_TOKEN{form}, or unset it and run `{_login_command(settings)}`"
 
 
 def _proxy_check(error: ProxyFailed) -> Check:
@@ -717,12 +762,22 @@ async def _backend_checks(
             return [answers, missing]
         if error.code == "not_an_agent":  # Frappe: a user without the Agent role
             return [answers, Check("sign-in", Outcome.FAIL, str(error))]
-        refused = (
-            f"the site refused the saved API key and secret, or password ({error}): run"
-            f" `{_login_command(settings)}` again"
-            if frappe
-            else "the server rejected the token (expired or revoked): run `notifier login` again"
-        )
+        if token.from_environment:
+            refused = (
+                f"the site refused the API key and secret, or password, in NOTIFIER_TOKEN"
+                f" ({error}): {_fix_environment_token(settings)}"
+                if frappe
+                else "the server rejected the token in NOTIFIER_TOKEN (expired or revoked):"
+                f" {_fix_environment_token(settings)}"
+            )
+        else:
+            refused = (
+                f"the site refused the saved API key and secret, or password ({error}): run"
+                f" `{_login_command(settings)}` again"
+                if frappe
+                else "the server rejected the token (expired or revoked): run `notifier login`"
+                " again"
+            )
         return [answers, Check("sign-in", Outcome.FAIL, refused)]
     except ProxyFailed as error:
         return [_proxy_check(error)]
@@ -773,6 +828,11 @@ async def _stream_check(backend: HelpdeskBackend, config: TransportConfig) -> Ch
         async with asyncio.timeout(config.connect_timeout + 5):
             stream = await backend.open_stream(0)
             try:
+                # A Frappe stream opens without socket.io too (reconciliation alone): the
+                # tray would work, but late; doctor names what is missing.
+                missing = getattr(stream, "realtime_error", None)
+                if isinstance(missing, ConnectionLost):
+                    raise missing
                 async for event in stream:
                     if isinstance(event, Hello):
                         break

@@ -23,16 +23,23 @@ def build_parser() -> argparse.ArgumentParser:
         description="Helpdesk tray notifier: ticket assignments, @mentions and customer replies.",
     )
     parser.add_argument("--version", action="version", version=f"notifier {__version__}")
-    parser.add_argument(
-        "--server", help="helpdesk URL (overrides the configured one; env NOTIFIER_SERVER)"
-    )
+    server_help = "helpdesk URL (overrides the configured one; env NOTIFIER_SERVER)"
+    parser.add_argument("--server", help=server_help)
+    # `notifier login --server URL` (as README.md writes it) as well as `notifier --server URL
+    # login`: every command takes it too. SUPPRESS keeps a command from resetting the value
+    # given before it.
+    server_after_command = argparse.ArgumentParser(add_help=False)
+    server_after_command.add_argument("--server", default=argparse.SUPPRESS, help=server_help)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def command(name: str, summary: str) -> argparse.ArgumentParser:
         # The summary in the list of commands, and as a sentence atop `notifier NAME --help`
         # (argparse shows no description there otherwise: only the usage line).
         return commands.add_parser(
-            name, help=summary, description=f"{summary[:1].upper()}{summary[1:]}."
+            name,
+            help=summary,
+            description=f"{summary[:1].upper()}{summary[1:]}.",
+            parents=[server_after_command],
         )
 
     command("run", "start the tray app (the default)")

@@ -76,6 +76,11 @@ class FrappeError(Exception):
         self.message = message
 
     def response(self) -> JSONResponse:
+        if not self.message:
+            # Raised bare (`raise frappe.AuthenticationError`): no message to show, and the
+            # exception is the traceback's last line, the class name alone.
+            body = {"exc_type": self.exc_type, "exception": f"frappe.exceptions.{self.exc_type}"}
+            return JSONResponse(body, status_code=self.status)
         server_message = json.dumps(
             {"message": self.message, "title": "Message", "indicator": "red", "raise_exception": 1}
         )
@@ -186,6 +191,9 @@ class FrappeStandin:
         # As behind Frappe's nginx (its bench template), which sets X-Frappe-Site-Name to the
         # site's name on every request, REST and socket.io, whatever the client sent.
         self.proxy_sets_site_name = False
+        # As Frappe's validate_api_key_secret since it raises on a wrong secret (source,
+        # frappe/auth.py): `raise frappe.AuthenticationError`, with no message.
+        self.bare_key_refusal = False
         self.published: list[tuple[str, str, dict[str, Any]]] = []  # (room, event, data)
         self.requests: list[tuple[str, str, str]] = []  # (method, path, user)
         self._loop = asyncio.new_event_loop()
@@ -411,7 +419,8 @@ class FrappeStandin:
             key, _colon, secret = value.partition(":")
             user = self.data.user_by_key(key, secret) if scheme.lower() == "token" else None
             if user is None:
-                raise FrappeError(401, "AuthenticationError", "Invalid API key or secret")
+                message = "" if self.bare_key_refusal else "Invalid API key or secret"
+                raise FrappeError(401, "AuthenticationError", message)
             return user
         if sid:
             return self.data.users.get(self.data.sessions.get(sid, ""), GUEST)

@@ -64,3 +64,20 @@ def test_each_command_says_what_it_does_in_its_help() -> None:
         assert result.returncode == 0, result.stderr
         paragraphs = result.stdout.split("\n\n")
         assert paragraphs[1].strip() == sentence, (command, result.stdout)
+
+
+def test_server_is_taken_before_or_after_the_command() -> None:
+    # README.md writes `notifier login --server URL`; only `notifier --server URL login` parsed.
+    from notifier.main import build_parser
+
+    def server(*argv: str) -> object:
+        return build_parser().parse_args(list(argv)).server
+
+    for command in ("run", "login", "logout", "tail", "doctor"):
+        assert server(command, "--server", "https://after.example.com") == (
+            "https://after.example.com"
+        )
+        assert server("--server", "https://before.example.com", command) == (
+            "https://before.example.com"
+        )
+        assert server(command) is None

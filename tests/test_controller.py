@@ -368,6 +368,9 @@ class SignedOutServices:
     async def check_connection(self, *args: object) -> AgentInfo:
         raise AssertionError("no network in this test")
 
+    async def check_live_connection(self, *args: object) -> None:
+        raise AssertionError("no network in this test")
+
     def stored_token(self, server_url: str) -> str | None:
         return None
 

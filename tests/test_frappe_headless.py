@@ -76,13 +76,19 @@ def frappe_settings(site: FrappeStandin, **changes: object) -> Settings:
     return settings.replace(**changes)
 
 
-def doctor(settings: Settings, token: str | None) -> tuple[int, dict[str, str], str]:
-    """``notifier doctor`` with ``settings`` saved and ``token`` in NOTIFIER_TOKEN."""
+def doctor(
+    settings: Settings, token: str | None, *, in_keyring: bool = False
+) -> tuple[int, dict[str, str], str]:
+    """``notifier doctor`` with ``settings`` saved and ``token`` in NOTIFIER_TOKEN (or, with
+    ``in_keyring``, saved in the keyring as `notifier login` saves it)."""
     save_settings(app_paths().settings_file, settings)
+    keyring = MemoryKeyring()
+    if token and in_keyring:
+        keyring.entries[(SERVICE, settings.server_url)] = token
     code, out, err = run(
         ["doctor"],
-        environ={"NOTIFIER_TOKEN": token} if token else {},
-        store=TokenStore(MemoryKeyring()),
+        environ={"NOTIFIER_TOKEN": token} if token and not in_keyring else {},
+        store=TokenStore(keyring),
         transport=SHORT,
     )
     return code, report(out), out + err
@@ -238,6 +244,107 @@ def test_login_refuses_a_wrong_secret(site: FrappeStandin, bea: Account) -> None
     assert keyring.entries == {}
 
 
+def test_login_as_the_readme_writes_it_with_server_after_login(
+    site: FrappeStandin, bea: Account
+) -> None:
+    # README.md: `notifier login --server URL --backend frappe --token-stdin`. --server was
+    # only an option before the command, so this stopped at "unrecognized arguments".
+    keyring = MemoryKeyring()
+    argv = ["login", "--server", site.url, "--backend", "frappe", "--token-stdin"]
+    argv += ["--site-name", site.name, "--socketio-url", site.socketio_url]
+    code, out, err = run(
+        argv, store=TokenStore(keyring), stdin=f"{bea.api_key}:{bea.api_secret}\n", transport=SHORT
+    )
+    assert code == 0, err
+    assert out == f"Signed in to {site.url} (Frappe Helpdesk) as Bea Baker ({bea.email}).\n"
+    assert keyring.entries == {(SERVICE, site.url): f"{bea.api_key}:{bea.api_secret}"}
+
+
+def test_login_with_a_wrong_site_name_says_to_set_it(site: FrappeStandin, bea: Account) -> None:
+    # It said only "notifier login: Site wrong.example.com does not exist".
+    keyring = MemoryKeyring()
+    code, _out, err = run(
+        login_args(site, "--token-stdin", "--site-name", "wrong.example.com"),
+        store=TokenStore(keyring),
+        stdin=f"{bea.api_key}:{bea.api_secret}",
+        transport=SHORT,
+    )
+    assert code == 1
+    assert err.startswith(
+        f"notifier login: {site.url} answered 404 to helpdesk's sign-in check (Site"
+        " wrong.example.com does not exist): either the site name is not this site's"
+    ), err
+    assert "`notifier login --backend frappe --site-name NAME`" in err
+    assert err.count("\n") == 1  # one line
+    assert keyring.entries == {}
+
+
+def test_login_names_a_token_that_is_not_key_and_secret(site: FrappeStandin, bea: Account) -> None:
+    # The secret alone on standard input was called "the saved sign-in", and nothing is saved.
+    keyring = MemoryKeyring()
+    code, _out, err = run(
+        login_args(site, "--token-stdin"),
+        store=TokenStore(keyring),
+        stdin=bea.api_secret + "\n",
+        transport=SHORT,
+    )
+    assert code == 2
+    assert err == (
+        "notifier login: the token on standard input is not API_KEY:API_SECRET (the API key, a"
+        " colon, then the API secret)\n"
+    )
+    assert bea.api_secret not in err
+    assert keyring.entries == {}
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "reason"),
+    [
+        ("--site-name", "hd localhost", "must be a site name like helpdesk.example.com"),
+        ("--socketio-url", "127.0.0.1:9000", "must start with https://"),
+        ("--time-zone", "CET+1", "'CET+1' is not a time zone name like Europe/Berlin"),
+    ],
+)
+def test_login_names_a_bad_frappe_option_as_typed(
+    site: FrappeStandin, bea: Account, option: str, value: str, reason: str
+) -> None:
+    # It said "frappe_time_zone: ..." (the settings file's key) and exited 1, as if the site
+    # had refused; a mistyped option is a usage error (2), named as it was typed.
+    keyring = MemoryKeyring()
+    argv = ["--server", site.url, "login", "--backend", "frappe", "--token-stdin", option, value]
+    code, _out, err = run(
+        argv, store=TokenStore(keyring), stdin=f"{bea.api_key}:{bea.api_secret}", transport=SHORT
+    )
+    assert code == 2
+    assert err.startswith(f"notifier login: {option}: {reason}"), err
+    assert err.count("\n") == 1
+    assert keyring.entries == {}
+    assert not app_paths().settings_file.exists()
+
+
+def test_login_refuses_a_wrong_secret_said_with_no_message(
+    site: FrappeStandin, bea: Account
+) -> None:
+    # Frappe raises a bare AuthenticationError for a wrong secret: the only text in its
+    # answer is the class name, which was shown as the reason:
+    # "the site refused the credentials (frappe.exceptions.AuthenticationError); ...".
+    site.bare_key_refusal = True
+    try:
+        code, _, err = run(
+            login_args(site, "--token-stdin"),
+            store=TokenStore(MemoryKeyring()),
+            stdin=f"{bea.api_key}:not-the-secret",
+            transport=SHORT,
+        )
+    finally:
+        site.bare_key_refusal = False
+    assert code == 1
+    assert err == (
+        "notifier login: the site refused the credentials (Unauthorized); check the API key and"
+        " secret\n"
+    )
+
+
 def test_frappe_options_need_the_frappe_backend() -> None:
     code, _, err = run(
         ["--server", "http://127.0.0.1:9", "login", "--site-name", "hd.example.com"],
@@ -367,7 +474,9 @@ def test_doctor_without_a_saved_sign_in(site: FrappeStandin) -> None:
 
 
 def test_doctor_names_a_saved_sign_in_that_is_not_frappes(site: FrappeStandin) -> None:
-    code, checks, text = doctor(frappe_settings(site), "a-reference-helpdesk-token")
+    code, checks, text = doctor(
+        frappe_settings(site), "a-reference-helpdesk-token", in_keyring=True
+    )
     assert code == 1
     assert checks["sign-in"] == (
         "✗ the saved sign-in is not one for a Frappe Helpdesk site (a Frappe API token is"
@@ -376,9 +485,35 @@ def test_doctor_names_a_saved_sign_in_that_is_not_frappes(site: FrappeStandin) -
 
 
 def test_doctor_names_a_revoked_secret(site: FrappeStandin, bea: Account) -> None:
-    code, checks, text = doctor(frappe_settings(site), f"{bea.api_key}:regenerated")
+    code, checks, text = doctor(
+        frappe_settings(site), f"{bea.api_key}:regenerated", in_keyring=True
+    )
     assert code == 1
     assert checks["sign-in"].startswith(
         "✗ the site refused the saved API key and secret, or password"
     ), text
     assert checks["sign-in"].endswith("run `notifier login --backend frappe` again")
+
+
+def test_doctor_names_a_refused_notifier_token(site: FrappeStandin, bea: Account) -> None:
+    # A token from NOTIFIER_TOKEN was called "saved", and the advice was to sign in again,
+    # which changes nothing while NOTIFIER_TOKEN is set: it wins over the keyring.
+    code, checks, text = doctor(frappe_settings(site), f"{bea.api_key}:regenerated")
+    assert code == 1
+    assert checks["sign-in"].startswith(
+        "✗ the site refused the API key and secret, or password, in NOTIFIER_TOKEN ("
+    ), text
+    assert checks["sign-in"].endswith(
+        ": correct NOTIFIER_TOKEN (API_KEY:API_SECRET), or unset it and run"
+        " `notifier login --backend frappe`"
+    ), text
+    assert "regenerated" not in text
+
+
+def test_doctor_names_a_notifier_token_that_is_not_frappes(site: FrappeStandin) -> None:
+    code, checks, text = doctor(frappe_settings(site), "a-reference-helpdesk-token")
+    assert code == 1
+    assert checks["sign-in"] == (
+        "✗ NOTIFIER_TOKEN is not a Frappe Helpdesk sign-in: correct NOTIFIER_TOKEN"
+        " (API_KEY:API_SECRET), or unset it and run `notifier login --backend frappe`"
+    ), text

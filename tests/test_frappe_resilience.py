@@ -82,6 +82,53 @@ async def test_the_socketio_server_restarting_loses_nothing(
         assert resets(harness) == 0  # resumed after the outage, never rebuilt
 
 
+async def test_without_socketio_notifications_still_arrive_by_reconciliation(
+    standin_site: SiteUnderTest, tmp_path: Path
+) -> None:
+    # With the socket.io server down (or blocked, or a wrong URL) the stream did not open:
+    # the tray stayed offline and showed nothing new, though the site's REST API worked.
+    driver, standin = standin_site.driver, standin_site.standin
+    assert standin is not None
+    ann, bea = ann_and_bea(driver)
+    ann_client = driver.as_user(ann)
+    ann_client.assign(driver.create_ticket("Before"), bea.email)
+    await asyncio.to_thread(standin.stop_socketio)
+    try:
+        async with live_tray(standin_site, bea, tmp_path, reconcile_interval=0.3) as harness:
+            await wait_equal(harness, standin_site, bea.email)
+            ann_client.assign(driver.create_ticket("Without socket.io"), bea.email)
+            await wait_equal(harness, standin_site, bea.email)
+            assert harness.cache.count() == 2
+            assert set(upserts(harness).values()) == {1}
+            assert harness.backend.calls["open_stream"] == 1  # one stream, kept open
+    finally:
+        await asyncio.to_thread(standin.start_socketio)
+
+
+async def test_socketio_coming_back_brings_live_updates_without_a_reconnect(
+    standin_site: SiteUnderTest, tmp_path: Path
+) -> None:
+    driver, standin = standin_site.driver, standin_site.standin
+    assert standin is not None
+    ann, bea = ann_and_bea(driver)
+    ann_client = driver.as_user(ann)
+    await asyncio.to_thread(standin.stop_socketio)
+    try:
+        # Reconciliation only at the start: what arrives later came through socket.io.
+        async with live_tray(standin_site, bea, tmp_path, reconcile_interval=3600) as harness:
+            ann_client.assign(driver.create_ticket("While it was down"), bea.email)
+            await asyncio.to_thread(standin.start_socketio)
+            await wait_equal(harness, standin_site, bea.email)  # caught up once it joined
+            ann_client.mention(driver.create_ticket("Live again"), [bea])
+            await wait_equal(harness, standin_site, bea.email)
+            assert harness.cache.count() == 2
+            assert set(upserts(harness).values()) == {1}
+            assert harness.backend.calls["open_stream"] == 1
+    finally:
+        if standin._sio_server is None:
+            await asyncio.to_thread(standin.start_socketio)
+
+
 async def test_a_stalled_then_dropped_connection_recovers_without_duplicates(
     standin_site: SiteUnderTest, tmp_path: Path
 ) -> None:

@@ -127,6 +127,18 @@ def test_doctor_reports_a_rejected_token(helpdesk: Helpdesk) -> None:
     assert "rejected the token" in out and "notifier login" in out
 
 
+def test_doctor_says_a_rejected_notifier_token_is_fixed_there(helpdesk: Helpdesk) -> None:
+    # "run `notifier login` again" alone changed nothing: NOTIFIER_TOKEN wins over the keyring.
+    code, out, _ = run(
+        ["doctor"], environ={"NOTIFIER_SERVER": helpdesk.url, "NOTIFIER_TOKEN": "revoked"}
+    )
+    assert code == 1
+    assert (
+        "✗ sign-in: the server rejected the token in NOTIFIER_TOKEN (expired or revoked): correct"
+        " NOTIFIER_TOKEN, or unset it and run `notifier login`\n"
+    ) in out
+
+
 def test_doctor_reports_a_rebuilt_cache(helpdesk: Helpdesk, tmp_path: Path) -> None:
     token = helpdesk.add_agent("alice")
     paths = app_paths().ensure()

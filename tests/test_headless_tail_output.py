@@ -140,3 +140,15 @@ def test_the_message_shown_is_its_first_line_with_words() -> None:
     notification = make_notification(4, subject="Refund", message="\n  \nHello there\nBye")
     [line] = change_to_text(CacheChange(ChangeKind.UPSERTED, notifications=(notification,)))
     assert line == "* [mention] Refund — Bea: Hello there  http://127.0.0.1:8000/tickets/4"
+
+
+def test_a_notification_without_a_message_ends_at_the_sender() -> None:
+    # A Frappe Helpdesk assignment has no message (observed: "message": null), and the line
+    # read "— Agent Alice:   http://…", a colon before nothing.
+    notification = dataclasses.replace(
+        make_notification(5, subject="Printer on fire", message=""),
+        type=NotificationType.ASSIGNMENT,
+        reason=Reason.ASSIGNED,
+    )
+    [line] = change_to_text(CacheChange(ChangeKind.UPSERTED, notifications=(notification,)))
+    assert line == "* [assignment] Printer on fire — Bea  http://127.0.0.1:8000/tickets/5"

@@ -60,6 +60,13 @@ def problems_in_tab(tab: QWidget) -> list[str]:
             area = area.intersected(scroller)
         if not area.isEmpty() and not visible.contains(area):
             found.append(f"{name} at {area.getRect()} is outside its tab {visible.getRect()}")
+        if isinstance(widget, QLineEdit) and widget.placeholderText() and not widget.text():
+            # The placeholder says what an empty field means: cut, it says something else
+            # ("Default: the site URL (a bench: http://host:..." hid the port).
+            needed = widget.fontMetrics().horizontalAdvance(widget.placeholderText())
+            room = widget.width() - 2 * line_edit_frame(widget) - 4  # Qt's 2 px text margins
+            if needed > room:
+                found.append(f"{name}: a {needed} px placeholder in {room} px")
         if isinstance(widget, QTimeEdit):
             editor = widget.findChild(QLineEdit)
             assert editor is not None
@@ -67,6 +74,14 @@ def problems_in_tab(tab: QWidget) -> list[str]:
             if needed > editor.width() - 2:
                 found.append(f"{name}: {needed} px of text in a {editor.width()} px field")
     return found
+
+
+def line_edit_frame(widget: QLineEdit) -> int:
+    from PySide6.QtWidgets import QStyle
+
+    if not widget.hasFrame():
+        return 0
+    return widget.style().pixelMetric(QStyle.PixelMetric.PM_DefaultFrameWidth, None, widget)
 
 
 def scroll_viewport(widget: QWidget, tab: QWidget) -> QRect | None:
@@ -83,7 +98,9 @@ def scroll_viewport(widget: QWidget, tab: QWidget) -> QRect | None:
 
 
 def describe(widget: QWidget) -> str:
-    if isinstance(widget, QAbstractButton | QLabel | QLineEdit):
+    if isinstance(widget, QLineEdit):
+        return (widget.text() or widget.accessibleName())[:30]
+    if isinstance(widget, QAbstractButton | QLabel):
         return widget.text()[:30]
     if isinstance(widget, QComboBox):
         return widget.currentText()
@@ -116,7 +133,39 @@ def dialog_problems() -> dict[str, list[str]]:
         app.processEvents()
         found[dialog.tabs.tabText(index)] = problems_in_tab(dialog.tabs.widget(index))
     dialog.close()
+    found[FRAPPE_ACCOUNT] = frappe_account_problems()
     return found
+
+
+FRAPPE_ACCOUNT = "Account (Frappe Helpdesk, API key sign-in)"
+
+
+def frappe_account_problems() -> list[str]:
+    """The Account tab for a Frappe Helpdesk site, not signed in, the API key page shown:
+    the site's fields and the key and secret, all empty (their placeholders showing)."""
+    from datetime import UTC
+
+    from test_settings_dialog import SERVER, FakeBackend
+
+    from notifier.core.settings import BackendKind, Settings
+    from notifier.ui.schedule_editor import ScheduleEditor
+    from notifier.ui.settings_dialog import TAB_ACCOUNT, SettingsDialog
+
+    backend = FakeBackend(Settings(server_url=SERVER, backend=BackendKind.FRAPPE))
+    dialog = SettingsDialog(backend, schedule_editor=ScheduleEditor(UTC))
+    dialog.show()
+    dialog.tabs.setCurrentIndex(TAB_ACCOUNT)
+    dialog.use_token.setChecked(True)
+    app = QApplication.instance()
+    assert app is not None
+    app.processEvents()
+    tab = dialog.tabs.widget(TAB_ACCOUNT)
+    kind = dialog.helpdesk_kind
+    shown = [kind.site_name, kind.socketio_url, kind.time_zone, kind.api_key, kind.api_secret]
+    assert all(field.isVisible() for field in shown)
+    problems = problems_in_tab(tab)
+    dialog.close()
+    return problems
 
 
 def run_scaled(**env: str) -> dict[str, list[str]]:
@@ -136,7 +185,14 @@ def run_scaled(**env: str) -> dict[str, list[str]]:
 
 def test_nothing_is_cut_off_at_the_default_size(qtbot: object) -> None:
     found = dialog_problems()
-    assert set(found) == {"Account", "Notifications", "Quiet hours", "Email", "General"}
+    assert set(found) == {
+        "Account",
+        "Notifications",
+        "Quiet hours",
+        "Email",
+        "General",
+        FRAPPE_ACCOUNT,
+    }
     assert found == {tab: [] for tab in found}
 
 
@@ -148,7 +204,7 @@ def test_nothing_is_cut_off_at_the_default_size(qtbot: object) -> None:
 def test_nothing_is_cut_off_at_2x(env: dict[str, str]) -> None:
     found = run_scaled(**env)
     assert found == {tab: [] for tab in found}
-    assert "Quiet hours" in found
+    assert "Quiet hours" in found and FRAPPE_ACCOUNT in found
 
 
 if __name__ == "__main__":

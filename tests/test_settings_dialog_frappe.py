@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Iterator
 from datetime import UTC
 from pathlib import Path
@@ -199,6 +200,40 @@ def test_the_email_tab_says_why_it_is_off_for_frappe(qtbot: QtBot, run: Runner[A
     assert ("load_preferences",) in backend.calls
 
 
+def test_the_email_tab_does_not_say_frappe_keeps_its_settings(
+    qtbot: QtBot, run: Runner[Any]
+) -> None:
+    # Signed in to a Frappe site, the tab said both "These settings are kept on the helpdesk
+    # ... OK saves them there" and that Frappe keeps none.
+    dialog = opened_and_idle(qtbot, FakeBackend(FRAPPE, agent=ALICE), run)
+    dialog.tabs.setCurrentIndex(TAB_EMAIL)
+    assert dialog.email_unsupported.isVisible()
+    assert not dialog.email_kept_note.isVisible()
+
+    # The project's own helpdesk keeps them: the note is there, the Frappe one is not.
+    dialog = opened_and_idle(qtbot, FakeBackend(Settings(server_url=SERVER), agent=ALICE), run)
+    dialog.tabs.setCurrentIndex(TAB_EMAIL)
+    assert dialog.email_kept_note.isVisible()
+    assert not dialog.email_unsupported.isVisible()
+
+
+def test_choosing_frappe_signed_out_turns_the_email_tab_off(qtbot: QtBot, run: Runner[Any]) -> None:
+    # Signed out, with Frappe Helpdesk chosen as the kind, the tab still said "Sign in on the
+    # Account tab to see and change these settings": there will never be any to change.
+    dialog = opened_and_idle(qtbot, FakeBackend(Settings(server_url=SERVER)), run)
+    dialog.tabs.setCurrentIndex(TAB_EMAIL)
+    assert dialog.email_sign_in_first.isVisible()
+    choose_frappe(dialog)
+    assert dialog.email_unsupported.isVisible()
+    assert not dialog.email_sign_in_first.isVisible()
+    assert not dialog.email_kept_note.isVisible()
+    box = dialog.helpdesk_kind
+    box.kind.setCurrentIndex(box.kind.findData(BackendKind.REFERENCE))  # and back
+    assert dialog.email_sign_in_first.isVisible()
+    assert dialog.email_kept_note.isVisible()
+    assert not dialog.email_unsupported.isVisible()
+
+
 # --------------------------------------------------------------------------- live, stand-in
 
 
@@ -288,3 +323,49 @@ async def test_signing_in_to_a_frappe_site_through_the_dialog(
         cache.close()
     assert "saving the quiet hours on the helpdesk failed" not in caplog.text
     assert load_settings(settings_file).quiet_hours == nights
+
+
+@pytest.mark.asyncio
+async def test_test_connection_names_a_socketio_url_where_nothing_answers(
+    qtbot: QtBot, standin_site: SiteUnderTest, tmp_path: Path, memory_keyring: MemoryKeyring
+) -> None:
+    # The site answers, so the sign-in works, but nothing answers at the socket.io URL: the
+    # tray never goes live, and Test connection said "Connected as Bea Baker".
+    standin = standin_site.standin
+    assert standin is not None
+    bea = standin_site.driver.create_user("Bea Baker")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        nothing_there = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    controller, cache, _settings_file = live_controller(tmp_path)
+    dialog = SettingsDialog(controller.account, schedule_editor=ScheduleEditor(UTC))
+    qtbot.addWidget(dialog)
+    dialog.show()
+    box = dialog.helpdesk_kind
+    try:
+        async with asyncio.timeout(TIMEOUT_S):
+            dialog.server_url.setText(standin.url)
+            choose_frappe(dialog)
+            box.site_name.setText(standin.name)
+            box.socketio_url.setText(nothing_there)
+            dialog.use_token.setChecked(True)
+            box.api_key.setText(bea.api_key)
+            box.api_secret.setText(bea.api_secret)
+            press(dialog.sign_in_button)
+            await dialog.idle()
+            assert dialog.agent_label.text() == f"Bea Baker ({bea.email})"
+
+            press(dialog.test_button)
+            await dialog.idle()
+            status = dialog.account_status.text()
+            assert status.startswith(
+                "Signed in as Bea Baker, but live updates cannot connect: the socket.io server"
+                " is unreachable ("
+            ), status
+            assert status.endswith(
+                "Check the site name and the socket.io URL; `notifier doctor` says what to fix."
+            )
+    finally:
+        async with asyncio.timeout(TIMEOUT_S):
+            await controller.stop()
+        cache.close()

@@ -47,3 +47,19 @@ def test_words_without_a_scheduled_attempt_and_other_states() -> None:
     assert banner_text(ConnectionStatus(ConnectionState.LIVE), NOW) is None
     quiet = tooltip_text(0, ConnectionStatus(ConnectionState.LIVE), NOW, "Quiet hours until 08:00")
     assert quiet == "0 unread · Connected\nQuiet hours until 08:00"
+
+
+def test_a_refused_sign_in_says_why() -> None:
+    # A Frappe user without the Agent role read "the helpdesk refused the token; sign in
+    # again in Settings": signing in again cannot help, an administrator can.
+    reason = (
+        "bea@example.com is not an agent on https://hd.example.com: the API key (or user) needs"
+        " the Agent role in Frappe Helpdesk (Helpdesk admin → Agents), ask an administrator"
+    )
+    refused = ConnectionStatus(ConnectionState.AUTH_FAILED, last_error=reason)
+    assert status_words(refused, NOW) == f"Signed out — the helpdesk refused the sign-in: {reason}"
+    assert banner_text(refused, NOW) == status_words(refused, NOW)
+    no_reason = ConnectionStatus(ConnectionState.AUTH_FAILED)
+    assert status_words(no_reason, NOW) == (
+        "Signed out — the helpdesk refused the token; sign in again in Settings"
+    )

@@ -64,6 +64,9 @@ class AccountPorts(Protocol):
     async def check_connection(
         self, settings: Settings, server_url: str, token: str
     ) -> AgentInfo: ...
+    async def check_live_connection(
+        self, settings: Settings, server_url: str, token: str
+    ) -> None: ...
     def stored_token(self, server_url: str) -> str | None: ...
     def save_token(self, server_url: str, token: str) -> None: ...
     def delete_token(self, server_url: str) -> None: ...
@@ -243,6 +246,15 @@ class AccountService:
             return "The helpdesk refused the saved token: sign in again."
         except NotifierError as error:
             return f"Could not connect: {error}"
+        try:
+            # A Frappe site's socket.io server is set apart from its URL (and named by the
+            # site name): signed in but never live is what a wrong one looks like.
+            await ports.check_live_connection(account, server_url, token)
+        except NotifierError as error:
+            return (
+                f"Signed in as {agent.name}, but live updates cannot connect: {error}. Check the"
+                " site name and the socket.io URL; `notifier doctor` says what to fix."
+            )
         return f"Connected as {agent.name}"
 
     async def sign_out(self) -> None:

@@ -53,7 +53,12 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from notifier.client.frappe_ledger import Ledger, LedgerEvent, SiteRow
-from notifier.client.frappe_realtime import SocketIOClient
+from notifier.client.frappe_realtime import (
+    DEFAULT_PING_INTERVAL,
+    NamespaceRefused,
+    SocketIOClient,
+    SocketIOUnreachable,
+)
 from notifier.client.frappe_rest import (
     NOTIFICATION_DOCTYPE,
     FrappeCredentials,
@@ -99,6 +104,10 @@ RECONCILE_INTERVAL: Final = 60.0
 MODIFIED_OVERLAP: Final = timedelta(minutes=2)
 # list_update hints that arrive together are fetched in one request.
 HINT_BATCH_DELAY: Final = 0.05
+# Without socket.io (unreachable, or the namespace refused) the stream runs on
+# reconciliation alone and tries socket.io again after these delays (doubling).
+SOCKETIO_RETRY_FIRST: Final = 2.0
+SOCKETIO_RETRY_MAX: Final = 60.0
 
 _TYPES: Final = {
     "Assignment": (NotificationType.ASSIGNMENT, Reason.ASSIGNED),
@@ -166,7 +175,25 @@ class FrappeBackend:
         return _agent_info(await self._agent())
 
     async def open_stream(self, after_seq: int) -> FrappeEventStream:
+        """The stream; without socket.io (no server answers, or it refuses the namespace) it
+        still opens, on reconciliation alone, with ``realtime_error`` saying why, and tries
+        socket.io again meanwhile: the site's REST API is all delivery needs."""
         user = await self._identify()
+        socket: SocketIOClient | None = None
+        missing: ConnectionLost | None = None
+        try:
+            socket = await self._connect_socket()
+        except (SocketIOUnreachable, NamespaceRefused) as error:
+            log.warning(
+                "no live updates from the site's socket.io server (%s): notifications arrive"
+                " every %.0f s until it connects",
+                error,
+                self.reconcile_interval,
+            )
+            missing = error
+        return FrappeEventStream(self, socket, _agent_info(user), after_seq, missing)
+
+    async def _connect_socket(self) -> SocketIOClient:
         socket = await SocketIOClient.connect(
             self.site.socketio_url,
             f"/{self.site.name}",
@@ -179,7 +206,7 @@ class FrappeBackend:
         except BaseException:
             await socket.close()
             raise
-        return FrappeEventStream(self, socket, _agent_info(user), after_seq)
+        return socket
 
     async def list_notifications(self, after_seq: int, limit: int) -> NotificationPage:
         if after_seq == 0 or self._ledger is None:
@@ -509,29 +536,44 @@ class FrappeEventStream:
     until the connection or a reconciliation fails (``ConnectionLost``, ``AuthFailed``)."""
 
     def __init__(
-        self, backend: FrappeBackend, socket: SocketIOClient, agent: AgentInfo, after_seq: int
+        self,
+        backend: FrappeBackend,
+        socket: SocketIOClient | None,
+        agent: AgentInfo,
+        after_seq: int,
+        realtime_error: ConnectionLost | None = None,
     ) -> None:
         self._backend = backend
         self._socket = socket
         self._agent = agent
         self._after_seq = after_seq
         self._hints: asyncio.Queue[str] = asyncio.Queue()
+        self._keepalive: Callable[[], None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        # Why socket.io is missing (None: connected): the stream then runs on reconciliation.
+        self.realtime_error = realtime_error
 
     def __aiter__(self) -> AsyncIterator[ServerEvent]:
         return self._events()
 
     def on_keepalive(self, listener: Callable[[], None] | None) -> None:
-        """Call ``listener`` at each Engine.IO ping (the engine's sleep watchdog)."""
-        self._socket.on_keepalive(listener)
+        """Call ``listener`` at each Engine.IO ping (the engine's sleep watchdog); without
+        socket.io, at the same interval."""
+        self._keepalive = listener
+        if self._socket is not None:
+            self._socket.on_keepalive(listener)
 
     async def close(self) -> None:
-        await self._socket.close()
+        if self._socket is not None:
+            await self._socket.close()
 
     async def _events(self) -> AsyncIterator[ServerEvent]:
         backend = self._backend
         ledger = backend._opened_ledger()
         sink: Sink = asyncio.Queue()
-        tasks = [_reporting(sink, self._read_hints, "frappe-socket")]
+        tasks = self._tasks
+        if self._socket is not None:
+            tasks.append(_reporting(sink, self._read_hints, "frappe-socket"))
         try:
             yield Hello(PROTOCOL_VERSION, self._agent, ledger.head)
             if not ledger.knows_cursor(self._after_seq):
@@ -550,6 +592,10 @@ class FrappeEventStream:
             yield UnreadCountEvent(head, ledger.unread_count())
             tasks.append(_reporting(sink, self._follow_hints, "frappe-hints"))
             tasks.append(_reporting(sink, self._reconcile_often, "frappe-reconcile"))
+            if self._socket is None:
+                tasks.append(
+                    _reporting(sink, functools.partial(self._reach_socketio, sink), "frappe-retry")
+                )
             while True:
                 item = await sink.get()
                 if isinstance(item, BaseException):
@@ -562,10 +608,36 @@ class FrappeEventStream:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             with contextlib.suppress(Exception):
-                await self._socket.close()
+                await self.close()
+
+    async def _reach_socketio(self, sink: Sink) -> None:
+        """Without socket.io: keep the engine's watchdog ticking, and try socket.io again
+        now and then; once in, hints flow and a reconciliation catches up at once."""
+        backend = self._backend
+        delay = SOCKETIO_RETRY_FIRST
+        while self._socket is None:
+            waited = 0.0
+            while waited < delay:
+                step = min(DEFAULT_PING_INTERVAL, delay - waited)
+                await asyncio.sleep(step)
+                waited += step
+                if self._keepalive is not None:
+                    self._keepalive()
+            try:
+                socket = await backend._connect_socket()
+            except (SocketIOUnreachable, NamespaceRefused) as error:
+                self.realtime_error = error
+                delay = min(delay * 2, SOCKETIO_RETRY_MAX)
+                continue
+            socket.on_keepalive(self._keepalive)
+            self._socket, self.realtime_error = socket, None
+            self._tasks.append(_reporting(sink, self._read_hints, "frappe-socket"))
+            log.info("live updates from the site's socket.io server again")
+            await backend._locked(backend._reconcile)
 
     async def _read_hints(self) -> None:
         """Queue the names of ``list_update`` hints for HD Notification (anyone's rows)."""
+        assert self._socket is not None
         async for event, args in self._socket.events():
             if event != "list_update" or not args or not isinstance(args[0], dict):
                 continue

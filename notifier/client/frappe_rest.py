@@ -394,9 +394,10 @@ def _error_text(response: httpx.Response) -> str:
         except (ValueError, IndexError, TypeError):
             pass
     exception = body.get("exception")
-    if isinstance(exception, str) and exception:
+    if isinstance(exception, str) and exception.partition(": ")[2]:
         # "frappe.exceptions.DoesNotExistError: HD Notification x not found" → the sentence.
-        return exception.partition(": ")[2] or exception
+        # An exception raised bare is its class name alone: no words for anyone, skipped.
+        return exception.partition(": ")[2]
     message = body.get("message")
     if isinstance(message, str) and message:
         return message[:MAX_MESSAGE_CHARS]

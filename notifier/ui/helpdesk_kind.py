@@ -64,13 +64,23 @@ class HelpdeskKindBox(QWidget):
 
         self.frappe_group = QGroupBox("Frappe Helpdesk site", self)
         self.site_name = QLineEdit(self.frappe_group)
+        # Placeholders short enough to show whole in the field (tests/
+        # test_settings_dialog_fit.py); the tooltips say the rest.
         self.site_name.setPlaceholderText("Default: the URL's host name")
+        self.site_name.setToolTip(
+            "The Frappe site's name: its folder under sites/ on the bench, often the host name"
+        )
         self.site_name.setAccessibleName("Frappe site name")
         self.socketio_url = QLineEdit(self.frappe_group)
-        self.socketio_url.setPlaceholderText("Default: the site URL (a bench: http://host:9000)")
+        self.socketio_url.setPlaceholderText("Default: the site URL (bench: port 9000)")
+        self.socketio_url.setToolTip(
+            "Where the site's socket.io server answers: behind Frappe's nginx the site URL,"
+            " on a development bench port 9000 (http://HOST:9000)"
+        )
         self.socketio_url.setAccessibleName("Frappe socket.io URL")
         self.time_zone = QLineEdit(self.frappe_group)
-        self.time_zone.setPlaceholderText("Default: this computer's (e.g. Europe/Berlin)")
+        self.time_zone.setPlaceholderText("Default: this computer's (e.g. Asia/Tokyo)")
+        self.time_zone.setToolTip("The site's time zone, e.g. Europe/Berlin or Asia/Kolkata")
         self.time_zone.setAccessibleName("Frappe site time zone")
         self.errors = {
             name: error_label(self.frappe_group, f"{name}_error")

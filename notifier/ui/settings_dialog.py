@@ -313,6 +313,7 @@ class SettingsDialog(QDialog):
         self.credentials.addWidget(self.helpdesk_kind.key_page)  # Frappe's key and secret
         self.use_token.toggled.connect(self._show_credentials_page)
         self.helpdesk_kind.kindChanged.connect(self._show_credentials_page)
+        self.helpdesk_kind.kindChanged.connect(self._on_kind_changed)
         self.helpdesk_kind.api_secret.returnPressed.connect(self._on_sign_in_clicked)
         self.sign_in_button = QPushButton("Sign in", self.sign_in_box)
         self.keep_account_button = QPushButton("Keep this account", self.sign_in_box)
@@ -438,11 +439,12 @@ class SettingsDialog(QDialog):
         self.email_load_button.setToolTip("Show what the helpdesk has now (undoes edits here)")
         self.email_load_button.clicked.connect(self._on_email_load_clicked)
         self.email_status = _status_label(tab, "email_status")
-        note = QLabel(
+        self.email_kept_note = QLabel(
             "These settings are kept on the helpdesk, so they follow you to other devices;"
-            " OK saves them there."
+            " OK saves them there.",
+            tab,
         )
-        note.setWordWrap(True)
+        self.email_kept_note.setWordWrap(True)
         self.email_unsupported = _status_label(tab, "email_unsupported")
         self.email_unsupported.setText(NO_SERVER_PREFERENCES)
         self.email_sign_in_first = _status_label(tab, "email_sign_in_first")
@@ -461,7 +463,7 @@ class SettingsDialog(QDialog):
         buttons.addWidget(self.email_load_button)
         buttons.addStretch(1)
         layout = QVBoxLayout(tab)
-        layout.addWidget(note)
+        layout.addWidget(self.email_kept_note)
         layout.addWidget(self.email_unsupported)
         layout.addWidget(self.email_sign_in_first)
         layout.addLayout(form)
@@ -719,8 +721,12 @@ class SettingsDialog(QDialog):
         # Signed out there is nothing to load them from: say so, rather than leave every
         # field greyed out for no stated reason beside a Reload button that can only fail.
         signed_in = self._backend.signed_in_agent() is not None
-        self.email_unsupported.setVisible(not supported)
-        self.email_sign_in_first.setVisible(supported and not signed_in)
+        # The notes are about the helpdesk the tab is for: signed out, the kind chosen on
+        # the Account tab (a Frappe site chosen there will never have these settings).
+        kept = supported if signed_in else self.helpdesk_kind.current().keeps_preferences
+        self.email_kept_note.setVisible(kept)
+        self.email_unsupported.setVisible(not kept)
+        self.email_sign_in_first.setVisible(kept and not signed_in)
         self.email_load_button.setEnabled(supported and signed_in and not self._tasks)
         editable = editable and supported
         for widget in (
@@ -905,6 +911,10 @@ class SettingsDialog(QDialog):
         )
         page = (2 if self.helpdesk_kind.is_frappe() else 1) if token else 0
         self.credentials.setCurrentIndex(page)
+
+    def _on_kind_changed(self) -> None:
+        if self._backend.signed_in_agent() is None:  # signed in, the kind is not editable
+            self._set_email_editable(False)
 
     def _email_supported(self) -> bool:
         """Does the helpdesk in use keep the preferences this tab edits?"""
