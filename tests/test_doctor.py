@@ -136,6 +136,8 @@ def test_an_unusable_site_settings_file_is_a_failed_check_not_a_stray_line(
     lines = result.stdout.splitlines()
     [site] = [line for line in lines if line.startswith("✗ site settings:")]
     assert str(site_file) in site and "ask your IT department to fix the file" in site
+    # The check's name said the file's kind, and its words said it again.
+    assert site.startswith(f"✗ site settings: {site_file} is unusable (")
     [server] = [line for line in lines if line.startswith("✗ server:")]
     assert "the site settings file, which may set it, is unusable" in server
     failed = sum(line.startswith("✗") for line in lines)  # the keyring fails here too
@@ -147,5 +149,5 @@ def test_other_commands_still_say_an_unusable_site_file_is_ignored(tmp_path: Pat
     site_file.write_text("[]")
     env = {key: value for key, value in os.environ.items() if key != "NOTIFIER_TOKEN"}
     result = run_process(["logout"], {**env, "NOTIFIER_SITE_CONFIG": str(site_file)})
-    assert f"site settings {site_file} are unusable" in result.stderr
+    assert f"site settings {site_file} is unusable" in result.stderr
     assert "ignoring the whole file" in result.stderr

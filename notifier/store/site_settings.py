@@ -118,14 +118,15 @@ def load_site_settings(path: Path | None) -> SiteSettings:
     used is logged as an error and ignored, as described in the module docstring."""
     site, problem = read_site_settings(path)
     if problem is not None:
-        log.error("%s; ignoring the whole file", problem)
+        log.error("site settings %s; ignoring the whole file", problem)
     return site
 
 
 def read_site_settings(path: Path | None) -> tuple[SiteSettings, str | None]:
-    """The site settings in ``path``, and why the file cannot be used (None when it can, or
-    when there is none); an unusable file counts as none. Logs nothing (``notifier doctor``
-    reports the problem as one of its checks)."""
+    """The site settings in ``path``, and why the file cannot be used ("PATH is unusable
+    (…)"; None when it can, or when there is none); an unusable file counts as none. Logs
+    nothing (``notifier doctor`` reports the problem as one of its checks, under the name
+    "site settings", so the words do not say it again)."""
     if path is None:
         return NO_SITE_SETTINGS, None
     try:
@@ -133,11 +134,11 @@ def read_site_settings(path: Path | None) -> tuple[SiteSettings, str | None]:
     except FileNotFoundError:
         return NO_SITE_SETTINGS, None
     except OSError as error:
-        return NO_SITE_SETTINGS, f"site settings {path} cannot be read ({error.strerror})"
+        return NO_SITE_SETTINGS, f"{path} cannot be read ({error.strerror})"
     try:
         return _parse(path, raw), None
     except (UnicodeDecodeError, json.JSONDecodeError, SettingsError) as error:
-        return NO_SITE_SETTINGS, f"site settings {path} are unusable ({error})"
+        return NO_SITE_SETTINGS, f"{path} is unusable ({error})"
 
 
 def _parse(path: Path, raw: bytes) -> SiteSettings:
