@@ -222,7 +222,7 @@ def test_offline_banner_counts_down_only_while_visible(
     rig = Rig(qtbot, cache)
     panel = rig.panel
     # Signed out (the controller's first state) says so; live hides the banner.
-    assert banner(panel) == "Not signed in — open Settings to sign in"
+    assert banner(panel) == "Not signed in to a helpdesk"
     assert not panel.retry_button.isVisibleTo(panel)
     panel.set_status(ConnectionStatus(ConnectionState.LIVE))
     assert not panel.banner.isVisibleTo(panel)

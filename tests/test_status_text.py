@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from notifier.app.status_text import banner_text, status_words, tooltip_text
+from notifier.app.status_text import banner_text, header_text, status_words, tooltip_text
 from notifier.core.status import ConnectionState, ConnectionStatus
 
 NOW = datetime(2026, 11, 25, 13, 0, 0, tzinfo=UTC)
@@ -62,4 +62,31 @@ def test_a_refused_sign_in_says_why() -> None:
     no_reason = ConnectionStatus(ConnectionState.AUTH_FAILED)
     assert status_words(no_reason, NOW) == (
         "Signed out — the helpdesk refused the token; sign in again in Settings"
+    )
+
+
+def test_the_banner_beside_its_sign_in_button_does_not_send_the_agent_to_settings() -> None:
+    # The banner said "… sign in again in Settings" next to its own "Sign in…" button.
+    assert banner_text(ConnectionStatus(ConnectionState.SIGNED_OUT), NOW) == (
+        "Not signed in to a helpdesk"
+    )
+    assert banner_text(ConnectionStatus(ConnectionState.AUTH_FAILED), NOW) == (
+        "Signed out — the helpdesk refused the token"
+    )
+    # The tray's tooltip has no button: it keeps the advice.
+    assert status_words(ConnectionStatus(ConnectionState.SIGNED_OUT), NOW) == (
+        "Not signed in — open Settings to sign in"
+    )
+
+
+def test_the_fallback_header_names_the_state_alone() -> None:
+    backing_off = ConnectionStatus(
+        ConnectionState.BACKING_OFF, last_error="server unreachable", next_retry_at=NOW
+    )
+    assert header_text(4, backing_off, None) == "4 unread · Offline"
+    assert header_text(0, ConnectionStatus(ConnectionState.LIVE), "Quiet hours until 08:00") == (
+        "0 unread · Connected\nQuiet hours until 08:00"
+    )
+    assert header_text(1, ConnectionStatus(ConnectionState.SIGNED_OUT), None) == (
+        "1 unread · Not signed in"
     )

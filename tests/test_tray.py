@@ -210,6 +210,13 @@ def test_no_tray_falls_back_to_a_window(
     assert window is not None and window.isVisible()
     assert window.badge_state is not None and window.badge_state.unread == 1
     assert window.status_label.text().startswith("1 unread · ")
+    # Refused: the header names the state, the panel's banner below says why (once), and the
+    # whole sentence is the window's tooltip. The header repeated the banner's sentence.
+    rig.controller.on_status(ConnectionStatus(ConnectionState.AUTH_FAILED))
+    assert window.status_label.text() == "1 unread · Signed out"
+    assert window.toolTip() == (
+        "1 unread · Signed out — the helpdesk refused the token; sign in again in Settings"
+    )
     window.hide()
     rig.app.open_popup(QRect())
     assert window.isVisible()

@@ -62,9 +62,31 @@ def status_words(status: ConnectionStatus, now: datetime) -> str:
     return "Not signed in — open Settings to sign in"
 
 
+def state_words(status: ConnectionStatus) -> str:
+    """The state alone ("Offline", "Signed out"), for a line shown above a banner that
+    already gives the reason: the fallback window's header."""
+    state = status.state
+    if state is ConnectionState.LIVE:
+        return "Connected"
+    if state is ConnectionState.CONNECTING:
+        return "Connecting…"
+    if state in (ConnectionState.BACKING_OFF, ConnectionState.OFFLINE):
+        return "Offline"
+    if state is ConnectionState.AUTH_FAILED:
+        return "Signed out"
+    return "Not signed in"
+
+
 def tooltip_text(unread: int, status: ConnectionStatus, now: datetime, quiet: str | None) -> str:
     """The tray tooltip: "3 unread · Connected", plus the quiet-hours reason on a second line."""
     head = f"{unread} unread · {status_words(status, now)}"
+    return f"{head}\n{quiet}" if quiet else head
+
+
+def header_text(unread: int, status: ConnectionStatus, quiet: str | None) -> str:
+    """The fallback window's header: "3 unread · Signed out" (the panel's banner below it
+    says why, and the window's tooltip has the whole sentence)."""
+    head = f"{unread} unread · {state_words(status)}"
     return f"{head}\n{quiet}" if quiet else head
 
 
@@ -79,6 +101,11 @@ def banner_text(status: ConnectionStatus, now: datetime) -> str | None:
         return "Offline — showing saved notifications; waiting for the network"
     if state is ConnectionState.CONNECTING:
         return "Connecting… showing saved notifications"
+    # The banner has its own "Sign in…" button: its words do not send the agent to Settings.
+    if state is ConnectionState.SIGNED_OUT:
+        return "Not signed in to a helpdesk"
+    if state is ConnectionState.AUTH_FAILED and not status.last_error:
+        return "Signed out — the helpdesk refused the token"
     return status_words(status, now)
 
 

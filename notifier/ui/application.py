@@ -42,7 +42,7 @@ from PySide6.QtGui import QDesktopServices
 from notifier.app.controller import AppController
 from notifier.app.heap import freeze_long_lived_objects, give_back_freed_memory
 from notifier.app.reachability import NetworkChanged, ReachabilityWatch, watch_reachability
-from notifier.app.status_text import can_retry, tooltip_text
+from notifier.app.status_text import can_retry, header_text, tooltip_text
 from notifier.core.links import is_on_this_machine
 from notifier.core.ports import Clock
 from notifier.core.settings import BadgeStyle
@@ -406,7 +406,10 @@ class TrayApp(QObject):
             self.tray.set_can_reconnect(can_retry(self.controller.status))
         if self.fallback is not None:
             self.fallback.set_badge(state)
-            self.fallback.set_tooltip_text(text)
+            c = self.controller
+            self.fallback.set_status_text(
+                header_text(c.counts.unread, c.status, c.quiet_reason), text
+            )
 
     def _watch_network(self) -> None:
         """Start following the OS's reachability (once, on the first lost connection)."""

@@ -81,6 +81,12 @@ class FallbackWindow(QWidget):
         self.status_label.setText(text)
         self.setToolTip(text)
 
+    def set_status_text(self, header: str, tooltip: str) -> None:
+        """The header's short words ("3 unread · Signed out") once the panel's banner says
+        why; the whole sentence stays in the tooltip."""
+        self.status_label.setText(header)
+        self.setToolTip(tooltip)
+
     def bring_up(self) -> None:
         self.showNormal()
         self.raise_()
