@@ -16,6 +16,7 @@ import shlex
 import sqlite3
 import subprocess
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -140,6 +141,34 @@ def test_the_history_tells_every_agent_of_every_kind_of_thing(tmp_path: Path) ->
             assert kinds == set(wire.NotificationType), username
         alice = notifications(connection, "alice")
         assert sum(not n.read for n in alice) >= 2  # mailed at once in the demo
+    finally:
+        connection.close()
+
+
+def test_the_history_happened_this_morning_not_at_the_second_of_seeding(tmp_path: Path) -> None:
+    # Every seeded row said "just now" in the popup and on the web pages.
+    now = datetime(2026, 11, 30, 14, 0, tzinfo=UTC)
+    connection = connect(tmp_path / "demo.db", clock=lambda: now)
+    try:
+        seed(connection, LINKS)
+        times = [n.created_at for n in notifications(connection, "alice")]
+        assert len(times) >= 5
+        assert max(times) <= now - timedelta(minutes=3)
+        assert min(times) >= now - timedelta(hours=6)
+        assert max(times) - min(times) >= timedelta(hours=2)  # spread over the morning
+        # Tickets and comments share the notifications' clock: a thread reads in order.
+        rows = connection.execute(
+            "SELECT t.created_at, c.created_at FROM comments c JOIN tickets t ON t.id = c.ticket_id"
+        ).fetchall()
+        assert rows and all(
+            now - timedelta(hours=6)
+            <= wire.parse_timestamp(opened)
+            <= wire.parse_timestamp(said)
+            < now
+            for opened, said in rows
+        )
+        # The connection's own clock is back for what happens after the seed.
+        assert repository.clock_stamp(connection) == wire.format_timestamp(now)
     finally:
         connection.close()
 

@@ -145,17 +145,22 @@ async def test_the_demo_mails_a_local_catcher_that_writes_eml_files(tmp_path: Pa
         assert lines[2].strip() == f"demo mail (one .eml file per mail): {mail_dir}"
         # Alice's seeded notifications that she has not read are mailed at once.
         deadline = time.monotonic() + 20
-        while len(list(mail_dir.glob("*.eml"))) < 2:
+        while len(list(mail_dir.glob("*-alice@example.com.eml"))) < 2:
             assert time.monotonic() < deadline, "no demo mail within 20 s"
             await asyncio.sleep(0.1)
     finally:
         _, err = await stop_demo(process)
     assert process.returncode == 0 and "Traceback" not in err
-    files = sorted(mail_dir.glob("*.eml"))
-    assert all(f.name.endswith("-alice@example.com.eml") for f in files)
-    mail = message_from_bytes(files[0].read_bytes(), policy=policy.default)
+    alices = sorted(mail_dir.glob("*-alice@example.com.eml"))
+    mail = message_from_bytes(alices[0].read_bytes(), policy=policy.default)
     assert mail["To"] == "Alice Archer <alice@example.com>"
     assert mail["Subject"].startswith("[#")
+    # Bea takes an hourly digest: the seeded morning is hours old, so hers may be due at
+    # once too; nobody else mails.
+    for other in set(mail_dir.glob("*.eml")) - set(alices):
+        assert other.name.endswith("-bea@example.com.eml")
+        digest = message_from_bytes(other.read_bytes(), policy=policy.default)
+        assert digest["Subject"].startswith("Hourly digest: ")
     # The catcher ended with the demo.
     still_running = await asyncio.to_thread(
         subprocess.run,

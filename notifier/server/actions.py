@@ -47,13 +47,13 @@ from notifier.server.repository import (
     User,
     agents_by_usernames,
     clip,
+    clock_stamp,
     forbidden,
     get_preferences,
     invalid,
     mark_ticket_read,
     not_found,
     notify,
-    now_text,
     parse_id,
     read_events,
     user_by_id,
@@ -403,7 +403,7 @@ def create_ticket(
         if team_row is not None:
             team = str(team_row[0])
             assignee = _next_in_team(connection, team, team_row[1])
-        stamp = now_text()
+        stamp = clock_stamp(connection)
         cursor = connection.execute(
             "INSERT INTO tickets(subject, body, status, customer_id, assignee_id, team,"
             " created_by, created_at, updated_at) VALUES (?, ?, 'open', ?, ?, ?, ?, ?, ?)",
@@ -511,7 +511,7 @@ def assign(
         if ticket.assignee_id != assignee.id or ticket.team != team_name:
             connection.execute(
                 "UPDATE tickets SET assignee_id = ?, team = ?, updated_at = ? WHERE id = ?",
-                (assignee.id, team_name, now_text(), ticket.id),
+                (assignee.id, team_name, clock_stamp(connection), ticket.id),
             )
         if ticket.assignee_id != assignee.id and assignee.id != user.id:
             outcome.notify(
@@ -574,7 +574,7 @@ def comment(
 def _insert_comment(
     connection: sqlite3.Connection, ticket_id: int, author_id: int, kind: str, body: str
 ) -> int:
-    stamp = now_text()
+    stamp = clock_stamp(connection)
     cursor = connection.execute(
         "INSERT INTO comments(ticket_id, author_id, kind, body, created_at, updated_at)"
         " VALUES (?, ?, ?, ?, ?, ?)",
@@ -603,7 +603,7 @@ def edit_comment(
             raise forbidden("only the author can edit a comment")
         connection.execute(
             "UPDATE comments SET body = ?, updated_at = ? WHERE id = ?",
-            (body, now_text(), comment_key),
+            (body, clock_stamp(connection), comment_key),
         )
         ticket = _load_ticket(connection, user, str(ticket_key))
         _notify_mentions(connection, user, ticket, comment_key, body, outcome)
@@ -679,7 +679,7 @@ def resolve(connection: sqlite3.Connection, user: User, ticket_id: str, links: L
             raise ActionError(409, "conflict", f"the ticket is {ticket.status}, not open")
         connection.execute(
             "UPDATE tickets SET status = 'resolved', updated_at = ? WHERE id = ?",
-            (now_text(), ticket.id),
+            (clock_stamp(connection), ticket.id),
         )
         return Outcome(ticket_json(connection, _load_ticket(connection, user, ticket_id), links))
 
@@ -704,7 +704,7 @@ def reopen(
             raise ActionError(409, "conflict", f"the ticket is {ticket.status}, not resolved")
         connection.execute(
             "UPDATE tickets SET status = 'open', updated_at = ? WHERE id = ?",
-            (now_text(), ticket.id),
+            (clock_stamp(connection), ticket.id),
         )
         if not user.is_agent:
             reply_id = (
@@ -741,7 +741,7 @@ def react(
         if not removed:
             connection.execute(
                 "INSERT INTO reactions(comment_id, user_id, emoji, created_at) VALUES (?, ?, ?, ?)",
-                (comment_key, user.id, emoji, now_text()),
+                (comment_key, user.id, emoji, clock_stamp(connection)),
             )
             _notify_reaction(connection, user, ticket_key, comment_key, outcome)
         outcome.body = {

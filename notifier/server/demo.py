@@ -35,6 +35,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -84,6 +85,11 @@ CUSTOMERS: Final = (
     ("lars@example.com", "Lars Holm"),
 )
 NEW_TICKET_TEAM: Final = "support"  # the new_ticket_team setting of the demo (alice, bea)
+# The seeded history: its steps 2–9 minutes apart (about four hours in all), the last one
+# a few minutes before the demo starts.
+HISTORY_GAP_MINUTES: Final = (2.0, 9.0)
+HISTORY_ENDS_BEFORE: Final = timedelta(minutes=4)
+HISTORY_SEED: Final = 2026
 ACTIVE_STORIES: Final = 3  # live tickets in play at once, so threads interleave as in a day
 
 
@@ -195,11 +201,6 @@ class StoryPlayer:
         assert isinstance(step, Reopen)
         return actions.reopen(connection, playing.customer, ticket, {"body": step.text}, links)
 
-    def play_whole(self, connection: sqlite3.Connection, story: Story) -> None:
-        playing, _ = self.open_ticket(connection, story)
-        while not playing.done:
-            self.play_step(connection, playing)
-
 
 @dataclass
 class DemoDay:
@@ -268,13 +269,48 @@ def seed(connection: sqlite3.Connection, links: Links) -> None:
         via="cli",
     )
     player = StoryPlayer(load_world(connection), lambda: links)
-    for story in HISTORY:
-        player.play_whole(connection, story)
+    # The history happened this morning, minutes apart, not all at the second of seeding:
+    # the popup's "3 h ago" and the web pages' times read as a day's work.
+    original_clock = connection.clock  # type: ignore[attr-defined]
+    history = HistoryClock.ending_at(original_clock() - HISTORY_ENDS_BEFORE, HISTORY)
+    connection.clock = history  # type: ignore[attr-defined]
+    try:
+        for story in HISTORY:
+            playing, _ = player.open_ticket(connection, story)
+            while not playing.done:
+                history.tick()
+                player.play_step(connection, playing)
+            history.tick()
+    finally:
+        connection.clock = original_clock  # type: ignore[attr-defined]
     # Alice has seen the oldest one already.
     alice = load_world(connection).alice
     page = repository.list_notifications(connection, alice.id, 0, 1, links.base_url)
     if page.notifications:
         repository.set_read(connection, alice.id, page.notifications[0].id, True)
+
+
+class HistoryClock:
+    """The seeded history's clock: each :meth:`tick` moves it on by the next of ``gaps``."""
+
+    def __init__(self, start: datetime, gaps: Sequence[timedelta]) -> None:
+        self._now = start
+        self._gaps = iter(gaps)
+
+    @classmethod
+    def ending_at(cls, end: datetime, stories: Sequence[Story]) -> HistoryClock:
+        """A clock whose last tick of ``stories`` lands on ``end``, minutes apart (the same
+        minutes every time: the seed is fixed, so screenshots repeat)."""
+        rng = random.Random(HISTORY_SEED)
+        ticks = sum(len(story.steps) + 1 for story in stories)
+        gaps = [timedelta(minutes=rng.uniform(*HISTORY_GAP_MINUTES)) for _ in range(ticks)]
+        return cls(end - sum(gaps, timedelta()), gaps)
+
+    def __call__(self) -> datetime:
+        return self._now
+
+    def tick(self) -> None:
+        self._now += next(self._gaps, timedelta(0))
 
 
 def load_world(connection: sqlite3.Connection) -> DemoWorld:

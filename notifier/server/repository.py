@@ -78,6 +78,12 @@ def now_text() -> str:
     return wire.format_timestamp(datetime.now(UTC))
 
 
+def clock_stamp(connection: sqlite3.Connection) -> str:
+    """Now by the connection's clock, as stored: what the helpdesk's actions record, so that
+    a ticket, its comments and the notifications about them share one clock."""
+    return wire.format_timestamp(clock_now(connection))
+
+
 def clip(text: str, limit: int = wire.MAX_MESSAGE_CHARS) -> str:
     """Plain text of at most ``limit`` characters, ending in "…" when cut."""
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
