@@ -7,6 +7,7 @@ palettes. Offscreen, over a real SQLite cache and the real controller (see popup
 from __future__ import annotations
 
 from datetime import UTC
+from itertools import pairwise
 
 from popup_rig import SERVER, Rig
 from PySide6.QtCore import QRect, Qt, QTime, QTimer
@@ -22,7 +23,7 @@ from notifier.store.cache import NotificationCache
 from notifier.ui.badge import BadgeState
 from notifier.ui.delegate import contrast_ratio, over, row_option
 from notifier.ui.fallback_window import FallbackWindow
-from notifier.ui.popup import Popup
+from notifier.ui.popup import Popup, popup_size
 from notifier.ui.schedule_editor import ScheduleEditor
 
 NAME = QAccessible.Text.Name
@@ -98,9 +99,68 @@ def test_the_filters_say_what_they_choose(qtbot: QtBot, cache: NotificationCache
         "All / Show all notifications or only unread ones",  # Linux (AT-SPI)
     )
     assert said(rig.panel.type_filter) in (
-        "Notification type / Which type of notifications to show",
+        "Type / Which type of notifications to show",  # the label's words, its buddy
         "All types / Which type of notifications to show",
     )
+
+
+def test_each_filter_has_a_visible_label_that_names_it(
+    qtbot: QtBot, cache: NotificationCache
+) -> None:
+    # The two boxes stood in the header with nothing saying what they were: "All" and "All
+    # types" to a sighted agent, and only a name hidden from sight to a screen reader.
+    rig = vat_rig(qtbot, cache)
+    popup = Popup(rig.panel)
+    qtbot.addWidget(popup)
+    popup.show_near(QRect(1800, 8, 24, 24))
+    qtbot.waitExposed(popup)
+    panel = rig.panel
+    for label, combo, words in (
+        (panel.show_label, panel.show_filter, "Show"),
+        (panel.type_label, panel.type_filter, "Type"),
+    ):
+        assert label.isVisible() and label.buddy() is combo
+        assert label.geometry().right() < combo.geometry().left()  # before its box
+        # No fixed name of the box's own: the label names it (Windows and macOS read the
+        # buddy's words as the name; Linux reads the label through the "labelled by" relation).
+        assert combo.accessibleName() == ""
+        assert [
+            (interface.text(NAME), relation)
+            for interface, relation in accessible(combo).relations(QAccessible.Relation.Label)
+        ] == [(words, QAccessible.Relation.Label)]
+        assert accessible(label).text(NAME) == words
+    # The mnemonics reach the boxes from the list (no other control of the popup has one).
+    qtbot.keyClick(panel.list_view, Qt.Key.Key_T, Qt.KeyboardModifier.AltModifier)
+    assert QApplication.focusWidget() is panel.type_filter
+    qtbot.keyClick(panel.type_filter, Qt.Key.Key_S, Qt.KeyboardModifier.AltModifier)
+    assert QApplication.focusWidget() is panel.show_filter
+
+
+def test_the_filter_labels_fit_the_header(qtbot: QtBot, cache: NotificationCache) -> None:
+    # At the popup's size and at the narrowest the panel can be, every word of the header is
+    # whole: no label or box is squeezed below what its text needs, and nothing overlaps.
+    rig = vat_rig(qtbot, cache)
+    panel = rig.panel
+    panel.type_filter.setCurrentText("Ticket updates")  # the longest words of the header
+    header = (
+        panel.count_label,
+        panel.show_label,
+        panel.show_filter,
+        panel.type_label,
+        panel.type_filter,
+    )
+    for width in (panel.minimumSizeHint().width(), popup_size(panel.fontMetrics()).width()):
+        panel.resize(width, 520)
+        layout = panel.layout()
+        assert layout is not None
+        layout.activate()
+        rects = [widget.geometry() for widget in header]
+        for widget, rect in zip(header, rects, strict=True):
+            assert widget.isVisible(), (width, widget)
+            assert rect.width() >= widget.sizeHint().width(), (width, widget, rect)
+        for left, right in pairwise(rects):
+            assert left.right() < right.left(), (width, left, right)
+        assert rects[-1].right() < panel.width(), width
 
 
 def test_rows_read_as_the_popup_shows_them(qtbot: QtBot, cache: NotificationCache) -> None:

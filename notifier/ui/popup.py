@@ -10,9 +10,10 @@ the controller, and it shows what the controller says (unread count, connection 
 list is a plain QListView over :class:`~notifier.app.list_model.NotificationListModel` with
 :class:`~notifier.ui.delegate.NotificationDelegate`, so its rows are never rich text.
 
-Filters: "Show" (all or unread) and the type. Everything in the header speaks for the type
-filter: the count ("2 unread mentions"), and the actions, whose labels name what they act
-on ("Mark all mentions read" marks only mentions). When the list is empty, it says why and
+Filters: "Show" (all or unread) and "Type", each a box with a visible label (its buddy, with
+a mnemonic: Alt+S, Alt+T). Everything in the header speaks for the type filter: the count
+("2 unread mentions"), and the actions, whose labels name what they act on ("Mark all
+mentions read" marks only mentions). When the list is empty, it says why and
 offers the one change of filter that would show something ("Show all types").
 
 While the pointer is over the list, new arrivals do not push the rows down under it: the
@@ -27,8 +28,9 @@ buttons toggle read and delete; right click for a menu with the same actions.
 Keyboard: arrows move, Enter opens, Delete deletes, R toggles read, the Menu key (or Shift+F10)
 opens the row's menu, Escape closes; the row they act on is always highlighted (the first one
 on opening and after a change of filter). Screen readers: every label's name is its text, the
-filters and the list describe themselves (Linux names a combo box by its current item), and
-each row reads as its model's ``AccessibleTextRole`` ("Unread. Bea assigned you #2 …").
+filters are named by their labels and describe themselves (Linux names a combo box by its
+current item, and its label through the "labelled by" relation), the list describes itself,
+and each row reads as its model's ``AccessibleTextRole`` ("Unread. Bea assigned you #2 …").
 
 Timers run only while the panel is visible: relative times refresh every 30 s, and the
 offline banner's "retrying in N s" counts down once a second only while the banner shows.
@@ -243,17 +245,22 @@ class NotificationPanel(QWidget):
         title_font = self.count_label.font()
         title_font.setBold(True)
         self.count_label.setFont(title_font)
+        # Each filter has a visible label, its buddy: a sighted agent sees what the box is
+        # for, Alt+S / Alt+T reach it, and a screen reader names the box by the label (no
+        # accessible name of its own: on Windows and macOS the name is the buddy's text, on
+        # Linux (AT-SPI) the box's current item ("All"), with the label as its "labelled by"
+        # relation). The description says what the box chooses, there as everywhere.
         self.show_filter = QComboBox()
         self.show_filter.addItems(["All", "Unread"])
-        self.show_filter.setAccessibleName("Show")
-        # On Linux (AT-SPI) Qt names a combo box by its current item ("All"), not by its
-        # accessible name: the description says what the box chooses, there as on Windows.
         self.show_filter.setAccessibleDescription(SHOW_FILTER_DESCRIPTION)
+        self.show_label = QLabel("&Show")
+        self.show_label.setBuddy(self.show_filter)
         self.type_filter = QComboBox()
         for choice in TYPE_CHOICES:
             self.type_filter.addItem(choice.label)
-        self.type_filter.setAccessibleName("Notification type")
         self.type_filter.setAccessibleDescription(TYPE_FILTER_DESCRIPTION)
+        self.type_label = QLabel("&Type")
+        self.type_label.setBuddy(self.type_filter)
         self.mark_all_button = QPushButton("Mark all read")
         self.mark_all_button.setAccessibleName("Mark all read")
         self.clear_read_button = QPushButton("Clear read")
@@ -262,7 +269,10 @@ class NotificationPanel(QWidget):
         header = QHBoxLayout()
         header.addWidget(self.count_label)
         header.addStretch(1)
+        header.addWidget(self.show_label)
         header.addWidget(self.show_filter)
+        header.addSpacing(6)
+        header.addWidget(self.type_label)
         header.addWidget(self.type_filter)
         actions = QHBoxLayout()
         actions.addStretch(1)
