@@ -31,6 +31,9 @@ on opening and after a change of filter). Screen readers: every label's name is 
 filters are named by their labels and describe themselves (Linux names a combo box by its
 current item, and its label through the "labelled by" relation), the list describes itself,
 and each row reads as its model's ``AccessibleTextRole`` ("Unread. Bea assigned you #2 …").
+While the panel's window is open and active, arrivals (held ones too: the list does not move
+for them) are announced politely in those words, a burst as one "3 new mentions"; closed,
+nothing is said (the toast is the channel then). See notifier/ui/announcer.py.
 
 Timers run only while the panel is visible: relative times refresh every 30 s, and the
 offline banner's "retrying in N s" counts down once a second only while the banner shows.
@@ -43,8 +46,10 @@ scroll bars have no arrows), the list's scroll bar is a slim one without arrows.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
+from functools import partial
 
 from PySide6.QtCore import QEvent, QModelIndex, QObject, QPoint, QRect, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
@@ -74,7 +79,8 @@ from notifier.app.list_model import NotificationListModel, Role, ScopeCounts
 from notifier.app.status_text import banner_text, can_retry
 from notifier.core.ports import Clock
 from notifier.core.status import ConnectionState, ConnectionStatus
-from notifier.core.wire import NotificationType
+from notifier.core.wire import Notification, NotificationType
+from notifier.ui.announcer import BURST_MS, ArrivalAnnouncer, post_announcement
 from notifier.ui.delegate import TEXT_LEFT, NotificationDelegate, secondary_text_color
 from notifier.ui.placement import popup_geometry
 
@@ -227,8 +233,17 @@ class NotificationPanel(QWidget):
     settingsRequested = Signal()  # "Sign in…" in the banner while signed out
 
     def __init__(
-        self, model: NotificationListModel, clock: Clock, parent: QWidget | None = None
+        self,
+        model: NotificationListModel,
+        clock: Clock,
+        parent: QWidget | None = None,
+        *,
+        announce: Callable[[str], None] | None = None,
+        announce_burst_ms: int = BURST_MS,
     ) -> None:
+        """``announce(text)`` says ``text`` to a screen reader (default: an accessibility
+        announcement from the list), arrivals within ``announce_burst_ms`` as one; tests pass
+        a recorder and a short burst."""
         super().__init__(parent)
         self.model = model
         self._clock = clock
@@ -379,6 +394,11 @@ class NotificationPanel(QWidget):
         self._countdown = QTimer(self)
         self._countdown.setInterval(COUNTDOWN_MS)
         self._countdown.timeout.connect(self._update_banner)
+        self.announcer = ArrivalAnnouncer(
+            announce or partial(post_announcement, self.list_view),  # not self: see announcer
+            burst_ms=announce_burst_ms,
+            parent=self,
+        )
 
         self.show_filter.currentIndexChanged.connect(self._on_filter_changed)
         self.type_filter.currentIndexChanged.connect(self._on_filter_changed)
@@ -397,6 +417,7 @@ class NotificationPanel(QWidget):
         model.rowsInserted.connect(self._update_scope)
         model.rowsRemoved.connect(self._update_scope)
         model.heldChanged.connect(self._on_model_held_changed)
+        model.arrived.connect(self._on_model_arrived)
 
     # ------------------------------------------------------------------ what the app tells us
 
@@ -516,6 +537,14 @@ class NotificationPanel(QWidget):
             self._place_overlays()
         self._update_scope()
 
+    def _on_model_arrived(self, count: int, notification: Notification | None) -> None:
+        """Say what arrived, while the agent is in the popup (see the module docstring)."""
+        if not (self.isVisible() and self.isActiveWindow()):  # a shown Qt.Popup is active
+            return
+        words = self.model.spoken_text(notification) if notification is not None else None
+        choice = self.type_choice
+        self.announcer.arrived(count, words, (choice.singular, choice.plural))
+
     def _on_new_button_clicked(self) -> None:
         self._release_held()
         self.list_view.scrollToTop()
@@ -575,6 +604,7 @@ class NotificationPanel(QWidget):
         super().hideEvent(event)
         self._time_timer.stop()
         self._countdown.stop()
+        self.announcer.cancel()  # closed: the toast is the channel
         self._hold_arrivals(False)
 
     def _on_list_context_menu(self, position: QPoint) -> None:
