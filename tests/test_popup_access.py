@@ -6,6 +6,7 @@ palettes. Offscreen, over a real SQLite cache and the real controller (see popup
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC
 from itertools import pairwise
 
@@ -185,6 +186,18 @@ def test_nothing_is_announced_while_the_popup_is_closed_or_for_old_news(
     arrive(rig, cache, assignment(8))
     assert announced_after(qtbot, rig, 0) == [
         f"Unread. Bea Baker assigned you #8 {VAT}. 1 hour ago. Can you look at this?"
+    ]
+
+
+def test_a_reissued_notification_is_news(qtbot: QtBot, cache: NotificationCache) -> None:
+    # The helpdesk re-issues a notification (same id, a new seq: a folded reaction, a second
+    # update) to tell of it again; it moves to the top and is said like an arrival.
+    rig = vat_rig(qtbot, cache)
+    _popup = open_popup(qtbot, rig)  # kept: it owns the panel
+    arrive(rig, cache, dataclasses.replace(assignment(2), seq=4))
+    assert rig.ids() == ["n2", "n3", "n1"]
+    assert announced_after(qtbot, rig, 0) == [
+        f"Unread. Bea Baker assigned you #2 {VAT}. 1 hour ago. Can you look at this?"
     ]
 
 
