@@ -17,6 +17,7 @@ from notifier.ui.application import connect_panel
 from notifier.ui.popup import NotificationPanel
 
 SERVER = "https://helpdesk.example.com"
+ANNOUNCE_MS = 50  # the popup's burst of arrivals announced as one, short for tests
 
 
 class Rig:
@@ -31,7 +32,10 @@ class Rig:
             url_opener=self.opener,
         )
         self.model = NotificationListModel(cache, self.clock)
-        self.panel = NotificationPanel(self.model, self.clock)
+        self.announced: list[str] = []  # what a screen reader was told (see announcer.py)
+        self.panel = NotificationPanel(
+            self.model, self.clock, announce=self.announced.append, announce_burst_ms=ANNOUNCE_MS
+        )
         qtbot.addWidget(self.panel)
         c, p = self.controller, self.panel
         c.changeApplied.connect(self.model.apply_change)

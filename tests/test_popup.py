@@ -324,10 +324,12 @@ def test_accessible_names(qtbot: QtBot, cache: NotificationCache) -> None:
         panel.mark_all_button.accessibleName(),
         panel.clear_read_button.accessibleName(),
         panel.retry_button.accessibleName(),
-        panel.show_filter.accessibleName(),
-        panel.type_filter.accessibleName(),
+        panel.show_label.text(),  # the filters are named by their labels, their buddies
+        panel.type_label.text(),
     }
     assert "" not in names and len(names) == 6
+    assert panel.show_label.buddy() is panel.show_filter
+    assert panel.type_label.buddy() is panel.type_filter
     text = rig.model.data(rig.model.index(0), Qt.ItemDataRole.AccessibleTextRole)
     assert text.startswith("Unread. Bea mentioned you on #1 Ticket 1.")
 

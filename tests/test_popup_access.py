@@ -6,8 +6,11 @@ palettes. Offscreen, over a real SQLite cache and the real controller (see popup
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC
+from itertools import pairwise
 
+from fresh_interpreter import fresh_output
 from popup_rig import SERVER, Rig
 from PySide6.QtCore import QRect, Qt, QTime, QTimer
 from PySide6.QtGui import QAccessible, QAccessibleInterface, QColor, QImage, QPainter, QPalette
@@ -17,12 +20,13 @@ from test_settings_dialog import ALICE, FakeBackend, make_dialog
 from tray_fakes import fill_cache, make_notification
 
 from notifier.core.status import CacheChange, ChangeKind
-from notifier.core.wire import NotificationType, QuietRange
+from notifier.core.wire import Notification, NotificationType, QuietRange
 from notifier.store.cache import NotificationCache
+from notifier.ui.announcer import ArrivalAnnouncer
 from notifier.ui.badge import BadgeState
 from notifier.ui.delegate import contrast_ratio, over, row_option
 from notifier.ui.fallback_window import FallbackWindow
-from notifier.ui.popup import Popup
+from notifier.ui.popup import Popup, popup_size
 from notifier.ui.schedule_editor import ScheduleEditor
 
 NAME = QAccessible.Text.Name
@@ -89,6 +93,153 @@ def test_the_new_button_says_how_many_arrived(qtbot: QtBot, cache: NotificationC
     assert accessible(rig.panel.new_button).text(NAME) == "Show 2 new notifications"
 
 
+def open_popup(qtbot: QtBot, rig: Rig, popup: Popup | None = None) -> Popup:
+    """``popup`` (a new one around the rig's panel) open and active; keep it referenced."""
+    if popup is None:
+        popup = Popup(rig.panel)
+        qtbot.addWidget(popup)
+    popup.show_near(QRect(1800, 8, 24, 24))
+    qtbot.waitExposed(popup)
+    qtbot.waitUntil(popup.isActiveWindow, timeout=2000)
+    return popup
+
+
+def arrive(
+    rig: Rig, cache: NotificationCache, *arrivals: Notification, local: bool = False
+) -> None:
+    """``arrivals`` written to the cache and published, as the engine does."""
+    fill_cache(cache, list(arrivals))
+    change = CacheChange(ChangeKind.UPSERTED, notifications=arrivals, local=local)
+    rig.model.apply_change(change)
+
+
+def announced_after(qtbot: QtBot, rig: Rig, before: int) -> list[str]:
+    """The announcements after the first ``before``, once there is one more (the burst ends)."""
+    qtbot.waitUntil(lambda: len(rig.announced) > before, timeout=2000)
+    return rig.announced[before:]
+
+
+def assignment(seq: int) -> Notification:
+    return make_notification(
+        seq, type=NotificationType.ASSIGNMENT, sender="Bea Baker", subject=VAT, server=SERVER
+    )
+
+
+def test_an_arrival_in_the_open_popup_is_announced_in_its_rows_words(
+    qtbot: QtBot, cache: NotificationCache
+) -> None:
+    # An arrival while the popup was open was silent for a screen reader: the focus stays on
+    # the chosen row, so nothing said that the list had grown.
+    rig = vat_rig(qtbot, cache)
+    _popup = open_popup(qtbot, rig)  # kept: it owns the panel
+    arrive(rig, cache, assignment(4))
+    assert rig.announced == []  # not at once: more may follow in the same burst
+    row = accessible(rig.panel.list_view).child(0).text(NAME)
+    assert row == f"Unread. Bea Baker assigned you #4 {VAT}. 1 hour ago. Can you look at this?"
+    assert announced_after(qtbot, rig, 0) == [row]
+
+
+def test_a_burst_of_arrivals_is_one_announcement(qtbot: QtBot, cache: NotificationCache) -> None:
+    rig = vat_rig(qtbot, cache)
+    _popup = open_popup(qtbot, rig)  # kept: it owns the panel
+    for seq in (4, 5, 6):  # three changes, one after the other
+        arrive(rig, cache, make_notification(seq, server=SERVER))
+    assert announced_after(qtbot, rig, 0) == ["3 new notifications"]
+    # Under a type filter, only that type is news, in the header's words.
+    rig.panel.type_filter.setCurrentText("Mentions")
+    arrive(rig, cache, assignment(7), make_notification(8, server=SERVER))
+    arrive(rig, cache, make_notification(9, server=SERVER))
+    assert announced_after(qtbot, rig, 1) == ["2 new mentions"]
+
+
+def test_arrivals_held_under_the_pointer_are_announced(
+    qtbot: QtBot, cache: NotificationCache
+) -> None:
+    # Held at the top while the pointer is on the list, arrivals do not even move the rows: the
+    # "N new" button was all that told of them, and only to the eye.
+    rig = vat_rig(qtbot, cache)
+    _popup = open_popup(qtbot, rig)  # kept: it owns the panel
+    rig.model.hold_arrivals(True)  # as while the pointer is over the list
+    arrive(rig, cache, assignment(4))
+    assert announced_after(qtbot, rig, 0) == [
+        f"Unread. Bea Baker assigned you #4 {VAT}. 1 hour ago. Can you look at this?"
+    ]
+    many = tuple(make_notification(seq, server=SERVER) for seq in range(5, 65))  # a bulk batch
+    arrive(rig, cache, *many)
+    assert announced_after(qtbot, rig, 1) == ["60 new notifications"]
+    assert rig.ids() == ["n3", "n2", "n1"]  # the list did not move
+    assert rig.panel.new_button.text() == "↑ 61 new"
+
+
+def test_nothing_is_announced_while_the_popup_is_closed_or_for_old_news(
+    qtbot: QtBot, cache: NotificationCache
+) -> None:
+    rig = vat_rig(qtbot, cache)
+    popup = open_popup(qtbot, rig)
+    arrive(rig, cache, assignment(4))
+    popup.hide()  # before the burst ends: what it collected is dropped with it
+    arrive(rig, cache, assignment(5))  # closed: the toast is the channel
+    open_popup(qtbot, rig, popup)
+    arrive(rig, cache, make_notification(6, server=SERVER, read=True))  # read elsewhere
+    arrive(rig, cache, make_notification(2, server=SERVER))  # an old one again (a replay)
+    arrive(rig, cache, make_notification(7, server=SERVER), local=True)  # the agent's own
+    arrive(rig, cache, assignment(8))
+    assert announced_after(qtbot, rig, 0) == [
+        f"Unread. Bea Baker assigned you #8 {VAT}. 1 hour ago. Can you look at this?"
+    ]
+
+
+def test_a_reissued_notification_is_news(qtbot: QtBot, cache: NotificationCache) -> None:
+    # The helpdesk re-issues a notification (same id, a new seq: a folded reaction, a second
+    # update) to tell of it again; it moves to the top and is said like an arrival.
+    rig = vat_rig(qtbot, cache)
+    _popup = open_popup(qtbot, rig)  # kept: it owns the panel
+    arrive(rig, cache, dataclasses.replace(assignment(2), seq=4))
+    assert rig.ids() == ["n2", "n3", "n1"]
+    assert announced_after(qtbot, rig, 0) == [
+        f"Unread. Bea Baker assigned you #2 {VAT}. 1 hour ago. Can you look at this?"
+    ]
+
+
+def test_announcer_says_one_arrival_in_its_words_and_a_burst_as_a_count(qtbot: QtBot) -> None:
+    said_: list[str] = []
+    announcer = ArrivalAnnouncer(said_.append, burst_ms=30)
+    announcer.arrived(1, "Unread. Bea assigned you #2.")
+    qtbot.waitUntil(lambda: bool(said_), timeout=2000)
+    announcer.arrived(1, "Unread. Bea assigned you #3.")
+    announcer.arrived(2)
+    assert announcer.pending == 3 and said_ == ["Unread. Bea assigned you #2."]
+    qtbot.waitUntil(lambda: len(said_) == 2, timeout=2000)
+    announcer.arrived(1, "Unread. Bea assigned you #6.")
+    announcer.cancel()
+    announcer.arrived(1, "Unread. Bea assigned you #7.")
+    qtbot.waitUntil(lambda: len(said_) == 3, timeout=2000)
+    assert said_ == [
+        "Unread. Bea assigned you #2.",
+        "3 new notifications",
+        "Unread. Bea assigned you #7.",  # #6 was cancelled, unsaid
+    ]
+
+
+def test_the_real_announcement_is_accepted_and_its_classes_load_at_first_use() -> None:
+    # Qt's announcement event, polite, posted from the popup's list with accessibility on (as
+    # with a screen reader running); its Python types are made only when first announced.
+    output = fresh_output(
+        "import os; os.environ['QT_QPA_PLATFORM'] = 'offscreen'\n"
+        "from PySide6 import QtGui\n"
+        "from PySide6.QtWidgets import QApplication, QListView\n"
+        "from notifier.ui.announcer import post_announcement\n"
+        "import notifier.ui.popup\n"
+        "app = QApplication([])\n"
+        "print('QAccessibleAnnouncementEvent' in vars(QtGui))\n"
+        "view = QListView(); view.show()\n"
+        "QtGui.QAccessible.setActive(True)\n"
+        "post_announcement(view, 'Unread. Bea Baker assigned you #2')\n"
+        "print('QAccessibleAnnouncementEvent' in vars(QtGui))\n"
+    )
+    assert output.split() == ["False", "True"]
+
+
 def test_the_filters_say_what_they_choose(qtbot: QtBot, cache: NotificationCache) -> None:
     # On Linux Qt names a combo box by its current item: the two filters were read as "All"
     # and "All types", with nothing saying what they are for.
@@ -98,9 +249,68 @@ def test_the_filters_say_what_they_choose(qtbot: QtBot, cache: NotificationCache
         "All / Show all notifications or only unread ones",  # Linux (AT-SPI)
     )
     assert said(rig.panel.type_filter) in (
-        "Notification type / Which type of notifications to show",
+        "Type / Which type of notifications to show",  # the label's words, its buddy
         "All types / Which type of notifications to show",
     )
+
+
+def test_each_filter_has_a_visible_label_that_names_it(
+    qtbot: QtBot, cache: NotificationCache
+) -> None:
+    # The two boxes stood in the header with nothing saying what they were: "All" and "All
+    # types" to a sighted agent, and only a name hidden from sight to a screen reader.
+    rig = vat_rig(qtbot, cache)
+    popup = Popup(rig.panel)
+    qtbot.addWidget(popup)
+    popup.show_near(QRect(1800, 8, 24, 24))
+    qtbot.waitExposed(popup)
+    panel = rig.panel
+    for label, combo, words in (
+        (panel.show_label, panel.show_filter, "Show"),
+        (panel.type_label, panel.type_filter, "Type"),
+    ):
+        assert label.isVisible() and label.buddy() is combo
+        assert label.geometry().right() < combo.geometry().left()  # before its box
+        # No fixed name of the box's own: the label names it (Windows and macOS read the
+        # buddy's words as the name; Linux reads the label through the "labelled by" relation).
+        assert combo.accessibleName() == ""
+        assert [
+            (interface.text(NAME), relation)
+            for interface, relation in accessible(combo).relations(QAccessible.Relation.Label)
+        ] == [(words, QAccessible.Relation.Label)]
+        assert accessible(label).text(NAME) == words
+    # The mnemonics reach the boxes from the list (no other control of the popup has one).
+    qtbot.keyClick(panel.list_view, Qt.Key.Key_T, Qt.KeyboardModifier.AltModifier)
+    assert QApplication.focusWidget() is panel.type_filter
+    qtbot.keyClick(panel.type_filter, Qt.Key.Key_S, Qt.KeyboardModifier.AltModifier)
+    assert QApplication.focusWidget() is panel.show_filter
+
+
+def test_the_filter_labels_fit_the_header(qtbot: QtBot, cache: NotificationCache) -> None:
+    # At the popup's size and at the narrowest the panel can be, every word of the header is
+    # whole: no label or box is squeezed below what its text needs, and nothing overlaps.
+    rig = vat_rig(qtbot, cache)
+    panel = rig.panel
+    panel.type_filter.setCurrentText("Ticket updates")  # the longest words of the header
+    header = (
+        panel.count_label,
+        panel.show_label,
+        panel.show_filter,
+        panel.type_label,
+        panel.type_filter,
+    )
+    for width in (panel.minimumSizeHint().width(), popup_size(panel.fontMetrics()).width()):
+        panel.resize(width, 520)
+        layout = panel.layout()
+        assert layout is not None
+        layout.activate()
+        rects = [widget.geometry() for widget in header]
+        for widget, rect in zip(header, rects, strict=True):
+            assert widget.isVisible(), (width, widget)
+            assert rect.width() >= widget.sizeHint().width(), (width, widget, rect)
+        for left, right in pairwise(rects):
+            assert left.right() < right.left(), (width, left, right)
+        assert rects[-1].right() < panel.width(), width
 
 
 def test_rows_read_as_the_popup_shows_them(qtbot: QtBot, cache: NotificationCache) -> None:

@@ -28,6 +28,10 @@ inserted (a new arrival, a fold moving a row to the top): a row must not move un
 pointer. They wait, counted by ``heldChanged`` (the popup shows "N new"), and go in when the
 hold is released; a held row that is deleted or read meanwhile is dropped or updated.
 
+``arrived`` tells the popup what is news, for a screen reader (held or not): unread rows of
+the filter, from the helpdesk (not the agent's own actions), newer than every notification
+the model has seen (so a fold moving a row to the top is news, an older history page is not).
+
 Relative times ("5 minutes ago") depend on now: :meth:`refresh_times` re-reads the clock and
 emits ``dataChanged`` for the time role only; the popup calls it from a timer that runs only
 while it is open.
@@ -143,6 +147,9 @@ class NotificationListModel(QAbstractListModel):
     """Rows are :class:`Notification` values, newest (highest seq) first."""
 
     heldChanged = Signal(int)  # how many new rows wait for the hold to end (see hold_arrivals)
+    # How many new unread rows of the filter arrived in one change, and the row when there is
+    # only one (a Notification, else None); see spoken_text.
+    arrived = Signal(int, object)
 
     def __init__(
         self,
@@ -171,6 +178,7 @@ class NotificationListModel(QAbstractListModel):
         # (reloaded on release) or while the engine catches up (see defer_bulk_reloads).
         self._stale = False
         self._defer_bulk = False
+        self._newest_seq = 0  # the newest notification seen, for what is news (``arrived``)
 
     # ------------------------------------------------------------------ filter and loading
 
@@ -200,6 +208,8 @@ class NotificationListModel(QAbstractListModel):
         self._ids = {n.id for n in self._rows}
         self._exhausted = len(self._rows) < self._page_size
         self._paged = self._page_size
+        if self._rows:
+            self._newest_seq = max(self._newest_seq, self._rows[0].seq)
         self.endResetModel()
         self._stale = False
         self._set_held({}, batch=0)
@@ -361,8 +371,13 @@ class NotificationListModel(QAbstractListModel):
                 [int(Role.RELATIVE_TIME), int(Qt.ItemDataRole.AccessibleTextRole)],
             )
 
+    def spoken_text(self, notification: Notification) -> str:
+        """What a screen reader says for ``notification``'s row (``AccessibleTextRole``)."""
+        return accessible_text(notification, relative_time(notification.created_at, self._now))
+
     def apply_change(self, change: CacheChange) -> None:
         if change.kind is ChangeKind.RESET:
+            self._newest_seq = 0  # a new cache (another account): its seqs start anew
             self.reload()
         elif change.kind is ChangeKind.READ_STATE and change.read is not None:
             self._apply_read_state(change.ids, change.read)
@@ -371,26 +386,46 @@ class NotificationListModel(QAbstractListModel):
             for notification_id in change.ids:
                 self._remove(notification_id)
         elif change.kind is ChangeKind.UPSERTED:
-            if len(change.notifications) > BULK_RELOAD:
-                # A history page or a long replay: re-reading the first page is cheaper than
-                # placing hundreds of rows one by one (each a search of the loaded rows).
-                if self._holding:
-                    arrived = sum(
-                        1
-                        for n in change.notifications
-                        if n.id not in self._ids and matches(n, self._filter)
-                    )
-                    self._stale = True
-                    self._set_held(self._held, batch=self._held_batch + arrived)
-                    return
-                if self._defer_bulk:
-                    self._stale = True
-                    return
-                self.reload()
+            news = self._news(change)
+            self._apply_upserts(change)
+            if news:
+                count, first = news
+                self.arrived.emit(count, first if count == 1 else None)
+
+    def _news(self, change: CacheChange) -> tuple[int, Notification] | None:
+        """(how many, the first) of ``change``'s notifications that are news (``arrived``)."""
+        newest = self._newest_seq
+        self._newest_seq = max(newest, max((n.seq for n in change.notifications), default=0))
+        if change.local:
+            return None
+        count, first = 0, None
+        for n in change.notifications:
+            if n.seq > newest and not n.read and matches(n, self._filter):
+                count += 1
+                first = first or n
+        return (count, first) if first is not None else None
+
+    def _apply_upserts(self, change: CacheChange) -> None:
+        if len(change.notifications) > BULK_RELOAD:
+            # A history page or a long replay: re-reading the first page is cheaper than
+            # placing hundreds of rows one by one (each a search of the loaded rows).
+            if self._holding:
+                arrived = sum(
+                    1
+                    for n in change.notifications
+                    if n.id not in self._ids and matches(n, self._filter)
+                )
+                self._stale = True
+                self._set_held(self._held, batch=self._held_batch + arrived)
                 return
-            for notification in change.notifications:
-                self._upsert(notification)
-            self._drop_beyond_paged()
+            if self._defer_bulk:
+                self._stale = True
+                return
+            self.reload()
+            return
+        for notification in change.notifications:
+            self._upsert(notification)
+        self._drop_beyond_paged()
 
     def _apply_read_state(self, ids: tuple[str, ...], read: bool) -> None:
         held = {

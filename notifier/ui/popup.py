@@ -10,9 +10,10 @@ the controller, and it shows what the controller says (unread count, connection 
 list is a plain QListView over :class:`~notifier.app.list_model.NotificationListModel` with
 :class:`~notifier.ui.delegate.NotificationDelegate`, so its rows are never rich text.
 
-Filters: "Show" (all or unread) and the type. Everything in the header speaks for the type
-filter: the count ("2 unread mentions"), and the actions, whose labels name what they act
-on ("Mark all mentions read" marks only mentions). When the list is empty, it says why and
+Filters: "Show" (all or unread) and "Type", each a box with a visible label (its buddy, with
+a mnemonic: Alt+S, Alt+T). Everything in the header speaks for the type filter: the count
+("2 unread mentions"), and the actions, whose labels name what they act on ("Mark all
+mentions read" marks only mentions). When the list is empty, it says why and
 offers the one change of filter that would show something ("Show all types").
 
 While the pointer is over the list, new arrivals do not push the rows down under it: the
@@ -27,8 +28,12 @@ buttons toggle read and delete; right click for a menu with the same actions.
 Keyboard: arrows move, Enter opens, Delete deletes, R toggles read, the Menu key (or Shift+F10)
 opens the row's menu, Escape closes; the row they act on is always highlighted (the first one
 on opening and after a change of filter). Screen readers: every label's name is its text, the
-filters and the list describe themselves (Linux names a combo box by its current item), and
-each row reads as its model's ``AccessibleTextRole`` ("Unread. Bea assigned you #2 …").
+filters are named by their labels and describe themselves (Linux names a combo box by its
+current item, and its label through the "labelled by" relation), the list describes itself,
+and each row reads as its model's ``AccessibleTextRole`` ("Unread. Bea assigned you #2 …").
+While the panel's window is open and active, arrivals (held ones too: the list does not move
+for them) are announced politely in those words, a burst as one "3 new mentions"; closed,
+nothing is said (the toast is the channel then). See notifier/ui/announcer.py.
 
 Timers run only while the panel is visible: relative times refresh every 30 s, and the
 offline banner's "retrying in N s" counts down once a second only while the banner shows.
@@ -41,8 +46,10 @@ scroll bars have no arrows), the list's scroll bar is a slim one without arrows.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
+from functools import partial
 
 from PySide6.QtCore import QEvent, QModelIndex, QObject, QPoint, QRect, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
@@ -72,7 +79,8 @@ from notifier.app.list_model import NotificationListModel, Role, ScopeCounts
 from notifier.app.status_text import banner_text, can_retry
 from notifier.core.ports import Clock
 from notifier.core.status import ConnectionState, ConnectionStatus
-from notifier.core.wire import NotificationType
+from notifier.core.wire import Notification, NotificationType
+from notifier.ui.announcer import BURST_MS, ArrivalAnnouncer, post_announcement
 from notifier.ui.delegate import TEXT_LEFT, NotificationDelegate, secondary_text_color
 from notifier.ui.placement import popup_geometry
 
@@ -225,8 +233,17 @@ class NotificationPanel(QWidget):
     settingsRequested = Signal()  # "Sign in…" in the banner while signed out
 
     def __init__(
-        self, model: NotificationListModel, clock: Clock, parent: QWidget | None = None
+        self,
+        model: NotificationListModel,
+        clock: Clock,
+        parent: QWidget | None = None,
+        *,
+        announce: Callable[[str], None] | None = None,
+        announce_burst_ms: int = BURST_MS,
     ) -> None:
+        """``announce(text)`` says ``text`` to a screen reader (default: an accessibility
+        announcement from the list), arrivals within ``announce_burst_ms`` as one; tests pass
+        a recorder and a short burst."""
         super().__init__(parent)
         self.model = model
         self._clock = clock
@@ -243,17 +260,22 @@ class NotificationPanel(QWidget):
         title_font = self.count_label.font()
         title_font.setBold(True)
         self.count_label.setFont(title_font)
+        # Each filter has a visible label, its buddy: a sighted agent sees what the box is
+        # for, Alt+S / Alt+T reach it, and a screen reader names the box by the label (no
+        # accessible name of its own: on Windows and macOS the name is the buddy's text, on
+        # Linux (AT-SPI) the box's current item ("All"), with the label as its "labelled by"
+        # relation). The description says what the box chooses, there as everywhere.
         self.show_filter = QComboBox()
         self.show_filter.addItems(["All", "Unread"])
-        self.show_filter.setAccessibleName("Show")
-        # On Linux (AT-SPI) Qt names a combo box by its current item ("All"), not by its
-        # accessible name: the description says what the box chooses, there as on Windows.
         self.show_filter.setAccessibleDescription(SHOW_FILTER_DESCRIPTION)
+        self.show_label = QLabel("&Show")
+        self.show_label.setBuddy(self.show_filter)
         self.type_filter = QComboBox()
         for choice in TYPE_CHOICES:
             self.type_filter.addItem(choice.label)
-        self.type_filter.setAccessibleName("Notification type")
         self.type_filter.setAccessibleDescription(TYPE_FILTER_DESCRIPTION)
+        self.type_label = QLabel("&Type")
+        self.type_label.setBuddy(self.type_filter)
         self.mark_all_button = QPushButton("Mark all read")
         self.mark_all_button.setAccessibleName("Mark all read")
         self.clear_read_button = QPushButton("Clear read")
@@ -262,7 +284,10 @@ class NotificationPanel(QWidget):
         header = QHBoxLayout()
         header.addWidget(self.count_label)
         header.addStretch(1)
+        header.addWidget(self.show_label)
         header.addWidget(self.show_filter)
+        header.addSpacing(6)
+        header.addWidget(self.type_label)
         header.addWidget(self.type_filter)
         actions = QHBoxLayout()
         actions.addStretch(1)
@@ -369,6 +394,11 @@ class NotificationPanel(QWidget):
         self._countdown = QTimer(self)
         self._countdown.setInterval(COUNTDOWN_MS)
         self._countdown.timeout.connect(self._update_banner)
+        self.announcer = ArrivalAnnouncer(
+            announce or partial(post_announcement, self.list_view),  # not self: see announcer
+            burst_ms=announce_burst_ms,
+            parent=self,
+        )
 
         self.show_filter.currentIndexChanged.connect(self._on_filter_changed)
         self.type_filter.currentIndexChanged.connect(self._on_filter_changed)
@@ -387,6 +417,7 @@ class NotificationPanel(QWidget):
         model.rowsInserted.connect(self._update_scope)
         model.rowsRemoved.connect(self._update_scope)
         model.heldChanged.connect(self._on_model_held_changed)
+        model.arrived.connect(self._on_model_arrived)
 
     # ------------------------------------------------------------------ what the app tells us
 
@@ -506,6 +537,14 @@ class NotificationPanel(QWidget):
             self._place_overlays()
         self._update_scope()
 
+    def _on_model_arrived(self, count: int, notification: Notification | None) -> None:
+        """Say what arrived, while the agent is in the popup (see the module docstring)."""
+        if not (self.isVisible() and self.isActiveWindow()):  # a shown Qt.Popup is active
+            return
+        words = self.model.spoken_text(notification) if notification is not None else None
+        choice = self.type_choice
+        self.announcer.arrived(count, words, (choice.singular, choice.plural))
+
     def _on_new_button_clicked(self) -> None:
         self._release_held()
         self.list_view.scrollToTop()
@@ -565,6 +604,7 @@ class NotificationPanel(QWidget):
         super().hideEvent(event)
         self._time_timer.stop()
         self._countdown.stop()
+        self.announcer.cancel()  # closed: the toast is the channel
         self._hold_arrivals(False)
 
     def _on_list_context_menu(self, position: QPoint) -> None:

@@ -58,17 +58,21 @@ class RangeRow:
         self.day.addItems(WEEKDAYS)
         self.day.setCurrentIndex(quiet_range.day)
         self.day.setAccessibleName("Day")
-        self.start = _time_edit(parent, quiet_range.start, "From")
-        self.end = _time_edit(parent, quiet_range.end, "To")
+        self.start = _time_edit(parent, quiet_range.start)
+        self.end = _time_edit(parent, quiet_range.end)
         self.remove = QPushButton("Remove", parent)
-        self.name_remove_button()
+        self.name_widgets()
 
-    def name_remove_button(self) -> None:
-        """Name the Remove button after its range ("Remove Monday 22:00–07:00"): a screen
-        reader moving from button to button hears which one it is on, not one "Remove" per
-        row."""
+    def name_widgets(self) -> None:
+        """Name the time fields and the Remove button after their range ("Monday quiet hours
+        start", "Remove Monday 22:00–07:00"): a screen reader moving from field to field
+        hears which range it is in, not one "From", "To" and "Remove" per row. The editor
+        calls this again on every change, so the names follow the day and the times."""
         value = self.value()
-        self.remove.setAccessibleName(f"Remove {WEEKDAYS[value.day]} {value.start}–{value.end}")
+        day = WEEKDAYS[value.day]
+        self.start.setAccessibleName(f"{day} quiet hours start")
+        self.end.setAccessibleName(f"{day} quiet hours end")
+        self.remove.setAccessibleName(f"Remove {day} {value.start}–{value.end}")
 
     def widgets(self) -> tuple[QComboBox, QTimeEdit, QTimeEdit, QPushButton]:
         return self.day, self.start, self.end, self.remove
@@ -86,10 +90,9 @@ class RangeRow:
             widget.deleteLater()
 
 
-def _time_edit(parent: QWidget | None, hhmm: str, name: str) -> QTimeEdit:
+def _time_edit(parent: QWidget | None, hhmm: str) -> QTimeEdit:
     edit = QTimeEdit(_to_qtime(hhmm), parent)
     edit.setDisplayFormat(_TIME_FORMAT)
-    edit.setAccessibleName(name)
     return edit
 
 
@@ -157,7 +160,7 @@ class ScheduleEditor(QWidget):
         layout.addWidget(self.preview)
         layout.addWidget(self.hint)
         self.changed.connect(self._update_preview)
-        self.changed.connect(self._name_remove_buttons)
+        self.changed.connect(self._name_rows)
         self._relayout()
         self._update_preview()
 
@@ -240,9 +243,9 @@ class ScheduleEditor(QWidget):
     def _on_clear_clicked(self) -> None:
         self.set_ranges([])
 
-    def _name_remove_buttons(self) -> None:
+    def _name_rows(self) -> None:
         for row in self._rows:
-            row.name_remove_button()
+            row.name_widgets()
 
     def _update_preview(self) -> None:
         now = self._now()

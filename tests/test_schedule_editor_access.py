@@ -1,0 +1,69 @@
+"""The quiet-hours editor as a screen reader meets it: each row's time fields and Remove
+button are named after their own range, in Qt's accessibility tree (what Orca and NVDA read),
+and the names follow the day as it changes."""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+from PySide6.QtCore import QTime
+from PySide6.QtGui import QAccessible
+from PySide6.QtWidgets import QWidget
+from pytestqt.qtbot import QtBot
+
+from notifier.core.wire import QuietRange
+from notifier.ui.schedule_editor import ScheduleEditor
+
+
+def name(widget: QWidget) -> str:
+    interface = QAccessible.queryAccessibleInterface(widget)
+    assert interface is not None and interface.isValid()
+    return interface.text(QAccessible.Text.Name)
+
+
+def row_names(editor: ScheduleEditor) -> list[tuple[str, str, str]]:
+    """(start, end, remove) as a screen reader names them, for every row."""
+    names = []
+    for row in range(editor.row_count()):
+        _, start, end, remove = editor.row_widgets(row)
+        names.append((name(start), name(end), name(remove)))
+    return names
+
+
+def test_time_fields_say_which_range_they_belong_to(qtbot: QtBot) -> None:
+    # Every row's fields were "From" and "To": tabbing through three rows, a screen reader
+    # said "From, To, Remove …" three times, and which day a time was for only by going back.
+    editor = ScheduleEditor(UTC)
+    qtbot.addWidget(editor)
+    editor.set_ranges(
+        [
+            QuietRange(0, "22:00", "07:00"),
+            QuietRange(1, "12:00", "13:00"),
+            QuietRange(5, "00:00", "00:00"),
+        ]
+    )
+    assert row_names(editor) == [
+        ("Monday quiet hours start", "Monday quiet hours end", "Remove Monday 22:00–07:00"),
+        ("Tuesday quiet hours start", "Tuesday quiet hours end", "Remove Tuesday 12:00–13:00"),
+        ("Saturday quiet hours start", "Saturday quiet hours end", "Remove Saturday 00:00–00:00"),
+    ]
+
+
+def test_the_names_follow_a_change_of_day(qtbot: QtBot) -> None:
+    editor = ScheduleEditor(UTC)
+    qtbot.addWidget(editor)
+    editor.set_ranges([QuietRange(0, "22:00", "07:00"), QuietRange(1, "22:00", "07:00")])
+    day, start, _, _ = editor.row_widgets(1)
+    day.setCurrentIndex(4)
+    start.setTime(QTime(23, 15))
+    assert row_names(editor) == [
+        ("Monday quiet hours start", "Monday quiet hours end", "Remove Monday 22:00–07:00"),
+        ("Friday quiet hours start", "Friday quiet hours end", "Remove Friday 23:15–07:00"),
+    ]
+    # A row added and one removed: the rows left keep their own names.
+    editor.add_range()
+    editor.remove_row(0)
+    assert row_names(editor) == [
+        ("Friday quiet hours start", "Friday quiet hours end", "Remove Friday 23:15–07:00"),
+        ("Saturday quiet hours start", "Saturday quiet hours end", "Remove Saturday 22:00–07:00"),
+    ]
