@@ -69,6 +69,7 @@ from notifier.client.frappe_rest import (
 from notifier.client.transport import TransportConfig
 from notifier.core.errors import AuthFailed, BackendError, ConnectionLost, NotFound
 from notifier.core.html_text import html_to_text
+from notifier.core.status import DeliveryDelay
 from notifier.core.wire import (
     LEGACY_PAGE_LIMIT,
     MAX_ID_CHARS,
@@ -533,7 +534,11 @@ class FrappeBackend:
 class FrappeEventStream:
     """One socket.io connection, resumed from the ledger. Iterating yields the hello, the
     replay after the engine's cursor (after a reconciliation), ``synced``, then live events,
-    until the connection or a reconciliation fails (``ConnectionLost``, ``AuthFailed``)."""
+    until the connection or a reconciliation fails (``ConnectionLost``, ``AuthFailed``).
+
+    Without socket.io it runs on reconciliation alone: :meth:`on_delivery_change` tells the
+    engine so (and when socket.io connects after all). Once connected, losing socket.io ends
+    the stream like any lost connection; the next stream says again whether it is missing."""
 
     def __init__(
         self,
@@ -549,6 +554,7 @@ class FrappeEventStream:
         self._after_seq = after_seq
         self._hints: asyncio.Queue[str] = asyncio.Queue()
         self._keepalive: Callable[[], None] | None = None
+        self._delivery: Callable[[DeliveryDelay | None], None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         # Why socket.io is missing (None: connected): the stream then runs on reconciliation.
         self.realtime_error = realtime_error
@@ -562,6 +568,24 @@ class FrappeEventStream:
         self._keepalive = listener
         if self._socket is not None:
             self._socket.on_keepalive(listener)
+
+    def on_delivery_change(self, listener: Callable[[DeliveryDelay | None], None] | None) -> None:
+        """Tell ``listener`` that live delivery is missing (at once, if socket.io is missing
+        now; again when the reason changes) and when socket.io connects (None)."""
+        self._delivery = listener
+        if listener is not None and self.realtime_error is not None:
+            listener(self._delay())
+
+    def _delay(self) -> DeliveryDelay | None:
+        if self.realtime_error is None:
+            return None
+        return DeliveryDelay(str(self.realtime_error), self._backend.reconcile_interval)
+
+    def _set_realtime_error(self, error: ConnectionLost | None) -> None:
+        before = self._delay()
+        self.realtime_error = error
+        if self._delivery is not None and self._delay() != before:
+            self._delivery(self._delay())
 
     async def close(self) -> None:
         if self._socket is not None:
@@ -626,12 +650,13 @@ class FrappeEventStream:
             try:
                 socket = await backend._connect_socket()
             except (SocketIOUnreachable, NamespaceRefused) as error:
-                self.realtime_error = error
+                self._set_realtime_error(error)
                 delay = min(delay * 2, SOCKETIO_RETRY_MAX)
                 continue
             socket.on_keepalive(self._keepalive)
-            self._socket, self.realtime_error = socket, None
+            self._socket = socket
             self._tasks.append(_reporting(sink, self._read_hints, "frappe-socket"))
+            self._set_realtime_error(None)
             log.info("live updates from the site's socket.io server again")
             await backend._locked(backend._reconcile)
 
