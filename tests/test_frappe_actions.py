@@ -3,8 +3,10 @@ Frappe requests each one makes, and that it never writes another agent's row."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import httpx
 import pytest
 from frappe_support import (
     SiteUnderTest,
@@ -17,6 +19,23 @@ from notifier.core.errors import BackendError, NotFound
 pytestmark = pytest.mark.asyncio
 
 CLEAR = "/api/method/helpdesk.helpdesk.doctype.hd_notification.utils.clear"
+
+
+class Tap(httpx.AsyncBaseTransport):
+    """The real transport, with ``before`` run ahead of each request: it may act on the site
+    between two of the adapter's requests, or answer in the site's place."""
+
+    def __init__(self) -> None:
+        self._inner = httpx.AsyncHTTPTransport()
+        self.before: Callable[[httpx.Request], Awaitable[httpx.Response | None]] | None = None
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self.before is not None and (answer := await self.before(request)) is not None:
+            return answer
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
 
 
 def requests_by(site: SiteUnderTest, email: str) -> list[tuple[str, str]]:
@@ -125,5 +144,36 @@ async def test_rows_the_tray_cannot_show_are_kept_hidden_and_cut_to_size(
         before = len(requests_by(standin_site, bea.email))
         await backend.list_notifications(0, 100)
         assert len(requests_by(standin_site, bea.email)) - before == 4  # whoami + 3 reconcile
+    finally:
+        await backend.aclose()
+
+
+async def test_a_failed_subject_lookup_is_asked_again_for_the_next_notification(
+    standin_site: SiteUnderTest, tmp_path: Path
+) -> None:
+    # A lookup that failed (here a 500) was remembered as an empty subject: every later
+    # notification about that ticket showed no subject either, until the tray restarted.
+    driver = standin_site.driver
+    ann, bea = ann_and_bea(driver)
+    ticket = driver.create_ticket("Printer on fire")
+    tap = Tap()
+    failing = True
+
+    async def fail_ticket_lookups(request: httpx.Request) -> httpx.Response | None:
+        if failing and request.url.path == "/api/resource/HD Ticket":
+            return httpx.Response(500, json={"exc_type": "InternalServerError"})
+        return None
+
+    tap.before = fail_ticket_lookups
+    backend = standin_site.backend(bea, tmp_path / "ledger.sqlite3", http_transport=tap)
+    try:
+        driver.as_user(ann).assign(ticket, bea.email)
+        [assigned] = (await backend.list_notifications(0, 100)).notifications
+        assert assigned.ticket.subject == ""  # best effort: shown without its subject
+        failing = False
+        driver.as_user(ann).mention(ticket, [bea])
+        page = await backend.list_notifications(0, 100)
+        mention = next(n for n in page.notifications if n.id != assigned.id)
+        assert mention.ticket.subject == "Printer on fire"
     finally:
         await backend.aclose()

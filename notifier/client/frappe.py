@@ -411,7 +411,11 @@ class FrappeBackend:
 
     async def _look_up_names(self, rows: Sequence[dict[str, Any]]) -> None:
         """Ticket subjects and agent names for new rows (best effort: a lookup the site
-        refuses leaves the subject empty and shows the user id's local part)."""
+        refuses leaves the subject empty and shows the user id's local part).
+
+        Only an answer is remembered (a name it lacks, e.g. a ticket the agent may not read,
+        as empty); a failed lookup (network, 5xx, refused) is not, so the next row that needs
+        it asks again instead of showing no subject for that ticket for good."""
         tickets = sorted(
             {str(t) for row in rows if (t := row.get("reference_ticket"))} - set(self._subjects)
         )
@@ -426,9 +430,11 @@ class FrappeBackend:
             if not wanted:
                 continue
             try:
-                found.update(await lookup(wanted))
+                answer = await lookup(wanted)
             except BackendError as error:
                 log.info("looking up %d names on the site failed: %s", len(wanted), error)
+                continue
+            found.update(answer)
             for key in wanted:
                 found.setdefault(key, "")
 
