@@ -21,9 +21,9 @@ onto docs/protocol.md (details and limits in docs/frappe.md):
   its ``modified`` cursor (minus an overlap, for late commits), the set of unread names (reads
   done with ``clear``), and the row count (a full name listing only when the counts differ).
 * **Actions.** Mark read/unread: ``PUT`` ``{"read": 0|1}`` on the row, after checking it is
-  the agent's. Mark all read: helpdesk's ``clear``, unless unread rows newer than the tray's
-  ``up_to_seq`` exist (then one ``PUT`` per row, so a notification arriving while the agent
-  clicks is not swallowed). Delete and clear: agents may not delete ``HD Notification`` rows,
+  the agent's. Mark all read: one ``PUT`` per row the tray had shown unread up to
+  ``up_to_seq`` (not helpdesk's ``clear``, which would also read a notification arriving
+  while the agent clicks, unseen). Delete and clear: agents may not delete ``HD Notification`` rows,
   so these *hide* the rows in the tray (kept hidden in the ledger; the web app still lists
   them). Preferences: Frappe Helpdesk has none per agent: ``BackendError`` 501.
 """
@@ -232,22 +232,28 @@ class FrappeBackend:
         return await self._set_read(notification_id, False)
 
     async def mark_all_read(self, up_to_seq: int) -> ActionResult:
+        """Mark read exactly the rows the tray had shown unread up to ``up_to_seq`` (and the
+        dismissed unread ones), one ``PUT`` each. Never helpdesk's ``clear``: it reads every
+        unread row of the agent, also one that arrived after the unread rows were listed,
+        which the agent would then never see unread (no cutoff can be given to it)."""
         user = await self._identify()
         async with self._lock:
             ledger = self._opened_ledger()
             wanted = ledger.unread_names(up_to_seq=up_to_seq) | ledger.unread_names(hidden=True)
             site_unread = await self._names([["user_to", "=", user.user_id], ["read", "=", 0]])
             events: list[LedgerEvent] = []
-            if site_unread <= wanted:
-                # Nothing unread the agent has not seen: helpdesk's own "mark all as read".
-                await self._rest.clear_all()
-                cleared = await self._fetch(site_unread)
-                events += ledger.apply(cleared)
-            else:
+            try:
+                # Read (or gone) on the site already, e.g. in the web app: the ledger learns so.
+                events += await self._refresh(wanted - site_unread)
                 for name in sorted(wanted & site_unread):
-                    updated = self._own([await self._rest.set_read(name, True)])
+                    try:
+                        updated = self._own([await self._rest.set_read(name, True)])
+                    except NotFound:  # deleted on the site meanwhile: nothing to mark
+                        events += ledger.remove([name])
+                        continue
                     events += ledger.apply(await self._site_rows(updated))
-            self._publish(events)
+            finally:
+                self._publish(events)  # what was marked before a failure is sent too
             changed = sum(len(e.ids) for e in events if isinstance(e, ReadStateEvent))
             return self._result(events, changed)
 
