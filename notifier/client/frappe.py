@@ -23,9 +23,10 @@ onto docs/protocol.md (details and limits in docs/frappe.md):
 * **Actions.** Mark read/unread: ``PUT`` ``{"read": 0|1}`` on the row, after checking it is
   the agent's. Mark all read: one ``PUT`` per row the tray had shown unread up to
   ``up_to_seq`` (not helpdesk's ``clear``, which would also read a notification arriving
-  while the agent clicks, unseen). Delete and clear: agents may not delete ``HD Notification`` rows,
-  so these *hide* the rows in the tray (kept hidden in the ledger; the web app still lists
-  them). Preferences: Frappe Helpdesk has none per agent: ``BackendError`` 501.
+  while the agent clicks, unseen). Delete and clear: agents may not delete
+  ``HD Notification`` rows, so these *hide* the rows in the tray (kept hidden in the ledger;
+  the web app still lists them). Preferences: Frappe Helpdesk has none per agent:
+  ``BackendError`` 501.
 """
 
 from __future__ import annotations
