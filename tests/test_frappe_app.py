@@ -8,6 +8,7 @@ is the controller with the composition root's LiveServices; tail is a real subpr
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,9 @@ from pytestqt.qtbot import QtBot
 from tail_process import TIMEOUT_S, kill, start_tail, stop, upserted_ids, wait_until_live
 from test_app_engine_factory import tray
 
+from notifier.app.status_text import tooltip_text
 from notifier.core.settings import BackendKind, Settings
-from notifier.core.status import ChangeKind
+from notifier.core.status import ChangeKind, ConnectionState
 from notifier.store.paths import app_paths
 from notifier.store.settings_file import save_settings
 
@@ -80,3 +82,40 @@ async def test_the_tray_and_tail_on_one_home_keep_their_own_ledgers(
         assert len(new[0].notifications) == 1 and not new[0].replay
         assert app.count(ChangeKind.RESET) == 0
         assert {n.id for n in app.cache.all_notifications()} == await asyncio.to_thread(names)
+
+
+@pytest.mark.asyncio
+async def test_the_tray_says_when_notifications_come_only_every_minute(
+    qtbot: QtBot, standin_site: SiteUnderTest, tmp_path: Path
+) -> None:
+    # The socket.io server down: the tray built by compose is live on reconciliation alone
+    # (every 60 s by default) and said plain "Connected".
+    standin, driver = standin_site.standin, standin_site.driver
+    assert standin is not None
+    bea = driver.create_user("Bea Baker")
+    paths = app_paths({"NOTIFIER_HOME": str(tmp_path / "home")}).ensure()
+    settings = Settings(
+        server_url=standin.url,
+        backend=BackendKind.FRAPPE,
+        frappe_site_name=standin.name,
+        frappe_socketio_url=standin.socketio_url,
+        frappe_time_zone=standin_site.time_zone,
+    )
+    environ = {"NOTIFIER_TOKEN": f"{bea.api_key}:{bea.api_secret}"}
+    await asyncio.to_thread(standin.stop_socketio)
+    try:
+        async with tray(paths, settings, environ) as app:
+            await app.until_live()
+            status = app.controller.status
+            assert status.delayed is not None and status.delayed.check_interval == 60
+            assert tooltip_text(0, status, datetime.now(UTC), None) == (
+                "0 unread · Connected — no live updates; checking every minute"
+            )
+            await asyncio.to_thread(standin.start_socketio)
+            await app.until(lambda: app.controller.status.delayed is None, "live updates")
+            status = app.controller.status
+            assert status.state is ConnectionState.LIVE
+            assert tooltip_text(0, status, datetime.now(UTC), None) == "0 unread · Connected"
+    finally:
+        if standin._sio_server is None:
+            await asyncio.to_thread(standin.start_socketio)

@@ -216,6 +216,6 @@ async def test_delete_and_clear_in_the_tray_hide_rows_the_site_keeps(
     backend = frappe_site.backend(bea, ledger, reconcile_interval=3600)
     async with running_frappe_engine(backend, cache) as harness:
         await wait_live(harness)
-        await harness.engine.mark_all_read()  # clear() on the site reads hidden rows too
+        await harness.engine.mark_all_read()  # reads the dismissed unread rows too
         await harness.wait_until(lambda: harness.cache.pending_count() == 0, within=10)
         assert [n.id for n in harness.cache.all_notifications()] == [three]

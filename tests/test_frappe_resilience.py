@@ -28,7 +28,7 @@ from notifier.client.frappe import FrappeBackend
 from notifier.client.frappe_realtime import NamespaceRefused, SocketIOClient
 from notifier.client.frappe_rest import FrappeCredentials, FrappeSite
 from notifier.core.errors import ConnectionLost
-from notifier.core.status import ChangeKind
+from notifier.core.status import ChangeKind, ConnectionState, DeliveryDelay
 
 pytestmark = pytest.mark.asyncio
 
@@ -124,6 +124,77 @@ async def test_socketio_coming_back_brings_live_updates_without_a_reconnect(
             assert harness.cache.count() == 2
             assert set(upserts(harness).values()) == {1}
             assert harness.backend.calls["open_stream"] == 1
+    finally:
+        if standin._sio_server is None:
+            await asyncio.to_thread(standin.start_socketio)
+
+
+async def test_without_socketio_the_stream_says_so_until_socketio_connects(
+    standin_site: SiteUnderTest, tmp_path: Path
+) -> None:
+    # The stream ran on reconciliation alone and told nobody: the tray said "Connected"
+    # while a notification could be a reconcile interval late.
+    driver, standin = standin_site.driver, standin_site.standin
+    assert standin is not None
+    bea = driver.create_user("Bea Baker")
+    backend = standin_site.backend(bea, tmp_path / "ledger.sqlite3", reconcile_interval=3600)
+    reports: list[DeliveryDelay | None] = []
+    back = asyncio.Event()
+
+    def report(delay: DeliveryDelay | None) -> None:
+        reports.append(delay)
+        if delay is None:
+            back.set()
+
+    await asyncio.to_thread(standin.stop_socketio)
+    try:
+        stream = await backend.open_stream(0)
+        stream.on_delivery_change(report)
+        [missing] = reports  # at once: socket.io is missing now
+        assert missing is not None and missing.check_interval == 3600
+        assert missing.reason == str(stream.realtime_error)
+        assert "socket.io" in missing.reason
+
+        async def read() -> None:
+            async for _event in stream:
+                pass
+
+        reading = asyncio.create_task(read())
+        try:
+            await asyncio.to_thread(standin.start_socketio)
+            async with asyncio.timeout(20):
+                await back.wait()
+            assert reports[0] == missing and reports[-1] is None
+            assert stream.realtime_error is None
+        finally:
+            reading.cancel()
+            await asyncio.gather(reading, return_exceptions=True)
+            await stream.close()
+    finally:
+        await backend.aclose()
+        if standin._sio_server is None:
+            await asyncio.to_thread(standin.start_socketio)
+
+
+async def test_the_live_status_says_delayed_until_socketio_connects(
+    standin_site: SiteUnderTest, tmp_path: Path
+) -> None:
+    driver, standin = standin_site.driver, standin_site.standin
+    assert standin is not None
+    bea = driver.create_user("Bea Baker")
+    await asyncio.to_thread(standin.stop_socketio)
+    try:
+        async with live_tray(standin_site, bea, tmp_path, reconcile_interval=0.3) as harness:
+            # The first LIVE status already says so: "Connected" alone was never published.
+            [first_live, *_] = [s for s in harness.statuses if s.state is ConnectionState.LIVE]
+            assert first_live.delayed is not None
+            assert first_live.delayed.check_interval == 0.3
+            assert "socket.io" in first_live.delayed.reason
+            await asyncio.to_thread(standin.start_socketio)
+            await harness.wait_until(lambda: harness.engine.status.delayed is None)
+            assert harness.state is ConnectionState.LIVE
+            assert harness.statuses[-1] == harness.engine.status
+            assert harness.backend.calls["open_stream"] == 1  # the same stream, not a reconnect
     finally:
         if standin._sio_server is None:
             await asyncio.to_thread(standin.start_socketio)

@@ -33,7 +33,7 @@ from pytestqt.qtbot import QtBot
 from tray_fakes import fill_cache, make_notification
 
 from notifier.app.list_model import Role
-from notifier.core.status import ConnectionState, ConnectionStatus
+from notifier.core.status import ConnectionState, ConnectionStatus, DeliveryDelay
 from notifier.core.wire import NotificationType
 from notifier.store.cache import NotificationCache
 from notifier.ui.delegate import (
@@ -248,6 +248,26 @@ def test_offline_banner_counts_down_only_while_visible(
     panel.set_status(ConnectionStatus(ConnectionState.LIVE))
     assert not panel.banner.isVisibleTo(panel)
     assert panel.timers_active() == (True, False)
+
+
+def test_live_without_live_updates_shows_a_banner_without_retry(
+    qtbot: QtBot, cache: NotificationCache
+) -> None:
+    # Live on periodic checks alone (a Frappe site without socket.io): the banner says so,
+    # and offers no Retry, which could not bring live updates back; nothing counts down.
+    rig = Rig(qtbot, cache)
+    panel = rig.panel
+    delay = DeliveryDelay("the socket.io server is unreachable (refused)", 60.0)
+    panel.set_status(ConnectionStatus(ConnectionState.LIVE, delayed=delay))
+    assert panel.banner.isVisibleTo(panel)
+    assert banner(panel) == (
+        "No live updates from the helpdesk; checking for new notifications every minute"
+    )
+    assert not panel.retry_button.isVisibleTo(panel)
+    assert not panel.sign_in_button.isVisibleTo(panel)
+    assert panel.timers_active() == (True, False)
+    panel.set_status(ConnectionStatus(ConnectionState.LIVE))  # socket.io connected
+    assert not panel.banner.isVisibleTo(panel)
 
 
 def line_breaks(label: QLabel, width: int) -> list[str]:

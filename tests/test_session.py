@@ -23,7 +23,7 @@ from notifier.core.session import (
     SyncSession,
     WaitRetry,
 )
-from notifier.core.status import ConnectionState
+from notifier.core.status import ConnectionState, ConnectionStatus, DeliveryDelay
 from notifier.core.wire import (
     AgentInfo,
     ErrorEvent,
@@ -468,3 +468,28 @@ def test_any_input_sequence_keeps_the_invariants(steps: list[str], cursor: int) 
                 assert s.cursor > 0 or step == "paged"
             if isinstance(command, Apply):
                 assert command.replay == (s.state is not ConnectionState.LIVE)
+
+
+def test_a_stream_without_live_delivery_shows_in_the_live_status_until_it_is_back() -> None:
+    delay = DeliveryDelay("the socket.io server is unreachable", 60.0)
+    s = session()
+    s.start(5, NOW)
+    # Said at open, before synced: not shown while connecting, shown once LIVE.
+    assert not only(s.delivery_changed(s.attempt, delay), PublishStatus)
+    assert s.status.delayed is None
+    s.connected(s.attempt, Hello(1, ALICE, 5), NOW)
+    [live] = only(s.event_received(s.attempt, SyncedEvent(5), NOW), PublishStatus)
+    assert isinstance(live, PublishStatus)
+    assert (live.status.state, live.status.delayed) == (ConnectionState.LIVE, delay)
+    # Back: published without it; a report about an older attempt changes nothing.
+    [back] = only(s.delivery_changed(s.attempt, None), PublishStatus)
+    assert isinstance(back, PublishStatus) and back.status.delayed is None
+    assert s.delivery_changed(s.attempt - 1, delay) == []
+    s.delivery_changed(s.attempt, delay)
+    # Another state never shows it, and the next attempt starts without it.
+    s.disconnected(s.attempt, "server unreachable", NOW)
+    assert s.status.delayed is None
+    s.retry_now(NOW)
+    s.connected(s.attempt, Hello(1, ALICE, 5), NOW)
+    s.event_received(s.attempt, SyncedEvent(5), NOW)
+    assert s.status == ConnectionStatus(ConnectionState.LIVE, agent=ALICE)

@@ -5,8 +5,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from notifier.app.status_text import banner_text, header_text, status_words, tooltip_text
-from notifier.core.status import ConnectionState, ConnectionStatus
+from notifier.app.status_text import (
+    banner_text,
+    can_retry,
+    header_text,
+    status_words,
+    tooltip_text,
+)
+from notifier.core.status import ConnectionState, ConnectionStatus, DeliveryDelay
 
 NOW = datetime(2026, 11, 25, 13, 0, 0, tzinfo=UTC)
 
@@ -90,3 +96,32 @@ def test_the_fallback_header_names_the_state_alone() -> None:
     assert header_text(1, ConnectionStatus(ConnectionState.SIGNED_OUT), None) == (
         "1 unread · Not signed in"
     )
+
+
+def test_live_without_live_updates_says_so_in_the_tooltip_and_the_banner() -> None:
+    # A Frappe site whose socket.io server is missing: notifications arrive only by the
+    # periodic check, up to a minute late. The tray said plain "Connected" and the popup
+    # showed no banner, as if every notification arrived at once.
+    delayed = ConnectionStatus(
+        ConnectionState.LIVE,
+        delayed=DeliveryDelay("the socket.io server is unreachable (refused)", 60.0),
+    )
+    assert tooltip_text(3, delayed, NOW, None) == (
+        "3 unread · Connected — no live updates; checking every minute"
+    )
+    assert banner_text(delayed, NOW) == (
+        "No live updates from the helpdesk; checking for new notifications every minute"
+    )
+    assert not can_retry(delayed)  # a Retry button could not bring socket.io back
+    every = [
+        status_words(
+            ConnectionStatus(ConnectionState.LIVE, delayed=DeliveryDelay("down", seconds)), NOW
+        )
+        for seconds in (300.0, 30.0)
+    ]
+    assert every == [
+        "Connected — no live updates; checking every 5 minutes",
+        "Connected — no live updates; checking every 30 s",
+    ]
+    live = ConnectionStatus(ConnectionState.LIVE)
+    assert (status_words(live, NOW), banner_text(live, NOW)) == ("Connected", None)

@@ -41,10 +41,20 @@ def _retrying_at(status: ConnectionStatus, now: datetime) -> str:
     return f"retrying at {status.next_retry_at.astimezone():%H:%M:%S}"  # local wall clock
 
 
+def _every(seconds: float) -> str:
+    """How often a periodic check runs, e.g. "every minute", "every 5 minutes", "every 30 s"."""
+    if seconds >= 60:
+        minutes = round(seconds / 60)
+        return "every minute" if minutes == 1 else f"every {minutes} minutes"
+    return f"every {seconds:g} s"
+
+
 def status_words(status: ConnectionStatus, now: datetime) -> str:
     """E.g. "Connected", "Offline — server unreachable, retrying at 14:05:32"."""
     state = status.state
     if state is ConnectionState.LIVE:
+        if status.delayed is not None:  # live, but new notifications only by periodic checks
+            return f"Connected — no live updates; checking {_every(status.delayed.check_interval)}"
         return "Connected"
     if state is ConnectionState.CONNECTING:
         return "Connecting…"
@@ -91,9 +101,14 @@ def header_text(unread: int, status: ConnectionStatus, quiet: str | None) -> str
 
 
 def banner_text(status: ConnectionStatus, now: datetime) -> str | None:
-    """The popup's banner, or None while live (the list is current)."""
+    """The popup's banner, or None while live with live updates (the list is current)."""
     state = status.state
     if state is ConnectionState.LIVE:
+        if status.delayed is not None:  # the list is current only as of the last check
+            return (
+                "No live updates from the helpdesk; checking for new notifications"
+                f" {_every(status.delayed.check_interval)}"
+            )
         return None
     if state is ConnectionState.BACKING_OFF:
         return f"Offline — showing saved notifications; {_retrying(status, now)}"

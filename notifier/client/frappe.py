@@ -21,11 +21,12 @@ onto docs/protocol.md (details and limits in docs/frappe.md):
   its ``modified`` cursor (minus an overlap, for late commits), the set of unread names (reads
   done with ``clear``), and the row count (a full name listing only when the counts differ).
 * **Actions.** Mark read/unread: ``PUT`` ``{"read": 0|1}`` on the row, after checking it is
-  the agent's. Mark all read: helpdesk's ``clear``, unless unread rows newer than the tray's
-  ``up_to_seq`` exist (then one ``PUT`` per row, so a notification arriving while the agent
-  clicks is not swallowed). Delete and clear: agents may not delete ``HD Notification`` rows,
-  so these *hide* the rows in the tray (kept hidden in the ledger; the web app still lists
-  them). Preferences: Frappe Helpdesk has none per agent: ``BackendError`` 501.
+  the agent's. Mark all read: one ``PUT`` per row the tray had shown unread up to
+  ``up_to_seq`` (not helpdesk's ``clear``, which would also read a notification arriving
+  while the agent clicks, unseen). Delete and clear: agents may not delete
+  ``HD Notification`` rows, so these *hide* the rows in the tray (kept hidden in the ledger;
+  the web app still lists them). Preferences: Frappe Helpdesk has none per agent:
+  ``BackendError`` 501.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ from notifier.client.frappe_rest import (
 from notifier.client.transport import TransportConfig
 from notifier.core.errors import AuthFailed, BackendError, ConnectionLost, NotFound
 from notifier.core.html_text import html_to_text
+from notifier.core.status import DeliveryDelay
 from notifier.core.wire import (
     LEGACY_PAGE_LIMIT,
     MAX_ID_CHARS,
@@ -231,22 +233,28 @@ class FrappeBackend:
         return await self._set_read(notification_id, False)
 
     async def mark_all_read(self, up_to_seq: int) -> ActionResult:
+        """Mark read exactly the rows the tray had shown unread up to ``up_to_seq`` (and the
+        dismissed unread ones), one ``PUT`` each. Never helpdesk's ``clear``: it reads every
+        unread row of the agent, also one that arrived after the unread rows were listed,
+        which the agent would then never see unread (no cutoff can be given to it)."""
         user = await self._identify()
         async with self._lock:
             ledger = self._opened_ledger()
             wanted = ledger.unread_names(up_to_seq=up_to_seq) | ledger.unread_names(hidden=True)
             site_unread = await self._names([["user_to", "=", user.user_id], ["read", "=", 0]])
             events: list[LedgerEvent] = []
-            if site_unread <= wanted:
-                # Nothing unread the agent has not seen: helpdesk's own "mark all as read".
-                await self._rest.clear_all()
-                cleared = await self._fetch(site_unread)
-                events += ledger.apply(cleared)
-            else:
+            try:
+                # Read (or gone) on the site already, e.g. in the web app: the ledger learns so.
+                events += await self._refresh(wanted - site_unread)
                 for name in sorted(wanted & site_unread):
-                    updated = self._own([await self._rest.set_read(name, True)])
+                    try:
+                        updated = self._own([await self._rest.set_read(name, True)])
+                    except NotFound:  # deleted on the site meanwhile: nothing to mark
+                        events += ledger.remove([name])
+                        continue
                     events += ledger.apply(await self._site_rows(updated))
-            self._publish(events)
+            finally:
+                self._publish(events)  # what was marked before a failure is sent too
             changed = sum(len(e.ids) for e in events if isinstance(e, ReadStateEvent))
             return self._result(events, changed)
 
@@ -410,7 +418,11 @@ class FrappeBackend:
 
     async def _look_up_names(self, rows: Sequence[dict[str, Any]]) -> None:
         """Ticket subjects and agent names for new rows (best effort: a lookup the site
-        refuses leaves the subject empty and shows the user id's local part)."""
+        refuses leaves the subject empty and shows the user id's local part).
+
+        Only an answer is remembered (a name it lacks, e.g. a ticket the agent may not read,
+        as empty); a failed lookup (network, 5xx, refused) is not, so the next row that needs
+        it asks again instead of showing no subject for that ticket for good."""
         tickets = sorted(
             {str(t) for row in rows if (t := row.get("reference_ticket"))} - set(self._subjects)
         )
@@ -425,9 +437,11 @@ class FrappeBackend:
             if not wanted:
                 continue
             try:
-                found.update(await lookup(wanted))
+                answer = await lookup(wanted)
             except BackendError as error:
                 log.info("looking up %d names on the site failed: %s", len(wanted), error)
+                continue
+            found.update(answer)
             for key in wanted:
                 found.setdefault(key, "")
 
@@ -533,7 +547,11 @@ class FrappeBackend:
 class FrappeEventStream:
     """One socket.io connection, resumed from the ledger. Iterating yields the hello, the
     replay after the engine's cursor (after a reconciliation), ``synced``, then live events,
-    until the connection or a reconciliation fails (``ConnectionLost``, ``AuthFailed``)."""
+    until the connection or a reconciliation fails (``ConnectionLost``, ``AuthFailed``).
+
+    Without socket.io it runs on reconciliation alone: :meth:`on_delivery_change` tells the
+    engine so (and when socket.io connects after all). Once connected, losing socket.io ends
+    the stream like any lost connection; the next stream says again whether it is missing."""
 
     def __init__(
         self,
@@ -549,6 +567,7 @@ class FrappeEventStream:
         self._after_seq = after_seq
         self._hints: asyncio.Queue[str] = asyncio.Queue()
         self._keepalive: Callable[[], None] | None = None
+        self._delivery: Callable[[DeliveryDelay | None], None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         # Why socket.io is missing (None: connected): the stream then runs on reconciliation.
         self.realtime_error = realtime_error
@@ -562,6 +581,24 @@ class FrappeEventStream:
         self._keepalive = listener
         if self._socket is not None:
             self._socket.on_keepalive(listener)
+
+    def on_delivery_change(self, listener: Callable[[DeliveryDelay | None], None] | None) -> None:
+        """Tell ``listener`` that live delivery is missing (at once, if socket.io is missing
+        now; again when the reason changes) and when socket.io connects (None)."""
+        self._delivery = listener
+        if listener is not None and self.realtime_error is not None:
+            listener(self._delay())
+
+    def _delay(self) -> DeliveryDelay | None:
+        if self.realtime_error is None:
+            return None
+        return DeliveryDelay(str(self.realtime_error), self._backend.reconcile_interval)
+
+    def _set_realtime_error(self, error: ConnectionLost | None) -> None:
+        before = self._delay()
+        self.realtime_error = error
+        if self._delivery is not None and self._delay() != before:
+            self._delivery(self._delay())
 
     async def close(self) -> None:
         if self._socket is not None:
@@ -626,12 +663,13 @@ class FrappeEventStream:
             try:
                 socket = await backend._connect_socket()
             except (SocketIOUnreachable, NamespaceRefused) as error:
-                self.realtime_error = error
+                self._set_realtime_error(error)
                 delay = min(delay * 2, SOCKETIO_RETRY_MAX)
                 continue
             socket.on_keepalive(self._keepalive)
-            self._socket, self.realtime_error = socket, None
+            self._socket = socket
             self._tasks.append(_reporting(sink, self._read_hints, "frappe-socket"))
+            self._set_realtime_error(None)
             log.info("live updates from the site's socket.io server again")
             await backend._locked(backend._reconcile)
 

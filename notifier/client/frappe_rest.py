@@ -6,7 +6,6 @@ Requests and answers are the ones recorded in shared/frappe-helpdesk-observed.md
   ``limit_start`` and ``limit_page_length`` → ``{"data": [...]}``;
 * ``GET /api/method/frappe.client.get_count`` → ``{"message": n}``;
 * ``PUT /api/resource/HD Notification/<name>`` ``{"read": 0|1}`` → ``{"data": {...}}``;
-* ``POST /api/method/helpdesk.helpdesk.doctype.hd_notification.utils.clear`` → ``{}``;
 * ``POST /api/method/login`` ``{"usr", "pwd"}`` → a ``sid`` session cookie;
 * ``GET /api/method/helpdesk.api.auth.get_user`` → who the credentials belong to and whether
   they are an agent (helpdesk's own boot call; read from its source, not recorded live).
@@ -62,7 +61,6 @@ ROW_FIELDS: Final = (
     "message",
 )
 PAGE_SIZE: Final = 500
-CLEAR_METHOD: Final = "helpdesk.helpdesk.doctype.hd_notification.utils.clear"
 WHOAMI_METHOD: Final = "helpdesk.api.auth.get_user"
 # A socket.io handshake with no Cookie header at all is refused by Frappe ("No cookie
 # transmitted.") even when it carries a token; any cookie without ``sid`` will do.
@@ -299,10 +297,6 @@ class FrappeRest:
         if not isinstance(data, dict):
             raise ProtocolViolation("the site's answer to a notification update has no data")
         return data
-
-    async def clear_all(self) -> None:
-        """Mark all of the caller's unread notifications read (helpdesk's ``clear``)."""
-        await self._call("POST", f"/api/method/{CLEAR_METHOD}", json={})
 
     # ------------------------------------------------------------------ lookups
 

@@ -32,6 +32,11 @@ server can drive ends in the backoff, and the status's ``last_error`` says why:
   opened is ended into the backoff;
 * the history page-through's own bounds live in the engine, which reports a failure here.
 
+A stream may report that it has no live delivery (:meth:`SyncSession.delivery_changed`: a
+Frappe site whose socket.io server is missing, so new notifications come only by a periodic
+check): the status is then LIVE with ``delayed`` set, until the stream reports delivery back or
+the attempt ends (any other state shows no ``delayed``; a new attempt starts without it).
+
 Every connection attempt has a number; inputs about an older attempt (a late error from a
 connection already dropped) are ignored, so a dropped connection can never schedule a second
 retry loop. Obligations of the driver: after a :class:`Disconnect` it must not report
@@ -68,7 +73,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from notifier.core.backoff import Backoff
-from notifier.core.status import ConnectionState, ConnectionStatus
+from notifier.core.status import ConnectionState, ConnectionStatus, DeliveryDelay
 from notifier.core.wire import (
     PROTOCOL_VERSION,
     AgentInfo,
@@ -189,6 +194,8 @@ class SyncSession:
         self._last_error: str | None = None
         self._next_retry_at: datetime | None = None
         self._notice: str | None = None
+        # What the current attempt's stream said about live delivery (None: live, or unknown).
+        self._delayed: DeliveryDelay | None = None
         self._published: ConnectionStatus | None = None
         self._last_tick: tuple[datetime, float] | None = None
         # What the current attempt is doing: paging the history or streaming. Inputs that do
@@ -211,6 +218,7 @@ class SyncSession:
             next_retry_at=self._next_retry_at,
             agent=self.agent,
             notice=self._notice,
+            delayed=self._delayed if self.state is ConnectionState.LIVE else None,
         )
 
     # ------------------------------------------------------------------ inputs
@@ -301,6 +309,14 @@ class SyncSession:
             self._last_error = f"the server reported a problem: {event.message or event.code}"
             return self._publish()
         return []  # unread_count (the cache counts itself) and unknown types: ignored
+
+    def delivery_changed(self, attempt: int, delayed: DeliveryDelay | None) -> list[Command]:
+        """The stream of ``attempt`` lost live delivery (``delayed`` says why and how often it
+        checks instead) or has it again (None). Shown in the status while LIVE."""
+        if not self._streaming(attempt):
+            return []
+        self._delayed = delayed
+        return self._publish()
 
     def history_paged(self, attempt: int, last_seq: int, agent: AgentInfo) -> list[Command]:
         """The full history of ``agent`` (whom GET /me named) was applied; the stream resumes
@@ -417,6 +433,7 @@ class SyncSession:
         self.synced = False
         self.state = ConnectionState.CONNECTING
         self._next_retry_at = None
+        self._delayed = None  # the new stream says again, if it has to
         self._replay_since = None
         self._live_since = None
         self._paging = self.cursor == 0

@@ -23,12 +23,23 @@ class ConnectionState(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class DeliveryDelay:
+    """Connected, but without live delivery: new notifications arrive only by a check every
+    ``check_interval`` seconds (a Frappe site whose socket.io server cannot be reached).
+    ``reason`` says why, in words an agent (or an administrator) understands."""
+
+    reason: str
+    check_interval: float
+
+
+@dataclass(frozen=True, slots=True)
 class ConnectionStatus:
     state: ConnectionState
     last_error: str | None = None  # in words an agent understands, e.g. "server unreachable"
     next_retry_at: datetime | None = None  # aware UTC, set while BACKING_OFF
     agent: AgentInfo | None = None  # who is signed in, once known
     notice: str | None = None  # one-off information, e.g. "cache was rebuilt"
+    delayed: DeliveryDelay | None = None  # only while LIVE: no live delivery, periodic checks
 
     @property
     def is_live(self) -> bool:

@@ -30,6 +30,12 @@ keepalive ping, so the only periodic wake-up of an idle, connected app is the ke
 Without such a stream (connecting, paging the history, backing off, or a backend whose stream
 cannot tell) the engine ticks itself every ``watchdog_interval`` seconds, by default the
 keepalive's 20 s; while offline or signed out nothing can come of a tick, so none runs.
+
+A stream may also offer :class:`DeliveryAware` (the Frappe one, whose socket.io server can be
+missing while its REST API works): it reports when live delivery is missing (a
+:class:`~notifier.core.status.DeliveryDelay`: notifications come only by periodic checks) or
+back (None), and the session shows that in the LIVE status's ``delayed`` so the tray does not
+claim live updates it does not get. A stream that cannot tell is taken to deliver live.
 """
 
 from __future__ import annotations
@@ -69,7 +75,13 @@ from notifier.core.session import (
     SyncSession,
     WaitRetry,
 )
-from notifier.core.status import CacheChange, ChangeKind, ConnectionState, ConnectionStatus
+from notifier.core.status import (
+    CacheChange,
+    ChangeKind,
+    ConnectionState,
+    ConnectionStatus,
+    DeliveryDelay,
+)
 from notifier.core.wire import MAX_PAGE_LIMIT, AgentInfo, ClearScope, NotificationPage
 from notifier.store.cache import ActionKind, Applied, NotificationCache, PendingAction
 
@@ -101,6 +113,17 @@ class KeepaliveAware(Protocol):
     """A stream that calls ``listener`` at each keepalive ping (``None`` unregisters)."""
 
     def on_keepalive(self, listener: Callable[[], None] | None) -> None: ...
+
+
+@runtime_checkable
+class DeliveryAware(Protocol):
+    """A stream that tells ``listener`` when live delivery is missing (a
+    :class:`~notifier.core.status.DeliveryDelay`; at once on registering if it is missing
+    then) and when it is back (None). ``None`` as the listener unregisters."""
+
+    def on_delivery_change(
+        self, listener: Callable[[DeliveryDelay | None], None] | None
+    ) -> None: ...
 
 
 class SystemClock:
@@ -391,9 +414,10 @@ class SyncEngine:
     def _publish_status(self, status: ConnectionStatus) -> None:
         self._update_watchdog(status.state)
         log.info(
-            "status: %s%s",
+            "status: %s%s%s",
             status.state.value,
             f" ({status.last_error})" if status.last_error else "",
+            f" (no live updates: {status.delayed.reason})" if status.delayed else "",
         )
         try:
             self._on_status(status)
@@ -437,7 +461,7 @@ class SyncEngine:
         try:
             stream = await self._backend.open_stream(after_seq)
             try:
-                with self._keepalive_ticks(stream):
+                with self._keepalive_ticks(stream), self._delivery_reports(attempt, stream):
                     await self._receive(attempt, stream)
             finally:
                 # Runs after a cancellation too (the cancel was delivered at the receive).
@@ -625,6 +649,22 @@ class SyncEngine:
             stream.on_keepalive(None)
             self._keepalive_streams -= 1
             self._update_watchdog(self._session.state)
+
+    @contextlib.contextmanager
+    def _delivery_reports(self, attempt: int, stream: object) -> Iterator[None]:
+        """While ``stream`` is open, what it says about live delivery goes to the session."""
+        if not isinstance(stream, DeliveryAware):
+            yield
+            return
+
+        def changed(delayed: DeliveryDelay | None) -> None:
+            self._execute(self._session.delivery_changed(attempt, delayed))
+
+        stream.on_delivery_change(changed)
+        try:
+            yield
+        finally:
+            stream.on_delivery_change(None)
 
     def _start_flush(self) -> None:
         if self._flush_task is None or self._flush_task.done():
