@@ -457,11 +457,16 @@ async def _tail_async(
     def on_status(status: ConnectionStatus) -> None:
         # The engine also publishes when only the agent or the retry time changed; a
         # terminal wants a line per state, error or notice change.
-        key = (status.state, status.last_error, status.notice)
+        key = (status.state, status.last_error, status.notice, status.delayed)
         if shown and shown[-1] == key:
             return
         shown.append(key)
         detail = f": {status.last_error}" if status.last_error else ""
+        if status.delayed is not None:  # connected, but new notifications only by a check
+            delayed = status.delayed
+            detail = (
+                f": no live updates ({delayed.reason}); checking every {delayed.check_interval:g} s"
+            )
         io.warn(f"[{status.state.value}{detail}]")
         if status.notice and (len(shown) == 1 or shown[-2][2] != status.notice):
             io.warn(f"[notice: {status.notice}]")

@@ -119,3 +119,43 @@ async def test_the_tray_says_when_notifications_come_only_every_minute(
     finally:
         if standin._sio_server is None:
             await asyncio.to_thread(standin.start_socketio)
+
+
+@pytest.mark.asyncio
+async def test_tail_says_when_notifications_come_only_every_minute(
+    standin_site: SiteUnderTest, tmp_path: Path
+) -> None:
+    # `notifier tail` printed a bare "[live]" while it only checked the site every 60 s.
+    standin, driver = standin_site.standin, standin_site.driver
+    assert standin is not None
+    bea = driver.create_user("Bea Baker")
+    home = tmp_path / "home"
+    paths = app_paths({"NOTIFIER_HOME": str(home)}).ensure()
+    settings = Settings(
+        server_url=standin.url,
+        backend=BackendKind.FRAPPE,
+        frappe_site_name=standin.name,
+        frappe_socketio_url=standin.socketio_url,
+        frappe_time_zone=standin_site.time_zone,
+    )
+    save_settings(paths.settings_file, settings)
+    await asyncio.to_thread(standin.stop_socketio)
+    try:
+        process = await start_tail(standin.url, f"{bea.api_key}:{bea.api_secret}", home)
+        try:
+            assert process.stderr is not None
+            async with asyncio.timeout(TIMEOUT_S):
+                while not (line := (await process.stderr.readline()).decode()).startswith("[live"):
+                    assert line, "tail exited early"
+            assert line.startswith("[live: no live updates (")
+            assert line.endswith("; checking every 60 s]\n")
+            await asyncio.to_thread(standin.start_socketio)
+            async with asyncio.timeout(TIMEOUT_S * 3):
+                while (line := (await process.stderr.readline()).decode()) != "[live]\n":
+                    assert line, "tail exited early"
+            assert await stop(process) == 0
+        finally:
+            await kill(process)
+    finally:
+        if standin._sio_server is None:
+            await asyncio.to_thread(standin.start_socketio)
