@@ -128,7 +128,7 @@ def _hash_password(password: str, salt: bytes) -> str:
     ).hex()
 
 
-def _stored_password(password: str) -> tuple[str, str]:
+def stored_password(password: str) -> tuple[str, str]:
     """(password_hash, password_salt) as the users table stores a new password: the one
     place a password is salted and hashed for storing (:func:`verify_password` checks it)."""
     salt = secrets.token_bytes(16)
@@ -164,7 +164,7 @@ def add_user(
     name = name.strip() or username
     if len(name) > wire.MAX_NAME_CHARS:
         raise invalid(f"a name has at most {wire.MAX_NAME_CHARS} characters")
-    password_hash, salt_hex = _stored_password(password) if password else (None, None)
+    password_hash, salt_hex = stored_password(password) if password else (None, None)
     with transaction(connection):
         if connection.execute("SELECT 1 FROM users WHERE username = ?", (username,)).fetchone():
             raise ActionError(409, "conflict", f"{username!r} already exists")
@@ -336,7 +336,7 @@ def set_password(connection: sqlite3.Connection, user_id: int, password: str) ->
     stay valid: ending them is ``tokens revoke``'s job."""
     if not password:
         raise invalid("a password must not be empty")
-    password_hash, salt_hex = _stored_password(password)  # scrypt: before the write lock
+    password_hash, salt_hex = stored_password(password)  # scrypt: before the write lock
     with transaction(connection):
         changed = connection.execute(
             "UPDATE users SET password_hash = ?, password_salt = ? WHERE id = ?",
