@@ -24,7 +24,9 @@ from pathlib import Path
 import httpx
 import pytest
 import pytest_asyncio
+from helpdesk import close_of, receive_json, stream_url
 from mail_support import WITHIN_S, FakeClock, Inbox, LiveHelpdesk, SmtpServer, html_of, text_of
+from websockets.asyncio.client import connect
 
 from notifier.server import db as server_db
 from notifier.server import repository
@@ -32,6 +34,7 @@ from notifier.server.app import RedactSecrets
 from notifier.server.limits import Limits
 from notifier.server.mailer import MailConfig
 from notifier.server.password_reset import CHANGED_NOTICE, LINK_INVALID, SENT
+from notifier.server.web import CSP
 
 NOON = datetime(2025, 3, 3, 12, 0, tzinfo=UTC)
 OLD = "old password 1"
@@ -133,6 +136,11 @@ async def test_the_mailed_link_sets_a_new_password_once_and_ends_other_sessions(
 
         login = await client.get("/login")
         assert '<a href="/password-reset">Forgot your password?</a>' in login.text
+        form = await client.get("/password-reset")
+        assert form.headers["content-security-policy"] == CSP
+        assert "<script>" not in form.text  # the one script is the package's file
+        assert "samesite=strict" in form.headers["set-cookie"].lower()
+        assert "httponly" in form.headers["set-cookie"].lower()
         answer = await ask(client, "Cara@Example.com")  # any case
         assert answer.status_code == 200
         assert SENT in answer.text
@@ -173,13 +181,24 @@ async def test_the_mailed_link_sets_a_new_password_once_and_ends_other_sessions(
 
 
 @pytest.mark.asyncio
-async def test_an_agent_gets_the_link_at_their_email(live: LiveHelpdesk, smtp: SmtpServer) -> None:
+async def test_an_agent_gets_the_link_at_their_email_and_their_web_stream_closes(
+    live: LiveHelpdesk, smtp: SmtpServer
+) -> None:
     await add_person(live, "ann", kind="agent", email="ann@desk.example")
-    async with browser(live) as client:
-        assert (await ask(client, "ann@desk.example")).status_code == 200
-        [(recipient, link)] = await mailed_links(live, smtp)
-        assert recipient == "Ann <ann@desk.example>"
-        assert (await set_password(client, link, NEW)).status_code == 303
+    async with browser(live) as elsewhere, browser(live) as client:
+        assert (await sign_in(elsewhere, "ann", OLD)).status_code == 303
+        cookie = elsewhere.cookies["helpdesk_session"]
+        async with connect(
+            stream_url(live.url),
+            additional_headers={"cookie": f"helpdesk_session={cookie}", "origin": live.url},
+            proxy=None,
+        ) as stream:
+            assert (await receive_json(stream))["type"] == "hello"
+            assert (await ask(client, "ANN@desk.example")).status_code == 200
+            [(recipient, link)] = await mailed_links(live, smtp)
+            assert recipient == "Ann <ann@desk.example>"
+            assert (await set_password(client, link, NEW)).status_code == 303
+            assert await close_of(stream) == (4002, "the web session has ended; sign in again")
         assert (await sign_in(client, "ann", NEW)).status_code == 303
 
 
