@@ -360,10 +360,10 @@ class Deactivation:
 
 
 def deactivate(connection: sqlite3.Connection, user_id: int) -> Deactivation:
-    """Someone who left: they can no longer sign in (every token deleted; the password and
-    tokens are refused while the flag is set), team assignment skips them and they get no new
-    notifications nor mail (their pending mail is dropped, their queued mail given up).
-    Nothing they wrote or were assigned is deleted."""
+    """Someone who left: they can no longer sign in (every token and password reset link
+    deleted; the password and tokens are refused while the flag is set), team assignment
+    skips them and they get no new notifications nor mail (their pending mail is dropped,
+    their queued mail given up). Nothing they wrote or were assigned is deleted."""
     with transaction(connection):
         row = connection.execute(
             "SELECT deactivated_at FROM users WHERE id = ?", (user_id,)
@@ -375,6 +375,7 @@ def deactivate(connection: sqlite3.Connection, user_id: int) -> Deactivation:
         since = now_text()
         connection.execute("UPDATE users SET deactivated_at = ? WHERE id = ?", (since, user_id))
         revoked = connection.execute("DELETE FROM tokens WHERE user_id = ?", (user_id,)).rowcount
+        connection.execute("DELETE FROM password_resets WHERE user_id = ?", (user_id,))
         outbox.abandon(connection, user_id, DEACTIVATED_MAIL_REASON)
         (open_tickets,) = connection.execute(
             "SELECT count(*) FROM tickets WHERE assignee_id = ? AND status = 'open'", (user_id,)
