@@ -32,6 +32,7 @@ from notifier.server import repository
 from notifier.server.app import HelpdeskApp
 from notifier.server.cli import base_url, bind_socket, uvicorn_config
 from notifier.server.db import Database
+from notifier.server.limits import Limits
 from notifier.server.mailcatcher import bound_port, start_smtp_server
 from notifier.server.mailer import MailConfig
 from notifier.server.smtp import SmtpSettings
@@ -166,11 +167,14 @@ class LiveHelpdesk:
     """The whole server in this event loop on a loopback port; restartable on the same port
     and database."""
 
-    def __init__(self, root: Path, clock: FakeClock, mail: MailConfig) -> None:
+    def __init__(
+        self, root: Path, clock: FakeClock, mail: MailConfig, limits: Limits | None = None
+    ) -> None:
         root.mkdir(parents=True, exist_ok=True)
         self.db_path = root / "helpdesk.db"
         self.clock = clock
         self.mail = mail
+        self.limits = limits
         self.port = 0
         self.url = ""
         self.app: HelpdeskApp | None = None
@@ -186,7 +190,7 @@ class LiveHelpdesk:
         sock = bind_socket("127.0.0.1", self.port)
         self.url = base_url(sock)
         self.port = int(sock.getsockname()[1])
-        app = HelpdeskApp(database, self.url, self.mail)
+        app = HelpdeskApp(database, self.url, self.mail, self.limits)
         self._mailer_running = app.mailer.running()
         await self._mailer_running.__aenter__()
         server = uvicorn.Server(uvicorn_config(app, 0, "warning"))

@@ -245,12 +245,15 @@ def test_migration_7_renders_and_counts_the_rows_already_there(tmp_path: Path) -
     reference = {base: rendered(connection, agent, 0, 500, base) for base in BASES}
     unread = counted(connection)
     # Back to schema 6 as it was: no wire text, no kept count (the rows stay), and none of
-    # the later versions' columns (8: users.deactivated_at).
+    # the later versions' columns and tables (8: users.deactivated_at; 9: password_resets,
+    # email_messages.purpose).
     for trigger in ("wire", "unread_insert", "unread_delete"):
         connection.execute(f"DROP TRIGGER notifications_{trigger}")
     connection.execute("DROP TABLE notification_unread")
     connection.execute("ALTER TABLE notifications DROP COLUMN wire")
     connection.execute("ALTER TABLE users DROP COLUMN deactivated_at")
+    connection.execute("DROP TABLE password_resets")
+    connection.execute("ALTER TABLE email_messages DROP COLUMN purpose")
     connection.execute("UPDATE schema_version SET version = 6")
     connection.close()
     migrated = db.connect(path)

@@ -53,6 +53,7 @@ from notifier.server.limits import (
 )
 from notifier.server.mailer import MAIL_SETTINGS_PATH, MailConfig, Mailer, mail_settings_for
 from notifier.server.pages import WebPages
+from notifier.server.password_reset import CHANGED_NOTICE, PasswordResetPages
 from notifier.server.repository import ActionError, User
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,8 @@ class RedactSecrets(logging.Filter):
         (re.compile(r"(?i)(authorization['\"]?,\s*b?['\"])[^'\"]*"), r"\1[redacted]"),  # repr
         (re.compile(r"(?i)\b(bearer|basic)\s+[^\s'\",;]+"), r"\1 [redacted]"),
         (re.compile(rf"(?i)\b({SESSION_COOKIE}=)[^\s;'\",]+"), r"\1[redacted]"),
+        # A password reset link's token (the access log's request lines).
+        (re.compile(r"(/password-reset/)[^\s?#'\"]+"), r"\1[redacted]"),
     )
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -235,6 +238,8 @@ class HelpdeskApp:
             self.limits.customer_writes, self.limits.customer_window_s
         )
         self.passwords = PasswordPool(self.limits.password_workers, self.limits.password_queue)
+        self.form_cookie = CSRF_COOKIE
+        self.password_reset = PasswordResetPages(self)
         self._revocation_watch: asyncio.Task[None] | None = None
 
     def close(self) -> None:
@@ -586,6 +591,21 @@ class HelpdeskApp:
             max_age=max_age,
         )
 
+    def form_token(self, request: Request) -> str:
+        """The anti-forgery secret of the forms one fills in before signing in (sign-in,
+        password reset): this browser's ``helpdesk_csrf`` cookie, or a new one to set."""
+        csrf = request.cookies.get(CSRF_COOKIE, "")
+        return csrf if _CSRF_PATTERN.match(csrf) else secrets.token_urlsafe(32)
+
+    def form_token_ok(self, request: Request, form: Mapping[str, str]) -> bool:
+        """Whether a posted form's ``csrf`` field is this browser's cookie."""
+        return web.same_token(form.get("csrf", ""), request.cookies.get(CSRF_COOKIE, ""))
+
+    def web_sessions_ended(self, token_hashes: Iterable[str]) -> None:
+        """Close the streams open with web sessions this server just deleted."""
+        for token_hash in token_hashes:
+            self.streams.end_all(token_hash, CLOSE_TOKEN_REVOKED, CLOSE_SESSION_REASON)
+
     def _sign_in_page(
         self,
         request: Request,
@@ -597,9 +617,7 @@ class HelpdeskApp:
     ) -> HTMLResponse:
         """The sign-in form with this browser's anti-forgery secret (a new one if it has none);
         after a refusal with the username that was typed, so only the password is typed again."""
-        csrf = request.cookies.get(CSRF_COOKIE, "")
-        if not _CSRF_PATTERN.match(csrf):
-            csrf = secrets.token_urlsafe(32)
+        csrf = self.form_token(request)
         response = self.pages.render(
             "login.html",
             status,
@@ -615,6 +633,11 @@ class HelpdeskApp:
 
     async def login_form(self, request: Request) -> Response:
         target = safe_next(request.query_params.get("next"))
+        if request.query_params.get("password") == "changed":
+            # From a password reset (password_reset.py), which ended every web session.
+            page = self._sign_in_page(request, target, None, notice=CHANGED_NOTICE)
+            page.delete_cookie(SESSION_COOKIE, path="/")
+            return page
         if request.cookies.get(SESSION_COOKIE) and await self.session_user(request) is None:
             # A session cookie the server no longer knows: it expired or was signed out
             # elsewhere. Say so (once: the stale cookie goes) rather than just ask again.
@@ -627,7 +650,7 @@ class HelpdeskApp:
         form = web.parse_form(await self.read_body(request))
         target = safe_next(form.get("next"))
         username = form.get("username", "")
-        if not web.same_token(form.get("csrf", ""), request.cookies.get(CSRF_COOKIE, "")):
+        if not self.form_token_ok(request, form):
             # Login CSRF: another site posting its own credentials in the agent's browser.
             return self._sign_in_page(
                 request,
@@ -1181,6 +1204,7 @@ class HelpdeskApp:
                 tag="web",
                 extra={"form": "LoginForm"},
             ),
+            *self._password_reset_endpoints(),
             Endpoint(
                 "POST",
                 "/logout",
@@ -1250,6 +1274,58 @@ class HelpdeskApp:
                 tag="web",
             ),
             *AdminApi(self).endpoints(),
+        ]
+
+    def _password_reset_endpoints(self) -> list[Endpoint]:
+        """ "Forgot your password?" (password_reset.py): forms with the sign-in form's
+        token (the ``helpdesk_csrf`` cookie and field)."""
+        resets = self.password_reset
+        return [
+            Endpoint(
+                "GET",
+                "/password-reset",
+                resets.ask,
+                "Web: forgot your password? The form asking for the account's e-mail address",
+                "none",
+                response="html",
+                tag="web",
+            ),
+            Endpoint(
+                "POST",
+                "/password-reset",
+                resets.request,
+                "Web: mail a link to reset the password of each active person with this e-mail"
+                " address (form: email, csrf); the same page whether or not there is one;"
+                " 429 beyond the per-address and per-client limits",
+                "none",
+                response="html",
+                errors=(403, 422, 429),
+                tag="web",
+                extra={"form": "PasswordResetRequestForm"},
+            ),
+            Endpoint(
+                "GET",
+                "/password-reset/{token}",
+                resets.choose,
+                "Web: the form for a new password, from a reset mail's link (404: unknown,"
+                " used or expired)",
+                "none",
+                response="html",
+                errors=(404,),
+                tag="web",
+            ),
+            Endpoint(
+                "POST",
+                "/password-reset/{token}",
+                resets.reset,
+                "Web: set the new password (form: password, again, csrf), use the link up and"
+                " end the person's web sessions; 303 to the sign-in page",
+                "none",
+                response="redirect",
+                errors=(403, 404, 422, 503),
+                tag="web",
+                extra={"form": "PasswordResetForm"},
+            ),
         ]
 
     def _web_forms(self) -> list[Endpoint]:

@@ -347,6 +347,23 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     """
     ALTER TABLE users ADD COLUMN deactivated_at TEXT
     """,
+    # 9: "Forgot your password?" (notifier/server/password_reset.py): at most one reset link
+    # per person (a newer request replaces it), kept as the SHA-256 of its random token like
+    # an API token, valid until expires_at (fixed-width UTC, outbox.stamp) and deleted when
+    # used. The mail carrying the link goes through email_messages like notification mail,
+    # marked by ``purpose``: its content is blanked once the mail is sent or given up, so the
+    # link does not outlive its mail in the database. (``kind`` says instant or digest and
+    # its CHECK cannot be altered in place.)
+    """
+    CREATE TABLE password_resets(
+        user_id INTEGER PRIMARY KEY REFERENCES users(id),
+        token_hash TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+    );
+    ALTER TABLE email_messages ADD COLUMN purpose TEXT NOT NULL DEFAULT 'notification'
+        CHECK (purpose IN ('notification', 'password_reset'))
+    """,
 )
 
 
@@ -540,6 +557,17 @@ class Database:
             raise RuntimeError("Database.open() was not called")
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
+            self._executor, partial(self._call, function, connection, *args)
+        )
+
+    def submit(self, function: Callable[..., _T], *args: object) -> asyncio.Future[_T]:
+        """:meth:`run` without waiting for it: the call is queued on the database thread at
+        once, before any later :meth:`run` (one thread, in order), and the future is its
+        result. For work an answer must not wait for (its time would tell what it found)."""
+        connection = self._connection
+        if connection is None:
+            raise RuntimeError("Database.open() was not called")
+        return asyncio.get_running_loop().run_in_executor(
             self._executor, partial(self._call, function, connection, *args)
         )
 

@@ -77,6 +77,19 @@ class Limits:
     session_max_age_s: float = _limit(
         7 * 24 * 3600.0, "--session-max-age", "seconds a web sign-in lasts (0: until sign-out)"
     )
+    reset_requests_per_address: int = _limit(
+        3,
+        "--reset-requests-per-address",
+        "password reset requests per e-mail address in the reset window before 429",
+    )
+    reset_requests_per_client: int = _limit(
+        20,
+        "--reset-requests-per-client",
+        "password reset requests per client address in the reset window before 429",
+    )
+    reset_window_s: float = _limit(
+        3600.0, "--reset-window", "seconds over which password reset requests are counted"
+    )
 
     def __post_init__(self) -> None:
         for item in fields(self):
@@ -85,6 +98,22 @@ class Limits:
                 raise ValueError(f"{item.metadata['flag']} must be a number ≥ 0, not {value!r}")
         if self.password_workers < 1:
             raise ValueError("--password-workers must be 1 or more")
+
+
+def password_problem(password: str) -> str | None:
+    """Why ``password`` cannot be a new password (a sentence without its full stop), or None.
+    The one rule for every way a password is set: the admin's ``notifier-server password``
+    and the web's "Forgot your password?" page."""
+    if not password:
+        return "an empty password is not allowed"
+    if len(password) > MAX_PASSWORD_CHARS:
+        # The sign-in refuses longer ones unhashed: such a password could never be used.
+        return f"a password has at most {MAX_PASSWORD_CHARS} characters"
+    try:
+        password.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable terminal bytes come as lone surrogates
+        return "the password is not valid text"
+    return None
 
 
 def rate_limited(retry_after_s: float, message: str) -> ActionError:

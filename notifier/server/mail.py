@@ -190,3 +190,42 @@ def _html_document(title: str, body: str) -> str:
         '<body style="font-family:system-ui,sans-serif;max-width:40rem">'
         f"{body}</body></html>"
     )
+
+
+def render_password_reset(
+    sender: Sender,
+    name: str,
+    address: str,
+    username: str,
+    link: str,
+    valid_words: str,
+    now: datetime,
+    message_id: str,
+) -> EmailMessage:
+    """The mail of "Forgot your password?": the link that sets a new password for
+    ``username`` (valid for ``valid_words``, "1 hour"). Not a notification: no thread, no
+    List-Unsubscribe (a person asked for it, and may ask once more)."""
+    subject = "Reset your helpdesk password"
+    who = text.one_line(username)
+    plain = (
+        f"Someone, hopefully you, asked to reset the password of {who} on the helpdesk.\n\n"
+        f"Choose a new password here (the link works once, for {valid_words}):\n{link}\n\n"
+        "If you did not ask for this, ignore this mail: your password stays as it is.\n"
+    )
+    rich = (
+        f"<p>Someone, hopefully you, asked to reset the password of "
+        f"<strong>{html.escape(who)}</strong> on the helpdesk.</p>"
+        f'<p><a href="{html.escape(link)}">Choose a new password</a>'
+        f" (the link works once, for {html.escape(valid_words)}).</p>"
+        "<p>If you did not ask for this, ignore this mail: your password stays as it is.</p>"
+    )
+    message = EmailMessage()
+    message["From"] = Address(sender.name, addr_spec=sender.address)
+    message["To"] = Address(text.one_line(name), addr_spec=address)
+    message["Subject"] = subject
+    message["Date"] = format_datetime(now)
+    message["Message-ID"] = f"<{message_id}>"
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(plain)
+    message.add_alternative(_html_document(subject, rich), subtype="html")
+    return message

@@ -122,6 +122,17 @@ SCHEMAS: Final[dict[str, Any]] = {
         next={"type": "string", "description": "a local path to go to afterwards"},
         csrf={"type": "string", "description": "the sign-in form's token"},
     ),
+    "PasswordResetRequestForm": _obj(
+        ["email", "csrf"],
+        email={"type": "string", "maxLength": MAX_USERNAME_CHARS},
+        csrf={"type": "string", "description": "the form's token (helpdesk_csrf cookie)"},
+    ),
+    "PasswordResetForm": _obj(
+        ["password", "again", "csrf"],
+        password={"type": "string", "maxLength": MAX_PASSWORD_CHARS},
+        again={"type": "string", "description": "the same password once more"},
+        csrf={"type": "string", "description": "the form's token (helpdesk_csrf cookie)"},
+    ),
     "LogoutForm": _obj(
         ["csrf"], csrf={"type": "string", "description": "the token of the home page's form"}
     ),

@@ -161,7 +161,7 @@ def abandon(connection: sqlite3.Connection, agent_id: int, reason: str) -> None:
         (reason, agent_id),
     )
     connection.execute(
-        "UPDATE email_messages SET state = 'failed', last_error = ?"
+        f"UPDATE email_messages SET state = 'failed', last_error = ?, {_BLANK_RESET}"  # noqa: S608
         " WHERE agent_id = ? AND state = 'queued'",
         (f"not sent: {reason}"[:MAX_ERROR_CHARS], agent_id),
     )
@@ -178,6 +178,12 @@ class NewMessage:
     message_id: str  # the Message-ID header, without angle brackets
     subject: str
     content: bytes
+    purpose: str = "notification"  # or "password_reset" (password_reset.py)
+
+
+# A password reset mail's content holds a live link: kept only until the mail is sent or
+# given up (migration 9).
+_BLANK_RESET: Final = "content = CASE WHEN purpose = 'password_reset' THEN X'' ELSE content END"
 
 
 def store_message(
@@ -186,7 +192,7 @@ def store_message(
     """Queue a rendered mail and mark the rows it carries ``mailed``; call in a transaction."""
     cursor = connection.execute(
         "INSERT INTO email_messages(agent_id, kind, recipient, message_id, subject, content,"
-        " created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        " created_at, next_attempt_at, purpose) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             message.agent_id,
             message.kind,
@@ -196,6 +202,7 @@ def store_message(
             message.content,
             stamp(now),
             stamp(now),
+            message.purpose,
         ),
     )
     row_id = int(cursor.lastrowid or 0)
@@ -239,8 +246,8 @@ def mark_sent(connection: sqlite3.Connection, message_id: int, now: datetime) ->
     """The SMTP server took the mail: one commit, right after its answer (see the mailer)."""
     with transaction(connection):
         connection.execute(
-            "UPDATE email_messages SET state = 'sent', sent_at = ?, attempts = attempts + 1,"
-            " last_error = NULL WHERE id = ?",
+            "UPDATE email_messages SET state = 'sent', sent_at = ?, attempts = attempts + 1,"  # noqa: S608
+            f" last_error = NULL, {_BLANK_RESET} WHERE id = ?",
             (stamp(now), message_id),
         )
 
@@ -261,8 +268,8 @@ def mark_failed(connection: sqlite3.Connection, message_id: int, error: str) -> 
     """Give up on a mail for good; ``error`` is what the admin reads in ``mail-status``."""
     with transaction(connection):
         connection.execute(
-            "UPDATE email_messages SET state = 'failed', attempts = attempts + 1,"
-            " last_error = ? WHERE id = ?",
+            "UPDATE email_messages SET state = 'failed', attempts = attempts + 1,"  # noqa: S608
+            f" last_error = ?, {_BLANK_RESET} WHERE id = ?",
             (error[:MAX_ERROR_CHARS], message_id),
         )
 
@@ -347,6 +354,7 @@ class MessageStatus:
     sent_at: str | None
     last_error: str | None
     notifications: int
+    purpose: str = "notification"
 
 
 def message_status(
@@ -356,7 +364,7 @@ def message_status(
     rows = connection.execute(
         "SELECT m.id, u.username, m.recipient, m.kind, m.subject, m.state, m.attempts,"
         " m.created_at, m.sent_at, m.last_error,"
-        " (SELECT COUNT(*) FROM email_outbox AS o WHERE o.message_id = m.id)"
+        " (SELECT COUNT(*) FROM email_outbox AS o WHERE o.message_id = m.id), m.purpose"
         " FROM email_messages AS m JOIN users AS u ON u.id = m.agent_id"
         " WHERE m.state IN (SELECT value FROM json_each(?)) ORDER BY m.id DESC LIMIT ?",
         (json.dumps(list(states)), limit),
@@ -410,9 +418,14 @@ def format_mail_status(connection: sqlite3.Connection, *, include_sent: bool, li
         lines.append(f"\n{state}:")
         for row in rows:
             when = row.sent_at if state == "sent" else row.created_at
+            carries = (
+                "a password reset link"
+                if row.purpose == "password_reset"
+                else f"{row.notifications} notifications"
+            )
             lines.append(
                 f"  #{row.id} {when} {row.kind} to {row.username} <{row.recipient}>"
-                f" ({row.notifications} notifications, {row.attempts} attempts): {row.subject}"
+                f" ({carries}, {row.attempts} attempts): {row.subject}"
             )
             if row.last_error and state != "sent":
                 lines.append(f"      {row.last_error}")

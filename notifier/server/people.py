@@ -25,7 +25,7 @@ from typing import Any, Final
 
 from notifier.server import repository
 from notifier.server.cli import CliError, admin_connection
-from notifier.server.limits import MAX_PASSWORD_CHARS
+from notifier.server.limits import MAX_PASSWORD_CHARS, password_problem
 from notifier.server.repository import ActionError, User
 
 # A line of stdin longer than this cannot hold a password the sign-in accepts (at most 4 UTF-8
@@ -112,15 +112,9 @@ def read_new_password(username: str) -> str:
 
 
 def _check_password(password: str) -> None:
-    if not password:
-        raise CliError("an empty password is not allowed; nothing changed")
-    if len(password) > MAX_PASSWORD_CHARS:
-        # The sign-in refuses longer ones unhashed: such a password could never be used.
-        raise CliError(f"a password has at most {MAX_PASSWORD_CHARS} characters; nothing changed")
-    try:
-        password.encode("utf-8")
-    except UnicodeEncodeError:  # undecodable terminal bytes come as lone surrogates
-        raise CliError("the password is not valid text; nothing changed") from None
+    problem = password_problem(password)
+    if problem is not None:
+        raise CliError(f"{problem}; nothing changed")
 
 
 # --------------------------------------------------------------------------- leavers

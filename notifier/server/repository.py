@@ -134,7 +134,7 @@ def _hash_password(password: str, salt: bytes) -> str:
     ).hex()
 
 
-def _stored_password(password: str) -> tuple[str, str]:
+def stored_password(password: str) -> tuple[str, str]:
     """(password_hash, password_salt) as the users table stores a new password: the one
     place a password is salted and hashed for storing (:func:`verify_password` checks it)."""
     salt = secrets.token_bytes(16)
@@ -170,7 +170,7 @@ def add_user(
     name = name.strip() or username
     if len(name) > wire.MAX_NAME_CHARS:
         raise invalid(f"a name has at most {wire.MAX_NAME_CHARS} characters")
-    password_hash, salt_hex = _stored_password(password) if password else (None, None)
+    password_hash, salt_hex = stored_password(password) if password else (None, None)
     with transaction(connection):
         if connection.execute("SELECT 1 FROM users WHERE username = ?", (username,)).fetchone():
             raise ActionError(409, "conflict", f"{username!r} already exists")
@@ -342,7 +342,7 @@ def set_password(connection: sqlite3.Connection, user_id: int, password: str) ->
     stay valid: ending them is ``tokens revoke``'s job."""
     if not password:
         raise invalid("a password must not be empty")
-    password_hash, salt_hex = _stored_password(password)  # scrypt: before the write lock
+    password_hash, salt_hex = stored_password(password)  # scrypt: before the write lock
     with transaction(connection):
         changed = connection.execute(
             "UPDATE users SET password_hash = ?, password_salt = ? WHERE id = ?",
@@ -366,10 +366,10 @@ class Deactivation:
 
 
 def deactivate(connection: sqlite3.Connection, user_id: int) -> Deactivation:
-    """Someone who left: they can no longer sign in (every token deleted; the password and
-    tokens are refused while the flag is set), team assignment skips them and they get no new
-    notifications nor mail (their pending mail is dropped, their queued mail given up).
-    Nothing they wrote or were assigned is deleted."""
+    """Someone who left: they can no longer sign in (every token and password reset link
+    deleted; the password and tokens are refused while the flag is set), team assignment
+    skips them and they get no new notifications nor mail (their pending mail is dropped,
+    their queued mail given up). Nothing they wrote or were assigned is deleted."""
     with transaction(connection):
         row = connection.execute(
             "SELECT deactivated_at FROM users WHERE id = ?", (user_id,)
@@ -381,6 +381,7 @@ def deactivate(connection: sqlite3.Connection, user_id: int) -> Deactivation:
         since = now_text()
         connection.execute("UPDATE users SET deactivated_at = ? WHERE id = ?", (since, user_id))
         revoked = connection.execute("DELETE FROM tokens WHERE user_id = ?", (user_id,)).rowcount
+        connection.execute("DELETE FROM password_resets WHERE user_id = ?", (user_id,))
         outbox.abandon(connection, user_id, DEACTIVATED_MAIL_REASON)
         (open_tickets,) = connection.execute(
             "SELECT count(*) FROM tickets WHERE assignee_id = ? AND status = 'open'", (user_id,)

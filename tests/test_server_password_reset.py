@@ -1,0 +1,381 @@
+""" "Forgot your password?" end to end: the real server in-process (injected clock, real
+SQLite file, loopback HTTP) mails a real SMTP server on loopback (aiosmtpd), and a cookie-keeping
+HTTP client plays the browser.
+
+Covers: the mailed link sets a new password (the old one fails, the new one works, other web
+sessions end, the link works once); the same answer, byte for byte, for an unknown address and
+a deactivated person's, with no mail; a newer link replacing the older; the hour's limit by the
+server's clock; the per-address and per-client limits (429, no more mail); forged forms (403);
+the admin's password rule; the token kept only as a hash and the mail's copy blanked once sent;
+migration 9 over a version-8 database; the token redacted from log lines.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import re
+import sqlite3
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+import pytest_asyncio
+from helpdesk import close_of, receive_json, stream_url
+from mail_support import WITHIN_S, FakeClock, Inbox, LiveHelpdesk, SmtpServer, html_of, text_of
+from websockets.asyncio.client import connect
+
+from notifier.server import db as server_db
+from notifier.server import repository
+from notifier.server.app import RedactSecrets
+from notifier.server.limits import Limits
+from notifier.server.mailer import MailConfig
+from notifier.server.password_reset import CHANGED_NOTICE, LINK_INVALID, SENT
+from notifier.server.web import CSP
+
+NOON = datetime(2025, 3, 3, 12, 0, tzinfo=UTC)
+OLD = "old password 1"
+NEW = "brand new password 2"
+LINK = re.compile(r"(http://127\.0\.0\.1:\d+/password-reset/([A-Za-z0-9_-]{43}))")
+
+
+@pytest_asyncio.fixture
+async def smtp() -> AsyncIterator[SmtpServer]:
+    server = SmtpServer(Inbox())
+    await server.start()
+    yield server
+    await server.stop()
+
+
+async def start(tmp_path: Path, smtp: SmtpServer, limits: Limits | None = None) -> LiveHelpdesk:
+    config = MailConfig(smtp=smtp.settings, mail_from="helpdesk@desk.example", round_interval_s=0)
+    helpdesk = LiveHelpdesk(tmp_path / "helpdesk", FakeClock(NOON), config, limits)
+    await helpdesk.start()
+    return helpdesk
+
+
+@pytest_asyncio.fixture
+async def live(tmp_path: Path, smtp: SmtpServer) -> AsyncIterator[LiveHelpdesk]:
+    helpdesk = await start(tmp_path, smtp)
+    yield helpdesk
+    await helpdesk.close()
+
+
+def browser(live: LiveHelpdesk) -> httpx.AsyncClient:
+    """A cookie-keeping client that does not follow redirects (the tests look at them)."""
+    return httpx.AsyncClient(base_url=live.url, trust_env=False, timeout=WITHIN_S)
+
+
+def csrf_of(page: str) -> str:
+    found = re.search(r'name=csrf value="([^"]+)"', page)
+    assert found is not None, page
+    return found.group(1)
+
+
+async def add_person(
+    live: LiveHelpdesk, username: str, kind: str = "customer", email: str | None = None
+) -> None:
+    await live.database.run(
+        functools.partial(
+            repository.add_user,
+            kind=kind,
+            username=username,
+            name=username.split("@")[0].title(),
+            password=OLD,
+            email=email,
+        )
+    )
+
+
+async def ask(client: httpx.AsyncClient, email: str) -> httpx.Response:
+    """Fill in the "Forgot your password?" form as a browser does."""
+    form = await client.get("/password-reset")
+    assert form.status_code == 200
+    return await client.post("/password-reset", data={"email": email, "csrf": csrf_of(form.text)})
+
+
+async def sign_in(client: httpx.AsyncClient, username: str, password: str) -> httpx.Response:
+    form = await client.get("/login")
+    data = {"username": username, "password": password, "next": "/", "csrf": csrf_of(form.text)}
+    return await client.post("/login", data=data)
+
+
+async def set_password(
+    client: httpx.AsyncClient, link: str, password: str, again: str | None = None
+) -> httpx.Response:
+    form = await client.get(link)
+    assert form.status_code == 200, form.text
+    data = {"password": password, "again": password if again is None else again}
+    return await client.post(link, data={**data, "csrf": csrf_of(form.text)})
+
+
+async def mailed_links(live: LiveHelpdesk, smtp: SmtpServer) -> list[tuple[str, str]]:
+    """(recipient, link) of each mail sent by one whole mailer round."""
+    await live.flush()
+    found = []
+    for mail in smtp.inbox.take():
+        match = LINK.search(text_of(mail))
+        assert match is not None, text_of(mail)
+        assert match.group(1) in html_of(mail)
+        found.append((str(mail["To"]), match.group(1)))
+    return found
+
+
+@pytest.mark.asyncio
+async def test_the_mailed_link_sets_a_new_password_once_and_ends_other_sessions(
+    live: LiveHelpdesk, smtp: SmtpServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    await add_person(live, "cara@example.com")
+    async with browser(live) as elsewhere, browser(live) as client:
+        # A session signed in elsewhere (a stolen one, say) before the reset.
+        assert (await sign_in(elsewhere, "cara@example.com", OLD)).status_code == 303
+        assert (await elsewhere.get("/")).status_code == 200
+
+        login = await client.get("/login")
+        assert '<a href="/password-reset">Forgot your password?</a>' in login.text
+        form = await client.get("/password-reset")
+        assert form.headers["content-security-policy"] == CSP
+        assert "<script>" not in form.text  # the one script is the package's file
+        assert "samesite=strict" in form.headers["set-cookie"].lower()
+        assert "httponly" in form.headers["set-cookie"].lower()
+        answer = await ask(client, "Cara@Example.com")  # any case
+        assert answer.status_code == 200
+        assert SENT in answer.text
+        [(recipient, link)] = await mailed_links(live, smtp)
+        assert recipient == "Cara <cara@example.com>"
+        assert link.startswith(f"{live.url}/password-reset/")
+        token = link.rsplit("/", 1)[1]
+        # Stored only as its hash; the mail's copy is blanked once the mail is sent.
+        assert live.rows("SELECT token_hash FROM password_resets") == [
+            (hashlib.sha256(token.encode()).hexdigest(),)
+        ]
+        assert live.rows("SELECT content, purpose FROM email_messages") == [(b"", "password_reset")]
+
+        form = await client.get(link)
+        assert form.status_code == 200
+        assert "Choose a new password" in form.text and "cara@example.com" in form.text
+        differ = await set_password(client, link, NEW, "something else")
+        assert differ.status_code == 422 and "The two passwords differ" in differ.text
+        done = await set_password(client, link, NEW)
+        assert done.status_code == 303
+        assert done.headers["location"] == "/login?password=changed"
+        notice = await client.get(done.headers["location"])
+        assert CHANGED_NOTICE in notice.text
+
+        assert (await elsewhere.get("/")).status_code == 303  # the other session is dead
+        assert (await sign_in(client, "cara@example.com", OLD)).status_code == 401
+        assert (await sign_in(client, "cara@example.com", NEW)).status_code == 303
+        assert (await client.get("/")).status_code == 200
+
+        # Once only: the link is gone, with a page that offers a new one.
+        again = await client.get(link)
+        assert again.status_code == 404
+        assert LINK_INVALID in again.text and 'href="/password-reset"' in again.text
+        reused = await client.post(link, data={"password": "x", "again": "x", "csrf": "x"})
+        assert reused.status_code == 404
+    assert live.rows("SELECT count(*) FROM password_resets") == [(0,)]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+
+
+@pytest.mark.asyncio
+async def test_an_agent_gets_the_link_at_their_email_and_their_web_stream_closes(
+    live: LiveHelpdesk, smtp: SmtpServer
+) -> None:
+    await add_person(live, "ann", kind="agent", email="ann@desk.example")
+    async with browser(live) as elsewhere, browser(live) as client:
+        assert (await sign_in(elsewhere, "ann", OLD)).status_code == 303
+        cookie = elsewhere.cookies["helpdesk_session"]
+        async with connect(
+            stream_url(live.url),
+            additional_headers={"cookie": f"helpdesk_session={cookie}", "origin": live.url},
+            proxy=None,
+        ) as stream:
+            assert (await receive_json(stream))["type"] == "hello"
+            assert (await ask(client, "ANN@desk.example")).status_code == 200
+            [(recipient, link)] = await mailed_links(live, smtp)
+            assert recipient == "Ann <ann@desk.example>"
+            assert (await set_password(client, link, NEW)).status_code == 303
+            assert await close_of(stream) == (4002, "the web session has ended; sign in again")
+        assert (await sign_in(client, "ann", NEW)).status_code == 303
+
+
+@pytest.mark.asyncio
+async def test_unknown_and_deactivated_addresses_get_the_same_page_and_no_mail(
+    live: LiveHelpdesk, smtp: SmtpServer
+) -> None:
+    await add_person(live, "kim@example.com")
+    await add_person(live, "left@example.com")
+    await deactivate(live, "left@example.com")
+    async with browser(live) as client:
+        pages = [await ask(client, email) for email in ("kim@example.com", "nobody@example.com")]
+        [(_, link)] = await mailed_links(live, smtp)
+        pages.append(await ask(client, "left@example.com"))
+        assert await mailed_links(live, smtp) == []
+        # Byte for byte the same answer (the browser's form cookie is the same throughout).
+        assert [p.status_code for p in pages] == [200, 200, 200]
+        assert pages[0].text == pages[1].text == pages[2].text
+        assert live.rows("SELECT count(*) FROM password_resets") == [(1,)]
+        # Deactivated after asking: the link dies with the account.
+        await deactivate(live, "kim@example.com")
+        assert live.rows("SELECT count(*) FROM password_resets") == [(0,)]
+        assert (await client.get(link)).status_code == 404
+
+
+async def deactivate(live: LiveHelpdesk, username: str) -> None:
+    def run(connection: sqlite3.Connection) -> None:
+        user = repository.user_by_username(connection, username)
+        assert user is not None
+        repository.deactivate(connection, user.id)
+
+    await live.database.run(run)
+
+
+@pytest.mark.asyncio
+async def test_a_newer_link_replaces_the_older(live: LiveHelpdesk, smtp: SmtpServer) -> None:
+    await add_person(live, "lee@example.com")
+    async with browser(live) as client:
+        await ask(client, "lee@example.com")
+        [(_, first)] = await mailed_links(live, smtp)
+        await ask(client, "lee@example.com")
+        [(_, second)] = await mailed_links(live, smtp)
+        assert first != second
+        assert (await client.get(first)).status_code == 404
+        assert (await set_password(client, second, NEW)).status_code == 303
+
+
+@pytest.mark.asyncio
+async def test_a_link_works_for_one_hour_by_the_servers_clock(
+    live: LiveHelpdesk, smtp: SmtpServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    await add_person(live, "max@example.com")
+    async with browser(live) as client:
+        await ask(client, "max@example.com")
+        [(_, link)] = await mailed_links(live, smtp)
+        live.clock.advance(minutes=59)
+        form = await client.get(link)
+        assert form.status_code == 200
+        live.clock.advance(minutes=1)
+        expired = await client.post(
+            link, data={"password": NEW, "again": NEW, "csrf": csrf_of(form.text)}
+        )
+        assert expired.status_code == 404
+        assert LINK_INVALID in expired.text and "Ask for a new link" in expired.text
+        assert (await client.get(link)).status_code == 404
+        assert (await client.get("/password-reset/not-a-token")).status_code == 404
+        assert (await sign_in(client, "max@example.com", OLD)).status_code == 303
+    assert live.rows("SELECT count(*) FROM password_resets") == [(0,)]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+
+
+@pytest.mark.asyncio
+async def test_forged_forms_are_refused_and_change_nothing(
+    live: LiveHelpdesk, smtp: SmtpServer
+) -> None:
+    await add_person(live, "fay@example.com")
+    async with browser(live) as client:
+        await client.get("/password-reset")  # the browser has a form cookie of its own
+        for data in ({"email": "fay@example.com"}, {"email": "fay@example.com", "csrf": "x"}):
+            forged = await client.post("/password-reset", data=data)
+            assert forged.status_code == 403
+            assert "another site" in forged.text
+        assert await mailed_links(live, smtp) == []
+
+        await ask(client, "fay@example.com")
+        [(_, link)] = await mailed_links(live, smtp)
+        forged = await client.post(link, data={"password": NEW, "again": NEW})
+        assert forged.status_code == 403 and "another site" in forged.text
+        assert (await sign_in(client, "fay@example.com", OLD)).status_code == 303
+        assert (await set_password(client, link, NEW)).status_code == 303  # still valid
+
+
+@pytest.mark.asyncio
+async def test_the_new_password_follows_the_admins_rule(
+    live: LiveHelpdesk, smtp: SmtpServer
+) -> None:
+    await add_person(live, "gus@example.com")
+    async with browser(live) as client:
+        await ask(client, "gus@example.com")
+        [(_, link)] = await mailed_links(live, smtp)
+        empty = await set_password(client, link, "")
+        assert empty.status_code == 422 and "An empty password is not allowed." in empty.text
+        long = await set_password(client, link, "p" * 1025)
+        assert long.status_code == 422
+        assert "A password has at most 1024 characters." in long.text
+        assert (await set_password(client, link, "p" * 1024)).status_code == 303
+        assert (await sign_in(client, "gus@example.com", "p" * 1024)).status_code == 303
+        bad = await client.post(
+            "/password-reset",
+            data={"email": "not an address", "csrf": client.cookies["helpdesk_csrf"]},
+        )
+        assert bad.status_code == 422
+
+
+@pytest.mark.asyncio
+async def test_a_flood_gets_429_and_no_more_mail(tmp_path: Path, smtp: SmtpServer) -> None:
+    limits = Limits(reset_requests_per_address=2, reset_requests_per_client=4)
+    live = await start(tmp_path, smtp, limits)
+    try:
+        await add_person(live, "hal@example.com")
+        async with browser(live) as client:
+            for _ in range(2):
+                assert (await ask(client, "HAL@example.com")).status_code == 200
+            assert len(await mailed_links(live, smtp)) == 2
+            flood = await ask(client, "hal@example.com")
+            assert flood.status_code == 429
+            assert 0 < int(flood.headers["retry-after"]) <= 3600
+            assert "Too many requests" in flood.text
+            assert await mailed_links(live, smtp) == []
+            # Per client: other addresses from the same client count too.
+            assert (await ask(client, "x1@example.com")).status_code == 200
+            assert (await ask(client, "x2@example.com")).status_code == 200
+            assert (await ask(client, "x3@example.com")).status_code == 429
+    finally:
+        await live.close()
+
+
+def test_migration_9_keeps_the_mail_of_a_version_8_database(tmp_path: Path) -> None:
+    path = tmp_path / "v8.db"
+    connection = sqlite3.connect(path, isolation_level=None)
+    for script in server_db.MIGRATIONS[:8]:
+        for statement in server_db._statements(script):
+            connection.execute(statement)
+    connection.execute("CREATE TABLE schema_version(version INTEGER NOT NULL)")
+    connection.execute("INSERT INTO schema_version VALUES (8)")
+    connection.execute(
+        "INSERT INTO users(kind, username, name, created_at) VALUES ('agent', 'a', 'A', 'now')"
+    )
+    connection.execute(
+        "INSERT INTO email_messages(agent_id, kind, recipient, message_id, subject, content,"
+        " created_at, next_attempt_at) VALUES (1, 'instant', 'a@x', 'm1', 's', X'41', 't', 't')"
+    )
+    connection.close()
+    migrated = server_db.connect(path)
+    try:
+        assert server_db.schema_version(migrated) == 9 == len(server_db.MIGRATIONS)
+        assert migrated.execute("SELECT content, purpose FROM email_messages").fetchall() == [
+            (b"A", "notification")
+        ]
+        with pytest.raises(sqlite3.IntegrityError):
+            migrated.execute("UPDATE email_messages SET purpose = 'other'")
+        assert migrated.execute("SELECT count(*) FROM password_resets").fetchone() == (0,)
+    finally:
+        migrated.close()
+
+
+def test_a_reset_links_token_never_reaches_the_log() -> None:
+    token = "A" * 43
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '"GET /password-reset/%s HTTP/1.1" 200',
+        (token,),
+        None,
+    )
+    assert RedactSecrets().filter(record)
+    assert token not in record.getMessage()
+    assert "/password-reset/[redacted]" in record.getMessage()
