@@ -25,6 +25,19 @@ from notifier.store.paths import app_paths
 from notifier.store.settings_file import save_settings
 
 
+def site_settings(site: SiteUnderTest) -> Settings:
+    """The app's settings for the stand-in site (its socket.io server included)."""
+    standin = site.standin
+    assert standin is not None
+    return Settings(
+        server_url=standin.url,
+        backend=BackendKind.FRAPPE,
+        frappe_site_name=standin.name,
+        frappe_socketio_url=standin.socketio_url,
+        frappe_time_zone=site.time_zone,
+    )
+
+
 @pytest.mark.asyncio
 async def test_the_tray_and_tail_on_one_home_keep_their_own_ledgers(
     qtbot: QtBot, standin_site: SiteUnderTest, tmp_path: Path
@@ -45,13 +58,7 @@ async def test_the_tray_and_tail_on_one_home_keep_their_own_ledgers(
     assign_new_ticket("Second")
     home = tmp_path / "shared-home"
     paths = app_paths({"NOTIFIER_HOME": str(home)}).ensure()
-    settings = Settings(
-        server_url=standin.url,
-        backend=BackendKind.FRAPPE,
-        frappe_site_name=standin.name,
-        frappe_socketio_url=standin.socketio_url,
-        frappe_time_zone=standin_site.time_zone,
-    )
+    settings = site_settings(standin_site)
     save_settings(paths.settings_file, settings)  # tail reads the kind from the settings
 
     async with tray(paths, settings, {"NOTIFIER_TOKEN": token}) as app:
@@ -94,13 +101,7 @@ async def test_the_tray_says_when_notifications_come_only_every_minute(
     assert standin is not None
     bea = driver.create_user("Bea Baker")
     paths = app_paths({"NOTIFIER_HOME": str(tmp_path / "home")}).ensure()
-    settings = Settings(
-        server_url=standin.url,
-        backend=BackendKind.FRAPPE,
-        frappe_site_name=standin.name,
-        frappe_socketio_url=standin.socketio_url,
-        frappe_time_zone=standin_site.time_zone,
-    )
+    settings = site_settings(standin_site)
     environ = {"NOTIFIER_TOKEN": f"{bea.api_key}:{bea.api_secret}"}
     await asyncio.to_thread(standin.stop_socketio)
     try:
@@ -131,13 +132,7 @@ async def test_tail_says_when_notifications_come_only_every_minute(
     bea = driver.create_user("Bea Baker")
     home = tmp_path / "home"
     paths = app_paths({"NOTIFIER_HOME": str(home)}).ensure()
-    settings = Settings(
-        server_url=standin.url,
-        backend=BackendKind.FRAPPE,
-        frappe_site_name=standin.name,
-        frappe_socketio_url=standin.socketio_url,
-        frappe_time_zone=standin_site.time_zone,
-    )
+    settings = site_settings(standin_site)
     save_settings(paths.settings_file, settings)
     await asyncio.to_thread(standin.stop_socketio)
     try:
