@@ -63,7 +63,7 @@ def test_a_refused_sign_in_says_why() -> None:
         " the Agent role in Frappe Helpdesk (Helpdesk admin → Agents), ask an administrator"
     )
     refused = ConnectionStatus(ConnectionState.AUTH_FAILED, last_error=reason)
-    assert status_words(refused, NOW) == f"Signed out — the helpdesk refused the sign-in: {reason}"
+    assert status_words(refused, NOW) == f"Signed out — {reason}"
     assert banner_text(refused, NOW) == status_words(refused, NOW)
     no_reason = ConnectionStatus(ConnectionState.AUTH_FAILED)
     assert status_words(no_reason, NOW) == (
@@ -125,3 +125,14 @@ def test_live_without_live_updates_says_so_in_the_tooltip_and_the_banner() -> No
     ]
     live = ConnectionStatus(ConnectionState.LIVE)
     assert (status_words(live, NOW), banner_text(live, NOW)) == ("Connected", None)
+
+
+def test_a_revoked_token_is_said_once() -> None:
+    # "Signed out — the helpdesk refused the sign-in: the server rejected the token (sign in
+    # again)" said the refusal twice, in a three-line banner.
+    revoked = ConnectionStatus(
+        ConnectionState.AUTH_FAILED, last_error="the helpdesk rejected the token; sign in again"
+    )
+    assert banner_text(revoked, NOW) == (
+        "Signed out — the helpdesk rejected the token; sign in again"
+    )

@@ -67,7 +67,7 @@ def status_words(status: ConnectionStatus, now: datetime) -> str:
         if status.last_error:
             # The adapter's reason carries its own advice: "sign in again", or for a Frappe
             # user without the Agent role, ask an administrator (signing in again cannot help).
-            return f"Signed out — the helpdesk refused the sign-in: {status.last_error}"
+            return f"Signed out — {status.last_error}"
         return "Signed out — the helpdesk refused the token; sign in again in Settings"
     return "Not signed in — open Settings to sign in"
 

@@ -173,7 +173,7 @@ def _error_for(response: httpx.Response) -> BackendError:
         status, BackendError
     )
     if status == 401:
-        message = f"the server rejected the token ({message}); sign in again"
+        message = f"the helpdesk rejected the token ({message}); sign in again"
     return kind(message, status=status, code=code)
 
 

@@ -186,7 +186,7 @@ async def open_event_stream(
         status = error.response.status_code
         if status in (401, 403):
             raise AuthFailed(
-                "the server rejected the token (sign in again)"
+                "the helpdesk rejected the token; sign in again"
                 if status == 401
                 else "this token does not belong to an agent account",
                 status=status,
