@@ -24,8 +24,17 @@ from pathlib import Path
 import httpx
 import pytest
 import pytest_asyncio
-from helpdesk import close_of, receive_json, stream_url
-from mail_support import WITHIN_S, FakeClock, Inbox, LiveHelpdesk, SmtpServer, html_of, text_of
+from helpdesk import MakeHelpdesk, close_of, receive_json, stream_url
+from mail_support import (
+    WITHIN_S,
+    FakeClock,
+    Inbox,
+    LiveHelpdesk,
+    SmtpServer,
+    ThreadedSmtpServer,
+    html_of,
+    text_of,
+)
 from websockets.asyncio.client import connect
 
 from notifier.server import db as server_db
@@ -39,6 +48,7 @@ from notifier.server.web import CSP
 NOON = datetime(2025, 3, 3, 12, 0, tzinfo=UTC)
 OLD = "old password 1"
 NEW = "brand new password 2"
+FORM = {"content-type": "application/x-www-form-urlencoded"}
 LINK = re.compile(r"(http://127\.0\.0\.1:\d+/password-reset/([A-Za-z0-9_-]{43}))")
 
 
@@ -379,3 +389,49 @@ def test_a_reset_links_token_never_reaches_the_log() -> None:
     assert RedactSecrets().filter(record)
     assert token not in record.getMessage()
     assert "/password-reset/[redacted]" in record.getMessage()
+
+
+def test_a_links_pages_send_no_referrer_and_its_token_stays_out_of_a_debug_log(
+    make_helpdesk: MakeHelpdesk,
+) -> None:
+    """The real server at debug with the access log on: the link's pages (every answer, also
+    the refusals) tell the browser to send no Referer (the icon, style and script requests
+    would carry the token, into a proxy's log say) and to store nothing; the token is in no
+    log line, and redacting it breaks no access log line (no "Logging error")."""
+    with ThreadedSmtpServer(Inbox()) as smtp:
+        hd = make_helpdesk(
+            "--smtp", f"smtp://127.0.0.1:{smtp.port}", "--access-log", "--log-level", "debug"
+        )
+        hd.add_customer("lia@example.com", password=OLD)
+        with httpx.Client(base_url=hd.url, trust_env=False, timeout=WITHIN_S) as client:
+            form = client.get("/password-reset")
+            sent = client.post(
+                "/password-reset", data={"email": "lia@example.com", "csrf": csrf_of(form.text)}
+            )
+            assert sent.status_code == 200
+            [mail] = smtp.wait_for_mails(1)
+            found = LINK.search(text_of(mail))
+            assert found is not None
+            link, token = found.group(1), found.group(2)
+            answers = [client.get(link), client.head(link), client.get(f"{link}?utm=x")]
+            csrf = csrf_of(answers[0].text)
+            answers += [
+                client.post(link, data={"password": NEW, "again": NEW}),  # no csrf: 403
+                client.post(link, data={"password": NEW, "again": "x", "csrf": csrf}),  # 422
+                client.post(link, content=b"\xff\xfe%zz&&=", headers=FORM),
+                client.post(link, data={"password": NEW, "again": NEW, "csrf": csrf}),  # 303
+                client.get(link),  # used: 404
+                client.post(link, data={"password": NEW, "again": NEW, "csrf": csrf}),
+            ]
+            assert [a.status_code for a in answers] == [200, 200, 200, 403, 422, 403, 303, 404, 404]
+            for answer in answers:
+                assert answer.headers["referrer-policy"] == "no-referrer", answer
+                assert answer.headers["cache-control"] == "no-store", answer
+            asked = client.get("/password-reset")  # no token in this URL: the site's policy
+            assert asked.headers["referrer-policy"] == "same-origin"
+        log = hd.log_text()
+        assert token not in log
+        assert '"GET /password-reset/[redacted] HTTP/1.1" 200' in log
+        assert '"POST /password-reset/[redacted] HTTP/1.1" 303' in log
+        assert "Logging error" not in log
+        hd.assert_clean_log()
