@@ -42,7 +42,7 @@ from notifier.server import repository
 from notifier.server.app import RedactSecrets
 from notifier.server.limits import Limits
 from notifier.server.mailer import MailConfig
-from notifier.server.password_reset import CHANGED_NOTICE, LINK_INVALID, SENT
+from notifier.server.password_reset import CHANGED_NOTICE, LINK_INVALID, REPEATED, SENT
 from notifier.server.web import CSP
 
 NOON = datetime(2025, 3, 3, 12, 0, tzinfo=UTC)
@@ -435,3 +435,44 @@ def test_a_links_pages_send_no_referrer_and_its_token_stays_out_of_a_debug_log(
         assert '"POST /password-reset/[redacted] HTTP/1.1" 303' in log
         assert "Logging error" not in log
         hd.assert_clean_log()
+
+
+@pytest.mark.asyncio
+async def test_missing_repeated_or_oversize_fields_get_a_4xx_and_change_nothing(
+    live: LiveHelpdesk, smtp: SmtpServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A repeated field is refused (400) rather than one copy silently chosen: a filter in
+    front of the server may judge the other copy. Missing and oversize ones get 422 / 413."""
+    await add_person(live, "ida@example.com")
+    async with browser(live) as client:
+        form = await client.get("/password-reset")
+        csrf = csrf_of(form.text)
+        twice = [
+            f"email=ida%40example.com&email=x%40example.com&csrf={csrf}",
+            f"email=ida%40example.com&csrf={csrf}&csrf=x",
+        ]
+        for body in twice:
+            refused = await client.post("/password-reset", content=body, headers=FORM)
+            assert refused.status_code == 400 and REPEATED in refused.text
+        for data in ({"csrf": csrf}, {"csrf": csrf, "email": "a" * 250 + "@example.com"}):
+            assert (await client.post("/password-reset", data=data)).status_code == 422
+        huge = await client.post(
+            "/password-reset", content=f"csrf={csrf}&email=" + "a" * 1_100_000, headers=FORM
+        )
+        assert huge.status_code == 413
+        assert await mailed_links(live, smtp) == []
+
+        await ask(client, "ida@example.com")
+        [(_, link)] = await mailed_links(live, smtp)
+        for body in (
+            f"password=p1+long+enough&password=p2+long+enough&again=p1+long+enough&csrf={csrf}",
+            f"password=p1+long+enough&again=p1+long+enough&again=x&csrf={csrf}",
+        ):
+            refused = await client.post(link, content=body, headers=FORM)
+            assert refused.status_code == 400 and REPEATED in refused.text
+        assert (await client.post(link, data={"csrf": csrf})).status_code == 422  # no password
+        missing_again = await client.post(link, data={"password": NEW, "csrf": csrf})
+        assert missing_again.status_code == 422
+        assert (await sign_in(client, "ida@example.com", OLD)).status_code == 303
+        assert (await set_password(client, link, NEW)).status_code == 303  # still valid
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]

@@ -1313,11 +1313,11 @@ class HelpdeskApp:
                 "/password-reset",
                 resets.request,
                 "Web: mail a link to reset the password of each active person with this e-mail"
-                " address (form: email, csrf); the same page whether or not there is one;"
-                " 429 beyond the per-address and per-client limits",
+                " address (form: email, csrf; 400 if a field repeats); the same page whether or not"
+                " there is one; 429 beyond the per-address and per-client limits",
                 "none",
                 response="html",
-                errors=(403, 422, 429),
+                errors=(400, 403, 422, 429),
                 tag="web",
                 extra={"form": "PasswordResetRequestForm"},
             ),
@@ -1336,11 +1336,12 @@ class HelpdeskApp:
                 "POST",
                 "/password-reset/{token}",
                 resets.reset,
-                "Web: set the new password (form: password, again, csrf), use the link up and"
+                "Web: set the new password (form: password, again, csrf; 400 if a field repeats),"
+                " use the link up and"
                 " end the person's web sessions; 303 to the sign-in page",
                 "none",
                 response="redirect",
-                errors=(403, 404, 422, 503),
+                errors=(400, 403, 404, 422, 503),
                 tag="web",
                 extra={"form": "PasswordResetForm"},
             ),
