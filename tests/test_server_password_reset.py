@@ -12,6 +12,7 @@ migration 9 over a version-8 database; the token redacted from log lines.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import logging
@@ -475,4 +476,93 @@ async def test_missing_repeated_or_oversize_fields_get_a_4xx_and_change_nothing(
         assert missing_again.status_code == 422
         assert (await sign_in(client, "ida@example.com", OLD)).status_code == 303
         assert (await set_password(client, link, NEW)).status_code == 303  # still valid
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+
+
+@pytest.mark.asyncio
+async def test_variants_of_an_address_reach_the_stored_one_and_count_as_one(
+    tmp_path: Path, smtp: SmtpServer
+) -> None:
+    """Case and surrounding whitespace find the account as the sign-in does (ASCII
+    case-insensitively) and share one per-address count; a look-alike (Cyrillic а) is another
+    address and finds nobody. The mail goes to the stored address only, with the stored name
+    on one line: what was typed never reaches a header or the envelope."""
+    limits = Limits(reset_requests_per_address=2, reset_requests_per_client=20)
+    live = await start(tmp_path, smtp, limits)
+    try:
+        await live.database.run(
+            functools.partial(
+                repository.add_user,
+                kind="customer",
+                username="maria@example.com",
+                name="Maria\r\nBcc: evil@example.com",
+                password=OLD,
+            )
+        )
+        async with browser(live) as client:
+            for typed in ("Maria@Example.com", " maria@EXAMPLE.com\t"):
+                assert (await ask(client, typed)).status_code == 200
+            flood = await ask(client, "\u00a0MARIA@example.com ")
+            assert flood.status_code == 429
+            for hostile in (
+                "maria@example.com\r\nBcc: evil@example.com",
+                "maria@example.com,evil@example.com",
+                "maria@example.com\nevil@example.com",
+            ):
+                assert (await ask(client, hostile)).status_code == 422
+            assert (await ask(client, "m\u0430ria@example.com")).status_code == 200
+            assert (await ask(client, "maria@example.com,evil.example.com")).status_code == 200
+            await live.flush()
+            mails = smtp.inbox.take()
+            assert len(mails) == 2
+            assert smtp.inbox.recipients == [["maria@example.com"], ["maria@example.com"]]
+            for mail in mails:
+                assert mail.get_all("To") == ['"Maria Bcc: evil@example.com" <maria@example.com>']
+                assert mail["Bcc"] is None and mail["Cc"] is None
+    finally:
+        await live.close()
+
+
+@pytest.mark.asyncio
+async def test_a_prefetched_link_still_works_and_two_racing_saves_set_one_password(
+    live: LiveHelpdesk, smtp: SmtpServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A mail scanner fetching the link (GET, HEAD, no cookies) uses nothing up; of two
+    concurrent saves one wins and the other gets the dead-link page; the browser that did
+    the reset was signed in, and its old session cookie is dead, not only deleted."""
+    await add_person(live, "ned@example.com")
+    async with browser(live) as client, browser(live) as scanner:
+        assert (await sign_in(client, "ned@example.com", OLD)).status_code == 303
+        old_session = client.cookies["helpdesk_session"]
+        await ask(client, "ned@example.com")
+        [(_, link)] = await mailed_links(live, smtp)
+        for _ in range(3):
+            assert (await scanner.get(link)).status_code == 200
+            assert (await scanner.head(link)).status_code == 200
+        assert live.rows("SELECT count(*) FROM password_resets") == [(1,)]
+
+        form = await client.get(link)
+        csrf = csrf_of(form.text)
+        first, second = "first new password", "second new password"
+        answers = await asyncio.gather(
+            *(
+                client.post(link, data={"password": p, "again": p, "csrf": csrf})
+                for p in (first, second)
+            )
+        )
+        assert sorted(a.status_code for a in answers) == [303, 404]
+        assert LINK_INVALID in next(a.text for a in answers if a.status_code == 404)
+        won = first if answers[0].status_code == 303 else second
+        lost = second if won == first else first
+        assert live.rows("SELECT count(*) FROM password_resets") == [(0,)]
+        assert live.rows("SELECT count(*) FROM tokens WHERE purpose = 'session'") == [(0,)]
+
+    async with browser(live) as stale:
+        stale.cookies.set("helpdesk_session", old_session)
+        home = await stale.get("/")
+        assert home.status_code == 303 and home.headers["location"].startswith("/login")
+    async with browser(live) as client:
+        assert (await sign_in(client, "ned@example.com", lost)).status_code == 401
+        assert (await sign_in(client, "ned@example.com", OLD)).status_code == 401
+        assert (await sign_in(client, "ned@example.com", won)).status_code == 303
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
