@@ -18,6 +18,7 @@ import hashlib
 import logging
 import re
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -566,3 +567,34 @@ async def test_a_prefetched_link_still_works_and_two_racing_saves_set_one_passwo
         assert (await sign_in(client, "ned@example.com", OLD)).status_code == 401
         assert (await sign_in(client, "ned@example.com", won)).status_code == 303
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+
+
+def test_a_stored_address_no_mail_can_carry_gets_a_warning_not_a_traceback(
+    make_helpdesk: MakeHelpdesk,
+) -> None:
+    """The address pattern lets in addresses a mail header cannot hold (a non-ASCII local
+    part, an empty domain label). Asking for such a person's link answers as always, mails
+    nothing, stores no link and logs one warning line: no traceback anyone can trigger."""
+    inbox = Inbox()
+    with ThreadedSmtpServer(inbox) as smtp:
+        hd = make_helpdesk("--smtp", f"smtp://127.0.0.1:{smtp.port}")
+        hd.add_customer("zoë@example.com", password=OLD)
+        hd.add_customer("dot@example..com", password=OLD)
+        hd.add_customer("ok@example.com", password=OLD)
+        with httpx.Client(base_url=hd.url, trust_env=False, timeout=WITHIN_S) as client:
+            for address in ("zoë@example.com", "dot@example..com", "ok@example.com"):
+                form = client.get("/password-reset")
+                answer = client.post(
+                    "/password-reset", data={"email": address, "csrf": csrf_of(form.text)}
+                )
+                assert answer.status_code == 200 and SENT in answer.text
+        smtp.wait_for_mails(1)
+        assert inbox.recipients == [["ok@example.com"]]
+        deadline = time.monotonic() + WITHIN_S
+        while hd.log_text().count("cannot be put in a mail header") < 2:
+            assert time.monotonic() < deadline, hd.log_text()
+            time.sleep(0.05)
+        hd.assert_clean_log()
+        with sqlite3.connect(hd.db) as db:
+            assert db.execute("SELECT count(*) FROM password_resets").fetchone() == (1,)
+        db.close()

@@ -37,6 +37,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import timedelta
 from email import policy
+from email.errors import MessageError
 from typing import TYPE_CHECKING, Any, Final
 
 from starlette.requests import Request
@@ -83,6 +84,7 @@ class Requested:
 
     mailed: tuple[str, ...] = ()  # usernames a link was mailed to
     unmailed: tuple[str, ...] = ()  # usernames that would have got one, without a mail server
+    unusable: tuple[str, ...] = ()  # usernames whose stored address no mail can go to
 
 
 def request_reset(
@@ -107,10 +109,31 @@ def request_reset(
     if not can_mail:
         return Requested(unmailed=tuple(str(row[1]) for row in rows))
     now = clock_now(connection)
+    mailed: list[str] = []
+    unusable: list[str] = []
     with transaction(connection):
         sender = Sender(sender_address, sender_name, outbox.instance_name(connection))
         for user_id, username, name, email in rows:
             token = secrets.token_urlsafe(32)
+            recipient = email if email and str(email).lower() == address.lower() else username
+            message_id = sender.new_message_id()
+            try:
+                message = render_password_reset(
+                    sender,
+                    name,
+                    recipient,
+                    username,
+                    reset_url(base_url, token),
+                    VALID_WORDS,
+                    now,
+                    message_id,
+                )
+                content = message.as_bytes(policy=_WIRE_POLICY)
+            except (ValueError, MessageError):
+                # A stored address the pattern let in but no mail header can carry (a
+                # non-ASCII local part, "a@x..com"): no link, and the others still get theirs.
+                unusable.append(str(username))
+                continue
             connection.execute(
                 "INSERT INTO password_resets(user_id, token_hash, created_at, expires_at)"
                 " VALUES (?, ?, ?, ?) ON CONFLICT(user_id) DO UPDATE SET"
@@ -123,18 +146,6 @@ def request_reset(
                     outbox.stamp(now + VALID_FOR),
                 ),
             )
-            recipient = email if email and str(email).lower() == address.lower() else username
-            message_id = sender.new_message_id()
-            message = render_password_reset(
-                sender,
-                name,
-                recipient,
-                username,
-                reset_url(base_url, token),
-                VALID_WORDS,
-                now,
-                message_id,
-            )
             outbox.store_message(
                 connection,
                 outbox.NewMessage(
@@ -143,13 +154,14 @@ def request_reset(
                     recipient=recipient,
                     message_id=message_id,
                     subject=str(message["Subject"]),
-                    content=message.as_bytes(policy=_WIRE_POLICY),
+                    content=content,
                     purpose="password_reset",
                 ),
                 [],
                 now,
             )
-    return Requested(mailed=tuple(str(row[1]) for row in rows))
+            mailed.append(str(username))
+    return Requested(mailed=tuple(mailed), unusable=tuple(unusable))
 
 
 def _live_user_id(connection: sqlite3.Connection, token: str) -> int | None:
@@ -300,6 +312,12 @@ class PasswordResetPages:
         if done.mailed:
             log.info("password reset link queued for %s", ", ".join(done.mailed))
             self.app.mailer.wake()
+        if done.unusable:
+            log.warning(
+                "password reset asked for %s, but the stored e-mail address cannot be put in"
+                " a mail header: nothing was mailed",
+                ", ".join(done.unusable),
+            )
         if done.unmailed:
             log.warning(
                 "password reset asked for %s, but no SMTP server is configured"
