@@ -18,6 +18,7 @@ import hashlib
 import logging
 import re
 import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -601,3 +602,50 @@ def test_a_stored_address_no_mail_can_carry_gets_a_warning_not_a_traceback(
         with sqlite3.connect(hd.db) as db:
             assert db.execute("SELECT count(*) FROM password_resets").fetchone() == (1,)
         db.close()
+
+
+@pytest.mark.asyncio
+async def test_a_sign_in_with_the_old_password_racing_the_reset_opens_no_session(
+    tmp_path: Path, smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Someone with the old password signs in while the reset is saved: their password check
+    (off the database thread) passes, the reset commits and ends every session, and only then
+    would their session be created. It is not: the sign-in is refused (401). (Two password
+    threads, so the reset's hashing need not wait for the held check.)"""
+    live = await start(tmp_path, smtp, Limits(password_workers=2))
+    try:
+        await racing_sign_in(live, smtp, monkeypatch)
+    finally:
+        await live.close()
+
+
+async def racing_sign_in(
+    live: LiveHelpdesk, smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await add_person(live, "oli@example.com")
+    async with browser(live) as client, browser(live) as intruder:
+        await ask(client, "oli@example.com")
+        [(_, link)] = await mailed_links(live, smtp)
+        form = await intruder.get("/login")
+        checked, go_on = threading.Event(), threading.Event()
+        verify = repository.verify_password
+
+        def slow_verify(record: repository.PasswordRecord, password: str) -> object:
+            user = verify(record, password)
+            if password == OLD:
+                checked.set()
+                go_on.wait(WITHIN_S)
+            return user
+
+        monkeypatch.setattr(repository, "verify_password", slow_verify)
+        data = {"username": "oli@example.com", "password": OLD, "next": "/"}
+        signing_in = asyncio.create_task(
+            intruder.post("/login", data={**data, "csrf": csrf_of(form.text)})
+        )
+        assert await asyncio.to_thread(checked.wait, WITHIN_S)  # the old password passed
+        assert (await set_password(client, link, NEW)).status_code == 303
+        go_on.set()
+        refused = await signing_in
+        assert refused.status_code == 401
+        assert (await intruder.get("/")).status_code == 303  # no session
+    assert live.rows("SELECT count(*) FROM tokens WHERE purpose = 'session'") == [(0,)]

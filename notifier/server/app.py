@@ -413,10 +413,15 @@ class HelpdeskApp:
         # Customers sign in on the web pages only; API tokens are for agents.
         record = await self.database.run(repository.password_record, username, purpose == "session")
         user = await self.passwords.run(repository.verify_password, record, password)
-        if user is None:
+        if user is None or record.password_hash is None:
             return None
-        self.sign_ins.succeeded(account, address)
-        return await self.database.run(repository.create_token, user.id, purpose)
+        # Only if that password is still theirs: a password reset may have committed meanwhile.
+        token = await self.database.run(
+            repository.create_token_for_password, user.id, purpose, record.password_hash
+        )
+        if token is not None:
+            self.sign_ins.succeeded(account, address)
+        return token
 
     async def issue_token(self, request: Request) -> Response:
         data = await self._json(request)
