@@ -194,3 +194,86 @@ def test_a_client_hanging_up_mid_body_is_no_unhandled_error(make_helpdesk: MakeH
         ).status_code
         == 200
     )
+
+
+def test_hostile_input_to_the_password_reset_pages_never_gets_a_500(
+    make_helpdesk: MakeHelpdesk,
+) -> None:
+    """Both reset forms and a live link's page, at debug with the access log on: odd paths,
+    bytes that are not UTF-8, percent-encoded surrogates and NULs, odd cookies and methods,
+    bodies over the limit. Every answer is a 4xx or the page; the log holds no traceback and
+    never the link's token."""
+    import hashlib
+    import sqlite3
+    from datetime import UTC, datetime
+
+    from notifier.server.outbox import stamp
+
+    hd = make_helpdesk("--log-level", "debug", "--access-log")
+    hd.add_customer("rex@example.com", password="old password 1")
+    token = "R" * 43
+    with sqlite3.connect(hd.db) as db:
+        db.execute(
+            "INSERT INTO password_resets(user_id, token_hash, created_at, expires_at)"
+            " SELECT id, ?, ?, ? FROM users WHERE username = 'rex@example.com'",
+            (
+                hashlib.sha256(token.encode()).hexdigest(),
+                stamp(datetime(2020, 1, 1, tzinfo=UTC)),
+                stamp(datetime(2999, 1, 1, tzinfo=UTC)),
+            ),
+        )
+    db.close()
+    link = f"/password-reset/{token}"
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    statuses: list[tuple[str, str, int]] = []
+    with httpx.Client(base_url=hd.url, trust_env=False, timeout=15) as client:
+        page = client.get(link)
+        assert page.status_code == 200, page.text
+        csrf = client.cookies["helpdesk_csrf"]
+
+        def send(method: str, path: str, body: bytes = b"", **kwargs: Any) -> None:
+            answer = client.request(method, path, content=body, **kwargs)
+            statuses.append((method, path[:60], answer.status_code))
+
+        for path in (
+            "/password-reset/" + "A" * 10_000,
+            "/password-reset/%00",
+            "/password-reset/%ED%A0%80" * 3,
+            "/password-reset/..%2F..%2Fetc%2Fpasswd",
+            "/password-reset/" + "%F0%9F%92%A9" * 43,
+            f"{link}/",
+            f"{link}%00",
+            f"{link}?next=%ED%A0%80",
+        ):
+            for method in ("GET", "HEAD", "POST", "PUT", "DELETE"):
+                send(method, path, f"password=x&again=y&csrf={csrf}".encode(), headers=form)
+        bodies = [
+            b"\xff\xfe\x00\x80",
+            b"email=%00%00@x&csrf=" + csrf.encode(),
+            b"email=" + "é".encode() * 300 + b"@x.com&csrf=" + csrf.encode(),
+            b"email=a%40b.c&csrf=%ED%A0%80",
+            b"email=%ED%A0%80%40example.com&csrf=" + csrf.encode(),
+            b"password=%00%00%00&again=%00&csrf=" + csrf.encode(),
+            b"password=%ED%A0%80&again=%ED%A0%80x&csrf=" + csrf.encode(),
+            b"password=" + "😀".encode() * 1024 + b"&again=x&csrf=" + csrf.encode(),
+            b"password=" + b"p" * 5000 + b"&again=" + b"p" * 5000 + b"&csrf=" + csrf.encode(),
+            b"=&&==&%&%%%",
+            b"",
+            b"x" * (wire.MAX_FRAME_BYTES + 1),
+        ]
+        for path in ("/password-reset", link):
+            for body in bodies:
+                send("POST", path, body, headers=form)
+                send("POST", path, body, headers={"content-type": "application/json"})
+        assert ("POST", link, 422) in statuses  # the hostile saves reached the password check
+        for path in ("/password-reset", link):  # last: these replace the browser's form cookie
+            send("GET", path, headers={"cookie": "helpdesk_csrf=" + "~" * 5000})
+            send("POST", path, b"csrf=x", headers={**form, "cookie": "helpdesk_csrf=%ED%A0%80"})
+    odd = [s for s in statuses if not (400 <= s[2] < 500 or s[2] in (200, 307))]
+    assert odd == [], odd
+    with sqlite3.connect(hd.db) as db:  # every hostile save was refused: the link is unused
+        assert db.execute("SELECT count(*) FROM password_resets").fetchone() == (1,)
+    db.close()
+    log = hd.log_text()
+    assert token not in log
+    hd.assert_clean_log()

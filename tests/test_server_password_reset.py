@@ -12,11 +12,14 @@ migration 9 over a version-8 database; the token redacted from log lines.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import logging
 import re
 import sqlite3
+import threading
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,8 +27,17 @@ from pathlib import Path
 import httpx
 import pytest
 import pytest_asyncio
-from helpdesk import close_of, receive_json, stream_url
-from mail_support import WITHIN_S, FakeClock, Inbox, LiveHelpdesk, SmtpServer, html_of, text_of
+from helpdesk import MakeHelpdesk, close_of, receive_json, stream_url
+from mail_support import (
+    WITHIN_S,
+    FakeClock,
+    Inbox,
+    LiveHelpdesk,
+    SmtpServer,
+    ThreadedSmtpServer,
+    html_of,
+    text_of,
+)
 from websockets.asyncio.client import connect
 
 from notifier.server import db as server_db
@@ -33,12 +45,13 @@ from notifier.server import repository
 from notifier.server.app import RedactSecrets
 from notifier.server.limits import Limits
 from notifier.server.mailer import MailConfig
-from notifier.server.password_reset import CHANGED_NOTICE, LINK_INVALID, SENT
+from notifier.server.password_reset import CHANGED_NOTICE, LINK_INVALID, REPEATED, SENT
 from notifier.server.web import CSP
 
 NOON = datetime(2025, 3, 3, 12, 0, tzinfo=UTC)
 OLD = "old password 1"
 NEW = "brand new password 2"
+FORM = {"content-type": "application/x-www-form-urlencoded"}
 LINK = re.compile(r"(http://127\.0\.0\.1:\d+/password-reset/([A-Za-z0-9_-]{43}))")
 
 
@@ -54,6 +67,9 @@ async def start(tmp_path: Path, smtp: SmtpServer, limits: Limits | None = None) 
     config = MailConfig(smtp=smtp.settings, mail_from="helpdesk@desk.example", round_interval_s=0)
     helpdesk = LiveHelpdesk(tmp_path / "helpdesk", FakeClock(NOON), config, limits)
     await helpdesk.start()
+    # The server's log configuration keeps notifier.server's records from the root logger,
+    # where caplog listens: let them through, so the tests' "no error logged" checks see them.
+    logging.getLogger("notifier.server").propagate = True
     return helpdesk
 
 
@@ -379,3 +395,257 @@ def test_a_reset_links_token_never_reaches_the_log() -> None:
     assert RedactSecrets().filter(record)
     assert token not in record.getMessage()
     assert "/password-reset/[redacted]" in record.getMessage()
+
+
+def test_a_links_pages_send_no_referrer_and_its_token_stays_out_of_a_debug_log(
+    make_helpdesk: MakeHelpdesk,
+) -> None:
+    """The real server at debug with the access log on: the link's pages (every answer, also
+    the refusals) tell the browser to send no Referer (the icon, style and script requests
+    would carry the token, into a proxy's log say) and to store nothing; the token is in no
+    log line, and redacting it breaks no access log line (no "Logging error")."""
+    with ThreadedSmtpServer(Inbox()) as smtp:
+        hd = make_helpdesk(
+            "--smtp", f"smtp://127.0.0.1:{smtp.port}", "--access-log", "--log-level", "debug"
+        )
+        hd.add_customer("lia@example.com", password=OLD)
+        with httpx.Client(base_url=hd.url, trust_env=False, timeout=WITHIN_S) as client:
+            form = client.get("/password-reset")
+            sent = client.post(
+                "/password-reset", data={"email": "lia@example.com", "csrf": csrf_of(form.text)}
+            )
+            assert sent.status_code == 200
+            [mail] = smtp.wait_for_mails(1)
+            found = LINK.search(text_of(mail))
+            assert found is not None
+            link, token = found.group(1), found.group(2)
+            answers = [client.get(link), client.head(link), client.get(f"{link}?utm=x")]
+            csrf = csrf_of(answers[0].text)
+            answers += [
+                client.post(link, data={"password": NEW, "again": NEW}),  # no csrf: 403
+                client.post(link, data={"password": NEW, "again": "x", "csrf": csrf}),  # 422
+                client.post(link, content=b"\xff\xfe%zz&&=", headers=FORM),
+                client.post(link, data={"password": NEW, "again": NEW, "csrf": csrf}),  # 303
+                client.get(link),  # used: 404
+                client.post(link, data={"password": NEW, "again": NEW, "csrf": csrf}),
+            ]
+            assert [a.status_code for a in answers] == [200, 200, 200, 403, 422, 403, 303, 404, 404]
+            for answer in answers:
+                assert answer.headers["referrer-policy"] == "no-referrer", answer
+                assert answer.headers["cache-control"] == "no-store", answer
+            asked = client.get("/password-reset")  # no token in this URL: the site's policy
+            assert asked.headers["referrer-policy"] == "same-origin"
+        log = hd.log_text()
+        assert token not in log
+        assert '"GET /password-reset/[redacted] HTTP/1.1" 200' in log
+        assert '"POST /password-reset/[redacted] HTTP/1.1" 303' in log
+        assert "Logging error" not in log
+        hd.assert_clean_log()
+
+
+@pytest.mark.asyncio
+async def test_missing_repeated_or_oversize_fields_get_a_4xx_and_change_nothing(
+    live: LiveHelpdesk, smtp: SmtpServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A repeated field is refused (400) rather than one copy silently chosen: a filter in
+    front of the server may judge the other copy. Missing and oversize ones get 422 / 413."""
+    await add_person(live, "ida@example.com")
+    async with browser(live) as client:
+        form = await client.get("/password-reset")
+        csrf = csrf_of(form.text)
+        twice = [
+            f"email=ida%40example.com&email=x%40example.com&csrf={csrf}",
+            f"email=ida%40example.com&csrf={csrf}&csrf=x",
+        ]
+        for body in twice:
+            refused = await client.post("/password-reset", content=body, headers=FORM)
+            assert refused.status_code == 400 and REPEATED in refused.text
+        for data in ({"csrf": csrf}, {"csrf": csrf, "email": "a" * 250 + "@example.com"}):
+            assert (await client.post("/password-reset", data=data)).status_code == 422
+        huge = await client.post(
+            "/password-reset", content=f"csrf={csrf}&email=" + "a" * 1_100_000, headers=FORM
+        )
+        assert huge.status_code == 413
+        assert await mailed_links(live, smtp) == []
+
+        await ask(client, "ida@example.com")
+        [(_, link)] = await mailed_links(live, smtp)
+        for body in (
+            f"password=p1+long+enough&password=p2+long+enough&again=p1+long+enough&csrf={csrf}",
+            f"password=p1+long+enough&again=p1+long+enough&again=x&csrf={csrf}",
+        ):
+            refused = await client.post(link, content=body, headers=FORM)
+            assert refused.status_code == 400 and REPEATED in refused.text
+        assert (await client.post(link, data={"csrf": csrf})).status_code == 422  # no password
+        missing_again = await client.post(link, data={"password": NEW, "csrf": csrf})
+        assert missing_again.status_code == 422
+        assert (await sign_in(client, "ida@example.com", OLD)).status_code == 303
+        assert (await set_password(client, link, NEW)).status_code == 303  # still valid
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+
+
+@pytest.mark.asyncio
+async def test_variants_of_an_address_reach_the_stored_one_and_count_as_one(
+    tmp_path: Path, smtp: SmtpServer
+) -> None:
+    """Case and surrounding whitespace find the account as the sign-in does (ASCII
+    case-insensitively) and share one per-address count; a look-alike (Cyrillic а) is another
+    address and finds nobody. The mail goes to the stored address only, with the stored name
+    on one line: what was typed never reaches a header or the envelope."""
+    limits = Limits(reset_requests_per_address=2, reset_requests_per_client=20)
+    live = await start(tmp_path, smtp, limits)
+    try:
+        await live.database.run(
+            functools.partial(
+                repository.add_user,
+                kind="customer",
+                username="maria@example.com",
+                name="Maria\r\nBcc: evil@example.com",
+                password=OLD,
+            )
+        )
+        async with browser(live) as client:
+            for typed in ("Maria@Example.com", " maria@EXAMPLE.com\t"):
+                assert (await ask(client, typed)).status_code == 200
+            flood = await ask(client, "\u00a0MARIA@example.com ")
+            assert flood.status_code == 429
+            for hostile in (
+                "maria@example.com\r\nBcc: evil@example.com",
+                "maria@example.com,evil@example.com",
+                "maria@example.com\nevil@example.com",
+            ):
+                assert (await ask(client, hostile)).status_code == 422
+            assert (await ask(client, "m\u0430ria@example.com")).status_code == 200
+            assert (await ask(client, "maria@example.com,evil.example.com")).status_code == 200
+            await live.flush()
+            mails = smtp.inbox.take()
+            assert len(mails) == 2
+            assert smtp.inbox.recipients == [["maria@example.com"], ["maria@example.com"]]
+            for mail in mails:
+                assert mail.get_all("To") == ['"Maria Bcc: evil@example.com" <maria@example.com>']
+                assert mail["Bcc"] is None and mail["Cc"] is None
+    finally:
+        await live.close()
+
+
+@pytest.mark.asyncio
+async def test_a_prefetched_link_still_works_and_two_racing_saves_set_one_password(
+    live: LiveHelpdesk, smtp: SmtpServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A mail scanner fetching the link (GET, HEAD, no cookies) uses nothing up; of two
+    concurrent saves one wins and the other gets the dead-link page; the browser that did
+    the reset was signed in, and its old session cookie is dead, not only deleted."""
+    await add_person(live, "ned@example.com")
+    async with browser(live) as client, browser(live) as scanner:
+        assert (await sign_in(client, "ned@example.com", OLD)).status_code == 303
+        old_session = client.cookies["helpdesk_session"]
+        await ask(client, "ned@example.com")
+        [(_, link)] = await mailed_links(live, smtp)
+        for _ in range(3):
+            assert (await scanner.get(link)).status_code == 200
+            assert (await scanner.head(link)).status_code == 200
+        assert live.rows("SELECT count(*) FROM password_resets") == [(1,)]
+
+        form = await client.get(link)
+        csrf = csrf_of(form.text)
+        first, second = "first new password", "second new password"
+        answers = await asyncio.gather(
+            *(
+                client.post(link, data={"password": p, "again": p, "csrf": csrf})
+                for p in (first, second)
+            )
+        )
+        assert sorted(a.status_code for a in answers) == [303, 404]
+        assert LINK_INVALID in next(a.text for a in answers if a.status_code == 404)
+        won = first if answers[0].status_code == 303 else second
+        lost = second if won == first else first
+        assert live.rows("SELECT count(*) FROM password_resets") == [(0,)]
+        assert live.rows("SELECT count(*) FROM tokens WHERE purpose = 'session'") == [(0,)]
+
+    async with browser(live) as stale:
+        stale.cookies.set("helpdesk_session", old_session)
+        home = await stale.get("/")
+        assert home.status_code == 303 and home.headers["location"].startswith("/login")
+    async with browser(live) as client:
+        assert (await sign_in(client, "ned@example.com", lost)).status_code == 401
+        assert (await sign_in(client, "ned@example.com", OLD)).status_code == 401
+        assert (await sign_in(client, "ned@example.com", won)).status_code == 303
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+
+
+def test_a_stored_address_no_mail_can_carry_gets_a_warning_not_a_traceback(
+    make_helpdesk: MakeHelpdesk,
+) -> None:
+    """The address pattern lets in addresses a mail header cannot hold (a non-ASCII local
+    part, an empty domain label). Asking for such a person's link answers as always, mails
+    nothing, stores no link and logs one warning line: no traceback anyone can trigger."""
+    inbox = Inbox()
+    with ThreadedSmtpServer(inbox) as smtp:
+        hd = make_helpdesk("--smtp", f"smtp://127.0.0.1:{smtp.port}")
+        hd.add_customer("zoë@example.com", password=OLD)
+        hd.add_customer("dot@example..com", password=OLD)
+        hd.add_customer("ok@example.com", password=OLD)
+        with httpx.Client(base_url=hd.url, trust_env=False, timeout=WITHIN_S) as client:
+            for address in ("zoë@example.com", "dot@example..com", "ok@example.com"):
+                form = client.get("/password-reset")
+                answer = client.post(
+                    "/password-reset", data={"email": address, "csrf": csrf_of(form.text)}
+                )
+                assert answer.status_code == 200 and SENT in answer.text
+        smtp.wait_for_mails(1)
+        assert inbox.recipients == [["ok@example.com"]]
+        deadline = time.monotonic() + WITHIN_S
+        while hd.log_text().count("cannot be put in a mail header") < 2:
+            assert time.monotonic() < deadline, hd.log_text()
+            time.sleep(0.05)
+        hd.assert_clean_log()
+        with sqlite3.connect(hd.db) as db:
+            assert db.execute("SELECT count(*) FROM password_resets").fetchone() == (1,)
+        db.close()
+
+
+@pytest.mark.asyncio
+async def test_a_sign_in_with_the_old_password_racing_the_reset_opens_no_session(
+    tmp_path: Path, smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Someone with the old password signs in while the reset is saved: their password check
+    (off the database thread) passes, the reset commits and ends every session, and only then
+    would their session be created. It is not: the sign-in is refused (401). (Two password
+    threads, so the reset's hashing need not wait for the held check.)"""
+    live = await start(tmp_path, smtp, Limits(password_workers=2))
+    try:
+        await racing_sign_in(live, smtp, monkeypatch)
+    finally:
+        await live.close()
+
+
+async def racing_sign_in(
+    live: LiveHelpdesk, smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await add_person(live, "oli@example.com")
+    async with browser(live) as client, browser(live) as intruder:
+        await ask(client, "oli@example.com")
+        [(_, link)] = await mailed_links(live, smtp)
+        form = await intruder.get("/login")
+        checked, go_on = threading.Event(), threading.Event()
+        verify = repository.verify_password
+
+        def slow_verify(record: repository.PasswordRecord, password: str) -> object:
+            user = verify(record, password)
+            if password == OLD:
+                checked.set()
+                go_on.wait(WITHIN_S)
+            return user
+
+        monkeypatch.setattr(repository, "verify_password", slow_verify)
+        data = {"username": "oli@example.com", "password": OLD, "next": "/"}
+        signing_in = asyncio.create_task(
+            intruder.post("/login", data={**data, "csrf": csrf_of(form.text)})
+        )
+        assert await asyncio.to_thread(checked.wait, WITHIN_S)  # the old password passed
+        assert (await set_password(client, link, NEW)).status_code == 303
+        go_on.set()
+        refused = await signing_in
+        assert refused.status_code == 401
+        assert (await intruder.get("/")).status_code == 303  # no session
+    assert live.rows("SELECT count(*) FROM tokens WHERE purpose = 'session'") == [(0,)]

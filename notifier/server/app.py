@@ -54,6 +54,7 @@ from notifier.server.limits import (
 from notifier.server.mailer import MAIL_SETTINGS_PATH, MailConfig, Mailer, mail_settings_for
 from notifier.server.pages import WebPages
 from notifier.server.password_reset import CHANGED_NOTICE, PasswordResetPages
+from notifier.server.password_reset import PATH as RESET_PATH
 from notifier.server.repository import ActionError, User
 
 log = logging.getLogger(__name__)
@@ -108,16 +109,33 @@ class RedactSecrets(logging.Filter):
         (re.compile(r"(/password-reset/)[^\s?#'\"]+"), r"\1[redacted]"),
     )
 
+    @classmethod
+    def redact(cls, text: str) -> str:
+        for pattern, replacement in cls._PATTERNS:
+            text = pattern.sub(replacement, text)
+        return text
+
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
         except Exception:  # a broken record: the handler reports it, it holds no header
             return True
-        redacted = message
-        for pattern, replacement in self._PATTERNS:
-            redacted = pattern.sub(replacement, redacted)
-        if redacted != message:
-            record.msg, record.args = redacted, None
+        redacted = self.redact(message)
+        if redacted == message:
+            return True
+        # Redact the arguments one by one where that suffices, keeping them a tuple: uvicorn's
+        # access formatter unpacks them (client, method, path, version, status) and cannot
+        # format a record without them (a "--- Logging error ---" traceback instead).
+        if isinstance(record.msg, str) and isinstance(record.args, tuple):
+            args = tuple(self.redact(a) if isinstance(a, str) else a for a in record.args)
+            try:
+                rebuilt = self.redact(record.msg) % args
+            except (TypeError, ValueError):
+                rebuilt = None
+            if rebuilt is not None and self.redact(rebuilt) == rebuilt:
+                record.msg, record.args = self.redact(record.msg), args
+                return True
+        record.msg, record.args = redacted, None
         return True
 
 
@@ -395,10 +413,15 @@ class HelpdeskApp:
         # Customers sign in on the web pages only; API tokens are for agents.
         record = await self.database.run(repository.password_record, username, purpose == "session")
         user = await self.passwords.run(repository.verify_password, record, password)
-        if user is None:
+        if user is None or record.password_hash is None:
             return None
-        self.sign_ins.succeeded(account, address)
-        return await self.database.run(repository.create_token, user.id, purpose)
+        # Only if that password is still theirs: a password reset may have committed meanwhile.
+        token = await self.database.run(
+            repository.create_token_for_password, user.id, purpose, record.password_hash
+        )
+        if token is not None:
+            self.sign_ins.succeeded(account, address)
+        return token
 
     async def issue_token(self, request: Request) -> Response:
         data = await self._json(request)
@@ -1295,11 +1318,11 @@ class HelpdeskApp:
                 "/password-reset",
                 resets.request,
                 "Web: mail a link to reset the password of each active person with this e-mail"
-                " address (form: email, csrf); the same page whether or not there is one;"
-                " 429 beyond the per-address and per-client limits",
+                " address (form: email, csrf; 400 if a field repeats); the same page whether or not"
+                " there is one; 429 beyond the per-address and per-client limits",
                 "none",
                 response="html",
-                errors=(403, 422, 429),
+                errors=(400, 403, 422, 429),
                 tag="web",
                 extra={"form": "PasswordResetRequestForm"},
             ),
@@ -1318,11 +1341,12 @@ class HelpdeskApp:
                 "POST",
                 "/password-reset/{token}",
                 resets.reset,
-                "Web: set the new password (form: password, again, csrf), use the link up and"
+                "Web: set the new password (form: password, again, csrf; 400 if a field repeats),"
+                " use the link up and"
                 " end the person's web sessions; 303 to the sign-in page",
                 "none",
                 response="redirect",
-                errors=(403, 404, 422, 503),
+                errors=(400, 403, 404, 422, 503),
                 tag="web",
                 extra={"form": "PasswordResetForm"},
             ),
@@ -1471,7 +1495,8 @@ class HelpdeskApp:
 class SecurityHeaders:
     """Adds the browser-facing safety headers to every HTTP answer (pages, API, errors):
     the Content-Security-Policy of :data:`web.CSP` (framing forbidden too, also as
-    ``X-Frame-Options`` for old browsers), ``nosniff``, a same-origin referrer, and
+    ``X-Frame-Options`` for old browsers), ``nosniff``, a same-origin referrer (none at all
+    from a password reset link's pages, whose URL holds the token), and
     ``Cache-Control: no-store``: answers hold an agent's data or a form's secret, and a
     shared computer's cache must not keep them."""
 
@@ -1482,6 +1507,9 @@ class SecurityHeaders:
         "referrer-policy": "same-origin",
         "cache-control": "no-store",
     }
+    # A password reset link's page: its URL holds the token, which a same-origin Referer
+    # would carry to the icon, style and script requests (and so into a proxy's access log).
+    NO_REFERRER_PREFIX: Final = f"{RESET_PATH}/"
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -1496,6 +1524,8 @@ class SecurityHeaders:
                 headers = MutableHeaders(scope=message)
                 for name, value in self.HEADERS.items():
                     headers.setdefault(name, value)
+                if str(scope.get("path", "")).startswith(self.NO_REFERRER_PREFIX):
+                    headers["referrer-policy"] = "no-referrer"
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -37,6 +37,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import timedelta
 from email import policy
+from email.errors import MessageError
 from typing import TYPE_CHECKING, Any, Final
 
 from starlette.requests import Request
@@ -65,6 +66,7 @@ LINK_INVALID: Final = (
     f" than {VALID_WORDS}, or a newer link was sent."
 )
 CHANGED_NOTICE: Final = "Your password was changed. Sign in with the new one."
+REPEATED: Final = "This form came with a field twice; please fill it in again here."
 # secrets.token_urlsafe(32); anything else is refused without asking the database.
 _TOKEN: Final = re.compile(r"^[A-Za-z0-9_-]{43}$")
 _WIRE_POLICY: Final = policy.SMTP.clone(max_line_length=998)
@@ -82,6 +84,7 @@ class Requested:
 
     mailed: tuple[str, ...] = ()  # usernames a link was mailed to
     unmailed: tuple[str, ...] = ()  # usernames that would have got one, without a mail server
+    unusable: tuple[str, ...] = ()  # usernames whose stored address no mail can go to
 
 
 def request_reset(
@@ -106,10 +109,31 @@ def request_reset(
     if not can_mail:
         return Requested(unmailed=tuple(str(row[1]) for row in rows))
     now = clock_now(connection)
+    mailed: list[str] = []
+    unusable: list[str] = []
     with transaction(connection):
         sender = Sender(sender_address, sender_name, outbox.instance_name(connection))
         for user_id, username, name, email in rows:
             token = secrets.token_urlsafe(32)
+            recipient = email if email and str(email).lower() == address.lower() else username
+            message_id = sender.new_message_id()
+            try:
+                message = render_password_reset(
+                    sender,
+                    name,
+                    recipient,
+                    username,
+                    reset_url(base_url, token),
+                    VALID_WORDS,
+                    now,
+                    message_id,
+                )
+                content = message.as_bytes(policy=_WIRE_POLICY)
+            except (ValueError, MessageError):
+                # A stored address the pattern let in but no mail header can carry (a
+                # non-ASCII local part, "a@x..com"): no link, and the others still get theirs.
+                unusable.append(str(username))
+                continue
             connection.execute(
                 "INSERT INTO password_resets(user_id, token_hash, created_at, expires_at)"
                 " VALUES (?, ?, ?, ?) ON CONFLICT(user_id) DO UPDATE SET"
@@ -122,18 +146,6 @@ def request_reset(
                     outbox.stamp(now + VALID_FOR),
                 ),
             )
-            recipient = email if email and str(email).lower() == address.lower() else username
-            message_id = sender.new_message_id()
-            message = render_password_reset(
-                sender,
-                name,
-                recipient,
-                username,
-                reset_url(base_url, token),
-                VALID_WORDS,
-                now,
-                message_id,
-            )
             outbox.store_message(
                 connection,
                 outbox.NewMessage(
@@ -142,13 +154,14 @@ def request_reset(
                     recipient=recipient,
                     message_id=message_id,
                     subject=str(message["Subject"]),
-                    content=message.as_bytes(policy=_WIRE_POLICY),
+                    content=content,
                     purpose="password_reset",
                 ),
                 [],
                 now,
             )
-    return Requested(mailed=tuple(str(row[1]) for row in rows))
+            mailed.append(str(username))
+    return Requested(mailed=tuple(mailed), unusable=tuple(unusable))
 
 
 def _live_user_id(connection: sqlite3.Connection, token: str) -> int | None:
@@ -233,7 +246,9 @@ class PasswordResetPages:
         return self._page(request, "ask")
 
     async def request(self, request: Request) -> Response:
-        form = web.parse_form(await self.app.read_body(request))
+        form = web.parse_form_once(await self.app.read_body(request))
+        if form is None:
+            return self._page(request, "ask", 400, error=REPEATED)
         address = form.get("email", "").strip()
         if not self.app.form_token_ok(request, form):
             return self._page(
@@ -297,6 +312,12 @@ class PasswordResetPages:
         if done.mailed:
             log.info("password reset link queued for %s", ", ".join(done.mailed))
             self.app.mailer.wake()
+        if done.unusable:
+            log.warning(
+                "password reset asked for %s, but the stored e-mail address cannot be put in"
+                " a mail header: nothing was mailed",
+                ", ".join(done.unusable),
+            )
         if done.unmailed:
             log.warning(
                 "password reset asked for %s, but no SMTP server is configured"
@@ -318,7 +339,7 @@ class PasswordResetPages:
 
     async def reset(self, request: Request) -> Response:
         token = request.path_params["token"]
-        form = web.parse_form(await self.app.read_body(request))
+        form = web.parse_form_once(await self.app.read_body(request))
         user = await self._user(token)
         if user is None:
             return self._page(request, "invalid", 404, message=LINK_INVALID)
@@ -328,6 +349,8 @@ class PasswordResetPages:
                 request, "choose", status, user=user, action=request.url.path, error=error
             )
 
+        if form is None:
+            return again(400, REPEATED)
         if not self.app.form_token_ok(request, form):
             return again(
                 403, "This form has expired or came from another site; please type it again here."

@@ -211,6 +211,20 @@ def create_token(connection: sqlite3.Connection, user_id: int, purpose: str = "a
         return _insert_token(connection, user_id, purpose)
 
 
+def create_token_for_password(
+    connection: sqlite3.Connection, user_id: int, purpose: str, password_hash: str
+) -> str | None:
+    """A sign-in's new token, or None when the password it checked (``password_hash``) is no
+    longer the person's: a reset (or ``notifier-server password``) committed while the check
+    ran off this thread, and the old password must not open a session after it."""
+    with transaction(connection):
+        if not connection.execute(
+            "SELECT 1 FROM users WHERE id = ? AND password_hash = ?", (user_id, password_hash)
+        ).fetchone():
+            return None
+        return _insert_token(connection, user_id, purpose)
+
+
 def revoke_token(connection: sqlite3.Connection, token: str) -> None:
     with transaction(connection):
         connection.execute("DELETE FROM tokens WHERE token_hash = ?", (hash_token(token),))

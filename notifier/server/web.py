@@ -70,6 +70,16 @@ def parse_form(raw: bytes) -> dict[str, str]:
     return {key: values[0] for key, values in fields.items() if values}
 
 
+def parse_form_once(raw: bytes) -> dict[str, str] | None:
+    """:func:`parse_form`, or None when a field is given more than once: a form of ours never
+    repeats one, and which copy counts must not depend on who reads the body (a proxy's filter
+    may judge the last one where this server takes the first)."""
+    fields = parse_qs(raw.decode("utf-8", errors="replace"), keep_blank_values=True)
+    if any(len(values) > 1 for values in fields.values()):
+        return None
+    return {key: values[0] for key, values in fields.items() if values}
+
+
 def login_url(next_path: str) -> str:
     return "/login?" + urlencode({"next": next_path})
 
