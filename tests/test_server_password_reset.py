@@ -173,6 +173,8 @@ async def test_the_mailed_link_sets_a_new_password_once_and_ends_other_sessions(
         form = await client.get(link)
         assert form.status_code == 200
         assert "Choose a new password" in form.text and "cara@example.com" in form.text
+        # A customer has no tray app: the page does not talk of one.
+        assert "signs you out of these pages on every other device." in form.text
         differ = await set_password(client, link, NEW, "something else")
         assert differ.status_code == 422 and "The two passwords differ" in differ.text
         done = await set_password(client, link, NEW)
@@ -213,6 +215,10 @@ async def test_an_agent_gets_the_link_at_their_email_and_their_web_stream_closes
             assert (await ask(client, "ANN@desk.example")).status_code == 200
             [(recipient, link)] = await mailed_links(live, smtp)
             assert recipient == "Ann <ann@desk.example>"
+            # An agent's tray keeps its API token (as with the admin's `password` command):
+            # "signs you out on every other device" promised more than the reset does.
+            form = await client.get(link)
+            assert "every other device (the tray app stays signed in)." in form.text
             assert (await set_password(client, link, NEW)).status_code == 303
             assert await close_of(stream) == (4002, "the web session has ended; sign in again")
         assert (await sign_in(client, "ann", NEW)).status_code == 303
