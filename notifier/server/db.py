@@ -381,6 +381,20 @@ class _ClockedConnection(sqlite3.Connection):
     clock: Clock = staticmethod(system_clock)
 
 
+@contextlib.contextmanager
+def clock_replaced(connection: sqlite3.Connection, clock: Clock) -> Iterator[None]:
+    """Within the block, ``connection`` (one :func:`connect` opened) tells time by ``clock``:
+    the demo's seeded history happens in the morning, not at the second it is written."""
+    if not isinstance(connection, _ClockedConnection):
+        raise TypeError("the connection was not opened by db.connect")
+    previous = connection.clock
+    connection.clock = clock
+    try:
+        yield
+    finally:
+        connection.clock = previous
+
+
 def clock_now(connection: sqlite3.Connection) -> datetime:
     """Now, by the clock the connection was opened with (:func:`connect`)."""
     clock: Clock = getattr(connection, "clock", system_clock)

@@ -43,7 +43,7 @@ from notifier.core import wire
 from notifier.server import actions, repository, settings
 from notifier.server.actions import Links, Outcome
 from notifier.server.cli import CliError, mail_config, run_server, write_atomically
-from notifier.server.db import connect
+from notifier.server.db import clock_now, clock_replaced, connect
 from notifier.server.demo_stories import (
     ASSIGNEE,
     HISTORY,
@@ -271,18 +271,14 @@ def seed(connection: sqlite3.Connection, links: Links) -> None:
     player = StoryPlayer(load_world(connection), lambda: links)
     # The history happened this morning, minutes apart, not all at the second of seeding:
     # the popup's "3 h ago" and the web pages' times read as a day's work.
-    original_clock = connection.clock  # type: ignore[attr-defined]
-    history = HistoryClock.ending_at(original_clock() - HISTORY_ENDS_BEFORE, HISTORY)
-    connection.clock = history  # type: ignore[attr-defined]
-    try:
+    history = HistoryClock.ending_at(clock_now(connection) - HISTORY_ENDS_BEFORE, HISTORY)
+    with clock_replaced(connection, history):
         for story in HISTORY:
             playing, _ = player.open_ticket(connection, story)
             while not playing.done:
                 history.tick()
                 player.play_step(connection, playing)
             history.tick()
-    finally:
-        connection.clock = original_clock  # type: ignore[attr-defined]
     # Alice has seen the oldest one already.
     alice = load_world(connection).alice
     page = repository.list_notifications(connection, alice.id, 0, 1, links.base_url)
