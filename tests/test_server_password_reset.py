@@ -21,7 +21,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -41,7 +41,7 @@ from mail_support import (
 from websockets.asyncio.client import connect
 
 from notifier.server import db as server_db
-from notifier.server import repository
+from notifier.server import password_reset, repository
 from notifier.server.app import RedactSecrets
 from notifier.server.limits import Limits
 from notifier.server.mailer import MailConfig
@@ -655,3 +655,32 @@ async def racing_sign_in(
         assert refused.status_code == 401
         assert (await intruder.get("/")).status_code == 303  # no session
     assert live.rows("SELECT count(*) FROM tokens WHERE purpose = 'session'") == [(0,)]
+
+
+def test_a_person_gets_no_more_links_than_the_limit_whatever_the_limiter_forgot(
+    tmp_path: Path,
+) -> None:
+    # The per-address limit lived only in the server's memory: a restart, or requests for
+    # 10,000 other addresses pushing this one out of the bounded limiter, let anyone mail
+    # someone link after link. The database now caps the links a person is mailed.
+    now = [NOON]
+    connection = server_db.connect(tmp_path / "helpdesk.db", clock=lambda: now[0])
+    try:
+        repository.add_user(
+            connection, kind="customer", username="vic@example.com", name="Vic", password=OLD
+        )
+        hour = timedelta(hours=1)
+
+        def ask() -> password_reset.Requested:
+            return password_reset.request_reset(
+                connection, "Vic@Example.com", "http://x", "desk@x.test", "Desk", True, 3, hour
+            )
+
+        assert [ask().mailed for _ in range(4)] == [("vic@example.com",)] * 3 + [()]
+        assert ask().capped == ("vic@example.com",)
+        mails = "SELECT count(*) FROM email_messages WHERE purpose = 'password_reset'"
+        assert connection.execute(mails).fetchone() == (3,)
+        now[0] = NOON + timedelta(minutes=61)  # the window has passed
+        assert ask().mailed == ("vic@example.com",)
+    finally:
+        connection.close()

@@ -85,6 +85,7 @@ class Requested:
     mailed: tuple[str, ...] = ()  # usernames a link was mailed to
     unmailed: tuple[str, ...] = ()  # usernames that would have got one, without a mail server
     unusable: tuple[str, ...] = ()  # usernames whose stored address no mail can go to
+    capped: tuple[str, ...] = ()  # usernames mailed their cap of links in the window already
 
 
 def request_reset(
@@ -94,10 +95,17 @@ def request_reset(
     sender_address: str,
     sender_name: str,
     can_mail: bool,
+    mails_per_window: int,
+    window: timedelta,
 ) -> Requested:
     """Queue a reset link for every active person with the e-mail ``address`` (any case):
     one transaction, replacing each one's older link. Without a mail server (``can_mail``
-    False) nothing is stored: a link nobody can receive is no use."""
+    False) nothing is stored: a link nobody can receive is no use.
+
+    A person already sent ``mails_per_window`` links within ``window`` gets none: counted in
+    the database, from the mail kept in ``email_messages``, so that neither a restart nor
+    requests that push the address out of the in-memory limiter (it keeps a bounded number
+    of keys) can turn the form into a way to flood someone's mailbox."""
     rows = connection.execute(
         "SELECT id, username, name, email FROM users WHERE deactivated_at IS NULL"
         " AND ((kind = 'customer' AND username = ?) OR lower(email) = lower(?))"
@@ -111,9 +119,19 @@ def request_reset(
     now = clock_now(connection)
     mailed: list[str] = []
     unusable: list[str] = []
+    capped: list[str] = []
+    since = outbox.stamp(now - window)
     with transaction(connection):
         sender = Sender(sender_address, sender_name, outbox.instance_name(connection))
         for user_id, username, name, email in rows:
+            (sent,) = connection.execute(
+                "SELECT count(*) FROM email_messages WHERE agent_id = ?"
+                " AND purpose = 'password_reset' AND created_at > ?",
+                (user_id, since),
+            ).fetchone()
+            if sent >= mails_per_window:
+                capped.append(str(username))
+                continue
             token = secrets.token_urlsafe(32)
             recipient = email if email and str(email).lower() == address.lower() else username
             message_id = sender.new_message_id()
@@ -161,7 +179,7 @@ def request_reset(
                 now,
             )
             mailed.append(str(username))
-    return Requested(mailed=tuple(mailed), unusable=tuple(unusable))
+    return Requested(mailed=tuple(mailed), unusable=tuple(unusable), capped=tuple(capped))
 
 
 def _live_user_id(connection: sqlite3.Connection, token: str) -> int | None:
@@ -296,6 +314,8 @@ class PasswordResetPages:
             mailer.config.mail_from,
             mailer.config.mail_from_name,
             mailer.transport is not None,
+            self.app.limits.reset_requests_per_address,
+            timedelta(seconds=self.app.limits.reset_window_s),
         )
         self._jobs.add(job)
         job.add_done_callback(self._done)
@@ -317,6 +337,12 @@ class PasswordResetPages:
                 "password reset asked for %s, but the stored e-mail address cannot be put in"
                 " a mail header: nothing was mailed",
                 ", ".join(done.unusable),
+            )
+        if done.capped:
+            log.warning(
+                "password reset asked for %s again, but as many links as the limit allows"
+                " were mailed within the window: nothing was mailed",
+                ", ".join(done.capped),
             )
         if done.unmailed:
             log.warning(
