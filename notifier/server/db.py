@@ -566,13 +566,7 @@ class Database:
 
     async def run(self, function: Callable[..., _T], *args: object) -> _T:
         """Run ``function(connection, *args)`` on the database thread."""
-        connection = self._connection
-        if connection is None:
-            raise RuntimeError("Database.open() was not called")
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._executor, partial(self._call, function, connection, *args)
-        )
+        return await self.submit(function, *args)
 
     def submit(self, function: Callable[..., _T], *args: object) -> asyncio.Future[_T]:
         """:meth:`run` without waiting for it: the call is queued on the database thread at

@@ -226,10 +226,7 @@ def reset_password(
         ).rowcount
         if not deleted:  # used meanwhile
             return None
-        connection.execute(
-            "UPDATE users SET password_hash = ?, password_salt = ? WHERE id = ?",
-            (password_hash, salt_hex, user.id),
-        )
+        repository.write_password(connection, user.id, password_hash, salt_hex)
         sessions = tuple(
             str(row[0])
             for row in connection.execute(

@@ -358,12 +358,23 @@ def set_password(connection: sqlite3.Connection, user_id: int, password: str) ->
         raise invalid("a password must not be empty")
     password_hash, salt_hex = stored_password(password)  # scrypt: before the write lock
     with transaction(connection):
-        changed = connection.execute(
+        changed = write_password(connection, user_id, password_hash, salt_hex)
+    if not changed:
+        raise not_found("person")
+
+
+def write_password(
+    connection: sqlite3.Connection, user_id: int, password_hash: str, salt_hex: str
+) -> bool:
+    """Store a password made by :func:`stored_password` (in the caller's transaction);
+    False when there is no such person."""
+    return (
+        connection.execute(
             "UPDATE users SET password_hash = ?, password_salt = ? WHERE id = ?",
             (password_hash, salt_hex, user_id),
         ).rowcount
-    if not changed:
-        raise not_found("person")
+        > 0
+    )
 
 
 DEACTIVATED_MAIL_REASON: Final = "the agent was deactivated"
