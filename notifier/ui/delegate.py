@@ -122,13 +122,19 @@ def over(color: QColor, background: QColor) -> QColor:
     )
 
 
+def current_row_tint(palette: QPalette) -> QColor:
+    """The current row's background: a tint of the highlight, not the highlight itself, so
+    the row's text keeps the Text colour, readable on light and dark palettes alike."""
+    tint = QColor(palette.color(QPalette.ColorRole.Highlight))
+    tint.setAlpha(SELECTED_TINT_ALPHA)
+    return tint
+
+
 def row_backgrounds(palette: QPalette) -> tuple[QColor, QColor, QColor]:
     """What a row's text can stand on: the list's base, the hovered row's, the current row's."""
     base = over(palette.color(QPalette.ColorRole.Base), QColor("white"))
-    tint = QColor(palette.color(QPalette.ColorRole.Highlight))
-    tint.setAlpha(SELECTED_TINT_ALPHA)
     hovered = over(palette.color(QPalette.ColorRole.AlternateBase), base)
-    return base, hovered, over(tint, base)
+    return base, hovered, over(current_row_tint(palette), base)
 
 
 @cache
@@ -367,11 +373,7 @@ class NotificationDelegate(QStyledItemDelegate):
         selected = bool(state & QStyle.StateFlag.State_Selected)
         hovered = bool(state & QStyle.StateFlag.State_MouseOver) or index.row() == self.hovered_row
         if selected:
-            # A tint of the highlight, not the highlight itself: the row's text keeps the
-            # Text colour, readable on light and dark palettes alike.
-            tint = QColor(palette.color(QPalette.ColorRole.Highlight))
-            tint.setAlpha(SELECTED_TINT_ALPHA)
-            painter.fillRect(rect, tint)
+            painter.fillRect(rect, current_row_tint(palette))
         elif hovered:
             painter.fillRect(rect, palette.color(QPalette.ColorRole.AlternateBase))
         read = bool(index.data(Role.READ))
