@@ -260,10 +260,7 @@ def test_each_filter_has_a_visible_label_that_names_it(
     # The two boxes stood in the header with nothing saying what they were: "All" and "All
     # types" to a sighted agent, and only a name hidden from sight to a screen reader.
     rig = vat_rig(qtbot, cache)
-    popup = Popup(rig.panel)
-    qtbot.addWidget(popup)
-    popup.show_near(QRect(1800, 8, 24, 24))
-    qtbot.waitExposed(popup)
+    _popup = open_popup(qtbot, rig)  # kept: it owns the panel
     panel = rig.panel
     for label, combo, words in (
         (panel.show_label, panel.show_filter, "Show"),
@@ -375,10 +372,7 @@ def test_an_arrival_keeps_the_chosen_row_and_the_focus(
     qtbot: QtBot, cache: NotificationCache
 ) -> None:
     rig = vat_rig(qtbot, cache)
-    popup = Popup(rig.panel)
-    qtbot.addWidget(popup)
-    popup.show_near(QRect(1800, 8, 24, 24))
-    qtbot.waitExposed(popup)
+    _popup = open_popup(qtbot, rig)  # kept: it owns the panel
     view = rig.panel.list_view
     qtbot.keyClick(view, Qt.Key.Key_Down)
     assert rig.panel.current_id() == "n2"
@@ -399,10 +393,7 @@ def test_the_row_the_keys_act_on_is_framed_while_the_list_has_the_focus(
     # The current row was told apart by a faint tint only (about 1.2:1 on white), the same
     # whether or not the keys were on the list.
     rig = vat_rig(qtbot, cache)
-    popup = Popup(rig.panel)
-    qtbot.addWidget(popup)
-    popup.show_near(QRect(1800, 8, 24, 24))
-    qtbot.waitExposed(popup)
+    _popup = open_popup(qtbot, rig)  # kept: it owns the panel
     view = rig.panel.list_view
     highlight = view.palette().color(QPalette.ColorRole.Highlight)
 
