@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import urlsplit
 
 from notifier.app.account import AccountService
+from notifier.app.status_text import every_words
 from notifier.client.auth import revoke_token
 from notifier.client.transport import TransportConfig
 from notifier.compose import (
@@ -463,10 +464,8 @@ async def _tail_async(
         shown.append(key)
         detail = f": {status.last_error}" if status.last_error else ""
         if status.delayed is not None:  # connected, but new notifications only by a check
-            delayed = status.delayed
-            detail = (
-                f": no live updates ({delayed.reason}); checking every {delayed.check_interval:g} s"
-            )
+            every = every_words(status.delayed.check_interval)
+            detail = f": no live updates ({status.delayed.reason}); checking {every}"
         io.warn(f"[{status.state.value}{detail}]")
         if status.notice and (len(shown) == 1 or shown[-2][2] != status.notice):
             io.warn(f"[notice: {status.notice}]")

@@ -143,7 +143,7 @@ async def test_tail_says_when_notifications_come_only_every_minute(
                 while not (line := (await process.stderr.readline()).decode()).startswith("[live"):
                     assert line, "tail exited early"
             assert line.startswith("[live: no live updates (")
-            assert line.endswith("; checking every 60 s]\n")
+            assert line.endswith("; checking every minute]\n")
             await asyncio.to_thread(standin.start_socketio)
             async with asyncio.timeout(TIMEOUT_S * 3):
                 while (line := (await process.stderr.readline()).decode()) != "[live]\n":

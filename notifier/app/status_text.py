@@ -41,7 +41,7 @@ def _retrying_at(status: ConnectionStatus, now: datetime) -> str:
     return f"retrying at {status.next_retry_at.astimezone():%H:%M:%S}"  # local wall clock
 
 
-def _every(seconds: float) -> str:
+def every_words(seconds: float) -> str:
     """How often a periodic check runs, e.g. "every minute", "every 5 minutes", "every 30 s"."""
     if seconds >= 60:
         minutes = round(seconds / 60)
@@ -54,7 +54,8 @@ def status_words(status: ConnectionStatus, now: datetime) -> str:
     state = status.state
     if state is ConnectionState.LIVE:
         if status.delayed is not None:  # live, but new notifications only by periodic checks
-            return f"Connected — no live updates; checking {_every(status.delayed.check_interval)}"
+            every = every_words(status.delayed.check_interval)
+            return f"Connected — no live updates; checking {every}"
         return "Connected"
     if state is ConnectionState.CONNECTING:
         return "Connecting…"
@@ -107,7 +108,7 @@ def banner_text(status: ConnectionStatus, now: datetime) -> str | None:
         if status.delayed is not None:  # the list is current only as of the last check
             return (
                 "No live updates from the helpdesk; checking for new notifications"
-                f" {_every(status.delayed.check_interval)}"
+                f" {every_words(status.delayed.check_interval)}"
             )
         return None
     if state is ConnectionState.BACKING_OFF:
