@@ -187,6 +187,11 @@ async def test_the_mailed_link_sets_a_new_password_once_and_ends_other_sessions(
         assert (await sign_in(client, "cara@example.com", OLD)).status_code == 401
         assert (await sign_in(client, "cara@example.com", NEW)).status_code == 303
         assert (await client.get("/")).status_code == 200
+        # Another site linking a signed-in browser to that notice signs nobody out.
+        linked = await client.get("/login?password=changed")
+        assert linked.status_code == 200 and CHANGED_NOTICE not in linked.text
+        assert "helpdesk_session" not in linked.headers.get("set-cookie", "")
+        assert (await client.get("/")).status_code == 200
 
         # Once only: the link is gone, with a page that offers a new one.
         again = await client.get(link)

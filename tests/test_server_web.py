@@ -316,6 +316,37 @@ def test_web_forms_refuse_forged_posts_and_hostile_input_with_4xx(
     hd.assert_clean_log()
 
 
+def test_every_web_form_refuses_a_field_given_twice(
+    shared_helpdesk: Helpdesk, browser: httpx.Client
+) -> None:
+    """Which copy of a repeated field counts must not depend on who reads the body (a filter
+    in front of the server may judge the last one): every form answers 400 and does nothing."""
+    hd = shared_helpdesk
+    username, _, ticket = agent_and_ticket(hd)
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    login_csrf = csrf_of(browser.get("/login").text)
+    twice = f"username={username}&username=x&password=correct+horse&csrf={login_csrf}"
+    refused = browser.post("/login", content=twice, headers=form)
+    assert refused.status_code == 400 and "field twice" in refused.text
+    assert "helpdesk_session" not in refused.headers.get("set-cookie", "")
+    assert browser.get("/").status_code == 303  # not signed in
+
+    sign_in(browser, username)
+    token = csrf_of(browser.get("/notifications").text)
+    for body in (
+        f"csrf={token}&body=first-copy&body=second-copy",
+        f"csrf={token}&csrf={token}&body=first-copy",
+    ):
+        answer = browser.post(f"/tickets/{ticket['id']}/comment", content=body, headers=form)
+        assert answer.status_code == 400 and "field twice" in answer.text, body
+    thread = browser.get(f"/tickets/{ticket['id']}").text
+    assert "First &lt;img" in thread and "first-copy" not in thread
+    signed_out = browser.post("/logout", content=f"csrf={token}&csrf={token}", headers=form)
+    assert signed_out.status_code == 403
+    assert browser.get("/").status_code == 200  # still signed in
+    hd.assert_clean_log()
+
+
 def admin_page(hd: Helpdesk, browser: httpx.Client) -> tuple[str, HelpdeskActions, httpx.Response]:
     """A new admin signed in on ``browser``: (username, their API client, the /admin page)."""
     admin = unique_name("admin")

@@ -656,21 +656,29 @@ class HelpdeskApp:
 
     async def login_form(self, request: Request) -> Response:
         target = safe_next(request.query_params.get("next"))
+        has_cookie = bool(request.cookies.get(SESSION_COOKIE))
+        if has_cookie and await self.session_user(request) is not None:
+            # Signed in: whatever the link says (another site can link here with
+            # ?password=changed), the session and its cookie stay.
+            return self._sign_in_page(request, target, None)
         if request.query_params.get("password") == "changed":
             # From a password reset (password_reset.py), which ended every web session.
-            page = self._sign_in_page(request, target, None, notice=CHANGED_NOTICE)
-            page.delete_cookie(SESSION_COOKIE, path="/")
-            return page
-        if request.cookies.get(SESSION_COOKIE) and await self.session_user(request) is None:
+            notice: str | None = CHANGED_NOTICE
+        elif has_cookie:
             # A session cookie the server no longer knows: it expired or was signed out
             # elsewhere. Say so (once: the stale cookie goes) rather than just ask again.
-            page = self._sign_in_page(request, target, None, notice=SESSION_ENDED)
+            notice = SESSION_ENDED
+        else:
+            notice = None
+        page = self._sign_in_page(request, target, None, notice=notice)
+        if has_cookie:
             page.delete_cookie(SESSION_COOKIE, path="/")
-            return page
-        return self._sign_in_page(request, target, None)
+        return page
 
     async def login(self, request: Request) -> Response:
         form = web.parse_form(await self.read_body(request))
+        if form is None:
+            return self._sign_in_page(request, "/", web.REPEATED_FIELD, 400)
         target = safe_next(form.get("next"))
         username = form.get("username", "")
         if not self.form_token_ok(request, form):
@@ -697,7 +705,7 @@ class HelpdeskApp:
         token = request.cookies.get(SESSION_COOKIE)
         if token:
             form = web.parse_form(await self.read_body(request))
-            if not web.same_token(form.get("csrf", ""), web.session_csrf(token)):
+            if form is None or not web.same_token(form.get("csrf", ""), web.session_csrf(token)):
                 return await self.pages.sorry(
                     request, "Sign out with the button on the helpdesk's own page.", 403
                 )

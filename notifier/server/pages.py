@@ -283,6 +283,8 @@ class WebPages:
         ActionError (403), so a cross-site post changes nothing."""
         user = await self.app.session_user(request)
         form = web.parse_form(await self.app.read_body(request))
+        if form is None:
+            raise ActionError(400, "bad_request", web.REPEATED_FIELD)
         token = request.cookies.get(self.app.session_cookie, "")
         if user is None or not web.same_token(form.get("csrf", ""), web.session_csrf(token)):
             raise ActionError(403, "forbidden", "this form has expired or came from another site")

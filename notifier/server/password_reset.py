@@ -66,7 +66,7 @@ LINK_INVALID: Final = (
     f" than {VALID_WORDS}, or a newer link was sent."
 )
 CHANGED_NOTICE: Final = "Your password was changed. Sign in with the new one."
-REPEATED: Final = "This form came with a field twice; please fill it in again here."
+REPEATED: Final = web.REPEATED_FIELD
 # secrets.token_urlsafe(32); anything else is refused without asking the database.
 _TOKEN: Final = re.compile(r"^[A-Za-z0-9_-]{43}$")
 _WIRE_POLICY: Final = policy.SMTP.clone(max_line_length=998)
@@ -261,7 +261,7 @@ class PasswordResetPages:
         return self._page(request, "ask")
 
     async def request(self, request: Request) -> Response:
-        form = web.parse_form_once(await self.app.read_body(request))
+        form = web.parse_form(await self.app.read_body(request))
         if form is None:
             return self._page(request, "ask", 400, error=REPEATED)
         address = form.get("email", "").strip()
@@ -362,7 +362,7 @@ class PasswordResetPages:
 
     async def reset(self, request: Request) -> Response:
         token = request.path_params["token"]
-        form = web.parse_form_once(await self.app.read_body(request))
+        form = web.parse_form(await self.app.read_body(request))
         user = await self._user(token)
         if user is None:
             return self._page(request, "invalid", 404, message=LINK_INVALID)

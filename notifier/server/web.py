@@ -65,19 +65,14 @@ def _page(title: str, body: str) -> str:
     )
 
 
-def _form_fields(raw: bytes) -> dict[str, list[str]]:
-    return parse_qs(raw.decode("utf-8", errors="replace"), keep_blank_values=True)
+REPEATED_FIELD: Final = "This form came with a field twice; please fill it in again here."
 
 
-def parse_form(raw: bytes) -> dict[str, str]:
-    return {key: values[0] for key, values in _form_fields(raw).items() if values}
-
-
-def parse_form_once(raw: bytes) -> dict[str, str] | None:
-    """:func:`parse_form`, or None when a field is given more than once: a form of ours never
-    repeats one, and which copy counts must not depend on who reads the body (a proxy's filter
-    may judge the last one where this server takes the first)."""
-    fields = _form_fields(raw)
+def parse_form(raw: bytes) -> dict[str, str] | None:
+    """A posted form's fields, or None when a field is given more than once: a form of ours
+    never repeats one, and which copy counts must not depend on who reads the body (a proxy's
+    filter may judge the last one where this server would take the first)."""
+    fields = parse_qs(raw.decode("utf-8", errors="replace"), keep_blank_values=True)
     if any(len(values) > 1 for values in fields.values()):
         return None
     return {key: values[0] for key, values in fields.items() if values}
