@@ -67,3 +67,41 @@ def test_the_names_follow_a_change_of_day(qtbot: QtBot) -> None:
         ("Friday quiet hours start", "Friday quiet hours end", "Remove Friday 23:15–07:00"),
         ("Saturday quiet hours start", "Saturday quiet hours end", "Remove Saturday 22:00–07:00"),
     ]
+
+
+def test_two_ranges_on_one_day_are_told_apart(qtbot: QtBot) -> None:
+    # A split Monday (a lunch break and a night) gave both rows' fields the same names.
+    editor = ScheduleEditor(UTC)
+    qtbot.addWidget(editor)
+    editor.set_ranges(
+        [
+            QuietRange(0, "12:00", "13:00"),
+            QuietRange(1, "22:00", "07:00"),
+            QuietRange(0, "22:00", "07:00"),
+        ]
+    )
+    assert row_names(editor) == [
+        (
+            "Monday quiet hours start, range 1 of 2",
+            "Monday quiet hours end, range 1 of 2",
+            "Remove Monday 12:00–13:00",
+        ),
+        ("Tuesday quiet hours start", "Tuesday quiet hours end", "Remove Tuesday 22:00–07:00"),
+        (
+            "Monday quiet hours start, range 2 of 2",
+            "Monday quiet hours end, range 2 of 2",
+            "Remove Monday 22:00–07:00",
+        ),
+    ]
+    # Tuesday's row moved to Monday: three Monday ranges; back to one once two go.
+    editor.row_widgets(1)[0].setCurrentIndex(0)
+    assert [start for start, _, _ in row_names(editor)] == [
+        "Monday quiet hours start, range 1 of 3",
+        "Monday quiet hours start, range 2 of 3",
+        "Monday quiet hours start, range 3 of 3",
+    ]
+    editor.remove_row(0)
+    editor.remove_row(0)
+    assert row_names(editor) == [
+        ("Monday quiet hours start", "Monday quiet hours end", "Remove Monday 22:00–07:00")
+    ]

@@ -16,6 +16,7 @@ so every day, time and button stays readable; only the height scrolls.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, tzinfo
 
@@ -63,15 +64,19 @@ class RangeRow:
         self.remove = QPushButton("Remove", parent)
         self.name_widgets()
 
-    def name_widgets(self) -> None:
+    def name_widgets(self, place: tuple[int, int] = (1, 1)) -> None:
         """Name the time fields and the Remove button after their range ("Monday quiet hours
         start", "Remove Monday 22:00–07:00"): a screen reader moving from field to field
-        hears which range it is in, not one "From", "To" and "Remove" per row. The editor
-        calls this again on every change, so the names follow the day and the times."""
+        hears which range it is in, not one "From", "To" and "Remove" per row. ``place`` is
+        (n, of) among the ranges on the same day: with two Monday ranges the fields say
+        "Monday quiet hours start, range 2 of 2". The editor calls this again on every
+        change, so the names follow the day and the times."""
         value = self.value()
         day = WEEKDAYS[value.day]
-        self.start.setAccessibleName(f"{day} quiet hours start")
-        self.end.setAccessibleName(f"{day} quiet hours end")
+        number, of = place
+        which = f", range {number} of {of}" if of > 1 else ""
+        self.start.setAccessibleName(f"{day} quiet hours start{which}")
+        self.end.setAccessibleName(f"{day} quiet hours end{which}")
         self.remove.setAccessibleName(f"Remove {day} {value.start}–{value.end}")
 
     def widgets(self) -> tuple[QComboBox, QTimeEdit, QTimeEdit, QPushButton]:
@@ -244,8 +249,11 @@ class ScheduleEditor(QWidget):
         self.set_ranges([])
 
     def _name_rows(self) -> None:
-        for row in self._rows:
-            row.name_widgets()
+        days = [row.value().day for row in self._rows]
+        seen: Counter[int] = Counter()
+        for row, day in zip(self._rows, days, strict=True):
+            seen[day] += 1
+            row.name_widgets((seen[day], days.count(day)))
 
     def _update_preview(self) -> None:
         now = self._now()
