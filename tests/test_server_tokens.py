@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -22,6 +24,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from notifier.core import wire
+from notifier.server import db as server_db
+from notifier.server import repository
 
 PASSWORD = "correct horse battery"
 
@@ -208,3 +212,30 @@ def test_a_stream_opened_with_a_web_session_ends_when_the_session_does(
             await tray.close()
 
     asyncio.run(scenario())
+
+
+def test_sessions_and_events_are_stamped_and_aged_by_the_servers_clock(tmp_path: Path) -> None:
+    # Tokens, people and events were stamped with the system clock while everything else
+    # followed the database's: a session made under a replaced clock (the demo's back-dated
+    # morning, a test's fake one) was aged against another time.
+    now = [datetime(2026, 3, 2, 12, 0, tzinfo=UTC)]
+    connection = server_db.connect(tmp_path / "helpdesk.db", clock=lambda: now[0])
+    try:
+        user, _ = repository.add_user(
+            connection, kind="agent", username="clocked", name="Clocked", password=PASSWORD
+        )
+        session = repository.create_token(connection, user.id, "session")
+        created = connection.execute(
+            "SELECT created_at FROM tokens WHERE purpose = 'session'"
+        ).fetchone()[0]
+        assert wire.parse_timestamp(created) == now[0]
+        assert connection.execute("SELECT created_at FROM users").fetchone()[0] == created
+        with server_db.transaction(connection):
+            repository.append_event(connection, user.id, "deleted", {"ids": []})
+        assert connection.execute("SELECT created_at FROM events").fetchone()[0] == created
+        now[0] += timedelta(minutes=59)
+        assert repository.user_for_token(connection, session, "session", 3600) is not None
+        now[0] += timedelta(minutes=2)
+        assert repository.user_for_token(connection, session, "session", 3600) is None
+    finally:
+        connection.close()

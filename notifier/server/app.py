@@ -22,7 +22,6 @@ import sqlite3
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -822,7 +821,7 @@ class HelpdeskApp:
         created_at = await self.database.run(repository.token_created_at, token)
         if created_at is None:  # revoked meanwhile: the watch ends the stream
             return None
-        left_s = max_age_s - (datetime.now(UTC) - created_at).total_seconds()
+        left_s = max_age_s - (self.database.clock() - created_at).total_seconds()
         return asyncio.get_running_loop().time() + max(0.0, left_s)
 
     def _watch_stream_credentials(self) -> None:

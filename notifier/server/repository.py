@@ -24,7 +24,7 @@ import secrets
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -72,10 +72,6 @@ def parse_id(text: str) -> int | None:
     if text.isascii() and text.isdigit() and len(text) <= 18:
         return int(text)
     return None
-
-
-def now_text() -> str:
-    return wire.format_timestamp(datetime.now(UTC))
 
 
 def clock_stamp(connection: sqlite3.Connection) -> str:
@@ -187,7 +183,7 @@ def add_user(
                 salt_hex,
                 team or None,
                 int(is_admin),
-                now_text(),
+                clock_stamp(connection),
                 email,
                 wire.encode_json(preferences.to_json()) if preferences is not None else None,
             ),
@@ -201,7 +197,7 @@ def _insert_token(connection: sqlite3.Connection, user_id: int, purpose: str) ->
     token = secrets.token_urlsafe(32)
     connection.execute(
         "INSERT INTO tokens(token_hash, user_id, purpose, created_at) VALUES (?, ?, ?, ?)",
-        (hash_token(token), user_id, purpose, now_text()),
+        (hash_token(token), user_id, purpose, clock_stamp(connection)),
     )
     return token
 
@@ -279,7 +275,7 @@ def user_for_token(
     ).fetchone()
     if row is None:
         return None
-    if max_age_s and wire.parse_timestamp(row[_USER_FIELDS]) < datetime.now(UTC) - timedelta(
+    if max_age_s and wire.parse_timestamp(row[_USER_FIELDS]) < clock_now(connection) - timedelta(
         seconds=max_age_s
     ):
         revoke_token(connection, token)
@@ -403,7 +399,7 @@ def deactivate(connection: sqlite3.Connection, user_id: int) -> Deactivation:
             raise not_found("person")
         if row[0] is not None:
             return Deactivation(since=str(row[0]), already=True, revoked=0)
-        since = now_text()
+        since = clock_stamp(connection)
         connection.execute("UPDATE users SET deactivated_at = ? WHERE id = ?", (since, user_id))
         revoked = connection.execute("DELETE FROM tokens WHERE user_id = ?", (user_id,)).rowcount
         connection.execute("DELETE FROM password_resets WHERE user_id = ?", (user_id,))
@@ -548,7 +544,7 @@ def append_event(
     seq = head_seq(connection, agent_id) + 1
     connection.execute(
         "INSERT INTO events(agent_id, seq, kind, payload, created_at) VALUES (?, ?, ?, ?, ?)",
-        (agent_id, seq, kind, wire.encode_json(payload), now_text()),
+        (agent_id, seq, kind, wire.encode_json(payload), clock_stamp(connection)),
     )
     return seq
 

@@ -38,7 +38,12 @@ from typing import Any, Final
 
 from notifier.core import wire
 from notifier.server.db import transaction
-from notifier.server.repository import ActionError, invalid, now_text, validate_preferences
+from notifier.server.repository import (
+    ActionError,
+    clock_stamp,
+    invalid,
+    validate_preferences,
+)
 
 log = logging.getLogger(__name__)
 
@@ -289,7 +294,7 @@ def update(
         if not changed:
             return stored
         version = stored.version + 1
-        stamp = now_text()
+        stamp = clock_stamp(connection)
         document = wire.encode_json({**old, **changed})
         connection.execute(
             "INSERT OR REPLACE INTO system_settings(id, version, document, updated_at,"
