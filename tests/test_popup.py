@@ -335,6 +335,41 @@ def test_popup_closes_on_escape_and_opens_clamped(qtbot: QtBot, cache: Notificat
     assert not popup.isVisible()
 
 
+def test_a_long_count_keeps_the_popup_at_its_size_and_says_it_whole(
+    qtbot: QtBot, cache: NotificationCache
+) -> None:
+    """The reported case: 128 unread customer replies, "Ticket updates" chosen. The header's
+    "128 unread ticket updates" beside the two filters needed 470 px: the 420 px popup at the
+    tray icon grew to the right, past the icon (off the screen at its edge), as the filter was
+    picked. The popup keeps its size; the count's words all show."""
+    fill_cache(
+        cache,
+        [make_notification(seq, type=NotificationType.REACTION) for seq in range(1, 129)],
+    )
+    rig = Rig(qtbot, cache)
+    popup = Popup(rig.panel)
+    qtbot.addWidget(popup)
+    popup.show_near(QRect(1800, 8, 24, 24))
+    qtbot.waitExposed(popup)
+    opened = popup.geometry()
+    panel = rig.panel
+    for show in ("All", "Unread"):
+        for choice in ("Ticket updates", "Assignments", "Mentions", "All types"):
+            panel.show_filter.setCurrentText(show)
+            panel.type_filter.setCurrentText(choice)
+            QApplication.processEvents()
+            label = panel.count_label
+            assert popup.geometry() == opened, (show, choice, label.text())
+            if choice == "Ticket updates":
+                assert label.text() == "128 unread ticket updates"
+            room = label.contentsRect()
+            if label.wordWrap():
+                assert room.height() >= label.heightForWidth(room.width()), label.text()
+            else:
+                assert room.width() >= label.sizeHint().width(), label.text()
+            assert label.geometry().right() < panel.show_label.geometry().left(), label.text()
+
+
 def test_accessible_names(qtbot: QtBot, cache: NotificationCache) -> None:
     fill_cache(cache, [make_notification(1)])
     rig = Rig(qtbot, cache)

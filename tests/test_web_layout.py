@@ -4,6 +4,7 @@ comment under the sticky header, the ticket's assign row on a desktop."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -239,4 +240,107 @@ def test_the_keyboards_first_stop_skips_the_header(story: Story, chromium: Brows
     page.keyboard.press("Enter")
     page.keyboard.press("Tab")
     expect(page.locator(":focus")).to_have_text("Mark all read")  # the page's first control
+    context.close()
+
+
+# Each header link's place and size (x, width), by its words.
+NAV_BOXES = """() => Array.from(document.querySelectorAll(".top nav a"), a => {
+    const box = a.getBoundingClientRect();
+    return [a.getAttribute("aria-label") || a.textContent.trim(), Math.round(box.x * 10) / 10,
+            Math.round(box.width * 10) / 10];
+})"""
+
+
+@pytest.mark.parametrize("device", ["desktop", "phone"])
+def test_the_header_links_stay_put_from_page_to_page(
+    story: Story, chromium: Browser, device: str
+) -> None:
+    # The current page's link is bold: it must not widen and push its neighbours aside, or
+    # every link jumps under the pointer as one moves from Tickets to Mail to Settings.
+    options = PHONE if device == "phone" else {"viewport": {"width": 1280, "height": 800}}
+    context, page = signed_in(chromium, story.url, story.admin, "/", **options)
+    placed: dict[str, list[list[object]]] = {}
+    for path in ("/", "/mail", "/admin", "/notifications", f"/tickets/{story.ticket}"):
+        page.goto(path)
+        boxes = page.evaluate(NAV_BOXES)
+        # The bell's label counts unread ones; its place is what is compared.
+        placed[path] = [[name.split(",")[0], x, width] for name, x, width in boxes]
+    first = placed["/"]
+    assert [name for name, _, _ in first] == ["Tickets", "Mail", "Settings", "Notifications"]
+    assert {path: boxes for path, boxes in placed.items() if boxes != first} == {}, first
+    context.close()
+
+
+def test_every_dot_between_facts_has_a_space_on_both_sides(story: Story, chromium: Browser) -> None:
+    # "customer: Priya Nair· assigned to: Ada" read as a typo on the ticket's first line.
+    context, page = signed_in(chromium, story.url, story.admin, "/")
+    cramped: dict[str, list[str]] = {}
+    for path in ("/", f"/tickets/{story.ticket}", "/notifications", "/mail"):
+        page.goto(path)
+        lines = page.locator("main .meta").all_inner_texts()
+        assert lines, path
+        bad = [line for line in lines if re.search(r"\S·|·\S", line)]
+        if bad:
+            cramped[path] = bad
+    assert cramped == {}
+    context.close()
+
+
+# Where each line of the mail's subject, and its first line below it, starts.
+MAIL_LINE_STARTS = """summary => {
+    const starts = el => {
+        const range = document.createRange();
+        range.selectNodeContents(el);
+        return Array.from(range.getClientRects(), r => Math.round(r.left));
+    };
+    return [starts(summary.querySelector("strong")), starts(summary.querySelector(".line"))];
+}"""
+
+
+def test_a_long_mail_subject_wraps_under_itself_on_a_phone(story: Story, chromium: Browser) -> None:
+    # The subject's second line started under the ▶, left of the words it continues and of
+    # the mail's first line below it.
+    narrow = {**PHONE, "viewport": {"width": 320, "height": 640}}
+    context, page = signed_in(chromium, story.url, story.admin, "/mail", **narrow)
+    summaries = page.locator(".mails summary")
+    expect(summaries).not_to_have_count(0)
+    wrapped = 0
+    for index in range(summaries.count()):
+        subject, line = summaries.nth(index).evaluate(MAIL_LINE_STARTS)
+        assert len(set(line)) == 1, line  # the first line: one left edge however it wraps
+        if len(subject) > 1:
+            wrapped += 1
+            assert set(subject[1:]) == set(line), (index, subject, line)
+    assert wrapped, "no subject wraps at 320 px: the test shows nothing"
+    context.close()
+
+
+# The selected choice's width in the picker's font, and the room the picker gives its text.
+PICKER_ROOM = """select => {
+    const style = getComputedStyle(select);
+    const context = document.createElement("canvas").getContext("2d");
+    context.font = style.font;
+    const text = select.options[select.selectedIndex].text;
+    const padding = parseFloat(style.paddingLeft) + parseFloat(style.paddingRight);
+    const room = select.clientWidth - padding;
+    return [text, context.measureText(text).width, room];
+}"""
+ARROW_PX = 20  # the drop-down arrow Chromium draws inside the picker's padding box
+
+
+def test_the_assign_picker_shows_the_whole_assignee_on_a_320_px_phone(
+    story: Story, chromium: Browser
+) -> None:
+    # "Alice Arche" showed for "Alice Archer (me)": the label and the button beside it left
+    # the picker 130 px.
+    narrow = {**PHONE, "viewport": {"width": 320, "height": 640}}
+    context, page = signed_in(chromium, story.url, story.admin, "/", **narrow)
+    page.goto(f"/tickets/{story.ticket}")
+    text, needed, room = page.locator("#assign-to").evaluate(PICKER_ROOM)
+    assert text == "Ada Admin (me)"
+    assert needed + ARROW_PX <= room, (text, needed, room)
+    button = page.get_by_role("button", name="Assign", exact=True).bounding_box()
+    picker = page.locator("#assign-to").bounding_box()
+    assert button is not None and picker is not None
+    assert abs(button["y"] - picker["y"]) < 2  # the button still beside its picker
     context.close()

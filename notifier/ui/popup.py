@@ -221,6 +221,38 @@ def _are(number: int) -> str:
     return "is" if number == 1 else "are"
 
 
+def two_line_width(metrics: QFontMetrics, text: str) -> int:
+    """The narrowest width ``text`` fits in on at most two lines, broken between words."""
+    words = text.split(" ")
+    if len(words) < 2:
+        return metrics.horizontalAdvance(text)
+    return min(
+        max(
+            metrics.horizontalAdvance(" ".join(words[:split])),
+            metrics.horizontalAdvance(" ".join(words[split:])),
+        )
+        for split in range(1, len(words))
+    )
+
+
+class CountLabel(QLabel):
+    """The header's count: on one line where the filters beside it leave room, else on two.
+    "128 unread ticket updates" on one line was wider than the filters left of a 420 px
+    popup, and the popup grew past the tray icon it opened at to make room."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.setWordWrap(True)
+
+    def sizeHint(self) -> QSize:
+        # What the layout must give it; more (the header's spare room) keeps it on one line.
+        width = two_line_width(self.fontMetrics(), self.text()) + 1  # the last pixel's rounding
+        return QSize(width, self.heightForWidth(width))
+
+    def minimumSizeHint(self) -> QSize:
+        return self.sizeHint()
+
+
 class NotificationPanel(QWidget):
     openRequested = Signal(str)
     toggleReadRequested = Signal(str)
@@ -253,7 +285,7 @@ class NotificationPanel(QWidget):
         self._scroll_watched = False
         self.setAccessibleName("Helpdesk notifications")
 
-        self.count_label = QLabel("0 unread")
+        self.count_label = CountLabel("0 unread")
         self.count_label.setTextFormat(Qt.TextFormat.PlainText)
         # No accessible name on the labels of this panel: a label's name is its text ("2 unread
         # mentions"), and a fixed one ("Unread count") is all a screen reader would say.
@@ -282,8 +314,7 @@ class NotificationPanel(QWidget):
         self.clear_read_button.setAccessibleName("Clear read notifications")
 
         header = QHBoxLayout()
-        header.addWidget(self.count_label)
-        header.addStretch(1)
+        header.addWidget(self.count_label, 1)  # the room the filters leave
         header.addWidget(self.show_label)
         header.addWidget(self.show_filter)
         header.addSpacing(6)
