@@ -80,8 +80,8 @@ def make(
             make(NotificationType.REACTION, BEA, Reason.COMMENT_REACTION),
             "Bea Baker reacted to your comment on #123 Printer on fire",
         ),
-        (make(NotificationType.REACTION, BEA, None), "Bea Baker on #123 Printer on fire"),
-        (make(NotificationType.REACTION, None, None), "Someone on #123 Printer on fire"),
+        (make(NotificationType.REACTION, BEA, None), "Bea Baker updated #123 Printer on fire"),
+        (make(NotificationType.REACTION, None, None), "Someone updated #123 Printer on fire"),
         (make(subject=""), "Bea Baker assigned you #123"),
     ],
 )

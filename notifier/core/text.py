@@ -76,7 +76,8 @@ def _who(n: Notification) -> str:
 
 
 def headline(n: Notification) -> str:
-    """Who did what, without the ticket: "Bea assigned you", "Bea mentioned you on".
+    """Who did what, without the ticket: "Bea assigned you", "Bea mentioned you on",
+    "Bea updated".
 
     :func:`summary_line` is this followed by :func:`ticket_label`; the popup shows the two
     on lines of their own, so neither a long name nor a long subject can hide the other.
@@ -94,7 +95,9 @@ def headline(n: Notification) -> str:
         return f"{who} reopened"
     if n.reason is Reason.COMMENT_REACTION:
         return f"{who} reacted to your comment on"
-    return f"{who} on"
+    # No reason (a Frappe reaction, a folded mix of replies and reopenings): the popup's
+    # "ticket update", as a verb.
+    return f"{who} updated"
 
 
 def summary_line(n: Notification) -> str:
