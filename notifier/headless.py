@@ -69,7 +69,7 @@ from notifier.core.settings import (
     validate_time_zone,
 )
 from notifier.core.status import CacheChange, ChangeKind, ConnectionState, ConnectionStatus
-from notifier.core.text import one_line, reason_label
+from notifier.core.text import plain_line, reason_label
 from notifier.core.wire import Hello, Notification
 from notifier.store.cache import NotificationCache
 from notifier.store.paths import AppPaths, app_paths
@@ -363,18 +363,6 @@ def change_to_json(change: CacheChange) -> list[dict[str, Any]]:
     return [{"change": change.kind.value, **flags}]
 
 
-# Terminal escape sequences, removed whole so that nothing of them is left to print: CSI
-# (ESC [ … final), OSC (ESC ] … BEL or ST), DCS/SOS/PM/APC strings (… ST), the two-character
-# ones (ESC c resets the terminal), and the 8-bit CSI and OSC. The stray control characters
-# left (a lone ESC, C0, C1, DEL) and the format characters (bidi overrides) go in one_line.
-_ESCAPE_SEQUENCE = re.compile(
-    r"\x1b\[[0-?]*[ -/]*[@-~]"
-    r"|\x1b\][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
-    r"|\x1b[PX^_][^\x1b\x9c]*(?:\x1b\\|\x9c)?"
-    r"|\x1b[ -/]*[0-~]"
-    r"|\x9b[0-?]*[ -/]*[@-~]"
-    r"|\x9d[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
-)
 # Characters that line-splitting readers (JavaScript, Python's str.splitlines) take for line
 # ends, and C1 controls a terminal may act on: json.dumps leaves them raw with
 # ensure_ascii=False, so they are written as \uXXXX escapes (they only occur inside strings).
@@ -384,7 +372,7 @@ _JSON_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029]")
 def terminal_text(text: str) -> str:
     """Text from the server made safe to print on a terminal, on one line: no escape
     sequence, control character or bidi override can reach the terminal."""
-    return one_line(_ESCAPE_SEQUENCE.sub("", text))
+    return plain_line(text)
 
 
 def json_line(item: Mapping[str, Any]) -> str:
@@ -462,10 +450,13 @@ async def _tail_async(
         if shown and shown[-1] == key:
             return
         shown.append(key)
-        detail = f": {status.last_error}" if status.last_error else ""
+        # A status may quote the server (an error message, a close reason): printed as
+        # plain text, as every other word from the server is (terminal_text).
+        detail = f": {terminal_text(status.last_error)}" if status.last_error else ""
         if status.delayed is not None:  # connected, but new notifications only by a check
             every = every_words(status.delayed.check_interval)
-            detail = f": no live updates ({status.delayed.reason}); checking {every}"
+            reason = terminal_text(status.delayed.reason)
+            detail = f": no live updates ({reason}); checking {every}"
         io.warn(f"[{status.state.value}{detail}]")
         if status.notice and (len(shown) == 1 or shown[-2][2] != status.notice):
             io.warn(f"[notice: {status.notice}]")

@@ -202,6 +202,7 @@ def test_a_reset_event_drops_the_cache_and_pages_the_history_again() -> None:
     assert commands[-1] == PageHistory(s.attempt)
     assert s.status.notice is not None
     assert s.history_paged(s.attempt, 10, ALICE) == [Connect(s.attempt, 10)]
+    s.connected(s.attempt, Hello(1, ALICE, 10), NOW)
     live = s.event_received(s.attempt, SyncedEvent(10), NOW)
     assert live[0].status.notice is not None  # type: ignore[union-attr]
     assert s.status.notice is None  # one-off: gone after the first live status
@@ -240,6 +241,40 @@ def test_a_healthy_connection_earns_a_new_reset_at_once() -> None:
     s.tick(NOW, 1.0 + s.healthy_after)
     commands = s.event_received(s.attempt, ResetEvent(10, "restored again"), NOW)
     assert commands[-1] == PageHistory(s.attempt)
+
+
+def test_a_stream_that_does_not_start_with_a_hello_is_given_up() -> None:
+    # Neither its agent nor its protocol was checked: nothing it sends may be applied.
+    for first in (
+        NotificationEvent(6, make_notification("n6", 6)),
+        SkippedEvent(6, "bad"),
+        SyncedEvent(5),
+        ResetEvent(5, "restored"),
+    ):
+        s = session()
+        s.start(5, NOW)
+        for harmless in (UnknownEvent("poll", None), UnreadCountEvent(5, 1)):
+            assert s.event_received(s.attempt, harmless, NOW) == []
+        commands = s.event_received(s.attempt, first, NOW)
+        assert not only(commands, Apply) and not only(commands, AdvanceCursor)
+        assert not only(commands, ResetCache) and not only(commands, PageHistory)
+        assert "no hello" in backs_off(commands, s)
+        assert s.cursor == 5
+        # the next attempt must say hello again
+        s.retry_due(s.attempt, NOW)
+        assert "no hello" in backs_off(s.event_received(s.attempt, first, NOW), s)
+
+
+def test_a_message_too_large_to_read_reloads_once_then_backs_off() -> None:
+    s = live_session(cursor=50)
+    first = s.unreadable_stream(s.attempt, "a message too large", NOW)
+    assert only(first, ResetCache) and first[-1] == PageHistory(s.attempt)
+    assert "a message too large" in (s.status.notice or "")
+    s.history_paged(s.attempt, 60, ALICE)
+    s.connected(s.attempt, Hello(1, ALICE, 60), NOW)
+    again = s.unreadable_stream(s.attempt, "a message too large", NOW)
+    assert "a message too large, again" in backs_off(again, s)
+    assert s.unreadable_stream(s.attempt - 1, "late", NOW) == []
 
 
 def test_a_cache_of_another_account_reloads_once_then_backs_off() -> None:

@@ -43,6 +43,7 @@ from notifier.core.errors import (
     ProtocolViolation,
 )
 from notifier.core.html_text import html_to_text
+from notifier.core.text import server_words
 from notifier.core.wire import MAX_MESSAGE_CHARS, WireError, decode_json
 
 log = logging.getLogger(__name__)
@@ -377,7 +378,12 @@ def _exc_type(response: httpx.Response) -> str | None:
 
 
 def _error_text(response: httpx.Response) -> str:
-    """The human part of a Frappe error body, as plain text."""
+    """The human part of a Frappe error body, as one line of plain text (it goes into the
+    status and the log: core.text.server_words)."""
+    return server_words(_error_body_text(response)) or f"HTTP {response.status_code}"
+
+
+def _error_body_text(response: httpx.Response) -> str:
     body = _decoded(response)
     messages = body.get("_server_messages")
     if isinstance(messages, str):

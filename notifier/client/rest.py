@@ -5,7 +5,9 @@ Error mapping (the tree is in :mod:`notifier.core.errors`):
 * 401 → ``AuthFailed``, 403 → ``Forbidden``, 404 → ``NotFound``;
 * any other non-2xx → ``BackendError`` (with the server's code and message when it sent an
   ``ApiError`` body);
-* a 2xx body that breaks the contract (not JSON, wrong shape) → ``ProtocolViolation``;
+* a 2xx body that breaks the contract (not JSON, wrong shape, over ``MAX_FRAME_BYTES``, a
+  ``Content-Encoding`` it does not decode by) → ``ProtocolViolation``; the body is read no
+  further than that limit (an error status's over-long body is dropped, its status kept);
 * no answer at all (refused, timed out, TLS failure), or no complete answer within
   ``TransportConfig.request_deadline`` → ``ConnectionLost``; a failure at the proxy (down,
   refusing the tunnel, an unusable proxy value) → its subclass ``ProxyFailed``, naming it.
@@ -20,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import zlib
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
@@ -35,8 +38,10 @@ from notifier.core.errors import (
     NotFound,
     ProtocolViolation,
 )
+from notifier.core.text import server_words
 from notifier.core.wire import (
     LEGACY_PAGE_LIMIT,
+    MAX_FRAME_BYTES,
     MAX_PAGE_LIMIT,
     ActionResult,
     AgentInfo,
@@ -67,7 +72,12 @@ class HttpSession:
         headers: Mapping[str, str] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        headers = {"Accept": "application/json", "User-Agent": "notifier", **(headers or {})}
+        headers = {
+            "Accept": "application/json",
+            "Accept-Encoding": ACCEPT_ENCODING,
+            "User-Agent": "notifier",
+            **(headers or {}),
+        }
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
         self.route = config.proxy_for(server_url)
@@ -101,12 +111,18 @@ class HttpSession:
 
     async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         """Send a request and return the answer whatever its status (another helpdesk's
-        adapter reads its own error bodies), or raise ``ConnectionLost`` / ``ProxyFailed``.
-        The whole request, answer body included, must be done within the deadline: httpx's
-        timeouts bound each read, not their sum."""
+        adapter reads its own error bodies), or raise ``ConnectionLost`` / ``ProxyFailed``,
+        or ``ProtocolViolation`` for a 2xx body that is over ``MAX_FRAME_BYTES`` or cannot
+        be decoded. The whole request, answer body included, must be done within the
+        deadline: httpx's timeouts bound each read, not their sum."""
         try:
             async with asyncio.timeout(self._deadline):
-                response = await self._client.request(method, url, **kwargs)
+                async with self._client.stream(method, url, **kwargs) as streamed:
+                    body = await _read_capped(streamed, MAX_FRAME_BYTES)
+        except (httpx.DecodingError, UndecodableBody) as error:
+            raise ProtocolViolation(
+                f"{method} {url}: the answer could not be decoded ({error})"
+            ) from None
         except httpx.TransportError as error:
             if self.route is not None and _at_the_proxy(error):
                 answered = isinstance(error, httpx.ProxyError)
@@ -117,8 +133,76 @@ class HttpSession:
                 f"the server did not answer within {self._deadline:g} s"
                 " (the connection is too slow)"
             ) from None
-        log.debug("%s %s → %s", method, url, response.status_code)
-        return response
+        log.debug("%s %s → %s", method, url, streamed.status_code)
+        if body is None:
+            if streamed.is_success:
+                raise ProtocolViolation(
+                    f"{method} {url}: the answer is larger than {MAX_FRAME_BYTES} bytes",
+                    status=streamed.status_code,
+                )
+            body = b""  # an error's words are lost, its status still says what went wrong
+        # The body is decoded already: the copy must not claim an encoding or a length.
+        headers = [
+            (name, value)
+            for name, value in streamed.headers.multi_items()
+            if name.lower() not in _BODY_FRAMING_HEADERS
+        ]
+        return httpx.Response(
+            streamed.status_code,
+            headers=headers,
+            content=body,
+            request=streamed.request,
+            extensions=streamed.extensions,
+        )
+
+
+# Headers that describe the body as it travelled, not as it was read.
+_BODY_FRAMING_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+# The encodings asked for, and decoded here rather than by httpx: httpx unpacks each chunk
+# received whole, and 64 KiB of gzip unpack to 64 MiB. Named, so that httpx never offers
+# brotli or zstd because such a package happens to be installed.
+ACCEPT_ENCODING = "gzip, deflate"
+_ZLIB_ENCODINGS = frozenset({"gzip", "x-gzip", "deflate"})
+
+
+class UndecodableBody(ValueError):
+    """A body in an encoding that was not asked for, or whose bytes are not that encoding."""
+
+
+async def _read_capped(response: httpx.Response, limit: int) -> bytes | None:
+    """The decoded body, or None as soon as it passes ``limit`` bytes: no answer of the
+    contract is larger (docs/protocol.md, section 1), so a server sending gigabytes within
+    the deadline, or a small compressed bomb, costs the app ``limit`` bytes and no more."""
+    if response.is_stream_consumed:  # a test's transport built it from bytes in memory
+        content = response.content
+        return content if len(content) <= limit else None
+    encoding = response.headers.get("content-encoding", "").strip().lower()
+    unpack: zlib._Decompress | None = None
+    if encoding in _ZLIB_ENCODINGS:
+        unpack = zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib, by its header
+    elif encoding not in ("", "identity"):
+        raise UndecodableBody(f"it is in an encoding the app did not ask for: {encoding[:40]!r}")
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for received in response.aiter_raw():
+            pending = received
+            while pending:
+                if unpack is None:
+                    chunk, pending = pending, b""
+                else:  # never more than one byte past the limit at a time
+                    chunk = unpack.decompress(pending, limit + 1 - size)
+                    pending = unpack.unconsumed_tail
+                size += len(chunk)
+                if size > limit:
+                    return None
+                chunks.append(chunk)
+        if unpack is not None:
+            chunks.append(unpack.flush())
+    except zlib.error as error:
+        raise UndecodableBody(str(error)) from None
+    body = b"".join(chunks)
+    return body if len(body) <= limit else None
 
 
 def json_body(
@@ -168,12 +252,20 @@ def _error_for(response: httpx.Response) -> BackendError:
         code, message = api_error.code, api_error.message or message
     except WireError:
         pass
+    message = server_words(message) or f"HTTP {response.status_code}"
     status = response.status_code
     kind: type[BackendError] = {401: AuthFailed, 403: Forbidden, 404: NotFound}.get(
         status, BackendError
     )
     if status == 401:
         message = f"the helpdesk rejected the token ({message}); sign in again"
+    elif 300 <= status < 400:
+        # Never followed: the token would go to wherever it points (a login page, another
+        # host). The server URL is what to check, not the "Found" of the status line.
+        message = (
+            f"the server answered with a redirect (HTTP {status}) instead of the helpdesk's"
+            " answer; check the server URL (https:// or http://, and its path)"
+        )
     return kind(message, status=status, code=code)
 
 

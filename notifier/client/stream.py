@@ -40,10 +40,12 @@ from websockets.exceptions import (
     InvalidURI,
     ProxyError,
 )
+from websockets.frames import CloseCode
 from websockets.typing import DataLike
 
 from notifier.client.transport import TransportConfig, stream_url
-from notifier.core.errors import AuthFailed, ConnectionLost
+from notifier.core.errors import AuthFailed, ConnectionLost, UnreadableStream
+from notifier.core.text import server_words
 from notifier.core.wire import (
     MAX_FRAME_BYTES,
     EventBatch,
@@ -110,6 +112,10 @@ class WebSocketEventStream:
                         if skipped is not None:
                             yield skipped
         except ConnectionClosed as closed:
+            if _refused_as_too_large(closed):
+                raise UnreadableStream(
+                    f"the server sent a message larger than {MAX_FRAME_BYTES} bytes"
+                ) from None
             raise ConnectionLost(describe_close(closed)) from None
         except OSError as error:
             raise ConnectionLost(f"the connection broke ({error.strerror or error})") from None
@@ -129,6 +135,16 @@ class WebSocketEventStream:
 
     async def close(self) -> None:
         await self._connection.close()
+
+
+def _refused_as_too_large(closed: ConnectionClosed) -> bool:
+    """Did this client close the connection (1009) on a message over ``max_size``? (Not the
+    server closing with 1009, which the client echoes: that close was received first.)"""
+    return (
+        closed.sent is not None
+        and closed.sent.code == CloseCode.MESSAGE_TOO_BIG
+        and closed.rcvd_then_sent is not True
+    )
 
 
 def describe_close(
@@ -153,7 +169,7 @@ def describe_close(
         return "the server is restarting or shutting down"
     if frame.code == 4000:
         return "the server asked for a full resync"
-    reason = f": {frame.reason}" if frame.reason else ""
+    reason = f": {server_words(frame.reason)}" if frame.reason else ""
     return f"the server closed the connection (code {frame.code}{reason})"
 
 
@@ -200,7 +216,10 @@ async def open_event_stream(
         assert route is not None
         raise route.failed(error, answered=True) from None
     except (InvalidHandshake, TimeoutError) as error:
-        raise ConnectionLost(f"the live connection could not be set up ({error})") from None
+        # websockets' words can quote what the server sent (a header's value)
+        raise ConnectionLost(
+            f"the live connection could not be set up ({server_words(str(error))})"
+        ) from None
     except ssl.SSLCertVerificationError as error:
         raise ConnectionLost(
             f"the server's certificate is not trusted ({error.verify_message}); check the CA bundle"

@@ -7,7 +7,8 @@ NotifierError
 │   ├── NotFound            404
 │   └── ProtocolViolation   the answer broke docs/protocol.md (bad JSON, wrong shape)
 ├── ConnectionLost          the network or the server went away; retry with backoff
-│   └── ProxyFailed         the proxy in between: unreachable, refused, or not usable
+│   ├── ProxyFailed         the proxy in between: unreachable, refused, or not usable
+│   └── UnreadableStream    the stream sent a message too large to read; resuming repeats it
 ├── KeyringUnavailable      no working OS keyring backend; never fall back to plain text
 └── CacheCorrupt            the local cache file cannot be used; set aside and rebuild
 """
@@ -53,6 +54,11 @@ class ProxyFailed(ConnectionLost):
     def __init__(self, message: str, *, route: str) -> None:
         super().__init__(message)
         self.route = route
+
+
+class UnreadableStream(ConnectionLost):
+    """The stream sent a message over the size limit, which the client closes the connection
+    on instead of reading: its ``seq`` is unknown, so resuming from the cursor gets it again."""
 
 
 class KeyringUnavailable(NotifierError):

@@ -74,6 +74,7 @@ from datetime import datetime, timedelta
 
 from notifier.core.backoff import Backoff
 from notifier.core.status import ConnectionState, ConnectionStatus, DeliveryDelay
+from notifier.core.text import server_words
 from notifier.core.wire import (
     PROTOCOL_VERSION,
     AgentInfo,
@@ -86,6 +87,8 @@ from notifier.core.wire import (
     SkippedEvent,
     StreamEvent,
     SyncedEvent,
+    UnknownEvent,
+    UnreadCountEvent,
 )
 
 # A connection that stayed LIVE this long was healthy: the backoff and the reset allowance
@@ -99,6 +102,8 @@ REPLAY_DEADLINE = 60.0
 RESETS_AT_ONCE = 1
 
 CacheEvent = NotificationEvent | ReadStateEvent | DeletedEvent
+# What a stream may send before its hello: nothing of it is applied (an error is shown).
+_HARMLESS_BEFORE_HELLO = (ErrorEvent, UnknownEvent, UnreadCountEvent)
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +214,8 @@ class SyncSession:
         self._resets = 0
         # The agent GET /me named for this token at the last page-through.
         self._paged_as: AgentInfo | None = None
+        # Whether the current attempt's stream has said hello (who it is, which protocol).
+        self._greeted = False
 
     @property
     def status(self) -> ConnectionStatus:
@@ -260,6 +267,7 @@ class SyncSession:
                 now,
             )
         self.agent = hello.agent
+        self._greeted = True
         return [*self._publish(), ClaimCache(attempt, hello.agent)]
 
     def agent_changed(self, attempt: int, now: datetime) -> list[Command]:
@@ -278,6 +286,14 @@ class SyncSession:
             return []
         if isinstance(event, Hello):
             return self.connected(attempt, event, now)
+        if not self._greeted and not isinstance(event, _HARMLESS_BEFORE_HELLO):
+            # Neither the agent nor the protocol version was checked: applying what such a
+            # stream sends could put another agent's notifications in this agent's tray.
+            return self._give_up(
+                "the stream did not start with a hello",
+                "the helpdesk's live connection did not say who it is for (no hello message)",
+                now,
+            )
         if isinstance(event, NotificationEvent | ReadStateEvent | DeletedEvent):
             # Every event goes to the cache, which is idempotent by id and seq: filtering by
             # the cursor here would drop a legitimately late (reordered) event.
@@ -303,12 +319,28 @@ class SyncSession:
                 "the server cannot replay from our cursor",
                 "the server asked for a full resync; notifications reloaded",
                 now,
-                ResetCache(event.reason),
+                ResetCache(server_words(event.reason)),
             )
         if isinstance(event, ErrorEvent):
-            self._last_error = f"the server reported a problem: {event.message or event.code}"
+            words = server_words(event.message) or server_words(event.code)
+            self._last_error = f"the server reported a problem: {words}"
             return self._publish()
         return []  # unread_count (the cache counts itself) and unknown types: ignored
+
+    def unreadable_stream(self, attempt: int, error: str, now: datetime) -> list[Command]:
+        """The stream of ``attempt`` sent a message too large to read (``error`` says so):
+        its seq is unknown, so resuming from the cursor would get it again on every attempt,
+        and nothing after it ever. Reload the history as for a reset, which resumes after
+        the log's head (at once the first time, after the backoff when it keeps happening)."""
+        if not self._streaming(attempt):
+            return []
+        return self._reload(
+            "a message from the server was too large to read",
+            f"{error}; notifications reloaded",
+            now,
+            ResetCache(error),
+            again=f"{error}, again after reloading",
+        )
 
     def delivery_changed(self, attempt: int, delayed: DeliveryDelay | None) -> list[Command]:
         """The stream of ``attempt`` lost live delivery (``delayed`` says why and how often it
@@ -436,6 +468,7 @@ class SyncSession:
         self._delayed = None  # the new stream says again, if it has to
         self._replay_since = None
         self._live_since = None
+        self._greeted = False
         self._paging = self.cursor == 0
         step: Command = (
             PageHistory(self.attempt) if self._paging else Connect(self.attempt, self.cursor)
@@ -458,7 +491,12 @@ class SyncSession:
         return [Disconnect(reason), *self._back_off(error, now)]
 
     def _reload(
-        self, reason: str, notice: str, now: datetime, *cleanup: ResetCache
+        self,
+        reason: str,
+        notice: str,
+        now: datetime,
+        *cleanup: ResetCache,
+        again: str = "the server keeps asking for a full resync",
     ) -> list[Command]:
         """The server cannot replay for our cursor: page the history again, at once the first
         time, after the backoff when it keeps happening without a healthy connection."""
@@ -467,7 +505,7 @@ class SyncSession:
         dropped: list[Command] = [Disconnect(reason), *cleanup]
         if self._resets > RESETS_AT_ONCE:
             self.attempt += 1  # whatever the dropped connection still reports is ignored
-            return [*dropped, *self._back_off("the server keeps asking for a full resync", now)]
+            return [*dropped, *self._back_off(again, now)]
         self._notice = notice
         return [*dropped, *self._connect()]
 

@@ -36,6 +36,21 @@ _TITLES: Final[Mapping[NotificationType, str]] = {
     NotificationType.REACTION: "Activity on your ticket",
 }
 _WHITESPACE_RUN = re.compile(r"\s+")
+# Terminal escape sequences, removed whole so that nothing of them is left to print: CSI
+# (ESC [ … final), OSC (ESC ] … BEL or ST), DCS/SOS/PM/APC strings (… ST), the two-character
+# ones (ESC c resets the terminal), and the 8-bit CSI and OSC. The stray control characters
+# left (a lone ESC, C0, C1, DEL) and the format characters (bidi overrides) go in one_line.
+_ESCAPE_SEQUENCE = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"
+    r"|\x1b\][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+    r"|\x1b[PX^_][^\x1b\x9c]*(?:\x1b\\|\x9c)?"
+    r"|\x1b[ -/]*[0-~]"
+    r"|\x9b[0-?]*[ -/]*[@-~]"
+    r"|\x9d[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+)
+# The longest stretch of a server's own words (a close reason, an error message) that goes
+# into a status line or the log: a sentence, not a page.
+SERVER_WORDS_CHARS: Final = 200
 
 
 def one_line(text: str) -> str:
@@ -56,6 +71,22 @@ def one_line(text: str) -> str:
         if ch.isspace() or unicodedata.category(ch) not in ("Cc", "Cf")
     )
     return _WHITESPACE_RUN.sub(" ", cleaned).strip()
+
+
+def plain_line(text: str) -> str:
+    """``text`` on one line with no escape sequence, control or bidi character: safe to
+    print on a terminal, to write as one log line, or to show in a status."""
+    return one_line(_ESCAPE_SEQUENCE.sub("", text))
+
+
+def server_words(text: str) -> str:
+    """Words a server chose (a close reason, an error message) for a status or the log: a
+    :func:`plain_line`, cut to :data:`SERVER_WORDS_CHARS`. A server's newline must not
+    forge a log line, nor its escape sequence retitle the terminal of ``notifier tail``."""
+    line = plain_line(text)
+    if len(line) <= SERVER_WORDS_CHARS:
+        return line
+    return line[: SERVER_WORDS_CHARS - 1].rstrip() + "…"
 
 
 def _plural(count: int, singular: str, plural: str) -> str:

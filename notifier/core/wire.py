@@ -110,6 +110,17 @@ def _where(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
+# How much of a value an error message quotes: the peer's error messages are logged, and a
+# 1 MiB value quoted whole would be a 1 MiB log line (five of them wipe the app's log).
+_SHOWN_CHARS: Final = 60
+
+
+def _shown(value: object) -> str:
+    """``repr(value)`` for an error message, cut to :data:`_SHOWN_CHARS`."""
+    text = repr(value)
+    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 1] + "…"
+
+
 def _obj(value: object, path: str) -> JsonObject:
     if not isinstance(value, Mapping):
         raise WireError("invalid_field", f"{path or 'message'} must be a JSON object")
@@ -216,7 +227,7 @@ def _enum(data: JsonObject, key: str, path: str, enum: type[_E]) -> _E:
         allowed = ", ".join(member.value for member in enum)
         raise WireError(
             "unknown_type" if key == "type" else "invalid_field",
-            f"{_where(path, key)} is {value!r}; expected one of {allowed}",
+            f"{_where(path, key)} is {_shown(value)}; expected one of {allowed}",
         ) from None
 
 
@@ -484,7 +495,7 @@ class QuietRange:
 def _hhmm(obj: JsonObject, key: str, path: str) -> str:
     value = _str(obj, key, path, max_chars=5)
     if not _HHMM.match(value):
-        raise WireError("invalid_field", f"{_where(path, key)} must be HH:MM, got {value!r}")
+        raise WireError("invalid_field", f"{_where(path, key)} must be HH:MM, got {_shown(value)}")
     return value
 
 
@@ -549,7 +560,8 @@ def _parse_types(obj: JsonObject, key: str, path: str) -> frozenset[Notification
             types.add(NotificationType(item))
         except ValueError:
             raise WireError(
-                "unknown_type", f"{_where(path, key)}[{index}] is not a notification type: {item!r}"
+                "unknown_type",
+                f"{_where(path, key)}[{index}] is not a notification type: {_shown(item)}",
             ) from None
     return frozenset(types)
 
@@ -892,7 +904,7 @@ class ResumeRequest:
         data = _obj(raw if isinstance(raw, Mapping) else decode_json(raw), "")
         kind = _present(data, "type", "")
         if kind != "resume":
-            raise WireError("unknown_type", f"expected a resume message, got type {kind!r}")
+            raise WireError("unknown_type", f"expected a resume message, got type {_shown(kind)}")
         # Anything but true is "no": a client that does not say it reads batches gets none.
         return cls(after_seq=_int(data, "after_seq", ""), batch=data.get("batch") is True)
 

@@ -57,6 +57,7 @@ from notifier.core.errors import (
     ConnectionLost,
     NotFound,
     ProtocolViolation,
+    UnreadableStream,
 )
 from notifier.core.ports import Clock, EventStream, HelpdeskBackend
 from notifier.core.session import (
@@ -470,6 +471,9 @@ class SyncEngine:
             raise ConnectionLost("the server ended the live connection")
         except AuthFailed as error:
             self._execute(session.auth_failed(attempt, str(error)))
+        except UnreadableStream as error:
+            log.warning("the live connection was closed: %s", error)
+            self._execute(session.unreadable_stream(attempt, str(error), self._clock.now()))
         except (ConnectionLost, BackendError) as error:
             log.info("connection lost: %s", error)
             self._execute(session.disconnected(attempt, str(error), self._clock.now()))
