@@ -45,6 +45,7 @@ from test_engine_hostile import (
 )
 from websockets.asyncio.server import ServerConnection
 
+from notifier.client import frappe_rest
 from notifier.client.rest import RestClient
 from notifier.client.transport import TransportConfig
 from notifier.core.errors import AuthFailed, BackendError, ProtocolViolation
@@ -376,3 +377,27 @@ async def test_a_frame_over_the_limit_does_not_block_the_events_after_it(
         notices = [s.notice or "" for s in run.statuses]
         assert any(f"larger than {MAX_FRAME_BYTES} bytes" in n for n in notices), notices
     assert not [r.getMessage() for r in caplog.records if r.exc_info], "a traceback was logged"
+
+
+@pytest.mark.asyncio
+async def test_a_frappe_page_over_the_protocols_limit_is_read_to_the_sites_own() -> None:
+    # A Frappe site is not bound by docs/protocol.md: 500 rows, each with a mention's comment
+    # HTML, pass 1 MiB. The cap made for the reference protocol would refuse such a page on
+    # every try, and the tray would never sync; the adapter has its own, larger bound.
+    row = {"name": "n", "notification_type": "Mention", "message": "<p>" + "x" * 5_000 + "</p>"}
+    rows = [{**row, "name": f"n{index}"} for index in range(400)]
+    body = json.dumps({"data": rows}).encode()
+    assert MAX_FRAME_BYTES < len(body) < frappe_rest.MAX_BODY_BYTES
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json"
+    async with RawHttpServer(head, len(body), body).serving() as server:
+        site = frappe_rest.FrappeRest(
+            frappe_rest.FrappeSite(server.url),
+            frappe_rest.FrappeCredentials(api_key="k", api_secret="s"),
+            CONFIG,
+        )
+        try:
+            async with asyncio.timeout(30):
+                got = await site.list_rows([["user_to", "=", "a@example.com"]])
+        finally:
+            await site.aclose()
+    assert [item["name"] for item in got] == [f"n{index}" for index in range(400)]

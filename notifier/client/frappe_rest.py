@@ -62,6 +62,10 @@ ROW_FIELDS: Final = (
     "message",
 )
 PAGE_SIZE: Final = 500
+# A Frappe site is not bound by docs/protocol.md's 1 MiB: a page of PAGE_SIZE rows carries
+# each mention's comment HTML, and a comment may run to tens of KB. Still a bound, so that a
+# site (or whatever answers in its place) cannot make the app hold gigabytes.
+MAX_BODY_BYTES: Final = 32 * 1024 * 1024
 WHOAMI_METHOD: Final = "helpdesk.api.auth.get_user"
 # A socket.io handshake with no Cookie header at all is refused by Frappe ("No cookie
 # transmitted.") even when it carries a token; any cookie without ``sid`` will do.
@@ -183,7 +187,9 @@ class FrappeRest:
         if credentials.uses_token:
             headers["Authorization"] = credentials.authorization
         # The reference client's session: the same proxy rule, TLS trust and request deadline.
-        self._http = HttpSession(site.url, config, headers=headers, transport=transport)
+        self._http = HttpSession(
+            site.url, config, headers=headers, transport=transport, max_body_bytes=MAX_BODY_BYTES
+        )
 
     def __repr__(self) -> str:
         return f"FrappeRest({self.site.url!r}, {self._credentials!r})"
@@ -347,7 +353,7 @@ class FrappeRest:
 
 
 def _body(response: httpx.Response) -> Any:
-    return json_body(response, "the site sent a bad answer", _error_for)
+    return json_body(response, "the site sent a bad answer", _error_for, MAX_BODY_BYTES)
 
 
 def _error_for(response: httpx.Response) -> BackendError:

@@ -5,9 +5,10 @@ Error mapping (the tree is in :mod:`notifier.core.errors`):
 * 401 → ``AuthFailed``, 403 → ``Forbidden``, 404 → ``NotFound``;
 * any other non-2xx → ``BackendError`` (with the server's code and message when it sent an
   ``ApiError`` body);
-* a 2xx body that breaks the contract (not JSON, wrong shape, over ``MAX_FRAME_BYTES``, a
-  ``Content-Encoding`` it does not decode by) → ``ProtocolViolation``; the body is read no
-  further than that limit (an error status's over-long body is dropped, its status kept);
+* a 2xx body that breaks the contract (not JSON, wrong shape, over ``MAX_FRAME_BYTES`` or
+  the session's own ``max_body_bytes``, a ``Content-Encoding`` it does not decode by) →
+  ``ProtocolViolation``; the body is read no further than that limit (an error status's
+  over-long body is dropped, its status kept);
 * no answer at all (refused, timed out, TLS failure), or no complete answer within
   ``TransportConfig.request_deadline`` → ``ConnectionLost``; a failure at the proxy (down,
   refusing the tunnel, an unusable proxy value) → its subclass ``ProxyFailed``, naming it.
@@ -71,6 +72,7 @@ class HttpSession:
         token: str | None = None,
         headers: Mapping[str, str] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        max_body_bytes: int = MAX_FRAME_BYTES,
     ) -> None:
         headers = {
             "Accept": "application/json",
@@ -82,6 +84,7 @@ class HttpSession:
             headers["Authorization"] = f"Bearer {token}"
         self.route = config.proxy_for(server_url)
         self._deadline = config.request_deadline
+        self._max_body_bytes = max_body_bytes
         self._client = httpx.AsyncClient(
             headers=headers,
             timeout=httpx.Timeout(config.read_timeout, connect=config.connect_timeout),
@@ -112,13 +115,14 @@ class HttpSession:
     async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         """Send a request and return the answer whatever its status (another helpdesk's
         adapter reads its own error bodies), or raise ``ConnectionLost`` / ``ProxyFailed``,
-        or ``ProtocolViolation`` for a 2xx body that is over ``MAX_FRAME_BYTES`` or cannot
-        be decoded. The whole request, answer body included, must be done within the
+        or ``ProtocolViolation`` for a 2xx body that is over ``max_body_bytes`` (the
+        contract's ``MAX_FRAME_BYTES`` unless another helpdesk's adapter says) or cannot be
+        decoded. The whole request, answer body included, must be done within the
         deadline: httpx's timeouts bound each read, not their sum."""
         try:
             async with asyncio.timeout(self._deadline):
                 async with self._client.stream(method, url, **kwargs) as streamed:
-                    body = await _read_capped(streamed, MAX_FRAME_BYTES)
+                    body = await _read_capped(streamed, self._max_body_bytes)
         except (httpx.DecodingError, UndecodableBody) as error:
             raise ProtocolViolation(
                 f"{method} {url}: the answer could not be decoded ({error})"
@@ -137,7 +141,7 @@ class HttpSession:
         if body is None:
             if streamed.is_success:
                 raise ProtocolViolation(
-                    f"{method} {url}: the answer is larger than {MAX_FRAME_BYTES} bytes",
+                    f"{method} {url}: the answer is larger than {self._max_body_bytes} bytes",
                     status=streamed.status_code,
                 )
             body = b""  # an error's words are lost, its status still says what went wrong
@@ -209,13 +213,15 @@ def json_body(
     response: httpx.Response,
     context: str,
     error_for: Callable[[httpx.Response], BackendError] | None = None,
+    max_bytes: int = MAX_FRAME_BYTES,
 ) -> Any:
     """The decoded JSON body of a 2xx answer (``ProtocolViolation``, prefixed with
-    ``context``, when it is not JSON); for any other status, raise what ``error_for`` makes
-    of the answer (by default: the reference helpdesk's ``ApiError`` body read)."""
+    ``context``, when it is not JSON or over ``max_bytes``); for any other status, raise what
+    ``error_for`` makes of the answer (by default: the reference helpdesk's ``ApiError`` body
+    read)."""
     if response.is_success:
         try:
-            return decode_json(response.content)
+            return decode_json(response.content, max_bytes)
         except WireError as error:
             raise ProtocolViolation(f"{context}: {error}", status=response.status_code) from None
     raise (error_for or _error_for)(response)

@@ -282,11 +282,12 @@ def format_timestamp(value: datetime) -> str:
     return value.isoformat().replace("+00:00", "Z")
 
 
-def decode_json(raw: str | bytes) -> Any:
-    """Decode a frame or body, enforcing the size limit before parsing."""
+def decode_json(raw: str | bytes, max_bytes: int = MAX_FRAME_BYTES) -> Any:
+    """Decode a frame or body, enforcing the size limit (this contract's, unless another
+    helpdesk's adapter names its own) before parsing."""
     size = len(raw.encode() if isinstance(raw, str) else raw)
-    if size > MAX_FRAME_BYTES:
-        raise WireError("too_large", f"message of {size} bytes exceeds {MAX_FRAME_BYTES} bytes")
+    if size > max_bytes:
+        raise WireError("too_large", f"message of {size} bytes exceeds {max_bytes} bytes")
     try:
         return json.loads(raw)
     except ValueError as exc:
