@@ -71,6 +71,10 @@ class HostileHelpdesk:
     handshakes: list[float] = field(default_factory=list)  # monotonic time of each
     resumed_after: list[int] = field(default_factory=list)
     requests: dict[str, int] = field(default_factory=dict)
+    # (status, Retry-After) every REST request and stream handshake is answered with, and
+    # the paths it applies to ("/api/v1/stream" for the handshake); None: answer normally.
+    busy: tuple[int, str] | None = None
+    busy_paths: frozenset[str] = frozenset()
 
     @property
     def rest_requests(self) -> int:
@@ -78,6 +82,14 @@ class HostileHelpdesk:
 
     def _answer(self, connection: ServerConnection, request: Request) -> Response | None:
         target = urlsplit(request.path)
+        if self.busy is not None and target.path in self.busy_paths:
+            self.requests[target.path] = self.requests.get(target.path, 0) + 1
+            status, retry_after = self.busy
+            error = {"error": {"code": "rate_limited", "message": "slow down"}}
+            response = connection.respond(status, json.dumps(error))
+            response.headers["Content-Type"] = "application/json"
+            response.headers["Retry-After"] = retry_after
+            return response
         if target.path == "/api/v1/stream":
             return None  # go on with the WebSocket handshake
         self.requests[target.path] = self.requests.get(target.path, 0) + 1

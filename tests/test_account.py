@@ -18,12 +18,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from engine_keyring import MemoryKeyring, installed_memory_keyring
-from helpdesk import Helpdesk
+from helpdesk import Helpdesk, MakeHelpdesk
 from tray_fakes import RecordingUrlOpener
 
 from notifier.app.account import AccountService
 from notifier.compose import LiveServices
-from notifier.core.errors import AuthFailed
+from notifier.core.errors import AuthFailed, BackendError
 from notifier.core.settings import Settings, SettingsError
 from notifier.core.wire import AgentInfo, Preferences, QuietRange
 from notifier.store.paths import app_paths
@@ -124,6 +124,43 @@ async def test_a_refused_sign_in_changes_nothing(
     assert account.settings().server_url == ""
     assert not settings_file.exists()
     assert watcher.events == []
+
+
+@pytest.mark.asyncio
+async def test_after_a_429_the_next_sign_in_waits_as_long_as_the_helpdesk_asked(
+    make_helpdesk: MakeHelpdesk, tmp_path: Path, memory_keyring: MemoryKeyring
+) -> None:
+    # docs/protocol.md: a client never retries a 429 before its Retry-After, and shows the
+    # wait. The wait was not shown, and a second click on Sign in went straight out.
+    hd = make_helpdesk("--sign-in-failures-per-account", "2", "--sign-in-window", "120")
+    hd.add_agent("cleo", "Cleo", password="right")
+    clock = [1000.0]
+    account, _, _ = account_service(tmp_path, site=NO_SITE_SETTINGS, monotonic=lambda: clock[0])
+    async with asyncio.timeout(TIMEOUT_S):
+        for _ in range(2):
+            with pytest.raises(AuthFailed):
+                await account.sign_in_password(hd.url, "cleo", "wrong")
+        with pytest.raises(BackendError) as refused:
+            await account.sign_in_password(hd.url, "cleo", "right")
+        assert refused.value.status == 429
+        assert "too many failed sign-ins" in str(refused.value)
+        assert "(the helpdesk asks to wait 2 minutes)" in str(refused.value)
+        assert refused.value.retry_after is not None and 110 < refused.value.retry_after <= 120
+        # Not sent: the app says how long is left without asking the helpdesk.
+        clock[0] += 60
+        with pytest.raises(BackendError) as held:
+            await account.sign_in_password(hd.url, "cleo", "right")
+        assert str(held.value) in {
+            f"the helpdesk asked for a pause after too many sign-ins; try again in {left} s"
+            for left in (59, 60)  # the helpdesk's Retry-After: its window, rounded up
+        }
+        # Once the wait has passed (by this clock), the sign-in goes out again: the helpdesk,
+        # whose window runs on its own clock, answers for itself.
+        clock[0] += 61
+        with pytest.raises(BackendError) as answered:
+            await account.sign_in_password(hd.url, "cleo", "right")
+        assert "too many failed sign-ins" in str(answered.value)
+    assert memory_keyring.entries == {}
 
 
 @pytest.mark.asyncio

@@ -16,6 +16,7 @@ import logging
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -349,3 +350,38 @@ async def test_an_unreadable_notification_in_the_history_does_not_block_the_sign
         assert desk.resumed_after == [3]
     assert any("seq 2" in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
     assert not [r.getMessage() for r in caplog.records if r.exc_info], "a traceback was logged"
+
+
+# --------------------------------------------------------------------------- Retry-After
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("path", "busy", "cursor"),
+    [
+        ("/api/v1/notifications", (429, "30"), 0),  # paging the history at sign-in
+        ("/api/v1/stream", (503, "30"), 3),  # the stream's handshake
+    ],
+    ids=["history-429", "stream-503"],
+)
+async def test_a_server_that_asks_to_wait_is_not_asked_again_sooner(
+    tmp_path: Path, path: str, busy: tuple[int, str], cursor: int
+) -> None:
+    # The engine retried a 429 or 503 after its own backoff's draw (well under a second at
+    # first), however long the server's Retry-After: docs/protocol.md says never sooner.
+    async with hostile_helpdesk(stay_open_after_hello) as desk:
+        desk.busy, desk.busy_paths = busy, frozenset({path})
+        async with running_engine(desk.url, TOKEN, cache_at(tmp_path / "c.sqlite3", cursor)) as run:
+            await asyncio.sleep(WINDOW)
+            assert desk.requests[path] == 1, desk.requests
+            [waiting, *_] = [s for s in run.statuses if s.state is ConnectionState.BACKING_OFF]
+            assert waiting.next_retry_at is not None
+            left = (waiting.next_retry_at - datetime.now(UTC)).total_seconds()
+            assert 30 - WINDOW - 1 <= left <= 30, left
+            assert "asks to wait 30 s" in (waiting.last_error or ""), waiting.last_error
+
+
+async def stay_open_after_hello(connection: ServerConnection, desk: HostileHelpdesk) -> None:
+    await connection.send(hello(last_seq=3))
+    await connection.send(event("synced", 3))
+    await stay_open(connection)

@@ -21,6 +21,7 @@ from notifier.core.text import (
     relative_time,
     summary_line,
     type_title,
+    wait_words,
 )
 from notifier.core.wire import (
     Actor,
@@ -231,3 +232,21 @@ def test_reason_labels_name_each_icon_in_one_word_each() -> None:
         "reaction": "reaction",
         "update": "ticket update",
     }
+
+
+@pytest.mark.parametrize(
+    ("seconds", "words"),
+    [
+        (0.2, "1 s"),
+        (30, "30 s"),
+        (30.5, "31 s"),
+        (90, "90 s"),
+        (91, "2 minutes"),
+        (300, "5 minutes"),
+        (5400, "90 minutes"),
+        (5401, "2 hours"),
+        (3 * 3600, "3 hours"),
+    ],
+)
+def test_a_wait_in_words_rounds_up(seconds: float, words: str) -> None:
+    assert wait_words(seconds) == words

@@ -27,13 +27,15 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
+from collections.abc import Callable
 from datetime import tzinfo
 from pathlib import Path
 from typing import Protocol
 
 from notifier.app.background import Background
 from notifier.app.local_zone import local_zone
-from notifier.core.errors import AuthFailed, NotifierError
+from notifier.core.errors import AuthFailed, BackendError, NotifierError
 from notifier.core.settings import (
     HelpdeskChoice,
     Settings,
@@ -41,6 +43,7 @@ from notifier.core.settings import (
     from_json,
     validate_server_url,
 )
+from notifier.core.text import wait_words
 from notifier.core.wire import AgentInfo, Preferences
 from notifier.store.settings_file import save_settings
 from notifier.store.site_settings import SiteSettings, current_site_settings
@@ -115,6 +118,7 @@ class AccountService:
         server_override: str | None = None,
         tz: tzinfo | None = None,
         url_opener: UrlOpener | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._site = site if site is not None else current_site_settings()
         self._settings = settings
@@ -126,6 +130,10 @@ class AccountService:
         self._agent: AgentInfo | None = None
         self._watcher: AccountWatcher | None = None
         self._background = Background("saving the quiet hours on the helpdesk")
+        self._monotonic = monotonic
+        # Per helpdesk: when (monotonic) a password sign-in may be sent again after one was
+        # answered 429 with Retry-After (docs/protocol.md: never sooner).
+        self._sign_in_not_before: dict[str, float] = {}
 
     def watch(self, watcher: AccountWatcher) -> None:
         """Tell ``watcher`` of every change from now on (one watcher: the part that syncs)."""
@@ -214,7 +222,22 @@ class AccountService:
         kind); the choice is saved with the URL once the sign-in worked."""
         ports = self._require_ports()
         account = self._account(self._allowed_server_url(server_url), helpdesk)
-        token = await ports.request_token(account, account.server_url, username, password)
+        wait = self._sign_in_not_before.get(account.server_url, 0.0) - self._monotonic()
+        if wait > 0:
+            raise BackendError(
+                "the helpdesk asked for a pause after too many sign-ins;"
+                f" try again in {wait_words(wait)}",
+                status=429,
+                code="rate_limited",
+                retry_after=wait,
+            )
+        try:
+            token = await ports.request_token(account, account.server_url, username, password)
+        except BackendError as error:
+            if error.retry_after:
+                until = self._monotonic() + error.retry_after
+                self._sign_in_not_before[account.server_url] = until
+            raise
         return await self._finish_sign_in(account, helpdesk, token)
 
     async def sign_in_token(

@@ -28,6 +28,7 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import quote, urlsplit
 
@@ -35,6 +36,7 @@ import httpx
 
 from notifier.client.rest import HttpSession, json_body
 from notifier.client.transport import TransportConfig
+from notifier.core.backoff import requested_wait
 from notifier.core.errors import (
     AuthFailed,
     BackendError,
@@ -43,7 +45,7 @@ from notifier.core.errors import (
     ProtocolViolation,
 )
 from notifier.core.html_text import html_to_text
-from notifier.core.text import server_words
+from notifier.core.text import server_words, wait_words
 from notifier.core.wire import MAX_MESSAGE_CHARS, WireError, decode_json
 
 log = logging.getLogger(__name__)
@@ -366,8 +368,11 @@ def _error_for(response: httpx.Response) -> BackendError:
             status=status,
             code=code,
         )
+    wait = requested_wait(status, response.headers.get("retry-after"), datetime.now(UTC))
+    if wait is not None:
+        text = f"{text} (the site asks to wait {wait_words(wait)})"
     kind: type[BackendError] = {403: Forbidden, 404: NotFound}.get(status, BackendError)
-    return kind(text, status=status, code=code)
+    return kind(text, status=status, code=code, retry_after=wait)
 
 
 def _decoded(response: httpx.Response) -> Mapping[str, Any]:

@@ -25,12 +25,14 @@ import functools
 import logging
 import zlib
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
 from notifier.client.transport import TransportConfig, api_url
+from notifier.core.backoff import requested_wait
 from notifier.core.errors import (
     AuthFailed,
     BackendError,
@@ -39,7 +41,7 @@ from notifier.core.errors import (
     NotFound,
     ProtocolViolation,
 )
-from notifier.core.text import server_words
+from notifier.core.text import server_words, wait_words
 from notifier.core.wire import (
     LEGACY_PAGE_LIMIT,
     MAX_FRAME_BYTES,
@@ -263,8 +265,11 @@ def _error_for(response: httpx.Response) -> BackendError:
     kind: type[BackendError] = {401: AuthFailed, 403: Forbidden, 404: NotFound}.get(
         status, BackendError
     )
+    wait = requested_wait(status, response.headers.get("retry-after"), datetime.now(UTC))
     if status == 401:
         message = f"the helpdesk rejected the token ({message}); sign in again"
+    elif wait is not None:
+        message = f"{message} (the helpdesk asks to wait {wait_words(wait)})"
     elif 300 <= status < 400:
         # Never followed: the token would go to wherever it points (a login page, another
         # host). The server URL is what to check, not the "Found" of the status line.
@@ -272,7 +277,7 @@ def _error_for(response: httpx.Response) -> BackendError:
             f"the server answered with a redirect (HTTP {status}) instead of the helpdesk's"
             " answer; check the server URL (https:// or http://, and its path)"
         )
-    return kind(message, status=status, code=code)
+    return kind(message, status=status, code=code, retry_after=wait)
 
 
 def _parsed(kind: str, parse: Any, body: Any) -> Any:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import logging
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import (
@@ -44,8 +45,9 @@ from websockets.frames import CloseCode
 from websockets.typing import DataLike
 
 from notifier.client.transport import TransportConfig, stream_url
+from notifier.core.backoff import requested_wait
 from notifier.core.errors import AuthFailed, ConnectionLost, UnreadableStream
-from notifier.core.text import server_words
+from notifier.core.text import server_words, wait_words
 from notifier.core.wire import (
     MAX_FRAME_BYTES,
     EventBatch,
@@ -207,7 +209,11 @@ async def open_event_stream(
                 else "this token does not belong to an agent account",
                 status=status,
             ) from None
-        raise ConnectionLost(f"the server refused the live connection (HTTP {status})") from None
+        wait = requested_wait(status, error.response.headers.get("Retry-After"), datetime.now(UTC))
+        asks = f"; it asks to wait {wait_words(wait)}" if wait is not None else ""
+        raise ConnectionLost(
+            f"the server refused the live connection (HTTP {status}){asks}", retry_after=wait
+        ) from None
     except InvalidURI as error:
         raise ConnectionLost(
             f"the server URL is not valid for a live connection ({error})"

@@ -11,6 +11,40 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from typing import Final
+
+# The longest wait a server's Retry-After is followed for: a misconfigured or hostile
+# "Retry-After: 99999999" must not park the tray for years (it retries after an hour).
+MAX_RETRY_AFTER_S: Final = 3600.0
+
+
+def retry_after_seconds(value: str | None, now: datetime) -> float | None:
+    """A ``Retry-After`` header (RFC 9110: delay-seconds or an HTTP-date) as seconds from
+    ``now`` (aware), within [0, :data:`MAX_RETRY_AFTER_S`]; None when absent or unreadable."""
+    if value is None:
+        return None
+    text = value.strip()
+    if text.isascii() and text.isdigit():
+        seconds = float(int(text[:12]))  # digits past 12 are years beyond the cap anyway
+    else:
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:  # "-0000": RFC 5322's unknown zone; HTTP dates are GMT
+            when = when.replace(tzinfo=now.tzinfo)
+        seconds = (when - now).total_seconds()
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
+
+
+def requested_wait(status: int, retry_after: str | None, now: datetime) -> float | None:
+    """The seconds an answer of ``status`` with this ``Retry-After`` asks the client to wait
+    before asking again: only 429 (too many requests) and 503 (busy) ask; else None."""
+    if status not in (429, 503):
+        return None
+    return retry_after_seconds(retry_after, now)
 
 
 class Backoff:

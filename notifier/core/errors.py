@@ -21,10 +21,21 @@ class NotifierError(Exception):
 
 
 class BackendError(NotifierError):
-    def __init__(self, message: str, *, status: int | None = None, code: str = "error") -> None:
+    """The helpdesk answered, with an error. ``retry_after``: the seconds it asked the client
+    to wait before asking again (429, 503 with ``Retry-After``), else None."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str = "error",
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
+        self.retry_after = retry_after
 
 
 class AuthFailed(BackendError):
@@ -44,7 +55,12 @@ class ProtocolViolation(BackendError):
 
 
 class ConnectionLost(NotifierError):
-    pass
+    """No (usable) answer. ``retry_after`` as for :class:`BackendError`: a stream's handshake
+    refused with 429 or 503 and a ``Retry-After``."""
+
+    def __init__(self, message: str = "", *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class ProxyFailed(ConnectionLost):

@@ -361,8 +361,12 @@ class SyncSession:
         self._paging = False
         return [Connect(self.attempt, self.cursor)]
 
-    def disconnected(self, attempt: int, error: str, now: datetime) -> list[Command]:
-        """The connection (or page-through) for ``attempt`` failed or ended."""
+    def disconnected(
+        self, attempt: int, error: str, now: datetime, retry_after: float | None = None
+    ) -> list[Command]:
+        """The connection (or page-through) for ``attempt`` failed or ended; ``retry_after``:
+        the seconds the helpdesk asked to wait (429, 503), which the next attempt keeps to
+        however short the backoff's own draw is (docs/protocol.md: never retry a 429 sooner)."""
         if not self._current(attempt):
             return []
         if self.state is ConnectionState.OFFLINE:
@@ -370,7 +374,7 @@ class SyncSession:
             self.synced = False
             self._paging = False
             return self._publish()
-        return self._back_off(error, now)
+        return self._back_off(error, now, at_least=retry_after or 0.0)
 
     def auth_failed(self, attempt: int | None, message: str) -> list[Command]:
         """401: the token is wrong or revoked. Stop until the agent signs in again."""
@@ -475,12 +479,13 @@ class SyncSession:
         )
         return [*self._publish(), step]
 
-    def _back_off(self, error: str, now: datetime) -> list[Command]:
-        """Wait before the next attempt; the delay grows until a connection stays healthy."""
+    def _back_off(self, error: str, now: datetime, at_least: float = 0.0) -> list[Command]:
+        """Wait before the next attempt (``at_least`` seconds); the delay grows until a
+        connection stays healthy."""
         self._last_error = error
         self.synced = False
         self._paging = False
-        delay = self.backoff.next_delay()
+        delay = max(self.backoff.next_delay(), at_least)
         self.state = ConnectionState.BACKING_OFF
         self._next_retry_at = now + timedelta(seconds=delay)
         return [*self._publish(), WaitRetry(self.attempt, delay, self._next_retry_at)]

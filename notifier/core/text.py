@@ -89,6 +89,16 @@ def server_words(text: str) -> str:
     return line[: SERVER_WORDS_CHARS - 1].rstrip() + "…"
 
 
+def wait_words(seconds: float) -> str:
+    """A wait as a person says it: "45 s", "5 minutes", "2 hours" (rounded up)."""
+    if seconds <= 90:
+        return f"{max(1, -int(-seconds // 1))} s"
+    minutes = -int(-seconds // 60)
+    if minutes <= 90:
+        return f"{minutes} minutes"
+    return _plural(-int(-minutes // 60), "hour", "hours")
+
+
 def _plural(count: int, singular: str, plural: str) -> str:
     return f"{count} {singular if count == 1 else plural}"
 

@@ -476,7 +476,9 @@ class SyncEngine:
             self._execute(session.unreadable_stream(attempt, str(error), self._clock.now()))
         except (ConnectionLost, BackendError) as error:
             log.info("connection lost: %s", error)
-            self._execute(session.disconnected(attempt, str(error), self._clock.now()))
+            self._execute(
+                session.disconnected(attempt, str(error), self._clock.now(), error.retry_after)
+            )
         except asyncio.CancelledError:
             raise
         except Exception as error:  # never let a bug kill the engine: log and retry
@@ -552,7 +554,9 @@ class SyncEngine:
             self._execute(session.auth_failed(attempt, str(error)))
         except (ConnectionLost, BackendError) as error:
             log.info("loading the history failed: %s", error)
-            self._execute(session.disconnected(attempt, str(error), self._clock.now()))
+            self._execute(
+                session.disconnected(attempt, str(error), self._clock.now(), error.retry_after)
+            )
         except asyncio.CancelledError:
             raise
         except Exception as error:
