@@ -310,6 +310,11 @@ async def test_hourly_digests_across_the_fall_back_night(
     ]
     assert order == sorted(order), text  # by ticket, the newest ticket first, newest first
     assert "02:25" in text and "02:20" in text and "02:10" in text  # CEST wall times
+    # The first line (a mail list's preview, beside the subject) adds to the subject rather
+    # than repeating its counts: how many tickets, and since when.
+    first_line = "Still unread: 3 notifications on 2 tickets, from 02:10 to 02:25."
+    assert text.splitlines()[0] == first_line
+    assert f"<p><strong>{first_line}</strong></p>" in html_of(digest)
     assert "invoice read" not in text and "invoice read" not in html_of(digest)
 
     live.clock.set(utc(2024, 10, 27, 1, 5))  # 02:05 CET
@@ -320,6 +325,7 @@ async def test_hourly_digests_across_the_fall_back_night(
     [second] = smtp.inbox.take()
     assert second["Subject"] == "Hourly digest: 1 new notification: 1 mention"
     assert "after the change" in text_of(second) and "printer" not in text_of(second)
+    assert text_of(second).splitlines()[0] == "Still unread: 1 notification on 1 ticket, at 02:05."
     await at(live, utc(2024, 10, 27, 3, 0))  # nothing new: no digest
     await at(live, utc(2024, 10, 27, 9, 0))
     assert smtp.inbox.take() == []

@@ -157,7 +157,13 @@ def test_notification_filters_use_the_trays_words_and_empty_lists_say_why(
     first = browser.get("/notifications")
     tabs = re.findall(r'<a class="tab[^"]*" href="[^"]*"[^>]*>([^<]+)</a>', first.text)
     # The wire's "reaction" type is also customer replies and reopenings: the tray's words.
-    assert tabs == ["All types", "Assignments", "Mentions", "Ticket updates", "Unread only"]
+    assert tabs == ["All types", "Assignments", "Mentions", "Ticket updates"]
+    # Read or unread is a switch of its own beside the types, not a fifth type.
+    shown = re.findall(r'<a class="segment[^"]*" href="([^"]*)"[^>]*>([^<]+)</a>', first.text)
+    assert shown == [
+        ("/notifications?show=all", "All"),
+        ("/notifications?show=unread", "Unread only"),
+    ]
     assert "No notifications yet." in text_of(first.text)
     unread = text_of(browser.get("/notifications?show=unread").text)
     assert "No unread notifications: you are all caught up. Show read ones too" in unread
@@ -335,6 +341,62 @@ def test_a_customer_is_not_told_they_are_the_customer(
     with httpx.Client(base_url=hd.url, trust_env=False, headers=PAGE) as other:
         web_sign_in(other, agent, PASSWORD)
         assert "customer: Cleo Client" in text_of(other.get(f"/tickets/{ticket}").text)
+
+
+def comment_heads(page: str) -> list[str]:
+    """Each comment's line above its text: who, what kind, when."""
+    return [
+        text_of(m)
+        for m in re.findall(r'<li class="comment[^"]*".*?<div class="meta">(.*?)</div>', page, re.S)
+    ]
+
+
+def test_a_customer_reads_her_own_posts_as_hers_and_the_rest_as_the_helpdesks(
+    shared_helpdesk: Helpdesk, browser: httpx.Client
+) -> None:
+    # "Maria Lopez · customer reply" on Maria's own page: the agents' word for her side.
+    hd = shared_helpdesk
+    email, customer = hd.new_customer(name="Cora Client", password=PASSWORD)
+    agent, helper = hd.new_agent("answer", name="Hana Helper", password=PASSWORD)
+    ticket = customer.create_ticket("Scanner", "Jams on every page.")["id"]
+    with httpx.Client(base_url=hd.url, trust_env=False, headers=PAGE) as other:
+        web_sign_in(other, agent, PASSWORD)
+        form = other.get(f"/tickets/{ticket}").text
+        csrf = re.search(r'name=csrf value="([^"]+)"', form)
+        assert csrf is not None
+        answer = {"csrf": csrf.group(1), "kind": "reply", "body": "Please try the rear tray."}
+        assert other.post(f"/tickets/{ticket}/comment", data=answer).status_code < 400
+        customer.reply(ticket, "Same with the rear tray.")
+        helper.comment(ticket, "Internal: order a new roller.")
+        assert comment_heads(other.get(f"/tickets/{ticket}").text) == [
+            "Hana Helper · reply to the customer · just now",
+            "Cora Client · customer reply · just now",
+            "Hana Helper · internal comment · just now",
+        ]
+    web_sign_in(browser, email, PASSWORD)
+    heads = comment_heads(browser.get(f"/tickets/{ticket}").text)
+    assert heads == ["Hana Helper · helpdesk · just now", "You · just now"]
+
+
+def test_a_notifications_detail_says_when_as_its_row_does(
+    shared_helpdesk: Helpdesk, browser: httpx.Client
+) -> None:
+    # The detail said "2026-12-01 02:26:00 UTC" where its row and every page say "just now".
+    hd = shared_helpdesk
+    username, _ = hd.new_agent("detail", password=PASSWORD)
+    _, sender = hd.new_agent("sender", name="Saul Sender")
+    _, customer = hd.new_customer()
+    sender.assign(customer.create_ticket("Dock", "No picture.")["id"], username)
+    web_sign_in(browser, username, PASSWORD)
+    page = browser.get("/notifications").text
+    row = re.search(
+        r'<button type="button" class="note-open".*?(<time [^>]*>[^<]*</time>)', page, re.S
+    )
+    detail = re.search(r'<section class="detail".*?<p class="meta">(.*?)</p>', page, re.S)
+    assert row is not None and detail is not None
+    assert text_of(detail.group(1)) == "Saul Sender · just now"
+    assert row.group(1) in detail.group(1)  # the same time, exact in its title
+    assert re.search(r'title="\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC"', row.group(1))
 
 
 def test_a_customer_opens_a_ticket_and_a_refused_one_keeps_what_was_typed(

@@ -344,3 +344,98 @@ def test_the_assign_picker_shows_the_whole_assignee_on_a_320_px_phone(
     assert button is not None and picker is not None
     assert abs(button["y"] - picker["y"]) < 2  # the button still beside its picker
     context.close()
+
+
+# How many of each comment's reaction buttons sit on each of its rows (by their tops).
+REACTION_ROWS = """forms => forms.map(form => {
+    const rows = new Map();
+    for (const button of form.querySelectorAll(".reaction")) {
+        const top = Math.round(button.getBoundingClientRect().top);
+        rows.set(top, (rows.get(top) || 0) + 1);
+    }
+    return Array.from(rows.values());
+})"""
+
+
+@pytest.mark.parametrize("width", [320, 375])
+def test_a_comments_reactions_wrap_into_even_rows_on_a_phone(
+    story: Story, chromium: Browser, width: int
+) -> None:
+    # At 320 px five reactions filled a row and the sixth sat alone on the next one.
+    narrow = {**PHONE, "viewport": {"width": width, "height": 640}}
+    context, page = signed_in(
+        chromium, story.url, story.admin, f"/tickets/{story.ticket}", **narrow
+    )
+    rows = page.locator(".reactions").evaluate_all(REACTION_ROWS)
+    assert rows, "no reactions on the page: the test shows nothing"
+    expected = [3, 3] if width == 320 else [6]
+    assert {tuple(r) for r in rows} == {tuple(expected)}, rows
+    assert too_small(page, ".reactions") == []
+    context.close()
+
+
+def test_the_admin_pages_cards_are_as_wide_as_every_other_pages_content(
+    story: Story, chromium: Browser
+) -> None:
+    # The settings' cards stopped at 38rem under a 52rem page: a narrower column than the
+    # ticket list, the ticket and the notification center beside it.
+    context, page = signed_in(chromium, story.url, story.admin, "/admin")
+    content = page.locator("main").evaluate(
+        """main => { const style = getComputedStyle(main);
+            return main.clientWidth - parseFloat(style.paddingLeft)
+                - parseFloat(style.paddingRight); }"""
+    )
+    cards = page.locator("main form.card").evaluate_all(
+        "forms => forms.map(form => form.getBoundingClientRect().width)"
+    )
+    assert len(cards) == 3
+    assert all(abs(width - content) < 1 for width in cards), (cards, content)
+    page.goto("/")
+    ticket_row = page.locator(".tickets li").first.bounding_box()
+    assert ticket_row is not None and abs(ticket_row["width"] - content) < 1
+    context.close()
+
+
+# Whether the notification center's two filter controls look alike: each one's corners,
+# background and the parts of its box a person sees.
+LOOK = """el => { const s = getComputedStyle(el);
+    return [s.borderTopLeftRadius, s.borderTopRightRadius, s.backgroundColor, s.boxShadow]; }"""
+
+
+@pytest.mark.parametrize("device", ["desktop", "phone"])
+def test_unread_only_is_a_switch_apart_from_the_type_filters(
+    story: Story, chromium: Browser, device: str
+) -> None:
+    # "Unread only" was a fifth pill after the four types, read as one more type.
+    options = PHONE if device == "phone" else {"viewport": {"width": 1280, "height": 800}}
+    context, page = signed_in(chromium, story.url, story.admin, "/notifications", **options)
+    filters = page.get_by_role("navigation", name="Filter notifications")
+    types = filters.get_by_role("group", name="Type").get_by_role("link")
+    expect(types).to_have_text(["All types", "Assignments", "Mentions", "Ticket updates"])
+    show = filters.get_by_role("group", name="Show")
+    expect(show.get_by_role("link")).to_have_text(["All", "Unread only"])
+    unread = show.get_by_role("link", name="Unread only")
+    # Not drawn as a type: other corners (a joined segment, not a pill), apart from them.
+    assert unread.evaluate(LOOK)[:2] != types.last.evaluate(LOOK)[:2]
+    last_type, switch = types.last.bounding_box(), show.bounding_box()
+    assert last_type is not None and switch is not None
+    apart = switch["x"] - (last_type["x"] + last_type["width"]) >= 24 or (
+        switch["y"] >= last_type["y"] + last_type["height"]
+    )
+    assert apart, (last_type, switch)
+    # The chosen state is said to a screen reader and seen: the current one looks chosen.
+    current = show.get_by_role("link", name="All", exact=True)
+    expect(current).to_have_attribute("aria-current", "true")
+    assert current.evaluate(LOOK) != unread.evaluate(LOOK)
+    # By keyboard: from the last type, Tab reaches the switch, and Enter turns it.
+    types.last.focus()
+    page.keyboard.press("Tab")
+    expect(current).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(unread).to_be_focused()
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/notifications?show=unread")
+    expect(show.get_by_role("link", name="Unread only")).to_have_attribute("aria-current", "true")
+    if device == "phone":
+        assert too_small(page, "#center") == []
+    context.close()

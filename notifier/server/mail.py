@@ -93,7 +93,7 @@ def render(
         plain, rich = _instant_body(only)
     else:
         subject = f"{_DIGEST_TITLES[kind]}: {_count_line(notifications)}"
-        plain, rich = _digest_body(kind, notifications, recipient.tz, now)
+        plain, rich = _digest_body(notifications, recipient.tz, now)
     plain += f"\n\n-- \n{_FOOTER}\nE-mail settings and unsubscribe: {recipient.settings_url}\n"
     rich += (
         f'<hr><p style="color:#666;font-size:.85em">{html.escape(_FOOTER)}<br>'
@@ -143,7 +143,7 @@ def _indented(message: str) -> str:
 
 
 def _digest_body(
-    kind: MailKind, notifications: Sequence[wire.Notification], tz: tzinfo, now: datetime
+    notifications: Sequence[wire.Notification], tz: tzinfo, now: datetime
 ) -> tuple[str, str]:
     """Grouped by ticket; the ticket with the newest notification first, and newest first
     within each ticket."""
@@ -151,7 +151,7 @@ def _digest_body(
     groups: dict[str, list[wire.Notification]] = {}
     for n in newest_first:
         groups.setdefault(n.ticket.id, []).append(n)
-    heading = f"{_DIGEST_TITLES[kind]}: {_count_line(notifications)}, still unread."
+    heading = _digest_heading(newest_first, len(groups), tz, now)
     plain_parts = [heading]
     rich_parts = [f"<p><strong>{html.escape(heading)}</strong></p>"]
     for group in groups.values():
@@ -173,6 +173,21 @@ def _digest_body(
             )
         rich_parts.append("</ul>")
     return "\n".join(plain_parts), "".join(rich_parts)
+
+
+def _digest_heading(
+    newest_first: Sequence[wire.Notification], tickets: int, tz: tzinfo, now: datetime
+) -> str:
+    """The body's first line, under a subject that already says the kind and the counts by
+    type: how many tickets and over what time, e.g. "Still unread: 3 notifications on 2
+    tickets, from 02:10 to 02:25." (a mail list shows the subject and this line side by side)."""
+    oldest = _local_time(newest_first[-1].created_at, tz, now)
+    newest = _local_time(newest_first[0].created_at, tz, now)
+    span = f"at {oldest}" if oldest == newest else f"from {oldest} to {newest}"
+    count = len(newest_first)
+    notifications = f"{count} notification{'' if count == 1 else 's'}"
+    on = f"{tickets} ticket{'' if tickets == 1 else 's'}"
+    return f"Still unread: {notifications} on {on}, {span}."
 
 
 def _local_time(instant: datetime, tz: tzinfo, now: datetime) -> str:
