@@ -401,3 +401,20 @@ async def test_a_frappe_page_over_the_protocols_limit_is_read_to_the_sites_own()
         finally:
             await site.aclose()
     assert [item["name"] for item in got] == [f"n{index}" for index in range(400)]
+
+
+@pytest.mark.asyncio
+async def test_a_flood_of_bad_frames_is_counted_not_logged_one_by_one(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Each bad frame was one warning line: a server sending them in a loop rolled the app's
+    # log (6 MB in all) over within seconds, and with it whatever an admin needed to read.
+    path = cache_at(tmp_path / "c.sqlite3", 3)
+    flood = ["{not json"] * 1_000
+    script = replay_with(*flood, LATER, synced=5)
+    await assert_only_the_later_event_is_stored(script, path, caplog, resumed_after=5)
+    skipped = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    one_by_one = [m for m in skipped if m.startswith("skipped a malformed frame")]
+    # The first connection's flood, and the second's (a replay again): 20 lines each at most.
+    assert 20 <= len(one_by_one) <= 40, len(one_by_one)
+    assert "skipped 980 more frames from the server on this connection" in skipped, skipped[-3:]

@@ -78,12 +78,17 @@ class KeepaliveConnection(ClientConnection):
         return await super().ping(data)
 
 
+# Skipped frames of one connection that are logged one by one (the rest are counted).
+SKIPPED_LOGGED = 20
+
+
 class WebSocketEventStream:
     """One resumed connection. Iterate for events; it ends by raising ``ConnectionLost``."""
 
     def __init__(self, connection: ClientConnection) -> None:
         self._connection = connection
         self.skipped_frames = 0
+        self._skips_reported = 0  # how many of them the log has told of
 
     def __aiter__(self) -> AsyncIterator[StreamEvent]:
         return self._events()
@@ -114,28 +119,47 @@ class WebSocketEventStream:
                         if skipped is not None:
                             yield skipped
         except ConnectionClosed as closed:
+            self._log_unlogged_skips()
             if _refused_as_too_large(closed):
                 raise UnreadableStream(
                     f"the server sent a message larger than {MAX_FRAME_BYTES} bytes"
                 ) from None
             raise ConnectionLost(describe_close(closed)) from None
         except OSError as error:
+            self._log_unlogged_skips()
             raise ConnectionLost(f"the connection broke ({error.strerror or error})") from None
+        self._log_unlogged_skips()
         raise ConnectionLost(describe_close(None, self._connection))
 
     def _skipped(self, what: str, error: WireError) -> SkippedEvent | None:
         """Log a frame (or an item of an events frame) that broke the contract; what takes
-        its place in the stream when it was a log event whose seq could be read."""
+        its place in the stream when it was a log event whose seq could be read. Only the
+        first :data:`SKIPPED_LOGGED` of a connection are logged one by one: a server sending
+        bad frames in a loop must not roll the app's log over; the rest are counted, and the
+        count is logged when the connection ends."""
         self.skipped_frames += 1
-        log.warning(
-            "skipped %s from the server%s: %s",
-            what,
-            "" if error.seq is None else f" (event seq {error.seq})",
-            error,
-        )
+        if self.skipped_frames <= SKIPPED_LOGGED:
+            log.warning(
+                "skipped %s from the server%s: %s",
+                what,
+                "" if error.seq is None else f" (event seq {error.seq})",
+                error,
+            )
+            if self.skipped_frames == SKIPPED_LOGGED:
+                log.warning(
+                    "the server keeps sending frames the app cannot read: the next ones on"
+                    " this connection are counted, not logged one by one"
+                )
         return None if error.seq is None else SkippedEvent(error.seq, str(error))
 
+    def _log_unlogged_skips(self) -> None:
+        unlogged = self.skipped_frames - max(SKIPPED_LOGGED, self._skips_reported)
+        if unlogged > 0:
+            log.warning("skipped %d more frames from the server on this connection", unlogged)
+            self._skips_reported = self.skipped_frames
+
     async def close(self) -> None:
+        self._log_unlogged_skips()
         await self._connection.close()
 
 
