@@ -27,10 +27,18 @@ Row layout (fixed height, so the view can use uniform item sizes and scroll 100,
 
 The geometry lives in :func:`row_layout`, a pure function of the row's rectangle, fonts and
 texts, so tests can check that every piece fits where it is drawn.
+
+Large text (desktops at 14–18 pt, text scaling for low vision): the dot, the icon, the hover
+buttons and the room they take grow with the font, as the popup does (:func:`text_scale`), so
+the row keeps its proportions and the buttons stay targets as big as the text beside them. At
+the reference font and smaller they are the sizes of the constants below. The sizes follow
+from the row's height (:func:`row_sizes`), which is its font's (:func:`row_height`), so the
+buttons are hit-tested where they are painted.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cache
 
@@ -70,13 +78,19 @@ from PySide6.QtWidgets import (
 from notifier.app.list_model import Role
 from notifier.ui.icons import render_svg
 
+# Sizes at the reference font (a line of text REFERENCE_LINE px high); larger text scales
+# the dot, icon and buttons (row_sizes).
+REFERENCE_LINE = 14
 ICON_SIZE = 24
+ICON_LEFT = 16  # from the row's left edge; the unread dot is left of it
+DOT_CENTRE = 8  # from the row's left edge
+DOT_RADIUS = 4
 MARGIN = 8  # left and right padding, and the gap between columns
 PADDING = 7  # above the first line and below the last
 LINE_GAP = 2
 BUTTON_SIZE = 22
 BUTTON_GAP = 4
-TEXT_LEFT = 16 + ICON_SIZE + MARGIN  # from the row's left edge
+TEXT_LEFT = ICON_LEFT + ICON_SIZE + MARGIN  # from the row's left edge
 MIN_NAME_WIDTH = 48  # a shortened name keeps at least this much (then the action shortens)
 UNREAD_DOT = QColor("#1a5fd6")
 UNREAD_DOT_ON_DARK = QColor("#5b9bf5")  # the same blue, light enough for a dark list
@@ -87,10 +101,62 @@ FOCUS_FRAME = 2  # px: the frame of the current row while the list has the focus
 ModelIndex = QModelIndex | QPersistentModelIndex
 
 
+def text_scale(text_height: int) -> float:
+    """How much larger than the reference font (a line :data:`REFERENCE_LINE` px high) text
+    of ``text_height`` px is; never below 1, so smaller text keeps today's sizes."""
+    return max(1.0, text_height / REFERENCE_LINE)
+
+
+@dataclass(frozen=True, slots=True)
+class RowSizes:
+    """The sizes in a row that follow its font (px; lefts from the row's left edge)."""
+
+    dot_centre: int
+    dot_radius: int
+    icon_left: int
+    icon: int
+    text_left: int
+    button: int
+    button_gap: int
+    scale: float  # of the buttons' glyphs: the check, the cross, the pen
+
+    def scaled(self, length: float) -> int:
+        return round(length * self.scale)
+
+
 @cache
-def type_icon(name: str, ratio: float) -> QImage:
-    """The row icon ``resources/<name>.svg``, cached per name and device pixel ratio."""
-    return render_svg(name, ICON_SIZE, ratio)
+def sizes_for_text(text_height: int) -> RowSizes:
+    """:class:`RowSizes` for a font whose lines are ``text_height`` px high: the constants at
+    the reference font, all of them times :func:`text_scale` for larger text."""
+    scale = text_scale(text_height)
+
+    def scaled(length: int) -> int:
+        return round(length * scale)
+
+    return RowSizes(
+        dot_centre=scaled(DOT_CENTRE),
+        dot_radius=scaled(DOT_RADIUS),
+        icon_left=scaled(ICON_LEFT),
+        icon=scaled(ICON_SIZE),
+        text_left=scaled(TEXT_LEFT),
+        button=scaled(BUTTON_SIZE),
+        button_gap=scaled(BUTTON_GAP),
+        scale=scale,
+    )
+
+
+def row_sizes(row: QRect) -> RowSizes:
+    """:class:`RowSizes` of a row: its height is its font's (:func:`row_height`), so painting
+    and hit-testing, which both have the row's rectangle, agree on them."""
+    text_height = (row.height() - 2 * PADDING) // 3 - LINE_GAP
+    return sizes_for_text(text_height)
+
+
+@cache
+def type_icon(name: str, size: int, ratio: float) -> QImage:
+    """The row icon ``resources/<name>.svg``, ``size`` px square, rendered at the device
+    pixel ratio; cached per name, size and ratio."""
+    return render_svg(name, size, ratio)
 
 
 def _luminance(color: QColor) -> float:
@@ -211,12 +277,15 @@ def button_tooltip(row: QRect, point: QPoint, read: bool) -> str | None:
 
 def button_rects(row: QRect) -> tuple[QRect, QRect]:
     """(toggle read, delete) button rectangles inside ``row``: at the right, centred on the
-    second and third lines (the first holds the time)."""
+    second and third lines (the first holds the time), as big as the row's font asks
+    (:func:`row_sizes`)."""
+    sizes = row_sizes(row)
+    size = sizes.button
     line = (row.height() - 2 * PADDING) // 3  # the row is three lines high (row_height)
     lower_centre = row.top() + PADDING + line + line  # between the 2nd and 3rd line
-    top = lower_centre - BUTTON_SIZE // 2
-    delete = QRect(row.right() - MARGIN - BUTTON_SIZE + 1, top, BUTTON_SIZE, BUTTON_SIZE)
-    toggle = QRect(delete.left() - BUTTON_GAP - BUTTON_SIZE, top, BUTTON_SIZE, BUTTON_SIZE)
+    top = lower_centre - size // 2
+    delete = QRect(row.right() - MARGIN - size + 1, top, size, size)
+    toggle = QRect(delete.left() - sizes.button_gap - size, top, size, size)
     return toggle, delete
 
 
@@ -287,7 +356,7 @@ def row_layout(rect: QRect, texts: RowTexts, fonts: RowFonts, *, show_buttons: b
     """
     base, bold, small = fonts.body_metrics, fonts.headline_metrics, fonts.small_metrics
     line = line_height(base)
-    left = rect.left() + TEXT_LEFT
+    left = rect.left() + row_sizes(rect).text_left
     right = rect.right() - MARGIN + 1  # exclusive
     top = rect.top() + PADDING
     buttons = button_rects(rect) if show_buttons else None
@@ -381,17 +450,19 @@ class NotificationDelegate(QStyledItemDelegate):
         muted = secondary_text_color(palette)
         fonts = self.fonts(option.font, read)
         layout = self.layout(option, index, fonts)
+        sizes = row_sizes(rect)
 
         if not read:
             painter.setPen(Qt.PenStyle.NoPen)
             dark = palette.color(QPalette.ColorRole.Base).lightness() < 128
             painter.setBrush(UNREAD_DOT_ON_DARK if dark else UNREAD_DOT)
             dot_y = layout.headline[0].center().y()
-            painter.drawEllipse(QPoint(rect.left() + 8, dot_y), 4, 4)
+            radius = sizes.dot_radius
+            painter.drawEllipse(QPoint(rect.left() + sizes.dot_centre, dot_y), radius, radius)
 
         ratio = painter.device().devicePixelRatioF() if painter.device() else 1.0
-        icon = type_icon(str(index.data(Role.ICON)), ratio)
-        painter.drawImage(QPoint(rect.left() + 16, rect.top() + PADDING), icon)
+        icon = type_icon(str(index.data(Role.ICON)), sizes.icon, ratio)
+        painter.drawImage(QPoint(rect.left() + sizes.icon_left, rect.top() + PADDING), icon)
 
         self._draw(painter, layout.headline, fonts.headline, text_color)
         self._draw(painter, layout.time, fonts.small, muted)
@@ -399,7 +470,7 @@ class NotificationDelegate(QStyledItemDelegate):
         self._draw(painter, layout.message, fonts.body, muted)
 
         if layout.buttons is not None:
-            self._draw_buttons(painter, layout.buttons, read, text_color)
+            self._draw_buttons(painter, layout.buttons, sizes, read, text_color)
         painter.setPen(QPen(palette.color(QPalette.ColorRole.Midlight), 1))
         painter.drawLine(rect.bottomLeft(), rect.bottomRight())
         if state & QStyle.StateFlag.State_HasFocus:
@@ -417,25 +488,34 @@ class NotificationDelegate(QStyledItemDelegate):
 
     @staticmethod
     def _draw_buttons(
-        painter: QPainter, buttons: tuple[QRect, QRect], read: bool, color: QColor
+        painter: QPainter,
+        buttons: tuple[QRect, QRect],
+        sizes: RowSizes,
+        read: bool,
+        color: QColor,
     ) -> None:
         toggle, delete = buttons
-        painter.setPen(QPen(color, 1.6))
+        s = sizes.scaled  # the glyphs grow with the buttons (whole pixels, as at 1x)
+
+        def at(centre: QPoint, x: int, y: int) -> QPoint:
+            return centre + QPoint(s(x), s(y))
+
+        pen_width = 1.6 * sizes.scale
+        painter.setPen(QPen(color, pen_width))
         painter.setBrush(Qt.BrushStyle.NoBrush)
+        inset = math.ceil(pen_width / 2)  # the frame's ink inside the rectangle a click hits
         for button in (toggle, delete):
-            painter.drawRoundedRect(button.adjusted(1, 1, -1, -1), 4, 4)
+            painter.drawRoundedRect(button.adjusted(inset, inset, -inset, -inset), s(4), s(4))
         centre = toggle.center()
         if read:
             # Mark unread: a hollow dot.
-            painter.drawEllipse(centre, 4, 4)
+            painter.drawEllipse(centre, s(4), s(4))
         else:
             # Mark read: a check.
-            painter.drawPolyline(
-                [centre + QPoint(-5, 0), centre + QPoint(-1, 4), centre + QPoint(5, -4)]
-            )
+            painter.drawPolyline([at(centre, -5, 0), at(centre, -1, 4), at(centre, 5, -4)])
         d = delete.center()
-        painter.drawLine(d + QPoint(-4, -4), d + QPoint(4, 4))
-        painter.drawLine(d + QPoint(-4, 4), d + QPoint(4, -4))
+        painter.drawLine(at(d, -4, -4), at(d, 4, 4))
+        painter.drawLine(at(d, -4, 4), at(d, 4, -4))
 
     def helpEvent(
         self,

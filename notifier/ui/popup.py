@@ -71,6 +71,8 @@ from PySide6.QtWidgets import (
     QListView,
     QMenu,
     QPushButton,
+    QSizePolicy,
+    QSpacerItem,
     QVBoxLayout,
     QWidget,
 )
@@ -81,11 +83,16 @@ from notifier.core.ports import Clock
 from notifier.core.status import ConnectionState, ConnectionStatus
 from notifier.core.wire import Notification, NotificationType
 from notifier.ui.announcer import BURST_MS, ArrivalAnnouncer, post_announcement
-from notifier.ui.delegate import TEXT_LEFT, NotificationDelegate, secondary_text_color
+from notifier.ui.delegate import (
+    NotificationDelegate,
+    row_sizes,
+    secondary_text_color,
+    text_scale,
+)
 from notifier.ui.placement import popup_geometry
 
-POPUP_SIZE = QSize(420, 520)  # at the reference font (a line of text 14 px high)
-REFERENCE_LINE = 14
+POPUP_SIZE = QSize(420, 520)  # at the reference font (delegate.REFERENCE_LINE, 14 px lines)
+FILTERS_GAP = 6  # px at the reference font, beside the layout's spacing: "All ▾  Type"
 TIME_REFRESH_MS = 30_000
 COUNTDOWN_MS = 1_000
 SHOW_ALL, SHOW_UNREAD = 0, 1
@@ -166,7 +173,7 @@ class Widen(Enum):
 def popup_size(metrics: QFontMetrics) -> QSize:
     """:data:`POPUP_SIZE` grown with the font: desktops with larger text (GNOME's 11 pt, text
     scaling for accessibility) get a popup as many lines wide and high."""
-    scale = max(1.0, metrics.height() / REFERENCE_LINE)
+    scale = text_scale(metrics.height())
     return QSize(round(POPUP_SIZE.width() * scale), round(POPUP_SIZE.height() * scale))
 
 
@@ -314,12 +321,19 @@ class NotificationPanel(QWidget):
         self.clear_read_button.setAccessibleName("Clear read notifications")
 
         header = QHBoxLayout()
+        # The gaps around the filters grow with the font (_space_filters): at 18 pt the
+        # layout's few pixels left "Type" touching its box.
+        self._label_gaps = (QSpacerItem(0, 0), QSpacerItem(0, 0))
+        self._filters_gap = QSpacerItem(0, 0)
         header.addWidget(self.count_label, 1)  # the room the filters leave
         header.addWidget(self.show_label)
+        header.addSpacerItem(self._label_gaps[0])
         header.addWidget(self.show_filter)
-        header.addSpacing(6)
+        header.addSpacerItem(self._filters_gap)
         header.addWidget(self.type_label)
+        header.addSpacerItem(self._label_gaps[1])
         header.addWidget(self.type_filter)
+        self._header = header
         actions = QHBoxLayout()
         actions.addStretch(1)
         actions.addWidget(self.mark_all_button)
@@ -406,6 +420,7 @@ class NotificationPanel(QWidget):
         top_layout = QVBoxLayout(top)
         top_layout.setContentsMargins(8, 8, 8, 8)
         top_layout.addLayout(header)
+        self._space_filters()  # in a widget now, the header knows the style's spacing
         top_layout.addLayout(actions)
         top_layout.addWidget(self.banner)
         separator = QFrame()
@@ -610,8 +625,35 @@ class NotificationPanel(QWidget):
         palette.setColor(QPalette.ColorRole.WindowText, secondary_text_color(self.palette()))
         self.empty_detail.setPalette(palette)
 
+    def _space_filters(self) -> None:
+        """Each filter's label as far from its box, and the two filters as far apart, as the
+        reference font has them, times :func:`~notifier.ui.delegate.text_scale`."""
+        scale = text_scale(self.fontMetrics().height())
+        spacing = self._header.spacing()  # the style's, between every two widgets
+        if spacing < 0:  # a style that spaces by the kinds of controls (macOS)
+            spacing = self.style().layoutSpacing(
+                QSizePolicy.ControlType.Label,
+                QSizePolicy.ControlType.ComboBox,
+                Qt.Orientation.Horizontal,
+            )
+        spacing = max(0, spacing)
+        extra = round(spacing * scale) - spacing  # 0 at the reference font: today's look
+        for gap in self._label_gaps:
+            gap.changeSize(extra, 0, QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Minimum)
+        self._filters_gap.changeSize(
+            round(FILTERS_GAP * scale), 0, QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Minimum
+        )
+        self._header.invalidate()
+
     def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange:
+            if self.list_view.styleSheet():
+                # A style sheet keeps the font it was polished with (the list does not take
+                # its parent's new one): hand it over, so the rows follow the desktop to
+                # larger text (and back) like the rest.
+                self.list_view.setFont(self.font())
+            self._space_filters()
         if event.type() == QEvent.Type.PaletteChange:
             if self.list_view.styleSheet():
                 # A style sheet keeps the palette it was polished with: set it again, so the
@@ -647,7 +689,7 @@ class NotificationPanel(QWidget):
 
     def _open_row_menu(self, index: QModelIndex) -> None:
         rect = self.list_view.visualRect(index)
-        at = QPoint(rect.left() + TEXT_LEFT, rect.center().y())
+        at = QPoint(rect.left() + row_sizes(rect).text_left, rect.center().y())
         self.row_menu(index).exec(self.list_view.viewport().mapToGlobal(at))
 
     def row_menu(self, index: QModelIndex) -> QMenu:
