@@ -190,6 +190,10 @@ async def _read_capped(response: httpx.Response, limit: int) -> bytes | None:
         raise UndecodableBody(f"it is in an encoding the app did not ask for: {encoding[:40]!r}")
     chunks: list[bytes] = []
     size = 0
+    # "deflate" is meant to be zlib-wrapped (RFC 9110), but some servers send raw deflate,
+    # as browsers and httpx accept: until the first output, keep the input to start over.
+    raw_deflate_possible = encoding == "deflate"
+    taken = b""
     try:
         async for received in response.aiter_raw():
             pending = received
@@ -197,7 +201,18 @@ async def _read_capped(response: httpx.Response, limit: int) -> bytes | None:
                 if unpack is None:
                     chunk, pending = pending, b""
                 else:  # never more than one byte past the limit at a time
-                    chunk = unpack.decompress(pending, limit + 1 - size)
+                    try:
+                        chunk = unpack.decompress(pending, limit + 1 - size)
+                    except zlib.error:
+                        if not raw_deflate_possible:
+                            raise
+                        raw_deflate_possible = False
+                        unpack = zlib.decompressobj(-zlib.MAX_WBITS)
+                        pending = taken + pending
+                        continue
+                    if raw_deflate_possible:
+                        taken += pending[: len(pending) - len(unpack.unconsumed_tail)]
+                        raw_deflate_possible = not chunk
                     pending = unpack.unconsumed_tail
                 size += len(chunk)
                 if size > limit:
