@@ -319,12 +319,16 @@ def ticket_page(
 
 
 def comment_ticket(connection: sqlite3.Connection, user: User, comment_id: str) -> tuple[int, int]:
-    """(ticket id, comment id) of a comment this user may see."""
+    """(ticket id, comment id) of a comment this user may see: a customer sees only the
+    replies of their own tickets; an internal comment answers them like a missing one, so a
+    link to it (``/comments/ID``) does not tell that it exists."""
     query = (
-        "SELECT comments.id, tickets.id, tickets.customer_id FROM comments"
+        "SELECT comments.id, tickets.id, tickets.customer_id, comments.kind FROM comments"
         " JOIN tickets ON tickets.id = comments.ticket_id WHERE comments.id = ?"
     )
     row = _visible_row(connection, user, comment_id, query, 2, "comment")
+    if not user.is_agent and row[3] != "reply":
+        raise not_found("comment")
     return int(row[1]), int(row[0])
 
 

@@ -117,10 +117,11 @@ def mail_settings_for(
     connection: sqlite3.Connection, token: str, unsubscribe: bool
 ) -> tuple[repository.User, wire.Preferences] | None:
     """The agent and preferences behind an e-mail settings token, e-mail turned off first
-    when ``unsubscribe``; None for an unknown token."""
+    when ``unsubscribe``; None for an unknown token, or a deactivated agent's: the link is a
+    credential like their tokens, which deactivation ends (it works again on reactivation)."""
     agent_id = outbox.agent_for_unsubscribe(connection, token)
     user = repository.user_by_id(connection, agent_id) if agent_id is not None else None
-    if user is None:
+    if user is None or user.deactivated:
         return None
     preferences = repository.get_preferences(connection, user.id)
     if unsubscribe and preferences.email.enabled:
