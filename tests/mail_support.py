@@ -177,9 +177,15 @@ class LiveHelpdesk:
     and database."""
 
     def __init__(
-        self, root: Path, clock: FakeClock, mail: MailConfig, limits: Limits | None = None
+        self,
+        root: Path,
+        clock: FakeClock,
+        mail: MailConfig,
+        limits: Limits | None = None,
+        mail_dir: Path | None = None,
     ) -> None:
         root.mkdir(parents=True, exist_ok=True)
+        self.mail_dir = mail_dir  # the demo's mail catcher's folder: the /mail page
         self.db_path = root / "helpdesk.db"
         self.clock = clock
         self.mail = mail
@@ -199,7 +205,7 @@ class LiveHelpdesk:
         sock = bind_socket("127.0.0.1", self.port)
         self.url = base_url(sock)
         self.port = int(sock.getsockname()[1])
-        app = HelpdeskApp(database, self.url, self.mail, self.limits)
+        app = HelpdeskApp(database, self.url, self.mail, self.limits, mail_dir=self.mail_dir)
         self._mailer_running = app.mailer.running()
         await self._mailer_running.__aenter__()
         server = uvicorn.Server(uvicorn_config(app, 0, "warning"))

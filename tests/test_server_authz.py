@@ -10,20 +10,27 @@ both the answer and that nothing changed.
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import sqlite3
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from pathlib import Path
 
 import httpx
 import pytest
 from helpdesk import Helpdesk, HelpdeskActions, connect_stream, stream_url, web_sign_in
+from mail_support import FakeClock, LiveHelpdesk
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from notifier.core import wire
-from notifier.server import outbox
+from notifier.server import outbox, repository
+from notifier.server.mailer import MailConfig
 
 PASSWORD = "correct horse"
+NOON = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 PAGE = {"accept": "text/html,application/xhtml+xml,*/*;q=0.8"}  # what a browser sends
 
 
@@ -312,3 +319,55 @@ def test_a_deactivated_agents_mail_settings_link_is_no_longer_valid(helpdesk: He
         again = client.get(link)
         assert again.status_code == 200 and "Lee Leaver" in again.text
     helpdesk.assert_clean_log()
+
+
+def caught_mail(folder: Path, name: str, to: str, subject: str, text: str) -> None:
+    """A mail as the demo's mail catcher writes it (one .eml file per mail)."""
+    message = EmailMessage()
+    message["To"], message["From"], message["Subject"] = to, "helpdesk@desk.example", subject
+    message["Date"] = "Tue, 01 Dec 2026 12:00:00 +0000"
+    message.set_content(text)
+    (folder / f"{name}.eml").write_bytes(bytes(message))
+
+
+@pytest.mark.asyncio
+async def test_the_demos_mail_page_shows_an_agent_only_their_own_mail(tmp_path: Path) -> None:
+    # Every agent read every caught mail: another agent's password-reset link (a takeover of
+    # their web account, the admin's too) and e-mail settings links. The admin sees all.
+    folder = tmp_path / "caught"
+    folder.mkdir()
+    caught_mail(folder, "1", "Bea <bea@desk.example>", "Reset", "bea-reset-link-1f3a")
+    caught_mail(folder, "2", "Ann <ann@desk.example>", "Reset", "ann-reset-link-9c2d")
+    live = LiveHelpdesk(tmp_path / "hd", FakeClock(NOON), MailConfig(), mail_dir=folder)
+    await live.start()
+    try:
+        for username, admin in (("bea", False), ("ann", True), ("cy", False)):
+            email = None if username == "cy" else f"{username}@desk.example"
+            await live.database.run(
+                functools.partial(
+                    repository.add_user,
+                    kind="agent",
+                    username=username,
+                    name=username.title(),
+                    password=PASSWORD,
+                    is_admin=admin,
+                    email=email,
+                )
+            )
+        pages = {}
+        for username in ("bea", "ann", "cy"):
+            async with httpx.AsyncClient(base_url=live.url, trust_env=False) as client:
+                form = await client.get("/login")
+                token = re.search(r'name=csrf value="([^"]+)"', form.text)
+                assert token is not None
+                data = {"username": username, "password": PASSWORD, "csrf": token.group(1)}
+                assert (await client.post("/login", data=data)).status_code == 303
+                page = await client.get("/mail")
+                assert page.status_code == 200
+                pages[username] = page.text
+    finally:
+        await live.close()
+    assert "bea-reset-link-1f3a" in pages["bea"] and "ann-reset-link" not in pages["bea"]
+    assert "those to you (bea@desk.example)" in pages["bea"]
+    assert "bea-reset-link-1f3a" in pages["ann"] and "ann-reset-link-9c2d" in pages["ann"]
+    assert "reset-link" not in pages["cy"] and "no e-mail address" in pages["cy"]

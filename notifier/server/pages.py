@@ -34,7 +34,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from notifier.core import text, wire
-from notifier.server import actions, admin_form, repository, settings, web
+from notifier.server import actions, admin_form, outbox, repository, settings, web
 from notifier.server.actions import Outcome
 from notifier.server.db import transaction
 from notifier.server.repository import ActionError, User
@@ -191,16 +191,23 @@ def _environment() -> Environment:
     return environment
 
 
-def read_mails(folder: Path, limit: int = MAILS_SHOWN) -> list[dict[str, str]]:
+def read_mails(
+    folder: Path, limit: int = MAILS_SHOWN, *, to: str | None = None
+) -> list[dict[str, str]]:
     """The newest ``.eml`` files of the demo's mail catcher, parsed for the mail page: the
     subject, the recipient's name, when (ISO, "" if unreadable), the first line of the text
-    (what the mail is about: a ticket's mails share one subject) and the text."""
+    (what the mail is about: a ticket's mails share one subject) and the text. ``to``: only
+    the mails to that address (case-insensitive)."""
     found: list[dict[str, str]] = []
-    for path in sorted(folder.glob("*.eml"), reverse=True)[:limit]:
+    for path in sorted(folder.glob("*.eml"), reverse=True):
+        if len(found) >= limit:
+            break
         message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        name, address = email.utils.parseaddr(str(message.get("to", "")))
+        if to is not None and address.lower() != to.lower():
+            continue
         part = message.get_body(preferencelist=("plain", "html"))
         content = part.get_content().replace("\r\n", "\n") if part is not None else ""
-        name, address = email.utils.parseaddr(str(message.get("to", "")))
         found.append(
             {
                 "subject": str(message.get("subject", "(no subject)")),
@@ -211,6 +218,10 @@ def read_mails(folder: Path, limit: int = MAILS_SHOWN) -> list[dict[str, str]]:
             }
         )
     return found
+
+
+def _own_address(connection: sqlite3.Connection, user: User) -> str:
+    return outbox.email_address(connection, user.id) or ""
 
 
 def _mail_time(header: str) -> str:
@@ -482,8 +493,11 @@ class WebPages:
         if self.mail_dir is None:
             return await self._sorry(request, user, "This helpdesk has no demo mail catcher.", 404)
         folder = self.mail_dir
-        mails = await self.app.database.run(lambda _connection: read_mails(folder))
-        return await self._page(request, user, "mail.html", "mail", mails=mails)
+        # An agent reads their own mail; every agent reading everyone's would hand them the
+        # others' password-reset and e-mail settings links. The admin sees it all.
+        own = None if user.is_admin else await self.app.database.run(_own_address, user)
+        mails = await self.app.database.run(lambda _connection: read_mails(folder, to=own))
+        return await self._page(request, user, "mail.html", "mail", mails=mails, only_to=own)
 
     async def static(self, request: Request) -> Response:
         return _package_file(_STATIC, request.path_params["name"])
