@@ -6,7 +6,11 @@ inside the visible part of its tab). The reported case: the Quiet hours tab cut 
 cells to "22", its day cells to "(" and its Remove buttons to "emov".
 
 The 2× runs need a QApplication made with those settings, so they run this module as a
-script in a fresh process (offscreen), which prints what it found as JSON.
+script in a fresh process (offscreen, on a screen of a given size), which prints what it found
+as JSON. They run on a 2560×1440 screen, where the dialog has room to open whole; on a small
+one (1280×720 at 2× is 640×360) it opens no larger than the screen and each tab scrolls
+instead: then every widget must still be whole inside its tab's scrolled page, and the OK
+button inside the dialog.
 """
 
 from __future__ import annotations
@@ -29,9 +33,11 @@ from PySide6.QtWidgets import (
     QTimeEdit,
     QWidget,
 )
+from pytestqt.qtbot import QtBot
 
 HERE = Path(__file__).resolve().parent
 TIMEOUT_S = 60
+WAIT_MS = 2000
 
 
 def problems_in_tab(tab: QWidget) -> list[str]:
@@ -168,6 +174,15 @@ def frappe_account_problems() -> list[str]:
     return problems
 
 
+def offscreen_screen(folder: Path, width: int, height: int) -> str:
+    """QT_QPA_PLATFORM for the offscreen platform with one screen of ``width`` × ``height``
+    device pixels (its default is 800×600: at 2× a 400×300 screen)."""
+    config = folder / f"screen-{width}x{height}.json"
+    screen = {"name": "test", "x": 0, "y": 0, "width": width, "height": height}
+    config.write_text(json.dumps({"screens": [{**screen, "logicalDpi": 96, "dpr": 1}]}))
+    return f"offscreen:configfile={config}"
+
+
 def run_scaled(**env: str) -> dict[str, list[str]]:
     result = subprocess.run(
         [sys.executable, str(Path(__file__).resolve())],
@@ -201,10 +216,88 @@ def test_nothing_is_cut_off_at_the_default_size(qtbot: object) -> None:
     [{"QT_SCALE_FACTOR": "2"}, {"TEST_FONT_SCALE": "1.5"}, {"TEST_FONT_SCALE": "2"}],
     ids=["2x scaling", "1.5x text", "2x text"],
 )
-def test_nothing_is_cut_off_at_2x(env: dict[str, str]) -> None:
-    found = run_scaled(**env)
+def test_nothing_is_cut_off_at_2x(env: dict[str, str], tmp_path: Path) -> None:
+    found = run_scaled(**env, QT_QPA_PLATFORM=offscreen_screen(tmp_path, 2560, 1440))
     assert found == {tab: [] for tab in found}
     assert "Quiet hours" in found and FRAPPE_ACCOUNT in found
+
+
+SCROLLS = "tabs that scroll"
+
+
+def small_screen_problems() -> dict[str, list[str]]:
+    """Open the dialog as :func:`dialog_problems` does, on a screen too small for it: what
+    sticks out of the screen, and for each tab what is cut off in its scrolled page (the
+    whole page, as the scroll bars reach it). Also which tabs scroll (SCROLLS)."""
+    from datetime import UTC
+
+    from PySide6.QtWidgets import QDialogButtonBox, QScrollArea
+    from test_settings_dialog import ALICE, SERVER, FakeBackend
+
+    from notifier.core.settings import BackendKind, Settings
+    from notifier.core.wire import QuietRange
+    from notifier.ui.schedule_editor import ScheduleEditor
+    from notifier.ui.settings_dialog import TAB_ACCOUNT, SettingsDialog
+
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    week = tuple(QuietRange(day, "22:00", "07:00") for day in range(7))
+    found: dict[str, list[str]] = {SCROLLS: []}
+    for case, settings, agent in (
+        ("signed in", Settings(server_url=SERVER, quiet_hours=week), ALICE),
+        ("Frappe", Settings(server_url=SERVER, backend=BackendKind.FRAPPE), None),
+    ):
+        dialog = SettingsDialog(
+            FakeBackend(settings, agent=agent), schedule_editor=ScheduleEditor(UTC)
+        )
+        dialog.show()
+        dialog.use_token.setChecked(True)  # Frappe: the API key page, the longest
+        app.processEvents()
+        screen = dialog.screen().availableGeometry()
+        window = f"{case}: the dialog"
+        found[window] = []
+        if not screen.contains(dialog.frameGeometry()):
+            frame = dialog.frameGeometry().getRect()
+            found[window].append(f"at {frame} sticks out of the screen {screen.getRect()}")
+        ok = dialog.buttons.button(QDialogButtonBox.StandardButton.Ok)
+        ok_area = QRect(ok.mapTo(dialog, QPoint(0, 0)), ok.size())
+        if not dialog.rect().contains(ok_area):
+            found[window].append(f"OK at {ok_area.getRect()} is outside {dialog.rect().getRect()}")
+        for index in range(dialog.tabs.count()):
+            if case == "Frappe" and index != TAB_ACCOUNT:
+                continue
+            dialog.tabs.setCurrentIndex(index)
+            app.processEvents()
+            name = f"{case}: {dialog.tabs.tabText(index)}"
+            scroller = dialog.tabs.widget(index)
+            if not isinstance(scroller, QScrollArea) or scroller.widget() is None:
+                found[name] = ["the tab does not scroll"]
+                continue
+            page = scroller.widget()
+            found[name] = problems_in_tab(page)
+            if page.height() > scroller.viewport().height():
+                found[SCROLLS].append(name)
+        dialog.close()
+    return found
+
+
+@pytest.mark.parametrize(
+    "env",
+    [{"QT_SCALE_FACTOR": "2"}, {"TEST_FONT_SIZE": "18"}],
+    ids=["2x scaling", "18 pt text"],
+)
+def test_on_a_small_screen_the_dialog_fits_and_its_tabs_scroll(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    # At 2x on 1280x720 (640x360) the dialog opened 534x463, OK and Cancel below the screen's
+    # edge; at 18 pt the Frappe account needed 733 px of a 720 px screen.
+    found = run_scaled(
+        **env, TEST_MODE="small screen", QT_QPA_PLATFORM=offscreen_screen(tmp_path, 1280, 720)
+    )
+    scrolled = found.pop(SCROLLS)
+    assert found == {part: [] for part in found}
+    assert "signed in: Quiet hours" in found and "Frappe: Account" in found
+    assert "Frappe: Account" in scrolled  # the screen was too small: the scrolling was tested
 
 
 if __name__ == "__main__":
@@ -214,5 +307,39 @@ if __name__ == "__main__":
     # QT_FONT_DPI): the application font's size times TEST_FONT_SCALE.
     font = application.font()
     font.setPointSizeF(font.pointSizeF() * float(os.environ.get("TEST_FONT_SCALE", "1")))
+    font.setPointSizeF(float(os.environ.get("TEST_FONT_SIZE", font.pointSizeF())))
     application.setFont(font)
-    print(json.dumps(dialog_problems()))
+    small = os.environ.get("TEST_MODE") == "small screen"
+    print(json.dumps(small_screen_problems() if small else dialog_problems()))
+
+
+def test_a_work_week_of_quiet_hours_shows_without_scrolling(qtbot: QtBot) -> None:
+    # In its tab's scroll area the editor was asked its size before its rows were added, and
+    # kept asking for a heading's room: seven rows got a three-row box and a scroll bar
+    # although the screen had room for the dialog to show them all.
+    from datetime import UTC
+
+    from test_settings_dialog import ALICE, SERVER, FakeBackend
+
+    from notifier.core.settings import Settings
+    from notifier.core.wire import QuietRange
+    from notifier.ui.schedule_editor import ScheduleEditor
+    from notifier.ui.settings_dialog import TAB_QUIET, SettingsDialog
+
+    week = tuple(QuietRange(day, "22:00", "07:00") for day in range(7))
+    backend = FakeBackend(Settings(server_url=SERVER, quiet_hours=week), agent=ALICE)
+    dialog = SettingsDialog(backend, schedule_editor=ScheduleEditor(UTC))
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.tabs.setCurrentIndex(TAB_QUIET)
+    qtbot.waitExposed(dialog)
+    editor = dialog.schedule_editor
+
+    def every_row_shows() -> None:
+        viewport = editor.rows_scroll.viewport()
+        for row in range(editor.row_count()):
+            remove = editor.row_widgets(row)[3]
+            area = QRect(remove.mapTo(viewport, QPoint(0, 0)), remove.size())
+            assert viewport.rect().contains(area), f"row {row} at {area.getRect()} is hidden"
+
+    qtbot.waitUntil(every_row_shows, timeout=WAIT_MS)  # once the layouts have settled

@@ -8,18 +8,25 @@ minimises instead of quitting (the agent keeps getting toasts); Quit quits.
 
 The window is shown at the first paint with the badge alone; the panel (list model, delegate)
 is added by :meth:`FallbackWindow.set_panel` right after, so the first paint stays cheap.
+
+It follows the text size: the badge is at least two lines of text high (32 px beside a
+9 pt line, larger with large text, repainted when the font changes), and the window opens
+no larger than its screen's free area (420x580 does not fit 1280x720 at 2x, which is
+640x360).
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QEvent, QSize, Signal
 from PySide6.QtGui import QCloseEvent, QPixmap
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from notifier.ui.badge import BadgeState, paint_badge
+from notifier.ui.placement import window_room
 from notifier.ui.tray import screen_ratio
 
-BADGE_SIZE = 32
+BADGE_SIZE = 32  # the smallest badge (at the default font); it grows with the text
+BADGE_LINES = 2  # the badge is this many lines of text high, when that is more
 WINDOW_SIZE = (420, 580)
 
 
@@ -51,7 +58,8 @@ class FallbackWindow(QWidget):
         self._layout = QVBoxLayout(self)
         self._layout.addLayout(header)
         self._layout.addStretch(1)
-        self.resize(*WINDOW_SIZE)
+        room = window_room(self.screen().availableGeometry().size())
+        self.resize(QSize(*WINDOW_SIZE).boundedTo(room))
         self.settings_button.clicked.connect(self.settingsRequested)
         self.quit_button.clicked.connect(self.quitRequested)
         self.set_badge(BadgeState())
@@ -66,16 +74,30 @@ class FallbackWindow(QWidget):
         self._layout.addWidget(panel, 1)
         self.panel = panel
 
+    def badge_size(self) -> int:
+        """The badge's side in logical pixels: :data:`BADGE_LINES` lines of the window's
+        text, at least :data:`BADGE_SIZE`."""
+        return max(BADGE_SIZE, BADGE_LINES * self.fontMetrics().height())
+
     def set_badge(self, state: BadgeState) -> bool:
         if state == self.badge_state:
             return False
         self.badge_state = state
         # The picture's name says what it shows (a screen reader cannot read the number).
         self.badge_label.setAccessibleName(badge_name(state))
-        self.badge_label.setPixmap(
-            QPixmap.fromImage(paint_badge(state, BADGE_SIZE, screen_ratio()))
-        )
+        self._paint_badge()
         return True
+
+    def _paint_badge(self) -> None:
+        if self.badge_state is not None:
+            image = paint_badge(self.badge_state, self.badge_size(), screen_ratio())
+            self.badge_label.setPixmap(QPixmap.fromImage(image))
+
+    def changeEvent(self, event: QEvent) -> None:  # Qt override
+        # The desktop's text size changed while the app runs: the badge follows it.
+        if event.type() == QEvent.Type.FontChange:
+            self._paint_badge()
+        super().changeEvent(event)
 
     def set_tooltip_text(self, text: str) -> None:
         self.status_label.setText(text)

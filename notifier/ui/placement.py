@@ -14,6 +14,9 @@ it was clicked, not where; Wayland), the pointer stands in for it: the click was
 icon, so the pointer is inside the panel, and when the work area does not say how thick the
 panel is, it is taken as twice the pointer's distance from the screen edge (the pointer being
 about halfway across it), at least :data:`TYPICAL_PANEL` pixels.
+
+:func:`window_room` is how large the app's windows (the settings dialog, the no-tray window)
+may open on a screen: never larger than the screen, whatever the text size or scaling.
 """
 
 from __future__ import annotations
@@ -25,6 +28,16 @@ from PySide6.QtCore import QPoint, QRect, QSize
 GAP = 4  # pixels between the icon (or the panel) and the popup
 TYPICAL_PANEL = 32  # a panel's thickness when nothing tells (GNOME's top bar, XFCE's panel)
 MAX_PANEL = 96  # a pointer further than this from every edge is not in a panel
+# The share of a screen's available area a window (the settings dialog, the no-tray window)
+# may open at: the rest is for the window manager's title bar and frame, whose size is not
+# known before the window is shown.
+SCREEN_SHARE = 0.9
+
+
+def window_room(available: QSize) -> QSize:
+    """The largest size a window may open at on a screen whose available area is
+    ``available`` (1280 × 720 at 2× scaling is 640 × 360)."""
+    return QSize(int(available.width() * SCREEN_SHARE), int(available.height() * SCREEN_SHARE))
 
 
 class Edge(Enum):

@@ -19,8 +19,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, tzinfo
+from itertools import pairwise
 
-from PySide6.QtCore import Qt, QTime, Signal
+from PySide6.QtCore import QSize, Qt, QTime, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFrame,
@@ -95,6 +96,23 @@ class RangeRow:
             widget.deleteLater()
 
 
+class RowsScroller(QScrollArea):
+    """The scroll area around the rows. It asks for the rows' size as they are now: QScrollArea
+    keeps the first size it computed, so when it was asked before the rows were added (the
+    settings dialog's tab scroll area asks early) it kept asking for a heading's room."""
+
+    def sizeHint(self) -> QSize:  # Qt override
+        rows = self.widget()
+        if rows is None:
+            return super().sizeHint()
+        frame = 2 * self.frameWidth()
+        bar = self.verticalScrollBar().sizeHint().width()
+        wanted = rows.sizeHint() + QSize(frame + bar, frame)
+        # As high as QScrollArea asks at most (24 lines): more rows scroll.
+        line = self.fontMetrics().height()
+        return wanted.boundedTo(QSize(36 * line, 24 * line))
+
+
 def _time_edit(parent: QWidget | None, hhmm: str) -> QTimeEdit:
     edit = QTimeEdit(_to_qtime(hhmm), parent)
     edit.setDisplayFormat(_TIME_FORMAT)
@@ -125,7 +143,7 @@ class ScheduleEditor(QWidget):
             heading = QLabel(title, self.rows_area)
             heading.setTextFormat(Qt.TextFormat.PlainText)
             self._grid.addWidget(heading, 0, column)
-        self.rows_scroll = QScrollArea(self)
+        self.rows_scroll = RowsScroller(self)
         self.rows_scroll.setWidget(self.rows_area)
         self.rows_scroll.setWidgetResizable(True)
         self.rows_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -225,6 +243,15 @@ class ScheduleEditor(QWidget):
             self._grid.setRowStretch(index, 0)
         self._grid.setRowStretch(len(self._rows) + 1, 1)
         self._grid.activate()
+        # Tab goes through the rows as they read, then to the buttons under them: rows are
+        # made after the buttons (and after the dialog's OK and Cancel), so Tab reached them
+        # last, and a range added later only after every other field of the window.
+        order: list[QWidget] = [self.rows_scroll]
+        for row in self._rows:
+            order.extend(row.widgets())
+        order += [self.add_button, self.weeknights_button, self.clear_button]
+        for before, after in pairwise(order):
+            QWidget.setTabOrder(before, after)
         frame = 2 * self.rows_scroll.frameWidth()
         bar = self.rows_scroll.verticalScrollBar().sizeHint().width()
         self.rows_scroll.setMinimumWidth(self.rows_area.minimumSizeHint().width() + bar + frame)
@@ -236,6 +263,9 @@ class ScheduleEditor(QWidget):
         self.rows_scroll.setMinimumHeight(
             (MIN_VISIBLE_ROWS + 1) * line + margins.top() + margins.bottom() + frame
         )
+        # Their size hints changed with the rows: the layouts around them ask again.
+        self.rows_scroll.updateGeometry()
+        self.updateGeometry()
 
     # ----------------------------------------------------------------------- slots
 

@@ -22,7 +22,9 @@ network itself.
   is shown in the tab's status line. :meth:`SettingsDialog.idle` waits for them (tests, and
   a clean shutdown).
 * The dialog opens at least as large as its contents need (no explicit minimum width, which
-  would override the layout's and let a large font squeeze the widgets).
+  would override the layout's and let a large font squeeze the widgets), but never larger
+  than the screen: each tab scrolls, so on a small screen, at 2x scaling or with large text
+  (1280x720 at 2x is 640x360) every field and the OK button stay reachable.
 * The password is an echo-less field, cleared after use. A token is never shown back: the
   token field is always empty when the dialog opens.
 * Every label shows plain text; nothing from the helpdesk is interpreted as markup.
@@ -59,6 +61,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QRadioButton,
+    QScrollArea,
     QSpinBox,
     QStackedWidget,
     QTabWidget,
@@ -83,6 +86,7 @@ from notifier.core.wire import (
     Preferences,
 )
 from notifier.ui.helpdesk_kind import NO_SERVER_PREFERENCES, HelpdeskKindBox
+from notifier.ui.placement import window_room
 from notifier.ui.schedule_editor import ScheduleEditor
 from notifier.ui.toasts import APP_NAME
 
@@ -192,6 +196,29 @@ def _status_label(parent: QWidget, name: str) -> QLabel:
     return label
 
 
+class TabScroller(QScrollArea):
+    """One tab's page in a scroll area: it asks for the whole page (a plain QScrollArea asks
+    for at most 24 lines, which would open the dialog too small) and, where the dialog is
+    smaller than that (a small screen, large text), scrolls instead of squeezing or cutting
+    the fields."""
+
+    def __init__(self, page: QWidget, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWidget(page)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QScrollArea.Shape.NoFrame)  # the tab's own frame is around it
+        # Not a stop of its own for Tab (it has nothing to say or do); tabbing to a field
+        # below the fold still scrolls it into view.
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        # The tab's background shows through, as it did without the scroll area.
+        self.viewport().setAutoFillBackground(False)
+        page.setAutoFillBackground(False)
+
+    def sizeHint(self) -> QSize:  # Qt override
+        page = self.widget()
+        return page.sizeHint().expandedTo(page.minimumSizeHint()) if page else super().sizeHint()
+
+
 def _loop_running() -> bool:
     try:
         asyncio.get_running_loop()
@@ -236,12 +263,12 @@ class SettingsDialog(QDialog):
         self.setWindowTitle(f"{APP_NAME} settings")  # the name its toasts go out under
 
         self.tabs = QTabWidget(self)
-        self.tabs.addTab(self._build_account_tab(), "Account")
-        self.tabs.addTab(self._build_notifications_tab(), "Notifications")
+        self.tabs.addTab(TabScroller(self._build_account_tab()), "Account")
+        self.tabs.addTab(TabScroller(self._build_notifications_tab()), "Notifications")
         self.schedule_editor = schedule_editor or ScheduleEditor(backend.tz)
-        self.tabs.addTab(self._build_quiet_tab(), "Quiet hours")
-        self.tabs.addTab(self._build_email_tab(), "Email")
-        self.tabs.addTab(self._build_general_tab(), "General")
+        self.tabs.addTab(TabScroller(self._build_quiet_tab()), "Quiet hours")
+        self.tabs.addTab(TabScroller(self._build_email_tab()), "Email")
+        self.tabs.addTab(TabScroller(self._build_general_tab()), "General")
 
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
@@ -258,7 +285,11 @@ class SettingsDialog(QDialog):
         layout.addWidget(self.save_error)
         layout.addWidget(self.buttons)
         self.load(backend.settings())
-        self.resize(self.sizeHint().expandedTo(QSize(PREFERRED_WIDTH, 0)))
+        preferred = self.sizeHint().expandedTo(QSize(PREFERRED_WIDTH, 0))
+        self.resize(preferred.boundedTo(self._room()))
+        # Choosing Frappe shows the site's fields: grow to show them too, as far as the
+        # screen allows (the tab scrolls past that).
+        self.helpdesk_kind.kindChanged.connect(self._grow_to_contents)
 
     # ----------------------------------------------------------------------- tabs
 
@@ -838,6 +869,10 @@ class SettingsDialog(QDialog):
             if self._backend.signed_in_agent() is not None and _loop_running():
                 self._on_email_load_clicked()
         super().showEvent(event)
+        if not event.spontaneous():
+            # Only now are the tabs' layouts up to date (the Frappe site's fields, the quiet
+            # hours' rows): the size set in __init__ may have been too small for them.
+            self._grow_to_contents()
 
     def _on_toasts_enabled_toggled(self, enabled: bool) -> None:
         # Everything that shapes toasts, the summary after quiet hours included (it is a
@@ -911,6 +946,21 @@ class SettingsDialog(QDialog):
         )
         page = (2 if self.helpdesk_kind.is_frappe() else 1) if token else 0
         self.credentials.setCurrentIndex(page)
+
+    def _room(self) -> QSize:
+        """The largest size the dialog may have on its screen."""
+        return window_room(self.screen().availableGeometry().size())
+
+    def _grow_to_contents(self) -> None:
+        """As large as the tabs need, as far as the screen allows (never smaller than now,
+        unless now is larger than the screen)."""
+        self.resize(self.size().expandedTo(self.sizeHint()).boundedTo(self._room()))
+        if self.isVisible():  # placed for its old size: grown, its edge may be off the screen
+            screen = self.screen().availableGeometry()
+            frame = self.frameGeometry()
+            left = min(frame.left(), screen.x() + screen.width() - frame.width())
+            top = min(frame.top(), screen.y() + screen.height() - frame.height())
+            self.move(max(screen.left(), left), max(screen.top(), top))
 
     def _on_kind_changed(self) -> None:
         if self._backend.signed_in_agent() is None:  # signed in, the kind is not editable
