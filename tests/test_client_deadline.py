@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import io
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from engine_keyring import MemoryKeyring
+from raw_server import RawServer
 
 from notifier.client.auth import check_connection, request_token
 from notifier.client.rest import RestClient
@@ -33,54 +32,32 @@ BODY_BYTES = 400  # 80 s of trickling: far beyond every timeout below
 HANG_S = 10  # a request still running after this is hanging
 
 
-class TricklingServer:
+class TricklingServer(RawServer):
     """Answers every request with a 200 whose body arrives one byte per TRICKLE_EVERY_S."""
 
     def __init__(self) -> None:
-        self.url = ""
+        super().__init__()
         self.requests = 0
         self.trickled = 0
-        self._answers: set[asyncio.Task[Any]] = set()
 
-    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._answers.add(task)
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-            self.requests += 1
-            length = 0
-            for line in head.split(b"\r\n"):
-                name, _, value = line.partition(b":")
-                if name.strip().lower() == b"content-length":
-                    length = int(value)
-            await reader.readexactly(length)
-            writer.write(
-                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                b"Content-Length: %d\r\n\r\n" % BODY_BYTES
-            )
-            for _ in range(BODY_BYTES):
-                writer.write(b" ")
-                await writer.drain()
-                self.trickled += 1
-                await asyncio.sleep(TRICKLE_EVERY_S)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            writer.transport.abort()
-
-    @contextlib.asynccontextmanager
-    async def serving(self) -> AsyncIterator[TricklingServer]:
-        server = await asyncio.start_server(self._answer, "127.0.0.1", 0)
-        self.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-        try:
-            yield self
-        finally:
-            server.close()
-            for task in self._answers:
-                task.cancel()
-            await asyncio.gather(*self._answers, return_exceptions=True)
-            await server.wait_closed()
+    async def respond(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        self.requests += 1
+        length = 0
+        for line in head.split(b"\r\n"):
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        await reader.readexactly(length)
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n" % BODY_BYTES
+        )
+        for _ in range(BODY_BYTES):
+            writer.write(b" ")
+            await writer.drain()
+            self.trickled += 1
+            await asyncio.sleep(TRICKLE_EVERY_S)
 
 
 async def ends_by_the_deadline(call: Awaitable[object]) -> ConnectionLost:

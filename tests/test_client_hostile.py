@@ -10,14 +10,12 @@ The REST server here is raw asyncio, so it can send what no HTTP framework would
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gzip
 import json
 import logging
 import tracemalloc
 import unicodedata
 import zlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -30,6 +28,7 @@ from hostile_helpdesk import (
     notification_frame,
     page_json,
 )
+from raw_server import RawServer
 from tail_process import TIMEOUT_S, kill, start_tail
 from test_engine_hostile import (
     LATER,
@@ -51,7 +50,7 @@ from notifier.client.rest import RestClient
 from notifier.client.transport import TransportConfig
 from notifier.core.errors import AuthFailed, BackendError, ProtocolViolation
 from notifier.core.status import ConnectionState
-from notifier.core.wire import MAX_FRAME_BYTES
+from notifier.core.wire import MAX_FRAME_BYTES, AgentInfo
 
 CONFIG = TransportConfig(connect_timeout=2, read_timeout=5, request_deadline=20)
 HUGE_BYTES = 64 * 1024 * 1024
@@ -69,51 +68,40 @@ SHOWN_AT_MOST = 300
 HOSTILE_WORDS = "slow down\nERROR forged log line\x1b]0;pwned\x07\x1b[2J\u202eelif" + "x" * 3000
 
 
-class RawHttpServer:
+class RawHttpServer(RawServer):
     """Answers every request with ``head`` (status line and headers, without the blank
     line) and then ``body_bytes`` bytes: ``body`` once, or ``CHUNK`` over and over when
     ``body`` is None. Counts the body bytes it got to write."""
 
     def __init__(self, head: bytes, body_bytes: int, body: bytes | None = None) -> None:
+        super().__init__()
         self.head = head
         self.body_bytes = body_bytes
         self.body = body
         self.written = 0
-        self.url = ""
-        self._answers: set[asyncio.Task[None]] = set()
 
-    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._answers.add(task)  # type: ignore[arg-type]
-        try:
-            await reader.readuntil(b"\r\n\r\n")
-            writer.write(self.head + b"\r\nContent-Length: %d\r\n\r\n" % self.body_bytes)
-            if self.body is not None:
-                writer.write(self.body)
-                self.written = len(self.body)
-            while self.written < self.body_bytes:
-                writer.write(CHUNK)
-                await writer.drain()
-                self.written += len(CHUNK)
+    async def respond(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(self.head + b"\r\nContent-Length: %d\r\n\r\n" % self.body_bytes)
+        if self.body is not None:
+            writer.write(self.body)
+            self.written = len(self.body)
+        while self.written < self.body_bytes:
+            writer.write(CHUNK)
             await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            writer.transport.abort()
+            self.written += len(CHUNK)
+        await writer.drain()
 
-    @contextlib.asynccontextmanager
-    async def serving(self) -> AsyncIterator[RawHttpServer]:
-        server = await asyncio.start_server(self._answer, "127.0.0.1", 0)
-        self.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+async def me_answered(head: bytes, body: bytes) -> AgentInfo:
+    """GET /me answered with ``head`` and ``body``: the agent the client read from it."""
+    async with RawHttpServer(head, len(body), body).serving() as server:
+        client = RestClient(server.url, TOKEN, CONFIG)
         try:
-            yield self
+            async with asyncio.timeout(30):
+                return await client.me()
         finally:
-            server.close()
-            for task in self._answers:
-                task.cancel()
-            await asyncio.gather(*self._answers, return_exceptions=True)
-            await server.wait_closed()
+            await client.aclose()
 
 
 async def me_from(server: RawHttpServer) -> BaseException:
@@ -189,13 +177,7 @@ async def test_a_body_that_is_not_the_encoding_it_claims_is_a_protocol_violation
 async def test_a_gzip_answer_within_the_limit_is_read_as_before() -> None:
     body = gzip.compress(json.dumps({"id": "a-1", "username": "alice", "name": "Al"}).encode())
     head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip"
-    async with RawHttpServer(head, len(body), body).serving() as server:
-        client = RestClient(server.url, TOKEN, CONFIG)
-        try:
-            agent = await client.me()
-        finally:
-            await client.aclose()
-    assert agent.username == "alice"
+    assert (await me_answered(head, body)).username == "alice"
 
 
 # --------------------------------------------------------------------------- server words
@@ -430,10 +412,4 @@ async def test_a_deflate_answer_is_read_wrapped_or_raw(wbits: int) -> None:
     me = json.dumps({"id": "a-1", "username": "alice", "name": "Al"}).encode()
     body = packer.compress(me) + packer.flush()
     head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: deflate"
-    async with RawHttpServer(head, len(body), body).serving() as server:
-        client = RestClient(server.url, TOKEN, CONFIG)
-        try:
-            agent = await client.me()
-        finally:
-            await client.aclose()
-    assert agent.username == "alice"
+    assert (await me_answered(head, body)).username == "alice"
