@@ -25,6 +25,7 @@ import pytest
 from PySide6.QtCore import QPoint, QRect
 from PySide6.QtWidgets import (
     QAbstractButton,
+    QAbstractScrollArea,
     QAbstractSpinBox,
     QApplication,
     QComboBox,
@@ -343,3 +344,64 @@ def test_a_work_week_of_quiet_hours_shows_without_scrolling(qtbot: QtBot) -> Non
             assert viewport.rect().contains(area), f"row {row} at {area.getRect()} is hidden"
 
     qtbot.waitUntil(every_row_shows, timeout=WAIT_MS)  # once the layouts have settled
+
+
+def test_weeknights_added_in_the_dialog_grow_it_instead_of_scrolling(qtbot: QtBot) -> None:
+    # Seen in the README's demo: the dialog opened for no ranges, Weeknights added five, and
+    # the tab scrolled at once (its last line cut) with the screen's room unused below.
+    from datetime import UTC
+
+    from test_settings_dialog import ALICE, SERVER, FakeBackend
+
+    from notifier.core.settings import Settings
+    from notifier.ui.schedule_editor import ScheduleEditor
+    from notifier.ui.settings_dialog import TAB_QUIET, SettingsDialog
+
+    backend = FakeBackend(Settings(server_url=SERVER), agent=ALICE)
+    dialog = SettingsDialog(backend, schedule_editor=ScheduleEditor(UTC))
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.tabs.setCurrentIndex(TAB_QUIET)
+    qtbot.waitExposed(dialog)
+    editor = dialog.schedule_editor
+    assert dialog.height() < 500  # room to grow on the 800 x 600 offscreen screen
+    editor.weeknights_button.click()
+    qtbot.wait(200)  # the layouts' posted requests: until then the old geometry shows
+    tab = dialog.tabs.currentWidget()
+    assert isinstance(tab, QAbstractScrollArea)
+
+    def all_of_it_shows() -> None:
+        assert not tab.verticalScrollBar().isVisible(), "the tab scrolls"
+        viewport = tab.viewport()
+        for widget in (editor.hint, *editor.row_widgets(editor.row_count() - 1)):
+            area = QRect(widget.mapTo(viewport, QPoint(0, 0)), widget.size())
+            assert viewport.rect().contains(area), f"{describe(widget)} is cut"
+
+    qtbot.waitUntil(all_of_it_shows, timeout=WAIT_MS)
+
+
+def test_without_ranges_the_box_says_what_to_do_instead_of_empty_columns(qtbot: QtBot) -> None:
+    # With no ranges, "From" and "To" ran into each other at the box's right edge above
+    # nothing, and "Remove all" was there to press.
+    from datetime import UTC
+
+    from notifier.ui.schedule_editor import ScheduleEditor
+
+    editor = ScheduleEditor(UTC)
+    qtbot.addWidget(editor)
+    editor.show()
+    qtbot.waitExposed(editor)
+    headings = [
+        label
+        for label in editor.rows_area.findChildren(QLabel)
+        if label.text() in ("Day", "From", "To")
+    ]
+    assert len(headings) == 3
+    assert editor.empty_label.isVisible() and "add a range" in editor.empty_label.text()
+    assert not any(label.isVisible() for label in headings)
+    assert not editor.clear_button.isEnabled()
+    editor.add_range()
+    assert not editor.empty_label.isVisible() and all(label.isVisible() for label in headings)
+    assert editor.clear_button.isEnabled()
+    editor.clear_button.click()
+    assert editor.empty_label.isVisible() and not editor.clear_button.isEnabled()

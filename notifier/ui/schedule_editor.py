@@ -139,10 +139,21 @@ class ScheduleEditor(QWidget):
         self.rows_area = QWidget()
         self._grid = QGridLayout(self.rows_area)
         self._grid.setColumnStretch(0, 1)
+        self._headings: list[QLabel] = []
         for column, title in enumerate(("Day", "From", "To")):
             heading = QLabel(title, self.rows_area)
             heading.setTextFormat(Qt.TextFormat.PlainText)
             self._grid.addWidget(heading, 0, column)
+            self._headings.append(heading)
+        # Without ranges the columns have nothing to size them ("From" and "To" ran into each
+        # other at the box's right edge): the headings go, and this says what to do instead.
+        self.empty_label = QLabel(
+            "No quiet hours yet: add a range, or start from weeknights 22:00–07:00.",
+            self.rows_area,
+        )
+        self.empty_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.empty_label.setWordWrap(True)
+        self._grid.addWidget(self.empty_label, 1, 0, 1, 4)
         self.rows_scroll = RowsScroller(self)
         self.rows_scroll.setWidget(self.rows_area)
         self.rows_scroll.setWidgetResizable(True)
@@ -234,7 +245,13 @@ class ScheduleEditor(QWidget):
 
     def _relayout(self) -> None:
         """The rows in order under the headings (row 0), then a stretch; the scroll area as
-        wide as they need and at least :data:`MIN_VISIBLE_ROWS` rows high."""
+        wide as they need and at least :data:`MIN_VISIBLE_ROWS` rows high. Without rows, the
+        empty state in place of the headings, and nothing for "Remove all" to do."""
+        empty = not self._rows
+        for heading in self._headings:
+            heading.setHidden(empty)
+        self.empty_label.setVisible(empty)
+        self.clear_button.setEnabled(not empty)
         for index, row in enumerate(self._rows, start=1):
             for column, widget in enumerate(row.widgets()):
                 self._grid.addWidget(widget, index, column)
