@@ -280,6 +280,7 @@ class PasswordResetPages:
                 422,
                 email=address[:MAX_USERNAME_CHARS],
                 error="Type the e-mail address of your account, like name@example.com.",
+                invalid="email",
             )
         client = request.client.host if request.client else ""
         key = address.lower()
@@ -367,9 +368,16 @@ class PasswordResetPages:
         if user is None:
             return self._page(request, "invalid", 404, message=LINK_INVALID)
 
-        def again(status: int, error: str) -> HTMLResponse:
+        def again(status: int, error: str, invalid: str = "") -> HTMLResponse:
+            """The form again, saying why; ``invalid``: the field the error is about."""
             return self._page(
-                request, "choose", status, user=user, action=request.url.path, error=error
+                request,
+                "choose",
+                status,
+                user=user,
+                action=request.url.path,
+                error=error,
+                invalid=invalid,
             )
 
         if form is None:
@@ -381,9 +389,9 @@ class PasswordResetPages:
         password = form.get("password", "")
         problem = password_problem(password)
         if problem is not None:
-            return again(422, f"{problem[:1].upper()}{problem[1:]}.")
+            return again(422, f"{problem[:1].upper()}{problem[1:]}.", "password")
         if password != form.get("again", ""):
-            return again(422, "The two passwords differ. Type the same one twice.")
+            return again(422, "The two passwords differ. Type the same one twice.", "again")
         try:
             password_hash, salt_hex = await self.app.passwords.run(
                 repository.stored_password, password
