@@ -53,10 +53,17 @@ class Credentials:
 def resolve_server_url(
     settings: Settings, environ: Mapping[str, str], override: str | None = None
 ) -> str:
-    """The helpdesk URL: a command-line override, then NOTIFIER_SERVER, then the settings."""
-    for candidate in (override, environ.get("NOTIFIER_SERVER"), settings.server_url):
+    """The helpdesk URL: a command-line override, then NOTIFIER_SERVER, then the settings.
+    An invalid one is refused under the name it was given by (``--server``, ``NOTIFIER_SERVER``,
+    ``server_url``), so the message says which to correct."""
+    given = (
+        ("--server", override),
+        ("NOTIFIER_SERVER", environ.get("NOTIFIER_SERVER")),
+        ("server_url", settings.server_url),
+    )
+    for source, candidate in given:
         if candidate:
-            return validate_server_url(candidate)
+            return validate_server_url(candidate, source)
     return ""
 
 
@@ -106,7 +113,8 @@ def transport_config(
     try:
         config.ssl_context()
     except ValueError as error:
-        log.warning("%s", error)
+        # Not logged here: the engine logs it (build_engine) and doctor reports it as a check,
+        # where a log line on standard error would say it twice.
         return dataclasses.replace(config, ca_bundle=None), str(error)
     return config, None
 
@@ -257,6 +265,8 @@ def build_engine(
         log.info("signed out (%s)", credentials.token_source)
         return None
     config, notice = transport_config(settings, transport, environ)
+    if notice is not None:
+        log.warning("%s", notice)
     try:
         backend = build_backend(
             settings,
@@ -384,7 +394,9 @@ class LiveServices:
         )
         if not credentials.server_url or not credentials.token:
             raise AuthFailed("not signed in", status=401)
-        config, _notice = transport_config(settings, self._transport, self._environ)
+        config, notice = transport_config(settings, self._transport, self._environ)
+        if notice is not None:
+            log.warning("%s", notice)
         return build_backend(
             settings,
             credentials.server_url,

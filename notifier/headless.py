@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 from notifier.app.account import AccountService
 from notifier.app.status_text import every_words
 from notifier.client.auth import revoke_token
-from notifier.client.transport import TransportConfig
+from notifier.client.transport import CA_BUNDLE_ADVICE, TransportConfig
 from notifier.compose import (
     LiveServices,
     build_backend,
@@ -121,7 +121,7 @@ def run_command(
     stdin: TextIO | None = None,
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
-    read_password: Callable[[str], str] = getpass.getpass,
+    read_password: Callable[[str], str] | None = None,
     transport: TransportConfig | None = None,
 ) -> int:
     env = os.environ if environ is None else environ
@@ -136,7 +136,7 @@ def run_command(
         stdout=stdout or sys.stdout,
         stderr=stderr or sys.stderr,
         token_store=token_store if token_store is not None else TokenStore(),
-        read_password=read_password,
+        read_password=read_password or read_terminal_password,
         transport=transport,
         site=site,
         site_problem=site_problem,
@@ -158,6 +158,20 @@ def run_command(
     except SettingsError as error:
         io.warn(f"notifier {command}: {error}")
         return 2
+
+
+def read_terminal_password(prompt: str) -> str:
+    """The password: asked on a terminal without echo; else one line of standard input (a
+    script's ``echo "$PASSWORD" | notifier login -u alice``), without getpass's warning about
+    echo, which printed a Python file name and line above the prompt. EOFError when there is
+    none, as getpass raises it."""
+    if sys.stdin is not None and sys.stdin.isatty():
+        return getpass.getpass(prompt)
+    line = sys.stdin.readline() if sys.stdin is not None else ""
+    if not line:
+        raise EOFError
+    # Only the line ending goes: spaces may be part of a password.
+    return line.removesuffix("\n").removesuffix("\r")
 
 
 def _server(args: argparse.Namespace, settings: Settings, io: Io) -> str:
@@ -314,15 +328,28 @@ def _logout(args: argparse.Namespace, paths: AppPaths, settings: Settings, io: I
         io.warn(f"notifier logout: {error}")
         return 1
     # Like the app's sign-out: this agent's notifications and unsent actions stay private.
+    # A cache that another helpdesk's sync filled (`logout --server` for an old address) is
+    # left alone: its unsent actions are still that account's to send.
+    kept = False
     for cache_file in (paths.cache_file, paths.tail_cache_file):
         cache = NotificationCache.open(cache_file)
         try:
+            owner = cache.owner()
+            if owner is not None and not owner.startswith(f"{server_url} "):
+                kept = True
+                continue
             cache.forget()
         finally:
             cache.close()
         forget_backend_state(cache_file)
+    deleted = (
+        "the stored token was deleted (the cached notifications are another helpdesk's and were"
+        " kept)"
+        if kept
+        else "the stored token and the cached notifications were deleted"
+    )
     io.say(
-        f"Signed out of {server_url}; the stored token and the cached notifications were deleted"
+        f"Signed out of {server_url}; {deleted}"
         + (" and the server revoked the token." if revoked else ".")
     )
     return 0
@@ -632,10 +659,22 @@ async def run_checks(
                 "ask your IT department to fix the file",
             )
         )
+    if io.site.ignored:
+        checks.append(
+            Check(
+                "site settings",
+                Outcome.WARN,
+                f"{io.site.path} has names this version does not know, so they are ignored:"
+                f" {', '.join(io.site.ignored)}",
+                "correct their spelling in the file, or remove them",
+            )
+        )
     server_url = _server(args, settings, io)
     config, tls_notice = transport_config(settings, io.transport, io.environ)
     if tls_notice is not None:
-        checks.append(Check("TLS settings", Outcome.FAIL, tls_notice))
+        ca_fix = _setting_fix("ca_bundle", settings.ca_bundle, "Settings → General", io.site)
+        problem = tls_notice.removesuffix(f"; {CA_BUNDLE_ADVICE}")
+        checks.append(Check("TLS settings", Outcome.FAIL, problem, f"{ca_fix} (a PEM file)"))
 
     keyring_check, token = _keyring_check(server_url, settings, io)
     checks.append(keyring_check)
@@ -655,7 +694,8 @@ async def run_checks(
             )
         )
     else:
-        checks.extend(await _server_checks(settings, server_url, token, config))
+        proxy_fix = _setting_fix("proxy", settings.proxy, "Settings → General", io.site)
+        checks.extend(await _server_checks(settings, server_url, token, config, proxy_fix))
 
     checks.append(_cache_check(paths))
     checks.append(_tray_check(io.environ))
@@ -668,13 +708,14 @@ async def _server_checks(
     server_url: str,
     token: _DoctorToken,
     config: TransportConfig,
+    proxy_fix: str,
 ) -> list[Check]:
     """The proxy, the server, the token and the live connection, through the backend the
     engine uses (the kind ``settings.backend`` names)."""
     try:
         route = config.proxy_for(server_url)
     except ProxyFailed as error:
-        return [_proxy_check(error)]
+        return [_proxy_check(error, proxy_fix)]
     frappe = settings.backend is BackendKind.FRAPPE
     # Without a token, a made-up one still shows whether the server answers (with a 401).
     probe = "doctor:probe" if frappe else "doctor-probe"
@@ -697,7 +738,7 @@ async def _server_checks(
                 return [Check("sign-in", Outcome.FAIL, unusable)]
             return [Check("sign-in", Outcome.FAIL, f"{error}: run `{_login_command(settings)}`")]
         try:
-            checks = await _backend_checks(backend, settings, server_url, token, config)
+            checks = await _backend_checks(backend, settings, server_url, token, config, proxy_fix)
         finally:
             await backend.aclose()
     if route is not None and all(check.name != "proxy" for check in checks):
@@ -720,9 +761,17 @@ def _fix_environment_token(settings: Settings) -> str:
     return f"correct NOTIFIER_TOKEN{form}, or unset it and run `{_login_command(settings)}`"
 
 
-def _proxy_check(error: ProxyFailed) -> Check:
+def _setting_fix(name: str, value: object, where: str, site: SiteSettings) -> str:
+    """Where to correct the setting ``name``: the dialog, or IT's site settings file when the
+    value in force is the one that file sets (there the agent cannot change it for good)."""
+    if value is not None and site.path is not None and site.values.get(name) == value:
+        return f"correct or clear {name} in the site settings file {site.path}"
+    return f"correct or clear it in {where}"
+
+
+def _proxy_check(error: ProxyFailed, setting_fix: str) -> Check:
     fix = (
-        "correct or clear it in Settings → General"
+        setting_fix
         if error.route == "the proxy setting"
         else f"correct {error.route}, or unset it to connect directly"
     )
@@ -735,6 +784,7 @@ async def _backend_checks(
     server_url: str,
     token: _DoctorToken,
     config: TransportConfig,
+    proxy_fix: str,
 ) -> list[Check]:
     frappe = settings.backend is BackendKind.FRAPPE
     answers = Check("server", Outcome.OK, f"{server_url} answers")
@@ -775,7 +825,7 @@ async def _backend_checks(
             )
         return [answers, Check("sign-in", Outcome.FAIL, refused)]
     except ProxyFailed as error:
-        return [_proxy_check(error)]
+        return [_proxy_check(error, proxy_fix)]
     except ConnectionLost as error:
         return [
             Check(
@@ -795,7 +845,7 @@ async def _backend_checks(
     return [
         answers,
         Check("sign-in", Outcome.OK, f"signed in as {agent.name} ({agent.username})"),
-        await _stream_check(backend, config),
+        await _stream_check(backend, config, proxy_fix),
     ]
 
 
@@ -818,7 +868,7 @@ def _frappe_not_found(server_url: str, error: NotFound) -> str:
     )
 
 
-async def _stream_check(backend: HelpdeskBackend, config: TransportConfig) -> Check:
+async def _stream_check(backend: HelpdeskBackend, config: TransportConfig, proxy_fix: str) -> Check:
     try:
         async with asyncio.timeout(config.connect_timeout + 5):
             stream = await backend.open_stream(0)
@@ -834,7 +884,7 @@ async def _stream_check(backend: HelpdeskBackend, config: TransportConfig) -> Ch
             finally:
                 await stream.close()
     except ProxyFailed as error:
-        return _proxy_check(error)
+        return _proxy_check(error, proxy_fix)
     except (ConnectionLost, AuthFailed, TimeoutError) as error:
         frappe = _frappe_realtime_failure(backend, error)
         if frappe is not None:

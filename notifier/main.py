@@ -101,10 +101,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         from notifier.headless import run_command
 
         return run_command(command, args)
+    bad_server = server_override_problem(args, os.environ)
+    if bad_server is not None:
+        sys.stderr.write(f"notifier: {bad_server}\n")
+        return 2
     if not has_display():
         sys.stderr.write(NO_DISPLAY_MESSAGE)
         return 2
     return run_tray(args)
+
+
+def server_override_problem(args: argparse.Namespace, environ: Mapping[str, str]) -> str | None:
+    """What is wrong with the helpdesk URL of ``--server`` or NOTIFIER_SERVER (None: nothing,
+    or none given): checked before Qt starts, so a typo is one line, not a traceback."""
+    given = (("--server", args.server), ("NOTIFIER_SERVER", environ.get("NOTIFIER_SERVER")))
+    for source, url in given:
+        if url:
+            from notifier.core.settings import SettingsError, validate_server_url
+
+            try:
+                validate_server_url(url, source)
+            except SettingsError as error:
+                return str(error)
+            return None
+    return None
 
 
 # --------------------------------------------------------------------------- the tray app

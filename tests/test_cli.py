@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+from helpdesk import Helpdesk
+
 from notifier import __version__
 
 
@@ -81,3 +83,48 @@ def test_server_is_taken_before_or_after_the_command() -> None:
             "https://before.example.com"
         )
         assert server(command) is None
+
+
+def test_a_helpdesk_url_without_scheme_is_one_line_naming_where_it_came_from() -> None:
+    # The tray app took NOTIFIER_SERVER / --server as given and, after its first paint,
+    # died with a traceback ending in "server_url: must start with https://".
+    offscreen = {"QT_QPA_PLATFORM": "offscreen", "NOTIFIER_EXIT_AFTER_PAINT": "1"}
+    from_env = run("-m", "notifier", NOTIFIER_SERVER="helpdesk.example.com", **offscreen)
+    assert from_env.returncode == 2, from_env.stderr
+    assert from_env.stderr == (
+        "notifier: NOTIFIER_SERVER: must start with https:// (or http:// for a local one)\n"
+    )
+    from_option = run("-m", "notifier", "--server", "ftp://helpdesk.example.com", **offscreen)
+    assert from_option.returncode == 2, from_option.stderr
+    assert from_option.stderr == (
+        "notifier: --server: must start with https:// (or http:// for a local one)\n"
+    )
+    # The headless commands name it the same way (they said "server_url", a settings key).
+    login = run("-m", "notifier", "login", "--server", "helpdesk.example.com")
+    assert login.returncode == 2
+    assert login.stderr == (
+        "notifier login: --server: must start with https:// (or http:// for a local one)\n"
+    )
+    doctor = run("-m", "notifier", "doctor", NOTIFIER_SERVER="helpdesk.example.com")
+    assert doctor.returncode == 2
+    assert doctor.stderr.startswith("notifier doctor: NOTIFIER_SERVER: must start with https://")
+
+
+def test_a_password_piped_to_login_is_read_without_getpass_noise(helpdesk: Helpdesk) -> None:
+    # getpass, with no terminal, fell back to standard input after printing a Python file
+    # name and line and "GetPassWarning: Can not control echo on the terminal." above the
+    # prompt. A new session: no controlling terminal, as under a roll-out script.
+    helpdesk.add_agent("pat", "Pat Piped", password="right horse")
+    environment = {k: v for k, v in os.environ.items() if k not in {"DISPLAY", "WAYLAND_DISPLAY"}}
+    result = subprocess.run(
+        [sys.executable, "-m", "notifier", "login", "--server", helpdesk.url, "-u", "pat"],
+        input="wrong horse\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=environment,
+        check=False,
+        start_new_session=True,
+    )
+    assert result.returncode == 1
+    assert result.stderr == "notifier login: wrong username or password\n"

@@ -9,7 +9,10 @@ unlock or create prompt) are in test_desktop_doctor_keyring.py."""
 
 from __future__ import annotations
 
+import json
 import os
+import socket
+import subprocess
 from pathlib import Path
 
 import keyring.errors
@@ -151,3 +154,96 @@ def test_other_commands_still_say_an_unusable_site_file_is_ignored(tmp_path: Pat
     result = run_process(["logout"], {**env, "NOTIFIER_SITE_CONFIG": str(site_file)})
     assert f"site settings {site_file} is unusable" in result.stderr
     assert "ignoring the whole file" in result.stderr
+
+
+def site_doctor(
+    tmp_path: Path, site: dict[str, object], **environ: str
+) -> subprocess.CompletedProcess[str]:
+    """``notifier doctor`` as an agent runs it, with IT's site settings file ``site``."""
+    site_file = tmp_path / "site.json"
+    site_file.write_text(json.dumps(site), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k not in NO_DESKTOP}
+    env.update(NOTIFIER_SITE_CONFIG=str(site_file), **environ)
+    return run_process(["doctor"], env)
+
+
+def test_misspelt_names_in_the_site_file_are_a_warning_with_a_guess(
+    helpdesk: Helpdesk, tmp_path: Path
+) -> None:
+    # A typo ("sever_url") was ignored with a bare log line on standard error, above a
+    # report that then counted nothing and said nothing about it.
+    token = helpdesk.add_agent("tess", "Tess Typo")
+    result = site_doctor(
+        tmp_path,
+        {"server_url": helpdesk.url, "sever_url": "https://x.example", "locked": ["proxxy"]},
+        NOTIFIER_TOKEN=token,
+    )
+    site_file = tmp_path / "site.json"
+    assert result.stderr == ""
+    assert result.stdout.splitlines()[0] == (
+        f"! site settings: {site_file} has names this version does not know, so they are"
+        " ignored: sever_url (did you mean server_url?), proxxy (did you mean proxy?):"
+        " correct their spelling in the file, or remove them"
+    )
+    assert f"✓ server: {helpdesk.url} answers" in result.stdout  # the rest of it applies
+    assert result.stdout.splitlines()[-1] == (
+        "No check failed, but 3 warnings: see what to do above."
+    )
+    assert result.returncode == 0
+
+
+@pytest.mark.parametrize("bundle", ["missing.pem", "not-pem.pem"])
+def test_a_ca_bundle_from_the_site_file_that_cannot_be_used_names_the_file(
+    helpdesk: Helpdesk, tmp_path: Path, bundle: str
+) -> None:
+    # It was said twice (a log line on standard error, then the check), with Python's and
+    # OpenSSL's words ("[Errno 2] ...", "[X509: NO_CERTIFICATE_OR_CRL_FOUND] ... (_ssl.c:...)"),
+    # and sent the admin to "the settings" when IT's file had set it.
+    (tmp_path / "not-pem.pem").write_text("not a certificate\n", encoding="utf-8")
+    token = helpdesk.add_agent("cara", "Cara Cert")
+    path = tmp_path / bundle
+    result = site_doctor(
+        tmp_path, {"server_url": helpdesk.url, "ca_bundle": str(path)}, NOTIFIER_TOKEN=token
+    )
+    reason = (
+        "No such file or directory"
+        if bundle == "missing.pem"
+        else ("no certificate in it could be read")
+    )
+    assert result.stderr == ""
+    assert result.stdout.splitlines()[0] == (
+        f"✗ TLS settings: the CA bundle {path} cannot be used ({reason}): correct or clear"
+        f" ca_bundle in the site settings file {tmp_path / 'site.json'} (a PEM file)"
+    )
+    assert result.returncode == 1
+
+
+def test_a_dead_proxy_from_the_site_file_sends_the_admin_to_that_file(
+    helpdesk: Helpdesk, tmp_path: Path
+) -> None:
+    # "correct or clear it in Settings → General": greyed out there when IT locks it.
+    token = helpdesk.add_agent("pia", "Pia Proxy")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead_port = probe.getsockname()[1]
+    site = {
+        "server_url": helpdesk.url,
+        "proxy": f"http://127.0.0.1:{dead_port}",
+        "locked": ["proxy"],
+    }
+    result = site_doctor(tmp_path, site, NOTIFIER_TOKEN=token)
+    assert (
+        f"✗ proxy: the proxy at 127.0.0.1:{dead_port} (from the proxy setting) refused the"
+        " connection: start the proxy, or correct or clear proxy in the site settings file"
+        f" {tmp_path / 'site.json'}"
+    ) in result.stdout.splitlines(), result.stdout
+    assert result.returncode == 1
+    # The agent's own proxy (not locked, not the site's) is still theirs to fix in Settings.
+    del site["locked"]
+    settings_file = app_paths(dict(os.environ)).settings_file
+    settings_file.parent.mkdir(parents=True, exist_ok=True)
+    settings_file.write_text(
+        json.dumps({"version": 2, "proxy": f"http://127.0.0.1:{dead_port}/"}), encoding="utf-8"
+    )
+    own = site_doctor(tmp_path, {**site, "proxy": "http://127.0.0.1:1"}, NOTIFIER_TOKEN=token)
+    assert "correct or clear it in Settings → General" in own.stdout, own.stdout

@@ -238,3 +238,35 @@ def test_tail_without_a_keyring_says_so_once(helpdesk: Helpdesk) -> None:
     assert "notifier tail: not signed in (keyring unavailable" in result.stderr
     assert result.stderr.count("no usable system keyring") == 1, result.stderr
     assert result.stderr.count("\n") == 1, result.stderr
+
+
+def test_logout_of_another_helpdesk_keeps_this_ones_cache_and_queue(helpdesk: Helpdesk) -> None:
+    # `notifier logout --server OLD` (an address the agent no longer uses) emptied the cache
+    # of the helpdesk in use, unsent actions included.
+    token = helpdesk.add_agent("olga", "Olga Old")
+    keyring = MemoryKeyring()
+    keyring.entries[(SERVICE, helpdesk.url)] = token
+    cache = NotificationCache.open(app_paths().cache_file)
+    assert cache.claim(f"{helpdesk.url} olga-id")
+    cache.local_mark("some-id", True)  # an action not yet sent to the helpdesk in use
+    cache.close()
+    old = "http://127.0.0.1:9"
+    keyring.entries[(SERVICE, old)] = "an old token"
+    code, out, err = run(["--server", old, "logout"], store=TokenStore(keyring))
+    assert code == 0, err
+    assert (SERVICE, old) not in keyring.entries
+    assert keyring.entries[(SERVICE, helpdesk.url)] == token
+    assert out.startswith(
+        f"Signed out of {old}; the stored token was deleted (the cached notifications are"
+        " another helpdesk's and were kept)"
+    )
+    cache = NotificationCache.open(app_paths().cache_file)
+    assert cache.pending_count() == 1 and cache.owner() == f"{helpdesk.url} olga-id"
+    cache.close()
+    # Signing out of the helpdesk in use still empties it.
+    code, out, err = run(["--server", helpdesk.url, "logout"], store=TokenStore(keyring))
+    assert code == 0, err
+    assert "the stored token and the cached notifications were deleted" in out
+    cache = NotificationCache.open(app_paths().cache_file)
+    assert cache.pending_count() == 0 and cache.owner() is None
+    cache.close()

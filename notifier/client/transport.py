@@ -95,6 +95,10 @@ def _causes(error: BaseException) -> list[BaseException]:
     return chain
 
 
+# The end of the message of an unusable CA bundle (doctor replaces it with where to fix it).
+CA_BUNDLE_ADVICE = "check the path in the settings, it must be a PEM file"
+
+
 @dataclass(frozen=True, slots=True)
 class TransportConfig:
     """Timeouts in seconds. ``connect_timeout`` bounds a TCP + TLS (+ proxy) connect, and the
@@ -159,9 +163,14 @@ class TransportConfig:
             try:
                 context.load_verify_locations(cafile=str(self.ca_bundle))
             except (OSError, ssl.SSLError) as error:
+                # Words, not "[Errno 2] No such file or directory" or OpenSSL's
+                # "[X509: NO_CERTIFICATE_OR_CRL_FOUND] ... (_ssl.c:4154)".
+                if isinstance(error, ssl.SSLError):
+                    reason = "no certificate in it could be read"
+                else:
+                    reason = error.strerror or str(error)
                 raise ValueError(
-                    f"the CA bundle {self.ca_bundle} cannot be used ({error}); check the path"
-                    " in the settings, it must be a PEM file"
+                    f"the CA bundle {self.ca_bundle} cannot be used ({reason}); {CA_BUNDLE_ADVICE}"
                 ) from error
         return context
 

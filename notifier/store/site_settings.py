@@ -34,12 +34,14 @@ The site file belongs to the admin: the app never moves or rewrites it. One that
 (unreadable, not JSON, a value that is not valid, a version newer than the app) is ignored as a
 whole, with an error in the log naming the file and the reason, and the app runs on the
 built-in defaults and the user's own settings. Unknown keys and unknown names in ``locked`` are
-ignored with a warning (a site file written for a newer app still works for this one).
+ignored with a warning (a site file written for a newer app still works for this one);
+``notifier doctor`` lists them, each with the setting it most resembles (a typo's fix).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import logging
 import os
@@ -69,6 +71,9 @@ class SiteSettings:
     values: Mapping[str, Any] = field(default_factory=dict)
     locked: frozenset[str] = frozenset()
     path: Path | None = None  # the file they came from; None when there is none
+    # Names in the file this version does not know (a typo, or a newer app's setting), each
+    # with the known name it most resembles: "sever_url (did you mean server_url?)".
+    ignored: tuple[str, ...] = ()
 
     def _locked_value(self, name: str) -> Any:
         if name in self.values:
@@ -119,6 +124,12 @@ def load_site_settings(path: Path | None) -> SiteSettings:
     site, problem = read_site_settings(path)
     if problem is not None:
         log.error("site settings %s; ignoring the whole file", problem)
+    if site.ignored:
+        log.warning(
+            "site settings %s: ignoring unknown names %s; correct or remove them",
+            site.path,
+            ", ".join(site.ignored),
+        )
     return site
 
 
@@ -155,8 +166,6 @@ def _parse(path: Path, raw: bytes) -> SiteSettings:
     data = {name: value for name, value in migrated.items() if name not in filled}
     data.pop("version", None)
     unknown = sorted(set(data) - SETTING_NAMES) + sorted(set(locked_raw) - SETTING_NAMES)
-    if unknown:
-        log.warning("site settings %s: ignoring unknown names %s", path, ", ".join(unknown))
     given = {name: value for name, value in data.items() if name in SETTING_NAMES}
     # Validated and normalised as the user's file is (a trailing "/" dropped, and so on).
     normalised = from_json(given).to_json()
@@ -164,7 +173,14 @@ def _parse(path: Path, raw: bytes) -> SiteSettings:
         values={name: normalised[name] for name in given},
         locked=frozenset(locked_raw) & SETTING_NAMES,
         path=path,
+        ignored=tuple(_with_guess(name) for name in unknown),
     )
+
+
+def _with_guess(name: str) -> str:
+    """``name``, and the setting it is most likely a typo of, for the admin who wrote it."""
+    guesses = difflib.get_close_matches(name, SETTING_NAMES | {LOCKED_KEY}, n=1)
+    return f"{name} (did you mean {guesses[0]}?)" if guesses else name
 
 
 def current_site_settings(environ: Mapping[str, str] | None = None) -> SiteSettings:
