@@ -41,7 +41,6 @@ ignored with a warning (a site file written for a newer app still works for this
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import logging
 import os
@@ -179,6 +178,8 @@ def _parse(path: Path, raw: bytes) -> SiteSettings:
 
 def _with_guess(name: str) -> str:
     """``name``, and the setting it is most likely a typo of, for the admin who wrote it."""
+    import difflib  # only for a file with unknown names: the tray app does not load it
+
     guesses = difflib.get_close_matches(name, SETTING_NAMES | {LOCKED_KEY}, n=1)
     return f"{name} (did you mean {guesses[0]}?)" if guesses else name
 
