@@ -160,6 +160,13 @@ def run_command(
         return 2
 
 
+def _is_terminal(stream: TextIO | None) -> bool:
+    try:
+        return stream is not None and stream.isatty()
+    except ValueError:  # closed
+        return False
+
+
 def read_terminal_password(prompt: str) -> str:
     """The password: asked on a terminal without echo; else one line of standard input (a
     script's ``echo "$PASSWORD" | notifier login -u alice``), without getpass's warning about
@@ -252,10 +259,17 @@ def _login(args: argparse.Namespace, paths: AppPaths, settings: Settings, io: Io
     except (NotifierError, ValueError) as error:
         io.warn(f"notifier login: {error}")
         return 1
-    except (EOFError, KeyboardInterrupt):
+    except (EOFError, KeyboardInterrupt) as stopped:
         # Ctrl+D or Ctrl+C at the password prompt, or no terminal and nothing on standard
         # input: a sentence on a line of its own (the prompt left the cursor), no traceback.
-        io.warn("\nnotifier login: cancelled; nothing was stored")
+        if isinstance(stopped, EOFError) and not _is_terminal(io.stdin):
+            # A script: say what it must give, not that someone cancelled.
+            io.warn(
+                "\nnotifier login: no password on standard input; pipe it in as one line"
+                " (or use --token-stdin), or run login in a terminal; nothing was stored"
+            )
+        else:
+            io.warn("\nnotifier login: cancelled; nothing was stored")
         return 1
     kind = " (Frappe Helpdesk)" if frappe else ""
     io.say(f"Signed in to {server_url}{kind} as {agent.name} ({agent.username}).")

@@ -221,7 +221,11 @@ def test_login_without_a_password_to_read_says_so_without_a_traceback() -> None:
     result = run_process(argv, environ, stdin="")
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr
-    assert result.stderr.rstrip().endswith("notifier login: cancelled; nothing was stored")
+    # A script gave nothing: it is told what to give, not that someone cancelled.
+    assert result.stderr.rstrip().endswith(
+        "notifier login: no password on standard input; pipe it in as one line"
+        " (or use --token-stdin), or run login in a terminal; nothing was stored"
+    )
     # Asked for a user name and given none, it says one is needed before any password.
     result = run_process(argv[:3], environ, stdin="")
     assert result.returncode == 2, result.stderr

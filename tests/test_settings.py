@@ -187,7 +187,8 @@ def test_a_malformed_version_is_refused(version: object) -> None:
         ({"server_url": "https://helpdesk.example.com:abc"}, "server_url", "invalid port"),
         ({"server_url": "https://helpdesk.example.com:0"}, "server_url", "invalid port"),
         ({"server_url": "https://help desk.example.com"}, "server_url", "spaces"),
-        ({"proxy": "proxy.example.com:3128"}, "proxy", "socks5://"),
+        # Every scheme it takes is named (socks5h and socks4 were taken but not named).
+        ({"proxy": "proxy.example.com:3128"}, "proxy", "socks5://, socks5h:// or socks4://"),
         ({"proxy": "http://proxy.example.com"}, "proxy", "port"),
         ({"proxy": "http://proxy.example.com:70000"}, "proxy", "invalid port"),
         ({"proxy": "http://pro xy:3128"}, "proxy", "spaces"),

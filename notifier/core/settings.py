@@ -224,7 +224,11 @@ def validate_proxy(proxy: str | None) -> str | None:
     _check_no_spaces("proxy", proxy)
     parts = urlsplit(proxy)
     if parts.scheme not in ("http", "https", "socks5", "socks5h", "socks4"):
-        raise SettingsError("proxy", "must be an http://, https:// or socks5:// URL")
+        raise SettingsError(
+            "proxy",
+            "must be an http://, https://, socks5://, socks5h:// or socks4:// URL,"
+            " like http://proxy.example.com:3128",
+        )
     if not parts.hostname or _check_port("proxy", parts) is None:
         raise SettingsError("proxy", "must name a host and a port, like http://proxy:3128")
     return proxy
