@@ -274,3 +274,21 @@ def test_logout_of_another_helpdesk_keeps_this_ones_cache_and_queue(helpdesk: He
     cache = NotificationCache.open(app_paths().cache_file)
     assert cache.pending_count() == 0 and cache.owner() is None
     cache.close()
+
+
+def test_a_server_url_with_a_wrong_path_is_told_to_check_the_url(helpdesk: Helpdesk) -> None:
+    # "http://host/helpdesk" where the helpdesk is at "http://host": login said only "Not
+    # Found", doctor "answered with an error: Not Found".
+    helpdesk.add_agent("alice", "Alice Adams", password="s3cret pass")
+    keyring = MemoryKeyring()
+    wrong = f"{helpdesk.url}/helpdesk"
+    code, _, err = run(
+        ["--server", wrong, "login", "--username", "alice"],
+        store=TokenStore(keyring),
+        password="s3cret pass",
+    )
+    assert code == 1
+    assert f"no helpdesk API at {wrong}/api/v1" in err and "check the server URL" in err, err
+    assert keyring.entries == {}
+    code, out, _ = run(["--server", wrong, "doctor"], store=TokenStore(keyring))
+    assert f"no helpdesk API at {wrong}/api/v1" in out, out

@@ -10,9 +10,9 @@ from typing import Any
 
 import httpx
 
-from notifier.client.rest import HttpSession, RestClient
+from notifier.client.rest import HttpSession, RestClient, no_api_here
 from notifier.client.transport import TransportConfig, api_url
-from notifier.core.errors import AuthFailed, ProtocolViolation
+from notifier.core.errors import AuthFailed, NotFound, ProtocolViolation
 from notifier.core.wire import AgentInfo
 
 
@@ -36,6 +36,8 @@ async def request_token(
             raise AuthFailed(
                 "wrong username or password", status=error.status, code=error.code
             ) from None
+        except NotFound as error:
+            raise no_api_here(server_url, error) from None
     token = body.get("token") if isinstance(body, dict) else None
     if not isinstance(token, str) or not token or len(token) > 512:
         raise ProtocolViolation("the server's token answer has no usable token")

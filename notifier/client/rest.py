@@ -295,6 +295,17 @@ def _error_for(response: httpx.Response) -> BackendError:
     return kind(message, status=status, code=code, retry_after=wait)
 
 
+def no_api_here(server_url: str, error: NotFound) -> NotFound:
+    """A 404 where the helpdesk API's fixed entry points are (``/me``, ``/auth/token``): not a
+    missing thing, but no helpdesk at that address (a wrong path after the host, mostly)."""
+    return NotFound(
+        f"no helpdesk API at {api_url(server_url, '')} (HTTP 404: {error}); check the server"
+        " URL: the helpdesk's address, with a path only if it is served under one",
+        status=error.status,
+        code=error.code,
+    )
+
+
 def _parsed(kind: str, parse: Any, body: Any) -> Any:
     try:
         return parse(body)
@@ -323,7 +334,10 @@ class RestClient:
         return await self._http.send(method, api_url(self.server_url, path), **kwargs)
 
     async def me(self) -> AgentInfo:
-        body = await self._send("GET", "/me")
+        try:
+            body = await self._send("GET", "/me")
+        except NotFound as error:
+            raise no_api_here(self.server_url, error) from None
         result: AgentInfo = _parsed("agent", AgentInfo.parse, body)
         return result
 
