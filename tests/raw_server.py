@@ -6,19 +6,21 @@ went away), and cancels what is left when the server stops."""
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any, Self
 
 
-class RawServer:
+class RawServer(abc.ABC):
     def __init__(self) -> None:
         self.url = ""
         self._answers: set[asyncio.Task[Any]] = set()
 
+    @abc.abstractmethod
     async def respond(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        raise NotImplementedError
+        """Read the request from ``reader`` and write the answer to ``writer``."""
 
     async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
