@@ -364,13 +364,18 @@ def test_weeknights_added_in_the_dialog_grow_it_instead_of_scrolling(qtbot: QtBo
     dialog.tabs.setCurrentIndex(TAB_QUIET)
     qtbot.waitExposed(dialog)
     editor = dialog.schedule_editor
+    qtbot.wait(300)  # settled, as the agent sees it before clicking
     assert dialog.height() < 500  # room to grow on the 800 x 600 offscreen screen
     editor.weeknights_button.click()
-    qtbot.wait(200)  # the layouts' posted requests: until then the old geometry shows
+    qtbot.wait(300)  # the layouts' posted requests: until then the old geometry shows
     tab = dialog.tabs.currentWidget()
     assert isinstance(tab, QAbstractScrollArea)
 
     def all_of_it_shows() -> None:
+        page = tab.widget()
+        assert page is not None
+        shown, needed = tab.viewport().height(), page.sizeHint().height()
+        assert shown >= needed, f"the tab scrolls: {shown} px shown of {needed}"
         assert not tab.verticalScrollBar().isVisible(), "the tab scrolls"
         viewport = tab.viewport()
         for widget in (editor.hint, *editor.row_widgets(editor.row_count() - 1)):

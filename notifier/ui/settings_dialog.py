@@ -962,7 +962,18 @@ class SettingsDialog(QDialog):
     def _grow_to_contents(self) -> None:
         """As large as the tabs need, as far as the screen allows (never smaller than now,
         unless now is larger than the screen)."""
-        self.resize(self.size().expandedTo(self.sizeHint()).boundedTo(self._room()))
+        wanted = self.size().expandedTo(self.sizeHint())
+        # The dialog's size hint can lag behind a page that just grew (the tab widget keeps
+        # its pages' old hints): add what the shown page lacks in its scroll area.
+        tab = self.tabs.currentWidget()
+        page = tab.widget() if isinstance(tab, TabScroller) else None
+        if isinstance(tab, TabScroller) and page is not None:
+            need = page.sizeHint().expandedTo(page.minimumSizeHint())
+            shown = tab.viewport().size()
+            wanted += QSize(
+                max(0, need.width() - shown.width()), max(0, need.height() - shown.height())
+            )
+        self.resize(wanted.boundedTo(self._room()))
         if self.isVisible():  # placed for its old size: grown, its edge may be off the screen
             screen = self.screen().availableGeometry()
             frame = self.frameGeometry()
