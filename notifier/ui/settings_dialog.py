@@ -44,7 +44,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from PySide6.QtCore import QSize, Qt, QTimer
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QPalette, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractButton,
@@ -292,7 +292,7 @@ class SettingsDialog(QDialog):
         self.helpdesk_kind.kindChanged.connect(self._grow_to_contents)
         # So do added quiet-hours ranges (Weeknights adds five): the tab scrolled at once
         # although the screen had room below.
-        self.schedule_editor.changed.connect(self._grow_when_settled)
+        self.schedule_editor.changed.connect(self._grow_to_contents)
 
     # ----------------------------------------------------------------------- tabs
 
@@ -953,11 +953,6 @@ class SettingsDialog(QDialog):
     def _room(self) -> QSize:
         """The largest size the dialog may have on its screen."""
         return window_room(self.screen().availableGeometry().size())
-
-    def _grow_when_settled(self) -> None:
-        # The rows' layouts tell their new size through posted layout requests: grow once
-        # those are handled (a zero timer runs after them), or the old size hint is read.
-        QTimer.singleShot(0, self, self._grow_to_contents)
 
     def _grow_to_contents(self) -> None:
         """As large as the tabs need, as far as the screen allows (never smaller than now,
