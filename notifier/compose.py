@@ -29,7 +29,7 @@ from notifier.client.reference import ReferenceBackend
 from notifier.client.transport import TransportConfig
 from notifier.core.errors import AuthFailed, ConnectionLost, KeyringUnavailable
 from notifier.core.ports import HelpdeskBackend
-from notifier.core.settings import BackendKind, Settings, validate_server_url
+from notifier.core.settings import BackendKind, Settings, chosen_server_url
 from notifier.core.status import CacheChange, ConnectionStatus
 from notifier.core.wire import AgentInfo, Preferences
 from notifier.store.cache import NotificationCache
@@ -53,18 +53,8 @@ class Credentials:
 def resolve_server_url(
     settings: Settings, environ: Mapping[str, str], override: str | None = None
 ) -> str:
-    """The helpdesk URL: a command-line override, then NOTIFIER_SERVER, then the settings.
-    An invalid one is refused under the name it was given by (``--server``, ``NOTIFIER_SERVER``,
-    ``server_url``), so the message says which to correct."""
-    given = (
-        ("--server", override),
-        ("NOTIFIER_SERVER", environ.get("NOTIFIER_SERVER")),
-        ("server_url", settings.server_url),
-    )
-    for source, candidate in given:
-        if candidate:
-            return validate_server_url(candidate, source)
-    return ""
+    """The helpdesk URL: :func:`~notifier.core.settings.chosen_server_url` over the settings."""
+    return chosen_server_url(override, environ, settings.server_url)
 
 
 def resolve_credentials(

@@ -172,7 +172,7 @@ def read_terminal_password(prompt: str) -> str:
     script's ``echo "$PASSWORD" | notifier login -u alice``), without getpass's warning about
     echo, which printed a Python file name and line above the prompt. EOFError when there is
     none, as getpass raises it."""
-    if sys.stdin is not None and sys.stdin.isatty():
+    if _is_terminal(sys.stdin):
         return getpass.getpass(prompt)
     line = sys.stdin.readline() if sys.stdin is not None else ""
     if not line:

@@ -114,16 +114,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def server_override_problem(args: argparse.Namespace, environ: Mapping[str, str]) -> str | None:
     """What is wrong with the helpdesk URL of ``--server`` or NOTIFIER_SERVER (None: nothing,
     or none given): checked before Qt starts, so a typo is one line, not a traceback."""
-    given = (("--server", args.server), ("NOTIFIER_SERVER", environ.get("NOTIFIER_SERVER")))
-    for source, url in given:
-        if url:
-            from notifier.core.settings import SettingsError, validate_server_url
+    from notifier.core.settings import SettingsError, chosen_server_url
 
-            try:
-                validate_server_url(url, source)
-            except SettingsError as error:
-                return str(error)
-            return None
+    try:
+        chosen_server_url(args.server, environ)
+    except SettingsError as error:
+        return str(error)
     return None
 
 

@@ -45,8 +45,8 @@ from notifier.server import password_reset, repository
 from notifier.server.app import RedactSecrets
 from notifier.server.limits import Limits
 from notifier.server.mailer import MailConfig
-from notifier.server.password_reset import CHANGED_NOTICE, LINK_INVALID, REPEATED, SENT
-from notifier.server.web import CSP
+from notifier.server.password_reset import CHANGED_NOTICE, LINK_INVALID, SENT
+from notifier.server.web import CSP, REPEATED_FIELD
 
 NOON = datetime(2025, 3, 3, 12, 0, tzinfo=UTC)
 OLD = "old password 1"
@@ -470,7 +470,7 @@ async def test_missing_repeated_or_oversize_fields_get_a_4xx_and_change_nothing(
         ]
         for body in twice:
             refused = await client.post("/password-reset", content=body, headers=FORM)
-            assert refused.status_code == 400 and REPEATED in refused.text
+            assert refused.status_code == 400 and REPEATED_FIELD in refused.text
         for data in ({"csrf": csrf}, {"csrf": csrf, "email": "a" * 250 + "@example.com"}):
             assert (await client.post("/password-reset", data=data)).status_code == 422
         huge = await client.post(
@@ -486,7 +486,7 @@ async def test_missing_repeated_or_oversize_fields_get_a_4xx_and_change_nothing(
             f"password=p1+long+enough&again=p1+long+enough&again=x&csrf={csrf}",
         ):
             refused = await client.post(link, content=body, headers=FORM)
-            assert refused.status_code == 400 and REPEATED in refused.text
+            assert refused.status_code == 400 and REPEATED_FIELD in refused.text
         assert (await client.post(link, data={"csrf": csrf})).status_code == 422  # no password
         missing_again = await client.post(link, data={"password": NEW, "csrf": csrf})
         assert missing_again.status_code == 422

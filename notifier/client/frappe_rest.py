@@ -28,15 +28,13 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import quote, urlsplit
 
 import httpx
 
-from notifier.client.rest import HttpSession, json_body
+from notifier.client.rest import HttpSession, asked_wait, json_body
 from notifier.client.transport import TransportConfig
-from notifier.core.backoff import requested_wait
 from notifier.core.errors import (
     AuthFailed,
     BackendError,
@@ -368,7 +366,7 @@ def _error_for(response: httpx.Response) -> BackendError:
             status=status,
             code=code,
         )
-    wait = requested_wait(status, response.headers.get("retry-after"), datetime.now(UTC))
+    wait = asked_wait(response)
     if wait is not None:
         text = f"{text} (the site asks to wait {wait_words(wait)})"
     kind: type[BackendError] = {403: Forbidden, 404: NotFound}.get(status, BackendError)

@@ -280,7 +280,7 @@ def _error_for(response: httpx.Response) -> BackendError:
     kind: type[BackendError] = {401: AuthFailed, 403: Forbidden, 404: NotFound}.get(
         status, BackendError
     )
-    wait = requested_wait(status, response.headers.get("retry-after"), datetime.now(UTC))
+    wait = asked_wait(response)
     if status == 401:
         message = f"the helpdesk rejected the token ({message}); sign in again"
     elif wait is not None:
@@ -293,6 +293,12 @@ def _error_for(response: httpx.Response) -> BackendError:
             " answer; check the server URL (https:// or http://, and its path)"
         )
     return kind(message, status=status, code=code, retry_after=wait)
+
+
+def asked_wait(response: httpx.Response) -> float | None:
+    """The seconds a 429 or 503 answer asks the client to wait (its ``Retry-After``)."""
+    retry_after = response.headers.get("retry-after")
+    return requested_wait(response.status_code, retry_after, datetime.now(UTC))
 
 
 def no_api_here(server_url: str, error: NotFound) -> NotFound:

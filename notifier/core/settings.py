@@ -169,6 +169,22 @@ def _check_port(field_name: str, parts: SplitResult) -> int | None:
     return port
 
 
+def chosen_server_url(override: str | None, environ: Mapping[str, str], saved: str = "") -> str:
+    """The helpdesk URL in force: a command-line override, then NOTIFIER_SERVER, then the
+    saved setting ("" when none is given). An invalid one is refused under the name it was
+    given by (``--server``, ``NOTIFIER_SERVER``, ``server_url``), so the message says which to
+    correct."""
+    given = (
+        ("--server", override),
+        ("NOTIFIER_SERVER", environ.get("NOTIFIER_SERVER")),
+        ("server_url", saved),
+    )
+    for source, candidate in given:
+        if candidate:
+            return validate_server_url(candidate, source)
+    return ""
+
+
 def validate_server_url(url: str, field_name: str = "server_url") -> str:
     """Normalise and check a helpdesk URL: http(s), a host, no credentials, no query."""
     url = url.strip().rstrip("/")

@@ -66,7 +66,6 @@ LINK_INVALID: Final = (
     f" than {VALID_WORDS}, or a newer link was sent."
 )
 CHANGED_NOTICE: Final = "Your password was changed. Sign in with the new one."
-REPEATED: Final = web.REPEATED_FIELD
 # secrets.token_urlsafe(32); anything else is refused without asking the database.
 _TOKEN: Final = re.compile(r"^[A-Za-z0-9_-]{43}$")
 _WIRE_POLICY: Final = policy.SMTP.clone(max_line_length=998)
@@ -263,7 +262,7 @@ class PasswordResetPages:
     async def request(self, request: Request) -> Response:
         form = web.parse_form(await self.app.read_body(request))
         if form is None:
-            return self._page(request, "ask", 400, error=REPEATED)
+            return self._page(request, "ask", 400, error=web.REPEATED_FIELD)
         address = form.get("email", "").strip()
         if not self.app.form_token_ok(request, form):
             return self._page(
@@ -381,7 +380,7 @@ class PasswordResetPages:
             )
 
         if form is None:
-            return again(400, REPEATED)
+            return again(400, web.REPEATED_FIELD)
         if not self.app.form_token_ok(request, form):
             return again(
                 403, "This form has expired or came from another site; please type it again here."
