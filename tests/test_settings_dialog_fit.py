@@ -20,6 +20,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PySide6.QtCore import QPoint, QRect
@@ -314,26 +315,34 @@ if __name__ == "__main__":
     print(json.dumps(small_screen_problems() if small else dialog_problems()))
 
 
-def test_a_work_week_of_quiet_hours_shows_without_scrolling(qtbot: QtBot) -> None:
-    # In its tab's scroll area the editor was asked its size before its rows were added, and
-    # kept asking for a heading's room: seven rows got a three-row box and a scroll bar
-    # although the screen had room for the dialog to show them all.
+def quiet_hours_shown(qtbot: QtBot, ranges: tuple[Any, ...]) -> Any:
+    """The settings dialog of a signed-in agent with these quiet-hours ranges, shown on its
+    Quiet hours tab (the offscreen screen: 800 x 600)."""
     from datetime import UTC
 
     from test_settings_dialog import ALICE, SERVER, FakeBackend
 
     from notifier.core.settings import Settings
-    from notifier.core.wire import QuietRange
     from notifier.ui.schedule_editor import ScheduleEditor
     from notifier.ui.settings_dialog import TAB_QUIET, SettingsDialog
 
-    week = tuple(QuietRange(day, "22:00", "07:00") for day in range(7))
-    backend = FakeBackend(Settings(server_url=SERVER, quiet_hours=week), agent=ALICE)
+    backend = FakeBackend(Settings(server_url=SERVER, quiet_hours=ranges), agent=ALICE)
     dialog = SettingsDialog(backend, schedule_editor=ScheduleEditor(UTC))
     qtbot.addWidget(dialog)
     dialog.show()
     dialog.tabs.setCurrentIndex(TAB_QUIET)
     qtbot.waitExposed(dialog)
+    return dialog
+
+
+def test_a_work_week_of_quiet_hours_shows_without_scrolling(qtbot: QtBot) -> None:
+    # In its tab's scroll area the editor was asked its size before its rows were added, and
+    # kept asking for a heading's room: seven rows got a three-row box and a scroll bar
+    # although the screen had room for the dialog to show them all.
+    from notifier.core.wire import QuietRange
+
+    week = tuple(QuietRange(day, "22:00", "07:00") for day in range(7))
+    dialog = quiet_hours_shown(qtbot, week)  # held: the editor lives as long as its dialog
     editor = dialog.schedule_editor
 
     def every_row_shows() -> None:
@@ -349,20 +358,7 @@ def test_a_work_week_of_quiet_hours_shows_without_scrolling(qtbot: QtBot) -> Non
 def test_weeknights_added_in_the_dialog_grow_it_instead_of_scrolling(qtbot: QtBot) -> None:
     # Seen in the README's demo: the dialog opened for no ranges, Weeknights added five, and
     # the tab scrolled at once (its last line cut) with the screen's room unused below.
-    from datetime import UTC
-
-    from test_settings_dialog import ALICE, SERVER, FakeBackend
-
-    from notifier.core.settings import Settings
-    from notifier.ui.schedule_editor import ScheduleEditor
-    from notifier.ui.settings_dialog import TAB_QUIET, SettingsDialog
-
-    backend = FakeBackend(Settings(server_url=SERVER), agent=ALICE)
-    dialog = SettingsDialog(backend, schedule_editor=ScheduleEditor(UTC))
-    qtbot.addWidget(dialog)
-    dialog.show()
-    dialog.tabs.setCurrentIndex(TAB_QUIET)
-    qtbot.waitExposed(dialog)
+    dialog = quiet_hours_shown(qtbot, ())
     editor = dialog.schedule_editor
     qtbot.wait(300)  # settled, as the agent sees it before clicking
     assert dialog.height() < 500  # room to grow on the 800 x 600 offscreen screen

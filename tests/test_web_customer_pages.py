@@ -23,7 +23,7 @@ import pytest
 from helpdesk import HelpdeskActions
 from playwright.sync_api import Browser, Page, expect
 from test_web_layout import CONTRAST_OF, LOW_CONTRAST, too_small
-from web_browser import PASSWORD, chromium, cli, demo, signed_in
+from web_browser import COLOUR_MATH, PASSWORD, chromium, cli, demo, signed_in
 
 __all__ = ["chromium", "demo"]  # the module-scoped fixtures
 
@@ -108,17 +108,11 @@ def mailed_link(customer: Customer, within_s: float = 20.0) -> str:
 # Each visible control whose edge, and whose fill, stands out less than 3:1 from what is
 # behind it (WCAG 1.4.11): a person must see where to type and what to press. A control
 # drawn as words alone (no border, no fill: "Sign out") is text, checked as text.
-FAINT_CONTROLS = """() => {
-    const rgba = s => (s.match(/[\\d.]+/g) || []).map(Number);
-    const lum = c => {
-        const [r, g, b] = c.slice(0, 3).map(v => {
-            v /= 255;
-            return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
-        });
-        return 0.2126 * r + 0.7152 * g + 0.0722 * b;
-    };
-    const ratio = (a, b) => (Math.max(lum(a), lum(b)) + 0.05) / (Math.min(lum(a), lum(b)) + 0.05);
-    const painted = c => c.length === 3 || c[3] > 0;
+FAINT_CONTROLS = (
+    """() => {
+"""
+    + COLOUR_MATH
+    + """    const painted = c => c.length === 3 || c[3] > 0;
     const behind = el => {
         for (let e = el.parentElement; e; e = e.parentElement) {
             const c = rgba(getComputedStyle(e).backgroundColor);
@@ -142,6 +136,7 @@ FAINT_CONTROLS = """() => {
     }
     return faint;
 }"""
+)
 
 FOCUS_RING = """() => {
     const el = document.activeElement, style = getComputedStyle(el);

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from helpdesk import HelpdeskActions
 from playwright.sync_api import Browser, Page, expect
-from web_browser import PASSWORD, PHONE, chromium, cli, demo, signed_in, swipe
+from web_browser import COLOUR_MATH, PASSWORD, PHONE, chromium, cli, demo, signed_in, swipe
 
 __all__ = ["chromium", "demo"]  # the module-scoped fixtures
 
@@ -158,17 +158,11 @@ def test_the_assign_button_stays_beside_its_picker_on_a_desktop(
 # Every visible text's contrast with what is behind it (the first ancestor with a background,
 # opacity blended in); emoji (reaction buttons) are pictures, not text, and screen-reader
 # text (.sr) is not seen.
-LOW_CONTRAST = """min => {
-    const rgba = s => (s.match(/[\\d.]+/g) || []).map(Number);
-    const lum = c => {
-        const [r, g, b] = c.slice(0, 3).map(v => {
-            v /= 255;
-            return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
-        });
-        return 0.2126 * r + 0.7152 * g + 0.0722 * b;
-    };
-    const ratio = (a, b) => (Math.max(lum(a), lum(b)) + 0.05) / (Math.min(lum(a), lum(b)) + 0.05);
-    const behind = el => {
+LOW_CONTRAST = (
+    """min => {
+"""
+    + COLOUR_MATH
+    + """    const behind = el => {
         for (let e = el; e; e = e.parentElement) {
             const c = rgba(getComputedStyle(e).backgroundColor);
             if (c.length === 3 || c[3] > 0) return c;
@@ -191,6 +185,7 @@ LOW_CONTRAST = """min => {
     }
     return low;
 }"""
+)
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])

@@ -125,6 +125,21 @@ class EngineThread:
         waiting.result(within_s + 5)
 
 
+# WCAG's colour arithmetic for page scripts: rgba("rgb(1, 2, 3)") → [1, 2, 3], the relative
+# luminance lum(c) and the contrast ratio(a, b) of two colours. The start of a script's body.
+COLOUR_MATH = """
+    const rgba = s => (s.match(/[\\d.]+/g) || []).map(Number);
+    const lum = c => {
+        const [r, g, b] = c.slice(0, 3).map(v => {
+            v /= 255;
+            return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+        });
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    };
+    const ratio = (a, b) => (Math.max(lum(a), lum(b)) + 0.05) / (Math.min(lum(a), lum(b)) + 0.05);
+"""
+
+
 CONTRAST = """el => {
     const rgb = s => s.match(/\\d+(\\.\\d+)?/g).slice(0, 3).map(Number);
     const lum = c => {
